@@ -1,0 +1,97 @@
+//! `bump`: allocate at `top`, never reuse.
+//!
+//! Policy: every allocation is placed at `top`, and `top` grows by the block size. `free` does
+//! nothing, so memory is never reused and the footprint is the sum of every block ever handed
+//! out. `realloc` always moves: it places a new block at `top` (the old one stays where it is,
+//! wasted). The baseline every other strategy should beat.
+//!
+//! Cost: O(1) per operation.
+
+use super::{Allocation, Bytes, Params, Request, Strategy, StrategyEntry};
+
+pub const ENTRY: StrategyEntry = StrategyEntry {
+    name: "bump",
+    about: "allocate at the top of the heap; free does nothing (memory is never reused)",
+    new: |params| Box::new(Bump::new(*params)),
+};
+
+/// The bump allocator. `top` is the only state.
+#[derive(Debug)]
+pub struct Bump {
+    params: Params,
+    top: Bytes,
+}
+
+impl Bump {
+    pub fn new(params: Params) -> Bump {
+        Bump { params, top: 0 }
+    }
+}
+
+impl Strategy for Bump {
+    fn allocate(&mut self, req: Request) -> Option<Allocation> {
+        let size = self.params.block_size(req);
+        let new_top = self.top.checked_add(size)?;
+        if !self.params.may_grow_to(new_top) {
+            return None;
+        }
+        let block = Allocation::aligned(self.top, size, req);
+        self.top = new_top;
+        Some(block)
+    }
+
+    fn reallocate(&mut self, _old: Allocation, req: Request) -> Option<Allocation> {
+        self.allocate(req)
+    }
+
+    fn free(&mut self, _block: Allocation) {}
+
+    fn top(&self) -> Bytes {
+        self.top
+    }
+
+    fn largest_satisfiable(&self) -> Bytes {
+        0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bump_never_reuses_freed_memory() {
+        let mut heap = Bump::new(Params::default());
+        let a = heap.allocate(Request::new(24)).unwrap();
+        assert_eq!(a, Allocation::at(0, 32));
+        heap.free(a);
+        let b = heap.allocate(Request::new(8)).unwrap();
+        assert_eq!(b, Allocation::at(32, 16));
+        assert_eq!(heap.top(), 48);
+        assert_eq!(heap.largest_satisfiable(), 0);
+    }
+
+    #[test]
+    fn bump_realloc_always_moves_to_the_top() {
+        let mut heap = Bump::new(Params::default());
+        let a = heap.allocate(Request::new(100)).unwrap();
+        let b = heap.reallocate(a, Request::new(10)).unwrap();
+        assert_eq!(b, Allocation::at(112, 16));
+    }
+
+    #[test]
+    fn bump_fails_past_the_heap_limit_and_leaves_the_heap_unchanged() {
+        let mut heap = Bump::new(Params { heap_limit: Some(40), ..Params::default() });
+        heap.allocate(Request::new(32)).unwrap();
+        assert_eq!(heap.allocate(Request::new(16)), None);
+        assert_eq!(heap.top(), 32);
+    }
+
+    #[test]
+    fn bump_memalign_pads_to_the_alignment() {
+        let mut heap = Bump::new(Params::default());
+        heap.allocate(Request::new(16)).unwrap();
+        let b = heap.allocate(Request { size: 10, align: 64 }).unwrap();
+        assert_eq!(b, Allocation { start: 16, size: 16 + 48, payload: 64 });
+    }
+}

@@ -1,0 +1,238 @@
+//! Traces: reading recorded allocation streams into a compact list of [`Event`]s.
+//!
+//! One file per input format (`csv.rs` is the native format, `mtrace.rs` glibc's `MALLOC_TRACE`
+//! text). Every parser validates as it goes and every error carries the file and line.
+//!
+//! # From pointers to block ids
+//! A recorded program reuses an address once it has been freed; a replay must not confuse the two
+//! blocks, so parsing maps every allocation to a fresh, dense [`BlockId`] (0, 1, 2, ...) and every
+//! later `free`/`realloc` of that pointer to the same id. A `realloc` keeps its block's id: the
+//! returned pointer maps to the id the old pointer had.
+//!
+//! # Events
+//! [`Event`] is 16 bytes: `size: u64`, `id: u32`, `op: u8`, `align_log2: u8`, two padding bytes.
+//! A trace of `n` events therefore takes `16 n` bytes, plus a small side table of line numbers
+//! that is only non-empty where the event index and the line number drift apart.
+
+pub mod csv;
+pub mod mtrace;
+
+use std::fmt;
+use std::io::{self, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+/// Dense id of one allocated block, numbered from 0 in order of allocation. Never reused.
+pub type BlockId = u32;
+
+/// What one event does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum Op {
+    /// `malloc(size)`: a new block `id`.
+    Malloc = 0,
+    /// `calloc(nmemb, size)` with `size = nmemb * size`: replayed as malloc.
+    Calloc = 1,
+    /// `realloc(ptr, size)` of the live block `id`; the block keeps its id.
+    Realloc = 2,
+    /// `free(ptr)` of the live block `id`.
+    Free = 3,
+    /// `memalign(align, size)` (also `aligned_alloc`, `posix_memalign`): a new block `id`.
+    Memalign = 4,
+}
+
+impl Op {
+    /// Every op, in the order of their numbers.
+    pub const ALL: [Op; 5] = [Op::Malloc, Op::Calloc, Op::Realloc, Op::Free, Op::Memalign];
+
+    /// The name used in trace files and reports.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Op::Malloc => "malloc",
+            Op::Calloc => "calloc",
+            Op::Realloc => "realloc",
+            Op::Free => "free",
+            Op::Memalign => "memalign",
+        }
+    }
+
+    /// Parse a trace file's op name (`aligned_alloc` and `posix_memalign` count as `memalign`).
+    pub fn from_name(name: &str) -> Option<Op> {
+        Some(match name {
+            "malloc" => Op::Malloc,
+            "calloc" => Op::Calloc,
+            "realloc" => Op::Realloc,
+            "free" => Op::Free,
+            "memalign" | "aligned_alloc" | "posix_memalign" => Op::Memalign,
+            _ => return None,
+        })
+    }
+
+    /// Whether the op creates a new block.
+    pub const fn allocates(self) -> bool {
+        matches!(self, Op::Malloc | Op::Calloc | Op::Memalign)
+    }
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One replayable event. 16 bytes; see the module docs for the layout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C)]
+pub struct Event {
+    /// Requested byte count (0 for `free`).
+    pub size: u64,
+    /// The block this event allocates, resizes or frees.
+    pub id: BlockId,
+    pub op: Op,
+    /// log2 of the requested alignment: 4 (16 bytes) for everything but `memalign`.
+    pub align_log2: u8,
+}
+
+const _: () = assert!(std::mem::size_of::<Event>() == 16);
+
+impl Event {
+    pub const fn malloc(id: BlockId, size: u64) -> Event {
+        Event { size, id, op: Op::Malloc, align_log2: 4 }
+    }
+    pub const fn calloc(id: BlockId, size: u64) -> Event {
+        Event { size, id, op: Op::Calloc, align_log2: 4 }
+    }
+    pub const fn realloc(id: BlockId, size: u64) -> Event {
+        Event { size, id, op: Op::Realloc, align_log2: 4 }
+    }
+    pub const fn free(id: BlockId) -> Event {
+        Event { size: 0, id, op: Op::Free, align_log2: 4 }
+    }
+    /// `align` is rounded up to a power of two of at least 16.
+    pub fn memalign(id: BlockId, size: u64, align: u64) -> Event {
+        let align = align.max(16).checked_next_power_of_two().unwrap_or(1 << 63);
+        Event { size, id, op: Op::Memalign, align_log2: align.trailing_zeros() as u8 }
+    }
+
+    /// The requested alignment in bytes.
+    pub const fn align(&self) -> u64 {
+        1 << self.align_log2
+    }
+}
+
+/// Why lenient parsing dropped an event; each kind is counted and reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SkipKind {
+    /// A line that does not parse: unknown op, missing or non-numeric field, bad CSV.
+    Malformed,
+    /// `free` or `realloc` of a pointer that is not live.
+    NotLive,
+    /// An allocation returned a pointer that is still live.
+    StillLive,
+}
+
+impl SkipKind {
+    pub const fn name(self) -> &'static str {
+        match self {
+            SkipKind::Malformed => "malformed",
+            SkipKind::NotLive => "not_live",
+            SkipKind::StillLive => "still_live",
+        }
+    }
+}
+
+/// A parsed, validated trace.
+#[derive(Clone, Debug, Default)]
+pub struct Trace {
+    /// Where it came from, for messages and reports.
+    pub path: PathBuf,
+    /// The events, in recorded order. Every `free`/`realloc` names a live block and every
+    /// allocation a new one, so a replay never has to check.
+    pub events: Vec<Event>,
+    /// How many block ids were handed out: every id is below this.
+    pub blocks: u32,
+    /// Lines of the input that produced no event: `(event index, lines)` means that `lines`
+    /// lines were passed over right before event `event index`. Sorted by event index.
+    pub gaps: Vec<(u64, u32)>,
+    /// The line of the first event (after the header, for CSV).
+    pub first_line: u64,
+    /// Events dropped by `--lenient`, by kind.
+    pub skipped: std::collections::BTreeMap<SkipKind, u64>,
+}
+
+impl Trace {
+    /// The input line that produced event `index`.
+    pub fn line_of(&self, index: u64) -> u64 {
+        let passed: u64 = self
+            .gaps
+            .iter()
+            .take_while(|(at, _)| *at <= index)
+            .map(|(_, lines)| u64::from(*lines))
+            .sum();
+        self.first_line + index + passed
+    }
+
+    /// Total events skipped by `--lenient`.
+    pub fn skipped_total(&self) -> u64 {
+        self.skipped.values().sum()
+    }
+}
+
+/// A problem with a trace file, located by file and line.
+#[derive(Debug, thiserror::Error)]
+pub enum TraceError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{path}:{line}: {message}")]
+    Invalid { path: PathBuf, line: u64, message: String },
+    #[error("{path}: {message}")]
+    File { path: PathBuf, message: String },
+}
+
+/// How to read a trace.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ParseOptions {
+    /// Skip invalid events (and count them) instead of failing on the first.
+    pub lenient: bool,
+}
+
+/// Input formats `replay` reads.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Format {
+    /// The native CSV format (`op,ptr,size,...`).
+    #[default]
+    Csv,
+    /// glibc's `MALLOC_TRACE` text.
+    Mtrace,
+}
+
+/// Open `path`, decompressing it transparently when its name ends in `.gz`.
+pub fn open(path: &Path) -> Result<Box<dyn Read>, TraceError> {
+    let file = std::fs::File::open(path)
+        .map_err(|source| TraceError::Io { path: path.to_path_buf(), source })?;
+    let reader = BufReader::with_capacity(1 << 16, file);
+    if path.extension().is_some_and(|ext| ext == "gz") {
+        Ok(Box::new(BufReader::with_capacity(1 << 16, flate2::read::MultiGzDecoder::new(reader))))
+    } else {
+        Ok(Box::new(reader))
+    }
+}
+
+/// Read and validate the trace at `path` in `format`.
+pub fn load(path: &Path, format: Format, options: ParseOptions) -> Result<Trace, TraceError> {
+    let input = open(path)?;
+    let trace = match format {
+        Format::Csv => csv::parse(input, path, options)?,
+        Format::Mtrace => mtrace::parse(input, path, options)?,
+    };
+    if trace.events.is_empty() {
+        return Err(TraceError::File {
+            path: path.to_path_buf(),
+            message: "the trace has no events (an empty trace cannot be replayed)".into(),
+        });
+    }
+    Ok(trace)
+}
