@@ -3,6 +3,37 @@
 //!
 //! The modules follow the data: [`trace`] (files -> events) -> [`alloc`] (strategies) ->
 //! [`replay`] (driving events through a strategy) -> [`metrics`] (the figures) -> [`report`].
+//! [`cli`], [`config`] and [`commands`] are the program around them.
 
 pub mod alloc;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod metrics;
+pub mod replay;
+pub mod report;
 pub mod trace;
+
+/// Everything that can stop a command. Every kind is bad input or bad usage: exit status 2.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Trace(#[from] trace::TraceError),
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Export(#[from] report::ExportError),
+    #[error("cannot write {dest}: {source}")]
+    Output {
+        dest: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// The process exit status for this error.
+    pub fn exit_code(&self) -> u8 {
+        2
+    }
+}

@@ -1,1 +1,24 @@
-fn main() {}
+//! `replay`: parse arguments -> load the trace -> replay it -> report.
+
+use clap::Parser;
+use replay::cli::{Cli, Command};
+use replay::config::RunConfig;
+use replay::{commands, Error};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match &cli.command {
+        Some(Command::Import(args)) => commands::import(args),
+        None => {
+            RunConfig::from_args(&cli.run).map_err(Error::Usage).and_then(|c| commands::run(&c))
+        }
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("replay: error: {error}");
+            ExitCode::from(error.exit_code())
+        }
+    }
+}

@@ -20,11 +20,13 @@ pub const ENTRY: StrategyEntry = StrategyEntry {
 pub struct Bump {
     params: Params,
     top: Bytes,
+    /// Bytes of freed blocks: free, but never used again.
+    freed: Bytes,
 }
 
 impl Bump {
     pub fn new(params: Params) -> Bump {
-        Bump { params, top: 0 }
+        Bump { params, top: 0, freed: 0 }
     }
 }
 
@@ -40,11 +42,19 @@ impl Strategy for Bump {
         Some(block)
     }
 
-    fn reallocate(&mut self, _old: Allocation, req: Request) -> Option<Allocation> {
-        self.allocate(req)
+    fn reallocate(&mut self, old: Allocation, req: Request) -> Option<Allocation> {
+        let new = self.allocate(Request::new(req.size))?;
+        self.free(old);
+        Some(new)
     }
 
-    fn free(&mut self, _block: Allocation) {}
+    fn free(&mut self, block: Allocation) {
+        self.freed += block.size;
+    }
+
+    fn free_bytes(&self) -> Bytes {
+        self.freed
+    }
 
     fn top(&self) -> Bytes {
         self.top

@@ -143,6 +143,10 @@ pub trait Strategy: Send {
     /// The current footprint: one past the highest address the heap ever reached.
     fn top(&self) -> Bytes;
 
+    /// Bytes in `[0, top)` that no live block occupies, by the strategy's own accounting. The
+    /// conformance suite checks `top == live consumed bytes + free_bytes` after every event.
+    fn free_bytes(&self) -> Bytes;
+
     /// The largest request that would succeed right now without growing the heap (0 if none).
     /// Called whenever live bytes reach a new maximum, so it must be cheap: O(1) or O(log n).
     fn largest_satisfiable(&self) -> Bytes;

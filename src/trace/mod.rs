@@ -16,6 +16,7 @@
 
 pub mod csv;
 pub mod mtrace;
+pub mod synth;
 
 use std::fmt;
 use std::io::{self, BufReader, Read};

@@ -1,0 +1,121 @@
+//! The command line, as the user types it (clap derive). `config.rs` turns it into what the
+//! program needs.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "replay",
+    version,
+    about = "Replay a recorded allocation trace through allocator strategies and compare their \
+             memory use and speed",
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Convert a trace from another tool's format into replay's CSV.
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The trace to replay (native CSV, or .csv.gz; see --format).
+    #[arg(required = true, value_name = "TRACE")]
+    pub trace: Option<PathBuf>,
+
+    /// Strategies to run: a comma-separated list of names, or `all`.
+    #[arg(short, long, value_name = "LIST", default_value = "all", long_help = alloc_help())]
+    pub alloc: String,
+
+    /// Format of the trace file.
+    #[arg(long, value_enum, default_value_t = InputFormat::Csv)]
+    pub format: InputFormat,
+
+    /// Skip invalid events (and count them) instead of stopping at the first.
+    #[arg(long)]
+    pub lenient: bool,
+
+    /// Smallest block handed out, in bytes (rounded up to a multiple of 16; at least 16).
+    #[arg(long, value_name = "BYTES", default_value_t = 16)]
+    pub min_size: u64,
+
+    /// Keep every freed block as its own free-list entry instead of merging free neighbours.
+    #[arg(long)]
+    pub no_coalesce: bool,
+
+    /// Fail any request that would grow the heap past this size (e.g. 65536, 64K, 512M, 2G;
+    /// units are binary). The replay goes on; failures are counted.
+    #[arg(long, value_name = "BYTES")]
+    pub heap_limit: Option<String>,
+
+    /// Untimed throughput runs per strategy (the median is reported); 0 skips all timing.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub runs: u32,
+
+    /// Time strategies in parallel (faster, but they compete for cores and caches).
+    #[arg(long)]
+    pub parallel_timing: bool,
+
+    /// Threads for the parallel passes (default: one per core).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+
+    /// Write the results as JSON to FILE (`-` for standard output).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+
+    /// Print no table (errors are still printed).
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Format of the input file.
+    #[arg(long, value_enum)]
+    pub from: ImportFormat,
+
+    /// The file to convert.
+    #[arg(value_name = "IN")]
+    pub input: PathBuf,
+
+    /// Where to write the CSV (`-` for standard output).
+    #[arg(short, long, value_name = "OUT")]
+    pub output: PathBuf,
+
+    /// Drop invalid events (and count them) instead of stopping at the first.
+    #[arg(long)]
+    pub lenient: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum InputFormat {
+    /// replay's native CSV (`op,ptr,size,...`), optionally gzip-compressed.
+    Csv,
+    /// glibc's MALLOC_TRACE text, as written by mtrace().
+    Mtrace,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ImportFormat {
+    /// glibc's MALLOC_TRACE text, as written by mtrace().
+    Mtrace,
+}
+
+/// `--alloc`'s long help, generated from the registry so that it cannot drift.
+fn alloc_help() -> String {
+    let mut help = String::from("Strategies to run: a comma-separated list of names, or `all`.\n");
+    for entry in crate::alloc::ALL {
+        help.push_str(&format!("\n  {:<12} {}", entry.name, entry.about));
+    }
+    help
+}

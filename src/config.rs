@@ -1,0 +1,117 @@
+//! What the user typed ([`crate::cli`]) turned into what the program needs, with every check that
+//! clap cannot make. Errors here are usage errors (exit status 2).
+
+use crate::alloc::{self, round_up, Bytes, Params, StrategyEntry, ALIGN};
+use crate::cli::{InputFormat, RunArgs};
+use crate::replay::Timing;
+use crate::report::write::Destination;
+use crate::trace::{Format, ParseOptions};
+use std::path::PathBuf;
+
+/// A replay run, ready to go.
+#[derive(Debug)]
+pub struct RunConfig {
+    pub trace: PathBuf,
+    pub format: Format,
+    pub parse: ParseOptions,
+    pub strategies: Vec<&'static StrategyEntry>,
+    pub params: Params,
+    pub timing: Timing,
+    pub threads: Option<usize>,
+    pub json: Option<Destination>,
+    pub quiet: bool,
+}
+
+impl RunConfig {
+    pub fn from_args(args: &RunArgs) -> Result<RunConfig, String> {
+        let trace = args.trace.clone().ok_or("no trace given")?;
+        if args.threads == Some(0) {
+            return Err("--threads must be at least 1".into());
+        }
+        Ok(RunConfig {
+            trace,
+            format: match args.format {
+                InputFormat::Csv => Format::Csv,
+                InputFormat::Mtrace => Format::Mtrace,
+            },
+            parse: ParseOptions { lenient: args.lenient },
+            strategies: parse_strategies(&args.alloc)?,
+            params: Params {
+                min_size: round_up(args.min_size.clamp(ALIGN, 1 << 40), ALIGN),
+                coalesce: !args.no_coalesce,
+                heap_limit: args.heap_limit.as_deref().map(parse_bytes).transpose()?,
+            },
+            timing: Timing { runs: args.runs, parallel: args.parallel_timing },
+            threads: args.threads,
+            json: args.json.as_deref().map(Destination::parse),
+            quiet: args.quiet,
+        })
+    }
+}
+
+/// `all`, or a comma-separated list of registered names (each at most once, in the given order).
+pub fn parse_strategies(list: &str) -> Result<Vec<&'static StrategyEntry>, String> {
+    if list.trim() == "all" {
+        return Ok(alloc::ALL.iter().collect());
+    }
+    let mut chosen: Vec<&'static StrategyEntry> = Vec::new();
+    for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let entry = alloc::by_name(name).ok_or_else(|| {
+            format!("unknown strategy '{name}' in --alloc (valid: all, {})", alloc::names())
+        })?;
+        if !chosen.iter().any(|e| e.name == entry.name) {
+            chosen.push(entry);
+        }
+    }
+    if chosen.is_empty() {
+        return Err(format!("--alloc names no strategy (valid: all, {})", alloc::names()));
+    }
+    Ok(chosen)
+}
+
+/// A byte count with an optional binary unit: `4096`, `64K`, `64KiB`, `512M`, `2G`, `1T`.
+pub fn parse_bytes(text: &str) -> Result<Bytes, String> {
+    let t = text.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(digits);
+    let bad =
+        || format!("--heap-limit '{text}' is not a byte count (examples: 65536, 64K, 512M, 2G)");
+    let number: Bytes = number.parse().map_err(|_| bad())?;
+    let shift = match unit.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 0,
+        "K" | "KB" | "KIB" => 10,
+        "M" | "MB" | "MIB" => 20,
+        "G" | "GB" | "GIB" => 30,
+        "T" | "TB" | "TIB" => 40,
+        _ => return Err(bad()),
+    };
+    number.checked_mul(1 << shift).ok_or_else(|| format!("--heap-limit '{text}' is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_counts_take_binary_units() {
+        assert_eq!(parse_bytes("4096"), Ok(4096));
+        assert_eq!(parse_bytes("64K"), Ok(65536));
+        assert_eq!(parse_bytes("2GiB"), Ok(2 << 30));
+        assert!(parse_bytes("12 apples").is_err());
+        assert!(parse_bytes("").is_err());
+        assert!(parse_bytes("99999999999T").is_err());
+    }
+
+    #[test]
+    fn an_unknown_strategy_lists_the_valid_names() {
+        let err = parse_strategies("first-fit,frist-fit").unwrap_err();
+        assert!(err.contains("'frist-fit'") && err.contains("best-fit"), "{err}");
+    }
+
+    #[test]
+    fn all_means_the_whole_registry_and_duplicates_count_once() {
+        assert_eq!(parse_strategies("all").unwrap().len(), alloc::ALL.len());
+        let two = parse_strategies("bump, bump,first-fit").unwrap();
+        assert_eq!(two.iter().map(|e| e.name).collect::<Vec<_>>(), ["bump", "first-fit"]);
+    }
+}

@@ -1,0 +1,218 @@
+//! Every figure `replay` reports, defined in code and in words.
+//!
+//! After each event `i` of a replay:
+//! - `live_requested(i)`: sum of the requested sizes of the live blocks;
+//! - `live_consumed(i)`: sum of the sizes of the blocks those live blocks occupy (rounding,
+//!   headers and alignment padding included);
+//! - `footprint(i)`: the strategy's `top`;
+//! - free bytes: `footprint(i) - live_consumed(i)`.
+//!
+//! Reported per strategy ([`MemoryStats`]):
+//! - `peak_footprint_bytes = max_i footprint(i)`;
+//! - `max_live_bytes = max_i live_requested(i)`;
+//! - `peak_event`: the first (0-based) event index `i` at which `live_requested(i)` reaches
+//!   `max_live_bytes`;
+//! - `overhead = (peak_footprint_bytes - max_live_bytes) / max_live_bytes` (Johnstone and
+//!   Wilson's fragmentation measure #4; undefined, reported as null, when `max_live_bytes` is 0);
+//! - at `peak_event`: `internal_fragmentation = (live_consumed - live_requested) / live_consumed`
+//!   (0 when nothing is consumed), and `external_fragmentation = 1 - largest_satisfiable /
+//!   free_bytes` (0 when there are no free bytes), where `largest_satisfiable` is the largest
+//!   request the strategy could serve then without growing the heap;
+//! - `failed_allocations`: allocations (and reallocations) refused because the heap would have
+//!   grown past `--heap-limit`; `ignored_frees`: frees of such a block, which are ignored.
+//!
+//! Time figures ([`Throughput`], [`Latency`]) come from separate passes, so that measuring one
+//! never distorts the other; see `replay.rs`.
+
+use crate::alloc::Bytes;
+use serde::Serialize;
+
+/// The exact memory figures of one replay. Deterministic: a function of trace, strategy and
+/// parameters only.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct MemoryStats {
+    /// Events replayed.
+    pub events: u64,
+    pub peak_footprint_bytes: Bytes,
+    pub max_live_bytes: Bytes,
+    /// First event index at which live requested bytes reach `max_live_bytes`.
+    pub peak_event: u64,
+    /// `live_consumed` at `peak_event`.
+    pub live_consumed_at_peak: Bytes,
+    /// `footprint` at `peak_event` (not necessarily the peak footprint).
+    pub footprint_at_peak: Bytes,
+    /// The largest request that would have succeeded at `peak_event` without growing the heap.
+    pub largest_satisfiable_at_peak: Bytes,
+    pub failed_allocations: u64,
+    pub ignored_frees: u64,
+    /// Footprint after the last event.
+    pub final_footprint_bytes: Bytes,
+}
+
+/// `part / whole`, with `0/0` taken as 0.
+fn ratio(part: Bytes, whole: Bytes) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
+    }
+}
+
+impl MemoryStats {
+    /// `(peak_footprint_bytes - max_live_bytes) / max_live_bytes`; `None` when nothing was live.
+    ///
+    /// Can be negative: a strategy whose footprint stays below the live bytes is impossible,
+    /// but with `--heap-limit` failed requests are not live, so it cannot happen either; the
+    /// subtraction is done in floating point so nothing wraps.
+    pub fn overhead(&self) -> Option<f64> {
+        (self.max_live_bytes > 0).then(|| {
+            (self.peak_footprint_bytes as f64 - self.max_live_bytes as f64)
+                / self.max_live_bytes as f64
+        })
+    }
+
+    /// `(live_consumed - live_requested) / live_consumed` at `peak_event`.
+    pub fn internal_fragmentation(&self) -> f64 {
+        ratio(self.live_consumed_at_peak - self.max_live_bytes, self.live_consumed_at_peak)
+    }
+
+    /// Free bytes at `peak_event`: `footprint - live_consumed`.
+    pub fn free_bytes_at_peak(&self) -> Bytes {
+        self.footprint_at_peak - self.live_consumed_at_peak
+    }
+
+    /// `1 - largest_satisfiable / free_bytes` at `peak_event`; 0 when nothing is free.
+    pub fn external_fragmentation(&self) -> f64 {
+        let free = self.free_bytes_at_peak();
+        if free == 0 {
+            0.0
+        } else {
+            1.0 - ratio(self.largest_satisfiable_at_peak.min(free), free)
+        }
+    }
+}
+
+/// Events per second over `--runs` untimed passes.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Throughput {
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+    /// Every run, in the order they ran.
+    pub runs: Vec<f64>,
+}
+
+impl Throughput {
+    /// Summarise runs (at least one).
+    pub fn from_runs(runs: Vec<f64>) -> Option<Throughput> {
+        if runs.is_empty() {
+            return None;
+        }
+        let mut sorted = runs.clone();
+        sorted.sort_by(f64::total_cmp);
+        Some(Throughput {
+            median: median_of_sorted(&sorted),
+            min: sorted[0],
+            max: sorted[sorted.len() - 1],
+            runs,
+        })
+    }
+}
+
+/// The median of a sorted, non-empty slice: the middle value, or the mean of the two middle ones.
+pub fn median_of_sorted(sorted: &[f64]) -> f64 {
+    let n = sorted.len();
+    if n % 2 == 1 {
+        sorted[n / 2]
+    } else {
+        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+    }
+}
+
+/// Latency percentiles of one kind of operation, in nanoseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Percentiles {
+    /// How many operations were timed.
+    pub count: u64,
+    pub p50: u64,
+    pub p99: u64,
+    pub p999: u64,
+    pub max: u64,
+}
+
+impl Percentiles {
+    /// Read the percentiles out of a histogram; `None` when it is empty.
+    pub fn from_histogram(h: &hdrhistogram::Histogram<u64>) -> Option<Percentiles> {
+        (!h.is_empty()).then(|| Percentiles {
+            count: h.len(),
+            p50: h.value_at_quantile(0.50),
+            p99: h.value_at_quantile(0.99),
+            p999: h.value_at_quantile(0.999),
+            max: h.max(),
+        })
+    }
+}
+
+/// Latency of every kind of operation. `malloc` covers malloc, calloc and memalign.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Latency {
+    pub malloc: Option<Percentiles>,
+    pub free: Option<Percentiles>,
+    pub realloc: Option<Percentiles>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stats(
+        peak: Bytes,
+        live: Bytes,
+        consumed: Bytes,
+        footprint: Bytes,
+        largest: Bytes,
+    ) -> MemoryStats {
+        MemoryStats {
+            peak_footprint_bytes: peak,
+            max_live_bytes: live,
+            live_consumed_at_peak: consumed,
+            footprint_at_peak: footprint,
+            largest_satisfiable_at_peak: largest,
+            ..MemoryStats::default()
+        }
+    }
+
+    #[test]
+    fn overhead_is_peak_footprint_over_max_live_minus_one() {
+        // 150 bytes of heap for 100 live bytes: 50% overhead.
+        assert_eq!(stats(150, 100, 100, 150, 0).overhead(), Some(0.5));
+        assert_eq!(stats(0, 0, 0, 0, 0).overhead(), None);
+    }
+
+    #[test]
+    fn internal_fragmentation_is_the_consumed_share_not_requested() {
+        // 24 requested bytes in a 32-byte block: 8 / 32 = 25% waste.
+        assert_eq!(stats(32, 24, 32, 32, 0).internal_fragmentation(), 0.25);
+        assert_eq!(stats(0, 0, 0, 0, 0).internal_fragmentation(), 0.0);
+    }
+
+    #[test]
+    fn external_fragmentation_compares_the_largest_hole_with_all_free_bytes() {
+        // footprint 128, 64 consumed, so 64 free bytes in holes of which the largest is 16.
+        let s = stats(128, 64, 64, 128, 16);
+        assert_eq!(s.free_bytes_at_peak(), 64);
+        assert_eq!(s.external_fragmentation(), 0.75);
+        // One hole holding every free byte: no external fragmentation.
+        assert_eq!(stats(128, 64, 64, 128, 64).external_fragmentation(), 0.0);
+        // Nothing free.
+        assert_eq!(stats(64, 64, 64, 64, 0).external_fragmentation(), 0.0);
+    }
+
+    #[test]
+    fn throughput_median_of_an_even_count_is_the_mean_of_the_middle_two() {
+        let t = Throughput::from_runs(vec![4.0, 1.0, 3.0, 2.0]).unwrap();
+        assert_eq!((t.median, t.min, t.max), (2.5, 1.0, 4.0));
+        assert_eq!(t.runs, vec![4.0, 1.0, 3.0, 2.0]);
+        assert!(Throughput::from_runs(vec![]).is_none());
+    }
+}

@@ -1,0 +1,457 @@
+//! Driving events through strategies.
+//!
+//! A [`Replayer`] owns one strategy and the table of live blocks (by [`BlockId`]), and applies
+//! events one at a time, in order: it never looks back or ahead, so events can come from a
+//! `Vec` or a stream. What is observed while replaying is a [`Probe`], chosen at compile time, so
+//! the untimed pass pays nothing for the metrics or the clock.
+//!
+//! Each strategy is replayed in separate passes, so measuring one thing never distorts another:
+//! 1. the metrics pass ([`MetricsProbe`]): exact memory figures, after every event;
+//! 2. `--runs` throughput passes ([`NoProbe`]): one clock read around the whole trace;
+//! 3. one latency pass ([`LatencyProbe`]): a clock read before and after every strategy call,
+//!    into hdrhistograms.
+//!
+//! [`run_all`] does the metrics passes of all strategies in parallel (rayon; each has its own
+//! heap, nothing is shared) and, by default, the timing passes one strategy at a time, so
+//! strategies do not compete for the two cores while they are timed.
+
+use crate::alloc::{Allocation, Bytes, Params, Request, Strategy, StrategyEntry};
+use crate::metrics::{Latency, MemoryStats, Percentiles, Throughput};
+use crate::trace::{BlockId, Event, Op};
+use hdrhistogram::Histogram;
+use rayon::prelude::*;
+use std::time::Instant;
+
+/// The kinds of operation latency is reported for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpClass {
+    /// malloc, calloc and memalign.
+    Malloc,
+    Free,
+    Realloc,
+}
+
+/// Something that watches a replay. Every hook defaults to doing nothing.
+pub trait Probe {
+    /// Right before the strategy is called for an event.
+    #[inline(always)]
+    fn before_call(&mut self) {}
+    /// Right after the strategy returned.
+    #[inline(always)]
+    fn after_call(&mut self, _class: OpClass) {}
+    /// After event `index` has been applied completely.
+    #[inline(always)]
+    fn after_event(&mut self, _index: u64, _heap: &HeapState, _strategy: &dyn Strategy) {}
+}
+
+/// Observes nothing: the throughput pass.
+pub struct NoProbe;
+impl Probe for NoProbe {}
+
+/// What the engine knows about one block id.
+#[derive(Clone, Copy, Debug, Default)]
+struct Slot {
+    /// The block the strategy placed; `size == 0` when the id is not live.
+    block: Allocation,
+    /// Requested bytes while live; [`Slot::FAILED`] when its allocation failed.
+    requested: Bytes,
+}
+
+impl Slot {
+    /// Marks an id whose allocation failed at the heap limit, so that its free is ignored.
+    const FAILED: Bytes = Bytes::MAX;
+
+    fn is_live(&self) -> bool {
+        self.block.size != 0
+    }
+}
+
+/// Running totals of the heap, updated by every event.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HeapState {
+    /// Sum of the requested sizes of live blocks.
+    pub live_requested: Bytes,
+    /// Sum of the sizes of the blocks live requests occupy.
+    pub live_consumed: Bytes,
+    /// Live blocks.
+    pub live_blocks: u64,
+    pub failed_allocations: u64,
+    pub ignored_frees: u64,
+}
+
+/// One strategy's heap plus the engine's table of live blocks.
+pub struct Replayer {
+    strategy: Box<dyn Strategy>,
+    slots: Vec<Slot>,
+    heap: HeapState,
+}
+
+impl Replayer {
+    /// A fresh heap of `entry`'s strategy; `blocks` (the trace's id count) sizes the table.
+    pub fn new(entry: &StrategyEntry, params: &Params, blocks: u32) -> Replayer {
+        Replayer {
+            strategy: (entry.new)(params),
+            slots: vec![Slot::default(); blocks as usize],
+            heap: HeapState::default(),
+        }
+    }
+
+    pub fn strategy(&self) -> &dyn Strategy {
+        self.strategy.as_ref()
+    }
+
+    pub fn heap(&self) -> &HeapState {
+        &self.heap
+    }
+
+    /// The block live under `id`, if any.
+    pub fn block(&self, id: BlockId) -> Option<Allocation> {
+        self.slots.get(id as usize).filter(|s| s.is_live()).map(|s| s.block)
+    }
+
+    fn slot(&mut self, id: BlockId) -> &mut Slot {
+        let i = id as usize;
+        if i >= self.slots.len() {
+            self.slots.resize(i + 1, Slot::default());
+        }
+        &mut self.slots[i]
+    }
+
+    /// Apply one event. Events must be valid (as every parsed trace is): an allocation names a
+    /// new id, a free or realloc a live one (or one whose allocation failed at the heap limit).
+    #[inline]
+    pub fn apply<P: Probe>(&mut self, event: &Event, probe: &mut P) {
+        match event.op {
+            Op::Malloc | Op::Calloc | Op::Memalign => {
+                let req = Request { size: event.size, align: event.align() };
+                probe.before_call();
+                let placed = self.strategy.allocate(req);
+                probe.after_call(OpClass::Malloc);
+                self.place(event.id, req, placed);
+            }
+            Op::Free => {
+                let slot = *self.slot(event.id);
+                if slot.is_live() {
+                    probe.before_call();
+                    self.strategy.free(slot.block);
+                    probe.after_call(OpClass::Free);
+                    self.heap.live_requested -= slot.requested;
+                    self.heap.live_consumed -= slot.block.size;
+                    self.heap.live_blocks -= 1;
+                    *self.slot(event.id) = Slot::default();
+                } else {
+                    self.heap.ignored_frees += 1;
+                }
+            }
+            Op::Realloc => {
+                let slot = *self.slot(event.id);
+                let req = Request::new(event.size);
+                if slot.is_live() {
+                    probe.before_call();
+                    let moved = self.strategy.reallocate(slot.block, req);
+                    probe.after_call(OpClass::Realloc);
+                    match moved {
+                        Some(block) => {
+                            self.heap.live_requested += req.size;
+                            self.heap.live_requested -= slot.requested;
+                            self.heap.live_consumed += block.size;
+                            self.heap.live_consumed -= slot.block.size;
+                            *self.slot(event.id) = Slot { block, requested: req.size };
+                        }
+                        // C's realloc: the old block stays as it was.
+                        None => self.heap.failed_allocations += 1,
+                    }
+                } else {
+                    // The block's allocation failed at the heap limit: the program would have
+                    // passed NULL, and realloc(NULL, n) is malloc(n).
+                    probe.before_call();
+                    let placed = self.strategy.allocate(req);
+                    probe.after_call(OpClass::Realloc);
+                    self.place(event.id, req, placed);
+                }
+            }
+        }
+    }
+
+    fn place(&mut self, id: BlockId, req: Request, placed: Option<Allocation>) {
+        match placed {
+            Some(block) => {
+                self.heap.live_requested += req.size;
+                self.heap.live_consumed += block.size;
+                self.heap.live_blocks += 1;
+                *self.slot(id) = Slot { block, requested: req.size };
+            }
+            None => {
+                self.heap.failed_allocations += 1;
+                *self.slot(id) = Slot { block: Allocation::default(), requested: Slot::FAILED };
+            }
+        }
+    }
+
+    /// Apply every event, in order, calling `probe` as it goes.
+    pub fn run<'a, P: Probe>(
+        &mut self,
+        events: impl IntoIterator<Item = &'a Event>,
+        probe: &mut P,
+    ) {
+        for (index, event) in events.into_iter().enumerate() {
+            self.apply(event, probe);
+            probe.after_event(index as u64, &self.heap, self.strategy.as_ref());
+        }
+    }
+}
+
+/// The metrics pass: tracks the figures of [`MemoryStats`] after every event.
+#[derive(Debug, Default)]
+pub struct MetricsProbe {
+    pub stats: MemoryStats,
+}
+
+impl Probe for MetricsProbe {
+    #[inline]
+    fn after_event(&mut self, index: u64, heap: &HeapState, strategy: &dyn Strategy) {
+        let s = &mut self.stats;
+        let footprint = strategy.top();
+        s.events = index + 1;
+        s.peak_footprint_bytes = s.peak_footprint_bytes.max(footprint);
+        s.final_footprint_bytes = footprint;
+        s.failed_allocations = heap.failed_allocations;
+        s.ignored_frees = heap.ignored_frees;
+        // `index == 0` records the state after the first event even when nothing is live yet
+        // (a trace of malloc(0)s has max live bytes 0, reached at event 0).
+        if heap.live_requested > s.max_live_bytes || index == 0 {
+            s.max_live_bytes = heap.live_requested;
+            s.peak_event = index;
+            s.live_consumed_at_peak = heap.live_consumed;
+            s.footprint_at_peak = footprint;
+            s.largest_satisfiable_at_peak = strategy.largest_satisfiable();
+        }
+    }
+}
+
+/// The latency pass: one clock read before and one after every strategy call.
+pub struct LatencyProbe {
+    started: Instant,
+    malloc: Histogram<u64>,
+    free: Histogram<u64>,
+    realloc: Histogram<u64>,
+}
+
+impl Default for LatencyProbe {
+    fn default() -> Self {
+        // Three significant digits over 1 ns .. ~1 hour; auto-resizing covers anything longer.
+        let histogram = || {
+            let mut h = Histogram::new(3).expect("3 significant digits is a valid precision");
+            h.auto(true);
+            h
+        };
+        LatencyProbe {
+            started: Instant::now(),
+            malloc: histogram(),
+            free: histogram(),
+            realloc: histogram(),
+        }
+    }
+}
+
+impl Probe for LatencyProbe {
+    #[inline(always)]
+    fn before_call(&mut self) {
+        self.started = Instant::now();
+    }
+
+    #[inline(always)]
+    fn after_call(&mut self, class: OpClass) {
+        let ns = self.started.elapsed().as_nanos().min(u64::MAX as u128) as u64;
+        let histogram = match class {
+            OpClass::Malloc => &mut self.malloc,
+            OpClass::Free => &mut self.free,
+            OpClass::Realloc => &mut self.realloc,
+        };
+        histogram.saturating_record(ns);
+    }
+}
+
+impl LatencyProbe {
+    pub fn latency(&self) -> Latency {
+        Latency {
+            malloc: Percentiles::from_histogram(&self.malloc),
+            free: Percentiles::from_histogram(&self.free),
+            realloc: Percentiles::from_histogram(&self.realloc),
+        }
+    }
+}
+
+/// How to time a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timing {
+    /// Throughput passes per strategy; 0 skips timing altogether.
+    pub runs: u32,
+    /// Time strategies in parallel instead of one at a time.
+    pub parallel: bool,
+}
+
+/// Everything measured for one strategy.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StrategyResult {
+    pub allocator: &'static str,
+    pub memory: MemoryStats,
+    /// `None` when timing was skipped (`--runs 0`).
+    pub throughput: Option<Throughput>,
+    pub latency: Option<Latency>,
+}
+
+/// The exact memory figures of `events` through `entry`.
+pub fn measure_memory(
+    entry: &StrategyEntry,
+    params: &Params,
+    events: &[Event],
+    blocks: u32,
+) -> MemoryStats {
+    let mut replayer = Replayer::new(entry, params, blocks);
+    let mut probe = MetricsProbe::default();
+    replayer.run(events, &mut probe);
+    probe.stats
+}
+
+/// Events per second of one untimed pass (the table is sized before the clock starts).
+pub fn measure_throughput(
+    entry: &StrategyEntry,
+    params: &Params,
+    events: &[Event],
+    blocks: u32,
+) -> f64 {
+    let mut replayer = Replayer::new(entry, params, blocks);
+    let started = Instant::now();
+    for event in events {
+        replayer.apply(event, &mut NoProbe);
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    std::hint::black_box(replayer.strategy().top());
+    events.len() as f64 / seconds.max(1e-9)
+}
+
+/// Latency percentiles from one pass with a clock read around every strategy call.
+pub fn measure_latency(
+    entry: &StrategyEntry,
+    params: &Params,
+    events: &[Event],
+    blocks: u32,
+) -> Latency {
+    let mut replayer = Replayer::new(entry, params, blocks);
+    let mut probe = LatencyProbe::default();
+    for event in events {
+        replayer.apply(event, &mut probe);
+    }
+    probe.latency()
+}
+
+fn measure_time(
+    entry: &StrategyEntry,
+    params: &Params,
+    events: &[Event],
+    blocks: u32,
+    runs: u32,
+) -> (Option<Throughput>, Option<Latency>) {
+    if runs == 0 {
+        return (None, None);
+    }
+    let runs = (0..runs).map(|_| measure_throughput(entry, params, events, blocks)).collect();
+    (Throughput::from_runs(runs), Some(measure_latency(entry, params, events, blocks)))
+}
+
+/// Replay `events` through every strategy in `entries`: metrics passes in parallel, timing passes
+/// as `timing` says. Results come back in the order of `entries`.
+pub fn run_all(
+    entries: &[&'static StrategyEntry],
+    params: &Params,
+    events: &[Event],
+    blocks: u32,
+    timing: Timing,
+) -> Vec<StrategyResult> {
+    let memory: Vec<MemoryStats> =
+        entries.par_iter().map(|entry| measure_memory(entry, params, events, blocks)).collect();
+    let time =
+        |entry: &&'static StrategyEntry| measure_time(entry, params, events, blocks, timing.runs);
+    let times: Vec<_> = if timing.parallel {
+        entries.par_iter().map(time).collect()
+    } else {
+        entries.iter().map(time).collect()
+    };
+    entries
+        .iter()
+        .zip(memory)
+        .zip(times)
+        .map(|((entry, memory), (throughput, latency))| StrategyResult {
+            allocator: entry.name,
+            memory,
+            throughput,
+            latency,
+        })
+        .collect()
+}
+
+/// The cost of one clock read pair as the latency pass makes it, in nanoseconds (median of many):
+/// every latency figure includes about this much.
+pub fn clock_overhead_ns() -> u64 {
+    let mut samples: Vec<u64> = (0..1001)
+        .map(|_| {
+            let started = Instant::now();
+            started.elapsed().as_nanos() as u64
+        })
+        .collect();
+    samples.sort_unstable();
+    samples[samples.len() / 2]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alloc::bump;
+
+    #[test]
+    fn the_metrics_pass_matches_a_hand_computed_bump_replay() {
+        // bump: 24 -> [0,32); 100 -> [32,144); free the first; 10 -> [144,160).
+        let events =
+            [Event::malloc(0, 24), Event::malloc(1, 100), Event::free(0), Event::malloc(2, 10)];
+        let m = measure_memory(&bump::ENTRY, &Params::default(), &events, 3);
+        assert_eq!(m.events, 4);
+        assert_eq!(m.peak_footprint_bytes, 160);
+        assert_eq!(m.max_live_bytes, 124);
+        assert_eq!(m.peak_event, 1);
+        assert_eq!(m.live_consumed_at_peak, 144);
+        assert_eq!(m.footprint_at_peak, 144);
+        assert_eq!(m.overhead(), Some(36.0 / 124.0));
+        assert_eq!(m.internal_fragmentation(), 20.0 / 144.0);
+        assert_eq!(m.external_fragmentation(), 0.0);
+        assert_eq!(m.final_footprint_bytes, 160);
+    }
+
+    #[test]
+    fn the_peak_event_is_the_first_to_reach_the_maximum() {
+        // Live bytes: 100, 0, 100 -> the maximum is first reached at event 0.
+        let events = [Event::malloc(0, 100), Event::free(0), Event::malloc(1, 100)];
+        let m = measure_memory(&bump::ENTRY, &Params::default(), &events, 2);
+        assert_eq!((m.max_live_bytes, m.peak_event), (100, 0));
+    }
+
+    #[test]
+    fn a_failed_realloc_keeps_the_old_block_live() {
+        let params = Params { heap_limit: Some(64), ..Params::default() };
+        let mut r = Replayer::new(&bump::ENTRY, &params, 1);
+        r.apply(&Event::malloc(0, 16), &mut NoProbe);
+        r.apply(&Event::realloc(0, 100), &mut NoProbe);
+        assert_eq!(r.heap().failed_allocations, 1);
+        assert_eq!(r.block(0), Some(Allocation::at(0, 16)));
+        assert_eq!(r.heap().live_requested, 16);
+    }
+
+    #[test]
+    fn the_latency_pass_times_every_strategy_call_by_kind() {
+        let events = [Event::malloc(0, 8), Event::realloc(0, 64), Event::free(0)];
+        let latency = measure_latency(&bump::ENTRY, &Params::default(), &events, 1);
+        assert_eq!(latency.malloc.map(|p| p.count), Some(1));
+        assert_eq!(latency.realloc.map(|p| p.count), Some(1));
+        assert_eq!(latency.free.map(|p| p.count), Some(1));
+    }
+}

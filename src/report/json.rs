@@ -1,0 +1,138 @@
+//! `--json`: the machine-readable results. The key names are a contract: CI scripts read them,
+//! and `schema_version` changes when they change.
+
+use super::{ExportError, Exporter, Report};
+use crate::metrics::{Latency, MemoryStats, Throughput};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Version of the JSON layout below.
+pub const SCHEMA_VERSION: u32 = 1;
+
+pub struct JsonExporter;
+
+#[derive(Serialize)]
+struct Document<'a> {
+    schema_version: u32,
+    tool: Tool,
+    trace: Trace<'a>,
+    settings: Settings,
+    results: Vec<Result<'a>>,
+}
+
+#[derive(Serialize)]
+struct Tool {
+    name: &'static str,
+    version: &'static str,
+}
+
+#[derive(Serialize)]
+struct Trace<'a> {
+    path: &'a str,
+    format: &'a str,
+    events: u64,
+    blocks: u32,
+    skipped: BTreeMap<&'static str, u64>,
+}
+
+#[derive(Serialize)]
+struct Settings {
+    min_size: u64,
+    coalesce: bool,
+    heap_limit: Option<u64>,
+    runs: u32,
+    timing_parallel: bool,
+    clock_overhead_ns: u64,
+}
+
+#[derive(Serialize)]
+struct Result<'a> {
+    allocator: &'a str,
+    events: u64,
+    peak_footprint_bytes: u64,
+    max_live_bytes: u64,
+    overhead: Option<f64>,
+    internal_fragmentation: f64,
+    external_fragmentation: f64,
+    peak_event: u64,
+    failed_allocations: u64,
+    ignored_frees: u64,
+    final_footprint_bytes: u64,
+    at_peak: AtPeak,
+    throughput_events_per_sec: Option<f64>,
+    throughput: Option<&'a Throughput>,
+    latency_ns: Option<&'a Latency>,
+}
+
+/// The raw figures the fragmentation ratios are computed from, so anyone can recompute them.
+#[derive(Serialize)]
+struct AtPeak {
+    live_requested_bytes: u64,
+    live_consumed_bytes: u64,
+    footprint_bytes: u64,
+    free_bytes: u64,
+    largest_satisfiable_bytes: u64,
+}
+
+impl AtPeak {
+    fn of(m: &MemoryStats) -> AtPeak {
+        AtPeak {
+            live_requested_bytes: m.max_live_bytes,
+            live_consumed_bytes: m.live_consumed_at_peak,
+            footprint_bytes: m.footprint_at_peak,
+            free_bytes: m.free_bytes_at_peak(),
+            largest_satisfiable_bytes: m.largest_satisfiable_at_peak,
+        }
+    }
+}
+
+impl Exporter for JsonExporter {
+    fn export(&self, report: &Report) -> std::result::Result<Vec<u8>, ExportError> {
+        let document = Document {
+            schema_version: SCHEMA_VERSION,
+            tool: Tool { name: "replay", version: env!("CARGO_PKG_VERSION") },
+            trace: Trace {
+                path: &report.trace.path,
+                format: report.trace.format,
+                events: report.trace.events,
+                blocks: report.trace.blocks,
+                skipped: report.trace.skipped.iter().map(|(k, v)| (k.name(), *v)).collect(),
+            },
+            settings: Settings {
+                min_size: report.params.min_size,
+                coalesce: report.params.coalesce,
+                heap_limit: report.params.heap_limit,
+                runs: report.timing.runs,
+                timing_parallel: report.timing.parallel,
+                clock_overhead_ns: report.clock_overhead_ns,
+            },
+            results: report
+                .results
+                .iter()
+                .map(|r| {
+                    let m = &r.memory;
+                    Result {
+                        allocator: r.allocator,
+                        events: m.events,
+                        peak_footprint_bytes: m.peak_footprint_bytes,
+                        max_live_bytes: m.max_live_bytes,
+                        overhead: m.overhead(),
+                        internal_fragmentation: m.internal_fragmentation(),
+                        external_fragmentation: m.external_fragmentation(),
+                        peak_event: m.peak_event,
+                        failed_allocations: m.failed_allocations,
+                        ignored_frees: m.ignored_frees,
+                        final_footprint_bytes: m.final_footprint_bytes,
+                        at_peak: AtPeak::of(m),
+                        throughput_events_per_sec: r.throughput.as_ref().map(|t| t.median),
+                        throughput: r.throughput.as_ref(),
+                        latency_ns: r.latency.as_ref(),
+                    }
+                })
+                .collect(),
+        };
+        let mut bytes = serde_json::to_vec_pretty(&document)?;
+        bytes.push(b'\n');
+        Ok(bytes)
+    }
+}

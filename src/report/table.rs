@@ -1,0 +1,135 @@
+//! The terminal report: a memory table and a speed table, one row per strategy.
+
+use super::{human_bytes, ExportError, Exporter, Report};
+use crate::metrics::{Percentiles, Throughput};
+
+pub struct TableExporter;
+
+/// Columns of left-aligned first cells and right-aligned numbers, separated by two spaces.
+fn render(header: &[&str], rows: &[Vec<String>]) -> String {
+    let widths: Vec<usize> = (0..header.len())
+        .map(|c| rows.iter().map(|r| r[c].len()).chain([header[c].len()]).max().unwrap_or(0))
+        .collect();
+    let line = |cells: &[String]| {
+        let mut out = String::new();
+        for (c, (cell, width)) in cells.iter().zip(&widths).enumerate() {
+            if c == 0 {
+                out.push_str(&format!("{cell:<width$}"));
+            } else {
+                out.push_str(&format!("  {cell:>width$}"));
+            }
+        }
+        out.trim_end().to_string() + "\n"
+    };
+    let mut out = line(&header.iter().map(|h| h.to_string()).collect::<Vec<_>>());
+    out.push_str(&line(&widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>()));
+    for row in rows {
+        out.push_str(&line(row));
+    }
+    out
+}
+
+fn percent(value: f64) -> String {
+    format!("{:.2}%", value * 100.0)
+}
+
+fn rate(events_per_sec: f64) -> String {
+    format!("{:.2}M", events_per_sec / 1e6)
+}
+
+fn throughput(t: &Throughput) -> String {
+    format!("{} [{} .. {}]", rate(t.median), rate(t.min), rate(t.max))
+}
+
+fn latency(p: &Option<Percentiles>) -> String {
+    match p {
+        Some(p) => format!("{} / {} / {} / {}", p.p50, p.p99, p.p999, p.max),
+        None => "-".into(),
+    }
+}
+
+impl Exporter for TableExporter {
+    fn export(&self, report: &Report) -> Result<Vec<u8>, ExportError> {
+        let t = &report.trace;
+        let mut out =
+            format!("trace {} ({}): {} events, {} blocks", t.path, t.format, t.events, t.blocks);
+        if !t.skipped.is_empty() {
+            let kinds: Vec<String> =
+                t.skipped.iter().map(|(kind, n)| format!("{n} {}", kind.name())).collect();
+            out.push_str(&format!("; skipped (--lenient): {}", kinds.join(", ")));
+        }
+        out.push_str("\n\n");
+
+        let memory_rows: Vec<Vec<String>> = report
+            .results
+            .iter()
+            .map(|r| {
+                let m = &r.memory;
+                vec![
+                    r.allocator.to_string(),
+                    human_bytes(m.peak_footprint_bytes),
+                    human_bytes(m.max_live_bytes),
+                    m.overhead().map_or("-".into(), percent),
+                    percent(m.internal_fragmentation()),
+                    percent(m.external_fragmentation()),
+                    m.peak_event.to_string(),
+                    m.failed_allocations.to_string(),
+                ]
+            })
+            .collect();
+        out.push_str(&render(
+            &[
+                "strategy",
+                "peak footprint",
+                "max live",
+                "overhead",
+                "internal",
+                "external",
+                "peak event",
+                "failed",
+            ],
+            &memory_rows,
+        ));
+
+        if report.timing.runs > 0 {
+            let speed_rows: Vec<Vec<String>> = report
+                .results
+                .iter()
+                .map(|r| {
+                    let lat = r.latency.as_ref();
+                    vec![
+                        r.allocator.to_string(),
+                        r.throughput.as_ref().map_or("-".into(), throughput),
+                        lat.map_or("-".into(), |l| latency(&l.malloc)),
+                        lat.map_or("-".into(), |l| latency(&l.free)),
+                        lat.map_or("-".into(), |l| latency(&l.realloc)),
+                    ]
+                })
+                .collect();
+            out.push('\n');
+            out.push_str(&render(
+                &[
+                    "strategy",
+                    "events/s median [min .. max]",
+                    "malloc ns p50 / p99 / p99.9 / max",
+                    "free ns",
+                    "realloc ns",
+                ],
+                &speed_rows,
+            ));
+            out.push_str(&format!(
+                "\nthroughput: median of {} untimed runs; timing ran {}; latency includes ~{} ns of clock reads\n",
+                report.timing.runs,
+                if report.timing.parallel {
+                    "with strategies in parallel"
+                } else {
+                    "one strategy at a time"
+                },
+                report.clock_overhead_ns
+            ));
+        } else {
+            out.push_str("\ntiming skipped (--runs 0)\n");
+        }
+        Ok(out.into_bytes())
+    }
+}

@@ -1,0 +1,173 @@
+//! The command line, end to end: exit codes, outputs, and the figures of a hand-computed trace.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::Value;
+use std::path::Path;
+
+fn replay() -> Command {
+    Command::cargo_bin("replay").expect("the replay binary is built")
+}
+
+fn data(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name).display().to_string()
+}
+
+fn json_of(args: &[&str]) -> Value {
+    let out = replay().args(args).args(["--json", "-"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("--json - prints only JSON")
+}
+
+fn result<'a>(doc: &'a Value, allocator: &str) -> &'a Value {
+    doc["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["allocator"] == allocator)
+        .unwrap_or_else(|| panic!("no result for {allocator}"))
+}
+
+#[test]
+fn the_table_has_a_row_for_every_strategy() {
+    let out =
+        replay().args([&data("cli-small.csv"), "--alloc", "all", "--runs", "1"]).assert().success();
+    let stdout = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    for entry in replay::alloc::ALL {
+        assert!(stdout.contains(entry.name), "no row for {}:\n{stdout}", entry.name);
+    }
+    assert!(stdout.contains("one strategy at a time"), "{stdout}");
+}
+
+#[test]
+fn json_output_has_the_documented_keys() {
+    let doc = json_of(&[&data("cli-small.csv"), "--alloc", "all", "--runs", "2"]);
+    assert_eq!(doc["schema_version"], 1);
+    assert_eq!(doc["trace"]["events"], 14);
+    assert_eq!(doc["settings"]["timing_parallel"], false);
+    let results = doc["results"].as_array().unwrap();
+    assert_eq!(results.len(), replay::alloc::ALL.len());
+    for r in results {
+        for key in [
+            "allocator",
+            "events",
+            "peak_footprint_bytes",
+            "max_live_bytes",
+            "overhead",
+            "internal_fragmentation",
+            "external_fragmentation",
+            "peak_event",
+            "failed_allocations",
+            "throughput_events_per_sec",
+        ] {
+            assert!(r.get(key).is_some(), "missing {key} in {r}");
+        }
+        assert!(r["throughput_events_per_sec"].as_f64().unwrap() > 0.0);
+        assert_eq!(r["throughput"]["runs"].as_array().unwrap().len(), 2);
+        for op in ["malloc", "free"] {
+            for p in ["p50", "p99", "p999", "max"] {
+                assert!(r["latency_ns"][op][p].is_u64(), "latency_ns.{op}.{p} in {r}");
+            }
+        }
+        assert!(r["latency_ns"]["realloc"].is_null(), "this trace has no realloc");
+    }
+}
+
+#[test]
+fn a_hand_computed_trace_gives_the_exact_figures() {
+    // A=100 -> [0,112), B=20 -> [112,144), C=50 -> [144,208), D=10 -> [208,224),
+    // E=30 -> [224,256): 210 bytes live in 256 consumed, at event 4. Then A and C are freed
+    // and F=40, G=60 fit into the holes in every free-list strategy: the heap never grows again.
+    let doc =
+        json_of(&[&data("cli-small.csv"), "--alloc", "first-fit,best-fit,bump", "--runs", "0"]);
+    for name in ["first-fit", "best-fit"] {
+        let r = result(&doc, name);
+        assert_eq!(r["peak_footprint_bytes"], 256, "{name}");
+        assert_eq!(r["max_live_bytes"], 210, "{name}");
+        assert_eq!(r["peak_event"], 4, "{name}");
+        assert_eq!(r["internal_fragmentation"].as_f64().unwrap(), 46.0 / 256.0, "{name}");
+        assert_eq!(r["external_fragmentation"].as_f64().unwrap(), 0.0, "{name}");
+        assert_eq!(r["overhead"].as_f64().unwrap(), 46.0 / 210.0, "{name}");
+    }
+    // bump never reuses: F and G go on top, 256 + 48 + 64.
+    assert_eq!(result(&doc, "bump")["peak_footprint_bytes"], 368);
+    assert!(result(&doc, "bump")["throughput_events_per_sec"].is_null(), "--runs 0 skips timing");
+}
+
+#[test]
+fn the_json_file_is_written_and_the_table_still_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.json");
+    replay()
+        .args([&data("cli-small.csv"), "--alloc", "first-fit", "--runs", "1", "--json"])
+        .arg(&out)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("first-fit"));
+    let doc: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(doc["results"][0]["allocator"], "first-fit");
+}
+
+#[test]
+fn an_unknown_strategy_is_a_usage_error_listing_the_valid_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.json");
+    replay()
+        .args([&data("cli-small.csv"), "--alloc", "first-fit,fastest", "--json"])
+        .arg(&out)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("unknown strategy 'fastest'"))
+        .stderr(predicate::str::contains("best-fit"));
+    assert!(!out.exists());
+}
+
+#[test]
+fn a_bad_trace_fails_with_its_line_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.json");
+    replay()
+        .args([&data("cli-double-free.csv"), "--json"])
+        .arg(&out)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("cli-double-free.csv:4:"))
+        .stderr(predicate::str::contains("panicked").not());
+    assert!(!out.exists());
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "no temporary file left");
+}
+
+#[test]
+fn lenient_replays_the_valid_events_and_counts_the_rest() {
+    let doc = json_of(&[&data("cli-double-free.csv"), "--lenient", "--runs", "0"]);
+    assert_eq!(doc["trace"]["events"], 2);
+    assert_eq!(doc["trace"]["skipped"]["not_live"], 1);
+}
+
+#[test]
+fn a_missing_trace_file_is_exit_status_2() {
+    replay()
+        .arg("no/such/trace.csv")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no/such/trace.csv"));
+}
+
+#[test]
+fn bad_flags_are_exit_status_2() {
+    replay().args([&data("cli-small.csv"), "--heap-limit", "lots"]).assert().code(2);
+    replay().args([&data("cli-small.csv"), "--runs", "-1"]).assert().code(2);
+    replay().arg("--no-such-flag").assert().code(2);
+    replay().assert().code(2);
+}
+
+#[test]
+fn a_heap_limit_makes_requests_fail_and_the_report_counts_them() {
+    let doc =
+        json_of(&[&data("cli-small.csv"), "--alloc", "bump", "--heap-limit", "256", "--runs", "0"]);
+    let bump = result(&doc, "bump");
+    // F (48) and G (64) would grow bump past 256 bytes.
+    assert_eq!(bump["failed_allocations"], 2);
+    assert_eq!(bump["ignored_frees"], 2);
+    assert_eq!(bump["peak_footprint_bytes"], 256);
+}

@@ -1,0 +1,190 @@
+//! The conformance suite: every registered strategy (everything in `alloc::ALL`) replays random
+//! allocation streams under a shadow model of live ranges that fails on overlap, misalignment,
+//! out-of-heap addresses, a shrinking heap or accounting drift.
+
+use proptest::prelude::*;
+use replay::alloc::{Allocation, Params, StrategyEntry, ALIGN, ALL};
+use replay::replay::{NoProbe, Replayer};
+use replay::trace::{BlockId, Event, Op};
+use std::collections::BTreeMap;
+
+/// Strategies that cannot hand freed memory back as one block (`bump` never reuses memory).
+const NEVER_REUSES: &[&str] = &["bump"];
+
+/// Live ranges as the engine sees them: `start -> (end, id)`.
+#[derive(Default)]
+struct Shadow {
+    live: BTreeMap<u64, (u64, BlockId)>,
+}
+
+impl Shadow {
+    fn insert(
+        &mut self,
+        who: &str,
+        id: BlockId,
+        b: Allocation,
+        requested: u64,
+        align: u64,
+        top: u64,
+    ) {
+        assert!(b.size > 0, "{who}: block {id} has size 0");
+        assert_eq!(b.start % ALIGN, 0, "{who}: block {id} at {:#x} is not 16-aligned", b.start);
+        assert_eq!(b.size % ALIGN, 0, "{who}: block {id} size {} is not a multiple of 16", b.size);
+        assert_eq!(b.payload % align, 0, "{who}: payload of {id} not aligned to {align}");
+        assert!(b.payload >= b.start, "{who}: payload of {id} before its block");
+        assert!(b.payload + requested <= b.end(), "{who}: block {id} too small for {requested}");
+        assert!(b.end() <= top, "{who}: block {id} ends at {:#x}, above top {top:#x}", b.end());
+        if let Some((&s, &(e, other))) = self.live.range(..b.end()).next_back() {
+            assert!(
+                e <= b.start,
+                "{who}: block {id} [{:#x},{:#x}) overlaps block {other} [{s:#x},{e:#x})",
+                b.start,
+                b.end()
+            );
+        }
+        self.live.insert(b.start, (b.end(), id));
+    }
+
+    fn remove(&mut self, b: Allocation) {
+        self.live.remove(&b.start).expect("shadow knows every live block");
+    }
+}
+
+/// Replay `events` through `entry`, checking every invariant after every event. Returns the
+/// replayer at the end.
+fn replay_checked(
+    entry: &StrategyEntry,
+    params: &Params,
+    events: &[Event],
+    blocks: u32,
+) -> Replayer {
+    let who = entry.name;
+    let mut replayer = Replayer::new(entry, params, blocks);
+    let mut shadow = Shadow::default();
+    let mut top = 0;
+    for (i, event) in events.iter().enumerate() {
+        let before = replayer.block(event.id);
+        replayer.apply(event, &mut NoProbe);
+        let after = replayer.block(event.id);
+        let strategy = replayer.strategy();
+        assert!(strategy.top() >= top, "{who}: top shrank at event {i}");
+        top = strategy.top();
+        if before != after {
+            if let Some(b) = before {
+                shadow.remove(b);
+            }
+            if let Some(b) = after {
+                let align = if event.op == Op::Memalign { event.align() } else { ALIGN };
+                shadow.insert(who, event.id, b, event.size, align, top);
+            }
+        }
+        let heap = replayer.heap();
+        assert_eq!(
+            top,
+            heap.live_consumed + strategy.free_bytes(),
+            "{who}: footprint != live consumed + free bytes after event {i} ({event:?})"
+        );
+        assert!(
+            strategy.largest_satisfiable() <= strategy.free_bytes(),
+            "{who}: largest satisfiable request exceeds free bytes after event {i}"
+        );
+        assert_eq!(heap.live_blocks as usize, shadow.live.len(), "{who}: live count drifted");
+    }
+    replayer
+}
+
+/// A random but valid event stream: each op byte picks allocate, free, realloc or memalign.
+fn events_from(ops: &[(u8, u16)]) -> (Vec<Event>, u32) {
+    let mut events = Vec::new();
+    let mut live: Vec<BlockId> = Vec::new();
+    let mut next: BlockId = 0;
+    for &(op, size) in ops {
+        let size = u64::from(size % 600);
+        let pick = |n: usize| usize::from(op) * 7919 % n.max(1);
+        match op % 8 {
+            0..=2 => {
+                events.push(Event::malloc(next, size));
+                live.push(next);
+                next += 1;
+            }
+            3 => {
+                events.push(Event::memalign(next, size, 16 << (op % 4)));
+                live.push(next);
+                next += 1;
+            }
+            4..=6 if !live.is_empty() => {
+                events.push(Event::free(live.swap_remove(pick(live.len()))));
+            }
+            7 if !live.is_empty() => events.push(Event::realloc(live[pick(live.len())], size * 2)),
+            _ => {
+                events.push(Event::calloc(next, size));
+                live.push(next);
+                next += 1;
+            }
+        }
+    }
+    // Free everything left, so the end state is an empty heap.
+    events.extend(live.into_iter().map(Event::free));
+    (events, next)
+}
+
+fn params_strategy() -> impl Strategy<Value = Params> {
+    (
+        prop_oneof![Just(16u64), Just(64)],
+        any::<bool>(),
+        prop_oneof![Just(None), Just(Some(8192u64))],
+    )
+        .prop_map(|(min_size, coalesce, heap_limit)| Params { min_size, coalesce, heap_limit })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    #[test]
+    fn every_strategy_keeps_the_heap_invariants_on_random_streams(
+        ops in proptest::collection::vec((any::<u8>(), any::<u16>()), 1..400),
+        params in params_strategy(),
+    ) {
+        let (events, blocks) = events_from(&ops);
+        for entry in ALL {
+            let replayer = replay_checked(entry, &params, &events, blocks);
+            let strategy = replayer.strategy();
+            prop_assert_eq!(replayer.heap().live_consumed, 0);
+            if params.coalesce && !NEVER_REUSES.contains(&entry.name) {
+                prop_assert_eq!(
+                    strategy.largest_satisfiable(), strategy.top(),
+                    "{}: freeing everything with coalescing on must leave one free block", entry.name
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn every_strategy_survives_a_large_steady_state_trace() {
+    let trace = replay::trace::synth::steady_state(2_000, 20_000, 42);
+    for entry in ALL {
+        replay_checked(entry, &Params::default(), &trace.events, trace.blocks);
+    }
+}
+
+#[test]
+fn every_strategy_counts_failures_at_the_heap_limit_and_ignores_their_frees() {
+    // Two 4000-byte blocks fit under a 10000-byte limit in every strategy (even with headers or
+    // power-of-two rounding); the third cannot, and its free is ignored.
+    let events = [
+        Event::malloc(0, 4000),
+        Event::malloc(1, 4000),
+        Event::malloc(2, 4000),
+        Event::free(2),
+        Event::free(1),
+        Event::free(0),
+    ];
+    let params = Params { heap_limit: Some(10_000), ..Params::default() };
+    for entry in ALL {
+        let replayer = replay_checked(entry, &params, &events, 3);
+        let heap = replayer.heap();
+        assert_eq!((heap.failed_allocations, heap.ignored_frees), (1, 1), "{}", entry.name);
+        assert!(replayer.strategy().top() <= 10_000, "{}", entry.name);
+    }
+}
