@@ -55,6 +55,9 @@
 
 mod tree;
 
+#[cfg(test)]
+mod reference;
+
 use std::collections::BTreeSet;
 
 use super::{Addr, Allocation, Bytes, Params, Request, Strategy, StrategyEntry};
