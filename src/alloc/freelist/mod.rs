@@ -314,3 +314,393 @@ impl Strategy for FreeList {
         self.free.largest()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn malloc<S: Strategy + ?Sized>(heap: &mut S, n: Bytes) -> Allocation {
+        heap.allocate(Request::new(n)).expect("no heap limit here")
+    }
+
+    fn free_list(heap: &FreeList) -> Vec<(Addr, Bytes)> {
+        heap.free_blocks().collect()
+    }
+
+    /// A heap with free blocks ("holes") of the given sizes, each followed by a live 16-byte
+    /// guard: holes `[32, 64, 48, 32]` give free blocks at 0, 48, 128 and 192, `top == 240`,
+    /// and the rover at 240.
+    fn with_holes(policy: Policy, params: Params, holes: &[Bytes]) -> FreeList {
+        let mut heap = FreeList::new(policy, params);
+        let blocks: Vec<Allocation> = holes
+            .iter()
+            .map(|&hole| {
+                let block = malloc(&mut heap, hole);
+                malloc(&mut heap, 16);
+                block
+            })
+            .collect();
+        for block in blocks {
+            heap.free(block);
+        }
+        heap
+    }
+
+    const HOLES: [Bytes; 4] = [32, 64, 48, 32];
+
+    #[test]
+    fn the_hole_layout_is_what_the_tests_assume() {
+        let heap = with_holes(Policy::FirstFit, Params::default(), &HOLES);
+        assert_eq!(free_list(&heap), [(0, 32), (48, 64), (128, 48), (192, 32)]);
+        assert_eq!(heap.top(), 240);
+        assert_eq!(heap.rover, 240);
+        assert_eq!(heap.largest_satisfiable(), 64);
+    }
+
+    #[test]
+    fn first_fit_takes_the_lowest_block_that_fits() {
+        let mut heap = with_holes(Policy::FirstFit, Params::default(), &HOLES);
+        assert_eq!(malloc(&mut heap, 40), Allocation::at(48, 48));
+        assert_eq!(free_list(&heap), [(0, 32), (96, 16), (128, 48), (192, 32)]);
+        assert_eq!(malloc(&mut heap, 20), Allocation::at(0, 32));
+        assert_eq!(malloc(&mut heap, 1), Allocation::at(96, 16));
+        assert_eq!(heap.top(), 240);
+    }
+
+    #[test]
+    fn best_fit_takes_the_smallest_block_that_fits_ties_lowest_address() {
+        let mut heap = with_holes(Policy::BestFit, Params::default(), &HOLES);
+        assert_eq!(malloc(&mut heap, 40), Allocation::at(128, 48));
+        // Two 32-byte blocks, at 0 and 192: the lower one wins.
+        assert_eq!(malloc(&mut heap, 17), Allocation::at(0, 32));
+        // 32 bytes at 192 fit 16 more snugly than 64 at 48.
+        assert_eq!(malloc(&mut heap, 1), Allocation::at(192, 16));
+        assert_eq!(free_list(&heap), [(48, 64), (208, 16)]);
+    }
+
+    #[test]
+    fn worst_fit_takes_the_largest_block() {
+        let mut heap = with_holes(Policy::WorstFit, Params::default(), &[32, 64, 48, 64]);
+        assert_eq!(free_list(&heap), [(0, 32), (48, 64), (128, 48), (192, 64)]);
+        // Two 64-byte blocks: the lower one wins; then the other is the largest.
+        assert_eq!(malloc(&mut heap, 1), Allocation::at(48, 16));
+        assert_eq!(malloc(&mut heap, 1), Allocation::at(192, 16));
+        // Now three 48-byte blocks, at 64, 128 and 208.
+        assert_eq!(malloc(&mut heap, 1), Allocation::at(64, 16));
+        // Nothing holds 112 bytes: grow at the top.
+        assert_eq!(malloc(&mut heap, 100), Allocation::at(272, 112));
+        assert_eq!(heap.top(), 384);
+    }
+
+    #[test]
+    fn next_fit_resumes_after_the_last_placement_and_wraps() {
+        let mut heap = with_holes(Policy::NextFit, Params::default(), &HOLES);
+        // The rover is at 240, above every free block: wrap to the lowest block that fits.
+        assert_eq!(malloc(&mut heap, 40), Allocation::at(48, 48));
+        assert_eq!(heap.rover, 96);
+        // First fit would take 0 for each of these; next fit goes on from the rover.
+        assert_eq!(malloc(&mut heap, 1), Allocation::at(96, 16));
+        assert_eq!(malloc(&mut heap, 17), Allocation::at(128, 32));
+        assert_eq!(malloc(&mut heap, 17), Allocation::at(192, 32));
+        assert_eq!(heap.rover, 224);
+        // Nothing ends above 224 any more: wrap around.
+        assert_eq!(malloc(&mut heap, 17), Allocation::at(0, 32));
+        assert_eq!(heap.rover, 32);
+        assert_eq!(free_list(&heap), [(160, 16)]);
+    }
+
+    #[test]
+    fn next_fit_starts_at_the_low_end_of_the_free_block_containing_the_rover() {
+        let mut heap = FreeList::new(Policy::NextFit, Params::default());
+        let a = malloc(&mut heap, 64);
+        malloc(&mut heap, 16);
+        heap.free(a);
+        // The rover (80) is above every free block, so this wraps to 0 and leaves it at 16.
+        let b = malloc(&mut heap, 1);
+        assert_eq!((b, heap.rover), (Allocation::at(0, 16), 16));
+        heap.free(b);
+        assert_eq!(free_list(&heap), [(0, 64)]);
+        // [0, 64) contains the rover: the search starts there, and takes its low end.
+        assert_eq!(malloc(&mut heap, 1), Allocation::at(0, 16));
+    }
+
+    #[test]
+    fn each_entry_runs_its_own_policy() {
+        let expected = [
+            (FIRST_FIT, [48, 0]),
+            (NEXT_FIT, [48, 96]),
+            (BEST_FIT, [128, 0]),
+            (WORST_FIT, [48, 128]),
+        ];
+        for (entry, starts) in expected {
+            let mut boxed = (entry.new)(&Params::default());
+            let heap = &mut *boxed;
+            let holes: Vec<Allocation> = HOLES
+                .iter()
+                .map(|&hole| {
+                    let block = malloc(heap, hole);
+                    malloc(heap, 16);
+                    block
+                })
+                .collect();
+            for block in holes {
+                heap.free(block);
+            }
+            let got = [malloc(heap, 40).start, malloc(heap, 1).start];
+            assert_eq!(got, starts, "{}", entry.name);
+        }
+    }
+
+    #[test]
+    fn coalescing_lets_a_large_request_fit_after_small_frees() {
+        let mut heap = FreeList::new(Policy::FirstFit, Params::default());
+        let small: Vec<Allocation> = (0..3).map(|_| malloc(&mut heap, 16)).collect();
+        malloc(&mut heap, 16);
+        heap.free(small[0]);
+        heap.free(small[2]);
+        assert_eq!(free_list(&heap), [(0, 16), (32, 16)]);
+        // The middle block merges with both neighbours.
+        heap.free(small[1]);
+        assert_eq!(free_list(&heap), [(0, 48)]);
+        assert_eq!(heap.largest_satisfiable(), 48);
+        assert_eq!(malloc(&mut heap, 48), Allocation::at(0, 48));
+        assert_eq!(heap.top(), 64);
+    }
+
+    #[test]
+    fn without_coalescing_freed_neighbours_stay_separate() {
+        let params = Params { coalesce: false, ..Params::default() };
+        let mut heap = FreeList::new(Policy::FirstFit, params);
+        let small: Vec<Allocation> = (0..3).map(|_| malloc(&mut heap, 16)).collect();
+        malloc(&mut heap, 16);
+        for block in [small[0], small[2], small[1]] {
+            heap.free(block);
+        }
+        assert_eq!(free_list(&heap), [(0, 16), (16, 16), (32, 16)]);
+        assert_eq!(heap.largest_satisfiable(), 16);
+        assert_eq!(malloc(&mut heap, 48), Allocation::at(64, 48));
+        assert_eq!(heap.top(), 112);
+    }
+
+    #[test]
+    fn growth_extends_a_free_block_that_ends_at_top() {
+        let mut heap = FreeList::new(Policy::FirstFit, Params::default());
+        malloc(&mut heap, 16);
+        let b = malloc(&mut heap, 32);
+        heap.free(b);
+        assert_eq!(free_list(&heap), [(16, 32)]);
+        assert_eq!(malloc(&mut heap, 64), Allocation::at(16, 64));
+        assert_eq!(heap.top(), 80);
+        assert_eq!(free_list(&heap), []);
+    }
+
+    #[test]
+    fn without_coalescing_growth_extends_only_the_highest_free_block() {
+        let params = Params { coalesce: false, ..Params::default() };
+        let mut heap = FreeList::new(Policy::FirstFit, params);
+        malloc(&mut heap, 16);
+        let b = malloc(&mut heap, 16);
+        let c = malloc(&mut heap, 16);
+        heap.free(b);
+        heap.free(c);
+        assert_eq!(malloc(&mut heap, 48), Allocation::at(32, 48));
+        assert_eq!(heap.top(), 80);
+        assert_eq!(free_list(&heap), [(16, 16)]);
+    }
+
+    #[test]
+    fn realloc_shrinks_in_place_and_frees_the_tail() {
+        let mut heap = FreeList::new(Policy::FirstFit, Params::default());
+        let a = malloc(&mut heap, 64);
+        let b = malloc(&mut heap, 32);
+        malloc(&mut heap, 16);
+        assert_eq!(heap.reallocate(a, Request::new(40)), Some(Allocation::at(0, 48)));
+        assert_eq!(free_list(&heap), [(48, 16)]);
+        // A tail that touches a free block merges with it.
+        heap.free(b);
+        assert_eq!(free_list(&heap), [(48, 48)]);
+        let a = Allocation::at(0, 48);
+        assert_eq!(heap.reallocate(a, Request::new(10)), Some(Allocation::at(0, 16)));
+        assert_eq!(free_list(&heap), [(16, 80)]);
+        assert_eq!(heap.top(), 112);
+    }
+
+    #[test]
+    fn realloc_without_coalescing_frees_the_tail_as_its_own_block() {
+        let params = Params { coalesce: false, ..Params::default() };
+        let mut heap = FreeList::new(Policy::FirstFit, params);
+        let a = malloc(&mut heap, 64);
+        let b = malloc(&mut heap, 32);
+        malloc(&mut heap, 16);
+        heap.free(b);
+        assert_eq!(heap.reallocate(a, Request::new(10)), Some(Allocation::at(0, 16)));
+        assert_eq!(free_list(&heap), [(16, 48), (64, 32)]);
+    }
+
+    #[test]
+    fn realloc_grows_into_the_free_block_after_it_without_moving_the_rover() {
+        let mut heap = FreeList::new(Policy::NextFit, Params::default());
+        let a = malloc(&mut heap, 32);
+        let b = malloc(&mut heap, 32);
+        malloc(&mut heap, 16);
+        heap.free(b);
+        assert_eq!(heap.reallocate(a, Request::new(48)), Some(Allocation::at(0, 48)));
+        assert_eq!(free_list(&heap), [(48, 16)]);
+        assert_eq!(heap.rover, 80);
+        // Exactly the rest of the free block: it is used up.
+        let a = Allocation::at(0, 48);
+        assert_eq!(heap.reallocate(a, Request::new(64)), Some(Allocation::at(0, 64)));
+        assert_eq!(free_list(&heap), []);
+        assert_eq!(heap.top(), 80);
+    }
+
+    #[test]
+    fn realloc_grows_in_place_at_the_top() {
+        let mut heap = FreeList::new(Policy::FirstFit, Params::default());
+        let a = malloc(&mut heap, 32);
+        assert_eq!(heap.reallocate(a, Request::new(100)), Some(Allocation::at(0, 112)));
+        assert_eq!(heap.top(), 112);
+        // Also when a free block between the block and the top is too small to grow into.
+        let b = malloc(&mut heap, 16);
+        heap.free(b);
+        assert_eq!(free_list(&heap), [(112, 16)]);
+        let a = Allocation::at(0, 112);
+        assert_eq!(heap.reallocate(a, Request::new(200)), Some(Allocation::at(0, 208)));
+        assert_eq!(heap.top(), 208);
+        assert_eq!(free_list(&heap), []);
+    }
+
+    #[test]
+    fn realloc_moves_when_it_cannot_grow_in_place() {
+        let mut heap = FreeList::new(Policy::NextFit, Params::default());
+        let a = malloc(&mut heap, 32);
+        malloc(&mut heap, 16);
+        let c = malloc(&mut heap, 64);
+        malloc(&mut heap, 16);
+        heap.free(c);
+        assert_eq!(heap.rover, 128);
+        assert_eq!(heap.reallocate(a, Request::new(60)), Some(Allocation::at(48, 64)));
+        assert_eq!(free_list(&heap), [(0, 32)]);
+        assert_eq!(heap.rover, 112);
+        assert_eq!(heap.top(), 128);
+    }
+
+    #[test]
+    fn realloc_that_moves_can_neither_reuse_nor_merge_the_old_block_first() {
+        let mut heap = FreeList::new(Policy::FirstFit, Params::default());
+        let before = malloc(&mut heap, 32);
+        let a = malloc(&mut heap, 32);
+        malloc(&mut heap, 16);
+        heap.free(before);
+        // [0, 64) would hold 64 bytes if the old block were merged first; it is not.
+        assert_eq!(heap.reallocate(a, Request::new(64)), Some(Allocation::at(80, 64)));
+        assert_eq!(free_list(&heap), [(0, 64)]);
+        assert_eq!(heap.top(), 144);
+    }
+
+    #[test]
+    fn realloc_ignores_alignment_and_returns_the_block_start() {
+        let mut heap = FreeList::new(Policy::FirstFit, Params::default());
+        malloc(&mut heap, 16);
+        let a = heap.allocate(Request { size: 10, align: 64 }).unwrap();
+        assert_eq!(a, Allocation { start: 16, size: 64, payload: 64 });
+        let b = heap.reallocate(a, Request { size: 30, align: 64 });
+        assert_eq!(b, Some(Allocation::at(16, 32)));
+        assert_eq!(free_list(&heap), [(48, 32)]);
+    }
+
+    #[test]
+    fn realloc_fails_at_the_heap_limit_and_leaves_the_heap_unchanged() {
+        let params = Params { heap_limit: Some(64), ..Params::default() };
+        let mut heap = FreeList::new(Policy::FirstFit, params);
+        let a = malloc(&mut heap, 32);
+        // Growing at the top (step 3).
+        assert_eq!(heap.reallocate(a, Request::new(80)), None);
+        assert_eq!(heap.top(), 32);
+        // Moving (step 4).
+        malloc(&mut heap, 16);
+        assert_eq!(heap.reallocate(a, Request::new(64)), None);
+        assert_eq!(heap.top(), 48);
+        assert_eq!(free_list(&heap), []);
+        // Within the limit it works.
+        let mut heap = FreeList::new(Policy::FirstFit, params);
+        let a = malloc(&mut heap, 32);
+        assert_eq!(heap.reallocate(a, Request::new(64)), Some(Allocation::at(0, 64)));
+    }
+
+    #[test]
+    fn memalign_pads_the_block_and_aligns_the_payload() {
+        let mut heap = FreeList::new(Policy::FirstFit, Params::default());
+        malloc(&mut heap, 16);
+        let a = heap.allocate(Request { size: 10, align: 64 }).unwrap();
+        assert_eq!(a, Allocation { start: 16, size: 64, payload: 64 });
+        assert_eq!(heap.top(), 80);
+        // From a free block: the padded size must fit, and the payload is aligned inside it.
+        let mut heap = FreeList::new(Policy::FirstFit, Params::default());
+        let big = malloc(&mut heap, 100);
+        malloc(&mut heap, 16);
+        heap.free(big);
+        malloc(&mut heap, 16);
+        let b = heap.allocate(Request { size: 1, align: 64 }).unwrap();
+        assert_eq!(b, Allocation { start: 16, size: 64, payload: 64 });
+        assert_eq!(free_list(&heap), [(80, 32)]);
+    }
+
+    #[test]
+    fn heap_limit_fails_and_leaves_the_heap_unchanged() {
+        let params = Params { heap_limit: Some(64), ..Params::default() };
+        let mut heap = FreeList::new(Policy::FirstFit, params);
+        let a = malloc(&mut heap, 48);
+        assert_eq!(heap.allocate(Request::new(32)), None);
+        assert_eq!(heap.top(), 48);
+        // Growing from a free block that ends at the top is limited the same way.
+        heap.free(a);
+        assert_eq!(heap.allocate(Request::new(80)), None);
+        assert_eq!((heap.top(), free_list(&heap)), (48, vec![(0, 48)]));
+        assert_eq!(malloc(&mut heap, 64), Allocation::at(0, 64));
+        assert_eq!(heap.top(), 64);
+    }
+
+    #[test]
+    fn a_minimum_size_keeps_tiny_blocks_reusable() {
+        let params = Params { min_size: 64, ..Params::default() };
+        let mut heap = FreeList::new(Policy::FirstFit, params);
+        let a = malloc(&mut heap, 1);
+        assert_eq!(a, Allocation::at(0, 64));
+        malloc(&mut heap, 20);
+        heap.free(a);
+        // Any small request fits any freed block.
+        assert_eq!(malloc(&mut heap, 50), Allocation::at(0, 64));
+        assert_eq!(heap.top(), 128);
+        assert_eq!(malloc(&mut heap, 0), Allocation::at(128, 64));
+    }
+
+    #[test]
+    fn a_leftover_smaller_than_the_minimum_stays_free() {
+        let params = Params { min_size: 64, ..Params::default() };
+        let mut heap = FreeList::new(Policy::BestFit, params);
+        let a = malloc(&mut heap, 80);
+        malloc(&mut heap, 1);
+        heap.free(a);
+        assert_eq!(malloc(&mut heap, 1), Allocation::at(0, 64));
+        assert_eq!(free_list(&heap), [(64, 16)]);
+        assert_eq!(heap.largest_satisfiable(), 16);
+        // 16 bytes serve nothing: grow.
+        assert_eq!(malloc(&mut heap, 1), Allocation::at(144, 64));
+        assert_eq!(free_list(&heap), [(64, 16)]);
+    }
+
+    #[test]
+    fn freeing_everything_with_coalescing_leaves_one_block_spanning_the_heap() {
+        for policy in Policy::ALL {
+            let mut heap = FreeList::new(policy, Params::default());
+            let blocks: Vec<Allocation> =
+                [5, 300, 17, 64, 1, 128, 33].iter().map(|&n| malloc(&mut heap, n)).collect();
+            for i in [3, 0, 6, 2, 5, 1, 4] {
+                heap.free(blocks[i]);
+            }
+            assert_eq!(free_list(&heap), [(0, heap.top())], "{policy:?}");
+            assert_eq!(heap.largest_satisfiable(), heap.top());
+        }
+    }
+}
