@@ -332,18 +332,22 @@ mod tests {
     /// and the rover at 240.
     fn with_holes(policy: Policy, params: Params, holes: &[Bytes]) -> FreeList {
         let mut heap = FreeList::new(policy, params);
+        make_holes(&mut heap, holes);
+        heap
+    }
+
+    fn make_holes<S: Strategy + ?Sized>(heap: &mut S, holes: &[Bytes]) {
         let blocks: Vec<Allocation> = holes
             .iter()
             .map(|&hole| {
-                let block = malloc(&mut heap, hole);
-                malloc(&mut heap, 16);
+                let block = malloc(heap, hole);
+                malloc(heap, 16);
                 block
             })
             .collect();
         for block in blocks {
             heap.free(block);
         }
-        heap
     }
 
     const HOLES: [Bytes; 4] = [32, 64, 48, 32];
@@ -435,17 +439,7 @@ mod tests {
         for (entry, starts) in expected {
             let mut boxed = (entry.new)(&Params::default());
             let heap = &mut *boxed;
-            let holes: Vec<Allocation> = HOLES
-                .iter()
-                .map(|&hole| {
-                    let block = malloc(heap, hole);
-                    malloc(heap, 16);
-                    block
-                })
-                .collect();
-            for block in holes {
-                heap.free(block);
-            }
+            make_holes(heap, &HOLES);
             let got = [malloc(heap, 40).start, malloc(heap, 1).start];
             assert_eq!(got, starts, "{}", entry.name);
         }
