@@ -1,6 +1,700 @@
-//! PLACEHOLDER (being written on the `freelist` branch): the free-list family.
-use super::StrategyEntry;
-pub const FIRST_FIT: StrategyEntry = StrategyEntry { name: "first-fit", ..super::bump::ENTRY };
-pub const NEXT_FIT: StrategyEntry = StrategyEntry { name: "next-fit", ..super::bump::ENTRY };
-pub const BEST_FIT: StrategyEntry = StrategyEntry { name: "best-fit", ..super::bump::ENTRY };
-pub const WORST_FIT: StrategyEntry = StrategyEntry { name: "worst-fit", ..super::bump::ENTRY };
+//! The free-list family: `first-fit`, `next-fit`, `best-fit` and `worst-fit`.
+//!
+//! All four keep a set of free blocks in the heap model of [`crate::alloc`] and differ only in
+//! which free block serves a request (the [`Policy`]). Blocks have no headers: the metadata is
+//! out of band, so a block occupies exactly its [`Params::block_size`].
+//!
+//! # Policy: which block is chosen
+//! A request needs `need` bytes ([`Params::block_size`]: `need(n)`, plus `align - 16` bytes of
+//! padding for memalign, whose payload is then the first address in the block aligned to
+//! `align`).
+//!
+//! - `first-fit`: the lowest-addressed free block with size >= `need`.
+//! - `next-fit`: a roving pointer, starting at 0. The search starts at the first free block
+//!   whose end is above the rover (the block containing it, or else the next one) and goes up in
+//!   address order, wrapping around to the lowest address once. Every block placed by malloc,
+//!   calloc, memalign or a moving realloc sets the rover to that block's end; realloc in place
+//!   and free leave it alone.
+//! - `best-fit`: the smallest free block with size >= `need`; ties go to the lowest address.
+//! - `worst-fit`: the largest free block, if it is >= `need`; ties go to the lowest address.
+//!
+//! The block is carved from the low end of the chosen free block; the rest stays free, however
+//! small (with `--min-size` above 16 a leftover may be too small to serve anything until it
+//! merges). There is no splitting threshold.
+//!
+//! When no free block fits, the heap grows: if the highest free block ends exactly at `top`,
+//! the new block starts at that free block's start, otherwise at `top`; `top` moves to the new
+//! block's end. Growth past `--heap-limit` fails the request and changes nothing.
+//!
+//! Free makes the block free and, with coalescing on (the default), merges it at once with a
+//! free block ending where it starts and one starting where it ends. With `--no-coalesce` every
+//! freed block (and every tail a realloc gives back) stays a separate free block; only the
+//! growth rule above ever reuses the top one in place.
+//!
+//! realloc to `n` bytes, with `need' = need(n)` (alignment is ignored: the result's payload is
+//! its start), of the block `[a, a + s)`:
+//! 1. `need' <= s`: shrink in place; the tail `[a + need', a + s)`, if any, is freed as above.
+//! 2. else, if a free block starts at `a + s` and `s` + its size >= `need'`: grow in place into
+//!    its low end; the rest stays free.
+//! 3. else, if the block ends at `top`, or the free block starting at `a + s` ends at `top`:
+//!    grow in place, moving `top` to `a + need'` (heap limit permitting).
+//! 4. else: place a new block of `need'` bytes by the policy while the old block is still held
+//!    (so it is neither chosen nor merged), then free the old block.
+//!
+//! A realloc that fails at the heap limit leaves the heap, and the old block, unchanged.
+//!
+//! # Mechanism: how it is found
+//! The free blocks live in a [`FreeTree`], a balanced tree by address where every node knows the
+//! largest block in its subtree. It answers first fit, next fit (first fit among the blocks
+//! ending above the rover), the neighbours to merge with and the highest free block, each in
+//! O(log n) in free blocks. Worst fit is first fit for the size of the largest block (known in
+//! O(1)). Best fit also keeps a `BTreeSet` of `(size, addr)`. So every operation costs
+//! O(log n); `largest_satisfiable` is O(1). The `reference` module (tests only) implements the
+//! same policy by scanning a sorted `Vec`, and the property tests there show the two agree on
+//! every step of random traces.
+
+mod tree;
+
+#[cfg(test)]
+mod reference;
+
+use std::collections::BTreeSet;
+
+use super::{Addr, Allocation, Bytes, Params, Request, Strategy, StrategyEntry};
+pub use tree::{BlockId, FreeTree};
+
+pub const FIRST_FIT: StrategyEntry = StrategyEntry {
+    name: "first-fit",
+    about: "reuse the lowest-addressed free block that fits; coalesce on free",
+    new: |params| Box::new(FreeList::new(Policy::FirstFit, *params)),
+};
+
+pub const NEXT_FIT: StrategyEntry = StrategyEntry {
+    name: "next-fit",
+    about: "first fit, searching on from the end of the last placed block and wrapping around",
+    new: |params| Box::new(FreeList::new(Policy::NextFit, *params)),
+};
+
+pub const BEST_FIT: StrategyEntry = StrategyEntry {
+    name: "best-fit",
+    about: "reuse the smallest free block that fits (lowest address on ties)",
+    new: |params| Box::new(FreeList::new(Policy::BestFit, *params)),
+};
+
+pub const WORST_FIT: StrategyEntry = StrategyEntry {
+    name: "worst-fit",
+    about: "reuse the largest free block (lowest address on ties)",
+    new: |params| Box::new(FreeList::new(Policy::WorstFit, *params)),
+};
+
+/// Which free block serves a request; see the module docs for the exact rules.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Policy {
+    FirstFit,
+    NextFit,
+    BestFit,
+    WorstFit,
+}
+
+impl Policy {
+    pub const ALL: [Policy; 4] =
+        [Policy::FirstFit, Policy::NextFit, Policy::BestFit, Policy::WorstFit];
+}
+
+/// A heap managed by a free-list policy.
+#[derive(Clone, Debug)]
+pub struct FreeList {
+    policy: Policy,
+    params: Params,
+    top: Bytes,
+    /// End of the last block placed by an allocate or a moving realloc; only next fit reads it.
+    rover: Addr,
+    /// Every free block: disjoint, non-empty, 16-aligned, inside `[0, top)`; with coalescing on,
+    /// no two are adjacent.
+    free: FreeTree,
+    /// `(size, addr, id)` of every free block, for best fit; empty for the other policies.
+    by_size: BTreeSet<(Bytes, Addr, BlockId)>,
+}
+
+impl FreeList {
+    pub fn new(policy: Policy, params: Params) -> FreeList {
+        FreeList {
+            policy,
+            params,
+            top: 0,
+            rover: 0,
+            free: FreeTree::new(),
+            by_size: BTreeSet::new(),
+        }
+    }
+
+    pub fn policy(&self) -> Policy {
+        self.policy
+    }
+
+    /// The free blocks as `(addr, size)`, in address order. O(n).
+    pub fn free_blocks(&self) -> impl Iterator<Item = (Addr, Bytes)> + '_ {
+        self.free.blocks()
+    }
+
+    /// The free block the policy picks for `size` bytes, without growing. O(log n).
+    fn choose(&self, size: Bytes) -> Option<BlockId> {
+        match self.policy {
+            Policy::FirstFit => self.free.first_fit(size),
+            Policy::NextFit => self
+                .free
+                .first_fit_ending_above(self.rover, size)
+                .or_else(|| self.free.first_fit(size)),
+            Policy::BestFit => self.by_size.range((size, 0, BlockId::MIN)..).next().map(|e| e.2),
+            Policy::WorstFit => {
+                let largest = self.free.largest();
+                if largest >= size {
+                    self.free.first_fit(largest)
+                } else {
+                    None
+                }
+            }
+        }
+    }
+
+    /// Place a block of `size` bytes by the policy, growing the heap if nothing fits; returns
+    /// its start, or `None` (heap unchanged) at the heap limit. O(log n).
+    fn place(&mut self, size: Bytes) -> Option<Addr> {
+        if let Some(id) = self.choose(size) {
+            let (addr, _) = self.free.get(id);
+            self.take_low(id, size);
+            return Some(addr);
+        }
+        let last = self.free.last().filter(|&id| {
+            let (addr, len) = self.free.get(id);
+            addr + len == self.top
+        });
+        let start = last.map_or(self.top, |id| self.free.get(id).0);
+        let new_top = start.checked_add(size)?;
+        if !self.params.may_grow_to(new_top) {
+            return None;
+        }
+        if let Some(id) = last {
+            self.remove_free(id);
+        }
+        self.top = new_top;
+        Some(start)
+    }
+
+    /// Give `[addr, addr + size)` back, merging with free neighbours if coalescing is on.
+    /// O(log n).
+    fn release(&mut self, addr: Addr, size: Bytes) {
+        if !self.params.coalesce {
+            self.insert_free(addr, size);
+            return;
+        }
+        let (below, above) = self.free.around(addr);
+        let below = below.filter(|&id| {
+            let (start, len) = self.free.get(id);
+            start + len == addr
+        });
+        let above = above.filter(|&id| self.free.get(id).0 == addr + size);
+        match (below, above) {
+            (Some(b), Some(a)) => {
+                let (start, len) = self.free.get(b);
+                let (_, above_len) = self.free.get(a);
+                self.remove_free(a);
+                self.resize_free(b, start, len + size + above_len);
+            }
+            (Some(b), None) => {
+                let (start, len) = self.free.get(b);
+                self.resize_free(b, start, len + size);
+            }
+            (None, Some(a)) => {
+                let (_, len) = self.free.get(a);
+                self.resize_free(a, addr, size + len);
+            }
+            (None, None) => self.insert_free(addr, size),
+        }
+    }
+
+    /// Take `size` bytes from the low end of free block `id` (at least `size` long).
+    fn take_low(&mut self, id: BlockId, size: Bytes) {
+        let (addr, len) = self.free.get(id);
+        if len == size {
+            self.remove_free(id);
+        } else {
+            self.resize_free(id, addr + size, len - size);
+        }
+    }
+
+    // The three ways the free set changes; they keep the best-fit index in step with the tree.
+
+    fn insert_free(&mut self, addr: Addr, size: Bytes) {
+        let id = self.free.insert(addr, size);
+        if self.policy == Policy::BestFit {
+            self.by_size.insert((size, addr, id));
+        }
+    }
+
+    fn remove_free(&mut self, id: BlockId) {
+        if self.policy == Policy::BestFit {
+            let (addr, size) = self.free.get(id);
+            self.by_size.remove(&(size, addr, id));
+        }
+        self.free.remove(id);
+    }
+
+    /// Change a free block whose place in address order stays the same.
+    fn resize_free(&mut self, id: BlockId, addr: Addr, size: Bytes) {
+        if self.policy == Policy::BestFit {
+            let (old_addr, old_size) = self.free.get(id);
+            self.by_size.remove(&(old_size, old_addr, id));
+            self.by_size.insert((size, addr, id));
+        }
+        self.free.set(id, addr, size);
+    }
+}
+
+impl Strategy for FreeList {
+    fn allocate(&mut self, req: Request) -> Option<Allocation> {
+        let size = self.params.block_size(req);
+        let start = self.place(size)?;
+        self.rover = start + size;
+        Some(Allocation::aligned(start, size, req))
+    }
+
+    fn reallocate(&mut self, old: Allocation, req: Request) -> Option<Allocation> {
+        let need = self.params.need(req.size);
+        let (addr, size) = (old.start, old.size);
+        let end = old.end();
+        // 1. Shrink in place.
+        if need <= size {
+            if need < size {
+                self.release(addr + need, size - need);
+            }
+            return Some(Allocation::at(addr, need));
+        }
+        // 2. Grow into the free block that follows.
+        let next = self.free.starting_at(end);
+        if let Some(id) = next {
+            let (_, len) = self.free.get(id);
+            if size + len >= need {
+                self.take_low(id, need - size);
+                return Some(Allocation::at(addr, need));
+            }
+        }
+        // 3. Grow in place past `top`.
+        let next_ends_at_top = next.is_some_and(|id| {
+            let (start, len) = self.free.get(id);
+            start + len == self.top
+        });
+        if end == self.top || next_ends_at_top {
+            let new_top = addr.checked_add(need)?;
+            if !self.params.may_grow_to(new_top) {
+                return None;
+            }
+            if let Some(id) = next {
+                self.remove_free(id);
+            }
+            self.top = new_top;
+            return Some(Allocation::at(addr, need));
+        }
+        // 4. Move.
+        let start = self.place(need)?;
+        self.release(addr, size);
+        self.rover = start + need;
+        Some(Allocation::at(start, need))
+    }
+
+    fn free(&mut self, block: Allocation) {
+        self.release(block.start, block.size);
+    }
+
+    fn top(&self) -> Bytes {
+        self.top
+    }
+
+    fn largest_satisfiable(&self) -> Bytes {
+        self.free.largest()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn malloc<S: Strategy + ?Sized>(heap: &mut S, n: Bytes) -> Allocation {
+        heap.allocate(Request::new(n)).expect("no heap limit here")
+    }
+
+    fn free_list(heap: &FreeList) -> Vec<(Addr, Bytes)> {
+        heap.free_blocks().collect()
+    }
+
+    /// A heap with free blocks ("holes") of the given sizes, each followed by a live 16-byte
+    /// guard: holes `[32, 64, 48, 32]` give free blocks at 0, 48, 128 and 192, `top == 240`,
+    /// and the rover at 240.
+    fn with_holes(policy: Policy, params: Params, holes: &[Bytes]) -> FreeList {
+        let mut heap = FreeList::new(policy, params);
+        make_holes(&mut heap, holes);
+        heap
+    }
+
+    fn make_holes<S: Strategy + ?Sized>(heap: &mut S, holes: &[Bytes]) {
+        let blocks: Vec<Allocation> = holes
+            .iter()
+            .map(|&hole| {
+                let block = malloc(heap, hole);
+                malloc(heap, 16);
+                block
+            })
+            .collect();
+        for block in blocks {
+            heap.free(block);
+        }
+    }
+
+    const HOLES: [Bytes; 4] = [32, 64, 48, 32];
+
+    #[test]
+    fn the_hole_layout_is_what_the_tests_assume() {
+        let heap = with_holes(Policy::FirstFit, Params::default(), &HOLES);
+        assert_eq!(free_list(&heap), [(0, 32), (48, 64), (128, 48), (192, 32)]);
+        assert_eq!(heap.top(), 240);
+        assert_eq!(heap.rover, 240);
+        assert_eq!(heap.largest_satisfiable(), 64);
+    }
+
+    #[test]
+    fn first_fit_takes_the_lowest_block_that_fits() {
+        let mut heap = with_holes(Policy::FirstFit, Params::default(), &HOLES);
+        assert_eq!(malloc(&mut heap, 40), Allocation::at(48, 48));
+        assert_eq!(free_list(&heap), [(0, 32), (96, 16), (128, 48), (192, 32)]);
+        assert_eq!(malloc(&mut heap, 20), Allocation::at(0, 32));
+        assert_eq!(malloc(&mut heap, 1), Allocation::at(96, 16));
+        assert_eq!(heap.top(), 240);
+    }
+
+    #[test]
+    fn best_fit_takes_the_smallest_block_that_fits_ties_lowest_address() {
+        let mut heap = with_holes(Policy::BestFit, Params::default(), &HOLES);
+        assert_eq!(malloc(&mut heap, 40), Allocation::at(128, 48));
+        // Two 32-byte blocks, at 0 and 192: the lower one wins.
+        assert_eq!(malloc(&mut heap, 17), Allocation::at(0, 32));
+        // 32 bytes at 192 fit 16 more snugly than 64 at 48.
+        assert_eq!(malloc(&mut heap, 1), Allocation::at(192, 16));
+        assert_eq!(free_list(&heap), [(48, 64), (208, 16)]);
+    }
+
+    #[test]
+    fn worst_fit_takes_the_largest_block() {
+        let mut heap = with_holes(Policy::WorstFit, Params::default(), &[32, 64, 48, 64]);
+        assert_eq!(free_list(&heap), [(0, 32), (48, 64), (128, 48), (192, 64)]);
+        // Two 64-byte blocks: the lower one wins; then the other is the largest.
+        assert_eq!(malloc(&mut heap, 1), Allocation::at(48, 16));
+        assert_eq!(malloc(&mut heap, 1), Allocation::at(192, 16));
+        // Now three 48-byte blocks, at 64, 128 and 208.
+        assert_eq!(malloc(&mut heap, 1), Allocation::at(64, 16));
+        // Nothing holds 112 bytes: grow at the top.
+        assert_eq!(malloc(&mut heap, 100), Allocation::at(272, 112));
+        assert_eq!(heap.top(), 384);
+    }
+
+    #[test]
+    fn next_fit_resumes_after_the_last_placement_and_wraps() {
+        let mut heap = with_holes(Policy::NextFit, Params::default(), &HOLES);
+        // The rover is at 240, above every free block: wrap to the lowest block that fits.
+        assert_eq!(malloc(&mut heap, 40), Allocation::at(48, 48));
+        assert_eq!(heap.rover, 96);
+        // First fit would take 0 for each of these; next fit goes on from the rover.
+        assert_eq!(malloc(&mut heap, 1), Allocation::at(96, 16));
+        assert_eq!(malloc(&mut heap, 17), Allocation::at(128, 32));
+        assert_eq!(malloc(&mut heap, 17), Allocation::at(192, 32));
+        assert_eq!(heap.rover, 224);
+        // Nothing ends above 224 any more: wrap around.
+        assert_eq!(malloc(&mut heap, 17), Allocation::at(0, 32));
+        assert_eq!(heap.rover, 32);
+        assert_eq!(free_list(&heap), [(160, 16)]);
+    }
+
+    #[test]
+    fn next_fit_starts_at_the_low_end_of_the_free_block_containing_the_rover() {
+        let mut heap = FreeList::new(Policy::NextFit, Params::default());
+        let a = malloc(&mut heap, 64);
+        malloc(&mut heap, 16);
+        heap.free(a);
+        // The rover (80) is above every free block, so this wraps to 0 and leaves it at 16.
+        let b = malloc(&mut heap, 1);
+        assert_eq!((b, heap.rover), (Allocation::at(0, 16), 16));
+        heap.free(b);
+        assert_eq!(free_list(&heap), [(0, 64)]);
+        // [0, 64) contains the rover: the search starts there, and takes its low end.
+        assert_eq!(malloc(&mut heap, 1), Allocation::at(0, 16));
+    }
+
+    #[test]
+    fn each_entry_runs_its_own_policy() {
+        let expected = [
+            (FIRST_FIT, [48, 0]),
+            (NEXT_FIT, [48, 96]),
+            (BEST_FIT, [128, 0]),
+            (WORST_FIT, [48, 128]),
+        ];
+        for (entry, starts) in expected {
+            let mut boxed = (entry.new)(&Params::default());
+            let heap = &mut *boxed;
+            make_holes(heap, &HOLES);
+            let got = [malloc(heap, 40).start, malloc(heap, 1).start];
+            assert_eq!(got, starts, "{}", entry.name);
+        }
+    }
+
+    #[test]
+    fn coalescing_lets_a_large_request_fit_after_small_frees() {
+        let mut heap = FreeList::new(Policy::FirstFit, Params::default());
+        let small: Vec<Allocation> = (0..3).map(|_| malloc(&mut heap, 16)).collect();
+        malloc(&mut heap, 16);
+        heap.free(small[0]);
+        heap.free(small[2]);
+        assert_eq!(free_list(&heap), [(0, 16), (32, 16)]);
+        // The middle block merges with both neighbours.
+        heap.free(small[1]);
+        assert_eq!(free_list(&heap), [(0, 48)]);
+        assert_eq!(heap.largest_satisfiable(), 48);
+        assert_eq!(malloc(&mut heap, 48), Allocation::at(0, 48));
+        assert_eq!(heap.top(), 64);
+    }
+
+    #[test]
+    fn without_coalescing_freed_neighbours_stay_separate() {
+        let params = Params { coalesce: false, ..Params::default() };
+        let mut heap = FreeList::new(Policy::FirstFit, params);
+        let small: Vec<Allocation> = (0..3).map(|_| malloc(&mut heap, 16)).collect();
+        malloc(&mut heap, 16);
+        for block in [small[0], small[2], small[1]] {
+            heap.free(block);
+        }
+        assert_eq!(free_list(&heap), [(0, 16), (16, 16), (32, 16)]);
+        assert_eq!(heap.largest_satisfiable(), 16);
+        assert_eq!(malloc(&mut heap, 48), Allocation::at(64, 48));
+        assert_eq!(heap.top(), 112);
+    }
+
+    #[test]
+    fn growth_extends_a_free_block_that_ends_at_top() {
+        let mut heap = FreeList::new(Policy::FirstFit, Params::default());
+        malloc(&mut heap, 16);
+        let b = malloc(&mut heap, 32);
+        heap.free(b);
+        assert_eq!(free_list(&heap), [(16, 32)]);
+        assert_eq!(malloc(&mut heap, 64), Allocation::at(16, 64));
+        assert_eq!(heap.top(), 80);
+        assert_eq!(free_list(&heap), []);
+    }
+
+    #[test]
+    fn without_coalescing_growth_extends_only_the_highest_free_block() {
+        let params = Params { coalesce: false, ..Params::default() };
+        let mut heap = FreeList::new(Policy::FirstFit, params);
+        malloc(&mut heap, 16);
+        let b = malloc(&mut heap, 16);
+        let c = malloc(&mut heap, 16);
+        heap.free(b);
+        heap.free(c);
+        assert_eq!(malloc(&mut heap, 48), Allocation::at(32, 48));
+        assert_eq!(heap.top(), 80);
+        assert_eq!(free_list(&heap), [(16, 16)]);
+    }
+
+    #[test]
+    fn realloc_shrinks_in_place_and_frees_the_tail() {
+        let mut heap = FreeList::new(Policy::FirstFit, Params::default());
+        let a = malloc(&mut heap, 64);
+        let b = malloc(&mut heap, 32);
+        malloc(&mut heap, 16);
+        assert_eq!(heap.reallocate(a, Request::new(40)), Some(Allocation::at(0, 48)));
+        assert_eq!(free_list(&heap), [(48, 16)]);
+        // A tail that touches a free block merges with it.
+        heap.free(b);
+        assert_eq!(free_list(&heap), [(48, 48)]);
+        let a = Allocation::at(0, 48);
+        assert_eq!(heap.reallocate(a, Request::new(10)), Some(Allocation::at(0, 16)));
+        assert_eq!(free_list(&heap), [(16, 80)]);
+        assert_eq!(heap.top(), 112);
+    }
+
+    #[test]
+    fn realloc_without_coalescing_frees_the_tail_as_its_own_block() {
+        let params = Params { coalesce: false, ..Params::default() };
+        let mut heap = FreeList::new(Policy::FirstFit, params);
+        let a = malloc(&mut heap, 64);
+        let b = malloc(&mut heap, 32);
+        malloc(&mut heap, 16);
+        heap.free(b);
+        assert_eq!(heap.reallocate(a, Request::new(10)), Some(Allocation::at(0, 16)));
+        assert_eq!(free_list(&heap), [(16, 48), (64, 32)]);
+    }
+
+    #[test]
+    fn realloc_grows_into_the_free_block_after_it_without_moving_the_rover() {
+        let mut heap = FreeList::new(Policy::NextFit, Params::default());
+        let a = malloc(&mut heap, 32);
+        let b = malloc(&mut heap, 32);
+        malloc(&mut heap, 16);
+        heap.free(b);
+        assert_eq!(heap.reallocate(a, Request::new(48)), Some(Allocation::at(0, 48)));
+        assert_eq!(free_list(&heap), [(48, 16)]);
+        assert_eq!(heap.rover, 80);
+        // Exactly the rest of the free block: it is used up.
+        let a = Allocation::at(0, 48);
+        assert_eq!(heap.reallocate(a, Request::new(64)), Some(Allocation::at(0, 64)));
+        assert_eq!(free_list(&heap), []);
+        assert_eq!(heap.top(), 80);
+    }
+
+    #[test]
+    fn realloc_grows_in_place_at_the_top() {
+        let mut heap = FreeList::new(Policy::FirstFit, Params::default());
+        let a = malloc(&mut heap, 32);
+        assert_eq!(heap.reallocate(a, Request::new(100)), Some(Allocation::at(0, 112)));
+        assert_eq!(heap.top(), 112);
+        // Also when a free block between the block and the top is too small to grow into.
+        let b = malloc(&mut heap, 16);
+        heap.free(b);
+        assert_eq!(free_list(&heap), [(112, 16)]);
+        let a = Allocation::at(0, 112);
+        assert_eq!(heap.reallocate(a, Request::new(200)), Some(Allocation::at(0, 208)));
+        assert_eq!(heap.top(), 208);
+        assert_eq!(free_list(&heap), []);
+    }
+
+    #[test]
+    fn realloc_moves_when_it_cannot_grow_in_place() {
+        let mut heap = FreeList::new(Policy::NextFit, Params::default());
+        let a = malloc(&mut heap, 32);
+        malloc(&mut heap, 16);
+        let c = malloc(&mut heap, 64);
+        malloc(&mut heap, 16);
+        heap.free(c);
+        assert_eq!(heap.rover, 128);
+        assert_eq!(heap.reallocate(a, Request::new(60)), Some(Allocation::at(48, 64)));
+        assert_eq!(free_list(&heap), [(0, 32)]);
+        assert_eq!(heap.rover, 112);
+        assert_eq!(heap.top(), 128);
+    }
+
+    #[test]
+    fn realloc_that_moves_can_neither_reuse_nor_merge_the_old_block_first() {
+        let mut heap = FreeList::new(Policy::FirstFit, Params::default());
+        let before = malloc(&mut heap, 32);
+        let a = malloc(&mut heap, 32);
+        malloc(&mut heap, 16);
+        heap.free(before);
+        // [0, 64) would hold 64 bytes if the old block were merged first; it is not.
+        assert_eq!(heap.reallocate(a, Request::new(64)), Some(Allocation::at(80, 64)));
+        assert_eq!(free_list(&heap), [(0, 64)]);
+        assert_eq!(heap.top(), 144);
+    }
+
+    #[test]
+    fn realloc_ignores_alignment_and_returns_the_block_start() {
+        let mut heap = FreeList::new(Policy::FirstFit, Params::default());
+        malloc(&mut heap, 16);
+        let a = heap.allocate(Request { size: 10, align: 64 }).unwrap();
+        assert_eq!(a, Allocation { start: 16, size: 64, payload: 64 });
+        let b = heap.reallocate(a, Request { size: 30, align: 64 });
+        assert_eq!(b, Some(Allocation::at(16, 32)));
+        assert_eq!(free_list(&heap), [(48, 32)]);
+    }
+
+    #[test]
+    fn realloc_fails_at_the_heap_limit_and_leaves_the_heap_unchanged() {
+        let params = Params { heap_limit: Some(64), ..Params::default() };
+        let mut heap = FreeList::new(Policy::FirstFit, params);
+        let a = malloc(&mut heap, 32);
+        // Growing at the top (step 3).
+        assert_eq!(heap.reallocate(a, Request::new(80)), None);
+        assert_eq!(heap.top(), 32);
+        // Moving (step 4).
+        malloc(&mut heap, 16);
+        assert_eq!(heap.reallocate(a, Request::new(64)), None);
+        assert_eq!(heap.top(), 48);
+        assert_eq!(free_list(&heap), []);
+        // Within the limit it works.
+        let mut heap = FreeList::new(Policy::FirstFit, params);
+        let a = malloc(&mut heap, 32);
+        assert_eq!(heap.reallocate(a, Request::new(64)), Some(Allocation::at(0, 64)));
+    }
+
+    #[test]
+    fn memalign_pads_the_block_and_aligns_the_payload() {
+        let mut heap = FreeList::new(Policy::FirstFit, Params::default());
+        malloc(&mut heap, 16);
+        let a = heap.allocate(Request { size: 10, align: 64 }).unwrap();
+        assert_eq!(a, Allocation { start: 16, size: 64, payload: 64 });
+        assert_eq!(heap.top(), 80);
+        // From a free block: the padded size must fit, and the payload is aligned inside it.
+        let mut heap = FreeList::new(Policy::FirstFit, Params::default());
+        let big = malloc(&mut heap, 100);
+        malloc(&mut heap, 16);
+        heap.free(big);
+        malloc(&mut heap, 16);
+        let b = heap.allocate(Request { size: 1, align: 64 }).unwrap();
+        assert_eq!(b, Allocation { start: 16, size: 64, payload: 64 });
+        assert_eq!(free_list(&heap), [(80, 32)]);
+    }
+
+    #[test]
+    fn heap_limit_fails_and_leaves_the_heap_unchanged() {
+        let params = Params { heap_limit: Some(64), ..Params::default() };
+        let mut heap = FreeList::new(Policy::FirstFit, params);
+        let a = malloc(&mut heap, 48);
+        assert_eq!(heap.allocate(Request::new(32)), None);
+        assert_eq!(heap.top(), 48);
+        // Growing from a free block that ends at the top is limited the same way.
+        heap.free(a);
+        assert_eq!(heap.allocate(Request::new(80)), None);
+        assert_eq!((heap.top(), free_list(&heap)), (48, vec![(0, 48)]));
+        assert_eq!(malloc(&mut heap, 64), Allocation::at(0, 64));
+        assert_eq!(heap.top(), 64);
+    }
+
+    #[test]
+    fn a_minimum_size_keeps_tiny_blocks_reusable() {
+        let params = Params { min_size: 64, ..Params::default() };
+        let mut heap = FreeList::new(Policy::FirstFit, params);
+        let a = malloc(&mut heap, 1);
+        assert_eq!(a, Allocation::at(0, 64));
+        malloc(&mut heap, 20);
+        heap.free(a);
+        // Any small request fits any freed block.
+        assert_eq!(malloc(&mut heap, 50), Allocation::at(0, 64));
+        assert_eq!(heap.top(), 128);
+        assert_eq!(malloc(&mut heap, 0), Allocation::at(128, 64));
+    }
+
+    #[test]
+    fn a_leftover_smaller_than_the_minimum_stays_free() {
+        let params = Params { min_size: 64, ..Params::default() };
+        let mut heap = FreeList::new(Policy::BestFit, params);
+        let a = malloc(&mut heap, 80);
+        malloc(&mut heap, 1);
+        heap.free(a);
+        assert_eq!(malloc(&mut heap, 1), Allocation::at(0, 64));
+        assert_eq!(free_list(&heap), [(64, 16)]);
+        assert_eq!(heap.largest_satisfiable(), 16);
+        // 16 bytes serve nothing: grow.
+        assert_eq!(malloc(&mut heap, 1), Allocation::at(144, 64));
+        assert_eq!(free_list(&heap), [(64, 16)]);
+    }
+
+    #[test]
+    fn freeing_everything_with_coalescing_leaves_one_block_spanning_the_heap() {
+        for policy in Policy::ALL {
+            let mut heap = FreeList::new(policy, Params::default());
+            let blocks: Vec<Allocation> =
+                [5, 300, 17, 64, 1, 128, 33].iter().map(|&n| malloc(&mut heap, n)).collect();
+            for i in [3, 0, 6, 2, 5, 1, 4] {
+                heap.free(blocks[i]);
+            }
+            assert_eq!(free_list(&heap), [(0, heap.top())], "{policy:?}");
+            assert_eq!(heap.largest_satisfiable(), heap.top());
+        }
+    }
+}

@@ -1,0 +1,327 @@
+//! The free-list policies done the obvious way, and the proof that [`FreeList`] agrees with it.
+//!
+//! [`Reference`] keeps the free blocks in a `Vec` sorted by address and scans it for every
+//! decision, following the rules in the module docs of [`super`] line by line. It is O(n) per
+//! operation and exists only for tests. The property tests replay random traces through both
+//! and demand the same `Allocation` or `None`, the same `top()` and the same
+//! `largest_satisfiable()` after every event, and check the heap invariants as they go.
+
+use proptest::prelude::*;
+
+use super::{FreeList, Policy};
+use crate::alloc::{Addr, Allocation, Bytes, Params, Request, Strategy as HeapStrategy, ALIGN};
+
+/// A linear-scan implementation of the free-list policies.
+#[derive(Clone, Debug)]
+pub struct Reference {
+    policy: Policy,
+    params: Params,
+    top: Bytes,
+    rover: Addr,
+    /// `(addr, size)`, sorted by address.
+    free: Vec<(Addr, Bytes)>,
+}
+
+impl Reference {
+    pub fn new(policy: Policy, params: Params) -> Reference {
+        Reference { policy, params, top: 0, rover: 0, free: Vec::new() }
+    }
+
+    /// Index in `free` of the block the policy picks, without growing.
+    fn choose(&self, need: Bytes) -> Option<usize> {
+        let fits = |i: &usize| self.free[*i].1 >= need;
+        let n = self.free.len();
+        match self.policy {
+            Policy::FirstFit => (0..n).find(fits),
+            Policy::NextFit => {
+                let from = (0..n).find(|&i| self.free[i].0 + self.free[i].1 > self.rover);
+                let from = from.unwrap_or(n);
+                (from..n).chain(0..from).find(fits)
+            }
+            Policy::BestFit => {
+                let mut best: Option<usize> = None;
+                for i in (0..n).filter(fits) {
+                    if best.map_or(true, |b| self.free[i].1 < self.free[b].1) {
+                        best = Some(i);
+                    }
+                }
+                best
+            }
+            Policy::WorstFit => {
+                let mut worst: Option<usize> = None;
+                for i in 0..n {
+                    if worst.map_or(true, |w| self.free[i].1 > self.free[w].1) {
+                        worst = Some(i);
+                    }
+                }
+                worst.filter(fits)
+            }
+        }
+    }
+
+    fn place(&mut self, need: Bytes) -> Option<Addr> {
+        if let Some(i) = self.choose(need) {
+            let (addr, size) = self.free[i];
+            if size == need {
+                self.free.remove(i);
+            } else {
+                self.free[i] = (addr + need, size - need);
+            }
+            return Some(addr);
+        }
+        let extend = matches!(self.free.last(), Some(&(a, s)) if a + s == self.top);
+        let start = if extend { self.free.last().unwrap().0 } else { self.top };
+        let new_top = start.checked_add(need)?;
+        if !self.params.may_grow_to(new_top) {
+            return None;
+        }
+        if extend {
+            self.free.pop();
+        }
+        self.top = new_top;
+        Some(start)
+    }
+
+    fn release(&mut self, addr: Addr, size: Bytes) {
+        let i = self.free.partition_point(|b| b.0 < addr);
+        self.free.insert(i, (addr, size));
+        if !self.params.coalesce {
+            return;
+        }
+        if i + 1 < self.free.len() && self.free[i + 1].0 == addr + size {
+            self.free[i].1 += self.free[i + 1].1;
+            self.free.remove(i + 1);
+        }
+        if i > 0 && self.free[i - 1].0 + self.free[i - 1].1 == addr {
+            self.free[i - 1].1 += self.free[i].1;
+            self.free.remove(i);
+        }
+    }
+}
+
+impl HeapStrategy for Reference {
+    fn allocate(&mut self, req: Request) -> Option<Allocation> {
+        let size = self.params.block_size(req);
+        let start = self.place(size)?;
+        self.rover = start + size;
+        Some(Allocation::aligned(start, size, req))
+    }
+
+    fn reallocate(&mut self, old: Allocation, req: Request) -> Option<Allocation> {
+        let need = self.params.need(req.size);
+        let (a, s) = (old.start, old.size);
+        if need <= s {
+            if need < s {
+                self.release(a + need, s - need);
+            }
+            return Some(Allocation::at(a, need));
+        }
+        let next = self.free.iter().position(|b| b.0 == a + s);
+        if let Some(i) = next {
+            let (_, len) = self.free[i];
+            if s + len >= need {
+                if s + len == need {
+                    self.free.remove(i);
+                } else {
+                    self.free[i] = (a + need, s + len - need);
+                }
+                return Some(Allocation::at(a, need));
+            }
+        }
+        let next_ends_at_top = next.is_some_and(|i| self.free[i].0 + self.free[i].1 == self.top);
+        if a + s == self.top || next_ends_at_top {
+            let new_top = a.checked_add(need)?;
+            if !self.params.may_grow_to(new_top) {
+                return None;
+            }
+            if let Some(i) = next {
+                self.free.remove(i);
+            }
+            self.top = new_top;
+            return Some(Allocation::at(a, need));
+        }
+        let start = self.place(need)?;
+        self.release(a, s);
+        self.rover = start + need;
+        Some(Allocation::at(start, need))
+    }
+
+    fn free(&mut self, block: Allocation) {
+        self.release(block.start, block.size);
+    }
+
+    fn top(&self) -> Bytes {
+        self.top
+    }
+
+    fn largest_satisfiable(&self) -> Bytes {
+        self.free.iter().map(|b| b.1).max().unwrap_or(0)
+    }
+}
+
+/// Panic unless the heap is consistent with the blocks the program holds (`live`): free blocks
+/// are non-empty, 16-aligned, inside `[0, top)` and overlap neither each other nor a live block;
+/// with coalescing on no two free blocks are adjacent; free bytes + live bytes == `top`. O(n log
+/// n).
+pub fn assert_heap_invariants(heap: &FreeList, params: &Params, live: &[Allocation]) {
+    heap.free.check();
+    let free: Vec<(Addr, Bytes)> = heap.free_blocks().collect();
+    let top = heap.top();
+    for &(addr, size) in &free {
+        assert!(size > 0, "empty free block at {addr}");
+        assert_eq!(addr % ALIGN, 0, "free block at {addr} is misaligned");
+        assert_eq!(size % ALIGN, 0, "free block at {addr} has a ragged size {size}");
+        assert!(addr + size <= top, "free block [{addr}, {}) is above top {top}", addr + size);
+    }
+    if params.coalesce {
+        for w in free.windows(2) {
+            assert_ne!(
+                w[0].0 + w[0].1,
+                w[1].0,
+                "free blocks at {} and {} not merged",
+                w[0].0,
+                w[1].0
+            );
+        }
+    }
+    let mut all: Vec<(Addr, Bytes)> = free.clone();
+    all.extend(live.iter().map(|b| (b.start, b.size)));
+    all.sort_unstable();
+    for w in all.windows(2) {
+        assert!(w[0].0 + w[0].1 <= w[1].0, "blocks at {} and {} overlap", w[0].0, w[1].0);
+    }
+    let free_bytes: Bytes = free.iter().map(|b| b.1).sum();
+    let live_bytes: Bytes = live.iter().map(|b| b.size).sum();
+    assert_eq!(free_bytes + live_bytes, top, "free {free_bytes} + live {live_bytes} != top {top}");
+    assert_eq!(heap.largest_satisfiable(), free.iter().map(|b| b.1).max().unwrap_or(0));
+}
+
+/// One event of a random trace. Indices pick a live block modulo the number of live blocks.
+#[derive(Clone, Debug)]
+enum Op {
+    Allocate(Request),
+    Free(usize),
+    Reallocate(usize, Bytes),
+}
+
+/// Mostly small sizes, so freed blocks get reused, and now and then a big one.
+fn size() -> impl Strategy<Value = Bytes> {
+    prop_oneof![8 => 0..=160u64, 1 => 161..=1200u64]
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let align = prop_oneof![6 => Just(16u64), 1 => Just(32), 1 => Just(64), 1 => Just(256)];
+    prop_oneof![
+        4 => (size(), align).prop_map(|(size, align)| Op::Allocate(Request { size, align })),
+        3 => any::<usize>().prop_map(Op::Free),
+        2 => (any::<usize>(), size()).prop_map(|(i, size)| Op::Reallocate(i, size)),
+    ]
+}
+
+fn params() -> impl Strategy<Value = Params> {
+    let limit = prop_oneof![3 => Just(None), 1 => (256..6000u64).prop_map(Some)];
+    (any::<bool>(), prop_oneof![Just(16u64), Just(64)], limit)
+        .prop_map(|(coalesce, min_size, heap_limit)| Params { min_size, coalesce, heap_limit })
+}
+
+fn policy() -> impl Strategy<Value = Policy> {
+    prop::sample::select(Policy::ALL.to_vec())
+}
+
+/// Replay `ops` through [`FreeList`] and [`Reference`] side by side, asserting they agree after
+/// every event and that the heap invariants hold (every `check_every` events); then free every
+/// live block. Returns the fast heap, now with nothing live.
+fn replay_both(policy: Policy, params: Params, ops: &[Op], check_every: usize) -> FreeList {
+    let mut fast = FreeList::new(policy, params);
+    let mut slow = Reference::new(policy, params);
+    let mut live: Vec<Allocation> = Vec::new();
+    for (step, op) in ops.iter().enumerate() {
+        match *op {
+            Op::Allocate(req) => {
+                let got = fast.allocate(req);
+                assert_eq!(got, slow.allocate(req), "step {step}: {op:?}");
+                live.extend(got);
+            }
+            Op::Free(i) if !live.is_empty() => {
+                let block = live.swap_remove(i % live.len());
+                fast.free(block);
+                slow.free(block);
+            }
+            Op::Reallocate(i, size) if !live.is_empty() => {
+                let i = i % live.len();
+                let req = Request::new(size);
+                let got = fast.reallocate(live[i], req);
+                assert_eq!(got, slow.reallocate(live[i], req), "step {step}: {op:?}");
+                if let Some(block) = got {
+                    live[i] = block;
+                }
+            }
+            Op::Free(_) | Op::Reallocate(..) => {}
+        }
+        assert_eq!(fast.top(), slow.top(), "step {step}: top after {op:?}");
+        assert_eq!(fast.largest_satisfiable(), slow.largest_satisfiable(), "step {step}");
+        assert_eq!(fast.rover, slow.rover, "step {step}: rover after {op:?}");
+        if step % check_every == 0 {
+            assert_heap_invariants(&fast, &params, &live);
+        }
+    }
+    assert_heap_invariants(&fast, &params, &live);
+    for block in live.drain(..) {
+        fast.free(block);
+        slow.free(block);
+        assert_eq!(fast.largest_satisfiable(), slow.largest_satisfiable());
+    }
+    assert_heap_invariants(&fast, &params, &live);
+    assert_eq!(fast.free_blocks().collect::<Vec<_>>(), slow.free);
+    fast
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 384, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_tree_places_every_block_where_the_linear_scan_does(
+        policy in policy(),
+        params in params(),
+        ops in prop::collection::vec(op(), 1..250),
+    ) {
+        let heap = replay_both(policy, params, &ops, 1);
+        if params.coalesce {
+            let expected = if heap.top() == 0 { vec![] } else { vec![(0, heap.top())] };
+            prop_assert_eq!(heap.free_blocks().collect::<Vec<_>>(), expected);
+        }
+    }
+}
+
+/// A long deterministic trace with thousands of free blocks, to exercise deep trees (the
+/// proptest traces stay small to keep the suite fast).
+#[test]
+fn the_tree_agrees_with_the_linear_scan_on_a_long_trace_for_every_policy() {
+    let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let ops: Vec<Op> = (0..12_000)
+        .map(|i| {
+            let r = next();
+            let size = if r % 11 == 0 { r % 2000 } else { r % 200 };
+            // Mostly allocations early on, so the heap fills up and fragments.
+            match (r >> 20) % 10 {
+                0..=4 if i < 6_000 => Op::Allocate(Request::new(size)),
+                0..=3 => Op::Allocate(Request::new(size)),
+                4 => Op::Allocate(Request { size, align: 64 }),
+                5..=7 => Op::Free((r >> 32) as usize),
+                _ => Op::Reallocate((r >> 32) as usize, size),
+            }
+        })
+        .collect();
+    for policy in Policy::ALL {
+        for coalesce in [true, false] {
+            let params = Params { coalesce, ..Params::default() };
+            replay_both(policy, params, &ops, 997);
+        }
+    }
+}
