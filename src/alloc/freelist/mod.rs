@@ -114,6 +114,8 @@ pub struct FreeList {
     free: FreeTree,
     /// `(size, addr, id)` of every free block, for best fit; empty for the other policies.
     by_size: BTreeSet<(Bytes, Addr, BlockId)>,
+    /// Sum of the sizes of the free blocks.
+    free_bytes: Bytes,
 }
 
 impl FreeList {
@@ -125,6 +127,7 @@ impl FreeList {
             rover: 0,
             free: FreeTree::new(),
             by_size: BTreeSet::new(),
+            free_bytes: 0,
         }
     }
 
@@ -226,6 +229,7 @@ impl FreeList {
     // The three ways the free set changes; they keep the best-fit index in step with the tree.
 
     fn insert_free(&mut self, addr: Addr, size: Bytes) {
+        self.free_bytes += size;
         let id = self.free.insert(addr, size);
         if self.policy == Policy::BestFit {
             self.by_size.insert((size, addr, id));
@@ -233,6 +237,7 @@ impl FreeList {
     }
 
     fn remove_free(&mut self, id: BlockId) {
+        self.free_bytes -= self.free.get(id).1;
         if self.policy == Policy::BestFit {
             let (addr, size) = self.free.get(id);
             self.by_size.remove(&(size, addr, id));
@@ -242,6 +247,7 @@ impl FreeList {
 
     /// Change a free block whose place in address order stays the same.
     fn resize_free(&mut self, id: BlockId, addr: Addr, size: Bytes) {
+        self.free_bytes = self.free_bytes - self.free.get(id).1 + size;
         if self.policy == Policy::BestFit {
             let (old_addr, old_size) = self.free.get(id);
             self.by_size.remove(&(old_size, old_addr, id));
@@ -308,6 +314,10 @@ impl Strategy for FreeList {
 
     fn top(&self) -> Bytes {
         self.top
+    }
+
+    fn free_bytes(&self) -> Bytes {
+        self.free_bytes
     }
 
     fn largest_satisfiable(&self) -> Bytes {

@@ -154,6 +154,10 @@ impl HeapStrategy for Reference {
         self.top
     }
 
+    fn free_bytes(&self) -> Bytes {
+        self.free.iter().map(|b| b.1).sum()
+    }
+
     fn largest_satisfiable(&self) -> Bytes {
         self.free.iter().map(|b| b.1).max().unwrap_or(0)
     }
