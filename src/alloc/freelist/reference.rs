@@ -41,7 +41,7 @@ impl Reference {
             Policy::BestFit => {
                 let mut best: Option<usize> = None;
                 for i in (0..n).filter(fits) {
-                    if best.map_or(true, |b| self.free[i].1 < self.free[b].1) {
+                    if best.is_none_or(|b| self.free[i].1 < self.free[b].1) {
                         best = Some(i);
                     }
                 }
@@ -50,7 +50,7 @@ impl Reference {
             Policy::WorstFit => {
                 let mut worst: Option<usize> = None;
                 for i in 0..n {
-                    if worst.map_or(true, |w| self.free[i].1 > self.free[w].1) {
+                    if worst.is_none_or(|w| self.free[i].1 > self.free[w].1) {
                         worst = Some(i);
                     }
                 }
