@@ -94,10 +94,18 @@ pub fn parse_with_size_hint(
     options: ParseOptions,
     bytes: u64,
 ) -> Result<Trace, TraceError> {
+    // Line numbers: the csv crate's record positions point at the end of the record before
+    // (blank and comment lines in between are not counted), so a record's line is taken from
+    // the reader's position after it: that counts every newline read, through the record's
+    // terminator. For that to hold, records end at `\n` only (a `\r` before it is stripped
+    // from the last field, see `read_row`), and the input gets a final `\n` of its own (a
+    // blank line at the end changes nothing).
+    let input = input.chain(&b"\n"[..]);
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .comment(Some(b'#'))
+        .terminator(csv::Terminator::Any(b'\n'))
         .buffer_capacity(1 << 16)
         .from_reader(input);
     let mut record = ByteRecord::new();
@@ -106,26 +114,38 @@ pub fn parse_with_size_hint(
     // Real traces take 25-40 bytes a line; a little too much room beats copying everything once.
     let capacity = usize::try_from(bytes / 24).unwrap_or(0).min(1 << 28);
     let mut builder = Builder::new(path, options, Collect(Vec::with_capacity(capacity)));
-    let mut last_line = 1;
     loop {
         match reader.read_byte_record(&mut record) {
             Ok(true) => {}
             Ok(false) => break,
             Err(error) => {
-                let line = error.position().map_or(last_line + 1, |p| p.line());
+                let line = reader.position().line().saturating_sub(1);
                 csv_error(&mut builder, path, line, error)?;
-                last_line = line;
                 continue;
             }
         }
-        let line = record.position().map_or(last_line + 1, |p| p.line());
-        last_line = line;
+        let line = record_line(&reader, &record);
         match read_row(&record, &columns) {
             Ok(row) => apply(&mut builder, line, row)?,
+            Err(message) if is_blank(&record) => drop(message),
             Err(message) => builder.malformed(line, || message)?,
         }
     }
     Ok(builder.into_trace())
+}
+
+/// The line `record` (just read by `reader`) starts on. See `parse_with_size_hint`.
+#[inline]
+fn record_line<R: Read>(reader: &csv::Reader<R>, record: &ByteRecord) -> u64 {
+    // Newlines inside quoted fields; none in any trace written by a program.
+    let inside = record.as_slice().iter().filter(|&&b| b == b'\n').count() as u64;
+    reader.position().line().saturating_sub(inside + 1)
+}
+
+/// Whether `record` is a line of spaces (or the `\r` of an empty CRLF line).
+#[cold]
+fn is_blank(record: &ByteRecord) -> bool {
+    record.len() == 1 && record[0].iter().all(u8::is_ascii_whitespace)
 }
 
 /// Where each column is. Optional columns are `None` when the header does not name them.
@@ -158,14 +178,14 @@ fn read_header<R: Read>(
             ),
         });
     }
-    let line = record.position().map_or(1, |p| p.line());
+    let line = record_line(reader, record);
     let invalid = |message: String| TraceError::Invalid { path: path.to_path_buf(), line, message };
 
     let mut named: [Option<usize>; 7] = [None; 7];
     const NAMES: [&str; 7] = ["op", "ptr", "size", "old_ptr", "align", "thread", "time_ns"];
     for (index, name) in record.iter().enumerate() {
         let name = name.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(name); // a UTF-8 byte order mark
-        let name = name.trim_ascii();
+        let name = name.trim_ascii(); // also the `\r` of a CRLF line
         if let Some(which) = NAMES.iter().position(|n| n.as_bytes() == name) {
             if named[which].is_some() {
                 return Err(invalid(format!("the header names column \"{}\" twice", NAMES[which])));
@@ -215,8 +235,12 @@ fn read_row(record: &ByteRecord, columns: &Columns) -> Result<Row, String> {
             columns.count
         ));
     }
-    // In bounds: the row has as many fields as the header.
-    let field = |index: usize| record.get(index).unwrap_or_default();
+    // In bounds: the row has as many fields as the header. The `\r` of a CRLF line ends the
+    // last field.
+    let field = |index: usize| {
+        let text = record.get(index).unwrap_or_default();
+        text.strip_suffix(b"\r").unwrap_or(text)
+    };
     let number = |name: &str, index: usize| {
         let text = field(index);
         parse_number(text).map_err(|error| number_message(name, text, error))
