@@ -138,8 +138,10 @@ pub fn parse_with_size_hint(
 #[inline]
 fn record_line<R: Read>(reader: &csv::Reader<R>, record: &ByteRecord) -> u64 {
     // Newlines inside quoted fields; none in any trace written by a program.
-    let inside = record.as_slice().iter().filter(|&&b| b == b'\n').count() as u64;
-    reader.position().line().saturating_sub(inside + 1)
+    let fields = record.as_slice();
+    let inside =
+        if fields.contains(&b'\n') { fields.iter().filter(|&&b| b == b'\n').count() } else { 0 };
+    reader.position().line().saturating_sub(inside as u64 + 1)
 }
 
 /// Whether `record` is a line of spaces (or the `\r` of an empty CRLF line).
