@@ -1,8 +1,335 @@
-//! PLACEHOLDER (being written on the `trace` branch).
-use super::{ParseOptions, Trace, TraceError};
+//! The native trace format: CSV with a header row.
+//!
+//! ```text
+//! op,ptr,size,old_ptr
+//! malloc,0x55d0c0a2b2a0,24,
+//! realloc,0x55d0c0a2b300,100,0x55d0c0a2b2a0
+//! free,0x55d0c0a2b300,,
+//! ```
+//!
+//! # Columns
+//! The first row that is not a comment names the columns; their order is free, and columns
+//! with other names are ignored.
+//! - `op` (required): `malloc`, `calloc`, `realloc`, `free` or `memalign` (`aligned_alloc` and
+//!   `posix_memalign` are read as `memalign`).
+//! - `ptr` (required): the pointer an allocation returned, or the one passed to `free`.
+//! - `size` (required): the requested byte count (for `calloc`, already multiplied). Ignored for
+//!   `free`, where it may be empty.
+//! - `old_ptr`: the pointer passed to `realloc` (`ptr` is the one it returned). Needed as soon as
+//!   the trace has a `realloc`.
+//! - `align`: the alignment passed to `memalign`, a power of two. Needed as soon as the trace has
+//!   a `memalign`. Replayed rounded up to at least 16.
+//! - `thread`, `time_ns`: read but not used yet. When not empty they must be numbers, so that a
+//!   later version that uses them does not reject traces this one accepted.
+//!
+//! Numbers are decimal or hex with a `0x` prefix, without sign or spaces. Lines starting with
+//! `#` are comments; blank lines are ignored. A field may be quoted (`"0x10"`), as CSV allows.
+//! A `.csv.gz` file is decompressed on the fly by [`super::open`].
+//!
+//! # What C allows, and how it is replayed
+//! - `free` of pointer 0 (`free(NULL)`) does nothing: no event.
+//! - An allocation that returned 0 failed in the recorded program: no event.
+//! - `realloc` with `old_ptr` 0 or empty (`realloc(NULL, n)`) is replayed as a `malloc`.
+//! - `realloc(p, 0)` that returned 0 freed `p`: replayed as `free(p)`.
+//! - `realloc(p, n)` with `n > 0` that returned 0 failed: `p` stays live, no event.
+//! - `realloc` that returned its own `old_ptr` (grown in place) keeps its block, as any realloc.
+//!
+//! # Block ids
+//! Each allocation gets the next id (0, 1, 2, ...); ids are never reused, even when the recorded
+//! program reuses an address. A `realloc` keeps the id of its old block, now found at `ptr`.
+//!
+//! # Validation
+//! Strict by default: the first of these is an error naming the file and line.
+//!
+//! | problem | message |
+//! |---|---|
+//! | empty file | `trace.csv: the file is empty (expected a header row such as "op,ptr,size,old_ptr")` |
+//! | header without a required column | `trace.csv:1: the header has no "ptr" column (required: op, ptr, size; optional: old_ptr, align, thread, time_ns)` |
+//! | a column named twice | `trace.csv:1: the header names column "size" twice` |
+//! | wrong number of fields | `trace.csv:4: found 2 fields, but the header names 4` |
+//! | unknown op | `trace.csv:7: unknown op "mallok" (expected one of malloc, calloc, realloc, free, memalign)` |
+//! | empty field | `trace.csv:3: size is missing` |
+//! | not a number | `trace.csv:3: size "abc" is not a number` (pointers add a hint on the syntax) |
+//! | too big | `trace.csv:9: size 99999999999999999999999 does not fit in 64 bits` |
+//! | realloc without the column | `trace.csv:5: realloc needs an old_ptr column in the header` |
+//! | memalign without the column | `trace.csv:5: memalign needs an align column in the header` |
+//! | bad alignment | `trace.csv:5: align 24 is not a power of two` |
+//! | free of a dead pointer | `trace.csv:1042: free of 0x55d0c0a2b2a0, which is not live (freed twice, or allocated before recording started?)` |
+//! | realloc of a dead pointer | `trace.csv:8: realloc of 0x10, which is not live (freed already, or allocated before recording started?)` |
+//! | allocation of a live pointer | `trace.csv:6: malloc returned 0x10, which is still live (a free of it is missing from the trace?)` |
+//! | malformed CSV | `trace.csv:12: malformed CSV: ...` (as the csv crate words it) |
+//!
+//! A file without events is an error of [`super::load`].
+//!
+//! With `--lenient` ([`ParseOptions::lenient`]) every problem from "wrong number of fields" on is
+//! counted in [`Trace::skipped`] instead, and the event dropped or repaired: a free of a dead
+//! pointer is dropped; a realloc of a dead pointer becomes a malloc of the pointer it returned;
+//! an allocation of a live pointer first frees the block that held it (its free must have been
+//! lost, since an allocator cannot hand out a live address). Problems with the header are errors
+//! even then: without columns, no line can be read.
+
+use super::builder::{number_message, parse_number, show, Builder, Collect, NumError};
+use super::{Op, ParseOptions, Trace, TraceError};
+use csv::ByteRecord;
 use std::io::Read;
 use std::path::Path;
 
-pub fn parse(_input: impl Read, path: &Path, _options: ParseOptions) -> Result<Trace, TraceError> {
-    Err(TraceError::File { path: path.to_path_buf(), message: "parser not written yet".into() })
+/// What a `free` of a dead pointer probably means.
+const FREE_HINT: &str = "freed twice, or allocated before recording started?";
+/// What a `realloc` of a dead pointer probably means.
+const REALLOC_HINT: &str = "freed already, or allocated before recording started?";
+
+/// The header every message suggests.
+const EXAMPLE_HEADER: &str = "op,ptr,size,old_ptr";
+
+/// Parse a native CSV trace from `input`; `path` is only used in messages.
+pub fn parse(input: impl Read, path: &Path, options: ParseOptions) -> Result<Trace, TraceError> {
+    parse_with_size_hint(input, path, options, 0)
+}
+
+/// [`parse`], reserving room for the events of an input of `bytes` bytes (0: unknown).
+pub fn parse_with_size_hint(
+    input: impl Read,
+    path: &Path,
+    options: ParseOptions,
+    bytes: u64,
+) -> Result<Trace, TraceError> {
+    // Line numbers: the csv crate's record positions point at the end of the record before
+    // (blank and comment lines in between are not counted), so a record's line is taken from
+    // the reader's position after it: that counts every newline read, through the record's
+    // terminator. For that to hold, records end at `\n` only (a `\r` before it is stripped
+    // from the last field, see `read_row`), and the input gets a final `\n` of its own (a
+    // blank line at the end changes nothing).
+    let input = input.chain(&b"\n"[..]);
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .comment(Some(b'#'))
+        .terminator(csv::Terminator::Any(b'\n'))
+        .buffer_capacity(1 << 16)
+        .from_reader(input);
+    let mut record = ByteRecord::new();
+    let columns = read_header(&mut reader, &mut record, path)?;
+
+    // Real traces take 25-40 bytes a line; a little too much room beats copying everything once.
+    let capacity = usize::try_from(bytes / 24).unwrap_or(0).min(1 << 28);
+    let mut builder = Builder::new(path, options, Collect(Vec::with_capacity(capacity)));
+    loop {
+        match reader.read_byte_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(error) => {
+                let line = reader.position().line().saturating_sub(1);
+                csv_error(&mut builder, path, line, error)?;
+                continue;
+            }
+        }
+        let line = record_line(&reader, &record);
+        match read_row(&record, &columns) {
+            Ok(row) => apply(&mut builder, line, row)?,
+            Err(message) if is_blank(&record) => drop(message),
+            Err(message) => builder.malformed(line, || message)?,
+        }
+    }
+    Ok(builder.into_trace())
+}
+
+/// The line `record` (just read by `reader`) starts on. See `parse_with_size_hint`.
+#[inline]
+fn record_line<R: Read>(reader: &csv::Reader<R>, record: &ByteRecord) -> u64 {
+    // Newlines inside quoted fields; none in any trace written by a program.
+    let fields = record.as_slice();
+    let inside =
+        if fields.contains(&b'\n') { fields.iter().filter(|&&b| b == b'\n').count() } else { 0 };
+    reader.position().line().saturating_sub(inside as u64 + 1)
+}
+
+/// Whether `record` is a line of spaces (or the `\r` of an empty CRLF line).
+#[cold]
+fn is_blank(record: &ByteRecord) -> bool {
+    record.len() == 1 && record[0].iter().all(u8::is_ascii_whitespace)
+}
+
+/// Where each column is. Optional columns are `None` when the header does not name them.
+struct Columns {
+    /// Fields in the header; every row must have as many.
+    count: usize,
+    op: usize,
+    ptr: usize,
+    size: usize,
+    old_ptr: Option<usize>,
+    align: Option<usize>,
+    thread: Option<usize>,
+    time_ns: Option<usize>,
+}
+
+fn read_header<R: Read>(
+    reader: &mut csv::Reader<R>,
+    record: &mut ByteRecord,
+    path: &Path,
+) -> Result<Columns, TraceError> {
+    let found = match reader.read_byte_record(record) {
+        Ok(found) => found,
+        Err(error) => return Err(fatal_csv_error(path, 1, error)),
+    };
+    if !found {
+        return Err(TraceError::File {
+            path: path.to_path_buf(),
+            message: format!(
+                "the file is empty (expected a header row such as \"{EXAMPLE_HEADER}\")"
+            ),
+        });
+    }
+    let line = record_line(reader, record);
+    let invalid = |message: String| TraceError::Invalid { path: path.to_path_buf(), line, message };
+
+    let mut named: [Option<usize>; 7] = [None; 7];
+    const NAMES: [&str; 7] = ["op", "ptr", "size", "old_ptr", "align", "thread", "time_ns"];
+    for (index, name) in record.iter().enumerate() {
+        let name = name.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(name); // a UTF-8 byte order mark
+        let name = name.trim_ascii(); // also the `\r` of a CRLF line
+        if let Some(which) = NAMES.iter().position(|n| n.as_bytes() == name) {
+            if named[which].is_some() {
+                return Err(invalid(format!("the header names column \"{}\" twice", NAMES[which])));
+            }
+            named[which] = Some(index);
+        }
+    }
+    let required = |which: usize| {
+        named[which].ok_or_else(|| {
+            invalid(format!(
+                "the header has no \"{}\" column (required: op, ptr, size; optional: old_ptr, \
+                 align, thread, time_ns)",
+                NAMES[which]
+            ))
+        })
+    };
+    Ok(Columns {
+        count: record.len(),
+        op: required(0)?,
+        ptr: required(1)?,
+        size: required(2)?,
+        old_ptr: named[3],
+        align: named[4],
+        thread: named[5],
+        time_ns: named[6],
+    })
+}
+
+/// One row's fields, read and checked for form (not yet against the live blocks).
+struct Row {
+    op: Op,
+    ptr: u64,
+    size: u64,
+    /// 0 when not a realloc, or `realloc(NULL, ..)`.
+    old_ptr: u64,
+    /// A power of two for memalign, 0 otherwise.
+    align: u64,
+}
+
+/// Read `record`'s fields, or say what is wrong with them.
+#[inline]
+fn read_row(record: &ByteRecord, columns: &Columns) -> Result<Row, String> {
+    if record.len() != columns.count {
+        return Err(format!(
+            "found {} fields, but the header names {}",
+            record.len(),
+            columns.count
+        ));
+    }
+    // In bounds: the row has as many fields as the header. The `\r` of a CRLF line ends the
+    // last field.
+    let field = |index: usize| {
+        let text = record.get(index).unwrap_or_default();
+        text.strip_suffix(b"\r").unwrap_or(text)
+    };
+    let number = |name: &str, index: usize| {
+        let text = field(index);
+        parse_number(text).map_err(|error| number_message(name, text, error))
+    };
+
+    let op = match field(columns.op) {
+        b"malloc" => Op::Malloc,
+        b"free" => Op::Free,
+        b"realloc" => Op::Realloc,
+        b"calloc" => Op::Calloc,
+        b"memalign" | b"aligned_alloc" | b"posix_memalign" => Op::Memalign,
+        other => {
+            return Err(format!(
+                "unknown op \"{}\" (expected one of malloc, calloc, realloc, free, memalign)",
+                show(other)
+            ))
+        }
+    };
+    let ptr = number("ptr", columns.ptr)?;
+    let size = match (op, parse_number(field(columns.size))) {
+        (_, Ok(size)) => size,
+        (Op::Free, Err(NumError::Empty)) => 0,
+        (_, Err(error)) => return Err(number_message("size", field(columns.size), error)),
+    };
+    let old_ptr = match (op, columns.old_ptr) {
+        (Op::Realloc, None) => {
+            return Err("realloc needs an old_ptr column in the header".to_string())
+        }
+        (Op::Realloc, Some(index)) => match parse_number(field(index)) {
+            Ok(old) => old,
+            Err(NumError::Empty) => 0,
+            Err(error) => return Err(number_message("old_ptr", field(index), error)),
+        },
+        _ => 0,
+    };
+    let align = match (op, columns.align) {
+        (Op::Memalign, None) => {
+            return Err("memalign needs an align column in the header".to_string())
+        }
+        (Op::Memalign, Some(index)) => {
+            let align = number("align", index)?;
+            if !align.is_power_of_two() {
+                return Err(format!("align {align} is not a power of two"));
+            }
+            align
+        }
+        _ => 0,
+    };
+    for (name, index) in [("thread", columns.thread), ("time_ns", columns.time_ns)] {
+        if let Some(index) = index {
+            if !field(index).is_empty() {
+                number(name, index)?;
+            }
+        }
+    }
+    Ok(Row { op, ptr, size, old_ptr, align })
+}
+
+/// Check `row` against the live blocks and record its event.
+#[inline]
+fn apply(builder: &mut Builder<Collect>, line: u64, row: Row) -> Result<(), TraceError> {
+    let Row { op, ptr, size, old_ptr, align } = row;
+    match op {
+        Op::Free => builder.free(line, ptr, FREE_HINT),
+        Op::Realloc => builder.realloc(line, line, old_ptr, ptr, size, REALLOC_HINT),
+        _ => builder.alloc(line, op, ptr, size, align),
+    }
+}
+
+/// A CSV-level error on a row: reading failed (always an error), or the row is malformed.
+#[cold]
+fn csv_error(
+    builder: &mut Builder<Collect>,
+    path: &Path,
+    line: u64,
+    error: csv::Error,
+) -> Result<(), TraceError> {
+    if error.is_io_error() {
+        return Err(fatal_csv_error(path, line, error));
+    }
+    builder.malformed(line, || format!("malformed CSV: {error}"))
+}
+
+fn fatal_csv_error(path: &Path, line: u64, error: csv::Error) -> TraceError {
+    let message = format!("malformed CSV: {error}");
+    match error.into_kind() {
+        csv::ErrorKind::Io(source) => TraceError::Io { path: path.to_path_buf(), source },
+        _ => TraceError::Invalid { path: path.to_path_buf(), line, message },
+    }
 }

@@ -14,6 +14,7 @@
 //! A trace of `n` events therefore takes `16 n` bytes, plus a small side table of line numbers
 //! that is only non-empty where the event index and the line number drift apart.
 
+mod builder;
 pub mod csv;
 pub mod mtrace;
 pub mod synth;
@@ -120,7 +121,8 @@ impl Event {
     }
 }
 
-/// Why lenient parsing dropped an event; each kind is counted and reported.
+/// Why lenient parsing dropped (or repaired) an event; each kind is counted and reported. The
+/// repairs are listed in the docs of [`csv`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum SkipKind {
     /// A line that does not parse: unknown op, missing or non-numeric field, bad CSV.
@@ -152,24 +154,22 @@ pub struct Trace {
     /// How many block ids were handed out: every id is below this.
     pub blocks: u32,
     /// Lines of the input that produced no event: `(event index, lines)` means that `lines`
-    /// lines were passed over right before event `event index`. Sorted by event index.
-    pub gaps: Vec<(u64, u32)>,
+    /// lines were passed over right before event `event index`. Sorted by event index, never 0.
+    /// `-1` means that the event shares the line of the event before it: a `--lenient` repair
+    /// can turn one line into two events (see [`SkipKind::StillLive`]).
+    pub gaps: Vec<(u64, i64)>,
     /// The line of the first event (after the header, for CSV).
     pub first_line: u64,
-    /// Events dropped by `--lenient`, by kind.
+    /// Events dropped or repaired by `--lenient`, by kind. Empty without `--lenient`.
     pub skipped: std::collections::BTreeMap<SkipKind, u64>,
 }
 
 impl Trace {
-    /// The input line that produced event `index`.
+    /// The input line that produced event `index`. O(gaps before `index`): meant for messages.
     pub fn line_of(&self, index: u64) -> u64 {
-        let passed: u64 = self
-            .gaps
-            .iter()
-            .take_while(|(at, _)| *at <= index)
-            .map(|(_, lines)| u64::from(*lines))
-            .sum();
-        self.first_line + index + passed
+        let before = self.gaps.partition_point(|(at, _)| *at <= index);
+        let passed: i64 = self.gaps[..before].iter().map(|(_, lines)| lines).sum();
+        (self.first_line + index).saturating_add_signed(passed)
     }
 
     /// Total events skipped by `--lenient`.
@@ -191,6 +191,12 @@ pub enum TraceError {
     Invalid { path: PathBuf, line: u64, message: String },
     #[error("{path}: {message}")]
     File { path: PathBuf, message: String },
+    /// Writing a converted trace failed (`mtrace::to_csv`).
+    #[error("cannot write the converted trace: {source}")]
+    Write {
+        #[source]
+        source: io::Error,
+    },
 }
 
 /// How to read a trace.
@@ -226,7 +232,12 @@ pub fn open(path: &Path) -> Result<Box<dyn Read>, TraceError> {
 pub fn load(path: &Path, format: Format, options: ParseOptions) -> Result<Trace, TraceError> {
     let input = open(path)?;
     let trace = match format {
-        Format::Csv => csv::parse(input, path, options)?,
+        Format::Csv => {
+            // Only a plain file's length says how many events to expect.
+            let compressed = path.extension().is_some_and(|ext| ext == "gz");
+            let bytes = if compressed { 0 } else { std::fs::metadata(path).map_or(0, |m| m.len()) };
+            csv::parse_with_size_hint(input, path, options, bytes)?
+        }
         Format::Mtrace => mtrace::parse(input, path, options)?,
     };
     if trace.events.is_empty() {

@@ -1,0 +1,79 @@
+//! Parse throughput of the native CSV format, against the bare csv crate reading the same bytes
+//! record by record (the ceiling any parser built on it can reach).
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use replay::trace::{csv, ParseOptions};
+use std::hint::black_box;
+use std::path::Path;
+use std::time::Duration;
+
+/// About `bytes` of a realistic trace: heap-like pointers, mostly small sizes, frees of random
+/// live blocks, a realloc now and then, like `traces/perl-hash.csv`.
+fn synthetic_csv(bytes: usize) -> Vec<u8> {
+    let mut state: u64 = 0x853c_49e6_748f_ea9b;
+    let mut random = move || {
+        // xorshift64*: deterministic, good enough for a workload.
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    };
+    let mut out = b"op,ptr,size,old_ptr\n".to_vec();
+    let mut live: Vec<u64> = Vec::new();
+    let mut next: u64 = 0x55d0_c0a2_b2a0;
+    while out.len() < bytes {
+        let r = random();
+        if live.len() > 10 && r % 100 < 45 {
+            let ptr = live.swap_remove((random() % live.len() as u64) as usize);
+            out.extend_from_slice(format!("free,{ptr:#x},,\n").as_bytes());
+        } else if !live.is_empty() && r % 100 < 50 {
+            let i = (random() % live.len() as u64) as usize;
+            let size = 16 + random() % 2000;
+            next += (size + 31) & !15;
+            out.extend_from_slice(format!("realloc,{next:#x},{size},{:#x}\n", live[i]).as_bytes());
+            live[i] = next;
+        } else {
+            let size = if r % 10 == 0 { random() % 100_000 } else { 1 + random() % 120 };
+            next += (size + 31) & !15;
+            out.extend_from_slice(format!("malloc,{next:#x},{size},\n").as_bytes());
+            live.push(next);
+        }
+    }
+    out
+}
+
+fn parse(c: &mut Criterion) {
+    let input = synthetic_csv(16 << 20);
+    let mut group = c.benchmark_group("parse");
+    group.throughput(Throughput::Bytes(input.len() as u64));
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4));
+
+    group.bench_function("replay csv::parse", |b| {
+        b.iter(|| {
+            let options = ParseOptions::default();
+            let trace = csv::parse(input.as_slice(), Path::new("bench.csv"), options).unwrap();
+            black_box(trace.events.len())
+        })
+    });
+    group.bench_function("bare csv crate read_byte_record", |b| {
+        b.iter(|| {
+            let mut reader = ::csv::ReaderBuilder::new()
+                .has_headers(true)
+                .buffer_capacity(1 << 16)
+                .from_reader(input.as_slice());
+            let mut record = ::csv::ByteRecord::new();
+            let mut fields = 0;
+            while reader.read_byte_record(&mut record).unwrap() {
+                fields += record.len();
+            }
+            black_box(fields)
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, parse);
+criterion_main!(benches);

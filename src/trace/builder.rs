@@ -1,0 +1,459 @@
+//! What every input format shares once a line has been read: mapping recorded pointers to dense
+//! [`BlockId`]s, checking that each event makes sense (no free of a dead pointer, no allocation
+//! of a live one), the `--lenient` repairs, and the table of line numbers.
+//!
+//! A parser turns each line into one call (`alloc`, `free`, `realloc`, `no_event` or
+//! `malformed`); the builder decides what the call means and hands the resulting [`Event`]s to a
+//! [`Sink`]: [`Collect`] keeps them for a [`Trace`], the CSV writer of `mtrace::to_csv` writes
+//! them out with their recorded pointers.
+//!
+//! # Lenient repairs
+//! - An invalid line (unknown op, bad number, wrong field count...) is dropped: `malformed`.
+//! - A `free` (or a `realloc` to size 0 that returned NULL) of a pointer that is not live is
+//!   dropped: `not_live`.
+//! - A `realloc` of a pointer that is not live but that returned a pointer is replayed as a
+//!   `malloc` of the returned pointer: the program owns that block from now on, and tracking it
+//!   keeps its later `free` valid. Counted as `not_live`.
+//! - An allocation (or `realloc`) that returned a pointer that is still live as another block:
+//!   the old block is freed first (its free must have been lost: the allocator cannot hand out an
+//!   address twice), then the allocation is replayed. Both events get the allocation's line.
+//!   Counted as `still_live`.
+
+use super::{BlockId, Event, Op, ParseOptions, SkipKind, Trace, TraceError};
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::path::{Path, PathBuf};
+
+/// Where the builder's events go.
+pub(crate) trait Sink {
+    /// `event` allocated, resized or freed the block recorded at `ptr` (for `realloc`, moved from
+    /// `old_ptr`; 0 otherwise).
+    fn event(&mut self, event: Event, ptr: u64, old_ptr: u64) -> Result<(), TraceError>;
+}
+
+/// Keeps the events, for a [`Trace`].
+#[derive(Default)]
+pub(crate) struct Collect(pub Vec<Event>);
+
+impl Sink for Collect {
+    #[inline]
+    fn event(&mut self, event: Event, _ptr: u64, _old_ptr: u64) -> Result<(), TraceError> {
+        self.0.push(event);
+        Ok(())
+    }
+}
+
+/// A hasher for recorded pointers: one 64x64->128 bit multiply, folded (the high half xored into
+/// the low one), as foldhash does. Pointers are not attacker-chosen keys, so SipHash (the std
+/// default) buys nothing here. The fold matters: pointers are multiples of 16, and the table
+/// picks buckets by the hash's low bits, which a plain multiply would leave poorly mixed.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct PtrHasher(u64);
+
+impl Hasher for PtrHasher {
+    #[inline]
+    fn write_u64(&mut self, n: u64) {
+        let full = u128::from(n) * 0x9E37_79B9_7F4A_7C15;
+        self.0 = (full as u64) ^ ((full >> 64) as u64);
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `u64` keys are hashed; this keeps the trait complete.
+        for &b in bytes {
+            self.write_u64(self.0 ^ u64::from(b));
+        }
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// Recorded pointer -> id of the live block at that address.
+pub(crate) type PtrMap = HashMap<u64, BlockId, BuildHasherDefault<PtrHasher>>;
+
+/// Turns parsed lines into validated events. See the module docs.
+pub(crate) struct Builder<S> {
+    path: PathBuf,
+    lenient: bool,
+    /// Recorded pointer -> id, for exactly the blocks that are live at this point of the trace.
+    live: PtrMap,
+    /// Ids handed out so far; the next block gets this id.
+    blocks: u32,
+    pub(crate) sink: S,
+    /// Events handed to the sink.
+    events: u64,
+    first_line: u64,
+    /// Line of the last event; 0 before the first.
+    last_line: u64,
+    gaps: Vec<(u64, i64)>,
+    skipped: [u64; 3],
+    /// Allocations that returned NULL and failed `realloc`s (no event).
+    pub(crate) failed: u64,
+}
+
+/// Display a recorded pointer the way C prints it.
+fn hex(ptr: u64) -> String {
+    format!("{ptr:#x}")
+}
+
+impl<S: Sink> Builder<S> {
+    pub(crate) fn new(path: &Path, options: ParseOptions, sink: S) -> Builder<S> {
+        Builder {
+            path: path.to_path_buf(),
+            lenient: options.lenient,
+            live: PtrMap::default(),
+            blocks: 0,
+            sink,
+            events: 0,
+            first_line: 0,
+            last_line: 0,
+            gaps: Vec::new(),
+            skipped: [0; 3],
+            failed: 0,
+        }
+    }
+
+    /// The error for `line`, in this builder's file.
+    pub(crate) fn invalid(&self, line: u64, message: String) -> TraceError {
+        TraceError::Invalid { path: self.path.clone(), line, message }
+    }
+
+    /// A line that does not parse: an error, or with `--lenient` a dropped line.
+    /// `message` is only called when it is needed.
+    #[cold]
+    pub(crate) fn malformed(
+        &mut self,
+        line: u64,
+        message: impl FnOnce() -> String,
+    ) -> Result<(), TraceError> {
+        self.problem(line, SkipKind::Malformed, message)
+    }
+
+    #[cold]
+    fn problem(
+        &mut self,
+        line: u64,
+        kind: SkipKind,
+        message: impl FnOnce() -> String,
+    ) -> Result<(), TraceError> {
+        if self.lenient {
+            self.skipped[kind as usize] += 1;
+            Ok(())
+        } else {
+            Err(self.invalid(line, message()))
+        }
+    }
+
+    #[inline]
+    fn emit(&mut self, line: u64, event: Event, ptr: u64, old_ptr: u64) -> Result<(), TraceError> {
+        if self.events == 0 {
+            self.first_line = line;
+        } else {
+            let passed = line as i64 - self.last_line as i64 - 1;
+            if passed != 0 {
+                self.gaps.push((self.events, passed));
+            }
+        }
+        self.last_line = line;
+        self.events += 1;
+        self.sink.event(event, ptr, old_ptr)
+    }
+
+    #[inline]
+    fn new_id(&mut self, line: u64) -> Result<BlockId, TraceError> {
+        let id = self.blocks;
+        self.blocks = id.checked_add(1).ok_or_else(|| {
+            self.invalid(
+                line,
+                format!("more than {} blocks; traces this long are not supported", u32::MAX),
+            )
+        })?;
+        Ok(id)
+    }
+
+    /// The lenient repair for an allocation that returned the live pointer `ptr`: free its block.
+    #[cold]
+    fn free_still_live(
+        &mut self,
+        line: u64,
+        op: Op,
+        ptr: u64,
+        old_id: BlockId,
+    ) -> Result<(), TraceError> {
+        self.problem(line, SkipKind::StillLive, || {
+            format!(
+                "{op} returned {}, which is still live (a free of it is missing from the trace?)",
+                hex(ptr)
+            )
+        })?;
+        self.live.remove(&ptr);
+        self.emit(line, Event::free(old_id), ptr, 0)
+    }
+
+    /// `malloc`, `calloc` or `memalign` returned `ptr` (0: it failed). `align` is only read for
+    /// memalign, and must be a power of two (the parser checks).
+    #[inline]
+    pub(crate) fn alloc(
+        &mut self,
+        line: u64,
+        op: Op,
+        ptr: u64,
+        size: u64,
+        align: u64,
+    ) -> Result<(), TraceError> {
+        debug_assert!(op.allocates());
+        if ptr == 0 {
+            self.failed += 1;
+            return Ok(());
+        }
+        if let Some(&old_id) = self.live.get(&ptr) {
+            self.free_still_live(line, op, ptr, old_id)?;
+        }
+        let id = self.new_id(line)?;
+        self.live.insert(ptr, id);
+        let event = match op {
+            Op::Calloc => Event::calloc(id, size),
+            Op::Memalign => Event::memalign(id, size, align),
+            _ => Event::malloc(id, size),
+        };
+        self.emit(line, event, ptr, 0)
+    }
+
+    /// `free(ptr)`; `free(NULL)` is a no-op.
+    #[inline]
+    pub(crate) fn free(&mut self, line: u64, ptr: u64, hint: &str) -> Result<(), TraceError> {
+        if ptr == 0 {
+            return Ok(());
+        }
+        match self.live.remove(&ptr) {
+            Some(id) => self.emit(line, Event::free(id), ptr, 0),
+            None => self.problem(line, SkipKind::NotLive, || {
+                format!("free of {}, which is not live ({hint})", hex(ptr))
+            }),
+        }
+    }
+
+    /// `realloc(old, size)` returned `ptr`. `old == 0` is `realloc(NULL, size)`, a malloc;
+    /// `ptr == 0` with `size == 0` freed `old`; `ptr == 0` otherwise failed and left `old` live.
+    /// `old_line` is the line that named `old` (mtrace writes it on a line of its own).
+    pub(crate) fn realloc(
+        &mut self,
+        line: u64,
+        old_line: u64,
+        old: u64,
+        ptr: u64,
+        size: u64,
+        hint: &str,
+    ) -> Result<(), TraceError> {
+        if old == 0 {
+            return self.alloc(line, Op::Malloc, ptr, size, 0);
+        }
+        let Some(&id) = self.live.get(&old) else {
+            self.problem(old_line, SkipKind::NotLive, || {
+                format!("realloc of {}, which is not live ({hint})", hex(old))
+            })?;
+            // Lenient: the program owns the returned block from now on.
+            return self.alloc(line, Op::Malloc, ptr, size, 0);
+        };
+        if ptr == 0 {
+            if size == 0 {
+                self.live.remove(&old);
+                return self.emit(line, Event::free(id), old, 0);
+            }
+            self.failed += 1;
+            return Ok(());
+        }
+        if ptr != old {
+            if let Some(&other) = self.live.get(&ptr) {
+                self.free_still_live(line, Op::Realloc, ptr, other)?;
+            }
+            self.live.remove(&old);
+            self.live.insert(ptr, id);
+        }
+        self.emit(line, Event::realloc(id, size), ptr, old)
+    }
+
+    /// The trace so far, with the collected events.
+    pub(crate) fn summary(&self) -> Summary {
+        let mut skipped = BTreeMap::new();
+        for kind in [SkipKind::Malformed, SkipKind::NotLive, SkipKind::StillLive] {
+            let n = self.skipped[kind as usize];
+            if n > 0 {
+                skipped.insert(kind, n);
+            }
+        }
+        Summary { events: self.events, blocks: self.blocks, skipped, failed: self.failed }
+    }
+}
+
+/// Counts a builder ends with.
+pub(crate) struct Summary {
+    pub events: u64,
+    pub blocks: u32,
+    pub skipped: BTreeMap<SkipKind, u64>,
+    pub failed: u64,
+}
+
+impl Builder<Collect> {
+    /// The finished trace.
+    pub(crate) fn into_trace(self) -> Trace {
+        let summary = self.summary();
+        Trace {
+            path: self.path,
+            events: self.sink.0,
+            blocks: summary.blocks,
+            gaps: self.gaps,
+            first_line: self.first_line,
+            skipped: summary.skipped,
+        }
+    }
+}
+
+/// Why a field is not a number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum NumError {
+    Empty,
+    NotANumber,
+    TooBig,
+}
+
+/// Parse hex (`0x...`, `0X...`) or decimal digits, nothing else (no sign, no spaces).
+#[inline]
+pub(crate) fn parse_number(text: &[u8]) -> Result<u64, NumError> {
+    match text {
+        [] => Err(NumError::Empty),
+        [b'0', b'x' | b'X', digits @ ..] => parse_hex(digits),
+        _ => {
+            let mut n: u64 = 0;
+            for &b in text {
+                let digit = b.wrapping_sub(b'0');
+                if digit > 9 {
+                    return Err(NumError::NotANumber);
+                }
+                n = match n.checked_mul(10).and_then(|n| n.checked_add(u64::from(digit))) {
+                    Some(n) => n,
+                    // Still tell "abc" apart from a long number.
+                    None if text.iter().all(u8::is_ascii_digit) => return Err(NumError::TooBig),
+                    None => return Err(NumError::NotANumber),
+                };
+            }
+            Ok(n)
+        }
+    }
+}
+
+/// The value of each hex digit; 0xFF for every other byte.
+const HEX_DIGITS: [u8; 256] = {
+    let mut table = [0xFF; 256];
+    let mut i = 0;
+    while i < 10 {
+        table[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        table[b'a' as usize + i] = 10 + i as u8;
+        table[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    table
+};
+
+/// Parse hex digits without a prefix (at least one). Branch-free per digit: a pointer has a
+/// dozen of them, and this loop was a quarter of the CSV parse before it was.
+#[inline]
+pub(crate) fn parse_hex(digits: &[u8]) -> Result<u64, NumError> {
+    if digits.is_empty() {
+        return Err(NumError::NotANumber);
+    }
+    let mut n: u64 = 0;
+    let mut invalid = 0u8;
+    for &b in digits {
+        let digit = HEX_DIGITS[usize::from(b)];
+        invalid |= digit;
+        n = (n << 4) | u64::from(digit & 0xF);
+    }
+    if invalid > 0xF {
+        return Err(NumError::NotANumber);
+    }
+    // Checked after the digits: "0x1zzzzzzzzzzzzzzzzz" is not a number at all.
+    let leading_zeros = digits.iter().take_while(|&&b| b == b'0').count();
+    if digits.len() - leading_zeros > 16 {
+        return Err(NumError::TooBig);
+    }
+    Ok(n)
+}
+
+/// `text` as it may be quoted in a message: lossy UTF-8, at most 40 characters.
+pub(crate) fn show(text: &[u8]) -> String {
+    let text = String::from_utf8_lossy(text);
+    match text.char_indices().nth(40) {
+        Some((end, _)) => format!("{}...", &text[..end]),
+        None => text.into_owned(),
+    }
+}
+
+/// The message for field `name` whose text `text` failed with `error`.
+#[cold]
+pub(crate) fn number_message(name: &str, text: &[u8], error: NumError) -> String {
+    let hint = if name.contains("ptr") {
+        " (expected hex such as 0x55d0c0a2b2a0, or decimal)"
+    } else {
+        ""
+    };
+    match error {
+        NumError::Empty => format!("{name} is missing"),
+        NumError::NotANumber => format!("{name} \"{}\" is not a number{hint}", show(text)),
+        NumError::TooBig => format!("{name} {} does not fit in 64 bits", show(text)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn builder(lenient: bool) -> Builder<Collect> {
+        Builder::new(Path::new("t.csv"), ParseOptions { lenient }, Collect::default())
+    }
+
+    #[test]
+    fn numbers_parse_in_hex_and_decimal() {
+        assert_eq!(parse_number(b"0x55d0c0a2b2a0"), Ok(0x55d0_c0a2_b2a0));
+        assert_eq!(parse_number(b"0XfF"), Ok(255));
+        assert_eq!(parse_number(b"18446744073709551615"), Ok(u64::MAX));
+        assert_eq!(parse_number(b"0x000000ffffffffffffffff"), Ok(u64::MAX));
+        assert_eq!(parse_number(b"18446744073709551616"), Err(NumError::TooBig));
+        assert_eq!(parse_number(b"0x10000000000000000"), Err(NumError::TooBig));
+        assert_eq!(parse_number(b"99999999999999999999x"), Err(NumError::NotANumber));
+        assert_eq!(parse_number(b"0x"), Err(NumError::NotANumber));
+        assert_eq!(parse_number(b"-1"), Err(NumError::NotANumber));
+        assert_eq!(parse_number(b" 1"), Err(NumError::NotANumber));
+        assert_eq!(parse_number(b""), Err(NumError::Empty));
+    }
+
+    #[test]
+    fn pointers_that_share_low_bits_hash_apart() {
+        let hash = |n: u64| {
+            let mut h = PtrHasher::default();
+            h.write_u64(n);
+            h.finish()
+        };
+        let low: std::collections::HashSet<u64> =
+            (0..64u64).map(|i| hash(0x5555_0000_0000 + i * 16) & 63).collect();
+        assert!(low.len() > 32, "only {} distinct buckets", low.len());
+    }
+
+    #[test]
+    fn events_on_the_same_line_map_back_to_it() {
+        let mut b = builder(true);
+        b.alloc(2, Op::Malloc, 0x10, 8, 0).unwrap();
+        b.free(3, 0x10, "").unwrap();
+        b.alloc(4, Op::Malloc, 0x20, 8, 0).unwrap();
+        b.alloc(7, Op::Malloc, 0x20, 8, 0).unwrap(); // still live: free + malloc, both line 7
+        b.free(8, 0x20, "").unwrap();
+        let trace = b.into_trace();
+        let lines: Vec<u64> = (0..trace.events.len() as u64).map(|i| trace.line_of(i)).collect();
+        assert_eq!(lines, [2, 3, 4, 7, 7, 8]);
+        assert_eq!(trace.skipped[&SkipKind::StillLive], 1);
+    }
+}

@@ -1,0 +1,764 @@
+//! The trace parsers through the library API: what each format means, every kind of bad input
+//! (each message checked with its line), `--lenient`, `.gz`, and the traces shipped in `traces/`.
+
+use proptest::prelude::*;
+use replay::trace::{self, csv, mtrace, Event, Format, Op, ParseOptions, SkipKind, Trace};
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+const STRICT: ParseOptions = ParseOptions { lenient: false };
+const LENIENT: ParseOptions = ParseOptions { lenient: true };
+
+fn parse(text: &str) -> Trace {
+    match csv::parse(text.as_bytes(), Path::new("trace.csv"), STRICT) {
+        Ok(trace) => trace,
+        Err(error) => panic!("{error}"),
+    }
+}
+
+fn lenient(text: &str) -> Trace {
+    match csv::parse(text.as_bytes(), Path::new("trace.csv"), LENIENT) {
+        Ok(trace) => trace,
+        Err(error) => panic!("{error}"),
+    }
+}
+
+/// The message strict parsing fails with.
+fn error(text: &str) -> String {
+    match csv::parse(text.as_bytes(), Path::new("trace.csv"), STRICT) {
+        Ok(trace) => panic!("parsed, to {:?}", trace.events),
+        Err(error) => error.to_string(),
+    }
+}
+
+fn mtrace_error(text: &str) -> String {
+    match mtrace::parse(text.as_bytes(), Path::new("prog.mtrace"), STRICT) {
+        Ok(trace) => panic!("parsed, to {:?}", trace.events),
+        Err(error) => error.to_string(),
+    }
+}
+
+fn lines(trace: &Trace) -> Vec<u64> {
+    (0..trace.events.len() as u64).map(|i| trace.line_of(i)).collect()
+}
+
+fn skipped(trace: &Trace, kind: SkipKind) -> u64 {
+    trace.skipped.get(&kind).copied().unwrap_or(0)
+}
+
+/// Panics unless every free and realloc names a live block and every allocation a new id below
+/// `trace.blocks`: the promise a parsed trace makes to the replay.
+fn assert_consistent(trace: &Trace) {
+    let mut live = HashSet::new();
+    let mut seen = HashSet::new();
+    for (i, event) in trace.events.iter().enumerate() {
+        assert!(event.id < trace.blocks, "event {i}: id {} >= blocks", event.id);
+        match event.op {
+            Op::Free => assert!(live.remove(&event.id), "event {i}: free of dead {}", event.id),
+            Op::Realloc => assert!(live.contains(&event.id), "event {i}: dead realloc"),
+            _ => {
+                assert!(seen.insert(event.id), "event {i}: id {} reused", event.id);
+                assert!(live.insert(event.id));
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// What the native format means
+
+#[test]
+fn the_example_from_the_docs_parses_to_three_events_of_one_block() {
+    let trace = parse(
+        "op,ptr,size,old_ptr\n\
+         malloc,0x55d0c0a2b2a0,24,\n\
+         realloc,0x55d0c0a2b300,100,0x55d0c0a2b2a0\n\
+         free,0x55d0c0a2b300,,\n",
+    );
+    assert_eq!(trace.events, [Event::malloc(0, 24), Event::realloc(0, 100), Event::free(0)]);
+    assert_eq!(trace.blocks, 1);
+    assert_eq!(trace.first_line, 2);
+    assert_eq!(lines(&trace), [2, 3, 4]);
+    assert!(trace.gaps.is_empty());
+    assert!(trace.skipped.is_empty());
+}
+
+#[test]
+fn columns_are_found_by_name_in_any_order_and_unknown_ones_are_ignored() {
+    let trace = parse(
+        "size,comment,ptr,op,time_ns,thread\n\
+         24,hello,0x10,malloc,1000,1\n\
+         ,bye,16,free,,\n",
+    );
+    assert_eq!(trace.events, [Event::malloc(0, 24), Event::free(0)]);
+}
+
+#[test]
+fn pointers_and_sizes_may_be_hex_or_decimal_and_fields_may_be_quoted() {
+    let trace = parse("op,ptr,size\nmalloc,255,0x20\nfree,\"0xff\",7\n");
+    assert_eq!(trace.events, [Event::malloc(0, 32), Event::free(0)]);
+}
+
+#[test]
+fn every_op_name_is_understood() {
+    let trace = parse(
+        "op,ptr,size,align\n\
+         malloc,0x10,1,\n\
+         calloc,0x20,2,\n\
+         memalign,0x30,3,64\n\
+         aligned_alloc,0x40,4,8\n\
+         posix_memalign,0x50,5,4096\n",
+    );
+    assert_eq!(
+        trace.events,
+        [
+            Event::malloc(0, 1),
+            Event::calloc(1, 2),
+            Event::memalign(2, 3, 64),
+            Event::memalign(3, 4, 16),
+            Event::memalign(4, 5, 4096),
+        ]
+    );
+    assert_eq!(trace.events[2].align(), 64);
+    assert_eq!(trace.events[3].align(), 16, "alignments below 16 are rounded up");
+    assert_eq!(trace.events[2].op, Op::Memalign);
+}
+
+#[test]
+fn a_reused_address_is_a_new_block_and_a_realloc_keeps_its_id() {
+    let trace = parse(
+        "op,ptr,size,old_ptr\n\
+         malloc,0x10,8,\n\
+         malloc,0x20,8,\n\
+         free,0x10,,\n\
+         malloc,0x10,8,\n\
+         realloc,0x30,64,0x20\n\
+         realloc,0x30,128,0x30\n\
+         realloc,0x20,16,0x30\n\
+         free,0x20,,\n\
+         free,0x10,,\n",
+    );
+    assert_eq!(
+        trace.events,
+        [
+            Event::malloc(0, 8),
+            Event::malloc(1, 8),
+            Event::free(0),
+            Event::malloc(2, 8),
+            Event::realloc(1, 64),
+            Event::realloc(1, 128),
+            Event::realloc(1, 16),
+            Event::free(1),
+            Event::free(2),
+        ]
+    );
+    assert_eq!(trace.blocks, 3);
+}
+
+#[test]
+fn the_c_edge_cases_are_replayed_as_documented() {
+    let trace = parse(
+        "op,ptr,size,old_ptr\n\
+         free,0,,\n\
+         malloc,0,1000000,\n\
+         realloc,0x10,8,\n\
+         realloc,0x20,8,0\n\
+         realloc,0,16,0x10\n\
+         realloc,0,0,0x10\n\
+         free,0x20,,\n",
+    );
+    assert_eq!(
+        trace.events,
+        [
+            Event::malloc(0, 8), // realloc(NULL, 8) on line 4
+            Event::malloc(1, 8), // realloc(0, 8) on line 5
+            Event::free(0),      // realloc(0x10, 0) returning NULL on line 7
+            Event::free(1),
+        ]
+    );
+    // free(NULL) and the failed malloc and realloc produce no events, but keep their lines.
+    assert_eq!(lines(&trace), [4, 5, 7, 8]);
+}
+
+#[test]
+fn a_failed_realloc_leaves_its_block_live() {
+    let trace = parse("op,ptr,size,old_ptr\nmalloc,0x10,8,\nrealloc,0,64,0x10\nfree,0x10,,\n");
+    assert_eq!(trace.events, [Event::malloc(0, 8), Event::free(0)]);
+}
+
+#[test]
+fn blank_lines_comments_and_crlf_keep_line_numbers_right() {
+    let trace = parse(
+        "# recorded by hand\r\n\
+         op,ptr,size\r\n\
+         malloc,0x10,8\r\n\
+         \r\n\
+         \r\n\
+         # a comment\r\n\
+         malloc,0x20,8\r\n\
+         free,0,\r\n\
+         free,0x10,\r\n\
+         \x20  \r\n\
+         free,0x20,",
+    );
+    assert_eq!(trace.first_line, 3);
+    assert_eq!(lines(&trace), [3, 7, 9, 11]);
+    assert_eq!(trace.gaps, [(1, 3), (2, 1), (3, 1)]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Every kind of bad input, with its line
+
+#[test]
+fn a_free_of_a_dead_pointer_is_an_error_on_its_line() {
+    let mut text = String::from("op,ptr,size\n");
+    for i in 0..1039 {
+        text += &format!("malloc,{},8\n", 0x1000 + 16 * i);
+    }
+    text += "malloc,0x55d0c0a2b2a0,24\nfree,0x55d0c0a2b2a0,\nfree,0x55d0c0a2b2a0,\n";
+    assert_eq!(
+        error(&text),
+        "trace.csv:1043: free of 0x55d0c0a2b2a0, which is not live \
+         (freed twice, or allocated before recording started?)"
+    );
+}
+
+#[test]
+fn a_realloc_of_a_dead_pointer_is_an_error() {
+    assert_eq!(
+        error("op,ptr,size,old_ptr\nmalloc,0x10,8,\nrealloc,0x30,8,0x20\n"),
+        "trace.csv:3: realloc of 0x20, which is not live \
+         (freed already, or allocated before recording started?)"
+    );
+}
+
+#[test]
+fn an_allocation_of_a_live_pointer_is_an_error() {
+    assert_eq!(
+        error("op,ptr,size\nmalloc,0x10,8\ncalloc,0x10,8\n"),
+        "trace.csv:3: calloc returned 0x10, which is still live \
+         (a free of it is missing from the trace?)"
+    );
+    assert_eq!(
+        error("op,ptr,size,old_ptr\nmalloc,0x10,8,\nmalloc,0x20,8,\nrealloc,0x20,9,0x10\n"),
+        "trace.csv:4: realloc returned 0x20, which is still live \
+         (a free of it is missing from the trace?)"
+    );
+}
+
+#[test]
+fn an_unknown_op_is_an_error() {
+    assert_eq!(
+        error("op,ptr,size\nmalloc,0x10,8\n\n\n\nfree,0x10,\nmallok,0x10,8\n"),
+        "trace.csv:7: unknown op \"mallok\" (expected one of malloc, calloc, realloc, free, memalign)"
+    );
+}
+
+#[test]
+fn a_field_that_is_not_a_number_is_an_error() {
+    assert_eq!(
+        error("op,ptr,size\nmalloc,0x10,8\nmalloc,0x20,abc\n"),
+        "trace.csv:3: size \"abc\" is not a number"
+    );
+    assert_eq!(
+        error("op,ptr,size\nmalloc,0xzz,8\n"),
+        "trace.csv:2: ptr \"0xzz\" is not a number (expected hex such as 0x55d0c0a2b2a0, or decimal)"
+    );
+    assert_eq!(error("op,ptr,size\nmalloc,0x10,-1\n"), "trace.csv:2: size \"-1\" is not a number");
+    assert_eq!(error("op,ptr,size\nfree,0x10,x\n"), "trace.csv:2: size \"x\" is not a number");
+    assert_eq!(
+        error("op,ptr,size,old_ptr\nrealloc,0x10,8,q\n"),
+        "trace.csv:2: old_ptr \"q\" is not a number (expected hex such as 0x55d0c0a2b2a0, or decimal)"
+    );
+    assert_eq!(
+        error("op,ptr,size,thread\nmalloc,0x10,8,main\n"),
+        "trace.csv:2: thread \"main\" is not a number"
+    );
+    assert_eq!(
+        error("op,ptr,size,time_ns\nmalloc,0x10,8,1.5\n"),
+        "trace.csv:2: time_ns \"1.5\" is not a number"
+    );
+}
+
+#[test]
+fn a_number_too_big_for_64_bits_is_an_error() {
+    let mut text = String::from("op,ptr,size\n");
+    for i in 0..7 {
+        text += &format!("malloc,{},8\n", 0x1000 + 16 * i);
+    }
+    text += "malloc,0x20,99999999999999999999999\n";
+    assert_eq!(error(&text), "trace.csv:9: size 99999999999999999999999 does not fit in 64 bits");
+    assert_eq!(
+        error("op,ptr,size\nmalloc,0x10000000000000000,8\n"),
+        "trace.csv:2: ptr 0x10000000000000000 does not fit in 64 bits"
+    );
+}
+
+#[test]
+fn a_missing_field_is_an_error() {
+    assert_eq!(error("op,ptr,size\nmalloc,0x10,\n"), "trace.csv:2: size is missing");
+    assert_eq!(error("op,ptr,size\nmalloc,,8\n"), "trace.csv:2: ptr is missing");
+    assert_eq!(error("op,ptr,size\nfree,,\n"), "trace.csv:2: ptr is missing");
+}
+
+#[test]
+fn a_line_with_the_wrong_number_of_fields_is_an_error() {
+    assert_eq!(
+        error("op,ptr,size\nmalloc,0x10,8\nmalloc,0x20\n"),
+        "trace.csv:3: found 2 fields, but the header names 3"
+    );
+    assert_eq!(
+        error("op,ptr,size\nmalloc,0x10,8,\n"),
+        "trace.csv:2: found 4 fields, but the header names 3"
+    );
+}
+
+#[test]
+fn a_missing_header_or_column_is_an_error_even_when_lenient() {
+    for options in [STRICT, LENIENT] {
+        let parse = |text: &str| match csv::parse(text.as_bytes(), Path::new("trace.csv"), options)
+        {
+            Ok(_) => panic!("parsed"),
+            Err(error) => error.to_string(),
+        };
+        assert_eq!(
+            parse(""),
+            "trace.csv: the file is empty (expected a header row such as \"op,ptr,size,old_ptr\")"
+        );
+        assert_eq!(
+            parse("malloc,0x10,8\nfree,0x10,\n"),
+            "trace.csv:1: the header has no \"op\" column \
+             (required: op, ptr, size; optional: old_ptr, align, thread, time_ns)"
+        );
+        assert_eq!(
+            parse("op,size,old_ptr\nmalloc,8,\n"),
+            "trace.csv:1: the header has no \"ptr\" column \
+             (required: op, ptr, size; optional: old_ptr, align, thread, time_ns)"
+        );
+        assert_eq!(
+            parse("# comment\nop,ptr,size,size\n"),
+            "trace.csv:2: the header names column \"size\" twice"
+        );
+    }
+}
+
+#[test]
+fn realloc_and_memalign_need_their_columns() {
+    assert_eq!(
+        error("op,ptr,size\nmalloc,0x10,8\nrealloc,0x10,16\n"),
+        "trace.csv:3: realloc needs an old_ptr column in the header"
+    );
+    assert_eq!(
+        error("op,ptr,size\nmemalign,0x10,8\n"),
+        "trace.csv:2: memalign needs an align column in the header"
+    );
+    assert_eq!(error("op,ptr,size,align\nmemalign,0x10,8,\n"), "trace.csv:2: align is missing");
+    assert_eq!(
+        error("op,ptr,size,align\nmalloc,0x10,8,\nmemalign,0x20,8,24\n"),
+        "trace.csv:3: align 24 is not a power of two"
+    );
+    assert_eq!(
+        error("op,ptr,size,align\nmemalign,0x20,8,0\n"),
+        "trace.csv:2: align 0 is not a power of two"
+    );
+}
+
+#[test]
+fn a_trace_without_events_cannot_be_loaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("empty.csv");
+    std::fs::write(&path, "op,ptr,size\nfree,0,\n").unwrap();
+    let message = trace::load(&path, Format::Csv, STRICT).unwrap_err().to_string();
+    assert!(
+        message.ends_with("empty.csv: the trace has no events (an empty trace cannot be replayed)"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_missing_file_is_an_io_error_naming_it() {
+    let message =
+        trace::load(Path::new("no/such/trace.csv"), Format::Csv, STRICT).unwrap_err().to_string();
+    assert!(message.starts_with("no/such/trace.csv: "), "{message}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// --lenient
+
+#[test]
+fn lenient_parsing_drops_bad_lines_and_counts_each_kind() {
+    let trace = lenient(
+        "op,ptr,size,old_ptr\n\
+         malloc,0x10,8,\n\
+         mallok,0x20,8,\n\
+         malloc,0x20,abc,\n\
+         malloc,0x20\n\
+         free,0x99,,\n\
+         free,0x10,,\n\
+         free,0x10,,\n\
+         malloc,0x30,8,\n",
+    );
+    assert_eq!(trace.events, [Event::malloc(0, 8), Event::free(0), Event::malloc(1, 8)]);
+    assert_eq!(lines(&trace), [2, 7, 9]);
+    assert_eq!(skipped(&trace, SkipKind::Malformed), 3);
+    assert_eq!(skipped(&trace, SkipKind::NotLive), 2);
+    assert_eq!(skipped(&trace, SkipKind::StillLive), 0);
+    assert_eq!(trace.skipped_total(), 5);
+}
+
+#[test]
+fn lenient_parsing_frees_a_block_whose_address_is_handed_out_again() {
+    let trace = lenient("op,ptr,size\nmalloc,0x10,8\nmalloc,0x10,24\nfree,0x10,\n");
+    assert_eq!(
+        trace.events,
+        [Event::malloc(0, 8), Event::free(0), Event::malloc(1, 24), Event::free(1)]
+    );
+    assert_eq!(lines(&trace), [2, 3, 3, 4], "the repair shares the allocation's line");
+    assert_eq!(skipped(&trace, SkipKind::StillLive), 1);
+    assert_consistent(&trace);
+}
+
+#[test]
+fn lenient_parsing_repairs_a_realloc_onto_a_live_address() {
+    let trace = lenient(
+        "op,ptr,size,old_ptr\nmalloc,0x10,8,\nmalloc,0x20,8,\nrealloc,0x20,64,0x10\nfree,0x20,,\n",
+    );
+    assert_eq!(
+        trace.events,
+        [
+            Event::malloc(0, 8),
+            Event::malloc(1, 8),
+            Event::free(1),
+            Event::realloc(0, 64),
+            Event::free(0),
+        ]
+    );
+    assert_eq!(lines(&trace), [2, 3, 4, 4, 5]);
+    assert_eq!(skipped(&trace, SkipKind::StillLive), 1);
+}
+
+#[test]
+fn lenient_parsing_turns_a_realloc_of_a_dead_pointer_into_a_malloc() {
+    let trace =
+        lenient("op,ptr,size,old_ptr\nrealloc,0x20,64,0x10\nrealloc,0,0,0x99\nfree,0x20,,\n");
+    assert_eq!(trace.events, [Event::malloc(0, 64), Event::free(0)]);
+    assert_eq!(lines(&trace), [2, 4]);
+    assert_eq!(skipped(&trace, SkipKind::NotLive), 2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Files: .gz, mtrace, shipped traces
+
+#[test]
+fn a_gzipped_trace_reads_like_the_plain_one() {
+    let text = "op,ptr,size,old_ptr\nmalloc,0x10,8,\n\nrealloc,0x20,9,0x10\nfree,0x20,,\n";
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.csv.gz");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(text.as_bytes()).unwrap();
+    std::fs::write(&path, gz.finish().unwrap()).unwrap();
+
+    let trace = trace::load(&path, Format::Csv, STRICT).unwrap();
+    assert_eq!(trace.events, parse(text).events);
+    assert_eq!(lines(&trace), [2, 4, 5]);
+    assert_eq!(trace.path, path);
+}
+
+/// What glibc 2.36 wrote for a test program (callers shortened): malloc(0), calloc,
+/// realloc(NULL, 40), realloc(p, 0), a failed malloc, memalign, a failed realloc, a realloc.
+const REAL_MTRACE: &str = "= Start
+@ ./edge:[0x11db] + 0x563b395502a0 0
+@ ./edge:[0x11ee] + 0x563b395504a0 0x18
+@ ./edge:[0x11fc] + 0x563b395504c0 0x28
+@ ./edge:[0x1211] - 0x563b395504c0
+@ ./edge:[0x1227] + (nil) 0x4000000000000000
+@ ./edge:[0x123a] + 0x563b39550540 0x64
+@ ./edge:[0x1280] ! 0x563b395504a0 0x4000000000000000
+@ ./edge:[0x1295] < 0x563b395504a0
+@ ./edge:[0x1295] > 0x563b39550740 0xfa0
+@ /lib/x86_64-linux-gnu/libc.so.6:(_IO_file_doallocate+8c)[0x758cc] + 0x563b39552020 0x1000
+@ ./edge:[0x131d] - 0x563b395502a0
+@ ./edge:[0x1329] - 0x563b39550540
+@ ./edge:[0x134d] - 0x563b39550740
+= End
+";
+
+#[test]
+fn a_real_mtrace_file_parses_with_its_line_numbers() {
+    let trace = mtrace::parse(REAL_MTRACE.as_bytes(), Path::new("prog.mtrace"), STRICT).unwrap();
+    assert_eq!(
+        trace.events,
+        [
+            Event::malloc(0, 0),
+            Event::malloc(1, 0x18),
+            Event::malloc(2, 0x28),
+            Event::free(2),
+            Event::malloc(3, 0x64),
+            Event::realloc(1, 0xfa0),
+            Event::malloc(4, 0x1000),
+            Event::free(0),
+            Event::free(3),
+            Event::free(1),
+        ]
+    );
+    assert_eq!(lines(&trace), [2, 3, 4, 5, 7, 10, 11, 12, 13, 14]);
+}
+
+#[test]
+fn mtrace_errors_name_their_line() {
+    assert_eq!(
+        mtrace_error("= Start\n@ ./p:[0x1] - 0x55d0c0a2b2a0\n"),
+        "prog.mtrace:2: free of 0x55d0c0a2b2a0, which is not live \
+         (allocated before mtrace() started, or freed twice? --lenient skips such events)"
+    );
+    assert_eq!(
+        mtrace_error("= Start\n@ ./p:[0x1] < 0x10\n@ ./p:[0x1] > 0x20 0x8\n"),
+        "prog.mtrace:2: realloc of 0x10, which is not live \
+         (allocated before mtrace() started, or freed already? --lenient repairs such events)"
+    );
+    assert_eq!(
+        mtrace_error("+ 0x10 0x8\nhello world\n"),
+        "prog.mtrace:2: unrecognised line \"hello world\" (expected \"+ PTR SIZE\", \"- PTR\", \
+         \"< PTR\", \"> PTR SIZE\" or \"! PTR SIZE\", after an optional \"@ caller\")"
+    );
+    assert_eq!(
+        mtrace_error("+ 0x10 0x8\n+ 0x10 0x8\n"),
+        "prog.mtrace:2: malloc returned 0x10, which is still live \
+         (a free of it is missing from the trace?)"
+    );
+    assert_eq!(
+        mtrace_error("+ 0x10 0x8\n> 0x20 0x8\n"),
+        "prog.mtrace:2: \"> PTR SIZE\" without the \"< PTR\" line of its realloc before it"
+    );
+    assert_eq!(
+        mtrace_error("+ 0x10 0x8\n< 0x10\n- 0x10\n"),
+        "prog.mtrace:2: \"< PTR\" whose \"> PTR SIZE\" line never comes"
+    );
+    assert_eq!(mtrace_error("+ 0x10 zz\n"), "prog.mtrace:1: size \"zz\" is not hex");
+    assert_eq!(
+        mtrace_error("+ 16 0x8\n"),
+        "prog.mtrace:1: pointer \"16\" is not hex (expected 0x... or (nil))"
+    );
+    assert_eq!(
+        mtrace_error("+ 0x10 0x1ffffffffffffffff\n"),
+        "prog.mtrace:1: size 0x1ffffffffffffffff does not fit in 64 bits"
+    );
+}
+
+#[test]
+fn lenient_mtrace_parsing_drops_frees_of_blocks_from_before_the_recording() {
+    let text = "= Start\n- 0x99\n+ 0x10 0x8\n< 0x98\n> 0x20 0x10\nnonsense\n- 0x10\n- 0x20\n";
+    let trace = mtrace::parse(text.as_bytes(), Path::new("p.mtrace"), LENIENT).unwrap();
+    assert_eq!(
+        trace.events,
+        [Event::malloc(0, 8), Event::malloc(1, 16), Event::free(0), Event::free(1)]
+    );
+    assert_eq!(lines(&trace), [3, 5, 7, 8]);
+    assert_eq!(skipped(&trace, SkipKind::NotLive), 2);
+    assert_eq!(skipped(&trace, SkipKind::Malformed), 1);
+}
+
+/// `to_csv` of `text`, then the CSV parsed strictly: the same events as `mtrace::parse`.
+fn assert_converts_faithfully(text: &[u8], options: ParseOptions) -> mtrace::ImportSummary {
+    let path = Path::new("in.mtrace");
+    let mut out = Vec::new();
+    let summary = mtrace::to_csv(text, path, &mut out, options).unwrap();
+    let from_mtrace = mtrace::parse(text, path, options).unwrap();
+    let from_csv = csv::parse(out.as_slice(), Path::new("out.csv"), STRICT).unwrap();
+    assert_eq!(from_csv.events, from_mtrace.events);
+    assert_eq!(summary.events, from_csv.events.len() as u64);
+    assert_eq!(summary.blocks, from_csv.blocks);
+    assert_eq!(summary.skipped, from_mtrace.skipped);
+    summary
+}
+
+#[test]
+fn mtrace_converts_to_csv_with_the_recorded_pointers() {
+    let mut out = Vec::new();
+    let summary = mtrace::to_csv(REAL_MTRACE.as_bytes(), Path::new("p"), &mut out, STRICT).unwrap();
+    let csv = String::from_utf8(out).unwrap();
+    let head: Vec<&str> = csv.lines().take(7).collect();
+    assert_eq!(
+        head,
+        [
+            "op,ptr,size,old_ptr",
+            "malloc,0x563b395502a0,0,",
+            "malloc,0x563b395504a0,24,",
+            "malloc,0x563b395504c0,40,",
+            "free,0x563b395504c0,,",
+            "malloc,0x563b39550540,100,",
+            "realloc,0x563b39550740,4000,0x563b395504a0",
+        ]
+    );
+    assert_eq!(summary.failed, 2, "the failed malloc and the failed realloc");
+    assert_converts_faithfully(REAL_MTRACE.as_bytes(), STRICT);
+}
+
+#[test]
+fn lenient_conversion_writes_its_repairs_so_the_csv_parses_strictly() {
+    let text = b"- 0x99\n+ 0x10 0x8\n+ 0x10 0x20\n< 0x98\n> 0x30 0x10\n- 0x10\n- 0x30\n";
+    let summary = assert_converts_faithfully(text, LENIENT);
+    assert_eq!(summary.skipped.get(&SkipKind::NotLive), Some(&2));
+    assert_eq!(summary.skipped.get(&SkipKind::StillLive), Some(&1));
+}
+
+#[test]
+fn converting_an_mtrace_without_events_is_an_error() {
+    let message =
+        mtrace::to_csv(&b"= Start\n= End\n"[..], Path::new("p.mtrace"), Vec::new(), STRICT)
+            .unwrap_err()
+            .to_string();
+    assert_eq!(message, "p.mtrace: the trace has no events (an empty trace cannot be replayed)");
+}
+
+fn shipped_traces() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("traces");
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.is_file() && path.extension().is_some_and(|e| e != "md"))
+        .collect();
+    paths.sort();
+    paths
+}
+
+fn format_of(path: &Path) -> Format {
+    if path.extension().is_some_and(|e| e == "mtrace") {
+        Format::Mtrace
+    } else {
+        Format::Csv
+    }
+}
+
+#[test]
+fn every_shipped_trace_parses_strictly() {
+    let paths = shipped_traces();
+    assert!(paths.len() >= 7, "{paths:?}");
+    for path in paths {
+        let trace =
+            trace::load(&path, format_of(&path), STRICT).unwrap_or_else(|error| panic!("{error}"));
+        assert_consistent(&trace);
+    }
+}
+
+#[test]
+fn the_shipped_traces_have_the_event_counts_in_their_readme() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("traces");
+    for (name, events, blocks) in [
+        ("coalescing.csv", 10, 5),
+        ("min-size.csv", 24, 12),
+        ("bump-never-reuses.csv", 20, 10),
+        ("sort-small.mtrace", 428, 221),
+        ("xz.csv", 437, 225),
+        ("perl-hash.csv", 101_002, 47_957),
+        ("python-dict.csv.gz", 457_600, 200_872),
+    ] {
+        let path = dir.join(name);
+        let trace = trace::load(&path, format_of(&path), STRICT).unwrap();
+        assert_eq!((trace.events.len(), trace.blocks), (events, blocks), "{name}");
+    }
+}
+
+#[test]
+fn the_shipped_mtrace_converts_faithfully() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("traces/sort-small.mtrace");
+    let text = std::fs::read(path).unwrap();
+    assert_converts_faithfully(&text, STRICT);
+}
+
+// ---------------------------------------------------------------------------------------------
+// No input makes a parser panic
+
+/// A line that is nearly valid: right ops and shapes, with pointers from a small pool so that
+/// frees, reallocs and reuse collide, and now and then a broken field.
+fn near_valid_csv_line() -> impl Strategy<Value = String> {
+    let op = prop::sample::select(vec![
+        "malloc",
+        "calloc",
+        "realloc",
+        "free",
+        "memalign",
+        "aligned_alloc",
+        "mallok",
+        "",
+    ]);
+    let number = prop_oneof![
+        8 => (0u64..6).prop_map(|i| format!("{:#x}", i * 16)),
+        2 => (0u64..100).prop_map(|n| n.to_string()),
+        1 => Just("99999999999999999999999".to_string()),
+        1 => Just("0x".to_string()),
+        1 => Just(String::new()),
+        1 => Just("\"".to_string()),
+        1 => "[ -~]{0,6}",
+    ];
+    (op, number.clone(), number.clone(), number.clone(), number, 0..20u8).prop_map(
+        |(op, ptr, size, old, align, shape)| match shape {
+            0 => format!("{op},{ptr}"),
+            1 => String::new(),
+            2 => format!("#{op}"),
+            _ => format!("{op},{ptr},{size},{old},{align}"),
+        },
+    )
+}
+
+fn near_valid_mtrace_line() -> impl Strategy<Value = String> {
+    let op = prop::sample::select(vec!["+", "-", "<", ">", "!", "=", "@", "?"]);
+    let number = prop_oneof![
+        8 => (0u64..6).prop_map(|i| format!("{:#x}", i * 16)),
+        1 => Just("(nil)".to_string()),
+        1 => Just("0".to_string()),
+        1 => Just("0x1ffffffffffffffff".to_string()),
+        1 => "[ -~]{0,6}",
+    ];
+    (any::<bool>(), op, number.clone(), number, 0..3usize).prop_map(|(caller, op, a, b, args)| {
+        let caller = if caller { "@ ./p:[0x1] " } else { "" };
+        format!("{caller}{op} {}", [a, b][..args].join(" "))
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_bytes_never_make_a_parser_panic(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
+        for options in [STRICT, LENIENT] {
+            let _ = csv::parse(bytes.as_slice(), Path::new("r.csv"), options);
+            let mut with_header = b"op,ptr,size,old_ptr,align\n".to_vec();
+            with_header.extend_from_slice(&bytes);
+            let _ = csv::parse(with_header.as_slice(), Path::new("r.csv"), options);
+            let _ = mtrace::parse(bytes.as_slice(), Path::new("r.mtrace"), options);
+            let _ = mtrace::to_csv(bytes.as_slice(), Path::new("r.mtrace"), Vec::new(), options);
+        }
+    }
+
+    #[test]
+    fn near_valid_csv_never_panics_and_lenient_parsing_stays_consistent(
+        lines in prop::collection::vec(near_valid_csv_line(), 0..60)
+    ) {
+        let text = format!("op,ptr,size,old_ptr,align\n{}\n", lines.join("\n"));
+        if let Ok(trace) = csv::parse(text.as_bytes(), Path::new("r.csv"), STRICT) {
+            assert_consistent(&trace);
+            prop_assert!(trace.skipped.is_empty());
+        }
+        let trace = csv::parse(text.as_bytes(), Path::new("r.csv"), LENIENT).unwrap();
+        assert_consistent(&trace);
+        let last = trace.events.len() as u64;
+        if last > 0 {
+            prop_assert!(trace.line_of(last - 1) <= text.lines().count() as u64);
+        }
+    }
+
+    #[test]
+    fn near_valid_mtrace_never_panics_and_converts_faithfully(
+        lines in prop::collection::vec(near_valid_mtrace_line(), 0..60)
+    ) {
+        let text = lines.join("\n");
+        let _ = mtrace::parse(text.as_bytes(), Path::new("r.mtrace"), STRICT);
+        let trace = mtrace::parse(text.as_bytes(), Path::new("r.mtrace"), LENIENT).unwrap();
+        assert_consistent(&trace);
+        if !trace.events.is_empty() {
+            assert_converts_faithfully(text.as_bytes(), LENIENT);
+        }
+    }
+}
