@@ -171,3 +171,58 @@ fn a_heap_limit_makes_requests_fail_and_the_report_counts_them() {
     assert_eq!(bump["ignored_frees"], 2);
     assert_eq!(bump["peak_footprint_bytes"], 256);
 }
+
+fn shipped(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("traces").join(name).display().to_string()
+}
+
+#[test]
+fn the_readme_command_replays_a_shipped_real_trace_through_every_strategy() {
+    let doc = json_of(&[&shipped("perl-hash.csv"), "--alloc", "all", "--runs", "1"]);
+    assert_eq!(doc["trace"]["events"], 101_002);
+    let results = doc["results"].as_array().unwrap();
+    assert_eq!(results.len(), replay::alloc::ALL.len());
+    for r in results {
+        assert_eq!(r["events"], 101_002);
+        assert!(
+            r["peak_footprint_bytes"].as_u64().unwrap() >= r["max_live_bytes"].as_u64().unwrap()
+        );
+    }
+}
+
+#[test]
+fn an_imported_mtrace_replays_exactly_like_the_mtrace_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("sort.csv");
+    replay()
+        .args(["import", "--from", "mtrace", &shipped("sort-small.mtrace"), "-o"])
+        .arg(&csv)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("imported 428 events"));
+    let from_csv = json_of(&[csv.to_str().unwrap(), "--runs", "0"]);
+    let from_mtrace =
+        json_of(&[&shipped("sort-small.mtrace"), "--format", "mtrace", "--runs", "0"]);
+    assert_eq!(from_csv["results"], from_mtrace["results"]);
+}
+
+#[test]
+fn a_bad_mtrace_import_fails_with_its_line_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.mtrace");
+    std::fs::write(
+        &bad,
+        "= Start\n@ ./a.out:[0x401136] + 0x4052a0 0x18\n@ ./a.out:[0x40114e] - 0x999\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out.csv");
+    replay()
+        .args(["import", "--from", "mtrace"])
+        .arg(&bad)
+        .arg("-o")
+        .arg(&out)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("bad.mtrace:3:"));
+    assert!(!out.exists());
+}
