@@ -8,8 +8,9 @@
 
 use proptest::prelude::*;
 
-use super::{FreeList, Policy};
+use super::{FreeList, Policy, BEST_FIT, FIRST_FIT, NEXT_FIT, WORST_FIT};
 use crate::alloc::{Addr, Allocation, Bytes, Params, Request, Strategy as HeapStrategy, ALIGN};
+use crate::trace::{Event, Format, Op as TraceOp};
 
 /// A linear-scan implementation of the free-list policies.
 #[derive(Clone, Debug)]
@@ -326,6 +327,82 @@ fn the_tree_agrees_with_the_linear_scan_on_a_long_trace_for_every_policy() {
         for coalesce in [true, false] {
             let params = Params { coalesce, ..Params::default() };
             replay_both(policy, params, &ops, 997);
+        }
+    }
+}
+
+/// The memory figures of `events` through the linear-scan reference, computed here from first
+/// principles (own table of live blocks, own sums), independently of the replay engine and of
+/// `metrics.rs`: `(peak footprint, max live, peak event, internal, external)`.
+fn reference_figures(
+    policy: Policy,
+    params: Params,
+    events: &[Event],
+) -> (u64, u64, u64, f64, f64) {
+    let mut heap = Reference::new(policy, params);
+    let mut live: std::collections::HashMap<u32, (Allocation, u64)> = Default::default();
+    let (mut requested, mut consumed) = (0u64, 0u64);
+    let (mut peak, mut max_live, mut peak_event, mut internal, mut external) = (0, 0, 0, 0.0, 0.0);
+    for (i, e) in events.iter().enumerate() {
+        match e.op {
+            TraceOp::Malloc | TraceOp::Calloc | TraceOp::Memalign => {
+                let b = heap.allocate(Request { size: e.size, align: e.align() }).unwrap();
+                live.insert(e.id, (b, e.size));
+                requested += e.size;
+                consumed += b.size;
+            }
+            TraceOp::Free => {
+                let (b, n) = live.remove(&e.id).unwrap();
+                heap.free(b);
+                requested -= n;
+                consumed -= b.size;
+            }
+            TraceOp::Realloc => {
+                let (old, n) = live[&e.id];
+                let b = heap.reallocate(old, Request::new(e.size)).unwrap();
+                live.insert(e.id, (b, e.size));
+                requested = requested - n + e.size;
+                consumed = consumed - old.size + b.size;
+            }
+        }
+        peak = peak.max(heap.top());
+        if requested > max_live || i == 0 {
+            max_live = requested;
+            peak_event = i as u64;
+            internal =
+                if consumed == 0 { 0.0 } else { (consumed - requested) as f64 / consumed as f64 };
+            let free = heap.top() - consumed;
+            let largest = heap.free.iter().map(|b| b.1).max().unwrap_or(0);
+            external = if free == 0 { 0.0 } else { 1.0 - largest as f64 / free as f64 };
+        }
+    }
+    (peak, max_live, peak_event, internal, external)
+}
+
+#[test]
+fn the_shipped_real_traces_give_the_same_figures_through_the_linear_scan_reference() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let traces = [
+        ("traces/perl-hash.csv", Format::Csv),
+        ("traces/xz.csv", Format::Csv),
+        ("traces/sort-small.mtrace", Format::Mtrace),
+    ];
+    for (file, format) in traces {
+        let trace = crate::trace::load(&root.join(file), format, Default::default()).unwrap();
+        for (entry, policy) in [FIRST_FIT, NEXT_FIT, BEST_FIT, WORST_FIT].iter().zip(Policy::ALL) {
+            for params in
+                [Params::default(), Params { coalesce: false, min_size: 64, ..Params::default() }]
+            {
+                let m = crate::replay::measure_memory(entry, &params, &trace.events, trace.blocks);
+                let (peak, max_live, peak_event, internal, external) =
+                    reference_figures(policy, params, &trace.events);
+                let what = format!("{file} through {} with {params:?}", entry.name);
+                assert_eq!(m.peak_footprint_bytes, peak, "{what}");
+                assert_eq!(m.max_live_bytes, max_live, "{what}");
+                assert_eq!(m.peak_event, peak_event, "{what}");
+                assert!((m.internal_fragmentation() - internal).abs() < 1e-12, "{what}");
+                assert!((m.external_fragmentation() - external).abs() < 1e-12, "{what}");
+            }
         }
     }
 }
