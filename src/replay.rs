@@ -268,7 +268,11 @@ impl Probe for LatencyProbe {
             OpClass::Free => &mut self.free,
             OpClass::Realloc => &mut self.realloc,
         };
-        histogram.saturating_record(ns);
+        // An auto-resizing histogram grows to hold any value; `saturating_record` would clamp
+        // to the current range instead, so it is only the fallback should growing ever fail.
+        if histogram.record(ns).is_err() {
+            histogram.saturating_record(ns);
+        }
     }
 }
 
@@ -444,6 +448,18 @@ mod tests {
         assert_eq!(r.heap().failed_allocations, 1);
         assert_eq!(r.block(0), Some(Allocation::at(0, 16)));
         assert_eq!(r.heap().live_requested, 16);
+    }
+
+    #[test]
+    fn latency_histograms_keep_values_far_above_their_initial_range() {
+        let mut probe = LatencyProbe::default();
+        for ns in [10, 1_000_000, 3_000_000_000] {
+            probe.started = Instant::now() - std::time::Duration::from_nanos(ns);
+            probe.after_call(OpClass::Free);
+        }
+        let free = probe.latency().free.unwrap();
+        assert_eq!(free.count, 3);
+        assert!(free.max >= 3_000_000_000, "max {} was clamped", free.max);
     }
 
     #[test]
