@@ -21,8 +21,12 @@
 //!   Each doubling makes the new upper half `[top, 2 * top)` one free block, which merges with the
 //!   lower half `[0, top)` when that is entirely free. Then placement proceeds as above. If the
 //!   final `top` would exceed `--heap-limit`, the request fails and nothing changes. So the
-//!   footprint is always a power of two, at most twice what the largest live set ever needed
-//!   (plus the rounding of blocks).
+//!   footprint is always 0 or a power of two, and freeing every block leaves one free block of
+//!   `top` bytes. (A 16-byte heap that needs a 64-byte block with its 16 bytes live grows
+//!   16 -> 32 -> 64 -> 128 and takes `[64, 128)`.) Why doubling rather than growing `top` just
+//!   past the new block: a `top` that is not a power of two, say 48, splits `[0, top)` into
+//!   blocks that can never merge (`[0, 32)` and `[32, 48)`), so an empty heap could not serve a
+//!   request of its own size.
 //! - **Free.** A freed block merges with its buddy while the buddy is one entire free block,
 //!   repeatedly, up to the whole heap. Buddy always merges: `--no-coalesce` (which is about the
 //!   free-list family) does not apply to it. Hence no two free buddies are ever both free, and
@@ -39,15 +43,17 @@
 //!     grow the heap), and then the old one is freed. If placing fails at the heap limit, realloc
 //!     fails and the old block stays.
 //!
-//! Requests whose block would exceed `2^62` bytes fail (as if at a heap limit), as does growth
-//! beyond `top = 2^63`.
+//! A request whose block would be larger than `2^62` bytes fails (as if at a heap limit), as does
+//! growth beyond `top = 2^63`.
 //!
 //! # Mechanism and cost
 //! One ordered set of free block addresses per order, plus a bitmap of the orders that have a free
 //! block. Finding the smallest sufficient order is one bit scan; taking its lowest-addressed block
 //! is `O(log f)` in the free blocks of that order. An allocation splits at most `log2(top)` times,
-//! a free merges at most `log2(top)` times, each step `O(log f)`. Growth doubles `top`, so it
-//! happens at most 63 times in a heap's life. `free_bytes` and `largest_satisfiable` are `O(1)`.
+//! a free merges at most `log2(top)` times, each step `O(log f)`; in practice a few steps each.
+//! Growth doubles `top`, so it happens at most 63 times in a heap's life. `free_bytes` and
+//! `largest_satisfiable` (the largest free block, found from the bitmap) are `O(1)`.
+//! Memory: one set entry per free block, none per live block.
 
 use super::{Addr, Allocation, Bytes, Params, Request, Strategy, StrategyEntry, ALIGN};
 use std::collections::BTreeSet;
