@@ -108,6 +108,9 @@ impl Buddy {
 
     /// Remove the free block of `order` at `addr`; false (and nothing changes) if there is none.
     fn remove_free(&mut self, addr: Addr, order: u32) -> bool {
+        if self.nonempty >> order & 1 == 0 {
+            return false;
+        }
         let set = &mut self.free[order as usize];
         if !set.remove(&addr) {
             return false;
