@@ -17,6 +17,7 @@
 //! tests), and list that entry once in [`ALL`]. Help text, name validation, `--alloc all` and the
 //! conformance suite in `tests/conformance.rs` all follow from that list.
 
+pub mod buddy;
 pub mod bump;
 pub mod freelist;
 
@@ -176,6 +177,7 @@ pub static ALL: &[StrategyEntry] = &[
     freelist::NEXT_FIT,
     freelist::BEST_FIT,
     freelist::WORST_FIT,
+    buddy::ENTRY,
 ];
 
 /// Look a strategy up by its CLI name.

@@ -1,0 +1,581 @@
+//! `buddy`: the binary buddy system over one power-of-two arena that doubles when it is full.
+//!
+//! # Policy
+//! Every block is a power of two in size and lies at an address that is a multiple of its own
+//! size. The block of size `2^k` at address `a` (its *order* is `k`) has one *buddy*, the block of
+//! the same order at `a XOR 2^k`; together they make up their *parent*, of order `k + 1`.
+//!
+//! - **Block size.** A request of `n` bytes with alignment `align` gets a block of
+//!   `max(next_power_of_two(need(n)), align)` bytes, where `need(n) = max(MIN, round_up(max(n, 1),
+//!   16))` is the shared rule of [`Params::need`] (so `--min-size` raises the smallest block to the
+//!   next power of two of `MIN`). The payload is the block's first byte, for memalign too: a block
+//!   is aligned to its own size, which is at least `align`, so memalign never pads; its only waste
+//!   is the power-of-two rounding. Without `--min-size` and for plain 16-aligned requests, every
+//!   block is less than twice what was asked for: `size < 2 * max(n, 16)`.
+//! - **Placement.** A request of order `k` takes the free block of the smallest order `>= k`,
+//!   the lowest-addressed one among those of that order. While that block is larger than `2^k`, it
+//!   is split in two: the low half is kept (and split further), the high half becomes a free block.
+//! - **Growth.** The heap `[0, top)` is always one buddy block: `top` is 0 or a power of two. When
+//!   no free block of order `>= k` exists, the heap grows: from 0, `top` becomes `2^k` (one free
+//!   block); otherwise `top` doubles, again and again, until a free block of order `>= k` exists.
+//!   Each doubling makes the new upper half `[top, 2 * top)` one free block, which merges with the
+//!   lower half `[0, top)` when that is entirely free. Then placement proceeds as above. If the
+//!   final `top` would exceed `--heap-limit`, the request fails and nothing changes. So the
+//!   footprint is always 0 or a power of two, and freeing every block leaves one free block of
+//!   `top` bytes. (A 16-byte heap that needs a 64-byte block with its 16 bytes live grows
+//!   16 -> 32 -> 64 -> 128 and takes `[64, 128)`.) Why doubling rather than growing `top` just
+//!   past the new block: a `top` that is not a power of two, say 48, splits `[0, top)` into
+//!   blocks that can never merge (`[0, 32)` and `[32, 48)`), so an empty heap could not serve a
+//!   request of its own size.
+//! - **Free.** A freed block merges with its buddy while the buddy is one entire free block,
+//!   repeatedly, up to the whole heap. Buddy always merges: `--no-coalesce` (which is about the
+//!   free-list family) does not apply to it. Hence no two free buddies are ever both free, and
+//!   freeing everything leaves `[0, top)` as one free block.
+//! - **Realloc** to `n` bytes computes the new order `k'` as for malloc (16-byte alignment) and
+//!   compares it with the block's order `k`:
+//!   - `k' == k`: the block stays as it is.
+//!   - `k' < k`: it shrinks in place: it keeps `[a, a + 2^k')` and frees the upper halves
+//!     `[a + 2^j, a + 2^(j+1))` for `j = k'..k` (they cannot merge: their buddies hold the block).
+//!   - `k' > k`: it grows in place when, for every order `j` in `k..k'`, the block is the low
+//!     buddy at order `j` (`a` is a multiple of `2^(j+1)`) and its high buddy `a + 2^j` is a free
+//!     block of order `j`; it then absorbs those buddies and keeps its address. Otherwise it
+//!     moves: a new block is placed by the malloc rule while the old one is still live (which may
+//!     grow the heap), and then the old one is freed. If placing fails at the heap limit, realloc
+//!     fails and the old block stays.
+//!
+//! A request whose block would be larger than `2^62` bytes fails (as if at a heap limit), as does
+//! growth beyond `top = 2^63`.
+//!
+//! # Mechanism and cost
+//! One ordered set of free block addresses per order, plus a bitmap of the orders that have a free
+//! block. Finding the smallest sufficient order is one bit scan; taking its lowest-addressed block
+//! is `O(log f)` in the free blocks of that order. An allocation splits at most `log2(top)` times,
+//! a free merges at most `log2(top)` times, each step `O(log f)`; in practice a few steps each.
+//! Growth doubles `top`, so it happens at most 63 times in a heap's life. `free_bytes` and
+//! `largest_satisfiable` (the largest free block, found from the bitmap) are `O(1)`.
+//! Memory: one set entry per free block, none per live block.
+
+use super::{Addr, Allocation, Bytes, Params, Request, Strategy, StrategyEntry, ALIGN};
+use std::collections::BTreeSet;
+
+pub const ENTRY: StrategyEntry = StrategyEntry {
+    name: "buddy",
+    about: "binary buddy system: power-of-two blocks, split on demand, merged with their buddy on \
+            free; the heap doubles when full",
+    new: |params| Box::new(Buddy::new(*params)),
+};
+
+/// Orders are log2 of block sizes. A block of this order or more is refused.
+const MAX_ORDER: u32 = 62;
+/// Orders of the free sets (0..=63, so every `u64` bit of [`Buddy::nonempty`] has a set).
+const ORDERS: usize = 64;
+
+/// The buddy allocator.
+#[derive(Debug)]
+pub struct Buddy {
+    params: Params,
+    /// 0 or a power of two: `[0, top)` is one buddy block.
+    top: Bytes,
+    /// `free[k]`: addresses of the free blocks of order `k`. Every address is a multiple of
+    /// `2^k`; free blocks are disjoint and lie in `[0, top)`; no block's buddy is free.
+    free: Vec<BTreeSet<Addr>>,
+    /// Bit `k` is set exactly when `free[k]` is not empty.
+    nonempty: u64,
+    /// Sum of the sizes of the free blocks: `top - live bytes`.
+    free_bytes: Bytes,
+}
+
+impl Buddy {
+    pub fn new(params: Params) -> Buddy {
+        Buddy { params, top: 0, free: vec![BTreeSet::new(); ORDERS], nonempty: 0, free_bytes: 0 }
+    }
+
+    /// The order of the block serving `req`, or `None` if that block would be too large.
+    fn order_of(&self, req: Request) -> Option<u32> {
+        let need = self.params.need(req.size).max(req.align).max(ALIGN);
+        if need > 1 << MAX_ORDER {
+            return None;
+        }
+        Some(need.next_power_of_two().trailing_zeros())
+    }
+
+    fn insert_free(&mut self, addr: Addr, order: u32) {
+        debug_assert_eq!(addr % (1 << order), 0);
+        self.free[order as usize].insert(addr);
+        self.nonempty |= 1 << order;
+        self.free_bytes += 1 << order;
+    }
+
+    /// Remove the free block of `order` at `addr`; false (and nothing changes) if there is none.
+    fn remove_free(&mut self, addr: Addr, order: u32) -> bool {
+        if self.nonempty >> order & 1 == 0 {
+            return false;
+        }
+        let set = &mut self.free[order as usize];
+        if !set.remove(&addr) {
+            return false;
+        }
+        if set.is_empty() {
+            self.nonempty &= !(1 << order);
+        }
+        self.free_bytes -= 1 << order;
+        true
+    }
+
+    /// Take the lowest-addressed free block of `order` (which must have one).
+    fn take_lowest(&mut self, order: u32) -> Addr {
+        let set = &mut self.free[order as usize];
+        let addr = set.pop_first().expect("the nonempty bitmap is exact");
+        if set.is_empty() {
+            self.nonempty &= !(1 << order);
+        }
+        self.free_bytes -= 1 << order;
+        addr
+    }
+
+    /// The smallest order `>= k` with a free block.
+    fn smallest_free_order_from(&self, k: u32) -> Option<u32> {
+        let candidates = self.nonempty >> k;
+        (candidates != 0).then(|| k + candidates.trailing_zeros())
+    }
+
+    /// The `top` that growth for a block of order `k` would reach (see the module docs), or
+    /// `None` past `2^63`. Changes nothing.
+    fn grown_top(&self, k: u32) -> Option<Bytes> {
+        if self.top == 0 {
+            return Some(1 << k);
+        }
+        let mut top = self.top;
+        let all_free = self.free_bytes == top;
+        let mut largest = if all_free { Some(top.trailing_zeros()) } else { self.largest_order() };
+        while largest.is_none_or(|order| order < k) {
+            let order = top.trailing_zeros();
+            if order >= 63 {
+                return None;
+            }
+            top <<= 1;
+            largest = Some(if all_free { order + 1 } else { order });
+        }
+        Some(top)
+    }
+
+    /// Grow `top` to `new_top` (from [`Buddy::grown_top`]), adding the new space as free blocks.
+    fn grow_to(&mut self, new_top: Bytes) {
+        if self.top == 0 {
+            self.top = new_top;
+            self.insert_free(0, new_top.trailing_zeros());
+            return;
+        }
+        while self.top < new_top {
+            let upper = self.top;
+            self.top <<= 1;
+            self.free_merged(upper, upper.trailing_zeros());
+        }
+    }
+
+    /// The highest order with a free block.
+    fn largest_order(&self) -> Option<u32> {
+        (self.nonempty != 0).then(|| 63 - self.nonempty.leading_zeros())
+    }
+
+    /// Make the block of `order` at `addr` free, merging it with its buddy while that is free.
+    fn free_merged(&mut self, mut addr: Addr, mut order: u32) {
+        while (1 << order) < self.top {
+            let buddy = addr ^ (1 << order);
+            if !self.remove_free(buddy, order) {
+                break;
+            }
+            addr &= !(1 << order);
+            order += 1;
+        }
+        self.insert_free(addr, order);
+    }
+
+    /// Place a block of order `k` by the placement rule, growing the heap if needed.
+    fn place(&mut self, k: u32) -> Option<Addr> {
+        let found = match self.smallest_free_order_from(k) {
+            Some(order) => order,
+            None => {
+                let new_top = self.grown_top(k)?;
+                if !self.params.may_grow_to(new_top) {
+                    return None;
+                }
+                self.grow_to(new_top);
+                self.smallest_free_order_from(k).expect("growth makes a block of order k free")
+            }
+        };
+        let addr = self.take_lowest(found);
+        for order in (k..found).rev() {
+            self.insert_free(addr + (1 << order), order);
+        }
+        Some(addr)
+    }
+}
+
+impl Strategy for Buddy {
+    fn allocate(&mut self, req: Request) -> Option<Allocation> {
+        let k = self.order_of(req)?;
+        let addr = self.place(k)?;
+        Some(Allocation::at(addr, 1 << k))
+    }
+
+    fn reallocate(&mut self, old: Allocation, req: Request) -> Option<Allocation> {
+        let req = Request::new(req.size);
+        let new = self.order_of(req)?;
+        let old_order = old.size.trailing_zeros();
+        let start = old.start;
+        if new == old_order {
+            return Some(old);
+        }
+        if new < old_order {
+            for order in new..old_order {
+                self.insert_free(start + (1 << order), order);
+            }
+            return Some(Allocation::at(start, 1 << new));
+        }
+        let in_place = (old_order..new).all(|order| {
+            start % (2 << order) == 0 && self.free[order as usize].contains(&(start + (1 << order)))
+        });
+        if in_place {
+            for order in old_order..new {
+                self.remove_free(start + (1 << order), order);
+            }
+            return Some(Allocation::at(start, 1 << new));
+        }
+        let addr = self.place(new)?;
+        self.free(old);
+        Some(Allocation::at(addr, 1 << new))
+    }
+
+    fn free(&mut self, block: Allocation) {
+        debug_assert!(block.size.is_power_of_two());
+        self.free_merged(block.start, block.size.trailing_zeros());
+    }
+
+    fn top(&self) -> Bytes {
+        self.top
+    }
+
+    fn free_bytes(&self) -> Bytes {
+        self.free_bytes
+    }
+
+    fn largest_satisfiable(&self) -> Bytes {
+        self.largest_order().map_or(0, |order| 1 << order)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Strategy;
+    use super::*;
+    use proptest::prelude::*;
+
+    impl Buddy {
+        /// Every free block as `(address, size)`, by address.
+        fn free_blocks(&self) -> Vec<(Addr, Bytes)> {
+            let mut blocks: Vec<_> = (0..ORDERS)
+                .flat_map(|k| self.free[k].iter().map(move |&a| (a, 1u64 << k)))
+                .collect();
+            blocks.sort_unstable();
+            blocks
+        }
+    }
+
+    fn heap() -> Buddy {
+        Buddy::new(Params::default())
+    }
+
+    fn malloc(heap: &mut Buddy, n: Bytes) -> Allocation {
+        heap.allocate(Request::new(n)).unwrap()
+    }
+
+    /// A heap of `top` bytes, all of it one free block.
+    fn empty_heap_of(top: Bytes) -> Buddy {
+        let mut heap = heap();
+        let all = malloc(&mut heap, top);
+        heap.free(all);
+        assert_eq!(heap.free_blocks(), [(0, top)]);
+        heap
+    }
+
+    #[test]
+    fn buddy_rounds_every_block_up_to_a_power_of_two() {
+        let mut heap = heap();
+        assert_eq!(malloc(&mut heap, 17), Allocation::at(0, 32));
+        // Nothing of 128 bytes is free: the heap doubles from 32 to 64 to 128 to 256, leaving
+        // [32, 64) and [64, 128) free, and the block takes the new upper half [128, 256).
+        assert_eq!(malloc(&mut heap, 100), Allocation::at(128, 128));
+        assert_eq!(heap.top(), 256);
+        // 16 bytes: the smallest free block is [32, 64), split into [32, 48) and free [48, 64).
+        assert_eq!(malloc(&mut heap, 0), Allocation::at(32, 16));
+        assert_eq!(heap.free_blocks(), [(48, 16), (64, 64)]);
+    }
+
+    #[test]
+    fn buddy_wastes_less_than_half_of_each_block() {
+        // Without --min-size, a 16-aligned request of n bytes gets a block of `size` bytes with
+        // max(n, 16) <= size < 2 * max(n, 16): what is not asked for is less than half the block.
+        let heap = heap();
+        let sizes = (0..=70_000).chain((17..62).flat_map(|k| [(1 << k) - 1, 1 << k, (1 << k) + 1]));
+        for n in sizes {
+            let size = 1u64 << heap.order_of(Request::new(n)).unwrap();
+            assert!(n.max(16) <= size && size < 2 * n.max(16), "{n} bytes got a {size}-byte block");
+        }
+    }
+
+    #[test]
+    fn min_size_raises_the_smallest_block_to_the_next_power_of_two() {
+        let mut heap = Buddy::new(Params { min_size: 48, ..Params::default() });
+        assert_eq!(malloc(&mut heap, 1), Allocation::at(0, 64));
+        assert_eq!(malloc(&mut heap, 100), Allocation::at(128, 128));
+    }
+
+    #[test]
+    fn a_split_keeps_the_low_half_and_frees_the_high_half() {
+        let mut heap = empty_heap_of(1024);
+        assert_eq!(malloc(&mut heap, 16), Allocation::at(0, 16));
+        assert_eq!(
+            heap.free_blocks(),
+            [(16, 16), (32, 32), (64, 64), (128, 128), (256, 256), (512, 512)]
+        );
+        assert_eq!(heap.largest_satisfiable(), 512);
+    }
+
+    #[test]
+    fn allocation_takes_the_lowest_addressed_block_of_the_smallest_sufficient_order() {
+        let mut heap = empty_heap_of(256);
+        let blocks: Vec<_> = (0..8).map(|_| malloc(&mut heap, 32)).collect();
+        heap.free(blocks[6]);
+        heap.free(blocks[1]);
+        heap.free(blocks[4]);
+        // Free: [32, 64) and [128, 160), [192, 224) (none merge: their buddies are live).
+        assert_eq!(heap.free_blocks(), [(32, 32), (128, 32), (192, 32)]);
+        assert_eq!(malloc(&mut heap, 20), Allocation::at(32, 32));
+        assert_eq!(malloc(&mut heap, 20), Allocation::at(128, 32));
+    }
+
+    #[test]
+    fn freeing_both_buddies_merges_them_into_the_parent() {
+        let mut heap = empty_heap_of(64);
+        let a = malloc(&mut heap, 16);
+        let b = malloc(&mut heap, 16);
+        assert_eq!((a.start, b.start), (0, 16));
+        heap.free(a);
+        assert_eq!(heap.free_blocks(), [(0, 16), (32, 32)]);
+        // [16, 32) merges with [0, 16), and that parent with its buddy [32, 64).
+        heap.free(b);
+        assert_eq!(heap.free_blocks(), [(0, 64)]);
+        assert_eq!(heap.largest_satisfiable(), heap.top());
+    }
+
+    #[test]
+    fn free_blocks_that_are_neighbours_but_not_buddies_stay_apart() {
+        let mut heap = empty_heap_of(64);
+        let blocks: Vec<_> = (0..4).map(|_| malloc(&mut heap, 16)).collect();
+        heap.free(blocks[1]);
+        heap.free(blocks[2]);
+        // [16, 32) and [32, 48) are adjacent, but their buddies [0, 16) and [48, 64) are live.
+        assert_eq!(heap.free_blocks(), [(16, 16), (32, 16)]);
+        assert_eq!(heap.largest_satisfiable(), 16);
+        assert_eq!(heap.free_bytes(), 32);
+    }
+
+    #[test]
+    fn the_heap_doubles_until_the_request_fits() {
+        let mut heap = heap();
+        assert_eq!(malloc(&mut heap, 16), Allocation::at(0, 16));
+        assert_eq!(heap.top(), 16);
+        assert_eq!(malloc(&mut heap, 16), Allocation::at(16, 16));
+        assert_eq!(heap.top(), 32);
+        assert_eq!(malloc(&mut heap, 16), Allocation::at(32, 16));
+        assert_eq!((heap.top(), heap.free_blocks()), (64, vec![(48, 16)]));
+        // 64 bytes: doubling to 128 makes [64, 128) free; the free [48, 64) is too small.
+        assert_eq!(malloc(&mut heap, 64), Allocation::at(64, 64));
+        assert_eq!((heap.top(), heap.free_bytes()), (128, 16));
+    }
+
+    #[test]
+    fn growth_merges_the_new_half_with_an_entirely_free_heap() {
+        let mut heap = empty_heap_of(32);
+        // [32, 64) merges with the free [0, 32): the 64-byte block fits at 0 in a 64-byte heap.
+        assert_eq!(malloc(&mut heap, 64), Allocation::at(0, 64));
+        assert_eq!(heap.top(), 64);
+        // With [0, 32) live, the same request needs a 128-byte heap.
+        let mut heap = Buddy::new(Params::default());
+        malloc(&mut heap, 32);
+        assert_eq!(malloc(&mut heap, 64), Allocation::at(64, 64));
+        assert_eq!((heap.top(), heap.free_blocks()), (128, vec![(32, 32)]));
+    }
+
+    #[test]
+    fn buddy_fails_past_the_heap_limit_and_leaves_the_heap_unchanged() {
+        let mut heap = Buddy::new(Params { heap_limit: Some(100), ..Params::default() });
+        assert_eq!(malloc(&mut heap, 64), Allocation::at(0, 64));
+        // Growth would double the heap to 128 bytes, past the limit.
+        assert_eq!(heap.allocate(Request::new(16)), None);
+        assert_eq!((heap.top(), heap.free_bytes(), heap.free_blocks()), (64, 0, vec![]));
+        // From an empty heap, the first block alone must fit under the limit.
+        let mut heap = Buddy::new(Params { heap_limit: Some(100), ..Params::default() });
+        assert_eq!(heap.allocate(Request::new(65)), None);
+        assert_eq!(heap.top(), 0);
+    }
+
+    #[test]
+    fn absurd_sizes_fail_instead_of_overflowing() {
+        let mut heap = heap();
+        assert_eq!(heap.allocate(Request::new(u64::MAX)), None);
+        assert_eq!(heap.allocate(Request::new((1 << 62) + 1)), None);
+        assert_eq!(heap.top(), 0);
+    }
+
+    #[test]
+    fn memalign_takes_a_block_at_least_as_large_as_the_alignment_and_never_pads() {
+        let mut heap = heap();
+        malloc(&mut heap, 16);
+        // 10 bytes aligned to 64: a 64-byte block, aligned to 64 because every block is aligned
+        // to its size. The heap doubles 16 -> 32 -> 64 -> 128 to get one.
+        let a = heap.allocate(Request { size: 10, align: 64 }).unwrap();
+        assert_eq!(a, Allocation { start: 64, size: 64, payload: 64 });
+        assert_eq!(heap.top(), 128);
+        // 100 bytes aligned to 32: the 128-byte block the size needs is aligned enough.
+        let b = heap.allocate(Request { size: 100, align: 32 }).unwrap();
+        assert_eq!(b, Allocation { start: 128, size: 128, payload: 128 });
+    }
+
+    #[test]
+    fn realloc_within_the_same_order_keeps_the_block() {
+        let mut heap = heap();
+        let a = malloc(&mut heap, 100);
+        assert_eq!(heap.reallocate(a, Request::new(65)), Some(a));
+        assert_eq!(heap.reallocate(a, Request::new(128)), Some(a));
+    }
+
+    #[test]
+    fn realloc_to_a_smaller_order_shrinks_in_place_and_frees_the_upper_halves() {
+        let mut heap = heap();
+        let a = malloc(&mut heap, 256);
+        assert_eq!(heap.reallocate(a, Request::new(20)), Some(Allocation::at(0, 32)));
+        assert_eq!(heap.free_blocks(), [(32, 32), (64, 64), (128, 128)]);
+        assert_eq!(heap.free_bytes(), 224);
+    }
+
+    #[test]
+    fn realloc_grows_in_place_when_the_high_buddies_are_free() {
+        let mut heap = empty_heap_of(256);
+        let a = malloc(&mut heap, 16);
+        // [16, 32), [32, 64) and [64, 128) are the free high buddies at orders 4, 5 and 6.
+        assert_eq!(heap.reallocate(a, Request::new(100)), Some(Allocation::at(0, 128)));
+        assert_eq!(heap.free_blocks(), [(128, 128)]);
+    }
+
+    #[test]
+    fn realloc_of_a_high_buddy_moves_and_frees_the_old_block_after_placing_the_new_one() {
+        let mut heap = empty_heap_of(32);
+        let a = malloc(&mut heap, 16);
+        let b = malloc(&mut heap, 16);
+        heap.free(a);
+        // b = [16, 32) is a high buddy, so it cannot grow in place. While it is live, no 32-byte
+        // block is free: the heap doubles to 64 and b moves to [32, 64). Then the old [16, 32)
+        // merges with [0, 16).
+        assert_eq!(heap.reallocate(b, Request::new(32)), Some(Allocation::at(32, 32)));
+        assert_eq!((heap.top(), heap.free_blocks()), (64, vec![(0, 32)]));
+    }
+
+    #[test]
+    fn realloc_moves_when_a_high_buddy_is_taken() {
+        let mut heap = empty_heap_of(128);
+        let a = malloc(&mut heap, 16);
+        let _b = malloc(&mut heap, 16);
+        // a = [0, 16) is a low buddy, but its buddy [16, 32) is live: it moves to [32, 64).
+        assert_eq!(heap.reallocate(a, Request::new(32)), Some(Allocation::at(32, 32)));
+        assert_eq!(heap.free_blocks(), [(0, 16), (64, 64)]);
+    }
+
+    #[test]
+    fn realloc_fails_at_the_heap_limit_and_keeps_the_old_block() {
+        let mut heap = Buddy::new(Params { heap_limit: Some(64), ..Params::default() });
+        let a = malloc(&mut heap, 32);
+        malloc(&mut heap, 16);
+        assert_eq!(heap.reallocate(a, Request::new(64)), None);
+        assert_eq!((heap.top(), heap.free_blocks()), (64, vec![(48, 16)]));
+    }
+
+    /// Check every invariant of the free sets against the live blocks.
+    fn check_invariants(heap: &Buddy, live: &[Allocation]) {
+        let top = heap.top();
+        assert!(top == 0 || top.is_power_of_two(), "top {top} is not a power of two");
+        let free = heap.free_blocks();
+        let mut all: Vec<_> =
+            free.iter().copied().chain(live.iter().map(|b| (b.start, b.size))).collect();
+        all.sort_unstable();
+        let mut end = 0;
+        for &(start, size) in &all {
+            assert!(size.is_power_of_two() && size >= 16 && start % size == 0, "{start}+{size}");
+            assert_eq!(start, end, "free and live blocks must tile [0, top) exactly");
+            end = start + size;
+        }
+        assert_eq!(end, top);
+        for &(start, size) in &free {
+            if size < top {
+                let buddy = start ^ size;
+                assert!(free.binary_search(&(buddy, size)).is_err(), "{start}+{size}: buddy free");
+            }
+        }
+        assert_eq!(heap.free_bytes(), free.iter().map(|b| b.1).sum::<u64>());
+        assert_eq!(heap.largest_satisfiable(), free.iter().map(|b| b.1).max().unwrap_or(0));
+        for k in 0..ORDERS {
+            assert_eq!(heap.nonempty >> k & 1 == 1, !heap.free[k].is_empty());
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        #[test]
+        fn random_streams_keep_the_free_sets_exact_and_place_by_the_policy(
+            ops in proptest::collection::vec((0u8..8, 0u64..3000, 0u32..4, any::<u16>()), 1..200),
+            min_size in prop_oneof![Just(16u64), Just(64)],
+            heap_limit in prop_oneof![Just(None), Just(Some(4096u64))],
+        ) {
+            let mut heap = Buddy::new(Params { min_size, heap_limit, ..Params::default() });
+            let mut live: Vec<Allocation> = Vec::new();
+            for (op, size, align_log, pick) in ops {
+                let pick = usize::from(pick) % live.len().max(1);
+                match op {
+                    0..=3 => {
+                        let req = Request { size, align: 16 << align_log };
+                        let before = heap.free_blocks();
+                        let top = heap.top();
+                        if let Some(b) = heap.allocate(req) {
+                            prop_assert!(b.payload == b.start && b.start % req.align == 0);
+                            prop_assert!(b.size >= req.size.max(req.align).max(min_size));
+                            // Placement: the lowest-addressed free block of the smallest
+                            // sufficient order, if there is one; otherwise growth.
+                            let chosen = before.iter().filter(|f| f.1 >= b.size).min_by_key(|f| (f.1, f.0));
+                            match chosen {
+                                Some(&(start, _)) => prop_assert_eq!((b.start, heap.top()), (start, top)),
+                                None => prop_assert!(heap.top() > top),
+                            }
+                            live.push(b);
+                        }
+                    }
+                    4..=5 if !live.is_empty() => heap.free(live.swap_remove(pick)),
+                    6..=7 if !live.is_empty() => {
+                        if let Some(b) = heap.reallocate(live[pick], Request::new(size)) {
+                            prop_assert!(b.size >= size);
+                            live[pick] = b;
+                        }
+                    }
+                    _ => {}
+                }
+                check_invariants(&heap, &live);
+            }
+            for b in live.drain(..) {
+                heap.free(b);
+            }
+            check_invariants(&heap, &live);
+            prop_assert_eq!(heap.largest_satisfiable(), heap.top());
+        }
+    }
+}
