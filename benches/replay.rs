@@ -29,9 +29,7 @@ fn strategies(c: &mut Criterion) {
                 b.iter_batched(
                     || Replayer::new(entry, &params, trace.blocks),
                     |mut replayer| {
-                        for event in &trace.events {
-                            replayer.apply(event, &mut NoProbe);
-                        }
+                        replayer.run(&trace.events, 0, &mut NoProbe);
                         replayer
                     },
                     BatchSize::PerIteration,
