@@ -57,6 +57,18 @@ pub struct RunArgs {
     #[arg(long, value_name = "BYTES")]
     pub heap_limit: Option<String>,
 
+    /// Check the replay as it goes, independently of the strategy: every block aligned, inside
+    /// the heap and overlapping no live block, the byte accounting exact; and report writes
+    /// (`write` events) past a block's requested size (overruns) or into freed blocks
+    /// (use-after-free), with their lines.
+    #[arg(long)]
+    pub verify: bool,
+
+    /// Strategies with inline tags (boundary-tag) add a magic value to every tag and check it on
+    /// every free and merge, so heap corruption is caught where it happens.
+    #[arg(long)]
+    pub guard: bool,
+
     /// Untimed throughput runs per strategy (the median is reported); 0 skips all timing.
     #[arg(long, value_name = "N", default_value_t = 3)]
     pub runs: u32,

@@ -18,6 +18,8 @@ pub struct RunConfig {
     pub params: Params,
     pub timing: Timing,
     pub threads: Option<usize>,
+    /// `--verify`: check every placement and write in the metrics pass.
+    pub verify: bool,
     pub json: Option<Destination>,
     pub quiet: bool,
 }
@@ -40,9 +42,11 @@ impl RunConfig {
                 min_size: round_up(args.min_size.clamp(ALIGN, 1 << 40), ALIGN),
                 coalesce: !args.no_coalesce,
                 heap_limit: args.heap_limit.as_deref().map(parse_bytes).transpose()?,
+                guard: args.guard,
             },
             timing: Timing { runs: args.runs, parallel: args.parallel_timing },
             threads: args.threads,
+            verify: args.verify,
             json: args.json.as_deref().map(Destination::parse),
             quiet: args.quiet,
         })

@@ -134,7 +134,12 @@ fn params_strategy() -> impl Strategy<Value = Params> {
         any::<bool>(),
         prop_oneof![Just(None), Just(Some(8192u64))],
     )
-        .prop_map(|(min_size, coalesce, heap_limit)| Params { min_size, coalesce, heap_limit })
+        .prop_map(|(min_size, coalesce, heap_limit)| Params {
+            min_size,
+            coalesce,
+            heap_limit,
+            ..Params::default()
+        })
 }
 
 proptest! {

@@ -91,11 +91,14 @@ pub struct Params {
     pub coalesce: bool,
     /// With `--heap-limit`, growth of `top` past this many bytes fails the request.
     pub heap_limit: Option<Bytes>,
+    /// `--guard`: strategies with inline metadata add a magic value to every tag and check it
+    /// (costing the extra bytes); others ignore it.
+    pub guard: bool,
 }
 
 impl Default for Params {
     fn default() -> Params {
-        Params { min_size: ALIGN, coalesce: true, heap_limit: None }
+        Params { min_size: ALIGN, coalesce: true, heap_limit: None, guard: false }
     }
 }
 
@@ -151,6 +154,75 @@ pub trait Strategy: Send {
     /// The largest request that would succeed right now without growing the heap (0 if none).
     /// Called whenever live bytes reach a new maximum, so it must be cheap: O(1) or O(log n).
     fn largest_satisfiable(&self) -> Bytes;
+
+    /// The program wrote `len` bytes of [`WRITE_BYTE`] starting `offset` bytes after the payload
+    /// of the live `block` (a `write` event). The write may run past the block (a buffer
+    /// overrun); bytes at or above `top` are dropped. A strategy whose metadata lives inside
+    /// the heap applies it to its bytes, and may so find its own tags damaged; one whose
+    /// metadata is kept out of band ignores it (the default).
+    fn write(&mut self, _block: Allocation, _offset: Bytes, _len: Bytes) {}
+
+    /// The first damage this strategy found in its own metadata, if any. Once this is `Some`,
+    /// the heap can no longer be trusted: the engine stops replaying the strategy and reports
+    /// it. Strategies with out-of-band metadata are never damaged (the default).
+    fn corruption(&self) -> Option<Corruption> {
+        None
+    }
+}
+
+/// The byte a `write` event stores: `0x41` (`'A'`), so that a size or link overwritten by it
+/// reads as `0x4141...`, far outside any simulated heap.
+pub const WRITE_BYTE: u8 = 0x41;
+
+/// Damage a strategy found in the metadata it keeps inside the heap.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Corruption {
+    /// Address of the damaged bytes (the tag, or the link, that failed its check).
+    pub at: Addr,
+    /// Start of the block the damaged bytes belong to.
+    pub block: Addr,
+    pub kind: CorruptionKind,
+}
+
+/// How the damage showed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CorruptionKind {
+    /// `--guard`: the magic value of a tag was overwritten; caught before it was used.
+    GuardOverwritten,
+    /// A size read from a tag is impossible: zero, not a multiple of 16, or reaching outside
+    /// `[0, top)`. Without a guard this is how damage is found: after it misled the allocator.
+    BadSize { size: Bytes },
+    /// A block's header and footer disagree.
+    TagMismatch { header: Bytes, footer: Bytes },
+    /// A free-list link points outside the heap, at a block that is not free, or back to a
+    /// block the walk already visited (the walk would never end).
+    BrokenLink { link: Addr },
+}
+
+impl std::fmt::Display for Corruption {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (at, block) = (self.at, self.block);
+        match self.kind {
+            CorruptionKind::GuardOverwritten => {
+                write!(f, "heap corruption detected at {at:#x}: guard of the block at {block:#x} overwritten")
+            }
+            CorruptionKind::BadSize { size } => write!(
+                f,
+                "heap corruption: the size tag at {at:#x} of the block at {block:#x} reads {size:#x}, \
+                 which leads outside the heap"
+            ),
+            CorruptionKind::TagMismatch { header, footer } => write!(
+                f,
+                "heap corruption: the block at {block:#x} has header size {header:#x} but footer \
+                 size {footer:#x} (at {at:#x})"
+            ),
+            CorruptionKind::BrokenLink { link } => write!(
+                f,
+                "heap corruption: the free-list link at {at:#x} in the block at {block:#x} points \
+                 to {link:#x}, which is not a free block of this heap"
+            ),
+        }
+    }
 }
 
 /// One registered strategy: its CLI name, a one-line description and a constructor.

@@ -225,8 +225,14 @@ fn op() -> impl Strategy<Value = Op> {
 
 fn params() -> impl Strategy<Value = Params> {
     let limit = prop_oneof![3 => Just(None), 1 => (256..6000u64).prop_map(Some)];
-    (any::<bool>(), prop_oneof![Just(16u64), Just(64)], limit)
-        .prop_map(|(coalesce, min_size, heap_limit)| Params { min_size, coalesce, heap_limit })
+    (any::<bool>(), prop_oneof![Just(16u64), Just(64)], limit).prop_map(
+        |(coalesce, min_size, heap_limit)| Params {
+            min_size,
+            coalesce,
+            heap_limit,
+            ..Params::default()
+        },
+    )
 }
 
 fn policy() -> impl Strategy<Value = Policy> {
