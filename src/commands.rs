@@ -2,7 +2,7 @@
 
 use crate::cli::{ImportArgs, ImportFormat};
 use crate::config::RunConfig;
-use crate::replay::{clock_overhead_ns, run_all};
+use crate::replay::{clock_overhead_ns, run_all, Plan};
 use crate::report::json::JsonExporter;
 use crate::report::table::TableExporter;
 use crate::report::write::{self, Destination};
@@ -10,8 +10,9 @@ use crate::report::{Exporter, Report, TraceSummary};
 use crate::trace::{self, Format, ParseOptions};
 use crate::Error;
 
-/// `replay TRACE ...`: load, replay through every chosen strategy, report.
-pub fn run(config: &RunConfig) -> Result<(), Error> {
+/// `replay TRACE ...`: load, replay through every chosen strategy, report. Returns whether
+/// every check passed: `false` when `--verify` caught a strategy breaking the heap model.
+pub fn run(config: &RunConfig) -> Result<bool, Error> {
     let trace = trace::load(&config.trace, config.format, config.parse)?;
     let pool = {
         let mut builder = rayon::ThreadPoolBuilder::new();
@@ -20,9 +21,17 @@ pub fn run(config: &RunConfig) -> Result<(), Error> {
         }
         builder.build().map_err(|e| Error::Usage(format!("cannot start threads: {e}")))?
     };
-    let results = pool.install(|| {
-        run_all(&config.strategies, &config.params, &trace.events, trace.blocks, config.timing)
-    });
+    let line_of = |index: u64| trace.line_of(index);
+    let plan = Plan {
+        entries: &config.strategies,
+        params: config.params,
+        events: &trace.events,
+        blocks: trace.blocks,
+        timing: config.timing,
+        verify: config.verify,
+        line_of: &line_of,
+    };
+    let results = pool.install(|| run_all(&plan));
     let report = Report {
         trace: TraceSummary {
             path: config.trace.display().to_string(),
@@ -45,7 +54,7 @@ pub fn run(config: &RunConfig) -> Result<(), Error> {
     if !config.quiet && config.json != Some(Destination::Stdout) {
         emit(&Destination::Stdout, &TableExporter.export(&report)?)?;
     }
-    Ok(())
+    Ok(report.results.iter().all(|r| r.safety.verify_errors == 0))
 }
 
 /// `replay import --from FORMAT IN -o OUT`: convert another tool's trace into native CSV.

@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod replay;
 pub mod report;
 pub mod trace;
+pub mod verify;
 
 /// Everything that can stop a command. Every kind is bad input or bad usage: exit status 2.
 #[derive(Debug, thiserror::Error)]

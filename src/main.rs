@@ -9,13 +9,15 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match &cli.command {
-        Some(Command::Import(args)) => commands::import(args),
+        Some(Command::Import(args)) => commands::import(args).map(|()| true),
         None => {
             RunConfig::from_args(&cli.run).map_err(Error::Usage).and_then(|c| commands::run(&c))
         }
     };
     match outcome {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(true) => ExitCode::SUCCESS,
+        // A check failed: `--verify` caught a strategy breaking the heap model.
+        Ok(false) => ExitCode::from(1),
         Err(error) => {
             eprintln!("replay: error: {error}");
             ExitCode::from(error.exit_code())

@@ -15,9 +15,10 @@
 //! heap, nothing is shared) and, by default, the timing passes one strategy at a time, so
 //! strategies do not compete for the two cores while they are timed.
 
-use crate::alloc::{Allocation, Bytes, Params, Request, Strategy, StrategyEntry};
+use crate::alloc::{Addr, Allocation, Bytes, Corruption, Params, Request, Strategy, StrategyEntry};
 use crate::metrics::{Latency, MemoryStats, Percentiles, Throughput};
 use crate::trace::{BlockId, Event, Op};
+use crate::verify::{Finding, FindingKind, Safety, Verifier};
 use hdrhistogram::Histogram;
 use rayon::prelude::*;
 use std::time::Instant;
@@ -34,6 +35,25 @@ pub enum OpClass {
     Realloc,
 }
 
+/// What one event did, for probes that check it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// A block was placed for `requested` bytes; `old` is the block it replaced (a realloc,
+    /// which may have resized it in place).
+    Placed { old: Option<Allocation>, new: Allocation, requested: Bytes },
+    /// A block was given back.
+    Freed(Allocation),
+    /// The request was refused at the heap limit; the heap is unchanged.
+    Failed,
+    /// A free of a block whose allocation had failed, ignored.
+    IgnoredFree,
+    /// The program wrote `len` bytes at `offset` into the live `block` of `requested` bytes.
+    Wrote { block: Allocation, requested: Bytes, offset: Bytes, len: Bytes },
+    /// A write through a pointer that was no longer live (a use-after-free), or into a block
+    /// whose allocation failed: not applied.
+    StrayWrite,
+}
+
 /// Something that watches a replay. Every hook defaults to doing nothing.
 pub trait Probe {
     /// Right before the strategy is called for an event.
@@ -44,12 +64,46 @@ pub trait Probe {
     fn after_call(&mut self, _class: OpClass) {}
     /// After event `index` has been applied completely.
     #[inline(always)]
-    fn after_event(&mut self, _index: u64, _heap: &HeapState, _strategy: &dyn Strategy) {}
+    fn after_event(
+        &mut self,
+        _index: u64,
+        _event: &Event,
+        _outcome: Outcome,
+        _heap: &HeapState,
+        _strategy: &dyn Strategy,
+    ) {
+    }
 }
 
 /// Observes nothing: the throughput pass.
 pub struct NoProbe;
 impl Probe for NoProbe {}
+
+/// Two probes watching the same replay (the metrics pass with `--verify`).
+impl<A: Probe, B: Probe> Probe for (A, B) {
+    #[inline(always)]
+    fn before_call(&mut self) {
+        self.0.before_call();
+        self.1.before_call();
+    }
+    #[inline(always)]
+    fn after_call(&mut self, class: OpClass) {
+        self.0.after_call(class);
+        self.1.after_call(class);
+    }
+    #[inline(always)]
+    fn after_event(
+        &mut self,
+        index: u64,
+        event: &Event,
+        outcome: Outcome,
+        heap: &HeapState,
+        strategy: &dyn Strategy,
+    ) {
+        self.0.after_event(index, event, outcome, heap, strategy);
+        self.1.after_event(index, event, outcome, heap, strategy);
+    }
+}
 
 /// What the engine knows about one block id.
 #[derive(Clone, Copy, Debug, Default)]
@@ -87,6 +141,13 @@ pub struct Replayer {
     strategy: Box<dyn Strategy>,
     slots: Vec<Slot>,
     heap: HeapState,
+    /// Writes that ran past their block's requested size, as `(event index, first byte, one
+    /// past the last byte)`: what may have damaged a strategy's inline tags.
+    overruns: Vec<(u64, Addr, Addr)>,
+    /// Whether any write reached the strategy, after which it may report corruption.
+    written: bool,
+    /// The corruption that stopped this replay, and the event after which it was found.
+    stopped: Option<(u64, Corruption)>,
 }
 
 impl Replayer {
@@ -96,6 +157,9 @@ impl Replayer {
             strategy: (entry.new)(params),
             slots: vec![Slot::default(); blocks as usize],
             heap: HeapState::default(),
+            overruns: Vec::new(),
+            written: false,
+            stopped: None,
         }
     }
 
@@ -120,73 +184,106 @@ impl Replayer {
         &mut self.slots[i]
     }
 
+    /// The corruption that stopped this replay, if the strategy found its metadata damaged,
+    /// with the index of the event after which it was found.
+    pub fn stopped(&self) -> Option<(u64, Corruption)> {
+        self.stopped
+    }
+
+    /// The index of the last write that ran past its block and covered `addr`: the likely
+    /// culprit of damage found there.
+    pub fn last_overrun_covering(&self, addr: Addr) -> Option<u64> {
+        self.overruns
+            .iter()
+            .rev()
+            .find(|(_, start, end)| (*start..*end).contains(&addr))
+            .map(|w| w.0)
+    }
+
     /// Apply one event. Events must be valid (as every parsed trace is): an allocation names a
     /// new id, a free or realloc a live one (or one whose allocation failed at the heap limit).
+    /// `index` is the event's index in the trace.
     #[inline]
-    pub fn apply<P: Probe>(&mut self, event: &Event, probe: &mut P) {
+    pub fn apply<P: Probe>(&mut self, index: u64, event: &Event, probe: &mut P) -> Outcome {
         match event.op {
             Op::Malloc | Op::Calloc | Op::Memalign => {
                 let req = Request { size: event.size, align: event.align() };
                 probe.before_call();
                 let placed = self.strategy.allocate(req);
                 probe.after_call(OpClass::Malloc);
-                self.place(event.id, req, placed);
+                self.place(event.id, req, placed)
             }
             Op::Free => {
                 let slot = *self.slot(event.id);
-                if slot.is_live() {
-                    probe.before_call();
-                    self.strategy.free(slot.block);
-                    probe.after_call(OpClass::Free);
-                    self.heap.live_requested -= slot.requested;
-                    self.heap.live_consumed -= slot.block.size;
-                    self.heap.live_blocks -= 1;
-                    *self.slot(event.id) = Slot::default();
-                } else {
+                if !slot.is_live() {
                     self.heap.ignored_frees += 1;
+                    return Outcome::IgnoredFree;
                 }
+                probe.before_call();
+                self.strategy.free(slot.block);
+                probe.after_call(OpClass::Free);
+                self.heap.live_requested -= slot.requested;
+                self.heap.live_consumed -= slot.block.size;
+                self.heap.live_blocks -= 1;
+                *self.slot(event.id) = Slot::default();
+                Outcome::Freed(slot.block)
             }
             Op::Realloc => {
                 let slot = *self.slot(event.id);
                 let req = Request::new(event.size);
-                if slot.is_live() {
-                    probe.before_call();
-                    let moved = self.strategy.reallocate(slot.block, req);
-                    probe.after_call(OpClass::Realloc);
-                    match moved {
-                        Some(block) => {
-                            self.heap.live_requested += req.size;
-                            self.heap.live_requested -= slot.requested;
-                            self.heap.live_consumed += block.size;
-                            self.heap.live_consumed -= slot.block.size;
-                            *self.slot(event.id) = Slot { block, requested: req.size };
-                        }
-                        // C's realloc: the old block stays as it was.
-                        None => self.heap.failed_allocations += 1,
-                    }
-                } else {
+                if !slot.is_live() {
                     // The block's allocation failed at the heap limit: the program would have
                     // passed NULL, and realloc(NULL, n) is malloc(n).
                     probe.before_call();
                     let placed = self.strategy.allocate(req);
                     probe.after_call(OpClass::Realloc);
-                    self.place(event.id, req, placed);
+                    return self.place(event.id, req, placed);
                 }
+                probe.before_call();
+                let moved = self.strategy.reallocate(slot.block, req);
+                probe.after_call(OpClass::Realloc);
+                let Some(block) = moved else {
+                    // C's realloc: the old block stays as it was.
+                    self.heap.failed_allocations += 1;
+                    return Outcome::Failed;
+                };
+                self.heap.live_requested += req.size;
+                self.heap.live_requested -= slot.requested;
+                self.heap.live_consumed += block.size;
+                self.heap.live_consumed -= slot.block.size;
+                *self.slot(event.id) = Slot { block, requested: req.size };
+                Outcome::Placed { old: Some(slot.block), new: block, requested: req.size }
+            }
+            Op::Write => {
+                let slot = *self.slot(event.id);
+                if event.is_stale_write() || !slot.is_live() {
+                    return Outcome::StrayWrite;
+                }
+                let (offset, len) = (event.write_offset(), event.write_len());
+                if offset + len > slot.requested {
+                    let start = slot.block.payload + offset.max(slot.requested);
+                    self.overruns.push((index, start, slot.block.payload + offset + len));
+                }
+                self.strategy.write(slot.block, offset, len);
+                self.written = true;
+                Outcome::Wrote { block: slot.block, requested: slot.requested, offset, len }
             }
         }
     }
 
-    fn place(&mut self, id: BlockId, req: Request, placed: Option<Allocation>) {
+    fn place(&mut self, id: BlockId, req: Request, placed: Option<Allocation>) -> Outcome {
         match placed {
             Some(block) => {
                 self.heap.live_requested += req.size;
                 self.heap.live_consumed += block.size;
                 self.heap.live_blocks += 1;
                 *self.slot(id) = Slot { block, requested: req.size };
+                Outcome::Placed { old: None, new: block, requested: req.size }
             }
             None => {
                 self.heap.failed_allocations += 1;
                 *self.slot(id) = Slot { block: Allocation::default(), requested: Slot::FAILED };
+                Outcome::Failed
             }
         }
     }
@@ -213,15 +310,28 @@ impl Replayer {
     }
 
     /// Apply every event of `events`, in order, calling `probe` after each; `first_index` is the
-    /// index of `events[0]` in the whole trace (events may come in chunks).
-    pub fn run<P: Probe>(&mut self, events: &[Event], first_index: u64, probe: &mut P) {
+    /// index of `events[0]` in the whole trace (events may come in chunks). Stops early when the
+    /// strategy reports its metadata damaged (see [`Replayer::stopped`]). Returns the number of
+    /// events applied.
+    pub fn run<P: Probe>(&mut self, events: &[Event], first_index: u64, probe: &mut P) -> u64 {
+        if self.stopped.is_some() {
+            return 0;
+        }
         for (i, event) in events.iter().enumerate() {
             if let Some(ahead) = events.get(i + PREFETCH_DISTANCE) {
                 self.prefetch(ahead.id);
             }
-            self.apply(event, probe);
-            probe.after_event(first_index + i as u64, &self.heap, self.strategy.as_ref());
+            let index = first_index + i as u64;
+            let outcome = self.apply(index, event, probe);
+            probe.after_event(index, event, outcome, &self.heap, self.strategy.as_ref());
+            if self.written {
+                if let Some(corruption) = self.strategy.corruption() {
+                    self.stopped = Some((index, corruption));
+                    return i as u64 + 1;
+                }
+            }
         }
+        events.len() as u64
     }
 }
 
@@ -233,7 +343,14 @@ pub struct MetricsProbe {
 
 impl Probe for MetricsProbe {
     #[inline]
-    fn after_event(&mut self, index: u64, heap: &HeapState, strategy: &dyn Strategy) {
+    fn after_event(
+        &mut self,
+        index: u64,
+        _event: &Event,
+        _outcome: Outcome,
+        heap: &HeapState,
+        strategy: &dyn Strategy,
+    ) {
         let s = &mut self.stats;
         let footprint = strategy.top();
         s.events = index + 1;
@@ -327,7 +444,12 @@ pub struct StrategyResult {
     /// `None` when timing was skipped (`--runs 0`).
     pub throughput: Option<Throughput>,
     pub latency: Option<Latency>,
+    /// Verification findings and corruption.
+    pub safety: Safety,
 }
+
+/// Maps an event index to its line in the trace file, for messages.
+pub type LineOf<'a> = &'a (dyn Fn(u64) -> u64 + Sync);
 
 /// The exact memory figures of `events` through `entry`.
 pub fn measure_memory(
@@ -336,10 +458,39 @@ pub fn measure_memory(
     events: &[Event],
     blocks: u32,
 ) -> MemoryStats {
+    measure_memory_and_safety(entry, params, events, blocks, false, &|index| index).0
+}
+
+/// The exact memory figures of `events` through `entry`, and, with `verify`, the findings of the
+/// [`Verifier`]. Corruption a strategy finds in its own metadata is reported either way.
+pub fn measure_memory_and_safety(
+    entry: &StrategyEntry,
+    params: &Params,
+    events: &[Event],
+    blocks: u32,
+    verify: bool,
+    line_of: LineOf,
+) -> (MemoryStats, Safety) {
     let mut replayer = Replayer::new(entry, params, blocks);
-    let mut probe = MetricsProbe::default();
-    replayer.run(events, 0, &mut probe);
-    probe.stats
+    let (stats, mut safety) = if verify {
+        let mut probes = (MetricsProbe::default(), Verifier::new(line_of));
+        replayer.run(events, 0, &mut probes);
+        (probes.0.stats, probes.1.safety)
+    } else {
+        let mut probe = MetricsProbe::default();
+        replayer.run(events, 0, &mut probe);
+        (probe.stats, Safety::default())
+    };
+    if let Some((event, corruption)) = replayer.stopped() {
+        safety.corruption = Some(Finding {
+            kind: FindingKind::Corruption,
+            event,
+            line: line_of(event),
+            message: format!("{corruption}; the replay of {} stopped here", entry.name),
+            culprit_line: replayer.last_overrun_covering(corruption.at).map(line_of),
+        });
+    }
+    (stats, safety)
 }
 
 /// Events per second of one untimed pass (the table is sized before the clock starts).
@@ -351,10 +502,10 @@ pub fn measure_throughput(
 ) -> f64 {
     let mut replayer = Replayer::new(entry, params, blocks);
     let started = Instant::now();
-    replayer.run(events, 0, &mut NoProbe);
+    let applied = replayer.run(events, 0, &mut NoProbe);
     let seconds = started.elapsed().as_secs_f64();
     std::hint::black_box(replayer.strategy().top());
-    events.len() as f64 / seconds.max(1e-9)
+    applied as f64 / seconds.max(1e-9)
 }
 
 /// Latency percentiles from one pass with a clock read around every strategy call.
@@ -384,33 +535,46 @@ fn measure_time(
     (Throughput::from_runs(runs), Some(measure_latency(entry, params, events, blocks)))
 }
 
-/// Replay `events` through every strategy in `entries`: metrics passes in parallel, timing passes
+/// What [`run_all`] replays, and how.
+pub struct Plan<'a> {
+    pub entries: &'a [&'static StrategyEntry],
+    pub params: Params,
+    pub events: &'a [Event],
+    pub blocks: u32,
+    pub timing: Timing,
+    pub verify: bool,
+    pub line_of: LineOf<'a>,
+}
+
+/// Replay the plan's events through every strategy: metrics passes in parallel, timing passes
 /// as `timing` says. Results come back in the order of `entries`.
-pub fn run_all(
-    entries: &[&'static StrategyEntry],
-    params: &Params,
-    events: &[Event],
-    blocks: u32,
-    timing: Timing,
-) -> Vec<StrategyResult> {
-    let memory: Vec<MemoryStats> =
-        entries.par_iter().map(|entry| measure_memory(entry, params, events, blocks)).collect();
-    let time =
-        |entry: &&'static StrategyEntry| measure_time(entry, params, events, blocks, timing.runs);
-    let times: Vec<_> = if timing.parallel {
-        entries.par_iter().map(time).collect()
-    } else {
-        entries.iter().map(time).collect()
+pub fn run_all(plan: &Plan) -> Vec<StrategyResult> {
+    let (params, events, blocks) = (&plan.params, plan.events, plan.blocks);
+    let memory: Vec<(MemoryStats, Safety)> = plan
+        .entries
+        .par_iter()
+        .map(|entry| {
+            measure_memory_and_safety(entry, params, events, blocks, plan.verify, plan.line_of)
+        })
+        .collect();
+    let time = |entry: &&'static StrategyEntry| {
+        measure_time(entry, params, events, blocks, plan.timing.runs)
     };
-    entries
+    let times: Vec<_> = if plan.timing.parallel {
+        plan.entries.par_iter().map(time).collect()
+    } else {
+        plan.entries.iter().map(time).collect()
+    };
+    plan.entries
         .iter()
         .zip(memory)
         .zip(times)
-        .map(|((entry, memory), (throughput, latency))| StrategyResult {
+        .map(|((entry, (memory, safety)), (throughput, latency))| StrategyResult {
             allocator: entry.name,
             memory,
             throughput,
             latency,
+            safety,
         })
         .collect()
 }
@@ -463,8 +627,8 @@ mod tests {
     fn a_failed_realloc_keeps_the_old_block_live() {
         let params = Params { heap_limit: Some(64), ..Params::default() };
         let mut r = Replayer::new(&bump::ENTRY, &params, 1);
-        r.apply(&Event::malloc(0, 16), &mut NoProbe);
-        r.apply(&Event::realloc(0, 100), &mut NoProbe);
+        r.apply(0, &Event::malloc(0, 16), &mut NoProbe);
+        r.apply(1, &Event::realloc(0, 100), &mut NoProbe);
         assert_eq!(r.heap().failed_allocations, 1);
         assert_eq!(r.block(0), Some(Allocation::at(0, 16)));
         assert_eq!(r.heap().live_requested, 16);

@@ -64,7 +64,7 @@ fn replay_checked(
     let mut top = 0;
     for (i, event) in events.iter().enumerate() {
         let before = replayer.block(event.id);
-        replayer.apply(event, &mut NoProbe);
+        replayer.apply(i as u64, event, &mut NoProbe);
         let after = replayer.block(event.id);
         let strategy = replayer.strategy();
         assert!(strategy.top() >= top, "{who}: top shrank at event {i}");

@@ -251,7 +251,7 @@ fn an_allocation_of_a_live_pointer_is_an_error() {
 fn an_unknown_op_is_an_error() {
     assert_eq!(
         error("op,ptr,size\nmalloc,0x10,8\n\n\n\nfree,0x10,\nmallok,0x10,8\n"),
-        "trace.csv:7: unknown op \"mallok\" (expected one of malloc, calloc, realloc, free, memalign)"
+        "trace.csv:7: unknown op \"mallok\" (expected one of malloc, calloc, realloc, free, memalign, write)"
     );
 }
 
@@ -329,12 +329,12 @@ fn a_missing_header_or_column_is_an_error_even_when_lenient() {
         assert_eq!(
             parse("malloc,0x10,8\nfree,0x10,\n"),
             "trace.csv:1: the header has no \"op\" column \
-             (required: op, ptr, size; optional: old_ptr, align, thread, time_ns)"
+             (required: op, ptr, size; optional: old_ptr, align, offset, thread, time_ns)"
         );
         assert_eq!(
             parse("op,size,old_ptr\nmalloc,8,\n"),
             "trace.csv:1: the header has no \"ptr\" column \
-             (required: op, ptr, size; optional: old_ptr, align, thread, time_ns)"
+             (required: op, ptr, size; optional: old_ptr, align, offset, thread, time_ns)"
         );
         assert_eq!(
             parse("# comment\nop,ptr,size,size\n"),
@@ -761,4 +761,46 @@ proptest! {
             assert_converts_faithfully(text.as_bytes(), LENIENT);
         }
     }
+}
+
+#[test]
+fn a_write_names_its_block_offset_and_length() {
+    let trace = parse("op,ptr,size,offset\nmalloc,0x10,24,\nwrite,0x10,8,16\nfree,0x10,,\n");
+    let write = trace.events[1];
+    assert_eq!(write.op, Op::Write);
+    assert_eq!((write.id, write.write_offset(), write.write_len()), (0, 16, 8));
+    assert!(!write.is_stale_write());
+}
+
+#[test]
+fn a_write_through_a_freed_pointer_is_a_stale_write_to_the_block_it_belonged_to() {
+    let trace =
+        parse("op,ptr,size,offset\nmalloc,0x10,24,\nfree,0x10,,\nmalloc,0x20,8,\nwrite,0x10,4,0\n");
+    let write = trace.events[3];
+    assert_eq!((write.op, write.id), (Op::Write, 0));
+    assert!(write.is_stale_write());
+}
+
+#[test]
+fn a_write_through_a_pointer_never_allocated_is_an_error() {
+    assert_eq!(
+        error("op,ptr,size,offset\nmalloc,0x10,24,\nwrite,0x99,4,0\n"),
+        "trace.csv:3: write to 0x99, which was never allocated in this trace"
+    );
+}
+
+#[test]
+fn a_write_needs_an_offset_column() {
+    assert_eq!(
+        error("op,ptr,size\nmalloc,0x10,24\nwrite,0x10,4\n"),
+        "trace.csv:3: write needs an offset column in the header"
+    );
+}
+
+#[test]
+fn a_write_of_4_gib_or_more_is_an_error() {
+    assert_eq!(
+        error("op,ptr,size,offset\nmalloc,0x10,24,\nwrite,0x10,4294967296,0\n"),
+        "trace.csv:3: write of 4294967296 bytes at offset 0: both must be below 4 GiB"
+    );
 }

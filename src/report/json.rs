@@ -3,6 +3,7 @@
 
 use super::{ExportError, Exporter, Report};
 use crate::metrics::{Latency, MemoryStats, Throughput};
+use crate::verify::{Finding, Safety};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -62,6 +63,53 @@ struct Result<'a> {
     throughput_events_per_sec: Option<f64>,
     throughput: Option<&'a Throughput>,
     latency_ns: Option<&'a Latency>,
+    safety: SafetyJson<'a>,
+}
+
+/// `--verify` findings and corruption. Counts are null when `--verify` did not run.
+#[derive(Serialize)]
+struct SafetyJson<'a> {
+    verified: bool,
+    overruns: Option<u64>,
+    use_after_free: Option<u64>,
+    verify_errors: Option<u64>,
+    corruption: Option<FindingJson<'a>>,
+    findings: Vec<FindingJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct FindingJson<'a> {
+    kind: &'static str,
+    event: u64,
+    line: u64,
+    message: &'a str,
+    culprit_line: Option<u64>,
+}
+
+impl<'a> FindingJson<'a> {
+    fn of(f: &'a Finding) -> FindingJson<'a> {
+        FindingJson {
+            kind: f.kind.name(),
+            event: f.event,
+            line: f.line,
+            message: &f.message,
+            culprit_line: f.culprit_line,
+        }
+    }
+}
+
+impl<'a> SafetyJson<'a> {
+    fn of(s: &'a Safety) -> SafetyJson<'a> {
+        let counted = |n: u64| s.verified.then_some(n);
+        SafetyJson {
+            verified: s.verified,
+            overruns: counted(s.overruns),
+            use_after_free: counted(s.use_after_free),
+            verify_errors: counted(s.verify_errors),
+            corruption: s.corruption.as_ref().map(FindingJson::of),
+            findings: s.findings.iter().map(FindingJson::of).collect(),
+        }
+    }
 }
 
 /// The raw figures the fragmentation ratios are computed from, so anyone can recompute them.
@@ -127,6 +175,7 @@ impl Exporter for JsonExporter {
                         throughput_events_per_sec: r.throughput.as_ref().map(|t| t.median),
                         throughput: r.throughput.as_ref(),
                         latency_ns: r.latency.as_ref(),
+                        safety: SafetyJson::of(&r.safety),
                     }
                 })
                 .collect(),

@@ -2,6 +2,7 @@
 
 use super::{human_bytes, ExportError, Exporter, Report};
 use crate::metrics::{Percentiles, Throughput};
+use crate::verify::FindingKind;
 
 pub struct TableExporter;
 
@@ -130,6 +131,50 @@ impl Exporter for TableExporter {
         } else {
             out.push_str("\ntiming skipped (--runs 0)\n");
         }
+        safety(&mut out, report);
         Ok(out.into_bytes())
+    }
+}
+
+/// The safety lab's findings: the trace's own memory errors once (they are the same for every
+/// strategy that replayed that far), then per strategy what broke or was damaged.
+fn safety(out: &mut String, report: &Report) {
+    let path = &report.trace.path;
+    let verified = report.results.iter().find(|r| r.safety.verified);
+    if let Some(first) = verified {
+        let s = &first.safety;
+        out.push_str(&format!(
+            "\nverify: {} buffer overruns, {} uses after free in the trace\n",
+            s.overruns, s.use_after_free
+        ));
+        for f in s.findings.iter().filter(|f| f.kind != FindingKind::VerifyError) {
+            out.push_str(&format!("{path}:{}: {}\n", f.line, f.text()));
+        }
+        let shown = s.findings.iter().filter(|f| f.kind != FindingKind::VerifyError).count() as u64;
+        if shown < s.overruns + s.use_after_free {
+            out.push_str(&format!("... and {} more\n", s.overruns + s.use_after_free - shown));
+        }
+    }
+    for r in &report.results {
+        let s = &r.safety;
+        for f in s.findings.iter().filter(|f| f.kind == FindingKind::VerifyError) {
+            out.push_str(&format!("{}: {path}:{}: {}\n", r.allocator, f.line, f.text()));
+        }
+        if let Some(c) = &s.corruption {
+            out.push_str(&format!("{}: {path}:{}: {}\n", r.allocator, c.line, c.text()));
+        }
+    }
+    if verified.is_some() {
+        let broken: Vec<&str> = report
+            .results
+            .iter()
+            .filter(|r| r.safety.verify_errors > 0)
+            .map(|r| r.allocator)
+            .collect();
+        if broken.is_empty() {
+            out.push_str("verify: every strategy kept the heap model\n");
+        } else {
+            out.push_str(&format!("verify: FAILED for {}\n", broken.join(", ")));
+        }
     }
 }

@@ -77,6 +77,11 @@ pub(crate) struct Builder<S> {
     lenient: bool,
     /// Recorded pointer -> id, for exactly the blocks that are live at this point of the trace.
     live: PtrMap,
+    /// Recorded pointer -> id of the block it last belonged to, for pointers that are no longer
+    /// live; only kept when the trace may have `write` events (`track_dead`), to tell a
+    /// use-after-free write from a write through a pointer that never existed.
+    dead: PtrMap,
+    track_dead: bool,
     /// Ids handed out so far; the next block gets this id.
     blocks: u32,
     pub(crate) sink: S,
@@ -102,6 +107,8 @@ impl<S: Sink> Builder<S> {
             path: path.to_path_buf(),
             lenient: options.lenient,
             live: PtrMap::default(),
+            dead: PtrMap::default(),
+            track_dead: false,
             blocks: 0,
             sink,
             events: 0,
@@ -110,6 +117,44 @@ impl<S: Sink> Builder<S> {
             gaps: Vec::new(),
             skipped: [0; 3],
             failed: 0,
+        }
+    }
+
+    /// Remember freed pointers, so that a later `write` through one is a use-after-free.
+    pub(crate) fn track_dead_pointers(&mut self) {
+        self.track_dead = true;
+    }
+
+    /// `ptr` no longer belongs to block `id`.
+    #[inline]
+    fn died(&mut self, ptr: u64, id: BlockId) {
+        if self.track_dead {
+            self.dead.insert(ptr, id);
+        }
+    }
+
+    /// The program wrote `len` bytes at `offset` into the block at `ptr`: a write event, marked
+    /// stale when `ptr` is no longer live. A pointer that was never allocated is an error.
+    pub(crate) fn write(
+        &mut self,
+        line: u64,
+        ptr: u64,
+        offset: u64,
+        len: u64,
+    ) -> Result<(), TraceError> {
+        let (Ok(offset), Ok(len)) = (u32::try_from(offset), u32::try_from(len)) else {
+            return self.malformed(line, || {
+                format!("write of {len} bytes at offset {offset}: both must be below 4 GiB")
+            });
+        };
+        if let Some(&id) = self.live.get(&ptr) {
+            return self.emit(line, Event::write(id, offset, len, false), ptr, 0);
+        }
+        match self.dead.get(&ptr) {
+            Some(&id) => self.emit(line, Event::write(id, offset, len, true), ptr, 0),
+            None => self.problem(line, SkipKind::NotLive, || {
+                format!("write to {}, which was never allocated in this trace", hex(ptr))
+            }),
         }
     }
 
@@ -187,6 +232,7 @@ impl<S: Sink> Builder<S> {
             )
         })?;
         self.live.remove(&ptr);
+        self.died(ptr, old_id);
         self.emit(line, Event::free(old_id), ptr, 0)
     }
 
@@ -226,7 +272,10 @@ impl<S: Sink> Builder<S> {
             return Ok(());
         }
         match self.live.remove(&ptr) {
-            Some(id) => self.emit(line, Event::free(id), ptr, 0),
+            Some(id) => {
+                self.died(ptr, id);
+                self.emit(line, Event::free(id), ptr, 0)
+            }
             None => self.problem(line, SkipKind::NotLive, || {
                 format!("free of {}, which is not live ({hint})", hex(ptr))
             }),
@@ -258,6 +307,7 @@ impl<S: Sink> Builder<S> {
         if ptr == 0 {
             if size == 0 {
                 self.live.remove(&old);
+                self.died(old, id);
                 return self.emit(line, Event::free(id), old, 0);
             }
             self.failed += 1;
@@ -268,6 +318,7 @@ impl<S: Sink> Builder<S> {
                 self.free_still_live(line, Op::Realloc, ptr, other)?;
             }
             self.live.remove(&old);
+            self.died(old, id);
             self.live.insert(ptr, id);
         }
         self.emit(line, Event::realloc(id, size), ptr, old)

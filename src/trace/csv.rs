@@ -10,8 +10,8 @@
 //! # Columns
 //! The first row that is not a comment names the columns; their order is free, and columns
 //! with other names are ignored.
-//! - `op` (required): `malloc`, `calloc`, `realloc`, `free` or `memalign` (`aligned_alloc` and
-//!   `posix_memalign` are read as `memalign`).
+//! - `op` (required): `malloc`, `calloc`, `realloc`, `free`, `memalign` (`aligned_alloc` and
+//!   `posix_memalign` are read as `memalign`) or `write`.
 //! - `ptr` (required): the pointer an allocation returned, or the one passed to `free`.
 //! - `size` (required): the requested byte count (for `calloc`, already multiplied). Ignored for
 //!   `free`, where it may be empty.
@@ -19,6 +19,10 @@
 //!   the trace has a `realloc`.
 //! - `align`: the alignment passed to `memalign`, a power of two. Needed as soon as the trace has
 //!   a `memalign`. Replayed rounded up to at least 16.
+//! - `offset`: for a `write` (the safety lab), bytes from the payload start to the first byte
+//!   written; `size` is then the number of bytes written. Needed as soon as the trace has a
+//!   `write`. Both must be below 4 GiB. `ptr` may be a pointer that is no longer live: that is a
+//!   use-after-free, which the replay reports (a pointer never allocated is an error).
 //! - `thread`, `time_ns`: read but not used yet. When not empty they must be numbers, so that a
 //!   later version that uses them does not reject traces this one accepted.
 //!
@@ -47,12 +51,14 @@
 //! | header without a required column | `trace.csv:1: the header has no "ptr" column (required: op, ptr, size; optional: old_ptr, align, thread, time_ns)` |
 //! | a column named twice | `trace.csv:1: the header names column "size" twice` |
 //! | wrong number of fields | `trace.csv:4: found 2 fields, but the header names 4` |
-//! | unknown op | `trace.csv:7: unknown op "mallok" (expected one of malloc, calloc, realloc, free, memalign)` |
+//! | unknown op | `trace.csv:7: unknown op "mallok" (expected one of malloc, calloc, realloc, free, memalign, write)` |
 //! | empty field | `trace.csv:3: size is missing` |
 //! | not a number | `trace.csv:3: size "abc" is not a number` (pointers add a hint on the syntax) |
 //! | too big | `trace.csv:9: size 99999999999999999999999 does not fit in 64 bits` |
 //! | realloc without the column | `trace.csv:5: realloc needs an old_ptr column in the header` |
 //! | memalign without the column | `trace.csv:5: memalign needs an align column in the header` |
+//! | write without the column | `trace.csv:5: write needs an offset column in the header` |
+//! | write through a pointer never allocated | `trace.csv:9: write to 0x10, which was never allocated in this trace` |
 //! | bad alignment | `trace.csv:5: align 24 is not a power of two` |
 //! | free of a dead pointer | `trace.csv:1042: free of 0x55d0c0a2b2a0, which is not live (freed twice, or allocated before recording started?)` |
 //! | realloc of a dead pointer | `trace.csv:8: realloc of 0x10, which is not live (freed already, or allocated before recording started?)` |
@@ -114,6 +120,9 @@ pub fn parse_with_size_hint(
     // Real traces take 25-40 bytes a line; a little too much room beats copying everything once.
     let capacity = usize::try_from(bytes / 24).unwrap_or(0).min(1 << 28);
     let mut builder = Builder::new(path, options, Collect(Vec::with_capacity(capacity)));
+    if columns.offset.is_some() {
+        builder.track_dead_pointers();
+    }
     loop {
         match reader.read_byte_record(&mut record) {
             Ok(true) => {}
@@ -159,6 +168,7 @@ struct Columns {
     size: usize,
     old_ptr: Option<usize>,
     align: Option<usize>,
+    offset: Option<usize>,
     thread: Option<usize>,
     time_ns: Option<usize>,
 }
@@ -183,8 +193,9 @@ fn read_header<R: Read>(
     let line = record_line(reader, record);
     let invalid = |message: String| TraceError::Invalid { path: path.to_path_buf(), line, message };
 
-    let mut named: [Option<usize>; 7] = [None; 7];
-    const NAMES: [&str; 7] = ["op", "ptr", "size", "old_ptr", "align", "thread", "time_ns"];
+    let mut named: [Option<usize>; 8] = [None; 8];
+    const NAMES: [&str; 8] =
+        ["op", "ptr", "size", "old_ptr", "align", "thread", "time_ns", "offset"];
     for (index, name) in record.iter().enumerate() {
         let name = name.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(name); // a UTF-8 byte order mark
         let name = name.trim_ascii(); // also the `\r` of a CRLF line
@@ -199,7 +210,7 @@ fn read_header<R: Read>(
         named[which].ok_or_else(|| {
             invalid(format!(
                 "the header has no \"{}\" column (required: op, ptr, size; optional: old_ptr, \
-                 align, thread, time_ns)",
+                 align, offset, thread, time_ns)",
                 NAMES[which]
             ))
         })
@@ -213,6 +224,7 @@ fn read_header<R: Read>(
         align: named[4],
         thread: named[5],
         time_ns: named[6],
+        offset: named[7],
     })
 }
 
@@ -225,6 +237,8 @@ struct Row {
     old_ptr: u64,
     /// A power of two for memalign, 0 otherwise.
     align: u64,
+    /// For a write: the offset into the payload; 0 otherwise.
+    offset: u64,
 }
 
 /// Read `record`'s fields, or say what is wrong with them.
@@ -254,9 +268,11 @@ fn read_row(record: &ByteRecord, columns: &Columns) -> Result<Row, String> {
         b"realloc" => Op::Realloc,
         b"calloc" => Op::Calloc,
         b"memalign" | b"aligned_alloc" | b"posix_memalign" => Op::Memalign,
+        b"write" => Op::Write,
         other => {
             return Err(format!(
-                "unknown op \"{}\" (expected one of malloc, calloc, realloc, free, memalign)",
+                "unknown op \"{}\" (expected one of malloc, calloc, realloc, free, memalign, \
+                 write)",
                 show(other)
             ))
         }
@@ -291,6 +307,11 @@ fn read_row(record: &ByteRecord, columns: &Columns) -> Result<Row, String> {
         }
         _ => 0,
     };
+    let offset = match (op, columns.offset) {
+        (Op::Write, None) => return Err("write needs an offset column in the header".to_string()),
+        (Op::Write, Some(index)) => number("offset", index)?,
+        _ => 0,
+    };
     for (name, index) in [("thread", columns.thread), ("time_ns", columns.time_ns)] {
         if let Some(index) = index {
             if !field(index).is_empty() {
@@ -298,15 +319,16 @@ fn read_row(record: &ByteRecord, columns: &Columns) -> Result<Row, String> {
             }
         }
     }
-    Ok(Row { op, ptr, size, old_ptr, align })
+    Ok(Row { op, ptr, size, old_ptr, align, offset })
 }
 
 /// Check `row` against the live blocks and record its event.
 #[inline]
 fn apply(builder: &mut Builder<Collect>, line: u64, row: Row) -> Result<(), TraceError> {
-    let Row { op, ptr, size, old_ptr, align } = row;
+    let Row { op, ptr, size, old_ptr, align, offset } = row;
     match op {
         Op::Free => builder.free(line, ptr, FREE_HINT),
+        Op::Write => builder.write(line, ptr, offset, size),
         Op::Realloc => builder.realloc(line, line, old_ptr, ptr, size, REALLOC_HINT),
         _ => builder.alloc(line, op, ptr, size, align),
     }

@@ -40,11 +40,14 @@ pub enum Op {
     Free = 3,
     /// `memalign(align, size)` (also `aligned_alloc`, `posix_memalign`): a new block `id`.
     Memalign = 4,
+    /// The program wrote into block `id` (the safety lab): see [`Event::write`].
+    Write = 5,
 }
 
 impl Op {
     /// Every op, in the order of their numbers.
-    pub const ALL: [Op; 5] = [Op::Malloc, Op::Calloc, Op::Realloc, Op::Free, Op::Memalign];
+    pub const ALL: [Op; 6] =
+        [Op::Malloc, Op::Calloc, Op::Realloc, Op::Free, Op::Memalign, Op::Write];
 
     /// The name used in trace files and reports.
     pub const fn name(self) -> &'static str {
@@ -54,6 +57,7 @@ impl Op {
             Op::Realloc => "realloc",
             Op::Free => "free",
             Op::Memalign => "memalign",
+            Op::Write => "write",
         }
     }
 
@@ -65,6 +69,7 @@ impl Op {
             "realloc" => Op::Realloc,
             "free" => Op::Free,
             "memalign" | "aligned_alloc" | "posix_memalign" => Op::Memalign,
+            "write" => Op::Write,
             _ => return None,
         })
     }
@@ -113,6 +118,36 @@ impl Event {
     pub fn memalign(id: BlockId, size: u64, align: u64) -> Event {
         let align = align.max(16).checked_next_power_of_two().unwrap_or(1 << 63);
         Event { size, id, op: Op::Memalign, align_log2: align.trailing_zeros() as u8 }
+    }
+
+    /// The program wrote `len` bytes starting `offset` bytes into the payload of block `id`.
+    /// `stale` marks a write through a pointer that was no longer live when it was written
+    /// (a use-after-free): `id` is then the block the pointer last belonged to.
+    ///
+    /// Layout: `size` holds `offset << 32 | len`, and `align_log2` is 1 for a stale write and 0
+    /// otherwise, so a write event is 16 bytes like every other.
+    pub const fn write(id: BlockId, offset: u32, len: u32, stale: bool) -> Event {
+        Event {
+            size: (offset as u64) << 32 | len as u64,
+            id,
+            op: Op::Write,
+            align_log2: stale as u8,
+        }
+    }
+
+    /// For a write: bytes from the payload start to the first byte written.
+    pub const fn write_offset(&self) -> u64 {
+        self.size >> 32
+    }
+
+    /// For a write: bytes written.
+    pub const fn write_len(&self) -> u64 {
+        self.size & 0xFFFF_FFFF
+    }
+
+    /// For a write: whether it went through a pointer that was no longer live.
+    pub const fn is_stale_write(&self) -> bool {
+        self.align_log2 == 1
     }
 
     /// The requested alignment in bytes.

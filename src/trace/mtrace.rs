@@ -120,6 +120,8 @@ impl<W: Write> Sink for CsvSink<W> {
         match event.op {
             Op::Free => writeln!(out, "free,{ptr:#x},,"),
             Op::Realloc => writeln!(out, "realloc,{ptr:#x},{},{old_ptr:#x}", event.size),
+            // mtrace records no writes, so its builder never makes a write event.
+            Op::Write => Err(std::io::Error::other("a write event cannot come from mtrace")),
             // mtrace knows no calloc or alignment: only `malloc` comes from it.
             op => writeln!(out, "{},{ptr:#x},{},", op.name(), event.size),
         }

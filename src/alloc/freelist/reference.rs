@@ -370,6 +370,8 @@ fn reference_figures(
                 requested = requested - n + e.size;
                 consumed = consumed - old.size + b.size;
             }
+            // Writes change nothing in a heap whose metadata is out of band.
+            TraceOp::Write => {}
         }
         peak = peak.max(heap.top());
         if requested > max_live || i == 0 {

@@ -1,0 +1,345 @@
+//! The safety lab's engine side: `--verify`, a check of every replay that does not trust the
+//! strategy, and what the replay found about the trace's own memory errors.
+//!
+//! The [`Verifier`] keeps its own ordered map of live ranges and checks, after every event:
+//! - every placed block starts at a multiple of 16, its payload is aligned as requested, the
+//!   requested bytes fit between payload and block end, and the block lies inside `[0, top)`;
+//! - no placed block overlaps another live block;
+//! - `top` never decreases, and `top == live consumed bytes + the strategy's free bytes` (the
+//!   footprint identity: no byte is lost or counted twice);
+//! - a `write` that runs past its block's requested size is a buffer overrun, and a `write`
+//!   through a pointer that was no longer live is a use-after-free. Both are the program's errors,
+//!   not the strategy's: they are reported with their lines and the replay goes on.
+//!
+//! A strategy that keeps its metadata inside the heap may find it damaged by an overrun (see
+//! [`crate::alloc::Corruption`]); the engine then stops that strategy's replay, and the report
+//! names the write that most likely did it.
+//!
+//! Cost: O(log n) in live blocks per event, in the metrics pass only.
+
+use crate::alloc::{Addr, Allocation, Bytes, Strategy, ALIGN};
+use crate::replay::{HeapState, Outcome, Probe};
+use crate::trace::{Event, Op};
+use std::collections::BTreeMap;
+
+/// At most this many findings of each kind are kept with their messages; all are counted.
+pub const MAX_FINDINGS: usize = 50;
+
+/// What kind of problem a finding is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FindingKind {
+    /// The program wrote past the requested size of a block.
+    Overrun,
+    /// The program wrote through a pointer that was no longer live.
+    UseAfterFree,
+    /// The strategy broke a rule of the heap model (a bug in the strategy).
+    VerifyError,
+    /// The strategy found its inline metadata damaged; its replay stopped there.
+    Corruption,
+}
+
+impl FindingKind {
+    pub const fn name(self) -> &'static str {
+        match self {
+            FindingKind::Overrun => "overrun",
+            FindingKind::UseAfterFree => "use_after_free",
+            FindingKind::VerifyError => "verify_error",
+            FindingKind::Corruption => "corruption",
+        }
+    }
+}
+
+/// One problem found during a replay, located by event and line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    pub kind: FindingKind,
+    /// Index of the event it was found at.
+    pub event: u64,
+    /// The trace line of that event.
+    pub line: u64,
+    pub message: String,
+    /// For corruption: the line of the last write that ran into the damaged bytes, if any.
+    pub culprit_line: Option<u64>,
+}
+
+impl Finding {
+    /// The message with the culprit, as printed after `file:line: `.
+    pub fn text(&self) -> String {
+        match self.culprit_line {
+            Some(line) => {
+                format!("{} (last write into the block below: line {line})", self.message)
+            }
+            None => self.message.clone(),
+        }
+    }
+}
+
+/// The safety figures of one replay.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Safety {
+    /// Whether `--verify` ran (the counts below are only meaningful then, but for corruption).
+    pub verified: bool,
+    pub overruns: u64,
+    pub use_after_free: u64,
+    pub verify_errors: u64,
+    /// The damage that stopped the replay, if any.
+    pub corruption: Option<Finding>,
+    /// The first [`MAX_FINDINGS`] overruns, use-after-frees and verify errors, in trace order.
+    pub findings: Vec<Finding>,
+}
+
+/// The `--verify` probe. Findings carry event indices; lines are filled in by `line_of`.
+pub struct Verifier<'a> {
+    /// Live blocks: start -> end.
+    live: BTreeMap<Addr, Addr>,
+    top: Bytes,
+    line_of: &'a (dyn Fn(u64) -> u64 + Sync),
+    pub safety: Safety,
+}
+
+impl<'a> Verifier<'a> {
+    pub fn new(line_of: &'a (dyn Fn(u64) -> u64 + Sync)) -> Verifier<'a> {
+        Verifier {
+            live: BTreeMap::new(),
+            top: 0,
+            line_of,
+            safety: Safety { verified: true, ..Safety::default() },
+        }
+    }
+
+    fn report(&mut self, kind: FindingKind, event: u64, message: impl FnOnce() -> String) {
+        let count = match kind {
+            FindingKind::Overrun => &mut self.safety.overruns,
+            FindingKind::UseAfterFree => &mut self.safety.use_after_free,
+            _ => &mut self.safety.verify_errors,
+        };
+        *count += 1;
+        if *count as usize <= MAX_FINDINGS {
+            let line = (self.line_of)(event);
+            self.safety.findings.push(Finding {
+                kind,
+                event,
+                line,
+                message: message(),
+                culprit_line: None,
+            });
+        }
+    }
+
+    /// Check a block placed for `requested` bytes aligned to `align` and add it to the map.
+    fn placed(
+        &mut self,
+        index: u64,
+        block: Allocation,
+        requested: Bytes,
+        align: Bytes,
+        top: Bytes,
+    ) {
+        let (start, end, payload) = (block.start, block.end(), block.payload);
+        let mut problems = Vec::new();
+        if start % ALIGN != 0 || (end - start) % ALIGN != 0 {
+            problems.push(format!("block [{start:#x}, {end:#x}) is not 16-byte aligned"));
+        }
+        if payload % align != 0 {
+            problems.push(format!("payload {payload:#x} is not aligned to {align}"));
+        }
+        if payload < start || payload.saturating_add(requested) > end {
+            problems.push(format!(
+                "block [{start:#x}, {end:#x}) cannot hold {requested} bytes at {payload:#x}"
+            ));
+        }
+        if end > top {
+            problems.push(format!("block [{start:#x}, {end:#x}) reaches past top {top:#x}"));
+        }
+        let below = self.live.range(..end).next_back().map(|(s, e)| (*s, *e));
+        if let Some((s, e)) = below.filter(|&(_, e)| e > start) {
+            problems.push(format!(
+                "block [{start:#x}, {end:#x}) overlaps the live block [{s:#x}, {e:#x})"
+            ));
+        }
+        for problem in problems {
+            self.report(FindingKind::VerifyError, index, || format!("placement: {problem}"));
+        }
+        self.live.insert(start, end);
+    }
+}
+
+impl Probe for Verifier<'_> {
+    fn after_event(
+        &mut self,
+        index: u64,
+        event: &Event,
+        outcome: Outcome,
+        heap: &HeapState,
+        strategy: &dyn Strategy,
+    ) {
+        let top = strategy.top();
+        match outcome {
+            Outcome::Placed { old, new, requested } => {
+                if let Some(old) = old {
+                    self.live.remove(&old.start);
+                }
+                let align = if event.op == Op::Memalign { event.align() } else { ALIGN };
+                self.placed(index, new, requested, align, top);
+            }
+            Outcome::Freed(block) => {
+                if self.live.remove(&block.start).is_none() {
+                    self.report(FindingKind::VerifyError, index, || {
+                        format!("freed block at {:#x} was not live", block.start)
+                    });
+                }
+            }
+            Outcome::Wrote { block, requested, offset, len } => {
+                if offset + len > requested {
+                    self.report(FindingKind::Overrun, index, || {
+                        format!(
+                            "buffer overrun: write of {len} bytes at offset {offset} into the \
+                             {requested}-byte block at {:#x} runs {} bytes past its end",
+                            block.payload,
+                            offset + len - requested
+                        )
+                    });
+                }
+            }
+            Outcome::StrayWrite => {
+                self.report(FindingKind::UseAfterFree, index, || {
+                    format!(
+                        "use after free: write of {} bytes at offset {} into block {}, which is \
+                         no longer live",
+                        event.write_len(),
+                        event.write_offset(),
+                        event.id
+                    )
+                });
+            }
+            Outcome::Failed | Outcome::IgnoredFree => {}
+        }
+        let previous_top = self.top;
+        if top < previous_top {
+            self.report(FindingKind::VerifyError, index, || {
+                format!("top shrank from {previous_top:#x} to {top:#x}")
+            });
+        }
+        self.top = top;
+        let free = strategy.free_bytes();
+        if heap.live_consumed.checked_add(free) != Some(top) {
+            self.report(FindingKind::VerifyError, index, || {
+                format!(
+                    "footprint identity broken: top {top} != live consumed {} + free {free}",
+                    heap.live_consumed
+                )
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alloc::{bump, Params, Request, StrategyEntry};
+    use crate::replay::measure_memory_and_safety;
+
+    /// A broken strategy: every block at address 0, and it claims no free bytes.
+    struct AlwaysZero;
+
+    impl Strategy for AlwaysZero {
+        fn allocate(&mut self, req: Request) -> Option<Allocation> {
+            Some(Allocation::at(0, Params::default().need(req.size)))
+        }
+        fn reallocate(&mut self, _old: Allocation, req: Request) -> Option<Allocation> {
+            self.allocate(req)
+        }
+        fn free(&mut self, _block: Allocation) {}
+        fn top(&self) -> Bytes {
+            4096
+        }
+        fn free_bytes(&self) -> Bytes {
+            0
+        }
+        fn largest_satisfiable(&self) -> Bytes {
+            0
+        }
+    }
+
+    const ALWAYS_ZERO: StrategyEntry = StrategyEntry {
+        name: "always-zero",
+        about: "broken on purpose",
+        new: |_| Box::new(AlwaysZero),
+    };
+
+    /// Lines are event index + 2 (a header line, then one event a line).
+    fn line_of(index: u64) -> u64 {
+        index + 2
+    }
+
+    #[test]
+    fn verify_catches_a_strategy_that_hands_out_overlapping_blocks() {
+        let events = [Event::malloc(0, 16), Event::malloc(1, 16)];
+        let (_, safety) =
+            measure_memory_and_safety(&ALWAYS_ZERO, &Params::default(), &events, 2, true, &line_of);
+        let overlap = safety
+            .findings
+            .iter()
+            .find(|f| f.message.contains("overlaps the live block [0x0, 0x10)"))
+            .expect("the overlap is reported");
+        assert_eq!((overlap.kind, overlap.event, overlap.line), (FindingKind::VerifyError, 1, 3));
+        assert!(safety.findings.iter().any(|f| f.message.contains("footprint identity broken")));
+        assert!(safety.verify_errors >= 2);
+    }
+
+    #[test]
+    fn a_correct_strategy_passes_verification_on_a_real_trace() {
+        let trace = crate::trace::synth::steady_state(500, 5_000, 3);
+        for entry in crate::alloc::ALL {
+            let (_, safety) = measure_memory_and_safety(
+                entry,
+                &Params::default(),
+                &trace.events,
+                trace.blocks,
+                true,
+                &line_of,
+            );
+            assert_eq!(safety.verify_errors, 0, "{}: {:?}", entry.name, safety.findings.first());
+        }
+    }
+
+    #[test]
+    fn overruns_and_uses_after_free_are_reported_with_their_lines_and_the_replay_goes_on() {
+        let events = [
+            Event::malloc(0, 24),
+            Event::write(0, 0, 24, false),  // fits exactly
+            Event::write(0, 16, 16, false), // 8 bytes past the end
+            Event::free(0),
+            Event::write(0, 0, 4, true), // use after free
+            Event::malloc(1, 8),
+        ];
+        let (memory, safety) =
+            measure_memory_and_safety(&bump::ENTRY, &Params::default(), &events, 2, true, &line_of);
+        assert_eq!(memory.events, 6, "the replay went on");
+        assert_eq!((safety.overruns, safety.use_after_free, safety.verify_errors), (1, 1, 0));
+        assert_eq!(safety.findings[0].line, 4);
+        assert!(
+            safety.findings[0].message.contains("runs 8 bytes past its end"),
+            "{}",
+            safety.findings[0].message
+        );
+        assert_eq!(
+            (safety.findings[1].kind, safety.findings[1].line),
+            (FindingKind::UseAfterFree, 6)
+        );
+    }
+
+    #[test]
+    fn without_verify_nothing_is_checked_or_counted() {
+        let events = [Event::malloc(0, 16), Event::write(0, 0, 64, false)];
+        let (_, safety) = measure_memory_and_safety(
+            &bump::ENTRY,
+            &Params::default(),
+            &events,
+            1,
+            false,
+            &line_of,
+        );
+        assert_eq!(safety, Safety::default());
+    }
+}
