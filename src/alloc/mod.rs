@@ -19,6 +19,7 @@
 
 pub mod bump;
 pub mod freelist;
+pub mod tlsf;
 
 /// A simulated address in the heap, in bytes from its base.
 pub type Addr = u64;
@@ -176,6 +177,7 @@ pub static ALL: &[StrategyEntry] = &[
     freelist::NEXT_FIT,
     freelist::BEST_FIT,
     freelist::WORST_FIT,
+    tlsf::ENTRY,
 ];
 
 /// Look a strategy up by its CLI name.
