@@ -61,8 +61,6 @@
 //! average); `largest_satisfiable` is O(1) from the bitmaps.
 
 use super::{Addr, Allocation, Bytes, Params, Request, Strategy, StrategyEntry, ALIGN};
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 
 pub const ENTRY: StrategyEntry = StrategyEntry {
     name: "tlsf",
@@ -125,8 +123,10 @@ fn search_size(size: Bytes) -> Option<Bytes> {
     Some(size.checked_add(g - 1)? & !(g - 1))
 }
 
-/// A block's boundary tags and free-list links, kept out of band.
+/// A block's boundary tags and free-list links, kept out of band: 32 bytes, aligned so that a
+/// record never straddles two cache lines.
 #[derive(Clone, Copy, Debug)]
+#[repr(align(32))]
 struct Block {
     start: Addr,
     size: Bytes,
@@ -134,37 +134,135 @@ struct Block {
     prev_phys: u32,
     /// The block starting at `start + size`, or `NIL` for the last block (ending at `top`).
     next_phys: u32,
-    /// Neighbours in the block's class list; meaningful only while `free`.
+    /// The block before this one in its class list (`NIL` at the head), or `UNLISTED` for a
+    /// block that is not free. Free blocks are always listed.
     prev_free: u32,
+    /// The block after this one in its class list; meaningful only while listed.
     next_free: u32,
-    /// In a free list (free blocks are always listed).
-    free: bool,
 }
 
-/// Hashes a block address with one multiplication, then a rotation so that the well-mixed middle
-/// bits of the product pick the bucket (addresses are multiples of 16, often of larger powers of
-/// two). Keys come from the strategy itself, so no defence against chosen keys is needed, and
-/// SipHash would cost more than the rest of an operation.
-#[derive(Clone, Copy, Debug, Default)]
-struct AddrHasher(u64);
+/// `prev_free` of a block that is in no list: a live block, or one being worked on.
+const UNLISTED: u32 = u32::MAX - 1;
 
+impl Block {
+    /// An unlisted block.
+    const fn new(start: Addr, size: Bytes, prev_phys: u32, next_phys: u32) -> Block {
+        Block { start, size, prev_phys, next_phys, prev_free: UNLISTED, next_free: NIL }
+    }
+
+    #[inline]
+    const fn is_free(&self) -> bool {
+        self.prev_free != UNLISTED
+    }
+}
+
+/// Start address -> record index of the live blocks. Open addressing with linear probing over a
+/// power-of-two table kept at most half full, keys and values side by side, so that a lookup
+/// usually reads one cache line (std's `HashMap` reads a control line and a bucket line, and its
+/// SipHash costs more than the rest of an operation). The home slot is the top bits of the key
+/// times 2^64 / phi (Fibonacci hashing), which spreads multiples of 16 evenly. Removal shifts
+/// later entries of the probe run back, so there are no tombstones. O(1) expected per operation.
+#[derive(Clone, Debug)]
+struct AddrMap {
+    /// `key == EMPTY` marks a free slot (no block starts at `Addr::MAX`, not a multiple of 16).
+    slots: Vec<MapSlot>,
+    len: usize,
+    /// `64 - log2(slots.len())`.
+    shift: u32,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct MapSlot {
+    key: Addr,
+    value: u32,
+}
+
+const EMPTY: Addr = Addr::MAX;
 const FIB: u64 = 0x9E37_79B9_7F4A_7C15;
 
-impl Hasher for AddrHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(FIB);
+impl AddrMap {
+    const MIN_SLOTS: usize = 16;
+
+    fn new() -> AddrMap {
+        AddrMap::with_slots(AddrMap::MIN_SLOTS)
+    }
+
+    fn with_slots(n: usize) -> AddrMap {
+        AddrMap {
+            slots: vec![MapSlot { key: EMPTY, value: NIL }; n],
+            len: 0,
+            shift: u64::BITS - n.trailing_zeros(),
         }
     }
 
     #[inline]
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0 ^ n).wrapping_mul(FIB);
+    fn mask(&self) -> usize {
+        self.slots.len() - 1
     }
 
     #[inline]
-    fn finish(&self) -> u64 {
-        self.0.rotate_left(26)
+    fn home(&self, key: Addr) -> usize {
+        (key.wrapping_mul(FIB) >> self.shift) as usize
+    }
+
+    /// The slot holding `key`, or the empty slot ending its probe run.
+    #[inline]
+    fn find(&self, key: Addr) -> usize {
+        let mut i = self.home(key);
+        loop {
+            let k = self.slots[i].key;
+            if k == key || k == EMPTY {
+                return i;
+            }
+            i = (i + 1) & self.mask();
+        }
+    }
+
+    #[inline]
+    fn get(&self, key: Addr) -> Option<u32> {
+        let slot = self.slots[self.find(key)];
+        (slot.key == key).then_some(slot.value)
+    }
+
+    fn insert(&mut self, key: Addr, value: u32) {
+        debug_assert_ne!(key, EMPTY);
+        if 2 * (self.len + 1) > self.slots.len() {
+            let mut bigger = AddrMap::with_slots(2 * self.slots.len());
+            for slot in self.slots.iter().filter(|s| s.key != EMPTY) {
+                bigger.insert(slot.key, slot.value);
+            }
+            *self = bigger;
+        }
+        let i = self.find(key);
+        if self.slots[i].key == EMPTY {
+            self.len += 1;
+        }
+        self.slots[i] = MapSlot { key, value };
+    }
+
+    fn remove(&mut self, key: Addr) -> Option<u32> {
+        let mut hole = self.find(key);
+        let removed = self.slots[hole];
+        if removed.key != key {
+            return None;
+        }
+        // Move back every later entry of the run whose probe path passes the hole.
+        let mask = self.mask();
+        let mut j = hole;
+        loop {
+            j = (j + 1) & mask;
+            let k = self.slots[j].key;
+            if k == EMPTY {
+                break;
+            }
+            if j.wrapping_sub(self.home(k)) & mask >= j.wrapping_sub(hole) & mask {
+                self.slots[hole] = self.slots[j];
+                hole = j;
+            }
+        }
+        self.slots[hole].key = EMPTY;
+        self.len -= 1;
+        Some(removed.value)
     }
 }
 
@@ -183,7 +281,7 @@ pub struct Tlsf {
     /// The block ending at `top`, or `NIL` while the heap is empty.
     last: u32,
     /// Start address -> record, for live (handed-out) blocks only.
-    live: HashMap<Addr, u32, BuildHasherDefault<AddrHasher>>,
+    live: AddrMap,
     /// Bit `fl` set iff `sl_bitmap[fl] != 0`.
     fl_bitmap: u64,
     /// Bit `sl` of `sl_bitmap[fl]` set iff the list of class `(fl, sl)` is non-empty.
@@ -201,7 +299,7 @@ impl Tlsf {
             blocks: Vec::new(),
             spare: Vec::new(),
             last: NIL,
-            live: HashMap::default(),
+            live: AddrMap::new(),
             fl_bitmap: 0,
             sl_bitmap: [0; FL_COUNT],
             heads: [NIL; FL_COUNT * SL_COUNT],
@@ -227,7 +325,8 @@ impl Tlsf {
             }
             None => {
                 self.blocks.push(block);
-                u32::try_from(self.blocks.len() - 1).expect("fewer than 2^32 blocks")
+                assert!(self.blocks.len() <= UNLISTED as usize, "fewer than 2^32 - 2 blocks");
+                (self.blocks.len() - 1) as u32
             }
         }
     }
@@ -243,7 +342,6 @@ impl Tlsf {
         let b = self.block(i);
         b.prev_free = NIL;
         b.next_free = head;
-        b.free = true;
         self.heads[fl * SL_COUNT + sl] = i;
         self.sl_bitmap[fl] |= 1 << sl;
         self.fl_bitmap |= 1 << fl;
@@ -253,7 +351,7 @@ impl Tlsf {
     #[inline]
     fn remove_free(&mut self, i: u32) {
         let b = self.blocks[i as usize];
-        debug_assert!(b.free);
+        debug_assert!(b.is_free());
         if b.prev_free != NIL {
             self.block(b.prev_free).next_free = b.next_free;
         } else {
@@ -269,7 +367,7 @@ impl Tlsf {
         if b.next_free != NIL {
             self.block(b.next_free).prev_free = b.prev_free;
         }
-        self.block(i).free = false;
+        self.block(i).prev_free = UNLISTED;
     }
 
     /// The good-fit search: the head of the first non-empty class at or above the class starting
@@ -309,12 +407,12 @@ impl Tlsf {
     /// Give free block `i` (not listed) back: merge it with free neighbours, then list it.
     fn release(&mut self, mut i: u32) {
         let next = self.blocks[i as usize].next_phys;
-        if next != NIL && self.blocks[next as usize].free {
+        if next != NIL && self.blocks[next as usize].is_free() {
             self.remove_free(next);
             self.absorb_next(i);
         }
         let prev = self.blocks[i as usize].prev_phys;
-        if prev != NIL && self.blocks[prev as usize].free {
+        if prev != NIL && self.blocks[prev as usize].is_free() {
             self.remove_free(prev);
             self.absorb_next(prev);
             i = prev;
@@ -330,15 +428,7 @@ impl Tlsf {
         if rest == 0 || rest < self.min_block() {
             return;
         }
-        let r = self.new_record(Block {
-            start: b.start + size,
-            size: rest,
-            prev_phys: i,
-            next_phys: b.next_phys,
-            prev_free: NIL,
-            next_free: NIL,
-            free: false,
-        });
+        let r = self.new_record(Block::new(b.start + size, rest, i, b.next_phys));
         if b.next_phys != NIL {
             self.block(b.next_phys).prev_phys = r;
         } else {
@@ -363,7 +453,7 @@ impl Tlsf {
     /// the end of the heap, or `None` (nothing changed) past the heap limit.
     fn grow(&mut self, size: Bytes) -> Option<u32> {
         let last = self.last;
-        if last != NIL && self.blocks[last as usize].free {
+        if last != NIL && self.blocks[last as usize].is_free() {
             let b = self.blocks[last as usize];
             if b.size < size {
                 let new_top = b.start.checked_add(size)?;
@@ -382,15 +472,7 @@ impl Tlsf {
         if !self.params.may_grow_to(new_top) {
             return None;
         }
-        let i = self.new_record(Block {
-            start: self.top,
-            size,
-            prev_phys: last,
-            next_phys: NIL,
-            prev_free: NIL,
-            next_free: NIL,
-            free: false,
-        });
+        let i = self.new_record(Block::new(self.top, size, last, NIL));
         if last != NIL {
             self.block(last).next_phys = i;
         }
@@ -401,7 +483,7 @@ impl Tlsf {
 
     /// The record of a live block the engine hands back.
     fn live_record(&self, block: Allocation) -> u32 {
-        let i = *self.live.get(&block.start).expect("the engine only hands back live blocks");
+        let i = self.live.get(block.start).expect("the engine only hands back live blocks");
         debug_assert_eq!(self.blocks[i as usize].size, block.size);
         i
     }
@@ -424,7 +506,7 @@ impl Strategy for Tlsf {
         let i = self.live_record(old);
         let size = self.params.block_size(req);
         let b = self.blocks[i as usize];
-        let next_is_free = b.next_phys != NIL && self.blocks[b.next_phys as usize].free;
+        let next_is_free = b.next_phys != NIL && self.blocks[b.next_phys as usize].is_free();
         let in_place = if size <= b.size {
             // 1: shrink in place.
             true
@@ -472,8 +554,8 @@ impl Strategy for Tlsf {
     }
 
     fn free(&mut self, block: Allocation) {
-        let i = self.live_record(block);
-        self.live.remove(&block.start);
+        let i = self.live.remove(block.start).expect("the engine only hands back live blocks");
+        debug_assert_eq!(self.blocks[i as usize].size, block.size);
         self.used -= self.blocks[i as usize].size;
         self.release(i);
     }
@@ -505,7 +587,7 @@ impl Strategy for Tlsf {
         // When the search misses, the free last block is used without growth if it is big
         // enough. It has at least `min_size` bytes, as every block has.
         let last = self.last;
-        let by_last = if last != NIL && self.blocks[last as usize].free {
+        let by_last = if last != NIL && self.blocks[last as usize].is_free() {
             self.blocks[last as usize].size
         } else {
             0
@@ -529,7 +611,11 @@ mod tests {
 
     /// The free blocks in address order, as `(start, size)`.
     fn free_blocks(heap: &Tlsf) -> Vec<(Addr, Bytes)> {
-        layout(heap).into_iter().filter(|(_, b)| b.free).map(|(_, b)| (b.start, b.size)).collect()
+        layout(heap)
+            .into_iter()
+            .filter(|(_, b)| b.is_free())
+            .map(|(_, b)| (b.start, b.size))
+            .collect()
     }
 
     /// Every block with its record index, in address order (following `next_phys` from the
@@ -560,16 +646,20 @@ mod tests {
             match prev {
                 Some((p, pb)) => {
                     assert_eq!(b.prev_phys, p, "prev_phys points at the block before");
-                    assert!(!(pb.free && b.free), "two adjacent free blocks at {:#x}", b.start);
+                    assert!(
+                        !(pb.is_free() && b.is_free()),
+                        "two adjacent free blocks at {:#x}",
+                        b.start
+                    );
                 }
                 None => assert_eq!(b.prev_phys, NIL),
             }
-            if b.free {
+            if b.is_free() {
                 free_count += 1;
-                assert!(!heap.live.contains_key(&b.start), "a free block is not in the map");
+                assert_eq!(heap.live.get(b.start), None, "a free block is not in the map");
             } else {
                 used += b.size;
-                assert_eq!(heap.live.get(&b.start), Some(&i), "a live block is in the map");
+                assert_eq!(heap.live.get(b.start), Some(i), "a live block is in the map");
             }
             at += b.size;
             prev = Some((i, b));
@@ -577,7 +667,7 @@ mod tests {
         assert_eq!(prev.map(|(i, _)| i).unwrap_or(NIL), heap.last, "last is the last block");
         assert_eq!(at, heap.top, "the last block ends at top");
         assert_eq!(used, heap.used, "used counts the live blocks");
-        assert_eq!(heap.live.len(), layout(heap).iter().filter(|(_, b)| !b.free).count());
+        assert_eq!(heap.live.len, layout(heap).iter().filter(|(_, b)| !b.is_free()).count());
         let mut listed = 0;
         for fl in 0..FL_COUNT {
             for sl in 0..SL_COUNT {
@@ -587,7 +677,7 @@ mod tests {
                 let mut before = NIL;
                 while j != NIL {
                     let b = heap.blocks[j as usize];
-                    assert!(b.free, "listed blocks are free");
+                    assert!(b.is_free(), "listed blocks are free");
                     assert_eq!(class_of(b.size), (fl, sl), "a block is listed in its class");
                     assert_eq!(b.prev_free, before, "prev_free points at the block before");
                     listed += 1;
@@ -953,6 +1043,30 @@ mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        #[test]
+        fn the_address_map_agrees_with_std_hash_map(
+            ops in proptest::collection::vec((any::<bool>(), 0u64..64), 1..400),
+        ) {
+            // Few distinct keys (multiples of 16, and of 1024 to crowd the probe runs), so
+            // inserts, removals and lookups hit and miss, and the table grows.
+            let mut map = AddrMap::new();
+            let mut model = std::collections::HashMap::new();
+            for (n, &(insert, k)) in ops.iter().enumerate() {
+                let key = if k % 2 == 0 { k * 16 } else { k * 1024 };
+                if insert {
+                    map.insert(key, n as u32);
+                    model.insert(key, n as u32);
+                } else {
+                    assert_eq!(map.remove(key), model.remove(&key));
+                }
+                assert_eq!(map.len, model.len());
+                for probe in 0..64 {
+                    let key = if probe % 2 == 0 { probe * 16 } else { probe * 1024 };
+                    assert_eq!(map.get(key), model.get(&key).copied());
+                }
+            }
+        }
 
         #[test]
         fn random_streams_keep_lists_bitmaps_and_layout_consistent(
