@@ -20,6 +20,7 @@
 pub mod buddy;
 pub mod bump;
 pub mod freelist;
+pub mod slab;
 
 /// A simulated address in the heap, in bytes from its base.
 pub type Addr = u64;
@@ -250,6 +251,7 @@ pub static ALL: &[StrategyEntry] = &[
     freelist::BEST_FIT,
     freelist::WORST_FIT,
     buddy::ENTRY,
+    slab::ENTRY,
 ];
 
 /// Look a strategy up by its CLI name.
