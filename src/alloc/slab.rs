@@ -39,7 +39,8 @@
 //!   comes from the smallest class `>= need` that is a multiple of `align`. Slabs start on page
 //!   boundaries, so every slot of such a class is aligned to `align`, and the payload is the
 //!   slot's start: memalign of 100 bytes to 64 gets a slot of the class 128, to 256 one of the
-//!   class 256. Otherwise the request is large: with `align <= 4096` the page alignment suffices;
+//!   class 256. That class is never larger than the one a malloc of the padded size `need +
+//!   align - 16` would get. Otherwise the request is large: with `align <= 4096` the page alignment suffices;
 //!   with `align > 4096` it takes `round_up(need, 4096) + align - 4096` bytes of pages and its
 //!   payload is the first address in them aligned to `align`.
 //! - **realloc** to `n` bytes (16-byte alignment; the result's payload is its start):
@@ -68,7 +69,9 @@
 //! its free slots and their count. Per class, a `BTreeSet` holds the start addresses of its slabs
 //! with a free slot, and a 24-bit mask says which classes have one. A `Vec` indexed by page
 //! number (`addr / 4096`) gives the slab holding an address, so a free finds its slab and slot by
-//! one lookup and one division. Costs, with `s` the slabs of a class and `r` the page runs:
+//! one lookup and one division. (Only below 64 GiB: slabs reaching above, in heaps grown that far
+//! by huge requests, are found in a `BTreeMap` by start address instead, so the page map never
+//! exceeds 64 MiB.) Costs, with `s` the slabs of a class and `r` the page runs:
 //! - small malloc: O(1) class lookup (a table by `need / 16`), O(log s) for the lowest slab with
 //!   a free slot, O(1) for its lowest free slot (a scan of 4 words); O(log s) more when the slab
 //!   fills up; a new slab costs the page allocator's O(log r) plus writing at most 7 page-map
@@ -78,12 +81,12 @@
 //! - large malloc, free and realloc: the page allocator's O(log r);
 //! - `free_bytes`, `largest_satisfiable`: O(1).
 //!
-//! Memory: 48 bytes per slab, 4 bytes per page of the heap (the page map), one set entry per slab
+//! Memory: 48 bytes per slab, 4 bytes per page of the heap up to the highest slab (the page map), one set entry per slab
 //! with a free slot, and the page allocator's tree of free runs.
 
 use super::freelist::{FreeList, Policy};
 use super::{Addr, Allocation, Bytes, Params, Request, Strategy, StrategyEntry, ALIGN};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 pub const ENTRY: StrategyEntry = StrategyEntry {
     name: "slab",
@@ -146,7 +149,7 @@ pub const fn slab_slots(size: Bytes) -> u32 {
 struct Slab {
     start: Addr,
     class: u8,
-    /// Free slots; always `1..slots` for a slab in use (a slab never stays full-free).
+    /// Free slots; always below `slots` for a slab in use (an empty slab is released at once).
     free: u32,
     /// Bit `i` is set exactly when slot `i` is free; bits at `slots` and above are clear.
     free_slots: [u64; SLOT_WORDS],
@@ -171,6 +174,9 @@ impl Slab {
     }
 }
 
+/// Slabs are found by a page map below this address, by a search tree above it.
+const DENSE_LIMIT: Addr = 1 << 36;
+
 /// Marks a page-map entry that belongs to no slab.
 const NO_SLAB: u32 = u32::MAX;
 
@@ -183,9 +189,13 @@ pub struct SlabAllocator {
     /// Arena of slabs; the ids in `spare` are released and hold stale data.
     slabs: Vec<Slab>,
     spare: Vec<u32>,
-    /// `page_slab[p]`: the slab holding page `p`, for every page of every slab in use. Entries of
+    /// `page_slab[p]`: the slab holding page `p`, for every page below [`DENSE_LIMIT`] of every
+    /// slab in use. Entries of
     /// other pages are stale or [`NO_SLAB`]; only small blocks are ever looked up.
     page_slab: Vec<u32>,
+    /// Start -> id of every slab in use that reaches past [`DENSE_LIMIT`] (only in heaps that
+    /// grew that far), so the page map never takes more than `DENSE_LIMIT / 1024` bytes.
+    far_slabs: BTreeMap<Addr, u32>,
     /// Per class, the start addresses of its slabs that have a free slot.
     partial: [BTreeSet<Addr>; CLASSES],
     /// Bit `c` is set exactly when `partial[c]` is not empty.
@@ -205,6 +215,7 @@ impl SlabAllocator {
             slabs: Vec::new(),
             spare: Vec::new(),
             page_slab: Vec::new(),
+            far_slabs: BTreeMap::new(),
             partial: Default::default(),
             classes_with_room: 0,
             free_slot_bytes: 0,
@@ -229,8 +240,13 @@ impl SlabAllocator {
         block.size <= SMALL_MAX
     }
 
+    /// The slab in use holding `addr`. O(1) below [`DENSE_LIMIT`], O(log s) above.
     fn slab_at(&self, addr: Addr) -> usize {
-        self.page_slab[(addr >> PAGE_SHIFT) as usize] as usize
+        if addr < DENSE_LIMIT {
+            self.page_slab[(addr >> PAGE_SHIFT) as usize] as usize
+        } else {
+            *self.far_slabs.range(..=addr).next_back().expect("a slab holds addr").1 as usize
+        }
     }
 
     fn mark_room(&mut self, class: usize, start: Addr) {
@@ -270,11 +286,15 @@ impl SlabAllocator {
                 (self.slabs.len() - 1) as u32
             }
         };
-        let (first, end) = ((run.start >> PAGE_SHIFT) as usize, (run.end() >> PAGE_SHIFT) as usize);
+        let first = (run.start.min(DENSE_LIMIT) >> PAGE_SHIFT) as usize;
+        let end = (run.end().min(DENSE_LIMIT) >> PAGE_SHIFT) as usize;
         if self.page_slab.len() < end {
             self.page_slab.resize(end, NO_SLAB);
         }
         self.page_slab[first..end].fill(id);
+        if run.end() > DENSE_LIMIT {
+            self.far_slabs.insert(run.start, id);
+        }
         self.mark_room(class, run.start);
         self.free_slot_bytes += bytes;
         Some(run.start)
@@ -314,6 +334,9 @@ impl SlabAllocator {
             self.unmark_room(class, start);
             let bytes = slab_bytes(size);
             self.free_slot_bytes -= bytes;
+            if start + bytes > DENSE_LIMIT {
+                self.far_slabs.remove(&start);
+            }
             self.pages.free(Allocation::at(start, bytes));
             self.spare.push(id as u32);
         }
@@ -348,7 +371,7 @@ impl SlabAllocator {
             assert_eq!(self.partial[class].contains(&slab.start), slab.free > 0, "slab {id}");
             let pages = slab.start >> PAGE_SHIFT..(slab.start + slab_bytes(size)) >> PAGE_SHIFT;
             for page in pages {
-                assert_eq!(self.page_slab[page as usize], id as u32, "page {page}");
+                assert_eq!(self.slab_at(page << PAGE_SHIFT), id, "page {page}");
             }
             free_slot_bytes += Bytes::from(slab.free) * size;
         }
@@ -673,6 +696,25 @@ mod tests {
         assert_eq!(heap.largest_satisfiable(), 3 * PAGE);
         heap.free(x);
         assert_eq!(heap.largest_satisfiable(), 8 * PAGE, "x's slab merged with big's run");
+    }
+
+    #[test]
+    fn slabs_above_64_gib_are_found_without_a_huge_page_map() {
+        let mut heap = heap();
+        let huge = malloc(&mut heap, DENSE_LIMIT - 2 * PAGE);
+        let a = malloc(&mut heap, 1000); // class 1024: one page, below the limit
+                                         // Class 1536: a slab of 3 pages across the limit; its fourth slot lies above it.
+        let [b, c, d, e] = [(); 4].map(|()| malloc(&mut heap, 1500));
+        let (limit, page) = (DENSE_LIMIT, PAGE);
+        assert_eq!((a.start, b.start, e.start), (limit - 2 * page, limit - page, limit + 512));
+        assert!(heap.page_slab.len() as Addr <= DENSE_LIMIT / PAGE);
+        heap.check_invariants();
+        for block in [c, e, a, huge, b, d] {
+            heap.free(block);
+            heap.check_invariants();
+        }
+        assert!(heap.far_slabs.is_empty());
+        assert_eq!(heap.largest_satisfiable(), heap.top());
     }
 
     #[test]
