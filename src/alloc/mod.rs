@@ -20,6 +20,7 @@
 pub mod buddy;
 pub mod bump;
 pub mod freelist;
+pub mod slab;
 pub mod tlsf;
 
 /// A simulated address in the heap, in bytes from its base.
@@ -252,6 +253,7 @@ pub static ALL: &[StrategyEntry] = &[
     freelist::WORST_FIT,
     buddy::ENTRY,
     tlsf::ENTRY,
+    slab::ENTRY,
 ];
 
 /// Look a strategy up by its CLI name.
