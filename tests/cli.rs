@@ -226,3 +226,20 @@ fn a_bad_mtrace_import_fails_with_its_line_and_writes_nothing() {
         .stderr(predicate::str::contains("bad.mtrace:3:"));
     assert!(!out.exists());
 }
+
+#[test]
+fn every_strategy_passes_verification_on_the_real_traces() {
+    for trace in ["perl-hash.csv", "xz.csv", "python-dict.csv.gz"] {
+        let doc = json_of(&[&shipped(trace), "--alloc", "all", "--verify", "--runs", "0"]);
+        for r in doc["results"].as_array().unwrap() {
+            assert_eq!(r["safety"]["verified"], true);
+            assert_eq!(
+                r["safety"]["verify_errors"], 0,
+                "{trace}: {}: {}",
+                r["allocator"], r["safety"]
+            );
+            assert_eq!(r["safety"]["overruns"], 0);
+            assert!(r["safety"]["corruption"].is_null());
+        }
+    }
+}

@@ -68,6 +68,7 @@ impl Exporter for TableExporter {
                 let m = &r.memory;
                 vec![
                     r.allocator.to_string(),
+                    m.events.to_string(),
                     human_bytes(m.peak_footprint_bytes),
                     human_bytes(m.max_live_bytes),
                     m.overhead().map_or("-".into(), percent),
@@ -81,6 +82,7 @@ impl Exporter for TableExporter {
         out.push_str(&render(
             &[
                 "strategy",
+                "events",
                 "peak footprint",
                 "max live",
                 "overhead",
