@@ -793,3 +793,620 @@ impl Strategy for BoundaryTag {
         self.corruption
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Strategy;
+    use super::*;
+    use proptest::prelude::*;
+    use proptest::strategy::Strategy as Gen;
+
+    impl BoundaryTag {
+        /// Every block as `(start, size, status)`, by address, read from the headers.
+        fn blocks(&self) -> Vec<(Addr, Bytes, u64)> {
+            let mut blocks = Vec::new();
+            let mut at = 0;
+            while at < self.top {
+                let size = self.load(self.layout.size_at(at));
+                assert!(size >= self.layout.min_block && at + size <= self.top, "{at}: {size}");
+                blocks.push((at, size, self.load(self.layout.status_at(at))));
+                at += size;
+            }
+            blocks
+        }
+
+        /// The free blocks as `(start, size)`, by address.
+        fn free_blocks(&self) -> Vec<(Addr, Bytes)> {
+            self.blocks().into_iter().filter(|b| b.2 == FREE).map(|b| (b.0, b.1)).collect()
+        }
+
+        /// The list of `class`, head first.
+        fn list(&self, class: usize) -> Vec<Addr> {
+            let mut list = Vec::new();
+            let mut link = self.head(class);
+            while link != NIL {
+                assert!(list.len() as u64 <= self.free_blocks, "list {class} is too long");
+                list.push(link);
+                link = self.load(self.layout.next_at(link));
+            }
+            list
+        }
+    }
+
+    fn plain() -> BoundaryTag {
+        BoundaryTag::new(Params::default())
+    }
+
+    fn guarded() -> BoundaryTag {
+        BoundaryTag::new(Params { guard: true, ..Params::default() })
+    }
+
+    fn malloc(heap: &mut BoundaryTag, n: Bytes) -> Allocation {
+        heap.allocate(Request::new(n)).expect("no limit here")
+    }
+
+    fn word(heap: &BoundaryTag, addr: Addr) -> u64 {
+        heap.load(addr)
+    }
+
+    fn block(start: Addr, size: Bytes) -> Allocation {
+        Allocation { start, size, payload: start + 16 }
+    }
+
+    #[test]
+    fn a_block_is_a_header_the_payload_and_a_footer_in_the_arena_bytes() {
+        let mut heap = plain();
+        // 20 bytes + 24 bytes of tags, rounded up to 16.
+        assert_eq!(malloc(&mut heap, 20), block(0, 48));
+        assert_eq!(malloc(&mut heap, 24), block(48, 48));
+        assert_eq!(malloc(&mut heap, 25), block(96, 64));
+        let bytes = heap.heap_bytes();
+        assert_eq!(bytes.len(), 160);
+        assert_eq!(bytes[..16], [48, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(bytes[40..48], [48, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!((word(&heap, 96), word(&heap, 104), word(&heap, 152)), (64, USED, 64));
+        assert_eq!(heap.tag_bytes(), 24);
+    }
+
+    #[test]
+    fn min_size_is_the_smallest_payload_room() {
+        let mut heap = BoundaryTag::new(Params { min_size: 64, ..Params::default() });
+        assert_eq!(malloc(&mut heap, 1), block(0, 96));
+        assert_eq!(malloc(&mut heap, 72), block(96, 96));
+    }
+
+    #[test]
+    fn a_free_block_keeps_its_list_links_in_its_payload() {
+        let mut heap = plain();
+        let a = malloc(&mut heap, 20);
+        malloc(&mut heap, 20);
+        let b = malloc(&mut heap, 20);
+        malloc(&mut heap, 20);
+        heap.free(a);
+        heap.free(b);
+        // LIFO: b (freed last) heads the list of class 3 (48 bytes), then a.
+        assert_eq!(heap.list(3), [96, 0]);
+        assert_eq!((word(&heap, 8), word(&heap, 104)), (FREE, FREE));
+        assert_eq!((word(&heap, 112), word(&heap, 120)), (0, NIL)); // b: next, prev
+        assert_eq!((word(&heap, 16), word(&heap, 24)), (NIL, 96)); // a: next, prev
+        assert_eq!(heap.raw(HEADS_AT + 8 * 3), 96);
+        assert_eq!(heap.raw(BITMAP_AT), 1 << 3);
+        assert_eq!(heap.raw(SUMMARY_AT), 1);
+        assert_eq!((heap.free_bytes(), heap.free_blocks), (96, 2));
+    }
+
+    #[test]
+    fn guard_puts_a_magic_below_every_tag_and_costs_24_bytes_per_block() {
+        let mut heap = guarded();
+        assert_eq!(heap.tag_bytes(), 48);
+        let a = malloc(&mut heap, 20);
+        assert_eq!(a, Allocation { start: 0, size: 80, payload: 32 });
+        let words: Vec<u64> = (0..10).map(|i| word(&heap, 8 * i)).collect();
+        let m = GUARD_MAGIC;
+        assert_eq!(words, [m, m, 80, USED, 0, 0, 0, 0, m, 80]);
+        // The smallest block holds two links between the tags: 64 bytes.
+        assert_eq!(malloc(&mut heap, 1).size, 64);
+    }
+
+    #[test]
+    fn boundary_tags_find_the_previous_block_through_the_footer() {
+        let mut heap = plain();
+        let a = malloc(&mut heap, 100);
+        let b = malloc(&mut heap, 20);
+        malloc(&mut heap, 20);
+        assert_eq!((a.size, b.start), (128, 128));
+        heap.free(a);
+        // The 8 bytes just below b's header are a's footer: a's size.
+        assert_eq!(word(&heap, b.start - 8), 128);
+        heap.free(b);
+        assert_eq!(heap.free_blocks(), [(0, 176)]);
+        assert_eq!((word(&heap, 0), word(&heap, 168)), (176, 176));
+        assert_eq!(heap.list(class_of(176)), [0]);
+        assert!(heap.list(class_of(128)).is_empty());
+    }
+
+    #[test]
+    fn freeing_a_block_between_two_free_blocks_merges_all_three() {
+        let mut heap = plain();
+        let blocks: Vec<_> = [20, 100, 60, 1].iter().map(|&n| malloc(&mut heap, n)).collect();
+        heap.free(blocks[0]);
+        heap.free(blocks[2]);
+        assert_eq!(heap.free_blocks(), [(0, 48), (176, 96)]);
+        heap.free(blocks[1]);
+        assert_eq!(heap.free_blocks(), [(0, 272)]);
+        assert_eq!(
+            (heap.free_bytes(), heap.free_blocks, heap.largest_satisfiable()),
+            (272, 1, 272)
+        );
+        heap.free(blocks[3]);
+        assert_eq!(heap.free_blocks(), [(0, 320)]);
+        assert_eq!(heap.largest_satisfiable(), heap.top());
+    }
+
+    #[test]
+    fn without_coalescing_freed_neighbours_stay_apart() {
+        let mut heap = BoundaryTag::new(Params { coalesce: false, ..Params::default() });
+        let a = malloc(&mut heap, 20);
+        let b = malloc(&mut heap, 20);
+        heap.free(a);
+        heap.free(b);
+        assert_eq!(heap.free_blocks(), [(0, 48), (48, 48)]);
+        assert_eq!(heap.largest_satisfiable(), 48);
+        // 96 bytes fit neither: the highest block is free, so it grows from there.
+        assert_eq!(malloc(&mut heap, 60), block(48, 96));
+        assert_eq!(heap.top(), 144);
+    }
+
+    #[test]
+    fn placement_scans_the_own_class_then_takes_the_head_of_the_next_larger_class() {
+        let mut heap = plain();
+        // Holes of 1040, 1072 and 2000 bytes, each followed by a live 48-byte block.
+        let holes: Vec<_> = [1016, 1048, 1976]
+            .iter()
+            .map(|&n| {
+                let hole = malloc(&mut heap, n);
+                malloc(&mut heap, 1);
+                hole
+            })
+            .collect();
+        assert_eq!(
+            holes.iter().map(|h| (h.start, h.size)).collect::<Vec<_>>(),
+            [(0, 1040), (1088, 1072), (2208, 2000)]
+        );
+        for &hole in holes.iter().rev() {
+            heap.free(hole);
+        }
+        // 1040 and 1072 share the class 1024..1088, most recently freed first.
+        assert_eq!(heap.list(class_of(1040)), [0, 1088]);
+        assert_eq!(heap.largest_satisfiable(), 2000);
+        // 1056 bytes: 1040 is too small, 1072 fits; the 16 left over stay in the block.
+        assert_eq!(malloc(&mut heap, 1032), block(1088, 1072));
+        // Again: only 1040 is left in the class, so the head of the next non-empty class.
+        assert_eq!(malloc(&mut heap, 1032), block(2208, 1056));
+        assert_eq!(heap.free_blocks(), [(0, 1040), (3264, 944)]);
+        // A 48-byte request takes the head of the smallest non-empty class above 48: 944.
+        assert_eq!(malloc(&mut heap, 1), block(3264, 48));
+        assert_eq!(heap.top(), 4256);
+    }
+
+    #[test]
+    fn growth_extends_a_free_block_that_ends_at_top() {
+        let mut heap = plain();
+        malloc(&mut heap, 100);
+        let b = malloc(&mut heap, 100);
+        heap.free(b);
+        assert_eq!(heap.free_blocks(), [(128, 128)]);
+        assert_eq!(malloc(&mut heap, 500), block(128, 528));
+        assert_eq!((heap.top(), heap.free_bytes()), (656, 0));
+        assert_eq!(heap.heap_bytes().len(), 656);
+    }
+
+    #[test]
+    fn the_heap_limit_fails_a_request_and_changes_nothing() {
+        let mut heap = BoundaryTag::new(Params { heap_limit: Some(200), ..Params::default() });
+        malloc(&mut heap, 100);
+        let before = heap.heap_bytes().to_vec();
+        assert_eq!(heap.allocate(Request::new(100)), None);
+        assert_eq!(heap.allocate(Request::new(u64::MAX)), None);
+        assert_eq!(heap.allocate(Request { size: 1, align: 1 << 40 }), None);
+        assert_eq!((heap.top(), heap.heap_bytes()), (128, &before[..]));
+        assert_eq!(heap.corruption(), None);
+    }
+
+    #[test]
+    fn realloc_shrinks_in_place_and_frees_a_tail_big_enough_to_be_a_block() {
+        let mut heap = plain();
+        let a = malloc(&mut heap, 200);
+        malloc(&mut heap, 1);
+        assert_eq!(a.size, 224);
+        let a = heap.reallocate(a, Request::new(100)).unwrap();
+        assert_eq!(a, block(0, 128));
+        assert_eq!(heap.free_blocks(), [(128, 96)]);
+        // 112 bytes would leave a 16-byte tail: too small for a block, so it stays.
+        assert_eq!(heap.reallocate(a, Request::new(80)), Some(a));
+    }
+
+    #[test]
+    fn realloc_grows_into_the_free_block_above() {
+        let mut heap = plain();
+        let a = malloc(&mut heap, 100);
+        let b = malloc(&mut heap, 200);
+        malloc(&mut heap, 1);
+        heap.free(b);
+        assert_eq!(heap.reallocate(a, Request::new(200)), Some(block(0, 224)));
+        assert_eq!(heap.free_blocks(), [(224, 128)]);
+        // All of the rest, but 16: the 16 bytes left join the block.
+        assert_eq!(heap.reallocate(block(0, 224), Request::new(312)), Some(block(0, 352)));
+        assert_eq!(heap.free_blocks(), []);
+    }
+
+    #[test]
+    fn realloc_grows_at_top_and_moves_when_it_cannot_grow_in_place() {
+        let mut heap = plain();
+        let a = malloc(&mut heap, 100);
+        assert_eq!(heap.reallocate(a, Request::new(1000)), Some(block(0, 1024)));
+        assert_eq!(heap.top(), 1024);
+        malloc(&mut heap, 1);
+        // Neither free above nor at top: a new block is placed (at top), then the old one freed.
+        assert_eq!(heap.reallocate(block(0, 1024), Request::new(2000)), Some(block(1072, 2032)));
+        assert_eq!(heap.free_blocks(), [(0, 1024)]);
+    }
+
+    #[test]
+    fn realloc_fails_at_the_heap_limit_and_keeps_the_block() {
+        let mut heap = BoundaryTag::new(Params { heap_limit: Some(256), ..Params::default() });
+        let a = malloc(&mut heap, 100);
+        assert_eq!(heap.reallocate(a, Request::new(300)), None);
+        assert_eq!((heap.top(), heap.blocks()), (128, vec![(0, 128, USED)]));
+    }
+
+    #[test]
+    fn memalign_puts_the_payload_on_the_alignment_and_frees_the_leading_gap() {
+        let mut heap = plain();
+        malloc(&mut heap, 1);
+        // Payload 256 means a block at 240; the gap [48, 240) is big enough to be a free block.
+        let a = heap.allocate(Request { size: 10, align: 256 }).unwrap();
+        assert_eq!(a, Allocation { start: 240, size: 48, payload: 256 });
+        assert_eq!((heap.top(), heap.free_blocks()), (288, vec![(48, 192)]));
+        // From that free block: its own start already puts the payload on 64.
+        let b = heap.allocate(Request { size: 10, align: 64 }).unwrap();
+        assert_eq!(b, Allocation { start: 48, size: 48, payload: 64 });
+        assert_eq!(heap.free_blocks(), [(96, 144)]);
+        // Payload on 128 from [96, 240): 112 is 16 bytes too far, too small a gap; so 240.
+        let mut heap2 = heap.clone();
+        let c = heap2.allocate(Request { size: 10, align: 128 }).unwrap();
+        assert_eq!(c.payload % 128, 0);
+        assert!(c.start >= 96 + 48);
+    }
+
+    #[test]
+    fn writes_land_in_the_arena_and_stop_at_top() {
+        let mut heap = plain();
+        let a = malloc(&mut heap, 20);
+        heap.write(a, 0, 1000);
+        assert!(heap.heap_bytes()[16..].iter().all(|&b| b == WRITE_BYTE));
+        assert_eq!(heap.heap_bytes()[..16], block_header(48));
+        heap.write(a, u64::MAX, u64::MAX);
+        assert_eq!(heap.heap_bytes().len(), 48);
+        assert!(heap.arena[PROLOGUE + 48..].iter().all(|&b| b == 0));
+    }
+
+    fn block_header(size: u64) -> [u8; 16] {
+        let mut bytes = [0; 16];
+        bytes[..8].copy_from_slice(&size.to_le_bytes());
+        bytes[8..].copy_from_slice(&USED.to_le_bytes());
+        bytes
+    }
+
+    #[test]
+    fn an_overrun_with_guard_is_caught_at_the_next_free() {
+        let mut heap = guarded();
+        let a = malloc(&mut heap, 20);
+        let b = malloc(&mut heap, 20);
+        malloc(&mut heap, 20);
+        assert_eq!((a.payload, b.start), (32, 80));
+        // 4 bytes just past a's block: the first guard word of b's header.
+        heap.write(a, a.end() - a.payload, 4);
+        assert_eq!(heap.corruption(), None, "a write checks nothing");
+        // Freeing a reads b's header to see whether it can merge.
+        heap.free(a);
+        let damage = Corruption { at: 80, block: 80, kind: CorruptionKind::GuardOverwritten };
+        assert_eq!(heap.corruption(), Some(damage));
+        // From then on nothing happens, and nothing panics.
+        assert_eq!(heap.allocate(Request::new(20)), None);
+        heap.free(b);
+        assert_eq!(heap.corruption(), Some(damage));
+
+        // An overrun that starts in a's payload runs through a's own footer first.
+        let mut heap = guarded();
+        let a = malloc(&mut heap, 20);
+        let b = malloc(&mut heap, 20);
+        heap.write(a, 20, 40);
+        heap.free(b);
+        let damage = Corruption { at: 80, block: 80, kind: CorruptionKind::GuardOverwritten };
+        assert_eq!(heap.corruption(), Some(damage));
+        let mut heap = guarded();
+        let a = malloc(&mut heap, 20);
+        malloc(&mut heap, 20);
+        heap.write(a, 20, 40);
+        heap.free(a);
+        let damage = Corruption { at: 64, block: 0, kind: CorruptionKind::GuardOverwritten };
+        assert_eq!(heap.corruption(), Some(damage));
+    }
+
+    #[test]
+    fn an_overrun_without_guard_leads_the_allocator_astray_and_is_reported() {
+        // Over the whole size word of the next header: an impossible size.
+        let mut heap = plain();
+        let a = malloc(&mut heap, 20);
+        let b = malloc(&mut heap, 20);
+        malloc(&mut heap, 20);
+        heap.write(a, 32, 8);
+        heap.free(a);
+        let size = 0x4141_4141_4141_4141;
+        let damage = Corruption { at: 48, block: 48, kind: CorruptionKind::BadSize { size } };
+        assert_eq!(heap.corruption(), Some(damage));
+        heap.free(b);
+        assert_eq!(heap.allocate(Request::new(1)), None);
+
+        // One byte into the size: 48 reads as 0x4130, a plausible size in this heap, so the
+        // allocator looks for b's footer 16688 bytes on, in the middle of c's payload.
+        let mut heap = plain();
+        let a = malloc(&mut heap, 20);
+        let b = malloc(&mut heap, 20);
+        malloc(&mut heap, 20_000);
+        heap.write(a, 33, 1);
+        assert_eq!(word(&heap, 48), 0x4130);
+        heap.free(b);
+        let kind = CorruptionKind::TagMismatch { header: 0x4130, footer: 0 };
+        assert_eq!(heap.corruption(), Some(Corruption { at: 48 + 0x4130 - 8, block: 48, kind }));
+
+        // Over the links of a free block, leaving its header intact: the list is broken.
+        let mut heap = plain();
+        let blocks: Vec<_> = (0..5).map(|_| malloc(&mut heap, 20)).collect();
+        heap.free(blocks[3]);
+        heap.free(blocks[1]);
+        assert_eq!(heap.list(3), [48, 144]);
+        heap.write(blocks[0], 48, 8);
+        assert_eq!(heap.allocate(Request::new(20)), None);
+        let link = 0x4141_4141_4141_4141;
+        let kind = CorruptionKind::BrokenLink { link };
+        assert_eq!(heap.corruption(), Some(Corruption { at: 64, block: 48, kind }));
+    }
+
+    #[test]
+    fn a_cycle_in_a_list_is_a_broken_link_not_an_endless_walk() {
+        // Two 1040-byte holes in the class 1024..1088, too small for a 1056-byte block.
+        let mut heap = plain();
+        let a = malloc(&mut heap, 1016);
+        malloc(&mut heap, 1);
+        let b = malloc(&mut heap, 1016);
+        malloc(&mut heap, 1);
+        heap.free(a);
+        heap.free(b);
+        assert_eq!(heap.list(class_of(1040)), [1088, 0]);
+        // Make a's next link point back to b: the walk would go round for ever.
+        heap.store(16, 1088);
+        assert_eq!(heap.allocate(Request::new(1032)), None);
+        let kind = CorruptionKind::BrokenLink { link: 1088 };
+        assert_eq!(heap.corruption(), Some(Corruption { at: 16, block: 0, kind }));
+
+        // A link to a block that is no longer free.
+        let mut heap = plain();
+        let blocks: Vec<_> = (0..6).map(|_| malloc(&mut heap, 20)).collect();
+        for i in [1, 3, 5] {
+            heap.free(blocks[i]);
+        }
+        assert_eq!(heap.list(3), [240, 144, 48]);
+        heap.store(48 + 16, 240);
+        assert_eq!(heap.allocate(Request::new(20)), Some(block(240, 48)));
+        assert_eq!(heap.allocate(Request::new(20)), Some(block(144, 48)));
+        // 48's next link leads to 240, which is in use now.
+        assert_eq!(heap.allocate(Request::new(20)), None);
+        let kind = CorruptionKind::BrokenLink { link: 240 };
+        assert_eq!(heap.corruption(), Some(Corruption { at: 64, block: 48, kind }));
+    }
+
+    /// Check every invariant of the arena against the live blocks.
+    fn check_invariants(heap: &BoundaryTag, live: &[Allocation]) {
+        assert_eq!(heap.corruption(), None);
+        let l = heap.layout;
+        let blocks = heap.blocks();
+        let mut previous_free = false;
+        for &(start, size, status) in &blocks {
+            assert_eq!(start % ALIGN + size % ALIGN, 0);
+            assert_eq!(heap.load(start + size - 8), size, "footer of {start}");
+            if l.guard {
+                assert_eq!(heap.load(start), GUARD_MAGIC);
+                assert_eq!(heap.load(start + 8), GUARD_MAGIC);
+                assert_eq!(heap.load(start + size - 16), GUARD_MAGIC);
+            }
+            assert!(status == FREE || status == USED);
+            if heap.params.coalesce {
+                assert!(!(previous_free && status == FREE), "adjacent free blocks at {start}");
+            }
+            previous_free = status == FREE;
+        }
+        let mut used: Vec<_> = blocks.iter().filter(|b| b.2 == USED).map(|b| (b.0, b.1)).collect();
+        let mut expected: Vec<_> = live.iter().map(|b| (b.start, b.size)).collect();
+        used.sort_unstable();
+        expected.sort_unstable();
+        assert_eq!(used, expected, "used blocks are exactly the live ones");
+        let free = heap.free_blocks();
+        let mut listed = Vec::new();
+        for class in 0..CLASSES {
+            let list = heap.list(class);
+            let bit = heap.raw(BITMAP_AT + 8 * (class / 64)) >> (class % 64) & 1;
+            assert_eq!(bit == 1, !list.is_empty(), "bitmap of class {class}");
+            let mut prev = NIL;
+            for &b in &list {
+                assert_eq!(heap.load(l.prev_at(b)), prev);
+                let size = heap.load(l.size_at(b));
+                assert_eq!(class_of(size), class);
+                listed.push((b, size));
+                prev = b;
+            }
+        }
+        for w in 0..BITMAP_WORDS {
+            let word = heap.raw(BITMAP_AT + 8 * w);
+            assert_eq!(heap.raw(SUMMARY_AT) >> w & 1 == 1, word != 0);
+        }
+        listed.sort_unstable();
+        assert_eq!(listed, free, "the lists hold exactly the free blocks");
+        assert_eq!(heap.free_blocks, free.len() as u64);
+        assert_eq!(heap.free_bytes(), free.iter().map(|b| b.1).sum::<u64>());
+        let top = heap.top();
+        assert_eq!(top, blocks.iter().map(|b| b.1).sum::<u64>());
+        // largest_satisfiable is exact: its block fits without growth, 16 more bytes do not.
+        let largest = heap.largest_satisfiable();
+        assert!(largest <= heap.free_bytes());
+        if heap.params.min_size == ALIGN && heap.params.heap_limit.is_none() {
+            if largest > 0 {
+                let mut probe = heap.clone();
+                let b = probe.allocate(Request::new(largest - heap.tag_bytes())).unwrap();
+                assert_eq!((b.size, probe.top()), (largest, top));
+            }
+            let mut probe = heap.clone();
+            let n = (largest + 16).max(l.min_block) - heap.tag_bytes();
+            probe.allocate(Request::new(n)).unwrap();
+            assert!(probe.top() > top, "{n} bytes fit without growing");
+        }
+    }
+
+    fn params() -> impl Gen<Value = Params> {
+        (prop_oneof![Just(16u64), Just(64)], any::<bool>(), any::<bool>(), any::<bool>()).prop_map(
+            |(min_size, coalesce, limit, guard)| Params {
+                min_size,
+                coalesce,
+                heap_limit: limit.then_some(20_000),
+                guard,
+            },
+        )
+    }
+
+    /// Sizes mostly small (many in one class), some large.
+    fn size() -> impl Gen<Value = Bytes> {
+        prop_oneof![4 => 0u64..200, 2 => 900u64..1300, 1 => 0u64..5000]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+        #[test]
+        fn random_streams_keep_the_tags_lists_and_counters_exact(
+            ops in proptest::collection::vec((0u8..8, size(), 0u32..5, any::<u16>()), 1..150),
+            params in params(),
+        ) {
+            let mut heap = BoundaryTag::new(params);
+            let mut live: Vec<Allocation> = Vec::new();
+            for (op, size, align_log, pick) in ops {
+                let pick = usize::from(pick) % live.len().max(1);
+                match op {
+                    0..=3 => {
+                        let req = Request { size, align: 16 << align_log };
+                        if let Some(b) = heap.allocate(req) {
+                            prop_assert!(b.payload % req.align == 0);
+                            prop_assert_eq!(b.payload, b.start + heap.layout.header);
+                            prop_assert!(b.payload + size <= b.end() - heap.layout.footer);
+                            live.push(b);
+                        }
+                    }
+                    4..=5 if !live.is_empty() => heap.free(live.swap_remove(pick)),
+                    6..=7 if !live.is_empty() => {
+                        if let Some(b) = heap.reallocate(live[pick], Request::new(size)) {
+                            prop_assert!(b.payload + size <= b.end() - heap.layout.footer);
+                            live[pick] = b;
+                        }
+                    }
+                    _ => {}
+                }
+                check_invariants(&heap, &live);
+            }
+            for b in live.drain(..) {
+                heap.free(b);
+            }
+            check_invariants(&heap, &live);
+            if params.coalesce {
+                prop_assert_eq!(heap.largest_satisfiable(), heap.top());
+            }
+        }
+    }
+
+    /// One step of a damaging stream.
+    #[derive(Clone, Debug)]
+    enum Op {
+        Malloc(Bytes, u32),
+        Free(u16),
+        Realloc(u16, Bytes),
+        /// A `write` event: offset and length after the payload of a live block.
+        Write(u16, Bytes, Bytes),
+        /// Any value at any 8-aligned heap address: worse than any write event can do.
+        Poke(u16, u64),
+    }
+
+    fn damaging_op() -> impl Gen<Value = Op> {
+        let offset = prop_oneof![0u64..200, 0u64..5000, any::<u64>()];
+        let len = prop_oneof![1u64..40, 0u64..3000, any::<u64>()];
+        let value = prop_oneof![
+            any::<u64>(),
+            (0u64..300).prop_map(|v| v * 16),
+            Just(FREE),
+            Just(USED),
+            Just(NIL),
+            Just(GUARD_MAGIC)
+        ];
+        prop_oneof![
+            4 => (size(), 0u32..5).prop_map(|(s, a)| Op::Malloc(s, a)),
+            3 => any::<u16>().prop_map(Op::Free),
+            1 => (any::<u16>(), size()).prop_map(|(p, s)| Op::Realloc(p, s)),
+            1 => (any::<u16>(), offset, len).prop_map(|(p, o, l)| Op::Write(p, o, l)),
+            1 => (any::<u16>(), value).prop_map(|(a, v)| Op::Poke(a, v)),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+        #[test]
+        fn damage_never_makes_it_panic_or_loop(
+            ops in proptest::collection::vec(damaging_op(), 1..120),
+            params in params(),
+            poke in any::<bool>(),
+        ) {
+            let mut heap = BoundaryTag::new(params);
+            let mut live: Vec<Allocation> = Vec::new();
+            let mut found = None;
+            for op in ops {
+                let pick = |p: u16, n: usize| usize::from(p) % n.max(1);
+                match op {
+                    Op::Malloc(size, align_log) => {
+                        if let Some(b) = heap.allocate(Request { size, align: 16 << align_log }) {
+                            live.push(b);
+                        }
+                    }
+                    Op::Free(p) if !live.is_empty() => heap.free(live.swap_remove(pick(p, live.len()))),
+                    Op::Realloc(p, size) if !live.is_empty() => {
+                        let i = pick(p, live.len());
+                        if let Some(b) = heap.reallocate(live[i], Request::new(size)) {
+                            live[i] = b;
+                        }
+                    }
+                    Op::Write(p, offset, len) if !live.is_empty() => {
+                        heap.write(live[pick(p, live.len())], offset, len);
+                    }
+                    Op::Poke(a, value) if poke && heap.top() > 0 => {
+                        heap.store(u64::from(a) * 8 % heap.top(), value);
+                    }
+                    _ => {}
+                }
+                heap.free_bytes();
+                heap.largest_satisfiable();
+                // The first damage found stays the one reported.
+                if found.is_none() {
+                    found = heap.corruption();
+                }
+                prop_assert_eq!(heap.corruption(), found);
+            }
+        }
+    }
+}
