@@ -11,7 +11,7 @@
 //! start+0   size    (u64)            header, 16 bytes
 //! start+8   status  (u64: 1 free, 2 used)
 //! start+16  payload ...              (the address handed out: 16-aligned)
-//! end-8     size    (u64)            footer, 8 bytes
+//! end-8     size | status (u64)      footer, 8 bytes
 //! ```
 //!
 //! and with `--guard` every tag also carries [`GUARD_MAGIC`]:
@@ -20,10 +20,13 @@
 //! start+0   magic, start+8 magic     header, 32 bytes
 //! start+16  size, start+24 status
 //! start+32  payload ...
-//! end-16    magic, end-8 size        footer, 16 bytes
+//! end-16    magic, end-8 size | status   footer, 16 bytes
 //! ```
 //!
-//! The magic sits *below* the value it guards, so an overrun running upward hits it first. So a
+//! The footer repeats the size and, in its low 4 bits (which a size, a multiple of 16, never
+//! uses), the status: so freeing a block learns whether the block below is free from the word
+//! just below its own header, and reads that block's header only to merge with it. The magic
+//! sits *below* the value it guards, so an overrun running upward hits it first. So a
 //! block costs 24 bytes of tags (48 with `--guard`): a request of `n` bytes gets a block of
 //! `max(round_up(max(n, MIN) + tags, 16), smallest block)` bytes (`MIN` is `--min-size`), and
 //! the payload is always `start + header`. The tags are part of [`Allocation::size`], so they
@@ -97,10 +100,13 @@
 //! - `GuardOverwritten` (`--guard` only): a magic word of a header or footer is not
 //!   [`GUARD_MAGIC`]. Checked on every tag read: the block freed or reallocated, both neighbours
 //!   read for merging or growth, and every block taken from or walked in a list.
-//! - `BadSize`: a size read from a header or footer is smaller than the smallest block, not a
-//!   multiple of 16, or reaches outside `[0, top)` (a footer's size: below address 0).
-//! - `TagMismatch`: a block's header and footer sizes differ (checked for the block freed or
-//!   reallocated, the block below it, a free block above it, and every block taken from a list).
+//! - `BadSize`: a size read from a header is smaller than the smallest block, not a multiple of
+//!   16, or reaches past `top`; or a footer word's size is smaller than the smallest block or
+//!   reaches below address 0, or its status bits are neither free nor used (`size` is then the
+//!   whole footer word).
+//! - `TagMismatch`: a block's header and footer disagree on its size or status (checked for the
+//!   block freed or reallocated, a free block below or above it, and every block taken from a
+//!   list); `footer` is the footer's size.
 //! - `BrokenLink`: a list head or link is not the address of a free block of that list's class
 //!   (outside the heap, misaligned, status not free, wrong class), its neighbour does not link
 //!   back to it, or a walk is longer than the number of free blocks. `at` is the link's
@@ -133,6 +139,8 @@ pub const FREE: u64 = 1;
 pub const USED: u64 = 2;
 /// The value of every guard word with `--guard`.
 pub const GUARD_MAGIC: u64 = 0x5AFE_B0DA_7A65_C0DE;
+/// The low bits of a footer word that hold the status (a size never uses them).
+const STATUS_BITS: u64 = ALIGN - 1;
 /// "No block" in a list link or head.
 pub const NIL: Addr = u64::MAX;
 /// The largest `top` this strategy grows to: its arena is real memory.
@@ -364,39 +372,41 @@ impl BoundaryTag {
         Some((size, self.load(l.status_at(start))))
     }
 
-    /// Check the footer of the block `[start, start + size)` (whose header said `size`).
-    fn footer(&mut self, start: Addr, size: Bytes) -> Option<()> {
+    /// Check the footer of the block `[start, start + size)`, whose header said `size` and
+    /// `status`.
+    fn footer(&mut self, start: Addr, size: Bytes, status: u64) -> Option<()> {
         let end = start + size;
         if self.layout.guard {
             self.guard_ok(end - 16, start)?;
         }
         let footer = self.load(end - 8);
-        if footer != size {
-            return self.damaged(
-                end - 8,
-                start,
-                CorruptionKind::TagMismatch { header: size, footer },
-            );
+        if footer != size | status {
+            let kind = CorruptionKind::TagMismatch { header: size, footer: footer & !STATUS_BITS };
+            return self.damaged(end - 8, start, kind);
         }
         Some(())
     }
 
     /// The block ending at `end` (> 0), found through its footer: `(start, size, status)`.
+    /// Its header is read (and checked against the footer) only if the footer says it is free.
     fn block_below(&mut self, end: Addr) -> Option<(Addr, Bytes, u64)> {
         let l = self.layout;
         if l.guard {
             self.guard_ok(end.wrapping_sub(16), end)?;
         }
         let at = end.wrapping_sub(8);
-        let size = self.load(at);
-        if size < l.min_block || size % ALIGN != 0 || size > end {
-            return self.damaged(at, end, CorruptionKind::BadSize { size });
+        let footer = self.load(at);
+        let (size, status) = (footer & !STATUS_BITS, footer & STATUS_BITS);
+        if size < l.min_block || size > end || (status != FREE && status != USED) {
+            return self.damaged(at, end, CorruptionKind::BadSize { size: footer });
         }
         let start = end - size;
-        let (header, status) = self.header(start)?;
-        if header != size {
-            let kind = CorruptionKind::TagMismatch { header, footer: size };
-            return self.damaged(at, start, kind);
+        if status == FREE {
+            let (header, header_status) = self.header(start)?;
+            if header != size || header_status != FREE {
+                let kind = CorruptionKind::TagMismatch { header, footer: size };
+                return self.damaged(at, start, kind);
+            }
         }
         Some((start, size, status))
     }
@@ -426,7 +436,7 @@ impl BoundaryTag {
         }
         self.store(l.size_at(start), size);
         self.store(l.status_at(start), status);
-        self.store(end - 8, size);
+        self.store(end - 8, size | status);
     }
 
     // The free lists.
@@ -543,7 +553,7 @@ impl BoundaryTag {
     /// Carve a used block of `size` bytes, payload on `align`, from the low end of the free
     /// block `[start, start + len)`, which must hold it after the leading gap.
     fn take(&mut self, start: Addr, len: Bytes, size: Bytes, align: Bytes) -> Option<Allocation> {
-        self.footer(start, len)?;
+        self.footer(start, len, FREE)?;
         self.unlink(start, len)?;
         let gap = self.lead_gap(start, align);
         if gap > 0 {
@@ -608,7 +618,7 @@ impl BoundaryTag {
             return None;
         }
         if let Some((start, len)) = highest {
-            self.footer(start, len)?;
+            self.footer(start, len, FREE)?;
             self.unlink(start, len)?;
         }
         self.reserve(end);
@@ -627,7 +637,7 @@ impl BoundaryTag {
             let above = if end < self.top {
                 let (len, status) = self.header(end)?;
                 if status == FREE {
-                    self.footer(end, len)?;
+                    self.footer(end, len, FREE)?;
                     Some(len)
                 } else {
                     None
@@ -654,7 +664,7 @@ impl BoundaryTag {
             return self.damaged(start, start, CorruptionKind::BadSize { size: 0 });
         }
         let (size, _) = self.header(start)?;
-        self.footer(start, size)?;
+        self.footer(start, size, USED)?;
         Some(size)
     }
 }
@@ -689,7 +699,7 @@ impl Strategy for BoundaryTag {
         let above = if end < self.top {
             let (len, status) = self.header(end)?;
             if status == FREE {
-                self.footer(end, len)?;
+                self.footer(end, len, FREE)?;
                 Some(len)
             } else {
                 None
@@ -767,12 +777,11 @@ impl Strategy for BoundaryTag {
             }
         }
         if self.top > 0 {
-            let size = self.load(self.top - 8);
-            if size <= self.top && plausible(self.top - size, size) {
-                let start = self.top - size;
-                if self.load(l.status_at(start)) == FREE {
-                    largest = largest.max(size);
-                }
+            let footer = self.load(self.top - 8);
+            let size = footer & !STATUS_BITS;
+            if footer & STATUS_BITS == FREE && size <= self.top && plausible(self.top - size, size)
+            {
+                largest = largest.max(size);
             }
         }
         largest.min(self.free_bytes)
@@ -863,8 +872,9 @@ mod tests {
         let bytes = heap.heap_bytes();
         assert_eq!(bytes.len(), 160);
         assert_eq!(bytes[..16], [48, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0]);
-        assert_eq!(bytes[40..48], [48, 0, 0, 0, 0, 0, 0, 0]);
-        assert_eq!((word(&heap, 96), word(&heap, 104), word(&heap, 152)), (64, USED, 64));
+        // The footer: size | status.
+        assert_eq!(bytes[40..48], [48 | 2, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!((word(&heap, 96), word(&heap, 104), word(&heap, 152)), (64, USED, 64 | USED));
         assert_eq!(heap.tag_bytes(), 24);
     }
 
@@ -903,7 +913,7 @@ mod tests {
         assert_eq!(a, Allocation { start: 0, size: 80, payload: 32 });
         let words: Vec<u64> = (0..10).map(|i| word(&heap, 8 * i)).collect();
         let m = GUARD_MAGIC;
-        assert_eq!(words, [m, m, 80, USED, 0, 0, 0, 0, m, 80]);
+        assert_eq!(words, [m, m, 80, USED, 0, 0, 0, 0, m, 80 | USED]);
         // The smallest block holds two links between the tags: 64 bytes.
         assert_eq!(malloc(&mut heap, 1).size, 64);
     }
@@ -916,11 +926,11 @@ mod tests {
         malloc(&mut heap, 20);
         assert_eq!((a.size, b.start), (128, 128));
         heap.free(a);
-        // The 8 bytes just below b's header are a's footer: a's size.
-        assert_eq!(word(&heap, b.start - 8), 128);
+        // The 8 bytes just below b's header are a's footer: a's size, and free.
+        assert_eq!(word(&heap, b.start - 8), 128 | FREE);
         heap.free(b);
         assert_eq!(heap.free_blocks(), [(0, 176)]);
-        assert_eq!((word(&heap, 0), word(&heap, 168)), (176, 176));
+        assert_eq!((word(&heap, 0), word(&heap, 168)), (176, 176 | FREE));
         assert_eq!(heap.list(class_of(176)), [0]);
         assert!(heap.list(class_of(128)).is_empty());
     }
@@ -1215,7 +1225,7 @@ mod tests {
         let mut previous_free = false;
         for &(start, size, status) in &blocks {
             assert_eq!(start % ALIGN + size % ALIGN, 0);
-            assert_eq!(heap.load(start + size - 8), size, "footer of {start}");
+            assert_eq!(heap.load(start + size - 8), size | status, "footer of {start}");
             if l.guard {
                 assert_eq!(heap.load(start), GUARD_MAGIC);
                 assert_eq!(heap.load(start + 8), GUARD_MAGIC);
