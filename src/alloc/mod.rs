@@ -17,6 +17,7 @@
 //! tests), and list that entry once in [`ALL`]. Help text, name validation, `--alloc all` and the
 //! conformance suite in `tests/conformance.rs` all follow from that list.
 
+pub mod boundary_tag;
 pub mod buddy;
 pub mod bump;
 pub mod freelist;
@@ -251,9 +252,10 @@ pub static ALL: &[StrategyEntry] = &[
     freelist::NEXT_FIT,
     freelist::BEST_FIT,
     freelist::WORST_FIT,
+    boundary_tag::ENTRY,
+    slab::ENTRY,
     buddy::ENTRY,
     tlsf::ENTRY,
-    slab::ENTRY,
 ];
 
 /// Look a strategy up by its CLI name.

@@ -1,0 +1,1422 @@
+//! `boundary-tag`: the inline-bookkeeping allocator. Every tag, link and list head lives in a
+//! real byte arena, so a buffer overrun really damages them (the safety lab).
+//!
+//! # Byte layout
+//! The arena is one `Vec<u8>`: a fixed prologue of [`PROLOGUE`] bytes, then the heap
+//! `[0, top)`, so heap address `a` is byte `PROLOGUE + a`. Every value is a `u64`, little-endian.
+//!
+//! A block `[start, start + size)` (`size` a multiple of 16) is, without `--guard`:
+//!
+//! ```text
+//! start+0   size    (u64)            header, 16 bytes
+//! start+8   status  (u64: 1 free, 2 used)
+//! start+16  payload ...              (the address handed out: 16-aligned)
+//! end-8     size | status (u64)      footer, 8 bytes
+//! ```
+//!
+//! and with `--guard` every tag also carries [`GUARD_MAGIC`]:
+//!
+//! ```text
+//! start+0   magic, start+8 magic     header, 32 bytes
+//! start+16  size, start+24 status
+//! start+32  payload ...
+//! end-16    magic, end-8 size | status   footer, 16 bytes
+//! ```
+//!
+//! The footer repeats the size and, in its low 4 bits (which a size, a multiple of 16, never
+//! uses), the status: so freeing a block learns whether the block below is free from the word
+//! just below its own header, and reads that block's header only to merge with it. The magic
+//! sits *below* the value it guards, so an overrun running upward hits it first. So a
+//! block costs 24 bytes of tags (48 with `--guard`): a request of `n` bytes gets a block of
+//! `max(round_up(max(n, MIN) + tags, 16), smallest block)` bytes (`MIN` is `--min-size`), and
+//! the payload is always `start + header`. The tags are part of [`Allocation::size`], so they
+//! show as internal fragmentation. A free block keeps its free-list links in its payload:
+//! `next` at `payload + 0`, `prev` at `payload + 8` (block addresses; `u64::MAX` for none). Hence
+//! the smallest block is 48 bytes (header + two links + footer, rounded to 16), 64 with
+//! `--guard`; a split leaves a free piece only if it is at least that large.
+//!
+//! The prologue holds the segregated list heads and a two-level bitmap of the non-empty lists:
+//! a summary word (bit `w` set when bitmap word `w` is not zero), [`BITMAP_WORDS`] bitmap words,
+//! then one head per size class. It sits below heap address 0 because the heap model counts
+//! every byte of `[0, top)` as either live or free; a real allocator would add these bytes to
+//! its footprint once. No write event can reach it (they run upward from a payload). Outside
+//! the arena the strategy keeps only scalars: `top`, the free byte and free block counts, the
+//! parameters and the first corruption found.
+//!
+//! # Policy: which block is chosen
+//! Free blocks are sorted into size classes: a block of `s < 1024` bytes is in the exact class
+//! `s / 16`; a larger one in one of 16 classes per power of two, `[2^k + i 2^(k-4), 2^k + (i + 1)
+//! 2^(k-4))` (so 1024..1088, 1088..1152, ..., 2048..2176, ...). Each class is a doubly linked
+//! list in LIFO order: a block that becomes free (freed, merged, or left over by a split) goes
+//! to the head of its class's list.
+//!
+//! A request needing a block of `s` bytes (memalign: `s + smallest block + align - 16`, enough
+//! whatever the block's address) takes:
+//! 1. the first block of at least `s` bytes among the first 16 blocks of the list of `s`'s own
+//!    class (for an exact class, that is its head);
+//! 2. else the head of the smallest non-empty class above `s`'s class (all of its blocks fit);
+//! 3. else, if the highest block in the heap is free (it then ends at `top`), that block, with
+//!    `top` moving up as far as the new block needs (growth), heap limit permitting;
+//! 4. else a new block at `top` (growth), heap limit permitting.
+//!
+//! The block is carved from the low end of the chosen free block (for memalign, after a leading
+//! free piece: the first gap of 0 or at least a smallest block that puts the payload on
+//! `align`); the rest stays free if it is at least a smallest block, otherwise it is added to
+//! the block handed out (internal waste). Growth past `--heap-limit` (or past [`ARENA_LIMIT`],
+//! the most this real arena will hold) fails the request and changes nothing.
+//!
+//! Free marks the block free and, with coalescing on (the default), merges it at once with the
+//! block below (found through the footer just below its header) and the block above (found by
+//! adding its size), if they are free. With `--no-coalesce` freed blocks stay apart.
+//!
+//! realloc to `n` bytes, block `[a, a + s)`, new block size `s'` (as for malloc, 16-aligned):
+//! 1. `s' <= s`: shrink in place; the tail `[a + s', a + s)` is freed as above if it is at least
+//!    a smallest block, otherwise kept in the block.
+//! 2. else, if the block above is free and `s` + its size `>= s'`: grow into its low end; its
+//!    rest stays free if it is at least a smallest block, otherwise it joins the block.
+//! 3. else, if the block ends at `top`, or the free block above ends at `top`: grow in place,
+//!    moving `top` to `a + s'` (heap limit permitting).
+//! 4. else move: place a new block by the policy while the old one is still held, then free the
+//!    old one. The payload offset is the same (`start + header`); the simulation copies no
+//!    payload bytes.
+//!
+//! `largest_satisfiable` is in block bytes, like `free_bytes`: the largest block a request can
+//! get without growing, i.e. the largest of the first 16 blocks of the highest non-empty class
+//! and of a free block ending at `top` (rules 1 to 3). The largest *request* it serves is that
+//! minus the tag bytes (24, or 48 with `--guard`).
+//!
+//! # Mechanism and cost
+//! Finding the class is a few shifts; the next non-empty class is two bit scans; the own-class
+//! scan looks at 16 blocks at most; free and merge read a constant number of tags. So every
+//! operation is O(1) (plus amortised O(1) arena growth: the vector doubles, lazily zeroed, and
+//! is copied up to `top`). `free_bytes` is a running count; `largest_satisfiable` reads at most
+//! 17 blocks.
+//!
+//! # Safety lab
+//! `write` stores [`WRITE_BYTE`] into the arena (dropping bytes at or above `top`), so an overrun
+//! damages the next tags for real. Every tag is checked before it is believed, and the first
+//! damage found is kept in [`Strategy::corruption`]; after that the strategy does nothing
+//! (allocate and realloc return `None`, free is ignored). What each kind means here:
+//! - `GuardOverwritten` (`--guard` only): a magic word of a header or footer is not
+//!   [`GUARD_MAGIC`]. Checked on every tag read: the block freed or reallocated, both neighbours
+//!   read for merging or growth, and every block taken from or walked in a list.
+//! - `BadSize`: a size read from a header is smaller than the smallest block, not a multiple of
+//!   16, or reaches past `top`; or a footer word's size is smaller than the smallest block or
+//!   reaches below address 0, or its status bits are neither free nor used (`size` is then the
+//!   whole footer word).
+//! - `TagMismatch`: a block's header and footer disagree on its size or status (checked for the
+//!   block freed or reallocated, a free block below or above it, and every block taken from a
+//!   list); `footer` is the footer's size.
+//! - `BrokenLink`: a list head or link is not the address of a free block of that list's class
+//!   (outside the heap, misaligned, status not free, wrong class), its neighbour does not link
+//!   back to it, or a walk is longer than the number of free blocks. `at` is the link's
+//!   address, except for a list head (in the prologue, below address 0), where `at` and `block`
+//!   are the block the head points to.
+//!
+//! `block` is the start of the block the damaged tag belongs to; for the footer of the block
+//! below, whose start cannot be trusted, it is the start of the block being freed (just above
+//! that footer). A status word that is neither free nor used reads as "not free" (the block is
+//! not merged or taken). Damage can also go unnoticed (a size that still reads as plausible):
+//! the allocator then hands out overlapping memory, which `--verify` catches independently.
+//! Whatever the arena holds, this code never panics, never indexes out of bounds (every access
+//! is checked) and never loops unboundedly (every walk is bounded).
+
+use super::{
+    round_up, Addr, Allocation, Bytes, Corruption, CorruptionKind, Params, Request, Strategy,
+    StrategyEntry, ALIGN, WRITE_BYTE,
+};
+
+pub const ENTRY: StrategyEntry = StrategyEntry {
+    name: "boundary-tag",
+    about: "headers and footers inside a real byte arena; segregated LIFO free lists (first fit \
+            in the own class, then the next larger class); coalesce on free via the tags",
+    new: |params| Box::new(BoundaryTag::new(*params)),
+};
+
+/// Status word of a free block.
+pub const FREE: u64 = 1;
+/// Status word of a used block.
+pub const USED: u64 = 2;
+/// The value of every guard word with `--guard`.
+pub const GUARD_MAGIC: u64 = 0x5AFE_B0DA_7A65_C0DE;
+/// The low bits of a footer word that hold the status (a size never uses them).
+const STATUS_BITS: u64 = ALIGN - 1;
+/// "No block" in a list link or head.
+pub const NIL: Addr = u64::MAX;
+/// The largest `top` this strategy grows to: its arena is real memory.
+pub const ARENA_LIMIT: Bytes = 1 << 34;
+
+/// Sizes below this have exact classes (`size / 16`).
+const SMALL_LIMIT: Bytes = 1024;
+const SMALL_CLASSES: usize = (SMALL_LIMIT / ALIGN) as usize;
+/// Classes per power of two at and above [`SMALL_LIMIT`].
+const SUBCLASSES: usize = 16;
+const SUBCLASS_BITS: u32 = SUBCLASSES.trailing_zeros();
+const FIRST_RANGE_LOG: u32 = SMALL_LIMIT.trailing_zeros();
+const LAST_RANGE_LOG: u32 = ARENA_LIMIT.trailing_zeros();
+const CLASSES: usize = SMALL_CLASSES + (LAST_RANGE_LOG - FIRST_RANGE_LOG + 1) as usize * SUBCLASSES;
+/// Words of the class bitmap (at most 64, one summary bit each).
+pub const BITMAP_WORDS: usize = CLASSES.div_ceil(64);
+/// How many blocks of its own class a request looks at (policy rule 1).
+pub const SCAN_LIMIT: u64 = 16;
+
+// The prologue, as byte offsets into the arena vector.
+const SUMMARY_AT: usize = 0;
+const BITMAP_AT: usize = 8;
+const HEADS_AT: usize = BITMAP_AT + 8 * BITMAP_WORDS;
+/// Bytes of the prologue below heap address 0.
+pub const PROLOGUE: usize = round_up((HEADS_AT + 8 * CLASSES) as u64, ALIGN) as usize;
+
+const _: () = assert!(BITMAP_WORDS <= 64);
+
+/// Where the tags are, with or without `--guard`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Layout {
+    /// Header bytes: the payload starts this far into the block.
+    header: Bytes,
+    /// Footer bytes at the block's end.
+    footer: Bytes,
+    /// Smallest block: header, two links and footer, rounded up to 16.
+    min_block: Bytes,
+    guard: bool,
+}
+
+impl Layout {
+    const PLAIN: Layout = Layout { header: 16, footer: 8, min_block: 48, guard: false };
+    const GUARDED: Layout = Layout { header: 32, footer: 16, min_block: 64, guard: true };
+
+    fn size_at(self, start: Addr) -> Addr {
+        start + self.header - 16
+    }
+    fn status_at(self, start: Addr) -> Addr {
+        start + self.header - 8
+    }
+    fn next_at(self, start: Addr) -> Addr {
+        start + self.header
+    }
+    fn prev_at(self, start: Addr) -> Addr {
+        start + self.header + 8
+    }
+}
+
+/// The class of a block of `size` bytes (16 <= size <= [`ARENA_LIMIT`]).
+fn class_of(size: Bytes) -> usize {
+    if size < SMALL_LIMIT {
+        (size / ALIGN) as usize
+    } else {
+        let log = 63 - size.leading_zeros();
+        let sub = (size >> (log - SUBCLASS_BITS)) as usize & (SUBCLASSES - 1);
+        SMALL_CLASSES + (log - FIRST_RANGE_LOG) as usize * SUBCLASSES + sub
+    }
+}
+
+/// The inline-bookkeeping allocator; see the module docs.
+#[derive(Clone, Debug)]
+pub struct BoundaryTag {
+    params: Params,
+    layout: Layout,
+    /// The prologue, then the heap. `len() >= PROLOGUE + top`; bytes at or above `top` are zero.
+    arena: Vec<u8>,
+    top: Bytes,
+    /// Sum of the sizes of the free blocks (wrapping, so that damage cannot make it panic).
+    free_bytes: Bytes,
+    /// Number of free blocks: the bound on any list walk.
+    free_blocks: u64,
+    /// The first damage found; the strategy does nothing once it is set.
+    corruption: Option<Corruption>,
+}
+
+impl BoundaryTag {
+    pub fn new(params: Params) -> BoundaryTag {
+        let mut arena = vec![0u8; PROLOGUE];
+        arena[HEADS_AT..HEADS_AT + 8 * CLASSES].fill(0xFF); // every head is NIL
+        BoundaryTag {
+            params,
+            layout: if params.guard { Layout::GUARDED } else { Layout::PLAIN },
+            arena,
+            top: 0,
+            free_bytes: 0,
+            free_blocks: 0,
+            corruption: None,
+        }
+    }
+
+    /// The heap bytes `[0, top)`.
+    pub fn heap_bytes(&self) -> &[u8] {
+        self.arena.get(PROLOGUE..PROLOGUE + self.top as usize).unwrap_or(&[])
+    }
+
+    /// Bytes of tags per block: 24, or 48 with `--guard`.
+    pub fn tag_bytes(&self) -> Bytes {
+        self.layout.header + self.layout.footer
+    }
+
+    /// Block size for a request of `n` bytes, or `None` if it cannot fit the arena.
+    fn block_size(&self, n: Bytes) -> Option<Bytes> {
+        if n > ARENA_LIMIT {
+            return None;
+        }
+        let l = self.layout;
+        Some(round_up(n.max(self.params.min_size) + l.header + l.footer, ALIGN).max(l.min_block))
+    }
+
+    // Raw access. Every read and write is bounds-checked; an address outside the arena reads
+    // as NIL and is not written, so no arena content can make these panic.
+
+    fn raw(&self, index: usize) -> u64 {
+        let bytes = index.checked_add(8).and_then(|end| self.arena.get(index..end));
+        bytes.and_then(|b| <[u8; 8]>::try_from(b).ok()).map_or(NIL, u64::from_le_bytes)
+    }
+
+    fn set_raw(&mut self, index: usize, value: u64) {
+        let end = index.saturating_add(8);
+        if let Some(bytes) = self.arena.get_mut(index..end) {
+            bytes.copy_from_slice(&value.to_le_bytes());
+        }
+    }
+
+    fn load(&self, addr: Addr) -> u64 {
+        usize::try_from(addr)
+            .ok()
+            .and_then(|a| a.checked_add(PROLOGUE))
+            .map_or(NIL, |i| self.raw(i))
+    }
+
+    fn store(&mut self, addr: Addr, value: u64) {
+        if let Some(i) = usize::try_from(addr).ok().and_then(|a| a.checked_add(PROLOGUE)) {
+            self.set_raw(i, value);
+        }
+    }
+
+    // The prologue: list heads and the class bitmap.
+
+    fn head(&self, class: usize) -> Addr {
+        self.raw(HEADS_AT + 8 * class)
+    }
+
+    fn set_head(&mut self, class: usize, block: Addr) {
+        self.set_raw(HEADS_AT + 8 * class, block);
+    }
+
+    fn mark(&mut self, class: usize, nonempty: bool) {
+        let (w, bit) = (class / 64, 1u64 << (class % 64));
+        let word = self.raw(BITMAP_AT + 8 * w);
+        let word = if nonempty { word | bit } else { word & !bit };
+        self.set_raw(BITMAP_AT + 8 * w, word);
+        let summary = self.raw(SUMMARY_AT);
+        let summary = if word != 0 { summary | 1 << w } else { summary & !(1 << w) };
+        self.set_raw(SUMMARY_AT, summary);
+    }
+
+    /// The smallest non-empty class `>= class`.
+    fn nonempty_from(&self, class: usize) -> Option<usize> {
+        if class >= CLASSES {
+            return None;
+        }
+        let w = class / 64;
+        let word = self.raw(BITMAP_AT + 8 * w) & (!0u64 << (class % 64));
+        if word != 0 {
+            return Some(w * 64 + word.trailing_zeros() as usize);
+        }
+        let summary = self.raw(SUMMARY_AT) & (!0u64).checked_shl(w as u32 + 1).unwrap_or(0);
+        if summary == 0 {
+            return None;
+        }
+        let w = summary.trailing_zeros() as usize;
+        Some(w * 64 + self.raw(BITMAP_AT + 8 * w).trailing_zeros() as usize)
+            .filter(|&c| c < CLASSES)
+    }
+
+    /// The largest non-empty class.
+    fn highest_nonempty(&self) -> Option<usize> {
+        let summary = self.raw(SUMMARY_AT);
+        if summary == 0 {
+            return None;
+        }
+        let w = 63 - summary.leading_zeros() as usize;
+        let word = self.raw(BITMAP_AT + 8 * w);
+        (word != 0).then(|| w * 64 + 63 - word.leading_zeros() as usize).filter(|&c| c < CLASSES)
+    }
+
+    // Tags: every value read from the arena is checked here before it is used.
+
+    /// Record the first damage found; always `None`, so callers can `return self.damaged(..)`.
+    fn damaged<T>(&mut self, at: Addr, block: Addr, kind: CorruptionKind) -> Option<T> {
+        if self.corruption.is_none() {
+            self.corruption = Some(Corruption { at, block, kind });
+        }
+        None
+    }
+
+    fn guard_ok(&mut self, at: Addr, block: Addr) -> Option<()> {
+        if self.load(at) == GUARD_MAGIC {
+            Some(())
+        } else {
+            self.damaged(at, block, CorruptionKind::GuardOverwritten)
+        }
+    }
+
+    /// The header of the block at `start`: its size (checked) and status word.
+    fn header(&mut self, start: Addr) -> Option<(Bytes, u64)> {
+        let l = self.layout;
+        if l.guard {
+            self.guard_ok(start, start)?;
+            self.guard_ok(start.wrapping_add(8), start)?;
+        }
+        let size = self.load(l.size_at(start));
+        let fits = size <= self.top.saturating_sub(start);
+        if size < l.min_block || size % ALIGN != 0 || !fits {
+            let at = l.size_at(start);
+            return self.damaged(at, start, CorruptionKind::BadSize { size });
+        }
+        Some((size, self.load(l.status_at(start))))
+    }
+
+    /// Check the footer of the block `[start, start + size)`, whose header said `size` and
+    /// `status`.
+    fn footer(&mut self, start: Addr, size: Bytes, status: u64) -> Option<()> {
+        let end = start + size;
+        if self.layout.guard {
+            self.guard_ok(end - 16, start)?;
+        }
+        let footer = self.load(end - 8);
+        if footer != size | status {
+            let kind = CorruptionKind::TagMismatch { header: size, footer: footer & !STATUS_BITS };
+            return self.damaged(end - 8, start, kind);
+        }
+        Some(())
+    }
+
+    /// The block ending at `end` (> 0), found through its footer: `(start, size, status)`.
+    /// Its header is read (and checked against the footer) only if the footer says it is free.
+    fn block_below(&mut self, end: Addr) -> Option<(Addr, Bytes, u64)> {
+        let l = self.layout;
+        if l.guard {
+            self.guard_ok(end.wrapping_sub(16), end)?;
+        }
+        let at = end.wrapping_sub(8);
+        let footer = self.load(at);
+        let (size, status) = (footer & !STATUS_BITS, footer & STATUS_BITS);
+        if size < l.min_block || size > end || (status != FREE && status != USED) {
+            return self.damaged(at, end, CorruptionKind::BadSize { size: footer });
+        }
+        let start = end - size;
+        if status == FREE {
+            let (header, header_status) = self.header(start)?;
+            if header != size || header_status != FREE {
+                let kind = CorruptionKind::TagMismatch { header, footer: size };
+                return self.damaged(at, start, kind);
+            }
+        }
+        Some((start, size, status))
+    }
+
+    /// The free block a link (or list head) of `class` points to, and its size. `at` is where
+    /// the link is stored and `owner` the block holding it.
+    fn linked(&mut self, link: Addr, at: Addr, owner: Addr, class: usize) -> Option<Bytes> {
+        let broken = CorruptionKind::BrokenLink { link };
+        if link >= self.top || link % ALIGN != 0 {
+            return self.damaged(at, owner, broken);
+        }
+        let (size, status) = self.header(link)?;
+        if status != FREE || class_of(size) != class {
+            return self.damaged(at, owner, broken);
+        }
+        Some(size)
+    }
+
+    /// Write the tags of the block `[start, start + size)`.
+    fn set_tags(&mut self, start: Addr, size: Bytes, status: u64) {
+        let l = self.layout;
+        let end = start + size;
+        if l.guard {
+            self.store(start, GUARD_MAGIC);
+            self.store(start + 8, GUARD_MAGIC);
+            self.store(end - 16, GUARD_MAGIC);
+        }
+        self.store(l.size_at(start), size);
+        self.store(l.status_at(start), status);
+        self.store(end - 8, size | status);
+    }
+
+    // The free lists.
+
+    /// Make `[start, start + size)` a free block at the head of its class list.
+    fn insert(&mut self, start: Addr, size: Bytes) {
+        let l = self.layout;
+        self.set_tags(start, size, FREE);
+        let class = class_of(size);
+        let head = self.head(class);
+        self.store(l.next_at(start), head);
+        self.store(l.prev_at(start), NIL);
+        if head == NIL {
+            self.mark(class, true);
+        } else {
+            self.store(l.prev_at(head), start);
+        }
+        self.set_head(class, start);
+        self.free_blocks = self.free_blocks.wrapping_add(1);
+        self.free_bytes = self.free_bytes.wrapping_add(size);
+    }
+
+    /// Take the free block `[block, block + size)` out of its list. Both links, and their
+    /// links back, are checked before anything changes.
+    fn unlink(&mut self, block: Addr, size: Bytes) -> Option<()> {
+        let l = self.layout;
+        let class = class_of(size);
+        let (next_at, prev_at) = (l.next_at(block), l.prev_at(block));
+        let (next, prev) = (self.load(next_at), self.load(prev_at));
+        if next != NIL {
+            self.linked(next, next_at, block, class)?;
+            let back = self.load(l.prev_at(next));
+            if back != block {
+                return self.damaged(
+                    l.prev_at(next),
+                    next,
+                    CorruptionKind::BrokenLink { link: back },
+                );
+            }
+        }
+        if prev != NIL {
+            self.linked(prev, prev_at, block, class)?;
+            let back = self.load(l.next_at(prev));
+            if back != block {
+                return self.damaged(
+                    l.next_at(prev),
+                    prev,
+                    CorruptionKind::BrokenLink { link: back },
+                );
+            }
+        } else if self.head(class) != block {
+            return self.damaged(prev_at, block, CorruptionKind::BrokenLink { link: prev });
+        }
+        if prev == NIL {
+            self.set_head(class, next);
+            if next == NIL {
+                self.mark(class, false);
+            }
+        } else {
+            self.store(l.next_at(prev), next);
+        }
+        if next != NIL {
+            self.store(l.prev_at(next), prev);
+        }
+        self.free_blocks = self.free_blocks.wrapping_sub(1);
+        self.free_bytes = self.free_bytes.wrapping_sub(size);
+        Some(())
+    }
+
+    /// Policy rules 1 and 2: a free block of at least `want` bytes, `(start, size)`. The outer
+    /// `None` means damage was found.
+    fn find_fit(&mut self, want: Bytes) -> Option<Option<(Addr, Bytes)>> {
+        let class = class_of(want);
+        let mut link = self.head(class);
+        let (mut at, mut owner) = (link, link);
+        let mut seen = 0;
+        while link != NIL && seen < SCAN_LIMIT {
+            if seen >= self.free_blocks {
+                return self.damaged(at, owner, CorruptionKind::BrokenLink { link });
+            }
+            let size = self.linked(link, at, owner, class)?;
+            if size >= want {
+                return Some(Some((link, size)));
+            }
+            (at, owner) = (self.layout.next_at(link), link);
+            link = self.load(at);
+            seen += 1;
+        }
+        match self.nonempty_from(class + 1) {
+            Some(larger) => {
+                let head = self.head(larger);
+                let size = self.linked(head, head, head, larger)?;
+                Some(Some((head, size)))
+            }
+            None => Some(None),
+        }
+    }
+
+    /// The leading gap that puts the payload of a block starting at `base + gap` on `align`:
+    /// the smallest that is 0 or at least a smallest block.
+    fn lead_gap(&self, base: Addr, align: Bytes) -> Bytes {
+        if align <= ALIGN {
+            return 0;
+        }
+        let l = self.layout;
+        let gap = (align - (base + l.header) % align) % align;
+        if gap == 0 || gap >= l.min_block {
+            gap
+        } else {
+            gap + (l.min_block - gap).div_ceil(align) * align
+        }
+    }
+
+    /// Carve a used block of `size` bytes, payload on `align`, from the low end of the free
+    /// block `[start, start + len)`, which must hold it after the leading gap.
+    fn take(&mut self, start: Addr, len: Bytes, size: Bytes, align: Bytes) -> Option<Allocation> {
+        self.footer(start, len, FREE)?;
+        self.unlink(start, len)?;
+        let gap = self.lead_gap(start, align);
+        if gap > 0 {
+            self.insert(start, gap);
+        }
+        let block = start + gap;
+        let rest = len - gap - size;
+        let size = if rest >= self.layout.min_block {
+            self.insert(block + size, rest);
+            size
+        } else {
+            size + rest
+        };
+        Some(self.mark_used(block, size))
+    }
+
+    fn mark_used(&mut self, block: Addr, size: Bytes) -> Allocation {
+        self.set_tags(block, size, USED);
+        Allocation { start: block, size, payload: block + self.layout.header }
+    }
+
+    /// Make the arena hold `[0, end)`: doubling, lazily zeroed, copied up to `top`.
+    fn reserve(&mut self, end: Bytes) {
+        let needed = PROLOGUE + end as usize;
+        if self.arena.len() >= needed {
+            return;
+        }
+        let len = needed.max(2 * self.arena.len()).min(PROLOGUE + ARENA_LIMIT as usize);
+        let mut grown = vec![0u8; len];
+        let used = (PROLOGUE + self.top as usize).min(self.arena.len());
+        grown[..used].copy_from_slice(&self.arena[..used]);
+        self.arena = grown;
+    }
+
+    /// The free block ending at `top`, if the highest block is free.
+    fn free_at_top(&mut self) -> Option<Option<(Addr, Bytes)>> {
+        if self.top == 0 {
+            return Some(None);
+        }
+        let (start, size, status) = self.block_below(self.top)?;
+        Some((status == FREE).then_some((start, size)))
+    }
+
+    /// Place a block of `size` bytes, payload on `align`, by the policy. `None` at the limits
+    /// (nothing changed) or on damage.
+    fn place(&mut self, size: Bytes, align: Bytes) -> Option<Allocation> {
+        let l = self.layout;
+        let want = if align <= ALIGN { size } else { size + l.min_block + align - ALIGN };
+        if want <= self.top {
+            if let Some((start, len)) = self.find_fit(want)? {
+                return self.take(start, len, size, align);
+            }
+        }
+        let highest = self.free_at_top()?;
+        let base = highest.map_or(self.top, |(start, _)| start);
+        let gap = self.lead_gap(base, align);
+        let end = base + gap + size;
+        if let Some((start, len)) = highest.filter(|_| end <= self.top) {
+            return self.take(start, len, size, align);
+        }
+        if end > ARENA_LIMIT || !self.params.may_grow_to(end) {
+            return None;
+        }
+        if let Some((start, len)) = highest {
+            self.footer(start, len, FREE)?;
+            self.unlink(start, len)?;
+        }
+        self.reserve(end);
+        self.top = end;
+        if gap > 0 {
+            self.insert(base, gap);
+        }
+        Some(self.mark_used(base + gap, size))
+    }
+
+    /// Give `[start, start + size)` back, merging with free neighbours if coalescing is on.
+    fn release(&mut self, mut start: Addr, mut size: Bytes) -> Option<()> {
+        if self.params.coalesce {
+            let below = if start > 0 { Some(self.block_below(start)?) } else { None };
+            let end = start + size;
+            let above = if end < self.top {
+                let (len, status) = self.header(end)?;
+                if status == FREE {
+                    self.footer(end, len, FREE)?;
+                    Some(len)
+                } else {
+                    None
+                }
+            } else {
+                None
+            };
+            if let Some((below, len, FREE)) = below {
+                self.unlink(below, len)?;
+                (start, size) = (below, size + len);
+            }
+            if let Some(len) = above {
+                self.unlink(end, len)?;
+                size += len;
+            }
+        }
+        self.insert(start, size);
+        Some(())
+    }
+
+    /// The checked size of the live block at `start`.
+    fn live_size(&mut self, start: Addr) -> Option<Bytes> {
+        if start >= self.top {
+            return self.damaged(start, start, CorruptionKind::BadSize { size: 0 });
+        }
+        let (size, _) = self.header(start)?;
+        self.footer(start, size, USED)?;
+        Some(size)
+    }
+}
+
+impl Strategy for BoundaryTag {
+    fn allocate(&mut self, req: Request) -> Option<Allocation> {
+        if self.corruption.is_some() || req.align > ARENA_LIMIT {
+            return None;
+        }
+        let size = self.block_size(req.size)?;
+        self.place(size, req.align.max(ALIGN))
+    }
+
+    fn reallocate(&mut self, old: Allocation, req: Request) -> Option<Allocation> {
+        if self.corruption.is_some() {
+            return None;
+        }
+        let new = self.block_size(req.size)?;
+        let start = old.start;
+        let size = self.live_size(start)?;
+        let end = start + size;
+        let min_block = self.layout.min_block;
+        // 1. Shrink in place.
+        if new <= size {
+            if size - new < min_block {
+                return Some(Allocation { start, size, payload: old.payload });
+            }
+            let block = self.mark_used(start, new);
+            self.release(start + new, size - new)?;
+            return Some(block);
+        }
+        let above = if end < self.top {
+            let (len, status) = self.header(end)?;
+            if status == FREE {
+                self.footer(end, len, FREE)?;
+                Some(len)
+            } else {
+                None
+            }
+        } else {
+            None
+        };
+        // 2. Grow into the free block above.
+        if let Some(len) = above.filter(|&len| size + len >= new) {
+            self.unlink(end, len)?;
+            let rest = size + len - new;
+            let size = if rest >= min_block {
+                self.insert(start + new, rest);
+                new
+            } else {
+                size + len
+            };
+            return Some(self.mark_used(start, size));
+        }
+        // 3. Grow in place past `top`.
+        if end == self.top || above.is_some_and(|len| end + len == self.top) {
+            let new_top = start + new;
+            if new_top > ARENA_LIMIT || !self.params.may_grow_to(new_top) {
+                return None;
+            }
+            if let Some(len) = above {
+                self.unlink(end, len)?;
+            }
+            self.reserve(new_top);
+            self.top = new_top;
+            return Some(self.mark_used(start, new));
+        }
+        // 4. Move.
+        let block = self.place(new, ALIGN)?;
+        self.release(start, size);
+        Some(block)
+    }
+
+    fn free(&mut self, block: Allocation) {
+        if self.corruption.is_some() {
+            return;
+        }
+        if let Some(size) = self.live_size(block.start) {
+            self.release(block.start, size);
+        }
+    }
+
+    fn top(&self) -> Bytes {
+        self.top
+    }
+
+    fn free_bytes(&self) -> Bytes {
+        self.free_bytes
+    }
+
+    /// O(1): at most [`SCAN_LIMIT`] blocks of the highest class, and the block ending at `top`.
+    fn largest_satisfiable(&self) -> Bytes {
+        let l = self.layout;
+        let plausible = |start: Addr, size: Bytes| {
+            size >= l.min_block && size % ALIGN == 0 && size <= self.top.saturating_sub(start)
+        };
+        let mut largest = 0;
+        if let Some(class) = self.highest_nonempty() {
+            let mut link = self.head(class);
+            for _ in 0..SCAN_LIMIT {
+                if link >= self.top {
+                    break;
+                }
+                let size = self.load(l.size_at(link));
+                if !plausible(link, size) {
+                    break;
+                }
+                largest = largest.max(size);
+                link = self.load(l.next_at(link));
+            }
+        }
+        if self.top > 0 {
+            let footer = self.load(self.top - 8);
+            let size = footer & !STATUS_BITS;
+            if footer & STATUS_BITS == FREE && size <= self.top && plausible(self.top - size, size)
+            {
+                largest = largest.max(size);
+            }
+        }
+        largest.min(self.free_bytes)
+    }
+
+    fn write(&mut self, block: Allocation, offset: Bytes, len: Bytes) {
+        let from = block.payload.saturating_add(offset);
+        let to = from.saturating_add(len).min(self.top);
+        if from < to {
+            let range = PROLOGUE + from as usize..PROLOGUE + to as usize;
+            if let Some(bytes) = self.arena.get_mut(range) {
+                bytes.fill(WRITE_BYTE);
+            }
+        }
+    }
+
+    fn corruption(&self) -> Option<Corruption> {
+        self.corruption
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Strategy;
+    use super::*;
+    use proptest::prelude::*;
+    use proptest::strategy::Strategy as Gen;
+
+    impl BoundaryTag {
+        /// Every block as `(start, size, status)`, by address, read from the headers.
+        fn blocks(&self) -> Vec<(Addr, Bytes, u64)> {
+            let mut blocks = Vec::new();
+            let mut at = 0;
+            while at < self.top {
+                let size = self.load(self.layout.size_at(at));
+                assert!(size >= self.layout.min_block && at + size <= self.top, "{at}: {size}");
+                blocks.push((at, size, self.load(self.layout.status_at(at))));
+                at += size;
+            }
+            blocks
+        }
+
+        /// The free blocks as `(start, size)`, by address.
+        fn free_blocks(&self) -> Vec<(Addr, Bytes)> {
+            self.blocks().into_iter().filter(|b| b.2 == FREE).map(|b| (b.0, b.1)).collect()
+        }
+
+        /// The list of `class`, head first.
+        fn list(&self, class: usize) -> Vec<Addr> {
+            let mut list = Vec::new();
+            let mut link = self.head(class);
+            while link != NIL {
+                assert!(list.len() as u64 <= self.free_blocks, "list {class} is too long");
+                list.push(link);
+                link = self.load(self.layout.next_at(link));
+            }
+            list
+        }
+    }
+
+    fn plain() -> BoundaryTag {
+        BoundaryTag::new(Params::default())
+    }
+
+    fn guarded() -> BoundaryTag {
+        BoundaryTag::new(Params { guard: true, ..Params::default() })
+    }
+
+    fn malloc(heap: &mut BoundaryTag, n: Bytes) -> Allocation {
+        heap.allocate(Request::new(n)).expect("no limit here")
+    }
+
+    fn word(heap: &BoundaryTag, addr: Addr) -> u64 {
+        heap.load(addr)
+    }
+
+    fn block(start: Addr, size: Bytes) -> Allocation {
+        Allocation { start, size, payload: start + 16 }
+    }
+
+    #[test]
+    fn a_block_is_a_header_the_payload_and_a_footer_in_the_arena_bytes() {
+        let mut heap = plain();
+        // 20 bytes + 24 bytes of tags, rounded up to 16.
+        assert_eq!(malloc(&mut heap, 20), block(0, 48));
+        assert_eq!(malloc(&mut heap, 24), block(48, 48));
+        assert_eq!(malloc(&mut heap, 25), block(96, 64));
+        let bytes = heap.heap_bytes();
+        assert_eq!(bytes.len(), 160);
+        assert_eq!(bytes[..16], [48, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0]);
+        // The footer: size | status.
+        assert_eq!(bytes[40..48], [48 | 2, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!((word(&heap, 96), word(&heap, 104), word(&heap, 152)), (64, USED, 64 | USED));
+        assert_eq!(heap.tag_bytes(), 24);
+    }
+
+    #[test]
+    fn min_size_is_the_smallest_payload_room() {
+        let mut heap = BoundaryTag::new(Params { min_size: 64, ..Params::default() });
+        assert_eq!(malloc(&mut heap, 1), block(0, 96));
+        assert_eq!(malloc(&mut heap, 72), block(96, 96));
+    }
+
+    #[test]
+    fn a_free_block_keeps_its_list_links_in_its_payload() {
+        let mut heap = plain();
+        let a = malloc(&mut heap, 20);
+        malloc(&mut heap, 20);
+        let b = malloc(&mut heap, 20);
+        malloc(&mut heap, 20);
+        heap.free(a);
+        heap.free(b);
+        // LIFO: b (freed last) heads the list of class 3 (48 bytes), then a.
+        assert_eq!(heap.list(3), [96, 0]);
+        assert_eq!((word(&heap, 8), word(&heap, 104)), (FREE, FREE));
+        assert_eq!((word(&heap, 112), word(&heap, 120)), (0, NIL)); // b: next, prev
+        assert_eq!((word(&heap, 16), word(&heap, 24)), (NIL, 96)); // a: next, prev
+        assert_eq!(heap.raw(HEADS_AT + 8 * 3), 96);
+        assert_eq!(heap.raw(BITMAP_AT), 1 << 3);
+        assert_eq!(heap.raw(SUMMARY_AT), 1);
+        assert_eq!((heap.free_bytes(), heap.free_blocks), (96, 2));
+    }
+
+    #[test]
+    fn guard_puts_a_magic_below_every_tag_and_costs_24_bytes_per_block() {
+        let mut heap = guarded();
+        assert_eq!(heap.tag_bytes(), 48);
+        let a = malloc(&mut heap, 20);
+        assert_eq!(a, Allocation { start: 0, size: 80, payload: 32 });
+        let words: Vec<u64> = (0..10).map(|i| word(&heap, 8 * i)).collect();
+        let m = GUARD_MAGIC;
+        assert_eq!(words, [m, m, 80, USED, 0, 0, 0, 0, m, 80 | USED]);
+        // The smallest block holds two links between the tags: 64 bytes.
+        assert_eq!(malloc(&mut heap, 1).size, 64);
+    }
+
+    #[test]
+    fn boundary_tags_find_the_previous_block_through_the_footer() {
+        let mut heap = plain();
+        let a = malloc(&mut heap, 100);
+        let b = malloc(&mut heap, 20);
+        malloc(&mut heap, 20);
+        assert_eq!((a.size, b.start), (128, 128));
+        heap.free(a);
+        // The 8 bytes just below b's header are a's footer: a's size, and free.
+        assert_eq!(word(&heap, b.start - 8), 128 | FREE);
+        heap.free(b);
+        assert_eq!(heap.free_blocks(), [(0, 176)]);
+        assert_eq!((word(&heap, 0), word(&heap, 168)), (176, 176 | FREE));
+        assert_eq!(heap.list(class_of(176)), [0]);
+        assert!(heap.list(class_of(128)).is_empty());
+    }
+
+    #[test]
+    fn freeing_a_block_between_two_free_blocks_merges_all_three() {
+        let mut heap = plain();
+        let blocks: Vec<_> = [20, 100, 60, 1].iter().map(|&n| malloc(&mut heap, n)).collect();
+        heap.free(blocks[0]);
+        heap.free(blocks[2]);
+        assert_eq!(heap.free_blocks(), [(0, 48), (176, 96)]);
+        heap.free(blocks[1]);
+        assert_eq!(heap.free_blocks(), [(0, 272)]);
+        assert_eq!(
+            (heap.free_bytes(), heap.free_blocks, heap.largest_satisfiable()),
+            (272, 1, 272)
+        );
+        heap.free(blocks[3]);
+        assert_eq!(heap.free_blocks(), [(0, 320)]);
+        assert_eq!(heap.largest_satisfiable(), heap.top());
+    }
+
+    #[test]
+    fn without_coalescing_freed_neighbours_stay_apart() {
+        let mut heap = BoundaryTag::new(Params { coalesce: false, ..Params::default() });
+        let a = malloc(&mut heap, 20);
+        let b = malloc(&mut heap, 20);
+        heap.free(a);
+        heap.free(b);
+        assert_eq!(heap.free_blocks(), [(0, 48), (48, 48)]);
+        assert_eq!(heap.largest_satisfiable(), 48);
+        // 96 bytes fit neither: the highest block is free, so it grows from there.
+        assert_eq!(malloc(&mut heap, 60), block(48, 96));
+        assert_eq!(heap.top(), 144);
+    }
+
+    #[test]
+    fn placement_scans_the_own_class_then_takes_the_head_of_the_next_larger_class() {
+        let mut heap = plain();
+        // Holes of 1040, 1072 and 2000 bytes, each followed by a live 48-byte block.
+        let holes: Vec<_> = [1016, 1048, 1976]
+            .iter()
+            .map(|&n| {
+                let hole = malloc(&mut heap, n);
+                malloc(&mut heap, 1);
+                hole
+            })
+            .collect();
+        assert_eq!(
+            holes.iter().map(|h| (h.start, h.size)).collect::<Vec<_>>(),
+            [(0, 1040), (1088, 1072), (2208, 2000)]
+        );
+        for &hole in holes.iter().rev() {
+            heap.free(hole);
+        }
+        // 1040 and 1072 share the class 1024..1088, most recently freed first.
+        assert_eq!(heap.list(class_of(1040)), [0, 1088]);
+        assert_eq!(heap.largest_satisfiable(), 2000);
+        // 1056 bytes: 1040 is too small, 1072 fits; the 16 left over stay in the block.
+        assert_eq!(malloc(&mut heap, 1032), block(1088, 1072));
+        // Again: only 1040 is left in the class, so the head of the next non-empty class.
+        assert_eq!(malloc(&mut heap, 1032), block(2208, 1056));
+        assert_eq!(heap.free_blocks(), [(0, 1040), (3264, 944)]);
+        // A 48-byte request takes the head of the smallest non-empty class above 48: 944.
+        assert_eq!(malloc(&mut heap, 1), block(3264, 48));
+        assert_eq!(heap.top(), 4256);
+    }
+
+    #[test]
+    fn growth_extends_a_free_block_that_ends_at_top() {
+        let mut heap = plain();
+        malloc(&mut heap, 100);
+        let b = malloc(&mut heap, 100);
+        heap.free(b);
+        assert_eq!(heap.free_blocks(), [(128, 128)]);
+        assert_eq!(malloc(&mut heap, 500), block(128, 528));
+        assert_eq!((heap.top(), heap.free_bytes()), (656, 0));
+        assert_eq!(heap.heap_bytes().len(), 656);
+    }
+
+    #[test]
+    fn the_heap_limit_fails_a_request_and_changes_nothing() {
+        let mut heap = BoundaryTag::new(Params { heap_limit: Some(200), ..Params::default() });
+        malloc(&mut heap, 100);
+        let before = heap.heap_bytes().to_vec();
+        assert_eq!(heap.allocate(Request::new(100)), None);
+        assert_eq!(heap.allocate(Request::new(u64::MAX)), None);
+        assert_eq!(heap.allocate(Request { size: 1, align: 1 << 40 }), None);
+        assert_eq!((heap.top(), heap.heap_bytes()), (128, &before[..]));
+        assert_eq!(heap.corruption(), None);
+    }
+
+    #[test]
+    fn realloc_shrinks_in_place_and_frees_a_tail_big_enough_to_be_a_block() {
+        let mut heap = plain();
+        let a = malloc(&mut heap, 200);
+        malloc(&mut heap, 1);
+        assert_eq!(a.size, 224);
+        let a = heap.reallocate(a, Request::new(100)).unwrap();
+        assert_eq!(a, block(0, 128));
+        assert_eq!(heap.free_blocks(), [(128, 96)]);
+        // 112 bytes would leave a 16-byte tail: too small for a block, so it stays.
+        assert_eq!(heap.reallocate(a, Request::new(80)), Some(a));
+    }
+
+    #[test]
+    fn realloc_grows_into_the_free_block_above() {
+        let mut heap = plain();
+        let a = malloc(&mut heap, 100);
+        let b = malloc(&mut heap, 200);
+        malloc(&mut heap, 1);
+        heap.free(b);
+        assert_eq!(heap.reallocate(a, Request::new(200)), Some(block(0, 224)));
+        assert_eq!(heap.free_blocks(), [(224, 128)]);
+        // All of the rest, but 16: the 16 bytes left join the block.
+        assert_eq!(heap.reallocate(block(0, 224), Request::new(312)), Some(block(0, 352)));
+        assert_eq!(heap.free_blocks(), []);
+    }
+
+    #[test]
+    fn realloc_grows_at_top_and_moves_when_it_cannot_grow_in_place() {
+        let mut heap = plain();
+        let a = malloc(&mut heap, 100);
+        assert_eq!(heap.reallocate(a, Request::new(1000)), Some(block(0, 1024)));
+        assert_eq!(heap.top(), 1024);
+        malloc(&mut heap, 1);
+        // Neither free above nor at top: a new block is placed (at top), then the old one freed.
+        assert_eq!(heap.reallocate(block(0, 1024), Request::new(2000)), Some(block(1072, 2032)));
+        assert_eq!(heap.free_blocks(), [(0, 1024)]);
+    }
+
+    #[test]
+    fn realloc_fails_at_the_heap_limit_and_keeps_the_block() {
+        let mut heap = BoundaryTag::new(Params { heap_limit: Some(256), ..Params::default() });
+        let a = malloc(&mut heap, 100);
+        assert_eq!(heap.reallocate(a, Request::new(300)), None);
+        assert_eq!((heap.top(), heap.blocks()), (128, vec![(0, 128, USED)]));
+    }
+
+    #[test]
+    fn memalign_puts_the_payload_on_the_alignment_and_frees_the_leading_gap() {
+        let mut heap = plain();
+        malloc(&mut heap, 1);
+        // Payload 256 means a block at 240; the gap [48, 240) is big enough to be a free block.
+        let a = heap.allocate(Request { size: 10, align: 256 }).unwrap();
+        assert_eq!(a, Allocation { start: 240, size: 48, payload: 256 });
+        assert_eq!((heap.top(), heap.free_blocks()), (288, vec![(48, 192)]));
+        // From that free block: its own start already puts the payload on 64.
+        let b = heap.allocate(Request { size: 10, align: 64 }).unwrap();
+        assert_eq!(b, Allocation { start: 48, size: 48, payload: 64 });
+        assert_eq!(heap.free_blocks(), [(96, 144)]);
+        // Payload on 128 from [96, 240): 112 is 16 bytes too far, too small a gap; so 240.
+        let mut heap2 = heap.clone();
+        let c = heap2.allocate(Request { size: 10, align: 128 }).unwrap();
+        assert_eq!(c.payload % 128, 0);
+        assert!(c.start >= 96 + 48);
+    }
+
+    #[test]
+    fn writes_land_in_the_arena_and_stop_at_top() {
+        let mut heap = plain();
+        let a = malloc(&mut heap, 20);
+        heap.write(a, 0, 1000);
+        assert!(heap.heap_bytes()[16..].iter().all(|&b| b == WRITE_BYTE));
+        assert_eq!(heap.heap_bytes()[..16], block_header(48));
+        heap.write(a, u64::MAX, u64::MAX);
+        assert_eq!(heap.heap_bytes().len(), 48);
+        assert!(heap.arena[PROLOGUE + 48..].iter().all(|&b| b == 0));
+    }
+
+    fn block_header(size: u64) -> [u8; 16] {
+        let mut bytes = [0; 16];
+        bytes[..8].copy_from_slice(&size.to_le_bytes());
+        bytes[8..].copy_from_slice(&USED.to_le_bytes());
+        bytes
+    }
+
+    #[test]
+    fn an_overrun_with_guard_is_caught_at_the_next_free() {
+        let mut heap = guarded();
+        let a = malloc(&mut heap, 20);
+        let b = malloc(&mut heap, 20);
+        malloc(&mut heap, 20);
+        assert_eq!((a.payload, b.start), (32, 80));
+        // 4 bytes just past a's block: the first guard word of b's header.
+        heap.write(a, a.end() - a.payload, 4);
+        assert_eq!(heap.corruption(), None, "a write checks nothing");
+        // Freeing a reads b's header to see whether it can merge.
+        heap.free(a);
+        let damage = Corruption { at: 80, block: 80, kind: CorruptionKind::GuardOverwritten };
+        assert_eq!(heap.corruption(), Some(damage));
+        // From then on nothing happens, and nothing panics.
+        assert_eq!(heap.allocate(Request::new(20)), None);
+        heap.free(b);
+        assert_eq!(heap.corruption(), Some(damage));
+
+        // An overrun that starts in a's payload runs through a's own footer first.
+        let mut heap = guarded();
+        let a = malloc(&mut heap, 20);
+        let b = malloc(&mut heap, 20);
+        heap.write(a, 20, 40);
+        heap.free(b);
+        let damage = Corruption { at: 80, block: 80, kind: CorruptionKind::GuardOverwritten };
+        assert_eq!(heap.corruption(), Some(damage));
+        let mut heap = guarded();
+        let a = malloc(&mut heap, 20);
+        malloc(&mut heap, 20);
+        heap.write(a, 20, 40);
+        heap.free(a);
+        let damage = Corruption { at: 64, block: 0, kind: CorruptionKind::GuardOverwritten };
+        assert_eq!(heap.corruption(), Some(damage));
+    }
+
+    #[test]
+    fn an_overrun_without_guard_leads_the_allocator_astray_and_is_reported() {
+        // Over the whole size word of the next header: an impossible size.
+        let mut heap = plain();
+        let a = malloc(&mut heap, 20);
+        let b = malloc(&mut heap, 20);
+        malloc(&mut heap, 20);
+        heap.write(a, 32, 8);
+        heap.free(a);
+        let size = 0x4141_4141_4141_4141;
+        let damage = Corruption { at: 48, block: 48, kind: CorruptionKind::BadSize { size } };
+        assert_eq!(heap.corruption(), Some(damage));
+        heap.free(b);
+        assert_eq!(heap.allocate(Request::new(1)), None);
+
+        // One byte into the size: 48 reads as 0x4130, a plausible size in this heap, so the
+        // allocator looks for b's footer 16688 bytes on, in the middle of c's payload.
+        let mut heap = plain();
+        let a = malloc(&mut heap, 20);
+        let b = malloc(&mut heap, 20);
+        malloc(&mut heap, 20_000);
+        heap.write(a, 33, 1);
+        assert_eq!(word(&heap, 48), 0x4130);
+        heap.free(b);
+        let kind = CorruptionKind::TagMismatch { header: 0x4130, footer: 0 };
+        assert_eq!(heap.corruption(), Some(Corruption { at: 48 + 0x4130 - 8, block: 48, kind }));
+
+        // Over the links of a free block, leaving its header intact: the list is broken.
+        let mut heap = plain();
+        let blocks: Vec<_> = (0..5).map(|_| malloc(&mut heap, 20)).collect();
+        heap.free(blocks[3]);
+        heap.free(blocks[1]);
+        assert_eq!(heap.list(3), [48, 144]);
+        heap.write(blocks[0], 48, 8);
+        assert_eq!(heap.allocate(Request::new(20)), None);
+        let link = 0x4141_4141_4141_4141;
+        let kind = CorruptionKind::BrokenLink { link };
+        assert_eq!(heap.corruption(), Some(Corruption { at: 64, block: 48, kind }));
+    }
+
+    #[test]
+    fn a_cycle_in_a_list_is_a_broken_link_not_an_endless_walk() {
+        // Two 1040-byte holes in the class 1024..1088, too small for a 1056-byte block.
+        let mut heap = plain();
+        let a = malloc(&mut heap, 1016);
+        malloc(&mut heap, 1);
+        let b = malloc(&mut heap, 1016);
+        malloc(&mut heap, 1);
+        heap.free(a);
+        heap.free(b);
+        assert_eq!(heap.list(class_of(1040)), [1088, 0]);
+        // Make a's next link point back to b: the walk would go round for ever.
+        heap.store(16, 1088);
+        assert_eq!(heap.allocate(Request::new(1032)), None);
+        let kind = CorruptionKind::BrokenLink { link: 1088 };
+        assert_eq!(heap.corruption(), Some(Corruption { at: 16, block: 0, kind }));
+
+        // A link to a block that is no longer free.
+        let mut heap = plain();
+        let blocks: Vec<_> = (0..6).map(|_| malloc(&mut heap, 20)).collect();
+        for i in [1, 3, 5] {
+            heap.free(blocks[i]);
+        }
+        assert_eq!(heap.list(3), [240, 144, 48]);
+        heap.store(48 + 16, 240);
+        assert_eq!(heap.allocate(Request::new(20)), Some(block(240, 48)));
+        assert_eq!(heap.allocate(Request::new(20)), Some(block(144, 48)));
+        // 48's next link leads to 240, which is in use now.
+        assert_eq!(heap.allocate(Request::new(20)), None);
+        let kind = CorruptionKind::BrokenLink { link: 240 };
+        assert_eq!(heap.corruption(), Some(Corruption { at: 64, block: 48, kind }));
+    }
+
+    /// Check every invariant of the arena against the live blocks.
+    fn check_invariants(heap: &BoundaryTag, live: &[Allocation]) {
+        assert_eq!(heap.corruption(), None);
+        let l = heap.layout;
+        let blocks = heap.blocks();
+        let mut previous_free = false;
+        for &(start, size, status) in &blocks {
+            assert_eq!(start % ALIGN + size % ALIGN, 0);
+            assert_eq!(heap.load(start + size - 8), size | status, "footer of {start}");
+            if l.guard {
+                assert_eq!(heap.load(start), GUARD_MAGIC);
+                assert_eq!(heap.load(start + 8), GUARD_MAGIC);
+                assert_eq!(heap.load(start + size - 16), GUARD_MAGIC);
+            }
+            assert!(status == FREE || status == USED);
+            if heap.params.coalesce {
+                assert!(!(previous_free && status == FREE), "adjacent free blocks at {start}");
+            }
+            previous_free = status == FREE;
+        }
+        let mut used: Vec<_> = blocks.iter().filter(|b| b.2 == USED).map(|b| (b.0, b.1)).collect();
+        let mut expected: Vec<_> = live.iter().map(|b| (b.start, b.size)).collect();
+        used.sort_unstable();
+        expected.sort_unstable();
+        assert_eq!(used, expected, "used blocks are exactly the live ones");
+        let free = heap.free_blocks();
+        let mut listed = Vec::new();
+        for class in 0..CLASSES {
+            let list = heap.list(class);
+            let bit = heap.raw(BITMAP_AT + 8 * (class / 64)) >> (class % 64) & 1;
+            assert_eq!(bit == 1, !list.is_empty(), "bitmap of class {class}");
+            let mut prev = NIL;
+            for &b in &list {
+                assert_eq!(heap.load(l.prev_at(b)), prev);
+                let size = heap.load(l.size_at(b));
+                assert_eq!(class_of(size), class);
+                listed.push((b, size));
+                prev = b;
+            }
+        }
+        for w in 0..BITMAP_WORDS {
+            let word = heap.raw(BITMAP_AT + 8 * w);
+            assert_eq!(heap.raw(SUMMARY_AT) >> w & 1 == 1, word != 0);
+        }
+        listed.sort_unstable();
+        assert_eq!(listed, free, "the lists hold exactly the free blocks");
+        assert_eq!(heap.free_blocks, free.len() as u64);
+        assert_eq!(heap.free_bytes(), free.iter().map(|b| b.1).sum::<u64>());
+        let top = heap.top();
+        assert_eq!(top, blocks.iter().map(|b| b.1).sum::<u64>());
+        // largest_satisfiable is exact: its block fits without growth, 16 more bytes do not.
+        let largest = heap.largest_satisfiable();
+        assert!(largest <= heap.free_bytes());
+        if heap.params.min_size == ALIGN && heap.params.heap_limit.is_none() {
+            if largest > 0 {
+                let mut probe = heap.clone();
+                let b = probe.allocate(Request::new(largest - heap.tag_bytes())).unwrap();
+                assert_eq!((b.size, probe.top()), (largest, top));
+            }
+            let mut probe = heap.clone();
+            let n = (largest + 16).max(l.min_block) - heap.tag_bytes();
+            probe.allocate(Request::new(n)).unwrap();
+            assert!(probe.top() > top, "{n} bytes fit without growing");
+        }
+    }
+
+    fn params() -> impl Gen<Value = Params> {
+        (prop_oneof![Just(16u64), Just(64)], any::<bool>(), any::<bool>(), any::<bool>()).prop_map(
+            |(min_size, coalesce, limit, guard)| Params {
+                min_size,
+                coalesce,
+                heap_limit: limit.then_some(20_000),
+                guard,
+            },
+        )
+    }
+
+    /// Sizes mostly small (many in one class), some large.
+    fn size() -> impl Gen<Value = Bytes> {
+        prop_oneof![4 => 0u64..200, 2 => 900u64..1300, 1 => 0u64..5000]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+        #[test]
+        fn random_streams_keep_the_tags_lists_and_counters_exact(
+            ops in proptest::collection::vec((0u8..8, size(), 0u32..5, any::<u16>()), 1..150),
+            params in params(),
+        ) {
+            let mut heap = BoundaryTag::new(params);
+            let mut live: Vec<Allocation> = Vec::new();
+            for (op, size, align_log, pick) in ops {
+                let pick = usize::from(pick) % live.len().max(1);
+                match op {
+                    0..=3 => {
+                        let req = Request { size, align: 16 << align_log };
+                        if let Some(b) = heap.allocate(req) {
+                            prop_assert!(b.payload % req.align == 0);
+                            prop_assert_eq!(b.payload, b.start + heap.layout.header);
+                            prop_assert!(b.payload + size <= b.end() - heap.layout.footer);
+                            live.push(b);
+                        }
+                    }
+                    4..=5 if !live.is_empty() => heap.free(live.swap_remove(pick)),
+                    6..=7 if !live.is_empty() => {
+                        if let Some(b) = heap.reallocate(live[pick], Request::new(size)) {
+                            prop_assert!(b.payload + size <= b.end() - heap.layout.footer);
+                            live[pick] = b;
+                        }
+                    }
+                    _ => {}
+                }
+                check_invariants(&heap, &live);
+            }
+            for b in live.drain(..) {
+                heap.free(b);
+            }
+            check_invariants(&heap, &live);
+            if params.coalesce {
+                prop_assert_eq!(heap.largest_satisfiable(), heap.top());
+            }
+        }
+    }
+
+    /// One step of a damaging stream.
+    #[derive(Clone, Debug)]
+    enum Op {
+        Malloc(Bytes, u32),
+        Free(u16),
+        Realloc(u16, Bytes),
+        /// A `write` event: offset and length after the payload of a live block.
+        Write(u16, Bytes, Bytes),
+        /// Any value at any 8-aligned heap address: worse than any write event can do.
+        Poke(u16, u64),
+    }
+
+    fn damaging_op() -> impl Gen<Value = Op> {
+        let offset = prop_oneof![0u64..200, 0u64..5000, any::<u64>()];
+        let len = prop_oneof![1u64..40, 0u64..3000, any::<u64>()];
+        let value = prop_oneof![
+            any::<u64>(),
+            (0u64..300).prop_map(|v| v * 16),
+            Just(FREE),
+            Just(USED),
+            Just(NIL),
+            Just(GUARD_MAGIC)
+        ];
+        prop_oneof![
+            4 => (size(), 0u32..5).prop_map(|(s, a)| Op::Malloc(s, a)),
+            3 => any::<u16>().prop_map(Op::Free),
+            1 => (any::<u16>(), size()).prop_map(|(p, s)| Op::Realloc(p, s)),
+            1 => (any::<u16>(), offset, len).prop_map(|(p, o, l)| Op::Write(p, o, l)),
+            1 => (any::<u16>(), value).prop_map(|(a, v)| Op::Poke(a, v)),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+        #[test]
+        fn damage_never_makes_it_panic_or_loop(
+            ops in proptest::collection::vec(damaging_op(), 1..120),
+            params in params(),
+            poke in any::<bool>(),
+        ) {
+            let mut heap = BoundaryTag::new(params);
+            let mut live: Vec<Allocation> = Vec::new();
+            let mut found = None;
+            for op in ops {
+                let pick = |p: u16, n: usize| usize::from(p) % n.max(1);
+                match op {
+                    Op::Malloc(size, align_log) => {
+                        if let Some(b) = heap.allocate(Request { size, align: 16 << align_log }) {
+                            live.push(b);
+                        }
+                    }
+                    Op::Free(p) if !live.is_empty() => heap.free(live.swap_remove(pick(p, live.len()))),
+                    Op::Realloc(p, size) if !live.is_empty() => {
+                        let i = pick(p, live.len());
+                        if let Some(b) = heap.reallocate(live[i], Request::new(size)) {
+                            live[i] = b;
+                        }
+                    }
+                    Op::Write(p, offset, len) if !live.is_empty() => {
+                        heap.write(live[pick(p, live.len())], offset, len);
+                    }
+                    Op::Poke(a, value) if poke && heap.top() > 0 => {
+                        heap.store(u64::from(a) * 8 % heap.top(), value);
+                    }
+                    _ => {}
+                }
+                heap.free_bytes();
+                heap.largest_satisfiable();
+                // The first damage found stays the one reported.
+                if found.is_none() {
+                    found = heap.corruption();
+                }
+                prop_assert_eq!(heap.corruption(), found);
+            }
+        }
+    }
+}
