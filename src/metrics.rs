@@ -39,6 +39,8 @@ pub struct MemoryStats {
     pub peak_event: u64,
     /// `live_consumed` at `peak_event`.
     pub live_consumed_at_peak: Bytes,
+    /// Live blocks at `peak_event`.
+    pub live_blocks_at_peak: u64,
     /// `footprint` at `peak_event` (not necessarily the peak footprint).
     pub footprint_at_peak: Bytes,
     /// The largest request that would have succeeded at `peak_event` without growing the heap.

@@ -311,8 +311,8 @@ impl Replayer {
 
     /// Apply every event of `events`, in order, calling `probe` after each; `first_index` is the
     /// index of `events[0]` in the whole trace (events may come in chunks). Stops early when the
-    /// strategy reports its metadata damaged (see [`Replayer::stopped`]). Returns the number of
-    /// events applied.
+    /// strategy reports its metadata damaged (see [`Replayer::stopped`]): the event that ran into
+    /// the damage is not counted. Returns the number of events counted.
     pub fn run<P: Probe>(&mut self, events: &[Event], first_index: u64, probe: &mut P) -> u64 {
         if self.stopped.is_some() {
             return 0;
@@ -323,13 +323,15 @@ impl Replayer {
             }
             let index = first_index + i as u64;
             let outcome = self.apply(index, event, probe);
-            probe.after_event(index, event, outcome, &self.heap, self.strategy.as_ref());
+            // Once a strategy finds its metadata damaged, nothing it says can be trusted, not
+            // even about the event that ran into the damage: the replay ends before it.
             if self.written {
                 if let Some(corruption) = self.strategy.corruption() {
                     self.stopped = Some((index, corruption));
-                    return i as u64 + 1;
+                    return i as u64;
                 }
             }
+            probe.after_event(index, event, outcome, &self.heap, self.strategy.as_ref());
         }
         events.len() as u64
     }
@@ -364,6 +366,7 @@ impl Probe for MetricsProbe {
             s.max_live_bytes = heap.live_requested;
             s.peak_event = index;
             s.live_consumed_at_peak = heap.live_consumed;
+            s.live_blocks_at_peak = heap.live_blocks;
             s.footprint_at_peak = footprint;
             s.largest_satisfiable_at_peak = strategy.largest_satisfiable();
         }

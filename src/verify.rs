@@ -189,13 +189,13 @@ impl Probe for Verifier<'_> {
                     });
                 }
             }
-            Outcome::Wrote { block, requested, offset, len } => {
+            Outcome::Wrote { requested, offset, len, .. } => {
                 if offset + len > requested {
                     self.report(FindingKind::Overrun, index, || {
                         format!(
-                            "buffer overrun: write of {len} bytes at offset {offset} into the \
-                             {requested}-byte block at {:#x} runs {} bytes past its end",
-                            block.payload,
+                            "buffer overrun: write of {len} bytes at offset {offset} into block {} \
+                             ({requested} bytes requested) runs {} bytes past its end",
+                            event.id,
                             offset + len - requested
                         )
                     });

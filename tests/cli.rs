@@ -243,3 +243,89 @@ fn every_strategy_passes_verification_on_the_real_traces() {
         }
     }
 }
+
+fn boundary_tag_run(args: &[&str]) -> (Value, String) {
+    let out = replay()
+        .args([&shipped("overrun.csv"), "--alloc", "first-fit,boundary-tag", "--runs", "0"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let json = replay()
+        .args([&shipped("overrun.csv"), "--alloc", "first-fit,boundary-tag", "--runs", "0"])
+        .args(args)
+        .args(["--json", "-"])
+        .output()
+        .unwrap();
+    (serde_json::from_slice(&json.stdout).unwrap(), String::from_utf8(out.stdout).unwrap())
+}
+
+#[test]
+fn the_guard_catches_the_overrun_late_and_names_both_lines() {
+    let (doc, table) = boundary_tag_run(&["--guard", "--verify"]);
+    let corruption = &result(&doc, "boundary-tag")["safety"]["corruption"];
+    // The write on line 7 runs into the next block's header; the free on line 11 finds it.
+    assert_eq!(corruption["line"], 11);
+    assert_eq!(corruption["culprit_line"], 7);
+    assert!(corruption["message"].as_str().unwrap().starts_with("heap corruption detected at 0x"));
+    assert!(
+        table.contains("overrun.csv:11: heap corruption detected at 0x50: guard of the block at 0x50 overwritten")
+            && table.contains("(last write into the block below: line 7)"),
+        "{table}"
+    );
+    assert!(table.contains("overrun.csv:7: buffer overrun"), "{table}");
+    // Strategies with out-of-band metadata are not damaged by the overrun.
+    assert!(result(&doc, "first-fit")["safety"]["corruption"].is_null());
+    assert_eq!(result(&doc, "first-fit")["events"], 10);
+    assert_eq!(result(&doc, "boundary-tag")["events"], 8, "the replay stops before line 11");
+}
+
+#[test]
+fn without_the_guard_the_damaged_size_is_reported_and_the_run_ends_cleanly() {
+    let (doc, table) = boundary_tag_run(&[]);
+    let corruption = &result(&doc, "boundary-tag")["safety"]["corruption"];
+    assert_eq!(corruption["line"], 11);
+    assert_eq!(corruption["culprit_line"], 7);
+    assert!(
+        corruption["message"].as_str().unwrap().contains("reads 0x4141414141414141"),
+        "{table}"
+    );
+    assert!(!table.contains("guard"), "{table}");
+}
+
+#[test]
+fn verify_reports_the_use_after_free_with_its_line() {
+    let doc = json_of(&[&shipped("use-after-free.csv"), "--verify", "--runs", "0"]);
+    for r in doc["results"].as_array().unwrap() {
+        let safety = &r["safety"];
+        assert_eq!(safety["use_after_free"], 1, "{}", r["allocator"]);
+        assert_eq!(safety["findings"][0]["kind"], "use_after_free");
+        assert_eq!(safety["findings"][0]["line"], 7);
+        assert_eq!(safety["verify_errors"], 0);
+    }
+}
+
+#[test]
+fn all_nine_strategies_of_the_catalogue_are_in_all() {
+    let doc = json_of(&[&shipped("xz.csv"), "--runs", "0"]);
+    let names: Vec<&str> = doc["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["allocator"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "bump",
+            "first-fit",
+            "next-fit",
+            "best-fit",
+            "worst-fit",
+            "boundary-tag",
+            "slab",
+            "buddy",
+            "tlsf"
+        ]
+    );
+}

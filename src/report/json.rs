@@ -115,6 +115,7 @@ impl<'a> SafetyJson<'a> {
 /// The raw figures the fragmentation ratios are computed from, so anyone can recompute them.
 #[derive(Serialize)]
 struct AtPeak {
+    live_blocks: u64,
     live_requested_bytes: u64,
     live_consumed_bytes: u64,
     footprint_bytes: u64,
@@ -125,6 +126,7 @@ struct AtPeak {
 impl AtPeak {
     fn of(m: &MemoryStats) -> AtPeak {
         AtPeak {
+            live_blocks: m.live_blocks_at_peak,
             live_requested_bytes: m.max_live_bytes,
             live_consumed_bytes: m.live_consumed_at_peak,
             footprint_bytes: m.footprint_at_peak,
