@@ -57,6 +57,10 @@ fn assert_consistent(trace: &Trace) {
         match event.op {
             Op::Free => assert!(live.remove(&event.id), "event {i}: free of dead {}", event.id),
             Op::Realloc => assert!(live.contains(&event.id), "event {i}: dead realloc"),
+            Op::Write => assert!(
+                live.contains(&event.id) != event.is_stale_write(),
+                "event {i}: a write is stale exactly when its block is dead"
+            ),
             _ => {
                 assert!(seen.insert(event.id), "event {i}: id {} reused", event.id);
                 assert!(live.insert(event.id));
@@ -653,6 +657,8 @@ fn the_shipped_traces_have_the_event_counts_in_their_readme() {
         ("xz.csv", 437, 225),
         ("perl-hash.csv", 101_002, 47_957),
         ("python-dict.csv.gz", 457_600, 200_872),
+        ("overrun.csv", 10, 4),
+        ("use-after-free.csv", 6, 2),
     ] {
         let path = dir.join(name);
         let trace = trace::load(&path, format_of(&path), STRICT).unwrap();
