@@ -634,17 +634,7 @@ impl BoundaryTag {
         if self.params.coalesce {
             let below = if start > 0 { Some(self.block_below(start)?) } else { None };
             let end = start + size;
-            let above = if end < self.top {
-                let (len, status) = self.header(end)?;
-                if status == FREE {
-                    self.footer(end, len, FREE)?;
-                    Some(len)
-                } else {
-                    None
-                }
-            } else {
-                None
-            };
+            let above = self.free_above(end)?;
             if let Some((below, len, FREE)) = below {
                 self.unlink(below, len)?;
                 (start, size) = (below, size + len);
@@ -656,6 +646,20 @@ impl BoundaryTag {
         }
         self.insert(start, size);
         Some(())
+    }
+
+    /// The size of the free block starting at `end`, if the block there is free (its tags
+    /// checked); `Some(None)` when it is in use or `end` is `top`; `None` when it is damaged.
+    fn free_above(&mut self, end: Addr) -> Option<Option<Bytes>> {
+        if end >= self.top {
+            return Some(None);
+        }
+        let (len, status) = self.header(end)?;
+        if status != FREE {
+            return Some(None);
+        }
+        self.footer(end, len, FREE)?;
+        Some(Some(len))
     }
 
     /// The checked size of the live block at `start`.
@@ -696,17 +700,7 @@ impl Strategy for BoundaryTag {
             self.release(start + new, size - new)?;
             return Some(block);
         }
-        let above = if end < self.top {
-            let (len, status) = self.header(end)?;
-            if status == FREE {
-                self.footer(end, len, FREE)?;
-                Some(len)
-            } else {
-                None
-            }
-        } else {
-            None
-        };
+        let above = self.free_above(end)?;
         // 2. Grow into the free block above.
         if let Some(len) = above.filter(|&len| size + len >= new) {
             self.unlink(end, len)?;
