@@ -44,14 +44,16 @@
 //! A realloc that fails at the heap limit leaves the heap, and the old block, unchanged.
 //!
 //! # Mechanism: how it is found
-//! The free blocks live in a [`FreeTree`], a balanced tree by address where every node knows the
-//! largest block in its subtree. It answers first fit, next fit (first fit among the blocks
-//! ending above the rover), the neighbours to merge with and the highest free block, each in
-//! O(log n) in free blocks. Worst fit is first fit for the size of the largest block (known in
-//! O(1)). Best fit also keeps a `BTreeSet` of `(size, addr)`. So every operation costs
-//! O(log n); `largest_satisfiable` is O(1). The `reference` module (tests only) implements the
-//! same policy by scanning a sorted `Vec`, and the property tests there show the two agree on
-//! every step of random traces.
+//! The free blocks live in a [`FreeTree`], a B+-tree by address where every inner node knows
+//! the largest block below each child. It answers first fit, next fit (first fit among the
+//! blocks ending above the rover), the neighbours to merge with and the highest free block,
+//! each in O(log n) in free blocks, and a search returns a cursor that the following resize,
+//! removal or insertion reuses instead of searching again. Worst fit is first fit for the size of
+//! the largest block (known in O(1)). Best fit also keeps a `BTreeSet` of `(size, addr)` and
+//! then finds the chosen block in the tree by its address. So every operation costs O(log n);
+//! `largest_satisfiable` is O(1). Blocks are named by their address, which is unique among free
+//! blocks. The `reference` module (tests only) implements the same policy by scanning a sorted
+//! `Vec`, and the property tests there show the two agree on every step of random traces.
 
 mod tree;
 
