@@ -49,20 +49,21 @@
 //! blocks ending above the rover), the neighbours to merge with and the highest free block,
 //! each in O(log n) in free blocks, and a search returns a cursor that the following resize,
 //! removal or insertion reuses instead of searching again. Worst fit is first fit for the size of
-//! the largest block (known in O(1)). Best fit also keeps a `BTreeSet` of `(size, addr)` and
-//! then finds the chosen block in the tree by its address. So every operation costs O(log n);
+//! the largest block (known in O(1)). Best fit also keeps a size index (`by_size`: a lazy
+//! min-heap of addresses per size, and a `BTreeSet` for large sizes) and then finds the chosen
+//! block in the tree by its address. So every operation costs O(log n);
 //! `largest_satisfiable` is O(1). Blocks are named by their address, which is unique among free
 //! blocks. The `reference` module (tests only) implements the same policy by scanning a sorted
 //! `Vec`, and the property tests there show the two agree on every step of random traces.
 
+mod by_size;
 mod tree;
 
 #[cfg(test)]
 mod reference;
 
-use std::collections::BTreeSet;
-
 use super::{Addr, Allocation, Bytes, Params, Request, Strategy, StrategyEntry};
+use by_size::SizeIndex;
 pub use tree::{Cursor, FreeTree};
 
 pub const FIRST_FIT: StrategyEntry = StrategyEntry {
@@ -114,8 +115,8 @@ pub struct FreeList {
     /// Every free block: disjoint, non-empty, 16-aligned, inside `[0, top)`; with coalescing on,
     /// no two are adjacent.
     free: FreeTree,
-    /// `(size, addr)` of every free block, for best fit; empty for the other policies.
-    by_size: BTreeSet<(Bytes, Addr)>,
+    /// The free blocks by size, for best fit only.
+    by_size: Option<Box<SizeIndex>>,
     /// Sum of the sizes of the free blocks.
     free_bytes: Bytes,
 }
@@ -128,7 +129,7 @@ impl FreeList {
             top: 0,
             rover: 0,
             free: FreeTree::new(),
-            by_size: BTreeSet::new(),
+            by_size: (policy == Policy::BestFit).then(Box::default),
             free_bytes: 0,
         }
     }
@@ -137,22 +138,30 @@ impl FreeList {
         self.policy
     }
 
+    /// Panic unless the free-block index (and the best-fit index) are consistent. O(n log n);
+    /// for tests.
+    #[cfg(test)]
+    pub fn check(&self) {
+        self.free.check();
+        if let Some(by_size) = &self.by_size {
+            by_size.check(&self.free);
+        }
+    }
+
     /// The free blocks as `(addr, size)`, in address order. O(n).
     pub fn free_blocks(&self) -> impl Iterator<Item = (Addr, Bytes)> + '_ {
         self.free.blocks()
     }
 
     /// The free block the policy picks for `size` bytes, without growing. O(log n).
-    fn choose(&self, size: Bytes) -> Option<Cursor> {
+    fn choose(&mut self, size: Bytes) -> Option<Cursor> {
         match self.policy {
             Policy::FirstFit => self.free.first_fit(size),
             Policy::NextFit => self
                 .free
                 .first_fit_ending_above(self.rover, size)
                 .or_else(|| self.free.first_fit(size)),
-            Policy::BestFit => self.by_size.range((size, 0)..).next().map(|&(_, addr)| {
-                self.free.starting_at(addr).expect("the size index mirrors the tree")
-            }),
+            Policy::BestFit => self.by_size.as_mut()?.best(size, &self.free),
             Policy::WorstFit => {
                 let largest = self.free.largest();
                 if largest >= size {
@@ -238,16 +247,17 @@ impl FreeList {
     fn insert_free(&mut self, gap: Cursor, addr: Addr, size: Bytes) {
         self.free_bytes += size;
         self.free.insert_at(gap, addr, size);
-        if self.policy == Policy::BestFit {
-            self.by_size.insert((size, addr));
+        if let Some(by_size) = &mut self.by_size {
+            by_size.insert(size, addr);
+            by_size.tidy(&self.free);
         }
     }
 
     fn remove_free(&mut self, at: &Cursor) {
         let (addr, size) = self.free.get(at);
         self.free_bytes -= size;
-        if self.policy == Policy::BestFit {
-            self.by_size.remove(&(size, addr));
+        if let Some(by_size) = &mut self.by_size {
+            by_size.remove(size, addr);
         }
         self.free.remove(at);
     }
@@ -256,11 +266,12 @@ impl FreeList {
     fn resize_free(&mut self, at: &Cursor, addr: Addr, size: Bytes) {
         let (old_addr, old_size) = self.free.get(at);
         self.free_bytes = self.free_bytes - old_size + size;
-        if self.policy == Policy::BestFit {
-            self.by_size.remove(&(old_size, old_addr));
-            self.by_size.insert((size, addr));
-        }
         self.free.set(at, addr, size);
+        if let Some(by_size) = &mut self.by_size {
+            by_size.remove(old_size, old_addr);
+            by_size.insert(size, addr);
+            by_size.tidy(&self.free);
+        }
     }
 }
 
