@@ -289,18 +289,12 @@ impl FreeTree {
             return None;
         }
         let gap = self.seek(after);
-        let start = match self.before(gap) {
-            Some(below)
-                if {
-                    let (a, s) = self.get(&below);
-                    a + s > after
-                } =>
-            {
-                below
-            }
-            _ => gap,
-        };
-        self.fit_from(start, need)
+        // The block before the gap starts below `after`: it comes first if it contains `after`.
+        let containing = self.before(gap).filter(|below| {
+            let (addr, size) = self.get(below);
+            addr + size > after
+        });
+        self.fit_from(containing.unwrap_or(gap), need)
     }
 
     /// The gap where a block starting at `addr` goes: before the first block starting at or
@@ -1014,6 +1008,27 @@ mod tests {
         }
         tree.check();
         assert_queries_agree(&tree, &model, &[0, 16, 100, 320, 640, 1024 * 300 + 5]);
+    }
+
+    #[test]
+    fn a_block_that_moves_up_past_a_stale_separator_is_still_found() {
+        let mut tree = sample(LEAF_CAP as u64 + 1);
+        assert_eq!(tree.height, 1);
+        let separator = tree.inners[tree.root as usize].keys[1];
+        // The block the separator came from goes; the separator stays.
+        tree.remove(&tree.starting_at(separator).unwrap());
+        // The block before it grows over the gap, then gives up its low end, as a free block
+        // does when it is merged with a freed neighbour and then allocated from.
+        let below = tree.before(tree.seek(separator)).unwrap();
+        let (addr, _) = tree.get(&below);
+        tree.set(&below, addr, separator + 64 - addr);
+        tree.set(&below, separator + 16, 48);
+        tree.check();
+        assert_eq!(block(&tree, tree.starting_at(separator + 16)), Some((separator + 16, 48)));
+        assert_eq!(
+            block(&tree, tree.first_fit_ending_above(separator, 48)),
+            Some((separator + 16, 48))
+        );
     }
 
     #[test]
