@@ -44,24 +44,27 @@
 //! A realloc that fails at the heap limit leaves the heap, and the old block, unchanged.
 //!
 //! # Mechanism: how it is found
-//! The free blocks live in a [`FreeTree`], a balanced tree by address where every node knows the
-//! largest block in its subtree. It answers first fit, next fit (first fit among the blocks
-//! ending above the rover), the neighbours to merge with and the highest free block, each in
-//! O(log n) in free blocks. Worst fit is first fit for the size of the largest block (known in
-//! O(1)). Best fit also keeps a `BTreeSet` of `(size, addr)`. So every operation costs
-//! O(log n); `largest_satisfiable` is O(1). The `reference` module (tests only) implements the
-//! same policy by scanning a sorted `Vec`, and the property tests there show the two agree on
-//! every step of random traces.
+//! The free blocks live in a [`FreeTree`], a B+-tree by address where every inner node knows
+//! the largest block below each child. It answers first fit, next fit (first fit among the
+//! blocks ending above the rover), the neighbours to merge with and the highest free block,
+//! each in O(log n) in free blocks, and a search returns a cursor that the following resize,
+//! removal or insertion reuses instead of searching again. Worst fit is first fit for the size of
+//! the largest block (known in O(1)). Best fit also keeps a size index (`by_size`: a lazy
+//! min-heap of addresses per size, and a `BTreeSet` for large sizes) and then finds the chosen
+//! block in the tree by its address. So every operation costs O(log n);
+//! `largest_satisfiable` is O(1). Blocks are named by their address, which is unique among free
+//! blocks. The `reference` module (tests only) implements the same policy by scanning a sorted
+//! `Vec`, and the property tests there show the two agree on every step of random traces.
 
+mod by_size;
 mod tree;
 
 #[cfg(test)]
 mod reference;
 
-use std::collections::BTreeSet;
-
 use super::{Addr, Allocation, Bytes, Params, Request, Strategy, StrategyEntry};
-pub use tree::{BlockId, FreeTree};
+use by_size::SizeIndex;
+pub use tree::{Cursor, FreeTree};
 
 pub const FIRST_FIT: StrategyEntry = StrategyEntry {
     name: "first-fit",
@@ -112,8 +115,8 @@ pub struct FreeList {
     /// Every free block: disjoint, non-empty, 16-aligned, inside `[0, top)`; with coalescing on,
     /// no two are adjacent.
     free: FreeTree,
-    /// `(size, addr, id)` of every free block, for best fit; empty for the other policies.
-    by_size: BTreeSet<(Bytes, Addr, BlockId)>,
+    /// The free blocks by size, for best fit only.
+    by_size: Option<Box<SizeIndex>>,
     /// Sum of the sizes of the free blocks.
     free_bytes: Bytes,
 }
@@ -126,7 +129,7 @@ impl FreeList {
             top: 0,
             rover: 0,
             free: FreeTree::new(),
-            by_size: BTreeSet::new(),
+            by_size: (policy == Policy::BestFit).then(Box::default),
             free_bytes: 0,
         }
     }
@@ -135,20 +138,30 @@ impl FreeList {
         self.policy
     }
 
+    /// Panic unless the free-block index (and the best-fit index) are consistent. O(n log n);
+    /// for tests.
+    #[cfg(test)]
+    pub fn check(&self) {
+        self.free.check();
+        if let Some(by_size) = &self.by_size {
+            by_size.check(&self.free);
+        }
+    }
+
     /// The free blocks as `(addr, size)`, in address order. O(n).
     pub fn free_blocks(&self) -> impl Iterator<Item = (Addr, Bytes)> + '_ {
         self.free.blocks()
     }
 
     /// The free block the policy picks for `size` bytes, without growing. O(log n).
-    fn choose(&self, size: Bytes) -> Option<BlockId> {
+    fn choose(&mut self, size: Bytes) -> Option<Cursor> {
         match self.policy {
             Policy::FirstFit => self.free.first_fit(size),
             Policy::NextFit => self
                 .free
                 .first_fit_ending_above(self.rover, size)
                 .or_else(|| self.free.first_fit(size)),
-            Policy::BestFit => self.by_size.range((size, 0, BlockId::MIN)..).next().map(|e| e.2),
+            Policy::BestFit => self.by_size.as_mut()?.best(size, &self.free),
             Policy::WorstFit => {
                 let largest = self.free.largest();
                 if largest >= size {
@@ -163,22 +176,22 @@ impl FreeList {
     /// Place a block of `size` bytes by the policy, growing the heap if nothing fits; returns
     /// its start, or `None` (heap unchanged) at the heap limit. O(log n).
     fn place(&mut self, size: Bytes) -> Option<Addr> {
-        if let Some(id) = self.choose(size) {
-            let (addr, _) = self.free.get(id);
-            self.take_low(id, size);
+        if let Some(at) = self.choose(size) {
+            let (addr, _) = self.free.get(&at);
+            self.take_low(&at, size);
             return Some(addr);
         }
-        let last = self.free.last().filter(|&id| {
-            let (addr, len) = self.free.get(id);
+        let last = self.free.last().filter(|at| {
+            let (addr, len) = self.free.get(at);
             addr + len == self.top
         });
-        let start = last.map_or(self.top, |id| self.free.get(id).0);
+        let start = last.map_or(self.top, |at| self.free.get(&at).0);
         let new_top = start.checked_add(size)?;
         if !self.params.may_grow_to(new_top) {
             return None;
         }
-        if let Some(id) = last {
-            self.remove_free(id);
+        if let Some(at) = last {
+            self.remove_free(&at);
         }
         self.top = new_top;
         Some(start)
@@ -187,73 +200,78 @@ impl FreeList {
     /// Give `[addr, addr + size)` back, merging with free neighbours if coalescing is on.
     /// O(log n).
     fn release(&mut self, addr: Addr, size: Bytes) {
+        let gap = self.free.seek(addr);
         if !self.params.coalesce {
-            self.insert_free(addr, size);
+            self.insert_free(gap, addr, size);
             return;
         }
-        let (below, above) = self.free.around(addr);
-        let below = below.filter(|&id| {
-            let (start, len) = self.free.get(id);
+        let below = self.free.before(gap).filter(|at| {
+            let (start, len) = self.free.get(at);
             start + len == addr
         });
-        let above = above.filter(|&id| self.free.get(id).0 == addr + size);
+        let above = self.free.at_or_after(gap).filter(|at| self.free.get(at).0 == addr + size);
         match (below, above) {
             (Some(b), Some(a)) => {
-                let (start, len) = self.free.get(b);
-                let (_, above_len) = self.free.get(a);
-                self.remove_free(a);
-                self.resize_free(b, start, len + size + above_len);
+                let (start, len) = self.free.get(&b);
+                let (_, above_len) = self.free.get(&a);
+                // Resizing leaves the tree's shape, and so `a`, intact.
+                self.resize_free(&b, start, len + size + above_len);
+                self.remove_free(&a);
             }
             (Some(b), None) => {
-                let (start, len) = self.free.get(b);
-                self.resize_free(b, start, len + size);
+                let (start, len) = self.free.get(&b);
+                self.resize_free(&b, start, len + size);
             }
             (None, Some(a)) => {
-                let (_, len) = self.free.get(a);
-                self.resize_free(a, addr, size + len);
+                let (_, len) = self.free.get(&a);
+                self.resize_free(&a, addr, size + len);
             }
-            (None, None) => self.insert_free(addr, size),
+            (None, None) => self.insert_free(gap, addr, size),
         }
     }
 
-    /// Take `size` bytes from the low end of free block `id` (at least `size` long).
-    fn take_low(&mut self, id: BlockId, size: Bytes) {
-        let (addr, len) = self.free.get(id);
+    /// Take `size` bytes from the low end of the free block at `at` (at least `size` long).
+    fn take_low(&mut self, at: &Cursor, size: Bytes) {
+        let (addr, len) = self.free.get(at);
         if len == size {
-            self.remove_free(id);
+            self.remove_free(at);
         } else {
-            self.resize_free(id, addr + size, len - size);
+            self.resize_free(at, addr + size, len - size);
         }
     }
 
-    // The three ways the free set changes; they keep the best-fit index in step with the tree.
+    // The three ways the free set changes; they keep the best-fit index and `free_bytes` in
+    // step with the tree. Each invalidates every cursor, except that a resize keeps them.
 
-    fn insert_free(&mut self, addr: Addr, size: Bytes) {
+    /// Add a free block at `gap`, which is `self.free.seek(addr)`.
+    fn insert_free(&mut self, gap: Cursor, addr: Addr, size: Bytes) {
         self.free_bytes += size;
-        let id = self.free.insert(addr, size);
-        if self.policy == Policy::BestFit {
-            self.by_size.insert((size, addr, id));
+        self.free.insert_at(gap, addr, size);
+        if let Some(by_size) = &mut self.by_size {
+            by_size.insert(size, addr);
+            by_size.tidy(&self.free);
         }
     }
 
-    fn remove_free(&mut self, id: BlockId) {
-        self.free_bytes -= self.free.get(id).1;
-        if self.policy == Policy::BestFit {
-            let (addr, size) = self.free.get(id);
-            self.by_size.remove(&(size, addr, id));
+    fn remove_free(&mut self, at: &Cursor) {
+        let (addr, size) = self.free.get(at);
+        self.free_bytes -= size;
+        if let Some(by_size) = &mut self.by_size {
+            by_size.remove(size, addr);
         }
-        self.free.remove(id);
+        self.free.remove(at);
     }
 
     /// Change a free block whose place in address order stays the same.
-    fn resize_free(&mut self, id: BlockId, addr: Addr, size: Bytes) {
-        self.free_bytes = self.free_bytes - self.free.get(id).1 + size;
-        if self.policy == Policy::BestFit {
-            let (old_addr, old_size) = self.free.get(id);
-            self.by_size.remove(&(old_size, old_addr, id));
-            self.by_size.insert((size, addr, id));
+    fn resize_free(&mut self, at: &Cursor, addr: Addr, size: Bytes) {
+        let (old_addr, old_size) = self.free.get(at);
+        self.free_bytes = self.free_bytes - old_size + size;
+        self.free.set(at, addr, size);
+        if let Some(by_size) = &mut self.by_size {
+            by_size.remove(old_size, old_addr);
+            by_size.insert(size, addr);
+            by_size.tidy(&self.free);
         }
-        self.free.set(id, addr, size);
     }
 }
 
@@ -278,16 +296,16 @@ impl Strategy for FreeList {
         }
         // 2. Grow into the free block that follows.
         let next = self.free.starting_at(end);
-        if let Some(id) = next {
-            let (_, len) = self.free.get(id);
+        if let Some(at) = next {
+            let (_, len) = self.free.get(&at);
             if size + len >= need {
-                self.take_low(id, need - size);
+                self.take_low(&at, need - size);
                 return Some(Allocation::at(addr, need));
             }
         }
         // 3. Grow in place past `top`.
-        let next_ends_at_top = next.is_some_and(|id| {
-            let (start, len) = self.free.get(id);
+        let next_ends_at_top = next.is_some_and(|at| {
+            let (start, len) = self.free.get(&at);
             start + len == self.top
         });
         if end == self.top || next_ends_at_top {
@@ -295,8 +313,8 @@ impl Strategy for FreeList {
             if !self.params.may_grow_to(new_top) {
                 return None;
             }
-            if let Some(id) = next {
-                self.remove_free(id);
+            if let Some(at) = next {
+                self.remove_free(&at);
             }
             self.top = new_top;
             return Some(Allocation::at(addr, need));

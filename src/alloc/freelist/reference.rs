@@ -169,7 +169,7 @@ impl HeapStrategy for Reference {
 /// with coalescing on no two free blocks are adjacent; free bytes + live bytes == `top`. O(n log
 /// n).
 pub fn assert_heap_invariants(heap: &FreeList, params: &Params, live: &[Allocation]) {
-    heap.free.check();
+    heap.check();
     let free: Vec<(Addr, Bytes)> = heap.free_blocks().collect();
     let top = heap.top();
     for &(addr, size) in &free {

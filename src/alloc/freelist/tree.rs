@@ -1,62 +1,229 @@
 //! The mechanism behind the free-list family: an index of free blocks by address that answers
-//! every question the policies ask in O(log n) in free blocks.
+//! every question the policies ask in O(log n) in free blocks, touching few cache lines.
 //!
-//! [`FreeTree`] is a treap (a binary search tree keyed by block address, heap-ordered by a
-//! pseudo-random priority) stored in a `Vec` arena with `u32` links, parent links included so
-//! that every operation is a loop, not a recursion. Each node also stores the largest block size
-//! in its subtree, which lets a descent skip every subtree where no block is large enough.
+//! [`FreeTree`] is a B+-tree keyed by block address. Leaves hold up to [`LEAF_CAP`] blocks as two
+//! parallel arrays (addresses, sizes); inner nodes hold up to [`INNER_CAP`] children, and for
+//! each child a separator address and the largest block size in that child's subtree. Nodes live
+//! in two `Vec` arenas linked by `u32` indices, and removed nodes' slots are reused, so after
+//! warm-up no operation allocates. With 16-way nodes a tree of 50 000 blocks is 4 or 5 levels
+//! deep, and a search reads one or two cache lines per level (the treap this replaced was about
+//! 40 levels deep, with a likely cache miss at each). Searches within a node are binary by
+//! address and linear by size; 16 turned out faster than 32 either way (measured).
 //!
-//! Priorities come from a xorshift generator with a fixed seed, so the shape of the tree, and so
-//! the cost of a replay, is the same on every run. The shape never affects *which* block is
-//! found: every query is defined by address and size alone.
+//! The maxes steer every size search: first fit goes down the leftmost child whose max is
+//! large enough, and next fit climbs from the rover's leaf to the first subtree to the right
+//! that is large enough, then goes down the same way. Separators may lie anywhere between the
+//! blocks they separate (a removed block's address can stay a separator), so a block moving
+//! past one at either end of its leaf moves the separator along ([`FreeTree::set`]).
 //!
-//! Costs (n = free blocks; "expected" is over the priorities, independent of the trace):
-//! every query and update is O(log n) expected; [`FreeTree::largest`] is O(1). Inserting reuses
-//! the slot of a removed node, so the arena only grows when the number of free blocks reaches a
-//! new maximum.
+//! A search returns a [`Cursor`]: the path from the root to one slot of a leaf. Reading the
+//! block under a cursor is O(1), and resizing, removing or inserting at a cursor reuses the path
+//! instead of searching again. Any change to the tree invalidates every cursor, except that
+//! [`FreeTree::set`] leaves the tree's shape, and so other cursors, intact.
+//!
+//! Nodes other than the root stay at least a quarter full: an underfull node borrows from a
+//! neighbour, or merges with it if both fit in three quarters of a node, so a node just merged
+//! does not split on the next insert. The tree is therefore about log4(n) levels deep at most.
+//!
+//! Costs (n = free blocks, B = the node capacities, 16): every search, insert, remove and
+//! resize is O(B log n) (in practice a few levels of one or two cache lines each);
+//! [`FreeTree::largest`] and [`FreeTree::get`] are O(1); a step to the next or previous block is
+//! O(log n), and O(1) amortized over a walk.
 
 use crate::alloc::{Addr, Bytes};
 
-/// A free block in a [`FreeTree`]. Valid until that block is removed; a removed block's id may be
-/// reused by a later insert.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct BlockId(u32);
+/// The most blocks a leaf holds.
+pub const LEAF_CAP: usize = 16;
+/// The most children an inner node has.
+pub const INNER_CAP: usize = 16;
+/// The fewest blocks in a leaf other than the root.
+const LEAF_MIN: usize = LEAF_CAP / 4;
+/// The fewest children of an inner node other than the root (which has at least 2).
+const INNER_MIN: usize = INNER_CAP / 4;
+/// The deepest path a cursor can hold. Every node but the root has at least `INNER_MIN` (4)
+/// children, so this allows about 4^22 leaves: more than the arenas' `u32` indices can name.
+const MAX_DEPTH: usize = 24;
 
-impl BlockId {
-    /// The smallest id, for range queries over keys that end in a `BlockId`.
-    pub const MIN: BlockId = BlockId(0);
+// Slots are `u8`s, and a quarter of a node must leave room to borrow and merge.
+const _: () = assert!(LEAF_CAP >= 8 && INNER_CAP >= 8 && LEAF_CAP <= 255 && INNER_CAP <= 255);
+
+/// Up to `LEAF_CAP` blocks, sorted by address.
+#[derive(Clone, Debug)]
+struct Leaf {
+    len: usize,
+    addrs: [Addr; LEAF_CAP],
+    sizes: [Bytes; LEAF_CAP],
 }
 
-/// The null link.
-const NIL: u32 = u32::MAX;
+/// Up to `INNER_CAP` children of one level, in address order.
+#[derive(Clone, Debug)]
+struct Inner {
+    len: usize,
+    /// `keys[i]` separates child `i - 1` from child `i`: every block in child `i - 1` starts
+    /// below it and every block in child `i` at or above it. `keys[0]` means nothing.
+    keys: [Addr; INNER_CAP],
+    /// `maxes[i]` is the largest block size in child `i`'s subtree, exactly.
+    maxes: [Bytes; INNER_CAP],
+    children: [u32; INNER_CAP],
+}
 
+impl Leaf {
+    const EMPTY: Leaf = Leaf { len: 0, addrs: [0; LEAF_CAP], sizes: [0; LEAF_CAP] };
+
+    #[inline]
+    fn max(&self) -> Bytes {
+        max_of(&self.sizes, self.len)
+    }
+
+    /// The first slot whose block starts at or above `addr` (`len` if none).
+    #[inline]
+    fn lower_bound(&self, addr: Addr) -> usize {
+        self.addrs[..self.len].partition_point(|&a| a < addr)
+    }
+
+    fn insert(&mut self, slot: usize, addr: Addr, size: Bytes) {
+        debug_assert!(self.len < LEAF_CAP && slot <= self.len);
+        self.addrs.copy_within(slot..self.len, slot + 1);
+        self.sizes.copy_within(slot..self.len, slot + 1);
+        self.addrs[slot] = addr;
+        self.sizes[slot] = size;
+        self.len += 1;
+    }
+
+    fn remove(&mut self, slot: usize) {
+        self.addrs.copy_within(slot + 1..self.len, slot);
+        self.sizes.copy_within(slot + 1..self.len, slot);
+        self.len -= 1;
+    }
+
+    /// Move this leaf's blocks from `from` on to the end of `other`.
+    fn move_tail(&mut self, from: usize, other: &mut Leaf) {
+        let n = self.len - from;
+        other.addrs[other.len..other.len + n].copy_from_slice(&self.addrs[from..self.len]);
+        other.sizes[other.len..other.len + n].copy_from_slice(&self.sizes[from..self.len]);
+        other.len += n;
+        self.len = from;
+    }
+
+    /// Move this leaf's first `n` blocks to the end of `other`.
+    fn move_head(&mut self, n: usize, other: &mut Leaf) {
+        other.addrs[other.len..other.len + n].copy_from_slice(&self.addrs[..n]);
+        other.sizes[other.len..other.len + n].copy_from_slice(&self.sizes[..n]);
+        other.len += n;
+        self.remove_head(n);
+    }
+
+    fn remove_head(&mut self, n: usize) {
+        self.addrs.copy_within(n..self.len, 0);
+        self.sizes.copy_within(n..self.len, 0);
+        self.len -= n;
+    }
+
+    /// Make room for `n` blocks at the front.
+    fn open_head(&mut self, n: usize) {
+        self.addrs.copy_within(0..self.len, n);
+        self.sizes.copy_within(0..self.len, n);
+        self.len += n;
+    }
+}
+
+impl Inner {
+    const EMPTY: Inner =
+        Inner { len: 0, keys: [0; INNER_CAP], maxes: [0; INNER_CAP], children: [0; INNER_CAP] };
+
+    #[inline]
+    fn max(&self) -> Bytes {
+        max_of(&self.maxes, self.len)
+    }
+
+    /// The child whose key range holds `key`: the number of separators at or below it.
+    #[inline]
+    fn child_for(&self, key: Addr) -> usize {
+        self.keys[1..self.len].partition_point(|&k| k <= key)
+    }
+
+    fn insert(&mut self, slot: usize, key: Addr, max: Bytes, child: u32) {
+        debug_assert!(self.len < INNER_CAP && slot <= self.len);
+        self.keys.copy_within(slot..self.len, slot + 1);
+        self.maxes.copy_within(slot..self.len, slot + 1);
+        self.children.copy_within(slot..self.len, slot + 1);
+        self.keys[slot] = key;
+        self.maxes[slot] = max;
+        self.children[slot] = child;
+        self.len += 1;
+    }
+
+    fn remove(&mut self, slot: usize) {
+        self.keys.copy_within(slot + 1..self.len, slot);
+        self.maxes.copy_within(slot + 1..self.len, slot);
+        self.children.copy_within(slot + 1..self.len, slot);
+        self.len -= 1;
+    }
+
+    fn move_tail(&mut self, from: usize, other: &mut Inner) {
+        let (n, at) = (self.len - from, other.len);
+        other.keys[at..at + n].copy_from_slice(&self.keys[from..self.len]);
+        other.maxes[at..at + n].copy_from_slice(&self.maxes[from..self.len]);
+        other.children[at..at + n].copy_from_slice(&self.children[from..self.len]);
+        other.len += n;
+        self.len = from;
+    }
+
+    fn move_head(&mut self, n: usize, other: &mut Inner) {
+        let at = other.len;
+        other.keys[at..at + n].copy_from_slice(&self.keys[..n]);
+        other.maxes[at..at + n].copy_from_slice(&self.maxes[..n]);
+        other.children[at..at + n].copy_from_slice(&self.children[..n]);
+        other.len += n;
+        self.keys.copy_within(n..self.len, 0);
+        self.maxes.copy_within(n..self.len, 0);
+        self.children.copy_within(n..self.len, 0);
+        self.len -= n;
+    }
+
+    fn open_head(&mut self, n: usize) {
+        self.keys.copy_within(0..self.len, n);
+        self.maxes.copy_within(0..self.len, n);
+        self.children.copy_within(0..self.len, n);
+        self.len += n;
+    }
+}
+
+/// A position in a [`FreeTree`]: the path from the root down to a slot of a leaf. The slot
+/// holds a block, or (from [`FreeTree::seek`]) it may be the gap after a leaf's last block.
 #[derive(Clone, Copy, Debug)]
-struct Node {
-    addr: Addr,
-    size: Bytes,
-    /// The largest `size` in the subtree rooted here, this node included.
-    max: Bytes,
-    left: u32,
-    right: u32,
-    parent: u32,
-    /// Heap order: a node's priority is at least its children's.
-    priority: u32,
+pub struct Cursor {
+    /// `nodes[l]` is the node at depth `l` (0 is the root; the tree's height is the leaf).
+    nodes: [u32; MAX_DEPTH],
+    /// `slots[l]` is the child (or, at the leaf, the block) taken at depth `l`.
+    slots: [u8; MAX_DEPTH],
+}
+
+impl Cursor {
+    const ROOT: Cursor = Cursor { nodes: [0; MAX_DEPTH], slots: [0; MAX_DEPTH] };
 }
 
 /// Free blocks ordered by address.
 ///
-/// Invariants: blocks are ordered by `addr` in in-order traversal (the tree does not check that
-/// blocks are disjoint; the caller keeps them so); every `max` is the largest size in its subtree;
-/// parent links mirror child links; priorities are heap-ordered.
+/// Invariants: every leaf is at depth `height`; separators bound their children as documented
+/// on `Inner::keys`, so blocks are in address order leaf by leaf (the tree does not check that
+/// blocks are disjoint; the caller keeps them so); every `maxes` entry and `largest` are exact;
+/// nodes other than the root hold between a quarter of their capacity and all of it, and an
+/// inner root has at least 2 children.
 #[derive(Clone, Debug)]
 pub struct FreeTree {
-    /// The arena. Slots listed in `vacant` are unused.
-    nodes: Vec<Node>,
-    vacant: Vec<u32>,
+    /// The leaf arena. Slots listed in `vacant_leaves` are unused.
+    leaves: Vec<Leaf>,
+    inners: Vec<Inner>,
+    vacant_leaves: Vec<u32>,
+    vacant_inners: Vec<u32>,
+    /// A leaf (possibly empty) if `height == 0`, else an inner node.
     root: u32,
+    /// The depth of the leaves.
+    height: usize,
     len: usize,
-    /// State of the xorshift32 generator for priorities (never 0).
-    seed: u32,
+    /// The largest block size, 0 if there are none.
+    largest: Bytes,
 }
 
 impl Default for FreeTree {
@@ -67,7 +234,16 @@ impl Default for FreeTree {
 
 impl FreeTree {
     pub fn new() -> FreeTree {
-        FreeTree { nodes: Vec::new(), vacant: Vec::new(), root: NIL, len: 0, seed: 0x9E37_79B9 }
+        FreeTree {
+            leaves: vec![Leaf::EMPTY],
+            inners: Vec::new(),
+            vacant_leaves: Vec::new(),
+            vacant_inners: Vec::new(),
+            root: 0,
+            height: 0,
+            len: 0,
+            largest: 0,
+        }
     }
 
     /// Number of free blocks. O(1).
@@ -79,383 +255,584 @@ impl FreeTree {
         self.len == 0
     }
 
-    /// `(addr, size)` of a block. O(1).
-    #[inline]
-    pub fn get(&self, id: BlockId) -> (Addr, Bytes) {
-        let node = &self.nodes[id.0 as usize];
-        (node.addr, node.size)
-    }
-
     /// The size of the largest block, 0 if there is none. O(1).
     #[inline]
     pub fn largest(&self) -> Bytes {
-        if self.root == NIL {
-            0
-        } else {
-            self.node(self.root).max
+        self.largest
+    }
+
+    /// `(addr, size)` of the block under a cursor (which must be on a block). O(1).
+    #[inline]
+    pub fn get(&self, at: &Cursor) -> (Addr, Bytes) {
+        let leaf = &self.leaves[at.nodes[self.height] as usize];
+        let slot = at.slots[self.height] as usize;
+        (leaf.addrs[slot], leaf.sizes[slot])
+    }
+
+    /// The lowest-addressed block with `size >= need`. O(B log n).
+    pub fn first_fit(&self, need: Bytes) -> Option<Cursor> {
+        if self.largest < need || self.len == 0 {
+            return None;
         }
+        let mut at = Cursor::ROOT;
+        self.descend_to_fit(&mut at, 0, self.root, need);
+        Some(at)
     }
 
-    /// The lowest-addressed block with `size >= need`. O(log n).
-    pub fn first_fit(&self, need: Bytes) -> Option<BlockId> {
-        self.leftmost_fit(self.root, need)
-    }
-
-    /// The lowest-addressed block that ends above `after` and has `size >= need`. O(log n).
+    /// The lowest-addressed block that ends above `after` and has `size >= need`. O(B log n).
     ///
     /// Blocks are disjoint, so their ends rise with their addresses: the blocks ending above
     /// `after` are a suffix of the address order, starting with the block that contains `after`
     /// or else the next one.
-    pub fn first_fit_ending_above(&self, after: Addr, need: Bytes) -> Option<BlockId> {
-        if self.largest() < need {
+    pub fn first_fit_ending_above(&self, after: Addr, need: Bytes) -> Option<Cursor> {
+        if self.largest < need || self.len == 0 {
             return None;
         }
-        // The first block of the suffix.
-        let mut x = self.root;
-        let mut first = NIL;
-        while x != NIL {
-            let node = self.node(x);
-            if node.addr + node.size > after {
-                first = x;
-                x = node.left;
-            } else {
-                x = node.right;
-            }
-        }
-        // Walk the suffix in address order, skipping every subtree too small to hold `need`.
-        // Each step either descends into a subtree that surely holds the answer or climbs one
-        // level, so this is O(depth).
-        x = first;
-        while x != NIL {
-            let node = self.node(x);
-            if node.size >= need {
-                return Some(BlockId(x));
-            }
-            if let Some(found) = self.leftmost_fit(node.right, need) {
-                return Some(found);
-            }
-            // Climb to the nearest ancestor whose left subtree we were in: it is next in order.
-            loop {
-                let parent = self.node(x).parent;
-                if parent == NIL {
-                    return None;
-                }
-                let came_from_left = self.node(parent).left == x;
-                x = parent;
-                if came_from_left {
-                    break;
-                }
-            }
-        }
-        None
+        let gap = self.seek(after);
+        // The block before the gap starts below `after`: it comes first if it contains `after`.
+        let containing = self.before(gap).filter(|below| {
+            let (addr, size) = self.get(below);
+            addr + size > after
+        });
+        self.fit_from(containing.unwrap_or(gap), need)
     }
 
-    /// The highest-addressed block below `addr` and the lowest-addressed block at or above it.
-    /// O(log n).
-    pub fn around(&self, addr: Addr) -> (Option<BlockId>, Option<BlockId>) {
-        let (mut below, mut above) = (NIL, NIL);
+    /// The gap where a block starting at `addr` goes: before the first block starting at or
+    /// above `addr`. Its slot may be one past a leaf's last block. O(B log n).
+    pub fn seek(&self, addr: Addr) -> Cursor {
+        let mut at = Cursor::ROOT;
         let mut x = self.root;
-        while x != NIL {
-            let node = self.node(x);
-            if node.addr < addr {
-                below = x;
-                x = node.right;
-            } else {
-                above = x;
-                x = node.left;
-            }
+        for depth in 0..self.height {
+            let node = &self.inners[x as usize];
+            let i = node.child_for(addr);
+            at.nodes[depth] = x;
+            at.slots[depth] = i as u8;
+            x = node.children[i];
         }
-        (Self::id(below), Self::id(above))
+        let slot = self.leaves[x as usize].lower_bound(addr);
+        at.nodes[self.height] = x;
+        at.slots[self.height] = slot as u8;
+        at
     }
 
-    /// The block that starts exactly at `addr`, if any. O(log n).
-    pub fn starting_at(&self, addr: Addr) -> Option<BlockId> {
-        let mut x = self.root;
-        while x != NIL {
-            let node = self.node(x);
-            if addr == node.addr {
-                return Some(BlockId(x));
-            }
-            x = if addr < node.addr { node.left } else { node.right };
+    /// The block at `at`, or if `at` is a gap at the end of a leaf, the next block. O(log n).
+    pub fn at_or_after(&self, mut at: Cursor) -> Option<Cursor> {
+        let h = self.height;
+        if (at.slots[h] as usize) < self.leaves[at.nodes[h] as usize].len {
+            return Some(at);
         }
-        None
+        // Climb to the lowest ancestor with a child to the right of the path, go one right,
+        // then down the left edge.
+        let mut depth = h;
+        loop {
+            if depth == 0 {
+                return None;
+            }
+            depth -= 1;
+            let slot = at.slots[depth] as usize;
+            if slot + 1 < self.inners[at.nodes[depth] as usize].len {
+                at.slots[depth] = (slot + 1) as u8;
+                break;
+            }
+        }
+        for d in depth + 1..=h {
+            at.nodes[d] = self.inners[at.nodes[d - 1] as usize].children[at.slots[d - 1] as usize];
+            at.slots[d] = 0;
+        }
+        Some(at)
+    }
+
+    /// The block before the block or gap `at`. O(log n).
+    pub fn before(&self, mut at: Cursor) -> Option<Cursor> {
+        let h = self.height;
+        if at.slots[h] > 0 {
+            at.slots[h] -= 1;
+            return Some(at);
+        }
+        let mut depth = h;
+        loop {
+            if depth == 0 {
+                return None;
+            }
+            depth -= 1;
+            if at.slots[depth] > 0 {
+                at.slots[depth] -= 1;
+                break;
+            }
+        }
+        for d in depth + 1..=h {
+            let child = self.inners[at.nodes[d - 1] as usize].children[at.slots[d - 1] as usize];
+            at.nodes[d] = child;
+            at.slots[d] = (self.node_len(child, d) - 1) as u8;
+        }
+        Some(at)
+    }
+
+    /// The block after the block `at`. O(log n).
+    pub fn after(&self, mut at: Cursor) -> Option<Cursor> {
+        at.slots[self.height] += 1;
+        self.at_or_after(at)
+    }
+
+    /// The block that starts exactly at `addr`, if any. O(B log n).
+    pub fn starting_at(&self, addr: Addr) -> Option<Cursor> {
+        // A block at `addr` is never past the end of the leaf `seek` reaches: the separator
+        // after that leaf is above every block in it.
+        let at = self.seek(addr);
+        let leaf = &self.leaves[at.nodes[self.height] as usize];
+        let slot = at.slots[self.height] as usize;
+        (slot < leaf.len && leaf.addrs[slot] == addr).then_some(at)
     }
 
     /// The highest-addressed block. O(log n).
-    pub fn last(&self) -> Option<BlockId> {
-        let mut x = self.root;
-        if x == NIL {
+    pub fn last(&self) -> Option<Cursor> {
+        if self.len == 0 {
             return None;
         }
-        while self.node(x).right != NIL {
-            x = self.node(x).right;
+        let mut at = Cursor::ROOT;
+        let mut x = self.root;
+        for depth in 0..self.height {
+            let node = &self.inners[x as usize];
+            at.nodes[depth] = x;
+            at.slots[depth] = (node.len - 1) as u8;
+            x = node.children[node.len - 1];
         }
-        Some(BlockId(x))
+        at.nodes[self.height] = x;
+        at.slots[self.height] = (self.leaves[x as usize].len - 1) as u8;
+        Some(at)
     }
 
-    /// Add a block. The caller keeps blocks disjoint. O(log n).
-    pub fn insert(&mut self, addr: Addr, size: Bytes) -> BlockId {
-        let priority = self.next_priority();
-        let node = Node { addr, size, max: size, left: NIL, right: NIL, parent: NIL, priority };
-        let x = match self.vacant.pop() {
-            Some(slot) => {
-                self.nodes[slot as usize] = node;
-                slot
-            }
-            None => {
-                let slot = u32::try_from(self.nodes.len())
-                    .ok()
-                    .filter(|&slot| slot != NIL)
-                    .expect("more than 2^32 - 1 free blocks");
-                self.nodes.push(node);
-                slot
-            }
-        };
+    /// Add a block. The caller keeps blocks disjoint. O(B log n).
+    pub fn insert(&mut self, addr: Addr, size: Bytes) {
+        self.insert_at(self.seek(addr), addr, size);
+    }
+
+    /// Add a block at `gap`, which must be `self.seek(addr)` with no change to the tree since.
+    /// The caller keeps blocks disjoint. O(B log n).
+    pub fn insert_at(&mut self, gap: Cursor, addr: Addr, size: Bytes) {
+        let h = self.height;
         self.len += 1;
-        if self.root == NIL {
-            self.root = x;
-            return BlockId(x);
+        // The new block raises the max of every subtree on its path.
+        self.raise_maxes(&gap, size);
+        let (x, slot) = (gap.nodes[h], gap.slots[h] as usize);
+        if self.leaves[x as usize].len < LEAF_CAP {
+            self.leaves[x as usize].insert(slot, addr, size);
+            return;
         }
-        // Descend to a leaf position; the new block joins every subtree on the way.
-        let mut parent = self.root;
-        loop {
-            let p = &mut self.nodes[parent as usize];
-            p.max = p.max.max(size);
-            let link = if addr < p.addr { &mut p.left } else { &mut p.right };
-            if *link == NIL {
-                *link = x;
-                break;
-            }
-            parent = *link;
+        let right = self.new_leaf();
+        let half = LEAF_CAP / 2;
+        let (left_leaf, right_leaf) = pair_mut(&mut self.leaves, x, right);
+        left_leaf.move_tail(half, right_leaf);
+        // Never at the right leaf's front, so its first block stays the separator.
+        if slot <= half {
+            left_leaf.insert(slot, addr, size);
+        } else {
+            right_leaf.insert(slot - half, addr, size);
         }
-        self.nodes[x as usize].parent = parent;
-        while self.node(x).parent != NIL && priority > self.node(self.node(x).parent).priority {
-            self.rotate_up(x);
-        }
-        BlockId(x)
+        let separator = right_leaf.addrs[0];
+        self.add_sibling(&gap, h, separator, right);
     }
 
-    /// Remove a block. O(log n).
-    pub fn remove(&mut self, id: BlockId) {
-        let x = id.0;
-        // Rotate the node down until it has at most one child, then splice it out.
-        loop {
-            let node = self.node(x);
-            if node.left == NIL || node.right == NIL {
-                break;
+    /// Change the block at `at` in place. The caller guarantees the block keeps its place in
+    /// address order: it starts above the previous block's start and below the next one's. Other cursors stay valid. O(B log n).
+    pub fn set(&mut self, at: &Cursor, addr: Addr, size: Bytes) {
+        let h = self.height;
+        let (x, slot) = (at.nodes[h] as usize, at.slots[h] as usize);
+        let leaf = &mut self.leaves[x];
+        let (old_addr, old_size) = (leaf.addrs[slot], leaf.sizes[slot]);
+        let last = slot + 1 == leaf.len;
+        leaf.addrs[slot] = addr;
+        leaf.sizes[slot] = size;
+        // Separators lie anywhere between the blocks they separate, so a block at either end
+        // of its leaf may cross the one on that side: move it past the block again.
+        if addr < old_addr && slot == 0 {
+            // Blocks before this one start below `addr`: `addr` still separates them.
+            if let Some(depth) = (0..h).rev().find(|&d| at.slots[d] > 0) {
+                let key = &mut self.inners[at.nodes[depth] as usize].keys[at.slots[depth] as usize];
+                *key = (*key).min(addr);
             }
-            let child = if self.node(node.left).priority >= self.node(node.right).priority {
-                node.left
-            } else {
-                node.right
-            };
-            self.rotate_up(child);
+        } else if addr > old_addr && last {
+            // Blocks after this one start above `addr`: `addr + 1` still separates them.
+            let right = (0..h)
+                .rev()
+                .find(|&d| at.slots[d] as usize + 1 < self.inners[at.nodes[d] as usize].len);
+            if let Some(depth) = right {
+                let node = &mut self.inners[at.nodes[depth] as usize];
+                let key = &mut node.keys[at.slots[depth] as usize + 1];
+                *key = (*key).max(addr + 1);
+            }
         }
-        let node = *self.node(x);
-        let child = if node.left != NIL { node.left } else { node.right };
-        if child != NIL {
-            self.nodes[child as usize].parent = node.parent;
+        if size > old_size {
+            self.raise_maxes(at, size);
+        } else if size < old_size {
+            self.refresh_maxes(at, h);
         }
-        self.replace_child(node.parent, x, child);
-        self.refresh_upward(node.parent);
-        self.vacant.push(x);
+    }
+
+    /// Remove the block at `at`. O(B log n).
+    pub fn remove(&mut self, at: &Cursor) {
+        let h = self.height;
+        self.leaves[at.nodes[h] as usize].remove(at.slots[h] as usize);
         self.len -= 1;
-    }
-
-    /// Change a block's address and size in place. The caller guarantees the block keeps its
-    /// place in address order (it stays between its neighbours). O(log n).
-    pub fn set(&mut self, id: BlockId, addr: Addr, size: Bytes) {
-        let node = &mut self.nodes[id.0 as usize];
-        node.addr = addr;
-        node.size = size;
-        self.refresh_upward(id.0);
+        self.shrink_upward(at);
     }
 
     /// Every block as `(addr, size)`, in address order. O(n).
     pub fn blocks(&self) -> impl Iterator<Item = (Addr, Bytes)> + '_ {
-        let mut x = self.root;
-        if x != NIL {
-            while self.node(x).left != NIL {
-                x = self.node(x).left;
-            }
-        }
+        let mut next = self.at_or_after(self.seek(0));
         std::iter::from_fn(move || {
-            if x == NIL {
-                return None;
-            }
-            let here = self.node(x);
-            let item = (here.addr, here.size);
-            x = self.successor(x);
-            Some(item)
+            let at = next?;
+            next = self.after(at);
+            Some(self.get(&at))
         })
     }
 
-    fn successor(&self, mut x: u32) -> u32 {
-        if self.node(x).right != NIL {
-            x = self.node(x).right;
-            while self.node(x).left != NIL {
-                x = self.node(x).left;
-            }
-            return x;
-        }
-        loop {
-            let parent = self.node(x).parent;
-            if parent == NIL || self.node(parent).left == x {
-                return parent;
-            }
-            x = parent;
-        }
-    }
-
-    /// The leftmost block with `size >= need` in the subtree rooted at `x`.
-    fn leftmost_fit(&self, mut x: u32, need: Bytes) -> Option<BlockId> {
-        if x == NIL || self.node(x).max < need {
-            return None;
-        }
-        loop {
-            let node = self.node(x);
-            if node.left != NIL && self.node(node.left).max >= need {
-                x = node.left;
-            } else if node.size >= need {
-                return Some(BlockId(x));
-            } else {
-                // `max >= need` and neither the left subtree nor this node has it.
-                x = node.right;
-            }
-        }
-    }
-
+    /// From node `x` at `depth`, which holds a block with `size >= need`, go down to the
+    /// leftmost such block, writing the path into `at`.
     #[inline]
-    fn node(&self, x: u32) -> &Node {
-        &self.nodes[x as usize]
-    }
-
-    fn id(x: u32) -> Option<BlockId> {
-        (x != NIL).then_some(BlockId(x))
-    }
-
-    fn next_priority(&mut self) -> u32 {
-        let mut s = self.seed;
-        s ^= s << 13;
-        s ^= s >> 17;
-        s ^= s << 5;
-        self.seed = s;
-        s
-    }
-
-    /// Recompute `max` of `x` from its children; returns the new value.
-    fn pull(&mut self, x: u32) -> Bytes {
-        let node = self.node(x);
-        let mut max = node.size;
-        if node.left != NIL {
-            max = max.max(self.node(node.left).max);
+    fn descend_to_fit(&self, at: &mut Cursor, mut depth: usize, mut x: u32, need: Bytes) {
+        while depth < self.height {
+            let node = &self.inners[x as usize];
+            let i = first_at_least(&node.maxes, 0, node.len, need);
+            let i = i.expect("a subtree's max is exact");
+            at.nodes[depth] = x;
+            at.slots[depth] = i as u8;
+            x = node.children[i];
+            depth += 1;
         }
-        if node.right != NIL {
-            max = max.max(self.node(node.right).max);
-        }
-        self.nodes[x as usize].max = max;
-        max
+        let leaf = &self.leaves[x as usize];
+        let slot = first_at_least(&leaf.sizes, 0, leaf.len, need);
+        at.nodes[depth] = x;
+        at.slots[depth] = slot.expect("a leaf's max is exact") as u8;
     }
 
-    /// Recompute `max` from `x` up to the root, stopping as soon as a value does not change
-    /// (then nothing above it changes either).
-    fn refresh_upward(&mut self, mut x: u32) {
-        while x != NIL {
-            let old = self.node(x).max;
-            if self.pull(x) == old {
+    /// The first block at or after the block or gap `at` with `size >= need`.
+    fn fit_from(&self, mut at: Cursor, need: Bytes) -> Option<Cursor> {
+        let h = self.height;
+        let leaf = &self.leaves[at.nodes[h] as usize];
+        let from = at.slots[h] as usize;
+        if let Some(slot) = first_at_least(&leaf.sizes, from, leaf.len, need) {
+            at.slots[h] = slot as u8;
+            return Some(at);
+        }
+        // Climb until a subtree to the right of the path is large enough, then go down into it.
+        for depth in (0..h).rev() {
+            let node = &self.inners[at.nodes[depth] as usize];
+            let from = at.slots[depth] as usize + 1;
+            if let Some(i) = first_at_least(&node.maxes, from, node.len, need) {
+                at.slots[depth] = i as u8;
+                self.descend_to_fit(&mut at, depth + 1, node.children[i], need);
+                return Some(at);
+            }
+        }
+        None
+    }
+
+    fn node_len(&self, x: u32, depth: usize) -> usize {
+        if depth == self.height {
+            self.leaves[x as usize].len
+        } else {
+            self.inners[x as usize].len
+        }
+    }
+
+    fn node_max(&self, x: u32, depth: usize) -> Bytes {
+        if depth == self.height {
+            self.leaves[x as usize].max()
+        } else {
+            self.inners[x as usize].max()
+        }
+    }
+
+    /// Make every max on the path of `at` at least `size`.
+    fn raise_maxes(&mut self, at: &Cursor, size: Bytes) {
+        self.largest = self.largest.max(size);
+        for depth in (0..self.height).rev() {
+            let max = &mut self.inners[at.nodes[depth] as usize].maxes[at.slots[depth] as usize];
+            if *max >= size {
                 return;
             }
-            x = self.node(x).parent;
+            *max = size;
         }
     }
 
-    /// Make `parent`'s link to `old` point to `new` (the root link if `parent` is NIL).
-    fn replace_child(&mut self, parent: u32, old: u32, new: u32) {
-        if parent == NIL {
-            self.root = new;
-        } else if self.node(parent).left == old {
-            self.nodes[parent as usize].left = new;
-        } else {
-            self.nodes[parent as usize].right = new;
+    /// Recompute the maxes on the path of `at` from the node at `depth` up, stopping where a
+    /// value does not change (then nothing above it changes either).
+    fn refresh_maxes(&mut self, at: &Cursor, depth: usize) {
+        let mut max = self.node_max(at.nodes[depth], depth);
+        for d in (0..depth).rev() {
+            let node = &mut self.inners[at.nodes[d] as usize];
+            let slot = at.slots[d] as usize;
+            if node.maxes[slot] == max {
+                return;
+            }
+            node.maxes[slot] = max;
+            max = node.max();
+        }
+        self.largest = max;
+    }
+
+    /// The node on the path of `at` at `depth` has just been split, its upper half moved to the
+    /// new node `right`, whose blocks all start at or above `separator`: link `right` into the
+    /// parent, splitting ancestors as they fill up. Maxes above the split nodes are already
+    /// right (a split does not change what a subtree holds).
+    fn add_sibling(&mut self, at: &Cursor, mut depth: usize, mut separator: Addr, mut right: u32) {
+        loop {
+            let left = at.nodes[depth];
+            let (left_max, right_max) = (self.node_max(left, depth), self.node_max(right, depth));
+            if depth == 0 {
+                let root = self.new_inner();
+                let node = &mut self.inners[root as usize];
+                node.len = 2;
+                node.keys[1] = separator;
+                node.maxes[..2].copy_from_slice(&[left_max, right_max]);
+                node.children[..2].copy_from_slice(&[left, right]);
+                self.root = root;
+                self.height += 1;
+                assert!(self.height < MAX_DEPTH, "free tree deeper than {MAX_DEPTH} levels");
+                return;
+            }
+            let (parent, slot) = (at.nodes[depth - 1], at.slots[depth - 1] as usize);
+            if self.inners[parent as usize].len < INNER_CAP {
+                let node = &mut self.inners[parent as usize];
+                node.maxes[slot] = left_max;
+                node.insert(slot + 1, separator, right_max, right);
+                return;
+            }
+            let uncle = self.new_inner();
+            let half = INNER_CAP / 2;
+            let (node, sibling) = pair_mut(&mut self.inners, parent, uncle);
+            node.move_tail(half, sibling);
+            // As with leaves: never at the new node's front, whose first key moves up.
+            if slot < half {
+                node.maxes[slot] = left_max;
+                node.insert(slot + 1, separator, right_max, right);
+            } else {
+                sibling.maxes[slot - half] = left_max;
+                sibling.insert(slot - half + 1, separator, right_max, right);
+            }
+            separator = sibling.keys[0];
+            right = uncle;
+            depth -= 1;
         }
     }
 
-    /// Rotate `x` above its parent, keeping address order and every `max` right.
-    fn rotate_up(&mut self, x: u32) {
-        let p = self.node(x).parent;
-        let grandparent = self.node(p).parent;
-        if self.node(p).left == x {
-            let moved = self.node(x).right;
-            self.nodes[p as usize].left = moved;
-            if moved != NIL {
-                self.nodes[moved as usize].parent = p;
+    /// After a block was removed from the leaf on the path of `at`: refill or merge nodes that
+    /// fell below their minimum, and bring the maxes up to date.
+    fn shrink_upward(&mut self, at: &Cursor) {
+        let mut depth = self.height;
+        while depth > 0 {
+            let x = at.nodes[depth];
+            let (parent, slot) = (at.nodes[depth - 1], at.slots[depth - 1] as usize);
+            let min = if depth == self.height { LEAF_MIN } else { INNER_MIN };
+            if self.node_len(x, depth) < min {
+                self.rebalance(parent, slot, depth);
+            } else {
+                let max = self.node_max(x, depth);
+                let node = &mut self.inners[parent as usize];
+                if node.maxes[slot] == max {
+                    return;
+                }
+                node.maxes[slot] = max;
             }
-            self.nodes[x as usize].right = p;
-        } else {
-            let moved = self.node(x).left;
-            self.nodes[p as usize].right = moved;
-            if moved != NIL {
-                self.nodes[moved as usize].parent = p;
-            }
-            self.nodes[x as usize].left = p;
+            depth -= 1;
         }
-        self.nodes[p as usize].parent = x;
-        self.nodes[x as usize].parent = grandparent;
-        self.replace_child(grandparent, p, x);
-        self.pull(p);
-        self.pull(x);
+        let root = self.root;
+        if self.height > 0 && self.inners[root as usize].len == 1 {
+            self.root = self.inners[root as usize].children[0];
+            self.vacant_inners.push(root);
+            self.height -= 1;
+        }
+        self.largest = self.node_max(self.root, 0);
+    }
+
+    /// Child `slot` of inner node `parent` (at `depth`) is below its minimum: merge it with a
+    /// neighbour if both fit in three quarters of a node (so the next insert does not split
+    /// it again), else even the two out.
+    fn rebalance(&mut self, parent: u32, slot: usize, depth: usize) {
+        let node = &self.inners[parent as usize];
+        let (a, b) = if slot + 1 < node.len { (slot, slot + 1) } else { (slot - 1, slot) };
+        let (left, right) = (node.children[a], node.children[b]);
+        let separator = node.keys[b];
+        let merged: bool;
+        let new_separator: Addr;
+        if depth == self.height {
+            let (l, r) = pair_mut(&mut self.leaves, left, right);
+            let total = l.len + r.len;
+            merged = total <= LEAF_CAP * 3 / 4;
+            if merged {
+                r.move_tail(0, l);
+            } else if l.len < total / 2 {
+                r.move_head(total / 2 - l.len, l);
+            } else {
+                let (keep, n) = (total / 2, l.len - total / 2);
+                r.open_head(n);
+                r.addrs[..n].copy_from_slice(&l.addrs[keep..l.len]);
+                r.sizes[..n].copy_from_slice(&l.sizes[keep..l.len]);
+                l.len = keep;
+            }
+            new_separator = r.addrs[0];
+        } else {
+            let (l, r) = pair_mut(&mut self.inners, left, right);
+            // The parent's separator becomes the key of `right`'s first child, so keys can
+            // move between the two nodes with their children.
+            r.keys[0] = separator;
+            let total = l.len + r.len;
+            merged = total <= INNER_CAP * 3 / 4;
+            if merged {
+                r.move_tail(0, l);
+            } else if l.len < total / 2 {
+                r.move_head(total / 2 - l.len, l);
+            } else {
+                let (keep, n) = (total / 2, l.len - total / 2);
+                r.open_head(n);
+                r.keys[..n].copy_from_slice(&l.keys[keep..l.len]);
+                r.maxes[..n].copy_from_slice(&l.maxes[keep..l.len]);
+                r.children[..n].copy_from_slice(&l.children[keep..l.len]);
+                l.len = keep;
+            }
+            new_separator = r.keys[0];
+        }
+        let (left_max, right_max) = (self.node_max(left, depth), self.node_max(right, depth));
+        let node = &mut self.inners[parent as usize];
+        node.maxes[a] = left_max;
+        if merged {
+            node.remove(b);
+            if depth == self.height {
+                self.vacant_leaves.push(right);
+            } else {
+                self.vacant_inners.push(right);
+            }
+        } else {
+            node.keys[b] = new_separator;
+            node.maxes[b] = right_max;
+        }
+    }
+
+    fn new_leaf(&mut self) -> u32 {
+        if let Some(x) = self.vacant_leaves.pop() {
+            self.leaves[x as usize].len = 0;
+            return x;
+        }
+        self.leaves.push(Leaf::EMPTY);
+        index(self.leaves.len() - 1)
+    }
+
+    fn new_inner(&mut self) -> u32 {
+        if let Some(x) = self.vacant_inners.pop() {
+            self.inners[x as usize].len = 0;
+            return x;
+        }
+        self.inners.push(Inner::EMPTY);
+        index(self.inners.len() - 1)
     }
 
     /// Panic unless every structural invariant holds. O(n); for tests.
     #[cfg(test)]
     pub fn check(&self) {
-        let mut count = 0;
-        let mut stack = Vec::new();
-        if self.root != NIL {
-            assert_eq!(self.node(self.root).parent, NIL, "root has a parent");
-            stack.push(self.root);
+        let mut seen_leaves = vec![false; self.leaves.len()];
+        let mut seen_inners = vec![false; self.inners.len()];
+        for &x in &self.vacant_leaves {
+            assert!(
+                !std::mem::replace(&mut seen_leaves[x as usize], true),
+                "leaf {x} vacant twice"
+            );
         }
-        while let Some(x) = stack.pop() {
-            count += 1;
-            let node = self.node(x);
-            let mut max = node.size;
-            for child in [node.left, node.right] {
-                if child != NIL {
-                    let c = self.node(child);
-                    assert_eq!(c.parent, x, "parent link of {child} is wrong");
-                    assert!(c.priority <= node.priority, "heap order broken at {x}");
-                    max = max.max(c.max);
-                    stack.push(child);
-                }
-            }
-            assert_eq!(node.max, max, "max of {x} is stale");
+        for &x in &self.vacant_inners {
+            assert!(
+                !std::mem::replace(&mut seen_inners[x as usize], true),
+                "inner {x} vacant twice"
+            );
         }
+        let (max, count) =
+            self.check_node(self.root, 0, (None, None), &mut seen_leaves, &mut seen_inners);
+        assert_eq!(max, self.largest, "largest is stale");
         assert_eq!(count, self.len, "len is wrong");
+        assert!(seen_leaves.iter().all(|&s| s), "a leaf is neither in the tree nor vacant");
+        assert!(seen_inners.iter().all(|&s| s), "an inner node is neither in the tree nor vacant");
         let addrs: Vec<Addr> = self.blocks().map(|(addr, _)| addr).collect();
         assert_eq!(addrs.len(), self.len);
         assert!(addrs.windows(2).all(|w| w[0] < w[1]), "address order broken");
     }
 
-    /// The number of nodes on the longest root-to-leaf path. O(n); for tests.
+    /// Check the subtree of `x` at `depth`, whose blocks must start in `[lo, hi)`; returns its
+    /// largest size and its number of blocks.
     #[cfg(test)]
-    fn height(&self) -> usize {
-        let mut best = 0;
-        let mut stack = vec![(self.root, 1)];
-        while let Some((x, depth)) = stack.pop() {
-            if x == NIL {
-                continue;
-            }
-            best = best.max(depth);
-            stack.push((self.node(x).left, depth + 1));
-            stack.push((self.node(x).right, depth + 1));
+    fn check_node(
+        &self,
+        x: u32,
+        depth: usize,
+        (lo, hi): (Option<Addr>, Option<Addr>),
+        seen_leaves: &mut [bool],
+        seen_inners: &mut [bool],
+    ) -> (Bytes, usize) {
+        let in_range = |a: Addr| lo.is_none_or(|lo| a >= lo) && hi.is_none_or(|hi| a < hi);
+        let is_root = depth == 0;
+        if depth == self.height {
+            assert!(!std::mem::replace(&mut seen_leaves[x as usize], true), "leaf {x} reused");
+            let leaf = &self.leaves[x as usize];
+            assert!(leaf.len <= LEAF_CAP);
+            assert!(is_root || leaf.len >= LEAF_MIN, "leaf {x} underfull: {}", leaf.len);
+            let addrs = &leaf.addrs[..leaf.len];
+            assert!(addrs.windows(2).all(|w| w[0] < w[1]), "leaf {x} out of order");
+            assert!(addrs.iter().all(|&a| in_range(a)), "leaf {x} outside its separators");
+            return (leaf.max(), leaf.len);
         }
-        best
+        assert!(!std::mem::replace(&mut seen_inners[x as usize], true), "inner {x} reused");
+        let node = &self.inners[x as usize];
+        assert!(node.len <= INNER_CAP);
+        assert!(node.len >= if is_root { 2 } else { INNER_MIN }, "inner {x} underfull");
+        let keys = &node.keys[1..node.len];
+        assert!(keys.windows(2).all(|w| w[0] < w[1]), "keys of {x} out of order");
+        assert!(keys.iter().all(|&k| in_range(k)), "keys of {x} outside its separators");
+        let (mut max, mut count) = (0, 0);
+        for i in 0..node.len {
+            let child_lo = if i == 0 { lo } else { Some(node.keys[i]) };
+            let child_hi = if i + 1 < node.len { Some(node.keys[i + 1]) } else { hi };
+            let child = node.children[i];
+            let (m, c) =
+                self.check_node(child, depth + 1, (child_lo, child_hi), seen_leaves, seen_inners);
+            assert_eq!(node.maxes[i], m, "max of child {i} of {x} is stale");
+            max = max.max(m);
+            count += c;
+        }
+        (max, count)
+    }
+}
+
+/// The largest of `values[..len]`, 0 if `len == 0`.
+#[inline]
+fn max_of(values: &[Bytes], len: usize) -> Bytes {
+    values[..len].iter().copied().max().unwrap_or(0)
+}
+
+/// The first index in `from..len` with `values[i] >= need`.
+#[inline]
+fn first_at_least(values: &[Bytes], from: usize, len: usize, need: Bytes) -> Option<usize> {
+    values[from.min(len)..len].iter().position(|&v| v >= need).map(|i| from + i)
+}
+
+fn index(i: usize) -> u32 {
+    u32::try_from(i).expect("more than 2^32 nodes in a free tree")
+}
+
+/// Mutable references to two different elements.
+fn pair_mut<T>(v: &mut [T], a: u32, b: u32) -> (&mut T, &mut T) {
+    let (a, b) = (a as usize, b as usize);
+    assert_ne!(a, b);
+    if a < b {
+        let (lo, hi) = v.split_at_mut(b);
+        (&mut lo[a], &mut hi[0])
+    } else {
+        let (lo, hi) = v.split_at_mut(a);
+        (&mut hi[0], &mut lo[b])
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     /// Blocks of size `i % 7 + 1` (times 16) at addresses `100 * i`, for `i` in `0..n`.
     fn sample(n: u64) -> FreeTree {
@@ -467,56 +844,219 @@ mod tests {
         tree
     }
 
+    fn block(tree: &FreeTree, at: Option<Cursor>) -> Option<(Addr, Bytes)> {
+        at.map(|at| tree.get(&at))
+    }
+
+    /// Every query of `tree` against a scan of `model`, for the given sizes and addresses.
+    fn assert_queries_agree(tree: &FreeTree, model: &BTreeMap<Addr, Bytes>, probes: &[u64]) {
+        let blocks: Vec<(Addr, Bytes)> = model.iter().map(|(&a, &s)| (a, s)).collect();
+        assert_eq!(tree.blocks().collect::<Vec<_>>(), blocks);
+        assert_eq!(tree.len(), blocks.len());
+        assert_eq!(tree.largest(), blocks.iter().map(|b| b.1).max().unwrap_or(0));
+        assert_eq!(block(tree, tree.last()), blocks.last().copied());
+        for &p in probes {
+            let scan = blocks.iter().find(|b| b.1 >= p).copied();
+            assert_eq!(block(tree, tree.first_fit(p)), scan, "first fit {p}");
+            for &after in probes {
+                let scan = blocks.iter().find(|b| b.0 + b.1 > after && b.1 >= p).copied();
+                let found = block(tree, tree.first_fit_ending_above(after, p));
+                assert_eq!(found, scan, "need {p} after {after}");
+            }
+            let gap = tree.seek(p);
+            let below = blocks.iter().rev().find(|b| b.0 < p).copied();
+            let above = blocks.iter().find(|b| b.0 >= p).copied();
+            assert_eq!(block(tree, tree.before(gap)), below, "below {p}");
+            assert_eq!(block(tree, tree.at_or_after(gap)), above, "above {p}");
+            let here = model.get(&p).map(|&s| (p, s));
+            assert_eq!(block(tree, tree.starting_at(p)), here, "at {p}");
+        }
+    }
+
     #[test]
     fn queries_agree_with_a_scan_of_the_blocks() {
         let tree = sample(200);
-        let blocks: Vec<(Addr, Bytes)> = tree.blocks().collect();
-        for need in [1, 16, 48, 112, 113] {
-            let scan = blocks.iter().find(|b| b.1 >= need).copied();
-            assert_eq!(tree.first_fit(need).map(|id| tree.get(id)), scan);
-            for after in [0, 1, 99, 100, 101, 5_000, 19_950, 30_000] {
-                let scan = blocks.iter().find(|b| b.0 + b.1 > after && b.1 >= need).copied();
-                let found = tree.first_fit_ending_above(after, need).map(|id| tree.get(id));
-                assert_eq!(found, scan, "need {need} after {after}");
-            }
-        }
-        let (below, above) = tree.around(250);
-        assert_eq!(below.map(|id| tree.get(id)), Some((200, 48)));
-        assert_eq!(above.map(|id| tree.get(id)), Some((300, 64)));
-        assert_eq!(tree.around(0).0, None);
-        assert_eq!(tree.starting_at(300).map(|id| tree.get(id)), Some((300, 64)));
-        assert_eq!(tree.starting_at(301), None);
-        assert_eq!(tree.last().map(|id| tree.get(id)), Some((19_900, 16 * (199 % 7 + 1))));
+        let model: BTreeMap<Addr, Bytes> = tree.blocks().collect();
+        let probes = [0, 1, 16, 48, 99, 100, 101, 112, 113, 250, 5_000, 19_900, 19_950, 30_000];
+        assert_queries_agree(&tree, &model, &probes);
         assert_eq!(tree.largest(), 112);
+        assert!(FreeTree::new().first_fit(16).is_none());
     }
 
     #[test]
     fn removing_and_resizing_keep_the_tree_consistent() {
         let mut tree = sample(300);
         for i in (0..300).step_by(3) {
-            let id = tree.starting_at(100 * i).unwrap();
-            tree.remove(id);
+            let at = tree.starting_at(100 * i).unwrap();
+            tree.remove(&at);
             tree.check();
         }
         for i in (1..300).step_by(3) {
-            let id = tree.starting_at(100 * i).unwrap();
-            tree.set(id, 100 * i + 16, 1000 + i);
+            let at = tree.starting_at(100 * i).unwrap();
+            tree.set(&at, 100 * i - 50, 1000 + i);
             tree.check();
         }
         assert_eq!(tree.len(), 200);
         assert_eq!(tree.largest(), 1000 + 298);
-        while let Some(id) = tree.last() {
-            tree.remove(id);
+        while let Some(at) = tree.last() {
+            tree.remove(&at);
+            tree.check();
         }
-        tree.check();
         assert!(tree.is_empty());
         assert_eq!(tree.largest(), 0);
+        assert_eq!(tree.height, 0);
     }
 
     #[test]
-    fn the_tree_stays_shallow_when_blocks_arrive_in_address_order() {
-        let tree = sample(20_000);
-        // A balanced tree has height about log2(20 000) = 15; a treap is within a small factor.
-        assert!(tree.height() < 60, "height {}", tree.height());
+    fn a_leaf_splits_when_it_overflows_and_the_root_collapses_when_it_empties() {
+        let mut tree = FreeTree::new();
+        for i in 0..LEAF_CAP as u64 {
+            tree.insert(32 * i, 16);
+        }
+        tree.check();
+        assert_eq!(tree.height, 0, "a full root leaf has not split yet");
+        tree.insert(32 * LEAF_CAP as u64, 16);
+        tree.check();
+        assert_eq!((tree.height, tree.inners[tree.root as usize].len), (1, 2));
+        // Removing from the front makes the left leaf underflow, borrow, then merge.
+        while tree.height > 0 {
+            tree.remove(&tree.at_or_after(tree.seek(0)).unwrap());
+            tree.check();
+        }
+        assert_eq!(tree.len(), LEAF_CAP * 3 / 4);
+        assert_eq!(tree.vacant_leaves.len(), 1, "the merged leaf's slot is kept for reuse");
+    }
+
+    #[test]
+    fn inner_nodes_split_and_merge_at_their_capacity() {
+        // Enough blocks, inserted from the middle outwards, for three levels of inner nodes.
+        let n = (LEAF_CAP * INNER_CAP * INNER_CAP) as u64;
+        let mut tree = FreeTree::new();
+        let mut model = BTreeMap::new();
+        for i in 0..n {
+            let addr = 32 * if i % 2 == 0 { n + i } else { n - i };
+            tree.insert(addr, 16 + 16 * (i % 5));
+            model.insert(addr, 16 + 16 * (i % 5));
+            if i % 97 == 0 {
+                tree.check();
+            }
+        }
+        tree.check();
+        assert!(tree.height >= 3, "height {}", tree.height);
+        assert_queries_agree(&tree, &model, &[0, 16, 48, 80, 81, 32 * n, 32 * n + 7]);
+        // Remove from one end, then in a stride, so nodes merge and borrow at every level.
+        for (i, &addr) in model.keys().enumerate() {
+            if i < model.len() / 3 || i % 3 != 0 {
+                tree.remove(&tree.starting_at(addr).unwrap());
+                if i % 53 == 0 {
+                    tree.check();
+                }
+            }
+        }
+        tree.check();
+        model.retain(|&addr, _| tree.starting_at(addr).is_some());
+        assert_queries_agree(&tree, &model, &[0, 16, 48, 80, 81, 32 * n, 32 * n + 7]);
+        for addr in model.keys() {
+            tree.remove(&tree.starting_at(*addr).unwrap());
+        }
+        tree.check();
+        assert_eq!((tree.len(), tree.height, tree.largest()), (0, 0, 0));
+    }
+
+    #[test]
+    fn random_inserts_removes_and_resizes_match_a_btreemap() {
+        let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut tree = FreeTree::new();
+        // Blocks live in slots of 1024 bytes: slot `k` holds at most one block, inside it.
+        let mut model: BTreeMap<Addr, Bytes> = BTreeMap::new();
+        for step in 0..30_000 {
+            let r = next();
+            let slot_addr = 1024 * (r % 600);
+            let existing = model.range(slot_addr..slot_addr + 1024).next().map(|(&a, &s)| (a, s));
+            match (existing, (r >> 32) % 4) {
+                (None, _) => {
+                    let (addr, size) =
+                        (slot_addr + 16 * ((r >> 12) % 8), 16 * ((r >> 20) % 40 + 1));
+                    tree.insert(addr, size);
+                    model.insert(addr, size);
+                }
+                (Some((addr, _)), 0 | 1) => {
+                    tree.remove(&tree.starting_at(addr).unwrap());
+                    model.remove(&addr);
+                }
+                (Some((addr, _)), _) => {
+                    // Move either end within the slot.
+                    let start = slot_addr + 16 * ((r >> 40) % 8);
+                    let end = (start + 16 * ((r >> 48) % 50 + 1)).min(slot_addr + 1024);
+                    tree.set(&tree.starting_at(addr).unwrap(), start, end - start);
+                    model.remove(&addr);
+                    model.insert(start, end - start);
+                }
+            }
+            if step % 1000 == 0 || model.len() < 20 {
+                tree.check();
+            }
+            if step % 5000 == 0 {
+                assert_queries_agree(&tree, &model, &[16, 100, 320, 640, 1024 * 300 + 5]);
+            }
+        }
+        tree.check();
+        assert_queries_agree(&tree, &model, &[0, 16, 100, 320, 640, 1024 * 300 + 5]);
+    }
+
+    #[test]
+    fn a_block_that_moves_up_past_a_stale_separator_is_still_found() {
+        let mut tree = sample(LEAF_CAP as u64 + 1);
+        assert_eq!(tree.height, 1);
+        let separator = tree.inners[tree.root as usize].keys[1];
+        // The block the separator came from goes; the separator stays.
+        tree.remove(&tree.starting_at(separator).unwrap());
+        // The block before it grows over the gap, then gives up its low end, as a free block
+        // does when it is merged with a freed neighbour and then allocated from.
+        let below = tree.before(tree.seek(separator)).unwrap();
+        let (addr, _) = tree.get(&below);
+        tree.set(&below, addr, separator + 64 - addr);
+        tree.set(&below, separator + 16, 48);
+        tree.check();
+        assert_eq!(block(&tree, tree.starting_at(separator + 16)), Some((separator + 16, 48)));
+        assert_eq!(
+            block(&tree, tree.first_fit_ending_above(separator, 48)),
+            Some((separator + 16, 48))
+        );
+    }
+
+    #[test]
+    fn other_cursors_survive_a_resize() {
+        let mut tree = sample(100);
+        let a = tree.starting_at(4_000).unwrap();
+        let b = tree.starting_at(4_100).unwrap();
+        tree.set(&a, 4_000, 96);
+        assert_eq!(tree.get(&b), (4_100, 16 * (41 % 7 + 1)));
+        tree.remove(&b);
+        tree.check();
+        assert_eq!(block(&tree, tree.starting_at(4_000)), Some((4_000, 96)));
+    }
+
+    #[test]
+    fn node_slots_are_reused_so_churn_does_not_grow_the_arenas() {
+        let mut tree = sample(5_000);
+        let (leaves, inners) = (tree.leaves.len(), tree.inners.len());
+        for round in 0..4 {
+            for i in (round..5_000).step_by(2) {
+                tree.remove(&tree.starting_at(100 * i).unwrap());
+            }
+            for i in (round..5_000).step_by(2) {
+                tree.insert(100 * i, 16);
+            }
+        }
+        tree.check();
+        assert!(tree.leaves.len() <= 2 * leaves, "{} leaves, from {leaves}", tree.leaves.len());
+        assert!(tree.inners.len() <= 2 * inners + 2, "{} inners", tree.inners.len());
     }
 }
