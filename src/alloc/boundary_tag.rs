@@ -88,8 +88,8 @@
 //! # Mechanism and cost
 //! Finding the class is a few shifts; the next non-empty class is two bit scans; the own-class
 //! scan looks at 16 blocks at most; free and merge read a constant number of tags. So every
-//! operation is O(1) (plus amortised O(1) arena growth: the vector doubles, lazily zeroed, and
-//! is copied up to `top`). `free_bytes` is a running count; `largest_satisfiable` reads at most
+//! operation is O(1) (plus amortised O(1) arena growth: the vector's capacity doubles and only
+//! the new bytes are zeroed). `free_bytes` is a running count; `largest_satisfiable` reads at most
 //! 17 blocks.
 //!
 //! # Safety lab
@@ -575,17 +575,16 @@ impl BoundaryTag {
         Allocation { start: block, size, payload: block + self.layout.header }
     }
 
-    /// Make the arena hold `[0, end)`: doubling, lazily zeroed, copied up to `top`.
+    /// Make the arena hold `[0, end)`, zeroing only the new bytes, as `sbrk` hands out fresh
+    /// pages. The vector's capacity doubles (amortised O(1) per byte); for a large arena the
+    /// system allocator moves it by remapping pages rather than copying them, so growth does not
+    /// stall one operation for as long as a copy of the whole heap would take.
     fn reserve(&mut self, end: Bytes) {
         let needed = PROLOGUE + end as usize;
         if self.arena.len() >= needed {
             return;
         }
-        let len = needed.max(2 * self.arena.len()).min(PROLOGUE + ARENA_LIMIT as usize);
-        let mut grown = vec![0u8; len];
-        let used = (PROLOGUE + self.top as usize).min(self.arena.len());
-        grown[..used].copy_from_slice(&self.arena[..used]);
-        self.arena = grown;
+        self.arena.resize(needed, 0);
     }
 
     /// The free block ending at `top`, if the highest block is free.
