@@ -16,7 +16,7 @@
 //! strategies do not compete for the two cores while they are timed.
 
 use crate::alloc::{Addr, Allocation, Bytes, Corruption, Params, Request, Strategy, StrategyEntry};
-use crate::metrics::{Latency, MemoryStats, Percentiles, Throughput};
+use crate::metrics::{Latency, MemoryStats, Percentiles, Sample, Series, Throughput};
 use crate::trace::{BlockId, Event, Op};
 use crate::verify::{Finding, FindingKind, Safety, Verifier};
 use hdrhistogram::Histogram;
@@ -174,6 +174,16 @@ impl Replayer {
     /// The block live under `id`, if any.
     pub fn block(&self, id: BlockId) -> Option<Allocation> {
         self.slots.get(id as usize).filter(|s| s.is_live()).map(|s| s.block)
+    }
+
+    /// The block live under `id` and the bytes requested for it, if any.
+    pub fn live_block(&self, id: BlockId) -> Option<(Allocation, Bytes)> {
+        self.slots.get(id as usize).filter(|s| s.is_live()).map(|s| (s.block, s.requested))
+    }
+
+    /// Every live block and the bytes requested for it, in block id order. O(ids ever used).
+    pub fn live_blocks(&self) -> impl Iterator<Item = (Allocation, Bytes)> + '_ {
+        self.slots.iter().filter(|s| s.is_live()).map(|s| (s.block, s.requested))
     }
 
     fn slot(&mut self, id: BlockId) -> &mut Slot {
@@ -373,6 +383,83 @@ impl Probe for MetricsProbe {
     }
 }
 
+/// Records the memory time series during the metrics pass (see [`crate::metrics`] for which
+/// events). Costs one index comparison per event, plus a sample (with one
+/// `largest_satisfiable` query) at each of the sampled events; the samples are allocated up
+/// front, so nothing is allocated while replaying. The peak event is known only at the end of
+/// the pass: [`SeriesProbe::finish`] adds its sample from the figures [`MetricsProbe`] kept.
+#[derive(Debug)]
+pub struct SeriesProbe {
+    /// Distance between samples; `u64::MAX` when no samples are wanted.
+    stride: u64,
+    /// The next event index to sample.
+    next: u64,
+    /// Index of the last event of the trace, always sampled.
+    last: u64,
+    samples: Vec<Sample>,
+}
+
+impl SeriesProbe {
+    /// A probe taking `samples` evenly spaced samples of a trace of `events` events (none when
+    /// `samples` is 0).
+    pub fn new(events: u64, samples: u64) -> SeriesProbe {
+        if samples == 0 || events == 0 {
+            return SeriesProbe {
+                stride: u64::MAX,
+                next: u64::MAX,
+                last: u64::MAX,
+                samples: vec![],
+            };
+        }
+        let stride = events.div_ceil(samples).max(1);
+        SeriesProbe {
+            stride,
+            next: 0,
+            last: events - 1,
+            samples: Vec::with_capacity(events.div_ceil(stride) as usize + 2),
+        }
+    }
+
+    /// The series, with the sample at the peak event of `stats` put in its place.
+    pub fn finish(mut self, stats: &MemoryStats) -> Series {
+        if self.stride != u64::MAX && stats.events > 0 {
+            let peak = Sample::at_peak(stats);
+            if let Err(at) = self.samples.binary_search_by_key(&peak.event, |s| s.event) {
+                self.samples.insert(at, peak);
+            }
+        }
+        Series { samples: self.samples }
+    }
+}
+
+impl Probe for SeriesProbe {
+    #[inline]
+    fn after_event(
+        &mut self,
+        index: u64,
+        _event: &Event,
+        _outcome: Outcome,
+        heap: &HeapState,
+        strategy: &dyn Strategy,
+    ) {
+        if index != self.next && index != self.last {
+            return;
+        }
+        if index == self.next {
+            self.next = self.next.saturating_add(self.stride);
+        }
+        let footprint = strategy.top();
+        self.samples.push(Sample {
+            event: index,
+            footprint,
+            live_requested: heap.live_requested,
+            live_consumed: heap.live_consumed,
+            free: footprint - heap.live_consumed,
+            largest_satisfiable: strategy.largest_satisfiable(),
+        });
+    }
+}
+
 /// The latency pass: one clock read before and one after every strategy call.
 pub struct LatencyProbe {
     started: Instant,
@@ -437,6 +524,9 @@ pub struct Timing {
     pub runs: u32,
     /// Time strategies in parallel instead of one at a time.
     pub parallel: bool,
+    /// Report fixed, made-up timings instead of measuring (the hidden `--fake-clock`, for
+    /// tests whose output must not depend on the machine): see [`fake_time`].
+    pub fake_clock: bool,
 }
 
 /// Everything measured for one strategy.
@@ -449,6 +539,8 @@ pub struct StrategyResult {
     pub latency: Option<Latency>,
     /// Verification findings and corruption.
     pub safety: Safety,
+    /// The memory time series of the metrics pass (empty with `--samples 0`).
+    pub series: Series,
 }
 
 /// Maps an event index to its line in the trace file, for messages.
@@ -474,15 +566,33 @@ pub fn measure_memory_and_safety(
     verify: bool,
     line_of: LineOf,
 ) -> (MemoryStats, Safety) {
+    let (stats, safety, _) = metrics_pass(entry, params, events, blocks, verify, line_of, 0);
+    (stats, safety)
+}
+
+/// The metrics pass: the exact memory figures, the memory time series of `samples` samples,
+/// and, with `verify`, the findings of the [`Verifier`].
+pub fn metrics_pass(
+    entry: &StrategyEntry,
+    params: &Params,
+    events: &[Event],
+    blocks: u32,
+    verify: bool,
+    line_of: LineOf,
+    samples: u64,
+) -> (MemoryStats, Safety, Series) {
     let mut replayer = Replayer::new(entry, params, blocks);
-    let (stats, mut safety) = if verify {
-        let mut probes = (MetricsProbe::default(), Verifier::new(line_of));
+    let series = SeriesProbe::new(events.len() as u64, samples);
+    let (stats, mut safety, series) = if verify {
+        let mut probes = ((MetricsProbe::default(), series), Verifier::new(line_of));
         replayer.run(events, 0, &mut probes);
-        (probes.0.stats, probes.1.safety)
+        let ((metrics, series), verifier) = probes;
+        (metrics.stats, verifier.safety, series.finish(&metrics.stats))
     } else {
-        let mut probe = MetricsProbe::default();
-        replayer.run(events, 0, &mut probe);
-        (probe.stats, Safety::default())
+        let mut probes = (MetricsProbe::default(), series);
+        replayer.run(events, 0, &mut probes);
+        let (metrics, series) = probes;
+        (metrics.stats, Safety::default(), series.finish(&metrics.stats))
     };
     if let Some((event, corruption)) = replayer.stopped() {
         safety.corruption = Some(Finding {
@@ -493,7 +603,7 @@ pub fn measure_memory_and_safety(
             culprit_line: replayer.last_overrun_covering(corruption.at).map(line_of),
         });
     }
-    (stats, safety)
+    (stats, safety, series)
 }
 
 /// Events per second of one untimed pass (the table is sized before the clock starts).
@@ -524,15 +634,44 @@ pub fn measure_latency(
     probe.latency()
 }
 
+/// The timings `--fake-clock` reports: run `k` (from 0) does `(k + 1)` million events per
+/// second, and every kind of operation the trace has takes 10 / 100 / 1000 / 10000 ns at
+/// p50 / p99 / p99.9 / max.
+pub fn fake_time(events: &[Event], runs: u32) -> (Option<Throughput>, Option<Latency>) {
+    if runs == 0 {
+        return (None, None);
+    }
+    let count = |class: OpClass| {
+        let n = events
+            .iter()
+            .filter(|e| match e.op {
+                Op::Malloc | Op::Calloc | Op::Memalign => class == OpClass::Malloc,
+                Op::Free => class == OpClass::Free,
+                Op::Realloc => class == OpClass::Realloc,
+                Op::Write => false,
+            })
+            .count() as u64;
+        (n > 0).then_some(Percentiles { count: n, p50: 10, p99: 100, p999: 1000, max: 10000 })
+    };
+    let throughput = Throughput::from_runs((1..=runs).map(|k| k as f64 * 1e6).collect());
+    let latency = Latency {
+        malloc: count(OpClass::Malloc),
+        free: count(OpClass::Free),
+        realloc: count(OpClass::Realloc),
+    };
+    (throughput, Some(latency))
+}
+
 fn measure_time(
     entry: &StrategyEntry,
     params: &Params,
     events: &[Event],
     blocks: u32,
-    runs: u32,
+    timing: Timing,
 ) -> (Option<Throughput>, Option<Latency>) {
-    if runs == 0 {
-        return (None, None);
+    let runs = timing.runs;
+    if runs == 0 || timing.fake_clock {
+        return fake_time(events, runs);
     }
     let runs = (0..runs).map(|_| measure_throughput(entry, params, events, blocks)).collect();
     (Throughput::from_runs(runs), Some(measure_latency(entry, params, events, blocks)))
@@ -547,22 +686,23 @@ pub struct Plan<'a> {
     pub timing: Timing,
     pub verify: bool,
     pub line_of: LineOf<'a>,
+    /// Samples of the memory time series per strategy (`--samples`).
+    pub samples: u64,
 }
 
 /// Replay the plan's events through every strategy: metrics passes in parallel, timing passes
 /// as `timing` says. Results come back in the order of `entries`.
 pub fn run_all(plan: &Plan) -> Vec<StrategyResult> {
     let (params, events, blocks) = (&plan.params, plan.events, plan.blocks);
-    let memory: Vec<(MemoryStats, Safety)> = plan
+    let memory: Vec<(MemoryStats, Safety, Series)> = plan
         .entries
         .par_iter()
         .map(|entry| {
-            measure_memory_and_safety(entry, params, events, blocks, plan.verify, plan.line_of)
+            metrics_pass(entry, params, events, blocks, plan.verify, plan.line_of, plan.samples)
         })
         .collect();
-    let time = |entry: &&'static StrategyEntry| {
-        measure_time(entry, params, events, blocks, plan.timing.runs)
-    };
+    let time =
+        |entry: &&'static StrategyEntry| measure_time(entry, params, events, blocks, plan.timing);
     let times: Vec<_> = if plan.timing.parallel {
         plan.entries.par_iter().map(time).collect()
     } else {
@@ -572,12 +712,13 @@ pub fn run_all(plan: &Plan) -> Vec<StrategyResult> {
         .iter()
         .zip(memory)
         .zip(times)
-        .map(|((entry, (memory, safety)), (throughput, latency))| StrategyResult {
+        .map(|((entry, (memory, safety, series)), (throughput, latency))| StrategyResult {
             allocator: entry.name,
             memory,
             throughput,
             latency,
             safety,
+            series,
         })
         .collect()
 }
@@ -624,6 +765,39 @@ mod tests {
         let events = [Event::malloc(0, 100), Event::free(0), Event::malloc(1, 100)];
         let m = measure_memory(&bump::ENTRY, &Params::default(), &events, 2);
         assert_eq!((m.max_live_bytes, m.peak_event), (100, 0));
+    }
+
+    #[test]
+    fn the_series_samples_evenly_spaced_events_the_last_one_and_the_peak() {
+        // Live bytes after each event: 10 30 60 50 20 10 0; the peak is event 2.
+        let events = [
+            Event::malloc(0, 10),
+            Event::malloc(1, 20),
+            Event::malloc(2, 30),
+            Event::free(0),
+            Event::free(2),
+            Event::free(1),
+            Event::malloc(3, 0),
+        ];
+        let (m, _, series) =
+            metrics_pass(&bump::ENTRY, &Params::default(), &events, 4, false, &|i| i, 3);
+        assert_eq!(m.peak_event, 2);
+        let at: Vec<u64> = series.samples.iter().map(|s| s.event).collect();
+        // stride ceil(7 / 3) = 3: events 0, 3, 6 (the last), and the peak 2.
+        assert_eq!(at, [0, 2, 3, 6]);
+        let live: Vec<u64> = series.samples.iter().map(|s| s.live_requested).collect();
+        assert_eq!(live, [10, 60, 50, 0]);
+        let peak = series.samples[1];
+        assert_eq!(peak, Sample::at_peak(&m));
+        assert_eq!(peak.free, peak.footprint - peak.live_consumed);
+    }
+
+    #[test]
+    fn no_samples_means_an_empty_series() {
+        let events = [Event::malloc(0, 10)];
+        let (_, _, series) =
+            metrics_pass(&bump::ENTRY, &Params::default(), &events, 1, false, &|i| i, 0);
+        assert!(series.samples.is_empty());
     }
 
     #[test]
