@@ -17,11 +17,11 @@ use crate::trace::Event;
 use rayon::prelude::*;
 
 /// Columns of the heap map; its rows wrap the address space like lines of text.
-pub const MAP_COLUMNS: usize = 256;
+pub const MAP_COLUMNS: usize = 200;
 /// The heap map has at most this many rows: larger heaps get larger cells.
-pub const MAP_MAX_ROWS: usize = 96;
+pub const MAP_MAX_ROWS: usize = 64;
 /// Columns of the heap timeline, spanning `[0, peak footprint)`.
-pub const TIMELINE_COLUMNS: usize = 320;
+pub const TIMELINE_COLUMNS: usize = 200;
 /// Rows of the heap timeline (fewer when the trace has fewer events).
 pub const TIMELINE_ROWS: usize = 120;
 

@@ -4,6 +4,7 @@
 //! atomically, or stdout) is [`write`]'s business, so no exporter can leave half a file behind.
 
 pub mod chart;
+pub mod columns;
 pub mod csv;
 pub mod html;
 pub mod json;
