@@ -11,8 +11,9 @@
 //! Binning is honest and says so: a cell stands for a stated number of bytes and takes the
 //! colour of the kind holding most of its bytes.
 
+use crate::alloc::Strategy;
 use crate::alloc::{Addr, Allocation, Bytes, Params, StrategyEntry, ALIGN};
-use crate::replay::{NoProbe, Replayer};
+use crate::replay::{HeapState, Outcome, Probe, Replayer};
 use crate::trace::Event;
 use rayon::prelude::*;
 
@@ -140,9 +141,49 @@ pub fn timeline_events(events: u64, rows: usize) -> Vec<u64> {
     (1..=rows).map(|k| k * events / rows - 1).collect()
 }
 
+/// Keeps [`Bins`] up to date as blocks come and go. Outcomes name blocks but not what was
+/// requested for a block that goes, so the probe keeps the requested size per block id (one
+/// table, allocated up front: nothing is allocated while replaying).
+struct LayoutProbe {
+    bins: Bins,
+    requested: Vec<Bytes>,
+}
+
+impl Probe for LayoutProbe {
+    #[inline]
+    fn after_event(
+        &mut self,
+        _index: u64,
+        event: &Event,
+        outcome: Outcome,
+        _heap: &HeapState,
+        _strategy: &dyn Strategy,
+    ) {
+        let id = event.id as usize;
+        if id >= self.requested.len() {
+            self.requested.resize(id + 1, 0);
+        }
+        match outcome {
+            Outcome::Placed { old, new, requested } => {
+                if let Some(old) = old {
+                    self.bins.block((old, self.requested[id]), false);
+                }
+                self.bins.block((new, requested), true);
+                self.requested[id] = requested;
+            }
+            Outcome::Freed(block) => self.bins.block((block, self.requested[id]), false),
+            Outcome::Failed
+            | Outcome::IgnoredFree
+            | Outcome::Wrote { .. }
+            | Outcome::StrayWrite => {}
+        }
+    }
+}
+
 /// The heap pictures of `entry` on `events`, whose metrics pass found the peak at `peak_event`
-/// and the peak footprint `peak_footprint`. One replay with no probe; stops where the strategy
-/// found its metadata damaged (the rows after that are left out).
+/// and the peak footprint `peak_footprint`. One replay, in chunks between the rows of the
+/// timeline; stops where the strategy found its metadata damaged (the rows after that are left
+/// out).
 pub fn heap_pictures(
     entry: &StrategyEntry,
     params: &Params,
@@ -154,7 +195,8 @@ pub fn heap_pictures(
     let mut replayer = Replayer::new(entry, params, blocks);
     let columns = TIMELINE_COLUMNS;
     let cell_bytes = peak_footprint.div_ceil(columns as Bytes).next_multiple_of(ALIGN).max(ALIGN);
-    let mut bins = Bins::new(cell_bytes, columns);
+    let mut probe =
+        LayoutProbe { bins: Bins::new(cell_bytes, columns), requested: vec![0; blocks as usize] };
     let rows = timeline_events(events.len() as u64, TIMELINE_ROWS);
     let mut timeline = HeapTimeline {
         width: peak_footprint,
@@ -163,30 +205,26 @@ pub fn heap_pictures(
         events: Vec::with_capacity(rows.len()),
         cells: Vec::with_capacity(rows.len() * columns),
     };
+    let mut stops = rows.clone();
+    if (peak_event as usize) < events.len() {
+        stops.push(peak_event);
+    }
+    stops.sort_unstable();
+    stops.dedup();
     let mut map = None;
-    let mut next_row = rows.iter().copied().peekable();
-    for (i, event) in events.iter().enumerate() {
-        let index = i as u64;
-        let before = replayer.live_block(event.id);
-        if replayer.run(std::slice::from_ref(event), index, &mut NoProbe) == 0 {
+    let mut next = 0u64;
+    for stop in stops {
+        let chunk = &events[next as usize..=stop as usize];
+        if replayer.run(chunk, next, &mut probe) < chunk.len() as u64 {
             break;
         }
-        let after = replayer.live_block(event.id);
-        if before != after {
-            if let Some(b) = before {
-                bins.block(b, false);
-            }
-            if let Some(b) = after {
-                bins.block(b, true);
-            }
+        next = stop + 1;
+        if stop == peak_event {
+            map = Some(heap_map(&replayer, stop));
         }
-        if index == peak_event {
-            map = Some(heap_map(&replayer, index));
-        }
-        if next_row.peek() == Some(&index) {
-            next_row.next();
-            timeline.events.push(index);
-            timeline.cells.extend(bins.kinds(replayer.strategy().top()));
+        if rows.binary_search(&stop).is_ok() {
+            timeline.events.push(stop);
+            timeline.cells.extend(probe.bins.kinds(replayer.strategy().top()));
         }
     }
     let map = map.unwrap_or_else(|| heap_map(&replayer, peak_event));
