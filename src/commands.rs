@@ -2,7 +2,6 @@
 
 use crate::cli::{ImportArgs, ImportFormat};
 use crate::config::RunConfig;
-use crate::layout::all_heap_pictures;
 use crate::replay::{clock_overhead_ns, run_all, Plan};
 use crate::report::csv::CsvExporter;
 use crate::report::html;
@@ -35,26 +34,10 @@ pub fn run(config: &RunConfig) -> Result<bool, Error> {
         verify: config.verify,
         line_of: &line_of,
         samples: config.samples,
+        layout: config.report_dir.is_some(),
     };
-    let results = pool.install(|| run_all(&plan));
-    let heap = match config.report_dir {
-        Some(_) => {
-            let peaks: Vec<_> = results
-                .iter()
-                .map(|r| (r.memory.peak_event, r.memory.peak_footprint_bytes))
-                .collect();
-            pool.install(|| {
-                all_heap_pictures(
-                    &config.strategies,
-                    &peaks,
-                    &config.params,
-                    &trace.events,
-                    trace.blocks,
-                )
-            })
-        }
-        None => Vec::new(),
-    };
+    let mut results = pool.install(|| run_all(&plan));
+    let heap = results.iter_mut().filter_map(|r| r.heap.take()).collect();
     let report = Report {
         trace: TraceSummary {
             path: config.trace.display().to_string(),

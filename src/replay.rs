@@ -16,6 +16,7 @@
 //! strategies do not compete for the two cores while they are timed.
 
 use crate::alloc::{Addr, Allocation, Bytes, Corruption, Params, Request, Strategy, StrategyEntry};
+use crate::layout::{HeapPictures, LayoutProbe};
 use crate::metrics::{Latency, MemoryStats, Percentiles, Sample, Series, Throughput};
 use crate::trace::{BlockId, Event, Op};
 use crate::verify::{Finding, FindingKind, Safety, Verifier};
@@ -102,6 +103,23 @@ impl<A: Probe, B: Probe> Probe for (A, B) {
     ) {
         self.0.after_event(index, event, outcome, heap, strategy);
         self.1.after_event(index, event, outcome, heap, strategy);
+    }
+}
+
+/// A probe that may be off (the heap pictures, only with `--report`).
+impl<P: Probe> Probe for Option<P> {
+    #[inline(always)]
+    fn after_event(
+        &mut self,
+        index: u64,
+        event: &Event,
+        outcome: Outcome,
+        heap: &HeapState,
+        strategy: &dyn Strategy,
+    ) {
+        if let Some(p) = self {
+            p.after_event(index, event, outcome, heap, strategy);
+        }
     }
 }
 
@@ -541,6 +559,8 @@ pub struct StrategyResult {
     pub safety: Safety,
     /// The memory time series of the metrics pass (empty with `--samples 0`).
     pub series: Series,
+    /// The heap map and timeline (only when the plan asks for them).
+    pub heap: Option<HeapPictures>,
 }
 
 /// Maps an event index to its line in the trace file, for messages.
@@ -566,34 +586,57 @@ pub fn measure_memory_and_safety(
     verify: bool,
     line_of: LineOf,
 ) -> (MemoryStats, Safety) {
-    let (stats, safety, _) = metrics_pass(entry, params, events, blocks, verify, line_of, 0);
+    let pass = Pass { verify, samples: 0, layout: false };
+    let (stats, safety, _) = metrics_pass(entry, params, events, blocks, pass, line_of);
     (stats, safety)
 }
 
-/// The metrics pass: the exact memory figures, the memory time series of `samples` samples,
-/// and, with `verify`, the findings of the [`Verifier`].
+/// What the metrics pass observes besides the memory figures.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Pass {
+    /// Run the [`Verifier`].
+    pub verify: bool,
+    /// Samples of the memory time series.
+    pub samples: u64,
+    /// Draw the heap pictures ([`LayoutProbe`]).
+    pub layout: bool,
+}
+
+/// What the metrics pass found besides the memory figures and safety.
+#[derive(Clone, Debug, Default)]
+pub struct Observed {
+    pub series: Series,
+    pub heap: Option<HeapPictures>,
+}
+
+/// The metrics pass: the exact memory figures and what `pass` asks for besides: the memory
+/// time series, the heap pictures, the findings of the [`Verifier`].
 pub fn metrics_pass(
     entry: &StrategyEntry,
     params: &Params,
     events: &[Event],
     blocks: u32,
-    verify: bool,
+    pass: Pass,
     line_of: LineOf,
-    samples: u64,
-) -> (MemoryStats, Safety, Series) {
+) -> (MemoryStats, Safety, Observed) {
     let mut replayer = Replayer::new(entry, params, blocks);
-    let series = SeriesProbe::new(events.len() as u64, samples);
-    let (stats, mut safety, series) = if verify {
-        let mut probes = ((MetricsProbe::default(), series), Verifier::new(line_of));
+    let n = events.len() as u64;
+    let series = SeriesProbe::new(n, pass.samples);
+    let layout = pass.layout.then(|| LayoutProbe::new(n, blocks));
+    let probes = ((MetricsProbe::default(), series), layout);
+    let ((metrics, series), layout, mut safety) = if pass.verify {
+        let mut probes = (probes, Verifier::new(line_of));
         replayer.run(events, 0, &mut probes);
-        let ((metrics, series), verifier) = probes;
-        (metrics.stats, verifier.safety, series.finish(&metrics.stats))
+        let (probes, verifier) = probes;
+        (probes.0, probes.1, verifier.safety)
     } else {
-        let mut probes = (MetricsProbe::default(), series);
+        let mut probes = probes;
         replayer.run(events, 0, &mut probes);
-        let (metrics, series) = probes;
-        (metrics.stats, Safety::default(), series.finish(&metrics.stats))
+        (probes.0, probes.1, Safety::default())
     };
+    let stats = metrics.stats;
+    let observed =
+        Observed { series: series.finish(&stats), heap: layout.map(|l| l.finish(entry.name)) };
     if let Some((event, corruption)) = replayer.stopped() {
         safety.corruption = Some(Finding {
             kind: FindingKind::Corruption,
@@ -603,7 +646,7 @@ pub fn metrics_pass(
             culprit_line: replayer.last_overrun_covering(corruption.at).map(line_of),
         });
     }
-    (stats, safety, series)
+    (stats, safety, observed)
 }
 
 /// Events per second of one untimed pass (the table is sized before the clock starts).
@@ -688,18 +731,19 @@ pub struct Plan<'a> {
     pub line_of: LineOf<'a>,
     /// Samples of the memory time series per strategy (`--samples`).
     pub samples: u64,
+    /// Draw the heap pictures in the metrics pass (`--report`).
+    pub layout: bool,
 }
 
 /// Replay the plan's events through every strategy: metrics passes in parallel, timing passes
 /// as `timing` says. Results come back in the order of `entries`.
 pub fn run_all(plan: &Plan) -> Vec<StrategyResult> {
     let (params, events, blocks) = (&plan.params, plan.events, plan.blocks);
-    let memory: Vec<(MemoryStats, Safety, Series)> = plan
+    let pass = Pass { verify: plan.verify, samples: plan.samples, layout: plan.layout };
+    let memory: Vec<(MemoryStats, Safety, Observed)> = plan
         .entries
         .par_iter()
-        .map(|entry| {
-            metrics_pass(entry, params, events, blocks, plan.verify, plan.line_of, plan.samples)
-        })
+        .map(|entry| metrics_pass(entry, params, events, blocks, pass, plan.line_of))
         .collect();
     let time =
         |entry: &&'static StrategyEntry| measure_time(entry, params, events, blocks, plan.timing);
@@ -712,13 +756,14 @@ pub fn run_all(plan: &Plan) -> Vec<StrategyResult> {
         .iter()
         .zip(memory)
         .zip(times)
-        .map(|((entry, (memory, safety, series)), (throughput, latency))| StrategyResult {
+        .map(|((entry, (memory, safety, observed)), (throughput, latency))| StrategyResult {
             allocator: entry.name,
             memory,
             throughput,
             latency,
             safety,
-            series,
+            series: observed.series,
+            heap: observed.heap,
         })
         .collect()
 }
@@ -779,8 +824,10 @@ mod tests {
             Event::free(1),
             Event::malloc(3, 0),
         ];
-        let (m, _, series) =
-            metrics_pass(&bump::ENTRY, &Params::default(), &events, 4, false, &|i| i, 3);
+        let pass = Pass { samples: 3, ..Pass::default() };
+        let (m, _, observed) =
+            metrics_pass(&bump::ENTRY, &Params::default(), &events, 4, pass, &|i| i);
+        let series = observed.series;
         assert_eq!(m.peak_event, 2);
         let at: Vec<u64> = series.samples.iter().map(|s| s.event).collect();
         // stride ceil(7 / 3) = 3: events 0, 3, 6 (the last), and the peak 2.
@@ -795,9 +842,9 @@ mod tests {
     #[test]
     fn no_samples_means_an_empty_series() {
         let events = [Event::malloc(0, 10)];
-        let (_, _, series) =
-            metrics_pass(&bump::ENTRY, &Params::default(), &events, 1, false, &|i| i, 0);
-        assert!(series.samples.is_empty());
+        let (_, _, observed) =
+            metrics_pass(&bump::ENTRY, &Params::default(), &events, 1, Pass::default(), &|i| i);
+        assert!(observed.series.samples.is_empty() && observed.heap.is_none());
     }
 
     #[test]

@@ -111,6 +111,7 @@ mod tests {
             latency: None,
             safety: Default::default(),
             series: Default::default(),
+            heap: None,
         };
         assert_eq!(row(&r).len(), COLUMNS.len());
     }

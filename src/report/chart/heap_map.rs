@@ -41,7 +41,8 @@ pub fn chart(report: &Report) -> Result<Chart, ExportError> {
                 human_bytes(m.cell_bytes * m.columns as u64)
             );
             root.draw(&Text::new(note, (x, y + 16), note_style()))?;
-            draw_cells(root, (x, y + PANEL_TITLE), m.columns, &m.cells, CELL_PX)?;
+            let size = (m.columns as i32 * CELL_PX.0, CELL_PX.1);
+            draw_cells(root, (x, y + PANEL_TITLE), m.columns, &m.cells, size)?;
         }
         Ok(())
     })

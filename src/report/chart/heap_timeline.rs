@@ -35,9 +35,14 @@ pub fn chart(report: &Report) -> Result<Chart, ExportError> {
                 label_style(),
             ))?;
             let last = t.events.last().copied().unwrap_or(0);
-            let note = format!("1 px = {}; rows: events 0 .. {last}", human_bytes(t.cell_bytes));
+            let note = format!(
+                "1 cell = {} ({} across); rows: events 0 .. {last}",
+                human_bytes(t.cell_bytes),
+                t.columns
+            );
             root.draw(&Text::new(note, (x, y + 16), note_style()))?;
-            draw_cells(root, (x, y + PANEL_TITLE), t.columns, &t.cells, CELL_PX)?;
+            let size = (TIMELINE_COLUMNS as i32 * CELL_PX.0, CELL_PX.1);
+            draw_cells(root, (x, y + PANEL_TITLE), t.columns, &t.cells, size)?;
         }
         Ok(())
     })

@@ -181,8 +181,8 @@ fn swatch_legend(area: &Area, x: i32, y: i32, items: &[(RGBColor, &str)]) -> Dra
     Ok(())
 }
 
-/// Draw `cells` (row after row, `columns` to a row) as `cell_w` x `cell_h` pixel cells from
-/// pixel `(x, y)`, merging runs of one kind in a row into one rectangle (so a big heap does
+/// Draw `cells` (row after row, `columns` to a row) from pixel `(x, y)`, `width` pixels wide
+/// and `cell_h` pixels to a row, merging runs of one kind in a row into one rectangle (so a big heap does
 /// not make a huge file); [`Kind::Outside`] cells are left blank. A thin frame marks the
 /// address space the rows span.
 fn draw_cells(
@@ -190,8 +190,9 @@ fn draw_cells(
     (x, y): (i32, i32),
     columns: usize,
     cells: &[crate::layout::Kind],
-    (cell_w, cell_h): (i32, i32),
+    (width, cell_h): (i32, i32),
 ) -> DrawResult {
+    let across = |column: usize| x + (column as i64 * width as i64 / columns.max(1) as i64) as i32;
     use crate::layout::Kind;
     for (r, row) in cells.chunks(columns).enumerate() {
         let top = y + r as i32 * cell_h;
@@ -207,7 +208,7 @@ fn draw_cells(
             };
             if let Some(colour) = colour {
                 area.draw(&Rectangle::new(
-                    [(x + start as i32 * cell_w, top), (x + end as i32 * cell_w, top + cell_h)],
+                    [(across(start), top), (across(end), top + cell_h)],
                     colour.filled(),
                 ))?;
             }
@@ -216,7 +217,7 @@ fn draw_cells(
     }
     let rows = cells.len().div_ceil(columns.max(1)) as i32;
     area.draw(&Rectangle::new(
-        [(x - 1, y - 1), (x + columns as i32 * cell_w + 1, y + rows * cell_h + 1)],
+        [(x - 1, y - 1), (x + width + 1, y + rows * cell_h + 1)],
         INK.mix(0.5).stroke_width(1),
     ))?;
     Ok(())
