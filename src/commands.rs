@@ -62,6 +62,11 @@ pub fn run(config: &RunConfig) -> Result<bool, Error> {
         heap,
         command_line: config.command_line.clone(),
     };
+    // The report directory first: other outputs may be meant to go into it.
+    if let Some(dir) = &config.report_dir {
+        std::fs::create_dir_all(dir)
+            .map_err(|source| Error::Output { dest: dir.display().to_string(), source })?;
+    }
     // Each result is written as soon as it is ready, so a late failure loses nothing.
     let mut to_stdout = false;
     let exports: [(&Option<Destination>, &dyn Exporter); 3] = [
@@ -76,8 +81,6 @@ pub fn run(config: &RunConfig) -> Result<bool, Error> {
         }
     }
     if let Some(dir) = &config.report_dir {
-        std::fs::create_dir_all(dir)
-            .map_err(|source| Error::Output { dest: dir.display().to_string(), source })?;
         for file in html::report_files(&report)? {
             emit(&Destination::File(dir.join(&file.name)), &file.bytes)?;
         }

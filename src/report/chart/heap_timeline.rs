@@ -9,7 +9,7 @@ use crate::report::human_bytes;
 const CELL_PX: (i32, i32) = (1, 2);
 const PANELS_ACROSS: usize = 3;
 const PANEL_TITLE: i32 = 34;
-const PANEL_PAD: i32 = 30;
+const PANEL_PAD: i32 = 36;
 const HEADER: i32 = 70;
 
 pub fn chart(report: &Report) -> Result<Chart, ExportError> {
@@ -21,7 +21,10 @@ pub fn chart(report: &Report) -> Result<Chart, ExportError> {
     let panel_w = TIMELINE_COLUMNS as i32 * CELL_PX.0 + 2 * PANEL_PAD;
     let panel_h = PANEL_TITLE + TIMELINE_ROWS as i32 * CELL_PX.1 + PANEL_PAD;
     let rows = report.heap.len().div_ceil(PANELS_ACROSS) as i32;
-    let size = ((PANELS_ACROSS as i32 * panel_w).max(700) as u32, (HEADER + rows * panel_h) as u32);
+    let size = (
+        (PANELS_ACROSS as i32 * panel_w + 2 * PANEL_PAD).max(700) as u32,
+        (HEADER + rows * panel_h) as u32,
+    );
     render("heap-timeline", "Heap timeline", caption, size, |root| {
         root.draw(&Text::new("Heap timeline (time downwards)", (PANEL_PAD, 10), title_style()))?;
         heap_legend(root, PANEL_PAD, 42)?;
