@@ -109,7 +109,8 @@ pub struct RunArgs {
     #[arg(long, hide = true)]
     pub fake_clock: bool,
 
-    /// Print no table (errors are still printed).
+    /// Print no table and no progress bar (errors are still printed). The progress bar is
+    /// only ever shown when standard error is a terminal.
     #[arg(short, long)]
     pub quiet: bool,
 }

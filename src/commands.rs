@@ -2,6 +2,7 @@
 
 use crate::cli::{ImportArgs, ImportFormat};
 use crate::config::RunConfig;
+use crate::progress::Progress;
 use crate::replay::{clock_overhead_ns, run_all, Plan};
 use crate::report::csv::CsvExporter;
 use crate::report::html;
@@ -16,7 +17,12 @@ use crate::Error;
 /// `replay TRACE ...`: load, replay through every chosen strategy, report. Returns whether
 /// every check passed: `false` when `--verify` caught a strategy breaking the heap model.
 pub fn run(config: &RunConfig) -> Result<bool, Error> {
-    let trace = trace::load(&config.trace, config.format, config.parse)?;
+    let progress = Progress::new(config.quiet);
+    let parsing = progress.spinner(format!("parsing {}", config.trace.display()));
+    let trace = trace::load(&config.trace, config.format, config.parse);
+    parsing.finish_and_clear();
+    let trace = trace?;
+    let replaying = progress.bar(format!("replaying {} events", trace.events.len()), 0);
     let pool = {
         let mut builder = rayon::ThreadPoolBuilder::new();
         if let Some(n) = config.threads {
@@ -35,8 +41,11 @@ pub fn run(config: &RunConfig) -> Result<bool, Error> {
         line_of: &line_of,
         samples: config.samples,
         layout: config.report_dir.is_some(),
+        done: &|| replaying.inc(1),
     };
+    replaying.set_length(plan.steps());
     let mut results = pool.install(|| run_all(&plan));
+    replaying.finish_and_clear();
     let heap = results.iter_mut().filter_map(|r| r.heap.take()).collect();
     let report = Report {
         trace: TraceSummary {

@@ -11,6 +11,7 @@ pub mod commands;
 pub mod config;
 pub mod layout;
 pub mod metrics;
+pub mod progress;
 pub mod replay;
 pub mod report;
 pub mod trace;

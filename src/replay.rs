@@ -733,6 +733,16 @@ pub struct Plan<'a> {
     pub samples: u64,
     /// Draw the heap pictures in the metrics pass (`--report`).
     pub layout: bool,
+    /// Called after each of the [`Plan::steps`] steps, from any thread (a progress bar).
+    pub done: &'a (dyn Fn() + Sync),
+}
+
+impl Plan<'_> {
+    /// Steps of [`run_all`]: the metrics pass of every strategy, then its timing passes.
+    pub fn steps(&self) -> u64 {
+        let timed = self.timing.runs > 0 && !self.timing.fake_clock;
+        self.entries.len() as u64 * if timed { 2 } else { 1 }
+    }
 }
 
 /// Replay the plan's events through every strategy: metrics passes in parallel, timing passes
@@ -743,7 +753,11 @@ pub fn run_all(plan: &Plan) -> Vec<StrategyResult> {
     let memory: Vec<(MemoryStats, Safety, Observed)> = plan
         .entries
         .par_iter()
-        .map(|entry| metrics_pass(entry, params, events, blocks, pass, plan.line_of))
+        .map(|entry| {
+            let measured = metrics_pass(entry, params, events, blocks, pass, plan.line_of);
+            (plan.done)();
+            measured
+        })
         .collect();
     let time =
         |entry: &&'static StrategyEntry| measure_time(entry, params, events, blocks, plan.timing);
