@@ -70,8 +70,12 @@ impl RunConfig {
     }
 }
 
-/// Arguments joined by spaces, each quoted for a POSIX shell when it needs to be.
-pub fn command_line(args: impl Iterator<Item = std::ffi::OsString>) -> String {
+/// Arguments joined by spaces, each quoted for a POSIX shell when it needs to be; the program
+/// by its file name (where a build put it says nothing about the run).
+pub fn command_line(mut args: impl Iterator<Item = std::ffi::OsString>) -> String {
+    let program = args.next().map(|p| {
+        std::path::Path::new(&p).file_name().map_or(p.clone(), |name| name.to_os_string())
+    });
     let quote = |arg: std::ffi::OsString| {
         let arg = arg.to_string_lossy().into_owned();
         let plain = |c: char| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c);
@@ -81,7 +85,7 @@ pub fn command_line(args: impl Iterator<Item = std::ffi::OsString>) -> String {
             format!("'{}'", arg.replace('\'', "'\\''"))
         }
     };
-    args.map(quote).collect::<Vec<_>>().join(" ")
+    program.into_iter().chain(args).map(quote).collect::<Vec<_>>().join(" ")
 }
 
 /// `all`, or a comma-separated list of registered names (each at most once, in the given order).
@@ -129,7 +133,8 @@ mod tests {
 
     #[test]
     fn a_command_line_quotes_only_the_arguments_that_need_it() {
-        let args = ["replay", "my trace.csv", "--alloc", "all", "it's"].map(Into::into);
+        let args =
+            ["/build/release/replay", "my trace.csv", "--alloc", "all", "it's"].map(Into::into);
         assert_eq!(command_line(args.into_iter()), "replay 'my trace.csv' --alloc all 'it'\\''s'");
     }
 
