@@ -6,7 +6,9 @@
 //! the untimed pass pays nothing for the metrics or the clock.
 //!
 //! Each strategy is replayed in separate passes, so measuring one thing never distorts another:
-//! 1. the metrics pass ([`MetricsProbe`]): exact memory figures, after every event;
+//! 1. the metrics pass ([`MetricsProbe`]): exact memory figures, after every event; with it the
+//!    memory time series ([`SeriesProbe`], `--samples`) and, only for `--report`, the heap
+//!    pictures ([`LayoutProbe`]), so nothing is replayed twice for the report;
 //! 2. `--runs` throughput passes ([`NoProbe`]): one clock read around the whole trace;
 //! 3. one latency pass ([`LatencyProbe`]): a clock read before and after every strategy call,
 //!    into hdrhistograms.
