@@ -12,6 +12,8 @@ mod throughput;
 mod trace_profile;
 
 use super::{ExportError, Report};
+use plotters::coord::ranged1d::SegmentedCoord;
+use plotters::coord::types::RangedCoordi32;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -135,6 +137,12 @@ fn group_label(v: &SegmentValue<i32>, names: &[&str], group: i32) -> String {
         }
         _ => String::new(),
     }
+}
+
+/// A category axis of `n` segments, `0 .. n - 1` (plotters' integer ranges include their end).
+/// One segment would make a range of zero width, so it gets a second, empty one.
+fn segments(n: i32) -> SegmentedCoord<RangedCoordi32> {
+    (0..(n - 1).max(1)).into_segmented()
 }
 
 /// A bar over segments `[from, to)` of a segmented axis, up to `value`.

@@ -21,7 +21,7 @@ pub fn chart(report: &Report) -> Result<Chart, ExportError> {
             .margin(MARGIN)
             .x_label_area_size(X_LABEL_AREA)
             .y_label_area_size(Y_LABEL_AREA)
-            .build_cartesian_2d((0..n - 1).into_segmented(), 0.0..y_max)?;
+            .build_cartesian_2d(segments(n), 0.0..y_max)?;
         chart
             .configure_mesh()
             .disable_x_mesh()
@@ -51,7 +51,7 @@ pub fn chart(report: &Report) -> Result<Chart, ExportError> {
         let live = max_live as f64 / unit;
         chart
             .draw_series(LineSeries::new(
-                [(SegmentValue::Exact(0), live), (SegmentValue::Exact(n - 1), live)],
+                [(SegmentValue::Exact(0), live), (SegmentValue::Exact(n), live)],
                 INK.stroke_width(2),
             ))?
             .label(format!("max live bytes ({})", human_bytes(max_live)))

@@ -20,7 +20,7 @@ pub fn chart(report: &Report) -> Result<Chart, ExportError> {
             .margin(MARGIN)
             .x_label_area_size(X_LABEL_AREA)
             .y_label_area_size(Y_LABEL_AREA)
-            .build_cartesian_2d((0..n - 1).into_segmented(), 0.0..y_max)?;
+            .build_cartesian_2d(segments(n), 0.0..y_max)?;
         chart
             .configure_mesh()
             .disable_x_mesh()

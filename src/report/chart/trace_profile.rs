@@ -20,7 +20,7 @@ pub fn chart(report: &Report) -> Result<Chart, ExportError> {
             .margin(MARGIN)
             .x_label_area_size(X_LABEL_AREA)
             .y_label_area_size(Y_LABEL_AREA - 10)
-            .build_cartesian_2d((0..k - 1).into_segmented(), 0.0..most as f64 * 1.1)?;
+            .build_cartesian_2d(segments(k), 0.0..most as f64 * 1.1)?;
         let step = (k / 12 + 1).max(1);
         histogram
             .configure_mesh()
