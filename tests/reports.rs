@@ -242,3 +242,36 @@ fn the_html_report_renders_in_headless_chromium_with_every_chart() {
     let png = std::fs::read(&shot).unwrap();
     assert!(png.starts_with(b"\x89PNG") && png.len() > 50_000, "a blank screenshot?");
 }
+
+#[test]
+fn a_report_without_timing_leaves_out_the_timing_charts() {
+    let dir = tempfile::tempdir().unwrap();
+    replay()
+        .args(["traces/coalescing.csv", "--alloc", "first-fit", "--runs", "0", "-q", "--report"])
+        .arg(dir.path())
+        .assert()
+        .success();
+    let html = std::fs::read_to_string(dir.path().join("index.html")).unwrap();
+    for chart in CHARTS {
+        let timed = chart == "throughput" || chart == "latency";
+        assert_eq!(html.contains(&format!("id=\"chart-{chart}\"")), !timed, "{chart}");
+        assert_eq!(dir.path().join(format!("{chart}.svg")).exists(), !timed, "{chart}");
+    }
+}
+
+#[test]
+fn a_report_of_a_strategy_stopped_by_corruption_still_has_its_pictures() {
+    let dir = tempfile::tempdir().unwrap();
+    replay()
+        .args(["traces/overrun.csv", "--alloc", "all", "--verify", "--guard", "--runs", "0"])
+        .args(["-q", "--json", "-", "--report"])
+        .arg(dir.path())
+        .assert()
+        .success();
+    // boundary-tag finds its tags damaged and stops after 8 of the 10 events.
+    let html = std::fs::read_to_string(dir.path().join("index.html")).unwrap();
+    for chart in ["heap-map", "heap-timeline", "memory"] {
+        assert!(html.contains(&format!("id=\"chart-{chart}\"")), "{chart}");
+    }
+    assert!(html.contains("boundary-tag"));
+}
