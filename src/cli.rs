@@ -85,7 +85,32 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
 
-    /// Print no table (errors are still printed).
+    /// Write the results as CSV to FILE, one row per strategy (`-` for standard output).
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+
+    /// Write the results as a Markdown table to FILE, for a pull-request comment (`-` for
+    /// standard output).
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+
+    /// Write an HTML report with charts to DIR/index.html, and every chart as an SVG file
+    /// beside it (DIR is created if missing). Adds one replay per strategy for the heap maps.
+    #[arg(long, value_name = "DIR")]
+    pub report: Option<PathBuf>,
+
+    /// Samples of the memory time series per strategy: evenly spaced events, plus the last
+    /// and the peak event (in the JSON as `series`, and in the report's charts).
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub samples: u64,
+
+    /// Fixed, made-up timings instead of measured ones, so tests get the same output on every
+    /// machine (throughput run k is (k+1) M events/s; latencies 10/100/1000/10000 ns).
+    #[arg(long, hide = true)]
+    pub fake_clock: bool,
+
+    /// Print no table and no progress bar (errors are still printed). The progress bar is
+    /// only ever shown when standard error is a terminal.
     #[arg(short, long)]
     pub quiet: bool,
 }

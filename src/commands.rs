@@ -2,18 +2,27 @@
 
 use crate::cli::{ImportArgs, ImportFormat};
 use crate::config::RunConfig;
+use crate::progress::Progress;
 use crate::replay::{clock_overhead_ns, run_all, Plan};
+use crate::report::csv::CsvExporter;
+use crate::report::html;
 use crate::report::json::JsonExporter;
+use crate::report::markdown::MarkdownExporter;
 use crate::report::table::TableExporter;
 use crate::report::write::{self, Destination};
-use crate::report::{Exporter, Report, TraceSummary};
+use crate::report::{request_size_histogram, Exporter, Report, TraceSummary};
 use crate::trace::{self, Format, ParseOptions};
 use crate::Error;
 
 /// `replay TRACE ...`: load, replay through every chosen strategy, report. Returns whether
 /// every check passed: `false` when `--verify` caught a strategy breaking the heap model.
 pub fn run(config: &RunConfig) -> Result<bool, Error> {
-    let trace = trace::load(&config.trace, config.format, config.parse)?;
+    let progress = Progress::new(config.quiet);
+    let parsing = progress.spinner(format!("parsing {}", config.trace.display()));
+    let trace = trace::load(&config.trace, config.format, config.parse);
+    parsing.finish_and_clear();
+    let trace = trace?;
+    let replaying = progress.bar(format!("replaying {} events", trace.events.len()), 0);
     let pool = {
         let mut builder = rayon::ThreadPoolBuilder::new();
         if let Some(n) = config.threads {
@@ -30,8 +39,14 @@ pub fn run(config: &RunConfig) -> Result<bool, Error> {
         timing: config.timing,
         verify: config.verify,
         line_of: &line_of,
+        samples: config.samples,
+        layout: config.report_dir.is_some(),
+        done: &|| replaying.inc(1),
     };
-    let results = pool.install(|| run_all(&plan));
+    replaying.set_length(plan.steps());
+    let mut results = pool.install(|| run_all(&plan));
+    replaying.finish_and_clear();
+    let heap = results.iter_mut().filter_map(|r| r.heap.take()).collect();
     let report = Report {
         trace: TraceSummary {
             path: config.trace.display().to_string(),
@@ -42,16 +57,44 @@ pub fn run(config: &RunConfig) -> Result<bool, Error> {
             events: trace.events.len() as u64,
             blocks: trace.blocks,
             skipped: trace.skipped.clone(),
+            request_sizes: request_size_histogram(&trace.events),
         },
         params: config.params,
         timing: config.timing,
-        clock_overhead_ns: if config.timing.runs > 0 { clock_overhead_ns() } else { 0 },
+        clock_overhead_ns: if config.timing.runs > 0 && !config.timing.fake_clock {
+            clock_overhead_ns()
+        } else {
+            0
+        },
+        samples: config.samples,
         results,
+        heap,
+        command_line: config.command_line.clone(),
     };
-    if let Some(dest) = &config.json {
-        emit(dest, &JsonExporter.export(&report)?)?;
+    // The report directory first: other outputs may be meant to go into it.
+    if let Some(dir) = &config.report_dir {
+        std::fs::create_dir_all(dir)
+            .map_err(|source| Error::Output { dest: dir.display().to_string(), source })?;
     }
-    if !config.quiet && config.json != Some(Destination::Stdout) {
+    // Each result is written as soon as it is ready, so a late failure loses nothing.
+    let mut to_stdout = false;
+    let exports: [(&Option<Destination>, &dyn Exporter); 3] = [
+        (&config.json, &JsonExporter),
+        (&config.csv, &CsvExporter),
+        (&config.markdown, &MarkdownExporter),
+    ];
+    for (dest, exporter) in exports {
+        if let Some(dest) = dest {
+            emit(dest, &exporter.export(&report)?)?;
+            to_stdout |= *dest == Destination::Stdout;
+        }
+    }
+    if let Some(dir) = &config.report_dir {
+        for file in html::report_files(&report)? {
+            emit(&Destination::File(dir.join(&file.name)), &file.bytes)?;
+        }
+    }
+    if !config.quiet && !to_stdout {
         emit(&Destination::Stdout, &TableExporter.export(&report)?)?;
     }
     Ok(report.results.iter().all(|r| r.safety.verify_errors == 0))

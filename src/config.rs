@@ -21,7 +21,15 @@ pub struct RunConfig {
     /// `--verify`: check every placement and write in the metrics pass.
     pub verify: bool,
     pub json: Option<Destination>,
+    pub csv: Option<Destination>,
+    pub markdown: Option<Destination>,
+    /// `--report DIR`.
+    pub report_dir: Option<PathBuf>,
+    /// Samples of the memory time series per strategy.
+    pub samples: u64,
     pub quiet: bool,
+    /// The command line as typed, for the report to say what produced it.
+    pub command_line: String,
 }
 
 impl RunConfig {
@@ -44,13 +52,40 @@ impl RunConfig {
                 heap_limit: args.heap_limit.as_deref().map(parse_bytes).transpose()?,
                 guard: args.guard,
             },
-            timing: Timing { runs: args.runs, parallel: args.parallel_timing },
+            timing: Timing {
+                runs: args.runs,
+                parallel: args.parallel_timing,
+                fake_clock: args.fake_clock,
+            },
             threads: args.threads,
             verify: args.verify,
             json: args.json.as_deref().map(Destination::parse),
+            csv: args.csv.as_deref().map(Destination::parse),
+            markdown: args.markdown.as_deref().map(Destination::parse),
+            report_dir: args.report.clone(),
+            samples: args.samples,
             quiet: args.quiet,
+            command_line: command_line(std::env::args_os()),
         })
     }
+}
+
+/// Arguments joined by spaces, each quoted for a POSIX shell when it needs to be; the program
+/// by its file name (where a build put it says nothing about the run).
+pub fn command_line(mut args: impl Iterator<Item = std::ffi::OsString>) -> String {
+    let program = args.next().map(|p| {
+        std::path::Path::new(&p).file_name().map_or(p.clone(), |name| name.to_os_string())
+    });
+    let quote = |arg: std::ffi::OsString| {
+        let arg = arg.to_string_lossy().into_owned();
+        let plain = |c: char| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c);
+        if !arg.is_empty() && arg.chars().all(plain) {
+            arg
+        } else {
+            format!("'{}'", arg.replace('\'', "'\\''"))
+        }
+    };
+    program.into_iter().chain(args).map(quote).collect::<Vec<_>>().join(" ")
 }
 
 /// `all`, or a comma-separated list of registered names (each at most once, in the given order).
@@ -95,6 +130,13 @@ pub fn parse_bytes(text: &str) -> Result<Bytes, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_command_line_quotes_only_the_arguments_that_need_it() {
+        let args =
+            ["/build/release/replay", "my trace.csv", "--alloc", "all", "it's"].map(Into::into);
+        assert_eq!(command_line(args.into_iter()), "replay 'my trace.csv' --alloc all 'it'\\''s'");
+    }
 
     #[test]
     fn byte_counts_take_binary_units() {

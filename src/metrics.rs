@@ -21,6 +21,11 @@
 //! - `failed_allocations`: allocations (and reallocations) refused because the heap would have
 //!   grown past `--heap-limit`; `ignored_frees`: frees of such a block, which are ignored.
 //!
+//! The memory time series ([`Series`]) samples `footprint(i)`, `live_requested(i)`,
+//! `live_consumed(i)`, free bytes and the largest satisfiable request at `--samples N` evenly
+//! spaced events `i = 0, s, 2s, ...` with `s = ceil(events / N)`, plus the last event and
+//! `peak_event`: at most `N + 2` samples, in event order.
+//!
 //! Time figures ([`Throughput`], [`Latency`]) come from separate passes, so that measuring one
 //! never distorts the other; see `replay.rs`.
 
@@ -49,6 +54,41 @@ pub struct MemoryStats {
     pub ignored_frees: u64,
     /// Footprint after the last event.
     pub final_footprint_bytes: Bytes,
+}
+
+/// The heap after one event, as the memory time series records it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Sample {
+    /// The event's 0-based index.
+    pub event: u64,
+    pub footprint: Bytes,
+    pub live_requested: Bytes,
+    pub live_consumed: Bytes,
+    /// `footprint - live_consumed`.
+    pub free: Bytes,
+    /// The largest request the strategy could serve then without growing the heap.
+    pub largest_satisfiable: Bytes,
+}
+
+impl Sample {
+    /// The sample at `peak_event`, from the figures the metrics pass keeps for it.
+    pub fn at_peak(m: &MemoryStats) -> Sample {
+        Sample {
+            event: m.peak_event,
+            footprint: m.footprint_at_peak,
+            live_requested: m.max_live_bytes,
+            live_consumed: m.live_consumed_at_peak,
+            free: m.free_bytes_at_peak(),
+            largest_satisfiable: m.largest_satisfiable_at_peak,
+        }
+    }
+}
+
+/// A memory time series of one replay (see the module docs for which events it samples).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Series {
+    /// Sorted by event, each event at most once.
+    pub samples: Vec<Sample>,
 }
 
 /// `part / whole`, with `0/0` taken as 0.

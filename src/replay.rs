@@ -6,7 +6,9 @@
 //! the untimed pass pays nothing for the metrics or the clock.
 //!
 //! Each strategy is replayed in separate passes, so measuring one thing never distorts another:
-//! 1. the metrics pass ([`MetricsProbe`]): exact memory figures, after every event;
+//! 1. the metrics pass ([`MetricsProbe`]): exact memory figures, after every event; with it the
+//!    memory time series ([`SeriesProbe`], `--samples`) and, only for `--report`, the heap
+//!    pictures ([`LayoutProbe`]), so nothing is replayed twice for the report;
 //! 2. `--runs` throughput passes ([`NoProbe`]): one clock read around the whole trace;
 //! 3. one latency pass ([`LatencyProbe`]): a clock read before and after every strategy call,
 //!    into hdrhistograms.
@@ -16,7 +18,8 @@
 //! strategies do not compete for the two cores while they are timed.
 
 use crate::alloc::{Addr, Allocation, Bytes, Corruption, Params, Request, Strategy, StrategyEntry};
-use crate::metrics::{Latency, MemoryStats, Percentiles, Throughput};
+use crate::layout::{HeapPictures, LayoutProbe};
+use crate::metrics::{Latency, MemoryStats, Percentiles, Sample, Series, Throughput};
 use crate::trace::{BlockId, Event, Op};
 use crate::verify::{Finding, FindingKind, Safety, Verifier};
 use hdrhistogram::Histogram;
@@ -105,6 +108,23 @@ impl<A: Probe, B: Probe> Probe for (A, B) {
     }
 }
 
+/// A probe that may be off (the heap pictures, only with `--report`).
+impl<P: Probe> Probe for Option<P> {
+    #[inline(always)]
+    fn after_event(
+        &mut self,
+        index: u64,
+        event: &Event,
+        outcome: Outcome,
+        heap: &HeapState,
+        strategy: &dyn Strategy,
+    ) {
+        if let Some(p) = self {
+            p.after_event(index, event, outcome, heap, strategy);
+        }
+    }
+}
+
 /// What the engine knows about one block id.
 #[derive(Clone, Copy, Debug, Default)]
 struct Slot {
@@ -174,6 +194,16 @@ impl Replayer {
     /// The block live under `id`, if any.
     pub fn block(&self, id: BlockId) -> Option<Allocation> {
         self.slots.get(id as usize).filter(|s| s.is_live()).map(|s| s.block)
+    }
+
+    /// The block live under `id` and the bytes requested for it, if any.
+    pub fn live_block(&self, id: BlockId) -> Option<(Allocation, Bytes)> {
+        self.slots.get(id as usize).filter(|s| s.is_live()).map(|s| (s.block, s.requested))
+    }
+
+    /// Every live block and the bytes requested for it, in block id order. O(ids ever used).
+    pub fn live_blocks(&self) -> impl Iterator<Item = (Allocation, Bytes)> + '_ {
+        self.slots.iter().filter(|s| s.is_live()).map(|s| (s.block, s.requested))
     }
 
     fn slot(&mut self, id: BlockId) -> &mut Slot {
@@ -373,6 +403,83 @@ impl Probe for MetricsProbe {
     }
 }
 
+/// Records the memory time series during the metrics pass (see [`crate::metrics`] for which
+/// events). Costs one index comparison per event, plus a sample (with one
+/// `largest_satisfiable` query) at each of the sampled events; the samples are allocated up
+/// front, so nothing is allocated while replaying. The peak event is known only at the end of
+/// the pass: [`SeriesProbe::finish`] adds its sample from the figures [`MetricsProbe`] kept.
+#[derive(Debug)]
+pub struct SeriesProbe {
+    /// Distance between samples; `u64::MAX` when no samples are wanted.
+    stride: u64,
+    /// The next event index to sample.
+    next: u64,
+    /// Index of the last event of the trace, always sampled.
+    last: u64,
+    samples: Vec<Sample>,
+}
+
+impl SeriesProbe {
+    /// A probe taking `samples` evenly spaced samples of a trace of `events` events (none when
+    /// `samples` is 0).
+    pub fn new(events: u64, samples: u64) -> SeriesProbe {
+        if samples == 0 || events == 0 {
+            return SeriesProbe {
+                stride: u64::MAX,
+                next: u64::MAX,
+                last: u64::MAX,
+                samples: vec![],
+            };
+        }
+        let stride = events.div_ceil(samples).max(1);
+        SeriesProbe {
+            stride,
+            next: 0,
+            last: events - 1,
+            samples: Vec::with_capacity(events.div_ceil(stride) as usize + 2),
+        }
+    }
+
+    /// The series, with the sample at the peak event of `stats` put in its place.
+    pub fn finish(mut self, stats: &MemoryStats) -> Series {
+        if self.stride != u64::MAX && stats.events > 0 {
+            let peak = Sample::at_peak(stats);
+            if let Err(at) = self.samples.binary_search_by_key(&peak.event, |s| s.event) {
+                self.samples.insert(at, peak);
+            }
+        }
+        Series { samples: self.samples }
+    }
+}
+
+impl Probe for SeriesProbe {
+    #[inline]
+    fn after_event(
+        &mut self,
+        index: u64,
+        _event: &Event,
+        _outcome: Outcome,
+        heap: &HeapState,
+        strategy: &dyn Strategy,
+    ) {
+        if index != self.next && index != self.last {
+            return;
+        }
+        if index == self.next {
+            self.next = self.next.saturating_add(self.stride);
+        }
+        let footprint = strategy.top();
+        self.samples.push(Sample {
+            event: index,
+            footprint,
+            live_requested: heap.live_requested,
+            live_consumed: heap.live_consumed,
+            free: footprint - heap.live_consumed,
+            largest_satisfiable: strategy.largest_satisfiable(),
+        });
+    }
+}
+
 /// The latency pass: one clock read before and one after every strategy call.
 pub struct LatencyProbe {
     started: Instant,
@@ -437,6 +544,9 @@ pub struct Timing {
     pub runs: u32,
     /// Time strategies in parallel instead of one at a time.
     pub parallel: bool,
+    /// Report fixed, made-up timings instead of measuring (the hidden `--fake-clock`, for
+    /// tests whose output must not depend on the machine): see [`fake_time`].
+    pub fake_clock: bool,
 }
 
 /// Everything measured for one strategy.
@@ -449,6 +559,10 @@ pub struct StrategyResult {
     pub latency: Option<Latency>,
     /// Verification findings and corruption.
     pub safety: Safety,
+    /// The memory time series of the metrics pass (empty with `--samples 0`).
+    pub series: Series,
+    /// The heap map and timeline (only when the plan asks for them).
+    pub heap: Option<HeapPictures>,
 }
 
 /// Maps an event index to its line in the trace file, for messages.
@@ -474,16 +588,57 @@ pub fn measure_memory_and_safety(
     verify: bool,
     line_of: LineOf,
 ) -> (MemoryStats, Safety) {
+    let pass = Pass { verify, samples: 0, layout: false };
+    let (stats, safety, _) = metrics_pass(entry, params, events, blocks, pass, line_of);
+    (stats, safety)
+}
+
+/// What the metrics pass observes besides the memory figures.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Pass {
+    /// Run the [`Verifier`].
+    pub verify: bool,
+    /// Samples of the memory time series.
+    pub samples: u64,
+    /// Draw the heap pictures ([`LayoutProbe`]).
+    pub layout: bool,
+}
+
+/// What the metrics pass found besides the memory figures and safety.
+#[derive(Clone, Debug, Default)]
+pub struct Observed {
+    pub series: Series,
+    pub heap: Option<HeapPictures>,
+}
+
+/// The metrics pass: the exact memory figures and what `pass` asks for besides: the memory
+/// time series, the heap pictures, the findings of the [`Verifier`].
+pub fn metrics_pass(
+    entry: &StrategyEntry,
+    params: &Params,
+    events: &[Event],
+    blocks: u32,
+    pass: Pass,
+    line_of: LineOf,
+) -> (MemoryStats, Safety, Observed) {
     let mut replayer = Replayer::new(entry, params, blocks);
-    let (stats, mut safety) = if verify {
-        let mut probes = (MetricsProbe::default(), Verifier::new(line_of));
+    let n = events.len() as u64;
+    let series = SeriesProbe::new(n, pass.samples);
+    let layout = pass.layout.then(|| LayoutProbe::new(n, blocks));
+    let probes = ((MetricsProbe::default(), series), layout);
+    let ((metrics, series), layout, mut safety) = if pass.verify {
+        let mut probes = (probes, Verifier::new(line_of));
         replayer.run(events, 0, &mut probes);
-        (probes.0.stats, probes.1.safety)
+        let (probes, verifier) = probes;
+        (probes.0, probes.1, verifier.safety)
     } else {
-        let mut probe = MetricsProbe::default();
-        replayer.run(events, 0, &mut probe);
-        (probe.stats, Safety::default())
+        let mut probes = probes;
+        replayer.run(events, 0, &mut probes);
+        (probes.0, probes.1, Safety::default())
     };
+    let stats = metrics.stats;
+    let observed =
+        Observed { series: series.finish(&stats), heap: layout.map(|l| l.finish(entry.name)) };
     if let Some((event, corruption)) = replayer.stopped() {
         safety.corruption = Some(Finding {
             kind: FindingKind::Corruption,
@@ -493,7 +648,7 @@ pub fn measure_memory_and_safety(
             culprit_line: replayer.last_overrun_covering(corruption.at).map(line_of),
         });
     }
-    (stats, safety)
+    (stats, safety, observed)
 }
 
 /// Events per second of one untimed pass (the table is sized before the clock starts).
@@ -524,15 +679,44 @@ pub fn measure_latency(
     probe.latency()
 }
 
+/// The timings `--fake-clock` reports: run `k` (from 0) does `(k + 1)` million events per
+/// second, and every kind of operation the trace has takes 10 / 100 / 1000 / 10000 ns at
+/// p50 / p99 / p99.9 / max.
+pub fn fake_time(events: &[Event], runs: u32) -> (Option<Throughput>, Option<Latency>) {
+    if runs == 0 {
+        return (None, None);
+    }
+    let count = |class: OpClass| {
+        let n = events
+            .iter()
+            .filter(|e| match e.op {
+                Op::Malloc | Op::Calloc | Op::Memalign => class == OpClass::Malloc,
+                Op::Free => class == OpClass::Free,
+                Op::Realloc => class == OpClass::Realloc,
+                Op::Write => false,
+            })
+            .count() as u64;
+        (n > 0).then_some(Percentiles { count: n, p50: 10, p99: 100, p999: 1000, max: 10000 })
+    };
+    let throughput = Throughput::from_runs((1..=runs).map(|k| k as f64 * 1e6).collect());
+    let latency = Latency {
+        malloc: count(OpClass::Malloc),
+        free: count(OpClass::Free),
+        realloc: count(OpClass::Realloc),
+    };
+    (throughput, Some(latency))
+}
+
 fn measure_time(
     entry: &StrategyEntry,
     params: &Params,
     events: &[Event],
     blocks: u32,
-    runs: u32,
+    timing: Timing,
 ) -> (Option<Throughput>, Option<Latency>) {
-    if runs == 0 {
-        return (None, None);
+    let runs = timing.runs;
+    if runs == 0 || timing.fake_clock {
+        return fake_time(events, runs);
     }
     let runs = (0..runs).map(|_| measure_throughput(entry, params, events, blocks)).collect();
     (Throughput::from_runs(runs), Some(measure_latency(entry, params, events, blocks)))
@@ -547,22 +731,38 @@ pub struct Plan<'a> {
     pub timing: Timing,
     pub verify: bool,
     pub line_of: LineOf<'a>,
+    /// Samples of the memory time series per strategy (`--samples`).
+    pub samples: u64,
+    /// Draw the heap pictures in the metrics pass (`--report`).
+    pub layout: bool,
+    /// Called after each of the [`Plan::steps`] steps, from any thread (a progress bar).
+    pub done: &'a (dyn Fn() + Sync),
+}
+
+impl Plan<'_> {
+    /// Steps of [`run_all`]: the metrics pass of every strategy, then its timing passes.
+    pub fn steps(&self) -> u64 {
+        let timed = self.timing.runs > 0 && !self.timing.fake_clock;
+        self.entries.len() as u64 * if timed { 2 } else { 1 }
+    }
 }
 
 /// Replay the plan's events through every strategy: metrics passes in parallel, timing passes
 /// as `timing` says. Results come back in the order of `entries`.
 pub fn run_all(plan: &Plan) -> Vec<StrategyResult> {
     let (params, events, blocks) = (&plan.params, plan.events, plan.blocks);
-    let memory: Vec<(MemoryStats, Safety)> = plan
+    let pass = Pass { verify: plan.verify, samples: plan.samples, layout: plan.layout };
+    let memory: Vec<(MemoryStats, Safety, Observed)> = plan
         .entries
         .par_iter()
         .map(|entry| {
-            measure_memory_and_safety(entry, params, events, blocks, plan.verify, plan.line_of)
+            let measured = metrics_pass(entry, params, events, blocks, pass, plan.line_of);
+            (plan.done)();
+            measured
         })
         .collect();
-    let time = |entry: &&'static StrategyEntry| {
-        measure_time(entry, params, events, blocks, plan.timing.runs)
-    };
+    let time =
+        |entry: &&'static StrategyEntry| measure_time(entry, params, events, blocks, plan.timing);
     let times: Vec<_> = if plan.timing.parallel {
         plan.entries.par_iter().map(time).collect()
     } else {
@@ -572,12 +772,14 @@ pub fn run_all(plan: &Plan) -> Vec<StrategyResult> {
         .iter()
         .zip(memory)
         .zip(times)
-        .map(|((entry, (memory, safety)), (throughput, latency))| StrategyResult {
+        .map(|((entry, (memory, safety, observed)), (throughput, latency))| StrategyResult {
             allocator: entry.name,
             memory,
             throughput,
             latency,
             safety,
+            series: observed.series,
+            heap: observed.heap,
         })
         .collect()
 }
@@ -624,6 +826,41 @@ mod tests {
         let events = [Event::malloc(0, 100), Event::free(0), Event::malloc(1, 100)];
         let m = measure_memory(&bump::ENTRY, &Params::default(), &events, 2);
         assert_eq!((m.max_live_bytes, m.peak_event), (100, 0));
+    }
+
+    #[test]
+    fn the_series_samples_evenly_spaced_events_the_last_one_and_the_peak() {
+        // Live bytes after each event: 10 30 60 50 20 10 0; the peak is event 2.
+        let events = [
+            Event::malloc(0, 10),
+            Event::malloc(1, 20),
+            Event::malloc(2, 30),
+            Event::free(0),
+            Event::free(2),
+            Event::free(1),
+            Event::malloc(3, 0),
+        ];
+        let pass = Pass { samples: 3, ..Pass::default() };
+        let (m, _, observed) =
+            metrics_pass(&bump::ENTRY, &Params::default(), &events, 4, pass, &|i| i);
+        let series = observed.series;
+        assert_eq!(m.peak_event, 2);
+        let at: Vec<u64> = series.samples.iter().map(|s| s.event).collect();
+        // stride ceil(7 / 3) = 3: events 0, 3, 6 (the last), and the peak 2.
+        assert_eq!(at, [0, 2, 3, 6]);
+        let live: Vec<u64> = series.samples.iter().map(|s| s.live_requested).collect();
+        assert_eq!(live, [10, 60, 50, 0]);
+        let peak = series.samples[1];
+        assert_eq!(peak, Sample::at_peak(&m));
+        assert_eq!(peak.free, peak.footprint - peak.live_consumed);
+    }
+
+    #[test]
+    fn no_samples_means_an_empty_series() {
+        let events = [Event::malloc(0, 10)];
+        let (_, _, observed) =
+            metrics_pass(&bump::ENTRY, &Params::default(), &events, 1, Pass::default(), &|i| i);
+        assert!(observed.series.samples.is_empty() && observed.heap.is_none());
     }
 
     #[test]

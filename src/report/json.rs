@@ -2,7 +2,7 @@
 //! and `schema_version` changes when they change.
 
 use super::{ExportError, Exporter, Report};
-use crate::metrics::{Latency, MemoryStats, Throughput};
+use crate::metrics::{Latency, MemoryStats, Series, Throughput};
 use crate::verify::{Finding, Safety};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -44,6 +44,7 @@ struct Settings {
     runs: u32,
     timing_parallel: bool,
     clock_overhead_ns: u64,
+    samples: u64,
 }
 
 #[derive(Serialize)]
@@ -64,6 +65,33 @@ struct Result<'a> {
     throughput: Option<&'a Throughput>,
     latency_ns: Option<&'a Latency>,
     safety: SafetyJson<'a>,
+    series: SeriesJson,
+}
+
+/// The memory time series, one array per figure, all indexed alike (`event[i]` is the event
+/// after which `footprint_bytes[i]` etc. were sampled). Empty arrays with `--samples 0`.
+#[derive(Serialize)]
+struct SeriesJson {
+    event: Vec<u64>,
+    footprint_bytes: Vec<u64>,
+    live_requested_bytes: Vec<u64>,
+    live_consumed_bytes: Vec<u64>,
+    free_bytes: Vec<u64>,
+    largest_satisfiable_bytes: Vec<u64>,
+}
+
+impl SeriesJson {
+    fn of(series: &Series) -> SeriesJson {
+        let column = |f: fn(&crate::metrics::Sample) -> u64| series.samples.iter().map(f).collect();
+        SeriesJson {
+            event: column(|s| s.event),
+            footprint_bytes: column(|s| s.footprint),
+            live_requested_bytes: column(|s| s.live_requested),
+            live_consumed_bytes: column(|s| s.live_consumed),
+            free_bytes: column(|s| s.free),
+            largest_satisfiable_bytes: column(|s| s.largest_satisfiable),
+        }
+    }
 }
 
 /// `--verify` findings and corruption. Counts are null when `--verify` did not run.
@@ -155,6 +183,7 @@ impl Exporter for JsonExporter {
                 runs: report.timing.runs,
                 timing_parallel: report.timing.parallel,
                 clock_overhead_ns: report.clock_overhead_ns,
+                samples: report.samples,
             },
             results: report
                 .results
@@ -178,6 +207,7 @@ impl Exporter for JsonExporter {
                         throughput: r.throughput.as_ref(),
                         latency_ns: r.latency.as_ref(),
                         safety: SafetyJson::of(&r.safety),
+                        series: SeriesJson::of(&r.series),
                     }
                 })
                 .collect(),

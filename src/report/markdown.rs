@@ -1,0 +1,56 @@
+//! `--markdown`: the results as a GitHub-flavoured Markdown table, fit for a pull-request
+//! comment. The best value of each column is in bold. Figures are rounded for reading (bytes in
+//! binary units, ratios in percent); `--csv` and `--json` have the exact ones.
+
+use super::columns::columns;
+use super::{best_rows, ExportError, Exporter, Report};
+
+pub struct MarkdownExporter;
+
+impl Exporter for MarkdownExporter {
+    fn export(&self, report: &Report) -> Result<Vec<u8>, ExportError> {
+        let t = &report.trace;
+        let mut out = format!(
+            "**replay** {} · `{}` ({}): {} events, {} blocks\n\n",
+            env!("CARGO_PKG_VERSION"),
+            t.path,
+            t.format,
+            t.events,
+            t.blocks
+        );
+        let columns = columns(report.timing.runs > 0);
+        out.push_str("| strategy |");
+        for c in &columns {
+            out.push_str(&format!(" {} |", c.header));
+        }
+        out.push_str("\n|---|");
+        out.push_str(&"---:|".repeat(columns.len()));
+        out.push('\n');
+        let best: Vec<Vec<bool>> = columns
+            .iter()
+            .map(|c| best_rows(report.results.iter().map(c.value), c.better))
+            .collect();
+        for (i, r) in report.results.iter().enumerate() {
+            out.push_str(&format!("| {} |", r.allocator));
+            for (c, best) in columns.iter().zip(&best) {
+                let cell = (c.value)(r).map_or("-".to_string(), c.text);
+                if best[i] {
+                    out.push_str(&format!(" **{cell}** |"));
+                } else {
+                    out.push_str(&format!(" {cell} |"));
+                }
+            }
+            out.push('\n');
+        }
+        out.push_str("\nBold: the best value of its column. ");
+        if report.timing.runs > 0 {
+            out.push_str(&format!(
+                "Throughput: median of {} untimed runs; latency includes ~{} ns of clock reads.\n",
+                report.timing.runs, report.clock_overhead_ns
+            ));
+        } else {
+            out.push_str("Timing skipped (`--runs 0`).\n");
+        }
+        Ok(out.into_bytes())
+    }
+}

@@ -1,0 +1,277 @@
+//! The report side, end to end: exporter snapshots, the same numbers in every format, and the
+//! HTML report rendered by a real headless browser.
+
+use assert_cmd::Command;
+use replay::report::human_bytes;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+fn replay() -> Command {
+    let mut cmd = Command::cargo_bin("replay").expect("the replay binary is built");
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"));
+    cmd
+}
+
+fn expected(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/expected").join(name)
+}
+
+/// Compare `actual` with the committed file `name`; with `UPDATE_EXPECTED=1`, rewrite it.
+fn assert_snapshot(name: &str, actual: &str) {
+    let path = expected(name);
+    if std::env::var_os("UPDATE_EXPECTED").is_some() {
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (UPDATE_EXPECTED=1 writes it)", path.display()));
+    assert!(
+        want == actual,
+        "{name} differs from {} (UPDATE_EXPECTED=1 rewrites it):\n{actual}",
+        path.display()
+    );
+}
+
+/// The chart names every full report has (timed, sampled, with heap pictures).
+const CHARTS: [&str; 8] = [
+    "overview",
+    "fragmentation",
+    "throughput",
+    "latency",
+    "memory",
+    "heap-map",
+    "heap-timeline",
+    "trace-profile",
+];
+
+#[test]
+fn exports_of_a_small_trace_with_a_fake_clock_match_their_snapshots() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = |name: &str| dir.path().join(name).display().to_string();
+    replay()
+        .args(["tests/data/cli-small.csv", "--alloc", "all", "--fake-clock", "--samples", "5"])
+        .args(["--json", &out("r.json"), "--csv", &out("r.csv"), "--markdown", &out("r.md")])
+        .arg("-q")
+        .assert()
+        .success();
+    for (file, snapshot) in [("r.json", "small.json"), ("r.csv", "small.csv"), ("r.md", "small.md")]
+    {
+        assert_snapshot(snapshot, &std::fs::read_to_string(dir.path().join(file)).unwrap());
+    }
+}
+
+/// A CSV cell as the JSON value it should equal (`null` when empty).
+fn json_path<'a>(result: &'a Value, column: &str) -> &'a Value {
+    let path: &[&str] = match column {
+        "throughput_median_events_per_sec" => &["throughput", "median"],
+        "throughput_min_events_per_sec" => &["throughput", "min"],
+        "throughput_max_events_per_sec" => &["throughput", "max"],
+        "verify_errors" => &["safety", "verify_errors"],
+        c if c.starts_with("at_peak_") => {
+            return &result["at_peak"][c.trim_start_matches("at_peak_")];
+        }
+        c if c.ends_with("_ns") => {
+            let (op, p) = c.trim_end_matches("_ns").split_once('_').unwrap();
+            return &result["latency_ns"][op][p];
+        }
+        c => return &result[c],
+    };
+    path.iter().fold(result, |v, k| &v[*k])
+}
+
+#[test]
+fn json_csv_and_markdown_carry_the_same_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = |name: &str| dir.path().join(name).display().to_string();
+    replay()
+        .args(["traces/perl-hash.csv", "--alloc", "all", "--runs", "2"])
+        .args(["--json", &out("r.json"), "--csv", &out("r.csv"), "--markdown", &out("r.md")])
+        .arg("-q")
+        .assert()
+        .success();
+    let json: Value = serde_json::from_slice(&std::fs::read(out("r.json")).unwrap()).unwrap();
+    let results = json["results"].as_array().unwrap();
+
+    let mut csv = csv::Reader::from_path(out("r.csv")).unwrap();
+    let header: Vec<String> = csv.headers().unwrap().iter().map(String::from).collect();
+    let rows: Vec<csv::StringRecord> = csv.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), results.len());
+    for (row, result) in rows.iter().zip(results) {
+        for (column, cell) in header.iter().zip(row) {
+            if column == "corrupted" {
+                assert_eq!(cell == "true", !result["safety"]["corruption"].is_null());
+                continue;
+            }
+            let want = json_path(result, column);
+            match want {
+                Value::Null => assert_eq!(cell, "", "{column} of {}", result["allocator"]),
+                Value::String(s) => assert_eq!(cell, s),
+                Value::Number(n) => {
+                    let cell: f64 = cell.parse().unwrap_or_else(|_| panic!("{column}: {cell}"));
+                    // Both files print the shortest decimal that reads back as the same f64;
+                    // serde_json's default parser may land one ulp off it, hence the 1e-12.
+                    let want = n.as_f64().unwrap();
+                    assert!(
+                        (cell - want).abs() <= 1e-12 * want.abs(),
+                        "{column} of {}: {cell} in CSV, {want} in JSON",
+                        result["allocator"]
+                    );
+                }
+                other => panic!("{column}: unexpected JSON value {other}"),
+            }
+        }
+    }
+
+    // The Markdown table rounds for reading: its cells are the JSON figures, so rounded.
+    let md = std::fs::read_to_string(out("r.md")).unwrap();
+    let table: Vec<Vec<String>> = md
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| strategy"))
+        .map(|l| l.trim_matches('|').split('|').map(|c| c.trim().replace("**", "")).collect())
+        .collect();
+    assert_eq!(table.len(), results.len());
+    let percent = |v: &Value| format!("{:.2}%", v.as_f64().unwrap() * 100.0);
+    for (cells, r) in table.iter().zip(results) {
+        assert_eq!(cells[0], r["allocator"].as_str().unwrap());
+        assert_eq!(cells[1], human_bytes(r["peak_footprint_bytes"].as_u64().unwrap()));
+        assert_eq!(cells[2], human_bytes(r["max_live_bytes"].as_u64().unwrap()));
+        assert_eq!(cells[3], percent(&r["overhead"]));
+        assert_eq!(cells[4], percent(&r["internal_fragmentation"]));
+        assert_eq!(cells[5], percent(&r["external_fragmentation"]));
+        assert_eq!(cells[6], r["failed_allocations"].to_string());
+        let median = r["throughput"]["median"].as_f64().unwrap();
+        assert_eq!(cells[7], format!("{:.2}M", median / 1e6));
+        assert_eq!(cells[8], r["latency_ns"]["malloc"]["p50"].to_string());
+        assert_eq!(cells[9], r["latency_ns"]["malloc"]["p99"].to_string());
+        assert_eq!(cells[10], r["latency_ns"]["free"]["p50"].to_string());
+        assert_eq!(cells[11], r["latency_ns"]["free"]["p99"].to_string());
+    }
+}
+
+#[test]
+fn the_json_series_has_every_figure_at_the_requested_samples_and_the_peak() {
+    let out = replay()
+        .args(["traces/perl-hash.csv", "--alloc", "first-fit,buddy", "--runs", "0"])
+        .args(["--samples", "100", "--json", "-"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["settings"]["samples"], 100);
+    for r in json["results"].as_array().unwrap() {
+        let s = &r["series"];
+        let events: Vec<u64> =
+            s["event"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
+        assert!(events.len() >= 100 && events.len() <= 102, "{} samples", events.len());
+        assert!(events.windows(2).all(|w| w[0] < w[1]), "sorted, no duplicates");
+        assert_eq!(*events.last().unwrap(), r["events"].as_u64().unwrap() - 1);
+        let peak = events.iter().position(|&e| e == r["peak_event"].as_u64().unwrap()).unwrap();
+        for key in ["footprint_bytes", "live_requested_bytes", "live_consumed_bytes"] {
+            assert_eq!(s[key].as_array().unwrap().len(), events.len(), "{key}");
+        }
+        assert_eq!(s["live_requested_bytes"][peak], r["max_live_bytes"]);
+        assert_eq!(s["footprint_bytes"][peak], r["at_peak"]["footprint_bytes"]);
+        assert_eq!(s["free_bytes"][peak], r["at_peak"]["free_bytes"]);
+        assert_eq!(s["largest_satisfiable_bytes"][peak], r["at_peak"]["largest_satisfiable_bytes"]);
+    }
+}
+
+/// Chromium, headless and cut off from everything, with a fresh profile. The test fails (it
+/// does not skip) when Chromium is missing: `.ci/run` installs it.
+fn chromium(args: &[&str], page: &Path) -> std::process::Output {
+    let profile = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", page.display());
+    std::process::Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(args)
+        .arg(url)
+        .output()
+        .expect("chromium runs (Debian's `chromium` package; .ci/run installs it)")
+}
+
+#[test]
+fn the_html_report_renders_in_headless_chromium_with_every_chart() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("new").join("report");
+    replay()
+        .args(["traces/perl-hash.csv", "--alloc", "all", "--runs", "1", "-q", "--report"])
+        .arg(&report)
+        .assert()
+        .success();
+    for chart in CHARTS {
+        let svg = std::fs::read_to_string(report.join(format!("{chart}.svg"))).unwrap();
+        assert!(svg.starts_with("<svg") && svg.contains("<rect"), "{chart}.svg");
+    }
+    let index = report.join("index.html");
+    let html = std::fs::read_to_string(&index).unwrap();
+    for forbidden in ["<script", "http://", "https://", "@font-face", "@import"] {
+        let outside_svg_namespace = html.replace("xmlns=\"http://www.w3.org/2000/svg\"", "");
+        assert!(!outside_svg_namespace.contains(forbidden), "index.html has {forbidden}");
+    }
+
+    let out = chromium(&["--dump-dom"], &index);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let dom = String::from_utf8(out.stdout).unwrap();
+    for chart in CHARTS {
+        let start = dom
+            .find(&format!("id=\"chart-{chart}\""))
+            .unwrap_or_else(|| panic!("no {chart} chart in the rendered page"));
+        let figure = &dom[start..start + dom[start..].find("</figure>").unwrap()];
+        let svg = &figure[figure.find("<svg").expect("the chart is an inline SVG")..];
+        let shapes = svg.matches("<rect").count() + svg.matches("<polyline").count();
+        assert!(shapes >= 10, "the {chart} chart has only {shapes} shapes");
+        assert!(svg.contains("<text"), "the {chart} chart has no text");
+        assert!(figure.contains("<figcaption>"), "the {chart} chart has no caption");
+    }
+    assert!(dom.contains("id=\"results-table\"") && dom.contains("class=\"best\""));
+    assert!(dom.contains("--report"), "the page shows the command line");
+
+    let shot = dir.path().join("shot.png");
+    let out =
+        chromium(&[&format!("--screenshot={}", shot.display()), "--window-size=1200,2000"], &index);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let png = std::fs::read(&shot).unwrap();
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 50_000, "a blank screenshot?");
+}
+
+#[test]
+fn a_report_without_timing_leaves_out_the_timing_charts() {
+    let dir = tempfile::tempdir().unwrap();
+    replay()
+        .args(["traces/coalescing.csv", "--alloc", "first-fit", "--runs", "0", "-q", "--report"])
+        .arg(dir.path())
+        .assert()
+        .success();
+    let html = std::fs::read_to_string(dir.path().join("index.html")).unwrap();
+    for chart in CHARTS {
+        let timed = chart == "throughput" || chart == "latency";
+        assert_eq!(html.contains(&format!("id=\"chart-{chart}\"")), !timed, "{chart}");
+        assert_eq!(dir.path().join(format!("{chart}.svg")).exists(), !timed, "{chart}");
+    }
+}
+
+#[test]
+fn a_report_of_a_strategy_stopped_by_corruption_still_has_its_pictures() {
+    let dir = tempfile::tempdir().unwrap();
+    replay()
+        .args(["traces/overrun.csv", "--alloc", "all", "--verify", "--guard", "--runs", "0"])
+        .args(["-q", "--json", "-", "--report"])
+        .arg(dir.path())
+        .assert()
+        .success();
+    // boundary-tag finds its tags damaged and stops after 8 of the 10 events.
+    let html = std::fs::read_to_string(dir.path().join("index.html")).unwrap();
+    for chart in ["heap-map", "heap-timeline", "memory"] {
+        assert!(html.contains(&format!("id=\"chart-{chart}\"")), "{chart}");
+    }
+    assert!(html.contains("boundary-tag"));
+}
