@@ -24,6 +24,50 @@ pub struct Cli {
 pub enum Command {
     /// Convert a trace from another tool's format into replay's CSV.
     Import(ImportArgs),
+    /// Run a program and record every malloc/free it makes into a native CSV trace.
+    Record(RecordArgs),
+    /// Profile a trace itself: ops, threads, live bytes, request sizes, lifetimes, shape.
+    Stats(StatsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    /// Where to write the CSV trace (`-` for standard output).
+    #[arg(short, long, value_name = "OUT")]
+    pub output: PathBuf,
+
+    /// Keep the interposer's raw recording next to OUT (as OUT.raw), for debugging.
+    #[arg(long)]
+    pub keep_raw: bool,
+
+    /// The program to run and its arguments (after `--`). Use the real binary, not a wrapper
+    /// script that forks: only the process `replay` starts (and what it `exec`s) is recorded.
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CMD"
+    )]
+    pub command: Vec<std::ffi::OsString>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// The trace to profile.
+    #[arg(value_name = "TRACE")]
+    pub trace: PathBuf,
+
+    /// Format of the trace file.
+    #[arg(long, value_enum, default_value_t = InputFormat::Csv)]
+    pub format: InputFormat,
+
+    /// Skip invalid events (and count them) instead of stopping at the first.
+    #[arg(long)]
+    pub lenient: bool,
+
+    /// Also write the profile as JSON to FILE (`-` for standard output, which replaces the text).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -140,12 +184,20 @@ pub enum InputFormat {
     Csv,
     /// glibc's MALLOC_TRACE text, as written by mtrace().
     Mtrace,
+    /// heaptrack's data file (.zst or .gz; raw or interpreted).
+    Heaptrack,
+    /// The CS:APP malloc lab's .rep trace.
+    Rep,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ImportFormat {
     /// glibc's MALLOC_TRACE text, as written by mtrace().
     Mtrace,
+    /// heaptrack's data file (.zst or .gz; raw or interpreted).
+    Heaptrack,
+    /// The CS:APP malloc lab's .rep trace.
+    Rep,
 }
 
 /// `--alloc`'s long help, generated from the registry so that it cannot drift.

@@ -53,6 +53,8 @@ pub fn run(config: &RunConfig) -> Result<bool, Error> {
             format: match config.format {
                 Format::Csv => "csv",
                 Format::Mtrace => "mtrace",
+                Format::Heaptrack => "heaptrack",
+                Format::Rep => "rep",
             },
             events: trace.events.len() as u64,
             blocks: trace.blocks,
@@ -108,6 +110,8 @@ pub fn import(args: &ImportArgs) -> Result<(), Error> {
     let mut csv = Vec::new();
     let summary = match args.from {
         ImportFormat::Mtrace => trace::mtrace::to_csv(input, &args.input, &mut csv, options)?,
+        ImportFormat::Heaptrack => trace::heaptrack::to_csv(input, &args.input, &mut csv, options)?,
+        ImportFormat::Rep => trace::rep::to_csv(input, &args.input, &mut csv, options)?,
     };
     let dest = Destination::parse(&args.output);
     emit(&dest, &csv)?;

@@ -43,6 +43,8 @@ impl RunConfig {
             format: match args.format {
                 InputFormat::Csv => Format::Csv,
                 InputFormat::Mtrace => Format::Mtrace,
+                InputFormat::Heaptrack => Format::Heaptrack,
+                InputFormat::Rep => Format::Rep,
             },
             parse: ParseOptions { lenient: args.lenient },
             strategies: parse_strategies(&args.alloc)?,

@@ -12,8 +12,10 @@ pub mod config;
 pub mod layout;
 pub mod metrics;
 pub mod progress;
+pub mod record;
 pub mod replay;
 pub mod report;
+pub mod stats;
 pub mod trace;
 pub mod verify;
 

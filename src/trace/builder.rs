@@ -174,6 +174,18 @@ impl<S: Sink> Builder<S> {
         self.problem(line, SkipKind::Malformed, message)
     }
 
+    /// A free the format can name only by something other than a live pointer (heaptrack's
+    /// allocation infos), with nothing live to free: an error, or with `--lenient` dropped and
+    /// counted as `not_live`.
+    #[cold]
+    pub(crate) fn not_live(
+        &mut self,
+        line: u64,
+        message: impl FnOnce() -> String,
+    ) -> Result<(), TraceError> {
+        self.problem(line, SkipKind::NotLive, message)
+    }
+
     #[cold]
     fn problem(
         &mut self,

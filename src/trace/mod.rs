@@ -16,7 +16,11 @@
 
 mod builder;
 pub mod csv;
+mod csv_out;
+pub mod heaptrack;
 pub mod mtrace;
+pub mod recorded;
+pub mod rep;
 pub mod synth;
 
 use std::fmt;
@@ -249,15 +253,21 @@ pub enum Format {
     Csv,
     /// glibc's `MALLOC_TRACE` text.
     Mtrace,
+    /// heaptrack's data file, raw or interpreted (see [`heaptrack`]).
+    Heaptrack,
+    /// The CS:APP malloc lab's `.rep` trace.
+    Rep,
 }
 
-/// Open `path`, decompressing it transparently when its name ends in `.gz`.
+/// Open `path`, decompressing it transparently when its name ends in `.gz` or `.zst`.
 pub fn open(path: &Path) -> Result<Box<dyn Read>, TraceError> {
     let file = std::fs::File::open(path)
         .map_err(|source| TraceError::Io { path: path.to_path_buf(), source })?;
     let reader = BufReader::with_capacity(1 << 16, file);
     if path.extension().is_some_and(|ext| ext == "gz") {
         Ok(Box::new(BufReader::with_capacity(1 << 16, flate2::read::MultiGzDecoder::new(reader))))
+    } else if path.extension().is_some_and(|ext| ext == "zst") {
+        Ok(Box::new(BufReader::with_capacity(1 << 16, ZstdFrames::new(reader, path)?)))
     } else {
         Ok(Box::new(reader))
     }
@@ -274,6 +284,8 @@ pub fn load(path: &Path, format: Format, options: ParseOptions) -> Result<Trace,
             csv::parse_with_size_hint(input, path, options, bytes)?
         }
         Format::Mtrace => mtrace::parse(input, path, options)?,
+        Format::Heaptrack => heaptrack::parse(input, path, options)?,
+        Format::Rep => rep::parse(input, path, options)?,
     };
     if trace.events.is_empty() {
         return Err(TraceError::File {
@@ -282,4 +294,38 @@ pub fn load(path: &Path, format: Format, options: ParseOptions) -> Result<Trace,
         });
     }
     Ok(trace)
+}
+
+/// A zstd stream of one or more frames (heaptrack's files), decoded by ruzstd (pure Rust).
+struct ZstdFrames<R: Read> {
+    decoder: Option<ruzstd::decoding::StreamingDecoder<R, ruzstd::decoding::FrameDecoder>>,
+}
+
+impl<R: Read> ZstdFrames<R> {
+    fn new(input: R, path: &Path) -> Result<Self, TraceError> {
+        let decoder = ruzstd::decoding::StreamingDecoder::new(input).map_err(|e| {
+            TraceError::File { path: path.to_path_buf(), message: format!("not zstd: {e}") }
+        })?;
+        Ok(ZstdFrames { decoder: Some(decoder) })
+    }
+}
+
+impl<R: Read> Read for ZstdFrames<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let Some(decoder) = self.decoder.as_mut() else { return Ok(0) };
+        let n = decoder.read(buf)?;
+        if n > 0 || buf.is_empty() {
+            return Ok(n);
+        }
+        // The end of the first frame: heaptrack writes one; say so if more follow.
+        if let Some(decoder) = self.decoder.take() {
+            let mut probe = [0u8; 1];
+            if decoder.into_inner().read(&mut probe)? > 0 {
+                return Err(io::Error::other(
+                    "a zstd file of several frames: decompress it with `zstd -d` first",
+                ));
+            }
+        }
+        Ok(0)
+    }
 }

@@ -1,0 +1,747 @@
+//! `libreplay_interposer.so`: preloaded by `replay record` (`LD_PRELOAD`), it records every call
+//! of a program to `malloc`, `calloc`, `realloc`, `reallocarray`, `free`, `memalign`,
+//! `aligned_alloc`, `posix_memalign`, `valloc` and `pvalloc` (and passes `malloc_usable_size`
+//! through) into a binary file that `replay record` then turns into the native CSV.
+//!
+//! # What it does, per call
+//! The real function is found once with `dlsym(RTLD_NEXT, ...)` (so a program linked against
+//! another allocator is recorded against that one). An allocation is recorded *after* the real
+//! call returns, a `free` *before* the real free runs: whichever thread gets an address next can
+//! only do so after the free, so its record gets a later sequence number. A `realloc` is recorded
+//! after it returns (see "Threads" for the window this leaves).
+//!
+//! # The raw file
+//! `"RPLYREC1"`, then fixed 48-byte records in the machine's byte order ([`Record`]), written in
+//! chunks by several threads, so *not* in sequence order: the reader sorts them by `seq`. The
+//! last record, written at exit, has op [`OP_END`] and `seq` = the number of sequence numbers
+//! handed out: fewer records than that means events were lost, and `replay record` says so.
+//!
+//! # The hard cases
+//! - **Before `main`, and during `dlsym`**: the first call (or the library's constructor,
+//!   whichever comes first) resolves the real functions. `dlsym` itself may allocate; those calls
+//!   are served by bump allocation from a static 256 KiB bootstrap buffer (a 16-byte header
+//!   holds each block's size, for `realloc` and `malloc_usable_size`). Bootstrap blocks are never
+//!   recorded and their `free` is a no-op. Other threads that arrive while one thread resolves
+//!   spin until it is done.
+//! - **Re-entrancy**: a thread-local guard is set while a hook records; an allocation made from
+//!   inside (by `dlsym`, `pthread_atfork`, or the allocator itself) goes straight to the real
+//!   function, unrecorded. The hooks allocate nothing themselves: buffers are `mmap`ed, the
+//!   thread-local state is `const`-initialised without destructors (no registration, no
+//!   allocation), numbers are written as raw bytes.
+//! - **Threads**: each thread claims a 48 KiB buffer (1024 records) from a static registry of
+//!   1024 buffers, and writes each record with a sequence number from one global atomic counter
+//!   and the time of `CLOCK_MONOTONIC`. A full buffer is written to the file under a global
+//!   flush lock (one `write` per 1024 events). A thread's buffer is flushed and given back by a
+//!   `pthread_key` destructor when the thread exits; at process exit every buffer is flushed. A
+//!   thread beyond the 1024 running at once is not recorded, and the loss is reported. The one
+//!   ordering window left: `realloc` moves a block and frees the old address inside the call, so
+//!   another thread could get the old address and record its allocation just before the realloc
+//!   records; `replay record` then repairs the order (counted as `still_live`) and says so.
+//! - **`fork`**: the child is not recorded (a `pthread_atfork` handler turns recording off in it;
+//!   its copies of the parent's buffers are never written, since every flush checks the pid).
+//!   Only the process whose parent is `replay record` (`REPLAY_RECORD_PARENT`) records at all,
+//!   so children that `exec` another program are not recorded either.
+//! - **`exec`** of the recorded process: the new program loads the interposer again, which
+//!   starts the file anew (the old program's heap is gone with its address space, so its events
+//!   would describe nothing that still exists). Events of the old program are discarded.
+//! - **`_exit` / `_Exit`**: interposed, they flush every buffer before exiting. A process that
+//!   ends otherwise without running destructors (a signal, `exit_group` by hand) leaves events
+//!   in the buffers: the missing end record (or missing sequence numbers) tells `replay record`,
+//!   which reports the loss. Calls after the exit-time flush (other libraries' destructors) are
+//!   not recorded: their blocks simply stay live in the trace.
+//!
+//! # Environment
+//! `REPLAY_RECORD_FILE` (where to write) and `REPLAY_RECORD_PARENT` (pid of `replay record`);
+//! without both, or in another process, every call passes straight through.
+
+#![allow(clippy::missing_safety_doc)]
+
+use core::cell::{Cell, UnsafeCell};
+use core::ptr::null_mut;
+use core::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize};
+use libc::{c_int, c_void, size_t};
+
+/// One recorded call, as written to the raw file.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct Record {
+    /// Position in the global order of calls, from 0.
+    pub seq: u64,
+    /// `CLOCK_MONOTONIC`, in nanoseconds.
+    pub time_ns: u64,
+    /// The pointer returned (allocations, `realloc`) or freed.
+    pub ptr: u64,
+    /// The requested size (`nmemb * size` for `calloc`); 0 for `free`.
+    pub size: u64,
+    /// `realloc`: the old pointer; `memalign` and friends: the alignment; otherwise 0.
+    pub arg: u64,
+    /// The kernel's thread id.
+    pub tid: u32,
+    /// One of the `OP_*` codes.
+    pub op: u32,
+}
+
+pub const RECORD_BYTES: usize = core::mem::size_of::<Record>();
+const _: () = assert!(RECORD_BYTES == 48);
+pub const MAGIC: &[u8; 8] = b"RPLYREC1";
+pub const OP_MALLOC: u32 = 0;
+pub const OP_CALLOC: u32 = 1;
+pub const OP_REALLOC: u32 = 2;
+pub const OP_FREE: u32 = 3;
+pub const OP_MEMALIGN: u32 = 4;
+/// Written once at exit: `seq` holds the count of sequence numbers handed out, `ptr` the calls
+/// that found no free buffer.
+pub const OP_END: u32 = 5;
+
+// ---------------------------------------------------------------- the real functions
+
+type MallocFn = unsafe extern "C" fn(size_t) -> *mut c_void;
+type CallocFn = unsafe extern "C" fn(size_t, size_t) -> *mut c_void;
+type ReallocFn = unsafe extern "C" fn(*mut c_void, size_t) -> *mut c_void;
+type FreeFn = unsafe extern "C" fn(*mut c_void);
+type MemalignFn = unsafe extern "C" fn(size_t, size_t) -> *mut c_void;
+type PosixMemalignFn = unsafe extern "C" fn(*mut *mut c_void, size_t, size_t) -> c_int;
+type UsableSizeFn = unsafe extern "C" fn(*mut c_void) -> size_t;
+type ExitFn = unsafe extern "C" fn(c_int) -> !;
+
+/// Addresses of the real functions, 0 until resolved.
+struct Real {
+    malloc: AtomicUsize,
+    calloc: AtomicUsize,
+    realloc: AtomicUsize,
+    free: AtomicUsize,
+    memalign: AtomicUsize,
+    aligned_alloc: AtomicUsize,
+    posix_memalign: AtomicUsize,
+    valloc: AtomicUsize,
+    pvalloc: AtomicUsize,
+    usable_size: AtomicUsize,
+    exit: AtomicUsize,
+}
+
+static REAL: Real = Real {
+    malloc: AtomicUsize::new(0),
+    calloc: AtomicUsize::new(0),
+    realloc: AtomicUsize::new(0),
+    free: AtomicUsize::new(0),
+    memalign: AtomicUsize::new(0),
+    aligned_alloc: AtomicUsize::new(0),
+    posix_memalign: AtomicUsize::new(0),
+    valloc: AtomicUsize::new(0),
+    pvalloc: AtomicUsize::new(0),
+    usable_size: AtomicUsize::new(0),
+    exit: AtomicUsize::new(0),
+};
+
+/// The function at `slot`, which [`ready`] has resolved. A slot that dlsym could not fill
+/// would be a broken libc; it then falls back to `fallback`.
+macro_rules! real {
+    ($slot:ident, $ty:ty, $fallback:expr) => {{
+        let addr = REAL.$slot.load(Relaxed);
+        if addr == 0 {
+            $fallback
+        } else {
+            // SAFETY: the address came from dlsym for a function of this signature.
+            unsafe { core::mem::transmute::<usize, $ty>(addr) }
+        }
+    }};
+}
+
+const UNINIT: u32 = 0;
+const RESOLVING: u32 = 1;
+const READY: u32 = 2;
+static STATE: AtomicU32 = AtomicU32::new(UNINIT);
+
+thread_local! {
+    /// Set while this thread records a call: calls made meanwhile pass through unrecorded.
+    static GUARD: Cell<bool> = const { Cell::new(false) };
+    /// Set while this thread resolves the real functions: its calls use the bootstrap buffer.
+    static RESOLVING_HERE: Cell<bool> = const { Cell::new(false) };
+    /// This thread's buffer, or null before its first recorded call.
+    static MY_BUF: Cell<*mut Buf> = const { Cell::new(null_mut()) };
+    /// The kernel's id of this thread, 0 until asked.
+    static TID: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Whether the real functions are known. False only for the thread that is resolving them
+/// (it must use the bootstrap buffer); other threads wait for it.
+#[inline]
+fn ready() -> bool {
+    STATE.load(Acquire) == READY || init_slow()
+}
+
+#[cold]
+fn init_slow() -> bool {
+    match STATE.compare_exchange(UNINIT, RESOLVING, AcqRel, Acquire) {
+        Ok(_) => {
+            RESOLVING_HERE.with(|r| r.set(true));
+            resolve();
+            RESOLVING_HERE.with(|r| r.set(false));
+            STATE.store(READY, Release);
+            // Allocations made while setting up (pthread_atfork may allocate) pass through.
+            GUARD.with(|g| g.set(true));
+            start_recording();
+            GUARD.with(|g| g.set(false));
+            true
+        }
+        Err(READY) => true,
+        Err(_) => {
+            if RESOLVING_HERE.with(Cell::get) {
+                return false;
+            }
+            while STATE.load(Acquire) != READY {
+                core::hint::spin_loop();
+            }
+            true
+        }
+    }
+}
+
+fn resolve() {
+    let find = |name: &core::ffi::CStr, slot: &AtomicUsize| {
+        // SAFETY: dlsym with a NUL-terminated name; RTLD_NEXT is valid in a shared object.
+        let addr = unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr()) };
+        slot.store(addr as usize, Relaxed);
+    };
+    find(c"malloc", &REAL.malloc);
+    find(c"calloc", &REAL.calloc);
+    find(c"realloc", &REAL.realloc);
+    find(c"free", &REAL.free);
+    find(c"memalign", &REAL.memalign);
+    find(c"aligned_alloc", &REAL.aligned_alloc);
+    find(c"posix_memalign", &REAL.posix_memalign);
+    find(c"valloc", &REAL.valloc);
+    find(c"pvalloc", &REAL.pvalloc);
+    find(c"malloc_usable_size", &REAL.usable_size);
+    find(c"_exit", &REAL.exit);
+}
+
+/// Resolve early, in a single thread, before `main`.
+extern "C" fn constructor() {
+    ready();
+}
+
+#[used]
+#[link_section = ".init_array"]
+static CONSTRUCTOR: extern "C" fn() = constructor;
+
+extern "C" fn destructor() {
+    finish();
+}
+
+#[used]
+#[link_section = ".fini_array"]
+static DESTRUCTOR: extern "C" fn() = destructor;
+
+// ---------------------------------------------------------------- bootstrap buffer
+
+const BOOT_BYTES: usize = 256 << 10;
+
+#[repr(C, align(4096))]
+struct Boot(UnsafeCell<[u8; BOOT_BYTES]>);
+// SAFETY: disjoint ranges are handed out by an atomic bump pointer.
+unsafe impl Sync for Boot {}
+
+static BOOT: Boot = Boot(UnsafeCell::new([0; BOOT_BYTES]));
+static BOOT_USED: AtomicUsize = AtomicUsize::new(0);
+
+fn boot_base() -> usize {
+    BOOT.0.get() as usize
+}
+
+fn is_bootstrap(p: *mut c_void) -> bool {
+    let p = p as usize;
+    p >= boot_base() && p < boot_base() + BOOT_BYTES
+}
+
+/// A zeroed block of `size` bytes from the bootstrap buffer (null when it is full).
+fn boot_alloc(size: usize, align: usize) -> *mut c_void {
+    let align = align.max(16);
+    if !align.is_power_of_two() {
+        return null_mut();
+    }
+    let mut used = BOOT_USED.load(Relaxed);
+    loop {
+        let start = (boot_base() + used + 16).next_multiple_of(align) - boot_base();
+        let end = match start.checked_add(size) {
+            Some(end) if end <= BOOT_BYTES => end,
+            _ => return null_mut(),
+        };
+        match BOOT_USED.compare_exchange_weak(used, end, AcqRel, Relaxed) {
+            Ok(_) => {
+                let p = (boot_base() + start) as *mut usize;
+                // SAFETY: [start - 16, end) is ours; the size goes just below the payload.
+                unsafe { p.sub(1).write(size) };
+                return p.cast();
+            }
+            Err(now) => used = now,
+        }
+    }
+}
+
+fn boot_size(p: *mut c_void) -> usize {
+    // SAFETY: `p` is a bootstrap block, whose size sits right below it.
+    unsafe { p.cast::<usize>().sub(1).read() }
+}
+
+// ---------------------------------------------------------------- recording
+
+static RECORDING: AtomicBool = AtomicBool::new(false);
+static FD: AtomicI32 = AtomicI32::new(-1);
+/// The process that records; a forked child has another pid and writes nothing.
+static OWNER_PID: AtomicI32 = AtomicI32::new(0);
+static SEQ: AtomicU64 = AtomicU64::new(0);
+/// Calls that found no free buffer (more than [`MAX_BUFS`] threads at once).
+static NO_BUFFER: AtomicU64 = AtomicU64::new(0);
+static FLUSH_LOCK: AtomicBool = AtomicBool::new(false);
+static KEY: AtomicU32 = AtomicU32::new(u32::MAX);
+
+const BUF_RECORDS: usize = 1024;
+const MAX_BUFS: usize = 1024;
+
+struct Buf {
+    /// Held by the owning thread while it appends, and by whoever flushes.
+    lock: AtomicBool,
+    /// Whether a thread owns this buffer.
+    in_use: AtomicBool,
+    len: UnsafeCell<usize>,
+    records: UnsafeCell<[Record; BUF_RECORDS]>,
+}
+
+static REGISTRY: [AtomicPtr<Buf>; MAX_BUFS] = [const { AtomicPtr::new(null_mut()) }; MAX_BUFS];
+
+fn spin_lock(lock: &AtomicBool) {
+    while lock.compare_exchange_weak(false, true, Acquire, Relaxed).is_err() {
+        core::hint::spin_loop();
+    }
+}
+
+fn start_recording() {
+    // SAFETY: getenv/getppid/open/write with valid NUL-terminated strings; nothing here
+    // allocates through our hooks except pthread_atfork, which runs under the guard.
+    unsafe {
+        let file = libc::getenv(c"REPLAY_RECORD_FILE".as_ptr());
+        let parent = libc::getenv(c"REPLAY_RECORD_PARENT".as_ptr());
+        if file.is_null() || parent.is_null() {
+            return;
+        }
+        let parent = libc::atoi(parent);
+        if parent <= 0 || libc::getppid() != parent {
+            return;
+        }
+        let fd = libc::open(
+            file,
+            libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_APPEND | libc::O_CLOEXEC,
+            0o644,
+        );
+        if fd < 0 {
+            return;
+        }
+        if !write_all(fd, MAGIC.as_ptr(), MAGIC.len()) {
+            libc::close(fd);
+            return;
+        }
+        let mut key: libc::pthread_key_t = 0;
+        if libc::pthread_key_create(&mut key, Some(thread_exit)) == 0 {
+            KEY.store(key, Relaxed);
+        }
+        libc::pthread_atfork(None, None, Some(in_forked_child));
+        FD.store(fd, Relaxed);
+        OWNER_PID.store(libc::getpid(), Relaxed);
+        RECORDING.store(true, Release);
+    }
+}
+
+extern "C" fn in_forked_child() {
+    RECORDING.store(false, Relaxed);
+}
+
+/// `write` until done; false on an error.
+unsafe fn write_all(fd: c_int, mut bytes: *const u8, mut len: usize) -> bool {
+    while len > 0 {
+        let n = libc::write(fd, bytes.cast(), len);
+        if n < 0 {
+            if *libc::__errno_location() == libc::EINTR {
+                continue;
+            }
+            return false;
+        }
+        bytes = bytes.add(n as usize);
+        len -= n as usize;
+    }
+    true
+}
+
+/// Write the buffer's records out and empty it. The caller holds `buf.lock`.
+unsafe fn flush(buf: *mut Buf) {
+    let len = *(*buf).len.get();
+    *(*buf).len.get() = 0;
+    let fd = FD.load(Relaxed);
+    if len == 0 || fd < 0 || libc::getpid() != OWNER_PID.load(Relaxed) {
+        return;
+    }
+    spin_lock(&FLUSH_LOCK);
+    write_all(fd, (*buf).records.get().cast::<u8>(), len * RECORD_BYTES);
+    FLUSH_LOCK.store(false, Release);
+}
+
+/// This thread's buffer, claimed on first use; null when all are taken.
+fn my_buf() -> *mut Buf {
+    let buf = MY_BUF.with(Cell::get);
+    if !buf.is_null() {
+        return buf;
+    }
+    let buf = claim_buf();
+    if !buf.is_null() {
+        MY_BUF.with(|b| b.set(buf));
+        let key = KEY.load(Relaxed);
+        if key != u32::MAX {
+            // SAFETY: a key from pthread_key_create; keys below 32 store inline (no malloc).
+            unsafe { libc::pthread_setspecific(key, buf.cast()) };
+        }
+    }
+    buf
+}
+
+#[cold]
+fn claim_buf() -> *mut Buf {
+    for slot in &REGISTRY {
+        let mut buf = slot.load(Acquire);
+        if buf.is_null() {
+            // SAFETY: an anonymous private mapping; zeroed memory is a valid, empty Buf.
+            let fresh = unsafe {
+                libc::mmap(
+                    null_mut(),
+                    core::mem::size_of::<Buf>(),
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                    -1,
+                    0,
+                )
+            };
+            if fresh == libc::MAP_FAILED {
+                return null_mut();
+            }
+            let fresh = fresh.cast::<Buf>();
+            // A fresh buffer is born owned by us.
+            // SAFETY: nobody else sees `fresh` yet.
+            unsafe { (*fresh).in_use.store(true, Relaxed) };
+            match slot.compare_exchange(null_mut(), fresh, AcqRel, Acquire) {
+                Ok(_) => return fresh,
+                Err(other) => {
+                    // SAFETY: ours, never published.
+                    unsafe { libc::munmap(fresh.cast(), core::mem::size_of::<Buf>()) };
+                    buf = other;
+                }
+            }
+        }
+        // SAFETY: published buffers are never unmapped.
+        if unsafe { (*buf).in_use.compare_exchange(false, true, Acquire, Relaxed) }.is_ok() {
+            return buf;
+        }
+    }
+    null_mut()
+}
+
+/// pthread key destructor: the thread ends, its buffer is written and given back.
+unsafe extern "C" fn thread_exit(buf: *mut c_void) {
+    let buf = buf.cast::<Buf>();
+    if buf.is_null() {
+        return;
+    }
+    spin_lock(&(*buf).lock);
+    flush(buf);
+    (*buf).lock.store(false, Release);
+    MY_BUF.with(|b| b.set(null_mut()));
+    (*buf).in_use.store(false, Release);
+}
+
+fn tid() -> u32 {
+    let tid = TID.with(Cell::get);
+    if tid != 0 {
+        return tid;
+    }
+    // SAFETY: gettid takes no arguments.
+    let tid = unsafe { libc::syscall(libc::SYS_gettid) } as u32;
+    TID.with(|t| t.set(tid));
+    tid
+}
+
+fn now_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: a valid timespec to fill (served by the vDSO, no system call).
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// Start recording a call on this thread: false when the call must pass through unrecorded
+/// (not recording, or called from inside a hook).
+#[inline]
+fn enter() -> bool {
+    if !RECORDING.load(Relaxed) {
+        return false;
+    }
+    GUARD.with(|g| !g.replace(true))
+}
+
+#[inline]
+fn leave() {
+    GUARD.with(|g| g.set(false));
+}
+
+fn record(op: u32, ptr: u64, size: u64, arg: u64) {
+    let buf = my_buf();
+    if buf.is_null() {
+        NO_BUFFER.fetch_add(1, Relaxed);
+        SEQ.fetch_add(1, Relaxed);
+        return;
+    }
+    // SAFETY: the buffer is ours (in_use); its lock keeps an exit-time flush out.
+    unsafe {
+        spin_lock(&(*buf).lock);
+        let seq = SEQ.fetch_add(1, Relaxed);
+        let len = *(*buf).len.get();
+        (*(*buf).records.get())[len] =
+            Record { seq, time_ns: now_ns(), ptr, size, arg, tid: tid(), op };
+        *(*buf).len.get() = len + 1;
+        if len + 1 == BUF_RECORDS {
+            flush(buf);
+        }
+        (*buf).lock.store(false, Release);
+    }
+}
+
+/// Flush every buffer and write the end record. Recording stops first.
+fn finish() {
+    if !RECORDING.swap(false, AcqRel) {
+        return;
+    }
+    // SAFETY: buffers are never unmapped; each is locked while written.
+    unsafe {
+        if libc::getpid() != OWNER_PID.load(Relaxed) {
+            return;
+        }
+        for slot in &REGISTRY {
+            let buf = slot.load(Acquire);
+            if !buf.is_null() {
+                spin_lock(&(*buf).lock);
+                flush(buf);
+                (*buf).lock.store(false, Release);
+            }
+        }
+        let end = Record {
+            seq: SEQ.load(Relaxed),
+            time_ns: now_ns(),
+            ptr: NO_BUFFER.load(Relaxed),
+            size: 0,
+            arg: 0,
+            tid: tid(),
+            op: OP_END,
+        };
+        let fd = FD.load(Relaxed);
+        spin_lock(&FLUSH_LOCK);
+        write_all(fd, (&end as *const Record).cast(), RECORD_BYTES);
+        FLUSH_LOCK.store(false, Release);
+    }
+}
+
+// ---------------------------------------------------------------- the hooks
+
+/// Record an allocation that returned `p`, made by `call` (unless passing through).
+#[inline]
+fn allocation(op: u32, size: u64, align: u64, call: impl FnOnce() -> *mut c_void) -> *mut c_void {
+    if !enter() {
+        return call();
+    }
+    let p = call();
+    record(op, p as u64, size, align);
+    leave();
+    p
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn malloc(size: size_t) -> *mut c_void {
+    if !ready() {
+        return boot_alloc(size, 16);
+    }
+    let f = real!(malloc, MallocFn, return null_mut());
+    allocation(OP_MALLOC, size as u64, 0, || f(size))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn calloc(nmemb: size_t, size: size_t) -> *mut c_void {
+    let Some(total) = nmemb.checked_mul(size) else {
+        *libc::__errno_location() = libc::ENOMEM;
+        return null_mut();
+    };
+    if !ready() {
+        return boot_alloc(total, 16);
+    }
+    let f = real!(calloc, CallocFn, return null_mut());
+    allocation(OP_CALLOC, total as u64, 0, || f(nmemb, size))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn realloc(old: *mut c_void, size: size_t) -> *mut c_void {
+    if is_bootstrap(old) {
+        // A bootstrap block moves out (to a recorded malloc once the real functions are known).
+        let new = if ready() { malloc(size) } else { boot_alloc(size, 16) };
+        if !new.is_null() {
+            core::ptr::copy_nonoverlapping(old.cast::<u8>(), new.cast(), boot_size(old).min(size));
+        }
+        return new;
+    }
+    if !ready() {
+        // Only `realloc(NULL, n)` can come before the real functions are known.
+        return if old.is_null() { boot_alloc(size, 16) } else { null_mut() };
+    }
+    let f = real!(realloc, ReallocFn, return null_mut());
+    if !enter() {
+        return f(old, size);
+    }
+    let p = f(old, size);
+    record(OP_REALLOC, p as u64, size as u64, old as u64);
+    leave();
+    p
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn reallocarray(
+    old: *mut c_void,
+    nmemb: size_t,
+    size: size_t,
+) -> *mut c_void {
+    match nmemb.checked_mul(size) {
+        Some(total) => realloc(old, total),
+        None => {
+            *libc::__errno_location() = libc::ENOMEM;
+            null_mut()
+        }
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn free(p: *mut c_void) {
+    if p.is_null() || is_bootstrap(p) || !ready() {
+        return;
+    }
+    let f = real!(free, FreeFn, return);
+    if !enter() {
+        return f(p);
+    }
+    // Recorded before the block is given back: see the crate docs.
+    record(OP_FREE, p as u64, 0, 0);
+    f(p);
+    leave();
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn memalign(align: size_t, size: size_t) -> *mut c_void {
+    if !ready() {
+        return boot_alloc(size, align);
+    }
+    let f = real!(memalign, MemalignFn, return null_mut());
+    allocation(OP_MEMALIGN, size as u64, align as u64, || f(align, size))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn aligned_alloc(align: size_t, size: size_t) -> *mut c_void {
+    if !ready() {
+        return boot_alloc(size, align);
+    }
+    let f = real!(aligned_alloc, MemalignFn, return null_mut());
+    allocation(OP_MEMALIGN, size as u64, align as u64, || f(align, size))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn posix_memalign(
+    out: *mut *mut c_void,
+    align: size_t,
+    size: size_t,
+) -> c_int {
+    if !ready() {
+        let p = boot_alloc(size, align);
+        if p.is_null() {
+            return libc::ENOMEM;
+        }
+        *out = p;
+        return 0;
+    }
+    let f = real!(posix_memalign, PosixMemalignFn, return libc::ENOMEM);
+    let mut rc = 0;
+    let p = allocation(OP_MEMALIGN, size as u64, align as u64, || {
+        let mut p = null_mut();
+        rc = f(&mut p, align, size);
+        if rc == 0 {
+            p
+        } else {
+            null_mut()
+        }
+    });
+    if rc == 0 {
+        *out = p;
+    }
+    rc
+}
+
+fn page_size() -> usize {
+    // SAFETY: sysconf takes a constant.
+    (unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).max(4096) as usize
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn valloc(size: size_t) -> *mut c_void {
+    if !ready() {
+        return boot_alloc(size, page_size());
+    }
+    let f = real!(valloc, MallocFn, return null_mut());
+    allocation(OP_MEMALIGN, size as u64, page_size() as u64, || f(size))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pvalloc(size: size_t) -> *mut c_void {
+    let page = page_size();
+    if !ready() {
+        return boot_alloc(size.next_multiple_of(page), page);
+    }
+    let f = real!(pvalloc, MallocFn, return null_mut());
+    // pvalloc rounds the request up to whole pages: that is what the program gets.
+    allocation(OP_MEMALIGN, size.next_multiple_of(page) as u64, page as u64, || f(size))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn malloc_usable_size(p: *mut c_void) -> size_t {
+    if p.is_null() {
+        return 0;
+    }
+    if is_bootstrap(p) {
+        return boot_size(p);
+    }
+    if !ready() {
+        return 0;
+    }
+    let f = real!(usable_size, UsableSizeFn, return 0);
+    f(p)
+}
+
+unsafe fn exit_now(status: c_int) -> ! {
+    finish();
+    let f = real!(exit, ExitFn, {
+        libc::syscall(libc::SYS_exit_group, status);
+        loop {
+            core::hint::spin_loop();
+        }
+    });
+    f(status)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn _exit(status: c_int) -> ! {
+    exit_now(status)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn _Exit(status: c_int) -> ! {
+    exit_now(status)
+}
