@@ -1,0 +1,343 @@
+//! `replay record` on real Debian programs, and the importers on files the real tools wrote.
+//! These run real programs: python3, sort, gzip, xz, heaptrack (installed by
+//! `.ci/install-deps`; a test fails, not skips, when one is missing).
+
+use assert_cmd::Command;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+
+/// `target/release` (or `debug`): where cargo put the `replay` binary and the workspace's
+/// shared libraries.
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().unwrap().parent().unwrap().to_path_buf()
+}
+
+/// `cargo test` builds no cdylib: build the interposer and the mtrace starter once, with the
+/// same cargo, profile and target directory.
+fn build_libraries() {
+    static BUILD: Once = Once::new();
+    BUILD.call_once(|| {
+        let dir = profile_dir();
+        let mut cargo = std::process::Command::new(env!("CARGO"));
+        cargo.args(["build", "-p", "replay-interposer", "-p", "mtrace-start"]);
+        if dir.ends_with("release") {
+            cargo.arg("--release");
+        }
+        cargo.env("CARGO_TARGET_DIR", dir.parent().unwrap());
+        cargo.current_dir(env!("CARGO_MANIFEST_DIR"));
+        let status = cargo.status().expect("cargo runs");
+        assert!(status.success(), "building the interposer failed");
+    });
+}
+
+fn replay() -> Command {
+    build_libraries();
+    Command::cargo_bin("replay").expect("the replay binary is built")
+}
+
+fn tool(name: &str) -> PathBuf {
+    for dir in ["/usr/bin", "/bin"] {
+        let path = Path::new(dir).join(name);
+        if path.is_file() {
+            return path;
+        }
+    }
+    panic!("{name} is not installed (bash .ci/install-deps installs the test dependencies)");
+}
+
+/// Record `cmd`, returning the CSV's text and replay's note on standard error.
+fn record(dir: &Path, name: &str, cmd: &[&str], env: &[(&str, &str)]) -> (PathBuf, String) {
+    let out = dir.join(name);
+    let mut command = replay();
+    command.args(["record", "-o"]).arg(&out).arg("--").args(cmd);
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let output = command.output().unwrap();
+    let note = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "{note}");
+    (out, note)
+}
+
+/// Count rows of the CSV by op.
+fn ops(csv: &Path) -> std::collections::BTreeMap<String, u64> {
+    let text = std::fs::read_to_string(csv).unwrap();
+    let mut counts = std::collections::BTreeMap::new();
+    for line in text.lines().skip(1) {
+        let op = line.split(',').next().unwrap().to_string();
+        *counts.entry(op).or_insert(0) += 1;
+    }
+    counts
+}
+
+fn replays_strictly(csv: &Path) {
+    replay().arg(csv).args(["--alloc", "all", "--runs", "0", "-q"]).assert().success();
+}
+
+fn stats_json(args: &[&str]) -> Value {
+    let out = replay().arg("stats").args(args).args(["--json", "-"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+const PYTHON_HEAVY: &str = "
+d = {}
+for i in range(30000):
+    d[str(i)] = [j for j in range(i % 10)]
+    if i % 3 == 0:
+        del d[str(i // 2)]
+s = sorted(d.items(), key=lambda kv: len(kv[1]))
+del d, s
+";
+
+fn mtrace_preload() -> String {
+    let starter = profile_dir().join("libmtrace_start.so");
+    format!("/usr/lib/x86_64-linux-gnu/libc_malloc_debug.so.0:{}", starter.display())
+}
+
+#[test]
+fn a_recorded_python_run_replays_strictly_with_as_many_mallocs_as_mtrace_sees() {
+    let dir = tempfile::tempdir().unwrap();
+    let python = tool("python3");
+    let py = python.to_str().unwrap();
+    let (csv, note) = record(
+        dir.path(),
+        "py.csv",
+        &[py, "-S", "-c", PYTHON_HEAVY],
+        &[("PYTHONMALLOC", "malloc")],
+    );
+    assert!(!note.contains("lost") && !note.contains("repaired"), "{note}");
+    replays_strictly(&csv);
+    let counts = ops(&csv);
+    let recorded = counts.get("malloc").copied().unwrap_or(0)
+        + counts.get("calloc").copied().unwrap_or(0)
+        + counts.get("memalign").copied().unwrap_or(0);
+    assert!(recorded > 50_000, "{counts:?}");
+    assert!(counts["free"] <= recorded && counts["free"] * 10 > recorded * 9, "{counts:?}");
+
+    // The same command under glibc's mtrace: `+` lines are its allocations.
+    build_libraries();
+    let mtrace = dir.path().join("py.mtrace");
+    let status = std::process::Command::new(&python)
+        .args(["-S", "-c", PYTHON_HEAVY])
+        .env("PYTHONMALLOC", "malloc")
+        .env("LD_PRELOAD", mtrace_preload())
+        .env("MALLOC_TRACE", &mtrace)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let text = std::fs::read_to_string(&mtrace).unwrap();
+    let seen = text.lines().filter(|l| l.contains(" + 0x")).count() as u64;
+    let ratio = recorded as f64 / seen as f64;
+    assert!((0.95..=1.05).contains(&ratio), "recorded {recorded} allocations, mtrace {seen}");
+}
+
+#[test]
+fn recording_sort_and_perl_gives_balanced_traces_that_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("numbers.txt");
+    let numbers: String = (0..200_000u64).map(|i| format!("{}\n", (i * 7919) % 200_003)).collect();
+    std::fs::write(&input, numbers).unwrap();
+    let input = input.to_str().unwrap();
+    for (name, cmd) in [
+        ("sort.csv", vec![tool("sort").to_str().unwrap().to_string(), "-n".into(), input.into()]),
+        // gzip is no use: it allocates nothing (static buffers). perl allocates plenty.
+        (
+            "perl.csv",
+            vec![
+                tool("perl").to_str().unwrap().to_string(),
+                "-ne".into(),
+                "$h{$_ % 1000} .= $_; END { print scalar(keys %h), qq(\\n) }".into(),
+                input.into(),
+            ],
+        ),
+    ] {
+        let cmd: Vec<&str> = cmd.iter().map(String::as_str).collect();
+        let (csv, note) = record(dir.path(), name, &cmd, &[]);
+        assert!(!note.contains("lost") && !note.contains("repaired"), "{name}: {note}");
+        replays_strictly(&csv);
+        let counts = ops(&csv);
+        let allocated =
+            counts.get("malloc").copied().unwrap_or(0) + counts.get("calloc").copied().unwrap_or(0);
+        assert!(allocated >= 10, "{name}: {counts:?}");
+        assert!(counts.get("free").copied().unwrap_or(0) <= allocated, "{name}: {counts:?}");
+        let stats = stats_json(&[csv.to_str().unwrap()]);
+        // sort sorts a big input with a thread per core: one or more.
+        assert!(stats["threads"].as_u64().unwrap() >= 1, "{name}");
+    }
+}
+
+#[test]
+fn a_multithreaded_program_records_without_deadlock_and_replays() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = "
+import threading
+def work(n):
+    keep = []
+    for i in range(20000):
+        keep.append(str(i * n) * (i % 7))
+        if i % 2:
+            keep.pop(0)
+threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+for t in threads: t.start()
+for t in threads: t.join()
+";
+    let python = tool("python3");
+    let (csv, note) = record(
+        dir.path(),
+        "threads.csv",
+        &[python.to_str().unwrap(), "-S", "-c", script],
+        &[("PYTHONMALLOC", "malloc")],
+    );
+    assert!(!note.contains("lost"), "{note}");
+    replays_strictly(&csv);
+    let stats = stats_json(&[csv.to_str().unwrap()]);
+    assert!(stats["threads"].as_u64().unwrap() >= 5, "{}", stats["threads"]);
+
+    // xz with worker threads, which allocate and free across threads.
+    let blob = dir.path().join("blob");
+    let data: Vec<u8> =
+        (0..6_000_000u32).map(|i| (i.wrapping_mul(2654435761) >> 24) as u8).collect();
+    std::fs::write(&blob, data).unwrap();
+    let (csv, note) = record(
+        dir.path(),
+        "xz.csv",
+        &[tool("xz").to_str().unwrap(), "-T4", "-1", "-c", "-k", blob.to_str().unwrap()],
+        &[],
+    );
+    assert!(!note.contains("lost"), "{note}");
+    replays_strictly(&csv);
+    let stats = stats_json(&[csv.to_str().unwrap()]);
+    assert!(stats["threads"].as_u64().unwrap() >= 2, "{}", stats["threads"]);
+}
+
+#[test]
+fn a_forked_child_is_not_recorded_and_exit_through_underscore_exit_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let python = tool("python3");
+    let script = "
+import os
+keep = [str(i) * 3 for i in range(5000)]
+pid = os.fork()
+if pid == 0:
+    junk = [str(i) * 5 for i in range(50000)]
+    os._exit(0)
+os.waitpid(pid, 0)
+more = [str(i) for i in range(1000)]
+os._exit(0)
+";
+    let (csv, note) = record(
+        dir.path(),
+        "fork.csv",
+        &[python.to_str().unwrap(), "-S", "-c", script],
+        &[("PYTHONMALLOC", "malloc")],
+    );
+    assert!(!note.contains("lost") && !note.contains("without"), "{note}");
+    replays_strictly(&csv);
+    // The child's 50,000 strings would be 50,000 more mallocs.
+    let counts = ops(&csv);
+    assert!(counts["malloc"] < 40_000, "{counts:?}");
+}
+
+#[test]
+fn recording_a_program_that_does_not_exist_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    replay()
+        .args(["record", "-o"])
+        .arg(dir.path().join("x.csv"))
+        .args(["--", "/nonexistent/program"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("cannot run /nonexistent/program"));
+}
+
+/// sort -n of the numbers of `traces/README.md`, under heaptrack and under mtrace. heaptrack's
+/// preload library links libstdc++, whose constructor allocates a 72,704-byte exception pool
+/// that stays live: the mtrace run preloads libstdc++ too, so both record the same process.
+#[test]
+fn mtrace_and_heaptrack_of_the_same_program_give_the_same_max_live_bytes() {
+    build_libraries();
+    let dir = tempfile::tempdir().unwrap();
+    let numbers = dir.path().join("numbers.txt");
+    let text: String = (1..=3000u64).map(|i| format!("{}\n", (i * 7919) % 3001)).collect();
+    std::fs::write(&numbers, text).unwrap();
+    let sort = tool("sort");
+    let heaptrack = tool("heaptrack");
+    let mut max_live = Vec::new();
+    for raw in [false, true] {
+        let out = dir.path().join(if raw { "raw" } else { "interpreted" });
+        let mut command = std::process::Command::new(&heaptrack);
+        if raw {
+            command.arg("--raw");
+        }
+        let status = command
+            .arg("-o")
+            .arg(&out)
+            .arg(&sort)
+            .arg("-n")
+            .arg(&numbers)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let file = if raw { out.with_extension("raw.zst") } else { out.with_extension("zst") };
+        // The raw file has frees of blocks allocated before heaptrack started: --lenient.
+        let stats = stats_json(&[file.to_str().unwrap(), "--format", "heaptrack", "--lenient"]);
+        max_live.push(stats["max_live_bytes"].as_u64().unwrap());
+    }
+    let mtrace = dir.path().join("sort.mtrace");
+    let status = std::process::Command::new(&sort)
+        .arg("-n")
+        .arg(&numbers)
+        .env("LD_PRELOAD", format!("/usr/lib/x86_64-linux-gnu/libstdc++.so.6:{}", mtrace_preload()))
+        .env("MALLOC_TRACE", &mtrace)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let stats = stats_json(&[mtrace.to_str().unwrap(), "--format", "mtrace", "--lenient"]);
+    max_live.push(stats["max_live_bytes"].as_u64().unwrap());
+    assert!(max_live[0] > 900_000, "{max_live:?}");
+    assert!(max_live.iter().all(|&m| m == max_live[0]), "interpreted, raw, mtrace: {max_live:?}");
+}
+
+#[test]
+fn the_committed_heaptrack_and_mtrace_fixtures_agree_on_max_live_bytes() {
+    let traces = Path::new(env!("CARGO_MANIFEST_DIR")).join("traces/imports");
+    let at = |name: &str| traces.join(name).display().to_string();
+    let interpreted = stats_json(&[&at("sort-small.heaptrack.zst"), "--format", "heaptrack"]);
+    let raw =
+        stats_json(&[&at("sort-small.heaptrack.raw.zst"), "--format", "heaptrack", "--lenient"]);
+    let mtrace =
+        stats_json(&[&at("sort-small-libstdc++.mtrace"), "--format", "mtrace", "--lenient"]);
+    assert_eq!(interpreted["max_live_bytes"], mtrace["max_live_bytes"]);
+    assert_eq!(raw["max_live_bytes"], mtrace["max_live_bytes"]);
+}
+
+#[test]
+fn a_malloc_lab_trace_imports_and_replays() {
+    let dir = tempfile::tempdir().unwrap();
+    let rep = dir.path().join("t.rep");
+    std::fs::write(&rep, "20000\n3\n6\n1\na 0 512\na 1 128\nr 0 640\nf 1\na 2 64\nf 0\n").unwrap();
+    let csv = dir.path().join("t.csv");
+    replay()
+        .args(["import", "--from", "rep"])
+        .arg(&rep)
+        .arg("-o")
+        .arg(&csv)
+        .assert()
+        .success()
+        .stderr(predicates::str::contains("imported 6 events (3 blocks)"));
+    replays_strictly(&csv);
+    replay().arg(&rep).args(["--format", "rep", "--runs", "0", "-q"]).assert().success();
+    std::fs::write(&rep, "20000\n3\n1\n1\nf 2\n").unwrap();
+    replay()
+        .arg(&rep)
+        .args(["--format", "rep"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("t.rep:5: free of 0x30, which is not live"));
+}
