@@ -22,24 +22,23 @@ pub(crate) struct CsvSink<W> {
 impl<W: Write> Sink for CsvSink<W> {
     fn event(&mut self, event: Event, ptr: u64, old_ptr: u64) -> Result<(), TraceError> {
         let out = &mut self.out;
-        let (mut thread, mut time) = (String::new(), String::new());
-        if let Some(t) = self.thread {
-            thread = t.to_string();
-        }
-        if let Some(t) = self.time_ns {
-            time = t.to_string();
-        }
         match event.op {
-            Op::Free => writeln!(out, "free,{ptr:#x},,,,{thread},{time}"),
-            Op::Realloc => {
-                writeln!(out, "realloc,{ptr:#x},{},{old_ptr:#x},,{thread},{time}", event.size)
-            }
+            Op::Free => write!(out, "free,{ptr:#x},,,,"),
+            Op::Realloc => write!(out, "realloc,{ptr:#x},{},{old_ptr:#x},,", event.size),
             Op::Memalign => {
-                writeln!(out, "memalign,{ptr:#x},{},,{},{thread},{time}", event.size, event.align())
+                write!(out, "memalign,{ptr:#x},{},,{},", event.size, event.align())
             }
             Op::Write => Err(std::io::Error::other("write events are not converted")),
-            op => writeln!(out, "{},{ptr:#x},{},,,{thread},{time}", op.name(), event.size),
+            op => write!(out, "{},{ptr:#x},{},,,", op.name(), event.size),
         }
+        .and_then(|()| match self.thread {
+            Some(t) => write!(out, "{t},"),
+            None => out.write_all(b","),
+        })
+        .and_then(|()| match self.time_ns {
+            Some(t) => writeln!(out, "{t}"),
+            None => out.write_all(b"\n"),
+        })
         .map_err(|source| TraceError::Write { source })
     }
 }
