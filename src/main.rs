@@ -10,13 +10,16 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match &cli.command {
         Some(Command::Import(args)) => commands::import(args).map(|()| true),
+        Some(Command::Compare(args)) => commands::compare(args),
+        Some(Command::Merge(args)) => commands::merge(args).map(|()| true),
         None => {
             RunConfig::from_args(&cli.run).map_err(Error::Usage).and_then(|c| commands::run(&c))
         }
     };
     match outcome {
         Ok(true) => ExitCode::SUCCESS,
-        // A check failed: `--verify` caught a strategy breaking the heap model.
+        // A check failed: `--verify` caught a strategy breaking the heap model, or the gate
+        // found a regression.
         Ok(false) => ExitCode::from(1),
         Err(error) => {
             eprintln!("replay: error: {error}");
