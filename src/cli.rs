@@ -37,7 +37,8 @@ const MAX_REGRESSION_HELP: &str = "How much worse each figure may get, in percen
     external, failed, work, throughput, p99. Unnamed figures keep their defaults: \
     footprint=0,overhead=0,internal=off,external=off,failed=0,work=0,throughput=10%,p99=off. \
     Throughput regresses only when the drop also passes a one-sided Mann-Whitney U test over \
-    the runs (alpha 0.05; needs --runs 3 or more on both sides).";
+    the runs (alpha 0.05 over all strategies, Bonferroni: --runs 3 for one strategy, 5 for \
+    all nine).";
 
 #[derive(Debug, Args)]
 pub struct CompareArgs {

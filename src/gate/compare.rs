@@ -324,6 +324,8 @@ pub struct Comparison {
     pub rows: Vec<Row>,
     /// Differences in settings and strategies the reader should know about.
     pub notes: Vec<String>,
+    /// The significance level of each throughput test: [`stats::ALPHA`] over the number of
+    /// strategies tested (Bonferroni).
     pub alpha: f64,
 }
 
@@ -348,6 +350,15 @@ pub fn compare(old: &Document, new: &Document, thresholds: &Thresholds) -> Compa
         ..Comparison::default()
     };
     settings_notes(old, new, &mut comparison.notes);
+    // Bonferroni: one throughput test per strategy in both, so that the chance of any false
+    // alarm in the whole comparison stays at most ALPHA.
+    let timed = old
+        .results()
+        .iter()
+        .filter(|o| new.results().iter().any(|n| n["allocator"] == o["allocator"]))
+        .filter(|o| o["throughput"]["runs"].is_array())
+        .count();
+    comparison.alpha = stats::ALPHA / timed.max(1) as f64;
     for o in old.results() {
         let name = o["allocator"].as_str().unwrap_or("?");
         let Some(n) = new.results().iter().find(|n| n["allocator"] == o["allocator"]) else {
@@ -356,7 +367,8 @@ pub fn compare(old: &Document, new: &Document, thresholds: &Thresholds) -> Compa
         };
         for metric in METRICS {
             let (Some(a), Some(b)) = ((metric.read)(o), (metric.read)(n)) else { continue };
-            comparison.rows.push(judge(name, metric, &a, &b, thresholds.get(metric.key)));
+            let threshold = thresholds.get(metric.key);
+            comparison.rows.push(judge(name, metric, &a, &b, threshold, comparison.alpha));
         }
     }
     for n in new.results() {
@@ -377,6 +389,7 @@ fn judge(
     old: &[f64],
     new: &[f64],
     threshold: Option<f64>,
+    alpha: f64,
 ) -> Row {
     let (a, b) = (median(old), median(new));
     let change = if a == b {
@@ -435,14 +448,14 @@ fn judge(
                         (stats::p_greater(new, &higher), stats::p_greater(&lower, new))
                     }
                 };
-                if worse_by > t && worse_p <= stats::ALPHA {
+                if worse_by > t && worse_p <= alpha {
                     p_value = Some(worse_p);
                     if threshold.is_some() {
                         Verdict::Regressed
                     } else {
                         Verdict::NotGated
                     }
-                } else if -worse_by > t && better_p <= stats::ALPHA {
+                } else if -worse_by > t && better_p <= alpha {
                     p_value = Some(better_p);
                     Verdict::Improved
                 } else {

@@ -127,7 +127,8 @@ pub fn markdown(c: &Comparison) -> String {
     }
     out.push_str(&format!(
         "\nMemory figures and work per event are exact; throughput is judged over every run \
-         (one-sided Mann-Whitney U test, α = {}), so a change within the noise reads `noise`.\n",
+         (one-sided Mann-Whitney U test, α = {:.4} per strategy), so a change within the noise \
+         reads `noise`.\n",
         c.alpha
     ));
     out

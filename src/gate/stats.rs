@@ -11,10 +11,14 @@
 //! programming over the arrangements of the two samples; ties count as half, which keeps the
 //! test conservative); above that the normal approximation with a continuity correction.
 //!
+//! `replay compare` tests every strategy's throughput, so it divides the significance level by
+//! the number of strategies tested (Bonferroni): the chance of any false alarm in one
+//! comparison stays below [`ALPHA`].
+//!
 //! The smallest p-value `n` and `m` runs can give is `1 / C(n + m, n)`: 0.1 for 2 runs each,
-//! 0.05 for 3, 0.014 for 4, 0.004 for 5. So with the default significance level of 0.05, a
-//! time regression needs at least 3 runs on each side (`--runs 3`, the default), and then all
-//! three new runs beyond every old run.
+//! 0.05 for 3, 0.014 for 4, 0.004 for 5, 0.001 for 6. So a throughput regression of one
+//! strategy can be flagged from 3 runs on each side (`--runs 3`, the default); comparing all 9
+//! strategies (level 0.05 / 9 = 0.0056) needs `--runs 5` or more.
 
 /// The default significance level of time verdicts.
 pub const ALPHA: f64 = 0.05;
