@@ -28,6 +28,11 @@ pub enum Command {
     Record(RecordArgs),
     /// Profile a trace itself: ops, threads, live bytes, request sizes, lifetimes, shape.
     Stats(StatsArgs),
+    /// Compare two --json results: per strategy and figure, old, new, change and a verdict.
+    /// Exit status 1 when any figure regressed past its threshold, 2 on bad input.
+    Compare(CompareArgs),
+    /// Join --json results of the same trace and settings, run in separate jobs, into one.
+    Merge(MergeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -68,6 +73,49 @@ pub struct StatsArgs {
     /// Also write the profile as JSON to FILE (`-` for standard output, which replaces the text).
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+}
+
+/// The default of `--max-regression`, for its help.
+const MAX_REGRESSION_HELP: &str = "How much worse each figure may get, in percent of the old \
+    value, or `off` to leave it out of the gate. Figures: footprint, overhead, internal, \
+    external, failed, work, throughput, p99. Unnamed figures keep their defaults: \
+    footprint=0,overhead=0,internal=off,external=off,failed=0,work=0,throughput=10%,p99=off. \
+    Throughput regresses only when the drop also passes a one-sided Mann-Whitney U test over \
+    the runs (alpha 0.05 over all strategies, Bonferroni: --runs 3 for one strategy, 5 for \
+    all nine).";
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The baseline result (replay --json).
+    #[arg(value_name = "OLD")]
+    pub old: PathBuf,
+
+    /// The result to judge against it.
+    #[arg(value_name = "NEW")]
+    pub new: PathBuf,
+
+    /// Also write the comparison as Markdown, for a pull-request comment (`-` for standard
+    /// output).
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+
+    #[arg(long, value_name = "LIST", long_help = MAX_REGRESSION_HELP, help = "How much worse each figure may get (e.g. footprint=0,throughput=5%,p99=off)")]
+    pub max_regression: Option<String>,
+
+    /// Compare even when the results replayed different traces (by content hash).
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Result files (replay --json) of the same trace and settings.
+    #[arg(value_name = "JSON", required = true, num_args = 2..)]
+    pub inputs: Vec<PathBuf>,
+
+    /// Where to write the merged result (`-` for standard output).
+    #[arg(short, long, value_name = "OUT")]
+    pub output: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -157,6 +205,24 @@ pub struct RunArgs {
     /// only ever shown when standard error is a terminal.
     #[arg(short, long)]
     pub quiet: bool,
+
+    /// Compare this run with a baseline result (replay --json) as `replay compare` does, after
+    /// writing this run's own outputs; exit status 1 on a regression.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+
+    #[arg(long, value_name = "LIST", long_help = MAX_REGRESSION_HELP, help = "With --baseline: how much worse each figure may get (e.g. footprint=0,throughput=5%)")]
+    pub max_regression: Option<String>,
+
+    /// With --baseline: compare even when the baseline replayed a different trace.
+    #[arg(long)]
+    pub force: bool,
+
+    /// For tests of the gate: slow a strategy down on purpose. `STRATEGY=N` does every
+    /// operation N times (on shadow heaps), `STRATEGY=spin:K` spins K iterations after each;
+    /// both count as work. Repeatable.
+    #[arg(long, value_name = "STRATEGY=HOW", hide = true)]
+    pub test_slowdown: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -1,7 +1,9 @@
 //! The subcommands, each a short pipeline over the library.
 
-use crate::cli::{ImportArgs, ImportFormat};
+use crate::cli::{CompareArgs, ImportArgs, ImportFormat, MergeArgs};
 use crate::config::RunConfig;
+use crate::gate::compare::{self as gate_compare, Document};
+use crate::gate::thresholds::Thresholds;
 use crate::progress::Progress;
 use crate::replay::{clock_overhead_ns, run_all, Plan};
 use crate::report::csv::CsvExporter;
@@ -17,6 +19,10 @@ use crate::Error;
 /// `replay TRACE ...`: load, replay through every chosen strategy, report. Returns whether
 /// every check passed: `false` when `--verify` caught a strategy breaking the heap model.
 pub fn run(config: &RunConfig) -> Result<bool, Error> {
+    crate::alloc::slowdown::set(config.slowdowns.clone());
+    // Read the baseline first: a bad one should fail before a long replay, not after.
+    let baseline =
+        config.baseline.as_deref().map(Document::read).transpose().map_err(Error::Usage)?;
     let progress = Progress::new(config.quiet);
     let parsing = progress.spinner(format!("parsing {}", config.trace.display()));
     let trace = trace::load(&config.trace, config.format, config.parse);
@@ -60,6 +66,7 @@ pub fn run(config: &RunConfig) -> Result<bool, Error> {
             blocks: trace.blocks,
             skipped: trace.skipped.clone(),
             request_sizes: request_size_histogram(&trace.events),
+            content_hash: crate::gate::hash::of_file(&config.trace).ok(),
         },
         params: config.params,
         timing: config.timing,
@@ -72,6 +79,7 @@ pub fn run(config: &RunConfig) -> Result<bool, Error> {
         results,
         heap,
         command_line: config.command_line.clone(),
+        test_slowdown: config.slowdown_specs.clone(),
     };
     // The report directory first: other outputs may be meant to go into it.
     if let Some(dir) = &config.report_dir {
@@ -99,7 +107,62 @@ pub fn run(config: &RunConfig) -> Result<bool, Error> {
     if !config.quiet && !to_stdout {
         emit(&Destination::Stdout, &TableExporter.export(&report)?)?;
     }
-    Ok(report.results.iter().all(|r| r.safety.verify_errors == 0))
+    let verified = report.results.iter().all(|r| r.safety.verify_errors == 0);
+    let Some(old) = baseline else { return Ok(verified) };
+    // The comparison reads this run as its JSON says it, so `--baseline` and `replay compare`
+    // of the same two files agree exactly.
+    let json = JsonExporter.export(&report)?;
+    let new = Document::parse(format!("this run of {}", config.trace.display()), &json)
+        .map_err(Error::Usage)?;
+    gate_compare::check_same_trace(&old, &new, config.force).map_err(Error::Usage)?;
+    let comparison = gate_compare::compare(&old, &new, &config.thresholds);
+    let text = crate::gate::text(&comparison);
+    if to_stdout {
+        eprint!("{text}");
+    } else {
+        emit(&Destination::Stdout, text.as_bytes())?;
+    }
+    Ok(verified && comparison.regressions() == 0)
+}
+
+/// `replay compare OLD NEW`: print the comparison (and write it as Markdown); `Ok(false)` when
+/// a figure regressed past its threshold.
+pub fn compare(args: &CompareArgs) -> Result<bool, Error> {
+    let thresholds =
+        Thresholds::parse(args.max_regression.as_deref().unwrap_or("")).map_err(Error::Usage)?;
+    let old = Document::read(&args.old).map_err(Error::Usage)?;
+    let new = Document::read(&args.new).map_err(Error::Usage)?;
+    gate_compare::check_same_trace(&old, &new, args.force).map_err(Error::Usage)?;
+    let comparison = gate_compare::compare(&old, &new, &thresholds);
+    let markdown = args.markdown.as_deref().map(Destination::parse);
+    if let Some(dest) = &markdown {
+        emit(dest, crate::gate::markdown(&comparison).as_bytes())?;
+    }
+    let text = crate::gate::text(&comparison);
+    if markdown == Some(Destination::Stdout) {
+        eprint!("{text}");
+    } else {
+        emit(&Destination::Stdout, text.as_bytes())?;
+    }
+    Ok(comparison.regressions() == 0)
+}
+
+/// `replay merge A.json B.json ... -o OUT`: one result of the same trace from several jobs.
+pub fn merge(args: &MergeArgs) -> Result<(), Error> {
+    let documents = args
+        .inputs
+        .iter()
+        .map(|p| Document::read(p))
+        .collect::<Result<Vec<_>, String>>()
+        .map_err(Error::Usage)?;
+    let merged = crate::gate::merge::merge(&documents).map_err(Error::Usage)?;
+    let mut bytes = serde_json::to_vec_pretty(&merged).map_err(crate::report::ExportError::from)?;
+    bytes.push(b'\n');
+    let dest = Destination::parse(&args.output);
+    emit(&dest, &bytes)?;
+    let n = merged["results"].as_array().map_or(0, Vec::len);
+    eprintln!("replay: merged {n} results from {} files into {dest}", documents.len());
+    Ok(())
 }
 
 /// `replay import --from FORMAT IN -o OUT`: convert another tool's trace into native CSV.

@@ -30,6 +30,15 @@ pub struct RunConfig {
     pub quiet: bool,
     /// The command line as typed, for the report to say what produced it.
     pub command_line: String,
+    /// `--baseline FILE`: compare the run with this result.
+    pub baseline: Option<PathBuf>,
+    /// `--max-regression`, parsed.
+    pub thresholds: crate::gate::thresholds::Thresholds,
+    /// `--force`.
+    pub force: bool,
+    /// The hidden `--test-slowdown` settings, parsed, and as typed.
+    pub slowdowns: Vec<(&'static str, crate::alloc::slowdown::Slowdown)>,
+    pub slowdown_specs: Vec<String>,
 }
 
 impl RunConfig {
@@ -38,6 +47,11 @@ impl RunConfig {
         if args.threads == Some(0) {
             return Err("--threads must be at least 1".into());
         }
+        let slowdowns = args
+            .test_slowdown
+            .iter()
+            .map(|spec| crate::alloc::slowdown::parse(spec).map(|(e, s)| (e.name, s)))
+            .collect::<Result<Vec<_>, String>>()?;
         Ok(RunConfig {
             trace,
             format: match args.format {
@@ -68,6 +82,13 @@ impl RunConfig {
             samples: args.samples,
             quiet: args.quiet,
             command_line: command_line(std::env::args_os()),
+            baseline: args.baseline.clone(),
+            thresholds: crate::gate::thresholds::Thresholds::parse(
+                args.max_regression.as_deref().unwrap_or(""),
+            )?,
+            force: args.force,
+            slowdowns,
+            slowdown_specs: args.test_slowdown.clone(),
         })
     }
 }

@@ -9,6 +9,7 @@ pub mod alloc;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod gate;
 pub mod layout;
 pub mod metrics;
 pub mod progress;

@@ -12,13 +12,16 @@ fn main() -> ExitCode {
         Some(Command::Import(args)) => commands::import(args).map(|()| true),
         Some(Command::Record(args)) => replay::record::record(args).map(|()| true),
         Some(Command::Stats(args)) => replay::stats::command(args).map(|()| true),
+        Some(Command::Compare(args)) => commands::compare(args),
+        Some(Command::Merge(args)) => commands::merge(args).map(|()| true),
         None => {
             RunConfig::from_args(&cli.run).map_err(Error::Usage).and_then(|c| commands::run(&c))
         }
     };
     match outcome {
         Ok(true) => ExitCode::SUCCESS,
-        // A check failed: `--verify` caught a strategy breaking the heap model.
+        // A check failed: `--verify` caught a strategy breaking the heap model, or the gate
+        // found a regression.
         Ok(false) => ExitCode::from(1),
         Err(error) => {
             eprintln!("replay: error: {error}");

@@ -20,6 +20,10 @@
 //!   request the strategy could serve then without growing the heap;
 //! - `failed_allocations`: allocations (and reallocations) refused because the heap would have
 //!   grown past `--heap-limit`; `ignored_frees`: frees of such a block, which are ignored.
+//! - `work_per_event = work / events`: `work` is the strategy's own count of the work it did
+//!   (list entries, tree nodes and bitmap words visited, splits, merges: each strategy's module
+//!   docs say what it counts), a deterministic cost that catches algorithmic regressions exactly
+//!   where timings cannot (0 when there are no events).
 //!
 //! The memory time series ([`Series`]) samples `footprint(i)`, `live_requested(i)`,
 //! `live_consumed(i)`, free bytes and the largest satisfiable request at `--samples N` evenly
@@ -54,6 +58,8 @@ pub struct MemoryStats {
     pub ignored_frees: u64,
     /// Footprint after the last event.
     pub final_footprint_bytes: Bytes,
+    /// The strategy's own count of work over the replay ([`crate::alloc::Strategy::work`]).
+    pub work: u64,
 }
 
 /// The heap after one event, as the memory time series records it.
@@ -116,6 +122,11 @@ impl MemoryStats {
     /// `(live_consumed - live_requested) / live_consumed` at `peak_event`.
     pub fn internal_fragmentation(&self) -> f64 {
         ratio(self.live_consumed_at_peak - self.max_live_bytes, self.live_consumed_at_peak)
+    }
+
+    /// `work / events`: the strategy's work per event, exactly reproducible (0 for no events).
+    pub fn work_per_event(&self) -> f64 {
+        ratio(self.work, self.events)
     }
 
     /// Free bytes at `peak_event`: `footprint - live_consumed`.

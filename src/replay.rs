@@ -174,7 +174,8 @@ impl Replayer {
     /// A fresh heap of `entry`'s strategy; `blocks` (the trace's id count) sizes the table.
     pub fn new(entry: &StrategyEntry, params: &Params, blocks: u32) -> Replayer {
         Replayer {
-            strategy: (entry.new)(params),
+            // Normally just `(entry.new)(params)`; the hidden `--test-slowdown` may wrap it.
+            strategy: crate::alloc::slowdown::new_strategy(entry, params),
             slots: vec![Slot::default(); blocks as usize],
             heap: HeapState::default(),
             overruns: Vec::new(),
@@ -636,7 +637,8 @@ pub fn metrics_pass(
         replayer.run(events, 0, &mut probes);
         (probes.0, probes.1, Safety::default())
     };
-    let stats = metrics.stats;
+    let mut stats = metrics.stats;
+    stats.work = replayer.strategy().work();
     let observed =
         Observed { series: series.finish(&stats), heap: layout.map(|l| l.finish(entry.name)) };
     if let Some((event, corruption)) = replayer.stopped() {

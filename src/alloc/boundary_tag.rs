@@ -43,6 +43,12 @@
 //! the arena the strategy keeps only scalars: `top`, the free byte and free block counts, the
 //! parameters and the first corruption found.
 //!
+//! # Work
+//! [`Strategy::work`] counts, per operation: 1 for the call; 1 for every list entry visited in
+//! the search of rule 1 below (at most [`SCAN_LIMIT`]); 1 for the bitmap search of rule 2; and 1
+//! for every block put on a list or taken off one (so a split costs 1 and a merge 1 per
+//! neighbour). Tag reads and checks are not counted.
+//!
 //! # Policy: which block is chosen
 //! Free blocks are sorted into size classes: a block of `s < 1024` bytes is in the exact class
 //! `s / 16`; a larger one in one of 16 classes per power of two, `[2^k + i 2^(k-4), 2^k + (i + 1)
@@ -224,6 +230,8 @@ pub struct BoundaryTag {
     free_blocks: u64,
     /// The first damage found; the strategy does nothing once it is set.
     corruption: Option<Corruption>,
+    /// Units of work so far (see the module docs).
+    work: u64,
 }
 
 impl BoundaryTag {
@@ -238,6 +246,7 @@ impl BoundaryTag {
             free_bytes: 0,
             free_blocks: 0,
             corruption: None,
+            work: 0,
         }
     }
 
@@ -444,6 +453,7 @@ impl BoundaryTag {
     /// Make `[start, start + size)` a free block at the head of its class list.
     fn insert(&mut self, start: Addr, size: Bytes) {
         let l = self.layout;
+        self.work += 1;
         self.set_tags(start, size, FREE);
         let class = class_of(size);
         let head = self.head(class);
@@ -463,6 +473,7 @@ impl BoundaryTag {
     /// links back, are checked before anything changes.
     fn unlink(&mut self, block: Addr, size: Bytes) -> Option<()> {
         let l = self.layout;
+        self.work += 1;
         let class = class_of(size);
         let (next_at, prev_at) = (l.next_at(block), l.prev_at(block));
         let (next, prev) = (self.load(next_at), self.load(prev_at));
@@ -514,6 +525,7 @@ impl BoundaryTag {
         let (mut at, mut owner) = (link, link);
         let mut seen = 0;
         while link != NIL && seen < SCAN_LIMIT {
+            self.work += 1;
             if seen >= self.free_blocks {
                 return self.damaged(at, owner, CorruptionKind::BrokenLink { link });
             }
@@ -525,6 +537,7 @@ impl BoundaryTag {
             link = self.load(at);
             seen += 1;
         }
+        self.work += 1;
         match self.nonempty_from(class + 1) {
             Some(larger) => {
                 let head = self.head(larger);
@@ -674,6 +687,7 @@ impl BoundaryTag {
 
 impl Strategy for BoundaryTag {
     fn allocate(&mut self, req: Request) -> Option<Allocation> {
+        self.work += 1;
         if self.corruption.is_some() || req.align > ARENA_LIMIT {
             return None;
         }
@@ -682,6 +696,7 @@ impl Strategy for BoundaryTag {
     }
 
     fn reallocate(&mut self, old: Allocation, req: Request) -> Option<Allocation> {
+        self.work += 1;
         if self.corruption.is_some() {
             return None;
         }
@@ -731,7 +746,12 @@ impl Strategy for BoundaryTag {
         Some(block)
     }
 
+    fn work(&self) -> u64 {
+        self.work
+    }
+
     fn free(&mut self, block: Allocation) {
+        self.work += 1;
         if self.corruption.is_some() {
             return;
         }

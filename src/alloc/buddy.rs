@@ -55,6 +55,13 @@
 //! `largest_satisfiable` (the largest free block, found from the bitmap) are `O(1)`.
 //! Memory: one set entry per free block, none per live block.
 
+//!
+//! # Work
+//! [`Strategy::work`] counts, per operation: 1 for the call; 1 for every free block taken from
+//! or put on an order's set (so every split counts 1, and a merge 2: the buddy taken off, the
+//! merged block put on), 1 for every buddy looked up that was not free, and 1 for every order
+//! a growing realloc checks for growth in place.
+
 use super::{Addr, Allocation, Bytes, Params, Request, Strategy, StrategyEntry, ALIGN};
 use std::collections::BTreeSet;
 
@@ -83,11 +90,20 @@ pub struct Buddy {
     nonempty: u64,
     /// Sum of the sizes of the free blocks: `top - live bytes`.
     free_bytes: Bytes,
+    /// Units of work so far (see the module docs).
+    work: u64,
 }
 
 impl Buddy {
     pub fn new(params: Params) -> Buddy {
-        Buddy { params, top: 0, free: vec![BTreeSet::new(); ORDERS], nonempty: 0, free_bytes: 0 }
+        Buddy {
+            params,
+            top: 0,
+            free: vec![BTreeSet::new(); ORDERS],
+            nonempty: 0,
+            free_bytes: 0,
+            work: 0,
+        }
     }
 
     /// The order of the block serving `req`, or `None` if that block would be too large.
@@ -101,6 +117,7 @@ impl Buddy {
 
     fn insert_free(&mut self, addr: Addr, order: u32) {
         debug_assert_eq!(addr % (1 << order), 0);
+        self.work += 1;
         self.free[order as usize].insert(addr);
         self.nonempty |= 1 << order;
         self.free_bytes += 1 << order;
@@ -108,6 +125,7 @@ impl Buddy {
 
     /// Remove the free block of `order` at `addr`; false (and nothing changes) if there is none.
     fn remove_free(&mut self, addr: Addr, order: u32) -> bool {
+        self.work += 1;
         if self.nonempty >> order & 1 == 0 {
             return false;
         }
@@ -124,6 +142,7 @@ impl Buddy {
 
     /// Take the lowest-addressed free block of `order` (which must have one).
     fn take_lowest(&mut self, order: u32) -> Addr {
+        self.work += 1;
         let set = &mut self.free[order as usize];
         let addr = set.pop_first().expect("the nonempty bitmap is exact");
         if set.is_empty() {
@@ -214,12 +233,14 @@ impl Buddy {
 
 impl Strategy for Buddy {
     fn allocate(&mut self, req: Request) -> Option<Allocation> {
+        self.work += 1;
         let k = self.order_of(req)?;
         let addr = self.place(k)?;
         Some(Allocation::at(addr, 1 << k))
     }
 
     fn reallocate(&mut self, old: Allocation, req: Request) -> Option<Allocation> {
+        self.work += 1;
         let req = Request::new(req.size);
         let new = self.order_of(req)?;
         let old_order = old.size.trailing_zeros();
@@ -236,6 +257,7 @@ impl Strategy for Buddy {
         let in_place = (old_order..new).all(|order| {
             start % (2 << order) == 0 && self.free[order as usize].contains(&(start + (1 << order)))
         });
+        self.work += u64::from(new - old_order);
         if in_place {
             for order in old_order..new {
                 self.remove_free(start + (1 << order), order);
@@ -249,11 +271,16 @@ impl Strategy for Buddy {
 
     fn free(&mut self, block: Allocation) {
         debug_assert!(block.size.is_power_of_two());
+        self.work += 1;
         self.free_merged(block.start, block.size.trailing_zeros());
     }
 
     fn top(&self) -> Bytes {
         self.top
+    }
+
+    fn work(&self) -> u64 {
+        self.work
     }
 
     fn free_bytes(&self) -> Bytes {

@@ -6,6 +6,8 @@
 //! wasted). The baseline every other strategy should beat.
 //!
 //! Cost: O(1) per operation.
+//!
+//! Work ([`Strategy::work`]): 1 per allocation and 1 per free; a realloc is both (2).
 
 use super::{Allocation, Bytes, Params, Request, Strategy, StrategyEntry};
 
@@ -22,16 +24,19 @@ pub struct Bump {
     top: Bytes,
     /// Bytes of freed blocks: free, but never used again.
     freed: Bytes,
+    /// Units of work so far (see the module docs).
+    work: u64,
 }
 
 impl Bump {
     pub fn new(params: Params) -> Bump {
-        Bump { params, top: 0, freed: 0 }
+        Bump { params, top: 0, freed: 0, work: 0 }
     }
 }
 
 impl Strategy for Bump {
     fn allocate(&mut self, req: Request) -> Option<Allocation> {
+        self.work += 1;
         let size = self.params.block_size(req);
         let new_top = self.top.checked_add(size)?;
         if !self.params.may_grow_to(new_top) {
@@ -49,7 +54,12 @@ impl Strategy for Bump {
     }
 
     fn free(&mut self, block: Allocation) {
+        self.work += 1;
         self.freed += block.size;
+    }
+
+    fn work(&self) -> u64 {
+        self.work
     }
 
     fn free_bytes(&self) -> Bytes {

@@ -22,6 +22,7 @@ pub mod buddy;
 pub mod bump;
 pub mod freelist;
 pub mod slab;
+pub mod slowdown;
 pub mod tlsf;
 
 /// A simulated address in the heap, in bytes from its base.
@@ -170,6 +171,15 @@ pub trait Strategy: Send {
     /// it. Strategies with out-of-band metadata are never damaged (the default).
     fn corruption(&self) -> Option<Corruption> {
         None
+    }
+
+    /// Units of work done so far: a running count, deterministic for a given trace and
+    /// parameters, that each strategy defines in its module docs (list entries, tree nodes or
+    /// bitmap words visited, splits, merges). `work_per_event` in the reports is this over the
+    /// events replayed. It catches algorithmic regressions exactly, on any machine, where timings
+    /// only can within their noise. Counting costs a `u64` increment where the work is done.
+    fn work(&self) -> u64 {
+        0
     }
 }
 

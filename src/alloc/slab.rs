@@ -83,6 +83,12 @@
 //!
 //! Memory: 48 bytes per slab, 4 bytes per page of the heap up to the highest slab (the page map), one set entry per slab
 //! with a free slot, and the page allocator's tree of free runs.
+//!
+//! # Work
+//! [`Strategy::work`] counts, per operation: 1 for the call (a moving realloc also counts its
+//! malloc and free); 1 for every bitmap word scanned for the lowest free slot; 1 for every
+//! change to a class's set of slabs with room; and all the work of the page allocator (a
+//! best-fit free list: see [`super::freelist`]).
 
 use super::freelist::{FreeList, Policy};
 use super::{Addr, Allocation, Bytes, Params, Request, Strategy, StrategyEntry, ALIGN};
@@ -202,6 +208,8 @@ pub struct SlabAllocator {
     classes_with_room: u32,
     /// Bytes of all free slots of all slabs.
     free_slot_bytes: Bytes,
+    /// Units of work so far, besides the page allocator's (see the module docs).
+    work: u64,
 }
 
 impl SlabAllocator {
@@ -219,6 +227,7 @@ impl SlabAllocator {
             partial: Default::default(),
             classes_with_room: 0,
             free_slot_bytes: 0,
+            work: 0,
         }
     }
 
@@ -250,11 +259,13 @@ impl SlabAllocator {
     }
 
     fn mark_room(&mut self, class: usize, start: Addr) {
+        self.work += 1;
         self.partial[class].insert(start);
         self.classes_with_room |= 1 << class;
     }
 
     fn unmark_room(&mut self, class: usize, start: Addr) {
+        self.work += 1;
         let set = &mut self.partial[class];
         set.remove(&start);
         if set.is_empty() {
@@ -309,6 +320,8 @@ impl SlabAllocator {
         let slab = &mut self.slabs[id];
         let slot = slab.take_lowest();
         let full = slab.free == 0;
+        // The bitmap words take_lowest scanned.
+        self.work += u64::from(slot / 64) + 1;
         let size = CLASS_SIZES[class];
         self.free_slot_bytes -= size;
         if full {
@@ -393,6 +406,7 @@ impl SlabAllocator {
 
 impl Strategy for SlabAllocator {
     fn allocate(&mut self, req: Request) -> Option<Allocation> {
+        self.work += 1;
         let need = self.params.need(req.size);
         match Self::class_for(need, req.align) {
             Some(class) => self.allocate_small(class),
@@ -401,6 +415,7 @@ impl Strategy for SlabAllocator {
     }
 
     fn reallocate(&mut self, old: Allocation, req: Request) -> Option<Allocation> {
+        self.work += 1;
         let need = self.params.need(req.size);
         match (Self::is_small(&old), Self::class_for(need, ALIGN)) {
             (true, Some(class)) if CLASS_SIZES[class] == old.size => {
@@ -418,7 +433,12 @@ impl Strategy for SlabAllocator {
         }
     }
 
+    fn work(&self) -> u64 {
+        self.work + self.pages.work()
+    }
+
     fn free(&mut self, block: Allocation) {
+        self.work += 1;
         if Self::is_small(&block) {
             self.free_small(block);
         } else {

@@ -67,6 +67,12 @@ pub fn columns(timed: bool) -> Vec<Column> {
             text: |v| format!("{v}"),
         },
     ];
+    let work = Column {
+        header: "work/event",
+        better: Better::Lower,
+        value: |r| Some(r.memory.work_per_event()),
+        text: |v| format!("{v:.2}"),
+    };
     if timed {
         columns.extend([
             Column {
@@ -101,5 +107,6 @@ pub fn columns(timed: bool) -> Vec<Column> {
             },
         ]);
     }
+    columns.push(work);
     columns
 }

@@ -43,6 +43,8 @@ pub const COLUMNS: &[&str] = &[
     "realloc_max_ns",
     "verify_errors",
     "corrupted",
+    "work",
+    "work_per_event",
 ];
 
 fn opt<T: ToString>(value: Option<T>) -> String {
@@ -84,6 +86,8 @@ fn row(r: &StrategyResult) -> Vec<String> {
     cells.extend(percentiles(lat.and_then(|l| l.realloc)));
     cells.push(opt(r.safety.verified.then_some(r.safety.verify_errors)));
     cells.push(r.safety.corruption.is_some().to_string());
+    cells.push(m.work.to_string());
+    cells.push(m.work_per_event().to_string());
     cells
 }
 

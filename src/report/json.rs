@@ -17,7 +17,7 @@ struct Document<'a> {
     schema_version: u32,
     tool: Tool,
     trace: Trace<'a>,
-    settings: Settings,
+    settings: Settings<'a>,
     results: Vec<Result<'a>>,
 }
 
@@ -34,10 +34,13 @@ struct Trace<'a> {
     events: u64,
     blocks: u32,
     skipped: BTreeMap<&'static str, u64>,
+    /// `fnv1a64:` and 16 hex digits: the FNV-1a hash of the trace file's bytes, so `replay
+    /// compare` and `replay merge` can tell whether two results replayed the same trace.
+    content_hash: Option<&'a str>,
 }
 
 #[derive(Serialize)]
-struct Settings {
+struct Settings<'a> {
     min_size: u64,
     coalesce: bool,
     heap_limit: Option<u64>,
@@ -45,6 +48,10 @@ struct Settings {
     timing_parallel: bool,
     clock_overhead_ns: u64,
     samples: u64,
+    guard: bool,
+    /// The hidden `--test-slowdown` settings, as typed (empty when none): a result made with
+    /// one is not comparable with one made without.
+    test_slowdown: Vec<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -60,6 +67,9 @@ struct Result<'a> {
     failed_allocations: u64,
     ignored_frees: u64,
     final_footprint_bytes: u64,
+    /// The strategy's own count of its work, and that over `events` (see metrics.rs).
+    work: u64,
+    work_per_event: f64,
     at_peak: AtPeak,
     throughput_events_per_sec: Option<f64>,
     throughput: Option<&'a Throughput>,
@@ -175,6 +185,7 @@ impl Exporter for JsonExporter {
                 events: report.trace.events,
                 blocks: report.trace.blocks,
                 skipped: report.trace.skipped.iter().map(|(k, v)| (k.name(), *v)).collect(),
+                content_hash: report.trace.content_hash.as_deref(),
             },
             settings: Settings {
                 min_size: report.params.min_size,
@@ -184,6 +195,8 @@ impl Exporter for JsonExporter {
                 timing_parallel: report.timing.parallel,
                 clock_overhead_ns: report.clock_overhead_ns,
                 samples: report.samples,
+                guard: report.params.guard,
+                test_slowdown: report.test_slowdown.iter().map(String::as_str).collect(),
             },
             results: report
                 .results
@@ -202,6 +215,8 @@ impl Exporter for JsonExporter {
                         failed_allocations: m.failed_allocations,
                         ignored_frees: m.ignored_frees,
                         final_footprint_bytes: m.final_footprint_bytes,
+                        work: m.work,
+                        work_per_event: m.work_per_event(),
                         at_peak: AtPeak::of(m),
                         throughput_events_per_sec: r.throughput.as_ref().map(|t| t.median),
                         throughput: r.throughput.as_ref(),

@@ -35,6 +35,8 @@ pub struct Report {
     pub heap: Vec<HeapPictures>,
     /// The command line that produced the report, as typed.
     pub command_line: String,
+    /// The hidden `--test-slowdown` settings, as typed (empty when none).
+    pub test_slowdown: Vec<String>,
 }
 
 /// The trace, as the report describes it.
@@ -51,6 +53,9 @@ pub struct TraceSummary {
     /// Requested sizes of allocations (malloc, calloc, memalign, realloc) in log2 buckets:
     /// `request_sizes[0]` counts sizes 0 and 1, `request_sizes[k]` sizes in `[2^k, 2^(k+1))`.
     pub request_sizes: Vec<u64>,
+    /// `fnv1a64:<16 hex digits>` of the trace file's bytes ([`crate::gate::hash`]); `None` when
+    /// the file could not be read again.
+    pub content_hash: Option<String>,
 }
 
 /// The request size histogram of [`TraceSummary::request_sizes`].

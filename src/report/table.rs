@@ -7,7 +7,7 @@ use crate::verify::FindingKind;
 pub struct TableExporter;
 
 /// Columns of left-aligned first cells and right-aligned numbers, separated by two spaces.
-fn render(header: &[&str], rows: &[Vec<String>]) -> String {
+pub(crate) fn render(header: &[&str], rows: &[Vec<String>]) -> String {
     let widths: Vec<usize> = (0..header.len())
         .map(|c| rows.iter().map(|r| r[c].len()).chain([header[c].len()]).max().unwrap_or(0))
         .collect();
@@ -76,6 +76,7 @@ impl Exporter for TableExporter {
                     percent(m.external_fragmentation()),
                     m.peak_event.to_string(),
                     m.failed_allocations.to_string(),
+                    format!("{:.2}", m.work_per_event()),
                 ]
             })
             .collect();
@@ -90,6 +91,7 @@ impl Exporter for TableExporter {
                 "external",
                 "peak event",
                 "failed",
+                "work/event",
             ],
             &memory_rows,
         ));

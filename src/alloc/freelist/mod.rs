@@ -56,6 +56,15 @@
 //! blocks. The `reference` module (tests only) implements the same policy by scanning a sorted
 //! `Vec`, and the property tests there show the two agree on every step of random traces.
 
+//!
+//! # Work
+//! [`Strategy::work`] counts, per operation: 1 for the call; `height + 1` tree nodes for every
+//! search from the root (the policy's choice, where next fit may search twice; the highest free
+//! block when growing; the gap a freed block goes into; the block after a growing realloc); and
+//! 1 for every change to the free set (an insertion, a removal, a resize: so a split or a merge
+//! costs 1 each). Best fit's size index counts as one search. Cursor steps to neighbours are
+//! free (they stay within a node or two).
+
 mod by_size;
 mod tree;
 
@@ -119,6 +128,8 @@ pub struct FreeList {
     by_size: Option<Box<SizeIndex>>,
     /// Sum of the sizes of the free blocks.
     free_bytes: Bytes,
+    /// Units of work so far (see the module docs).
+    work: u64,
 }
 
 impl FreeList {
@@ -131,7 +142,14 @@ impl FreeList {
             free: FreeTree::new(),
             by_size: (policy == Policy::BestFit).then(Box::default),
             free_bytes: 0,
+            work: 0,
         }
+    }
+
+    /// Count one search from the root of the tree: `height + 1` nodes.
+    #[inline]
+    fn count_search(&mut self) {
+        self.work += self.free.height() as u64 + 1;
     }
 
     pub fn policy(&self) -> Policy {
@@ -155,12 +173,13 @@ impl FreeList {
 
     /// The free block the policy picks for `size` bytes, without growing. O(log n).
     fn choose(&mut self, size: Bytes) -> Option<Cursor> {
+        self.count_search();
         match self.policy {
             Policy::FirstFit => self.free.first_fit(size),
-            Policy::NextFit => self
-                .free
-                .first_fit_ending_above(self.rover, size)
-                .or_else(|| self.free.first_fit(size)),
+            Policy::NextFit => self.free.first_fit_ending_above(self.rover, size).or_else(|| {
+                self.work += self.free.height() as u64 + 1;
+                self.free.first_fit(size)
+            }),
             Policy::BestFit => self.by_size.as_mut()?.best(size, &self.free),
             Policy::WorstFit => {
                 let largest = self.free.largest();
@@ -181,6 +200,7 @@ impl FreeList {
             self.take_low(&at, size);
             return Some(addr);
         }
+        self.count_search();
         let last = self.free.last().filter(|at| {
             let (addr, len) = self.free.get(at);
             addr + len == self.top
@@ -200,6 +220,7 @@ impl FreeList {
     /// Give `[addr, addr + size)` back, merging with free neighbours if coalescing is on.
     /// O(log n).
     fn release(&mut self, addr: Addr, size: Bytes) {
+        self.count_search();
         let gap = self.free.seek(addr);
         if !self.params.coalesce {
             self.insert_free(gap, addr, size);
@@ -245,6 +266,7 @@ impl FreeList {
 
     /// Add a free block at `gap`, which is `self.free.seek(addr)`.
     fn insert_free(&mut self, gap: Cursor, addr: Addr, size: Bytes) {
+        self.work += 1;
         self.free_bytes += size;
         self.free.insert_at(gap, addr, size);
         if let Some(by_size) = &mut self.by_size {
@@ -255,6 +277,7 @@ impl FreeList {
 
     fn remove_free(&mut self, at: &Cursor) {
         let (addr, size) = self.free.get(at);
+        self.work += 1;
         self.free_bytes -= size;
         if let Some(by_size) = &mut self.by_size {
             by_size.remove(size, addr);
@@ -265,6 +288,7 @@ impl FreeList {
     /// Change a free block whose place in address order stays the same.
     fn resize_free(&mut self, at: &Cursor, addr: Addr, size: Bytes) {
         let (old_addr, old_size) = self.free.get(at);
+        self.work += 1;
         self.free_bytes = self.free_bytes - old_size + size;
         self.free.set(at, addr, size);
         if let Some(by_size) = &mut self.by_size {
@@ -277,6 +301,7 @@ impl FreeList {
 
 impl Strategy for FreeList {
     fn allocate(&mut self, req: Request) -> Option<Allocation> {
+        self.work += 1;
         let size = self.params.block_size(req);
         let start = self.place(size)?;
         self.rover = start + size;
@@ -284,6 +309,7 @@ impl Strategy for FreeList {
     }
 
     fn reallocate(&mut self, old: Allocation, req: Request) -> Option<Allocation> {
+        self.work += 1;
         let need = self.params.need(req.size);
         let (addr, size) = (old.start, old.size);
         let end = old.end();
@@ -295,6 +321,7 @@ impl Strategy for FreeList {
             return Some(Allocation::at(addr, need));
         }
         // 2. Grow into the free block that follows.
+        self.count_search();
         let next = self.free.starting_at(end);
         if let Some(at) = next {
             let (_, len) = self.free.get(&at);
@@ -327,7 +354,12 @@ impl Strategy for FreeList {
     }
 
     fn free(&mut self, block: Allocation) {
+        self.work += 1;
         self.release(block.start, block.size);
+    }
+
+    fn work(&self) -> u64 {
+        self.work
     }
 
     fn top(&self) -> Bytes {

@@ -257,6 +257,11 @@ impl FreeTree {
 
     /// The size of the largest block, 0 if there is none. O(1).
     #[inline]
+    /// Levels below the root: a search visits `height() + 1` nodes. O(1).
+    pub fn height(&self) -> usize {
+        self.height
+    }
+
     pub fn largest(&self) -> Bytes {
         self.largest
     }
