@@ -1,6 +1,8 @@
 //! The subcommands, each a short pipeline over the library.
 
-use crate::cli::{ImportArgs, ImportFormat};
+use crate::cli::{
+    ConvertArgs, GenArgs, GenPattern, GenSizes, ImportArgs, ImportFormat, InputFormat,
+};
 use crate::config::RunConfig;
 use crate::progress::Progress;
 use crate::replay::{clock_overhead_ns, run_all, Plan};
@@ -50,10 +52,7 @@ pub fn run(config: &RunConfig) -> Result<bool, Error> {
     let report = Report {
         trace: TraceSummary {
             path: config.trace.display().to_string(),
-            format: match config.format {
-                Format::Csv => "csv",
-                Format::Mtrace => "mtrace",
-            },
+            format: Format::detect(&config.trace, config.format).name(),
             events: trace.events.len() as u64,
             blocks: trace.blocks,
             skipped: trace.skipped.clone(),
@@ -132,4 +131,113 @@ pub fn import(args: &ImportArgs) -> Result<(), Error> {
 
 fn emit(dest: &Destination, bytes: &[u8]) -> Result<(), Error> {
     write::write(dest, bytes).map_err(|source| Error::Output { dest: dest.to_string(), source })
+}
+
+/// `replay gen ... -o OUT`: write a synthetic trace, line by line (never whole in memory), to a
+/// temporary file renamed over OUT at the end.
+pub fn gen(args: &GenArgs) -> Result<(), Error> {
+    use crate::trace::synth::{generate, GenSpec, Pattern, SizeDistribution};
+    let spec = GenSpec {
+        events: args.events,
+        live: args.live.max(1),
+        sizes: match args.sizes {
+            GenSizes::Uniform => SizeDistribution::Uniform,
+            GenSizes::PowerLaw => SizeDistribution::PowerLaw,
+            GenSizes::Mixed => SizeDistribution::Mixed,
+        },
+        pattern: match args.pattern {
+            GenPattern::Ramp => Pattern::Ramp,
+            GenPattern::Peak => Pattern::Peak,
+            GenPattern::Plateau => Pattern::Plateau,
+            GenPattern::Random => Pattern::Random,
+        },
+        seed: args.seed,
+    };
+    if spec.events == 0 {
+        return Err(Error::Usage("--events must be at least 1".into()));
+    }
+    let dest = Destination::parse(&args.output);
+    let output_error = |source| Error::Output { dest: dest.to_string(), source };
+    let summary = match &dest {
+        Destination::Stdout => {
+            match generate(&spec, std::io::BufWriter::new(std::io::stdout().lock())) {
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+                other => other.map_err(output_error)?,
+            }
+        }
+        Destination::File(path) => {
+            let mut file = write::AtomicFile::create(path).map_err(output_error)?;
+            let summary = generate(&spec, &mut file).map_err(output_error)?;
+            file.commit().map_err(output_error)?;
+            summary
+        }
+    };
+    eprintln!(
+        "replay: generated {} events ({} blocks, at most {} live) into {dest}",
+        summary.events, summary.blocks, summary.max_live
+    );
+    Ok(())
+}
+
+/// `replay convert IN -o OUT`: CSV (or mtrace) to `.rtrace` when OUT ends in `.rtrace`, anything
+/// to CSV otherwise. Streams both ways; OUT is replaced atomically.
+pub fn convert(args: &ConvertArgs) -> Result<(), Error> {
+    use crate::trace::rtrace::{self, Rtrace};
+    let format = match args.format {
+        InputFormat::Csv => Format::Csv,
+        InputFormat::Mtrace => Format::Mtrace,
+        InputFormat::Rtrace => Format::Rtrace,
+    };
+    let format = Format::detect(&args.input, format);
+    let to_rtrace = args.output.extension().is_some_and(|ext| ext == "rtrace");
+    let dest = Destination::parse(&args.output);
+    let output_error = |source| Error::Output { dest: dest.to_string(), source };
+    let note = match (&dest, to_rtrace) {
+        (Destination::File(path), true) => {
+            if format == Format::Rtrace {
+                return Err(Error::Usage(format!(
+                    "{} is already an rtrace file",
+                    args.input.display()
+                )));
+            }
+            let mut file = write::AtomicFile::create(path).map_err(output_error)?;
+            let options = ParseOptions { lenient: args.lenient };
+            let header =
+                rtrace::convert(&args.input, format, options, file.file().map_err(output_error)?)?;
+            file.commit().map_err(output_error)?;
+            format!(
+                "{} events ({} blocks in {} recycled ids)",
+                header.events, header.blocks, header.slots
+            )
+        }
+        (Destination::Stdout, true) => {
+            return Err(Error::Usage("an .rtrace file cannot go to standard output".into()))
+        }
+        (_, false) => {
+            let rtrace = if format == Format::Rtrace {
+                Rtrace::open(&args.input)?
+            } else {
+                return Err(Error::Usage(format!(
+                    "{} is not an rtrace file; to convert to CSV, give an .rtrace file \
+                     (or `replay import` for other tools' formats)",
+                    args.input.display()
+                )));
+            };
+            match &dest {
+                Destination::Stdout => match rtrace::to_csv(&rtrace, std::io::stdout().lock()) {
+                    Err(crate::trace::TraceError::Write { source })
+                        if source.kind() == std::io::ErrorKind::BrokenPipe => {}
+                    other => other?,
+                },
+                Destination::File(path) => {
+                    let mut file = write::AtomicFile::create(path).map_err(output_error)?;
+                    rtrace::to_csv(&rtrace, &mut file)?;
+                    file.commit().map_err(output_error)?;
+                }
+            }
+            format!("{} events", rtrace.header.events)
+        }
+    };
+    eprintln!("replay: converted {note} from {} into {dest}", args.input.display());
+    Ok(())
 }

@@ -43,6 +43,7 @@ impl RunConfig {
             format: match args.format {
                 InputFormat::Csv => Format::Csv,
                 InputFormat::Mtrace => Format::Mtrace,
+                InputFormat::Rtrace => Format::Rtrace,
             },
             parse: ParseOptions { lenient: args.lenient },
             strategies: parse_strategies(&args.alloc)?,

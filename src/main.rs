@@ -10,6 +10,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match &cli.command {
         Some(Command::Import(args)) => commands::import(args).map(|()| true),
+        Some(Command::Gen(args)) => commands::gen(args).map(|()| true),
+        Some(Command::Convert(args)) => commands::convert(args).map(|()| true),
         None => {
             RunConfig::from_args(&cli.run).map_err(Error::Usage).and_then(|c| commands::run(&c))
         }

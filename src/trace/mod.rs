@@ -17,6 +17,7 @@
 mod builder;
 pub mod csv;
 pub mod mtrace;
+pub mod rtrace;
 pub mod synth;
 
 use std::fmt;
@@ -249,6 +250,29 @@ pub enum Format {
     Csv,
     /// glibc's `MALLOC_TRACE` text.
     Mtrace,
+    /// The binary format of [`rtrace`].
+    Rtrace,
+}
+
+impl Format {
+    /// The format of the file at `path`: an `.rtrace` file is recognised by its magic whatever
+    /// `given` says (so `replay trace.rtrace` needs no `--format`); otherwise `given`.
+    pub fn detect(path: &Path, given: Format) -> Format {
+        if given == Format::Rtrace || rtrace::is_rtrace(path) {
+            Format::Rtrace
+        } else {
+            given
+        }
+    }
+
+    /// The name used in reports.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::Mtrace => "mtrace",
+            Format::Rtrace => "rtrace",
+        }
+    }
 }
 
 /// Open `path`, decompressing it transparently when its name ends in `.gz`.
@@ -265,6 +289,9 @@ pub fn open(path: &Path) -> Result<Box<dyn Read>, TraceError> {
 
 /// Read and validate the trace at `path` in `format`.
 pub fn load(path: &Path, format: Format, options: ParseOptions) -> Result<Trace, TraceError> {
+    if Format::detect(path, format) == Format::Rtrace {
+        return rtrace::Rtrace::open(path)?.load();
+    }
     let input = open(path)?;
     let trace = match format {
         Format::Csv => {
@@ -274,6 +301,7 @@ pub fn load(path: &Path, format: Format, options: ParseOptions) -> Result<Trace,
             csv::parse_with_size_hint(input, path, options, bytes)?
         }
         Format::Mtrace => mtrace::parse(input, path, options)?,
+        Format::Rtrace => unreachable!("handled above"),
     };
     if trace.events.is_empty() {
         return Err(TraceError::File {
