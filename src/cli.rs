@@ -110,6 +110,12 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", default_value_t = 1000)]
     pub samples: u64,
 
+    /// Read the trace in chunks, once per pass, instead of loading it whole: memory stays
+    /// bounded whatever the trace's length. Automatic for .rtrace files and for inputs over
+    /// 64 MiB (a CSV is then converted once to a temporary .rtrace).
+    #[arg(long)]
+    pub stream: bool,
+
     /// Fixed, made-up timings instead of measured ones, so tests get the same output on every
     /// machine (throughput run k is (k+1) M events/s; latencies 10/100/1000/10000 ns).
     #[arg(long, hide = true)]

@@ -28,6 +28,8 @@ pub struct RunConfig {
     /// Samples of the memory time series per strategy.
     pub samples: u64,
     pub quiet: bool,
+    /// `--stream`: read the trace in chunks per pass even when it is small.
+    pub stream: bool,
     /// The command line as typed, for the report to say what produced it.
     pub command_line: String,
 }
@@ -66,6 +68,7 @@ impl RunConfig {
             report_dir: args.report.clone(),
             samples: args.samples,
             quiet: args.quiet,
+            stream: args.stream,
             command_line: command_line(std::env::args_os()),
         })
     }
