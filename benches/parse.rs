@@ -1,8 +1,11 @@
 //! Parse throughput of the native CSV format, against the bare csv crate reading the same bytes
-//! record by record (the ceiling any parser built on it can reach).
+//! record by record (the ceiling any parser built on it can reach), and the read throughput of
+//! the same events as an `.rtrace` file (from the page cache), in one run:
+//! `cargo bench --bench parse`.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use replay::trace::{csv, ParseOptions};
+use replay::trace::rtrace::{self, Rtrace, CHUNK_EVENTS};
+use replay::trace::{csv, Format, ParseOptions};
 use std::hint::black_box;
 use std::path::Path;
 use std::time::Duration;
@@ -73,6 +76,47 @@ fn parse(c: &mut Criterion) {
         })
     });
     group.finish();
+
+    // The same events as an .rtrace file, read in chunks as every streamed pass reads them.
+    let dir = std::env::temp_dir();
+    let csv_path = dir.join(format!("replay-bench-{}.csv", std::process::id()));
+    let rtrace_path = csv_path.with_extension("rtrace");
+    std::fs::write(&csv_path, &input).unwrap();
+    let mut file = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&rtrace_path)
+        .unwrap();
+    rtrace::convert(&csv_path, Format::Csv, ParseOptions::default(), &mut file).unwrap();
+    drop(file);
+    let rtrace = Rtrace::open(&rtrace_path).unwrap();
+    let bytes = std::fs::metadata(&rtrace_path).unwrap().len();
+    let mut group = c.benchmark_group("read");
+    group.throughput(Throughput::Bytes(bytes));
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4));
+    group.bench_function("rtrace chunks (bulk read + decode)", |b| {
+        b.iter(|| {
+            let mut n = 0u64;
+            rtrace
+                .for_each_chunk(CHUNK_EVENTS, &mut |events, _| {
+                    n += events.len() as u64;
+                    true
+                })
+                .unwrap();
+            black_box(n)
+        })
+    });
+    group.bench_function("rtrace open (header, length, checksum)", |b| {
+        b.iter(|| black_box(Rtrace::open(&rtrace_path).unwrap().header.events))
+    });
+    group.finish();
+    let _ = std::fs::remove_file(&csv_path);
+    let _ = std::fs::remove_file(&rtrace_path);
 }
 
 criterion_group!(benches, parse);

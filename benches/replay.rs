@@ -8,7 +8,7 @@
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use replay::alloc::{Params, ALL};
-use replay::replay::{NoProbe, Replayer};
+use replay::replay::{LatencyProbe, NoProbe, Replayer};
 use replay::trace::synth::steady_state;
 use std::time::Duration;
 
@@ -40,5 +40,41 @@ fn strategies(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, strategies);
+/// The latency pass (a clock read before and after every strategy call, into histograms)
+/// against the untimed pass, on the same trace: their ratio is the timing overhead.
+/// `cargo bench --bench replay -- overhead`.
+fn timing_overhead(c: &mut Criterion) {
+    let params = Params::default();
+    let trace = steady_state(100_000, CHURN_STEPS, 42);
+    let mut group = c.benchmark_group("overhead/100000-live");
+    group.throughput(Throughput::Elements(trace.events.len() as u64));
+    group.sample_size(10);
+    group.warm_up_time(Duration::from_millis(500));
+    group.measurement_time(Duration::from_secs(3));
+    for entry in ALL {
+        group.bench_function(format!("{}/untimed", entry.name), |b| {
+            b.iter_batched(
+                || Replayer::new(entry, &params, trace.blocks),
+                |mut replayer| {
+                    replayer.run(&trace.events, 0, &mut NoProbe);
+                    replayer
+                },
+                BatchSize::PerIteration,
+            )
+        });
+        group.bench_function(format!("{}/latency", entry.name), |b| {
+            b.iter_batched(
+                || (Replayer::new(entry, &params, trace.blocks), LatencyProbe::default()),
+                |(mut replayer, mut probe)| {
+                    replayer.run(&trace.events, 0, &mut probe);
+                    (replayer, probe)
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, strategies, timing_overhead);
 criterion_main!(benches);

@@ -33,6 +33,12 @@ pub enum Command {
     Compare(CompareArgs),
     /// Join --json results of the same trace and settings, run in separate jobs, into one.
     Merge(MergeArgs),
+    /// Generate a synthetic trace (native CSV), reproducible from its seed: program behaviours
+    /// after Wilson et al. (ramp, peak, plateau) with a choice of size distributions.
+    Gen(GenArgs),
+    /// Convert a trace between CSV (or mtrace) and the binary .rtrace format, by the output's
+    /// extension: `replay convert trace.csv -o trace.rtrace`, `replay convert t.rtrace -o t.csv`.
+    Convert(ConvertArgs),
 }
 
 #[derive(Debug, Args)]
@@ -120,7 +126,7 @@ pub struct MergeArgs {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The trace to replay (native CSV, or .csv.gz; see --format).
+    /// The trace to replay (native CSV, .csv.gz, or binary .rtrace; see --format).
     #[arg(required = true, value_name = "TRACE")]
     pub trace: Option<PathBuf>,
 
@@ -196,6 +202,12 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", default_value_t = 1000)]
     pub samples: u64,
 
+    /// Read the trace in chunks, once per pass, instead of loading it whole: memory stays
+    /// bounded whatever the trace's length. Automatic for .rtrace files and for inputs over
+    /// 64 MiB (a CSV is then converted once to a temporary .rtrace).
+    #[arg(long)]
+    pub stream: bool,
+
     /// Fixed, made-up timings instead of measured ones, so tests get the same output on every
     /// machine (throughput run k is (k+1) M events/s; latencies 10/100/1000/10000 ns).
     #[arg(long, hide = true)]
@@ -244,6 +256,74 @@ pub struct ImportArgs {
     pub lenient: bool,
 }
 
+#[derive(Debug, Args)]
+pub struct GenArgs {
+    /// Events in the trace.
+    #[arg(long, value_name = "N")]
+    pub events: u64,
+
+    /// The most blocks live at once (the pattern's high level).
+    #[arg(long, value_name = "L", default_value_t = 10_000)]
+    pub live: u64,
+
+    /// How request sizes are drawn.
+    #[arg(long, value_enum, default_value_t = GenSizes::Mixed)]
+    pub sizes: GenSizes,
+
+    /// How the number of live blocks moves over the trace.
+    #[arg(long, value_enum, default_value_t = GenPattern::Plateau)]
+    pub pattern: GenPattern,
+
+    /// Seed of the generator: the same seed gives the same file.
+    #[arg(long, value_name = "S", default_value_t = 1)]
+    pub seed: u64,
+
+    /// Where to write the trace (`-` for standard output).
+    #[arg(short, long, value_name = "OUT")]
+    pub output: PathBuf,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum GenSizes {
+    /// Uniform in 1..=4096 bytes.
+    Uniform,
+    /// Density proportional to size^-2, from 16 bytes to 1 MiB.
+    PowerLaw,
+    /// Modelled on the shipped traces: mostly tiny blocks, a few up to 256 KiB.
+    Mixed,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum GenPattern {
+    /// Live blocks grow steadily to L.
+    Ramp,
+    /// Four phases, each building up to L blocks and freeing most of them.
+    Peak,
+    /// A quick ramp to L, then churn at that level.
+    Plateau,
+    /// A random walk between 0 and L live blocks.
+    Random,
+}
+
+#[derive(Debug, Args)]
+pub struct ConvertArgs {
+    /// The trace to convert (CSV, .csv.gz, mtrace or .rtrace; see --format).
+    #[arg(value_name = "IN")]
+    pub input: PathBuf,
+
+    /// Where to write: a name ending in .rtrace gets the binary format, any other name CSV.
+    #[arg(short, long, value_name = "OUT")]
+    pub output: PathBuf,
+
+    /// Format of the input file (an .rtrace file is recognised by its contents anyway).
+    #[arg(long, value_enum, default_value_t = InputFormat::Csv)]
+    pub format: InputFormat,
+
+    /// Drop invalid events (and count them) instead of stopping at the first.
+    #[arg(long)]
+    pub lenient: bool,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum InputFormat {
     /// replay's native CSV (`op,ptr,size,...`), optionally gzip-compressed.
@@ -254,6 +334,8 @@ pub enum InputFormat {
     Heaptrack,
     /// The CS:APP malloc lab's .rep trace.
     Rep,
+    /// replay's binary trace format (`replay convert`); also recognised by its first bytes.
+    Rtrace,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -273,4 +355,17 @@ fn alloc_help() -> String {
         help.push_str(&format!("\n  {:<12} {}", entry.name, entry.about));
     }
     help
+}
+
+impl From<InputFormat> for crate::trace::Format {
+    fn from(format: InputFormat) -> crate::trace::Format {
+        use crate::trace::Format;
+        match format {
+            InputFormat::Csv => Format::Csv,
+            InputFormat::Mtrace => Format::Mtrace,
+            InputFormat::Heaptrack => Format::Heaptrack,
+            InputFormat::Rep => Format::Rep,
+            InputFormat::Rtrace => Format::Rtrace,
+        }
+    }
 }

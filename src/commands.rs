@@ -1,11 +1,13 @@
 //! The subcommands, each a short pipeline over the library.
 
-use crate::cli::{CompareArgs, ImportArgs, ImportFormat, MergeArgs};
+use crate::cli::{
+    CompareArgs, ConvertArgs, GenArgs, GenPattern, GenSizes, ImportArgs, ImportFormat, MergeArgs,
+};
 use crate::config::RunConfig;
 use crate::gate::compare::{self as gate_compare, Document};
 use crate::gate::thresholds::Thresholds;
 use crate::progress::Progress;
-use crate::replay::{clock_overhead_ns, run_all, Plan};
+use crate::replay::{clock_overhead_ns, run_all, EventSource, InMemory, Plan, CHUNK_EVENTS};
 use crate::report::csv::CsvExporter;
 use crate::report::html;
 use crate::report::json::JsonExporter;
@@ -13,8 +15,69 @@ use crate::report::markdown::MarkdownExporter;
 use crate::report::table::TableExporter;
 use crate::report::write::{self, Destination};
 use crate::report::{request_size_histogram, Exporter, Report, TraceSummary};
+use crate::trace::rtrace::Rtrace;
 use crate::trace::{self, Format, ParseOptions};
 use crate::Error;
+use std::path::PathBuf;
+
+/// Inputs larger than this (on disk; a `.gz` file counts 8 times its size) are streamed rather
+/// than loaded whole: see [`load`].
+pub const STREAM_ABOVE_BYTES: u64 = 64 << 20;
+
+/// A trace ready to replay: in memory, or an `.rtrace` file streamed by every pass.
+enum Loaded {
+    Memory(trace::Trace),
+    /// `_temp` is the temporary `.rtrace` a CSV or mtrace input was converted into, if any;
+    /// it is removed when this is dropped.
+    Stream {
+        rtrace: Rtrace,
+        _temp: Option<TempFile>,
+    },
+}
+
+/// A file removed when this is dropped.
+struct TempFile(PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Load the trace for a run. An `.rtrace` file is streamed. A CSV or mtrace file is parsed whole
+/// into memory when small; when larger than [`STREAM_ABOVE_BYTES`] (or with `--stream`) it is
+/// parsed once, event by event, into a temporary `.rtrace` file (in the system's temporary
+/// directory; removed at the end), which every pass then streams: memory stays bounded by a
+/// chunk plus the strategies' state, whatever the trace's length.
+fn load(config: &RunConfig) -> Result<Loaded, Error> {
+    let path = &config.trace;
+    let format = Format::detect(path, config.format);
+    if format == Format::Rtrace {
+        let rtrace = Rtrace::open(path)?;
+        return Ok(Loaded::Stream { rtrace, _temp: None });
+    }
+    let on_disk = std::fs::metadata(path).map_or(0, |m| m.len());
+    let gz = path.extension().is_some_and(|ext| ext == "gz");
+    let big = on_disk.saturating_mul(if gz { 8 } else { 1 }) > STREAM_ABOVE_BYTES;
+    if !(config.stream || big) {
+        return Ok(Loaded::Memory(trace::load(path, format, config.parse)?));
+    }
+    let name = path.file_name().map_or("trace".into(), |n| n.to_string_lossy().into_owned());
+    let temp =
+        TempFile(std::env::temp_dir().join(format!("replay-{}-{name}.rtrace", std::process::id())));
+    let mut file =
+        std::fs::File::options()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&temp.0)
+            .map_err(|source| Error::Output { dest: temp.0.display().to_string(), source })?;
+    trace::rtrace::convert(path, format, config.parse, &mut file)?;
+    drop(file);
+    let mut rtrace = Rtrace::open(&temp.0)?;
+    rtrace.path = temp.0.clone();
+    Ok(Loaded::Stream { rtrace, _temp: Some(temp) })
+}
 
 /// `replay TRACE ...`: load, replay through every chosen strategy, report. Returns whether
 /// every check passed: `false` when `--verify` caught a strategy breaking the heap model.
@@ -25,10 +88,59 @@ pub fn run(config: &RunConfig) -> Result<bool, Error> {
         config.baseline.as_deref().map(Document::read).transpose().map_err(Error::Usage)?;
     let progress = Progress::new(config.quiet);
     let parsing = progress.spinner(format!("parsing {}", config.trace.display()));
-    let trace = trace::load(&config.trace, config.format, config.parse);
+    let loaded = load(config);
     parsing.finish_and_clear();
-    let trace = trace?;
-    let replaying = progress.bar(format!("replaying {} events", trace.events.len()), 0);
+    let loaded = loaded?;
+    let format = Format::detect(&config.trace, config.format).name();
+    // What the report says about the trace, its line map, and where the passes read it.
+    let (summary, lines, source): (TraceSummary, trace::Trace, Box<dyn EventSource + '_>) =
+        match &loaded {
+            Loaded::Memory(trace) => (
+                TraceSummary {
+                    path: config.trace.display().to_string(),
+                    format,
+                    events: trace.events.len() as u64,
+                    blocks: trace.blocks,
+                    skipped: trace.skipped.clone(),
+                    request_sizes: request_size_histogram(&trace.events),
+                    content_hash: crate::gate::hash::of_file(&config.trace).ok(),
+                },
+                trace::Trace {
+                    gaps: trace.gaps.clone(),
+                    first_line: trace.first_line,
+                    ..trace::Trace::default()
+                },
+                Box::new(InMemory { events: &trace.events, blocks: trace.blocks }),
+            ),
+            Loaded::Stream { rtrace, .. } => {
+                let mut sizes: Vec<u64> = Vec::new();
+                rtrace.for_each_chunk(CHUNK_EVENTS, &mut |chunk, _| {
+                    let part = request_size_histogram(chunk);
+                    if part.len() > sizes.len() {
+                        sizes.resize(part.len(), 0);
+                    }
+                    sizes.iter_mut().zip(part).for_each(|(n, m)| *n += m);
+                    true
+                })?;
+                (
+                    TraceSummary {
+                        path: config.trace.display().to_string(),
+                        format,
+                        events: rtrace.header.events,
+                        blocks: u32::try_from(rtrace.header.blocks).unwrap_or(u32::MAX),
+                        skipped: rtrace.header.skipped(),
+                        request_sizes: sizes,
+                        content_hash: crate::gate::hash::of_file(&config.trace).ok(),
+                    },
+                    trace::Trace {
+                        gaps: rtrace.gaps.clone(),
+                        first_line: rtrace.header.first_line,
+                        ..trace::Trace::default()
+                    },
+                    Box::new(rtrace.clone()),
+                )
+            }
+        };
     let pool = {
         let mut builder = rayon::ThreadPoolBuilder::new();
         if let Some(n) = config.threads {
@@ -36,38 +148,26 @@ pub fn run(config: &RunConfig) -> Result<bool, Error> {
         }
         builder.build().map_err(|e| Error::Usage(format!("cannot start threads: {e}")))?
     };
-    let line_of = |index: u64| trace.line_of(index);
+    let line_of = |index: u64| lines.line_of(index);
+    let replaying = progress.events_bar(format!("replaying {} events", summary.events), 0);
     let plan = Plan {
         entries: &config.strategies,
         params: config.params,
-        events: &trace.events,
-        blocks: trace.blocks,
+        source: source.as_ref(),
         timing: config.timing,
         verify: config.verify,
         line_of: &line_of,
         samples: config.samples,
         layout: config.report_dir.is_some(),
-        done: &|| replaying.inc(1),
+        advance: &|n| replaying.inc(n),
     };
-    replaying.set_length(plan.steps());
-    let mut results = pool.install(|| run_all(&plan));
+    replaying.set_length(plan.events_to_replay());
+    let results = pool.install(|| run_all(&plan));
     replaying.finish_and_clear();
+    let mut results = results?;
     let heap = results.iter_mut().filter_map(|r| r.heap.take()).collect();
     let report = Report {
-        trace: TraceSummary {
-            path: config.trace.display().to_string(),
-            format: match config.format {
-                Format::Csv => "csv",
-                Format::Mtrace => "mtrace",
-                Format::Heaptrack => "heaptrack",
-                Format::Rep => "rep",
-            },
-            events: trace.events.len() as u64,
-            blocks: trace.blocks,
-            skipped: trace.skipped.clone(),
-            request_sizes: request_size_histogram(&trace.events),
-            content_hash: crate::gate::hash::of_file(&config.trace).ok(),
-        },
+        trace: summary,
         params: config.params,
         timing: config.timing,
         clock_overhead_ns: if config.timing.runs > 0 && !config.timing.fake_clock {
@@ -199,4 +299,108 @@ pub fn import(args: &ImportArgs) -> Result<(), Error> {
 
 fn emit(dest: &Destination, bytes: &[u8]) -> Result<(), Error> {
     write::write(dest, bytes).map_err(|source| Error::Output { dest: dest.to_string(), source })
+}
+
+/// `replay gen ... -o OUT`: write a synthetic trace, line by line (never whole in memory), to a
+/// temporary file renamed over OUT at the end.
+pub fn gen(args: &GenArgs) -> Result<(), Error> {
+    use crate::trace::synth::{generate, GenSpec, Pattern, SizeDistribution};
+    let spec = GenSpec {
+        events: args.events,
+        live: args.live.max(1),
+        sizes: match args.sizes {
+            GenSizes::Uniform => SizeDistribution::Uniform,
+            GenSizes::PowerLaw => SizeDistribution::PowerLaw,
+            GenSizes::Mixed => SizeDistribution::Mixed,
+        },
+        pattern: match args.pattern {
+            GenPattern::Ramp => Pattern::Ramp,
+            GenPattern::Peak => Pattern::Peak,
+            GenPattern::Plateau => Pattern::Plateau,
+            GenPattern::Random => Pattern::Random,
+        },
+        seed: args.seed,
+    };
+    if spec.events == 0 {
+        return Err(Error::Usage("--events must be at least 1".into()));
+    }
+    let dest = Destination::parse(&args.output);
+    let output_error = |source| Error::Output { dest: dest.to_string(), source };
+    let summary = match &dest {
+        Destination::Stdout => {
+            match generate(&spec, std::io::BufWriter::new(std::io::stdout().lock())) {
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+                other => other.map_err(output_error)?,
+            }
+        }
+        Destination::File(path) => {
+            let mut file = write::AtomicFile::create(path).map_err(output_error)?;
+            let summary = generate(&spec, &mut file).map_err(output_error)?;
+            file.commit().map_err(output_error)?;
+            summary
+        }
+    };
+    eprintln!(
+        "replay: generated {} events ({} blocks, at most {} live) into {dest}",
+        summary.events, summary.blocks, summary.max_live
+    );
+    Ok(())
+}
+
+/// `replay convert IN -o OUT`: CSV (or mtrace) to `.rtrace` when OUT ends in `.rtrace`, anything
+/// to CSV otherwise. Streams both ways; OUT is replaced atomically.
+pub fn convert(args: &ConvertArgs) -> Result<(), Error> {
+    use crate::trace::rtrace::{self, Rtrace};
+    let format = Format::detect(&args.input, args.format.into());
+    let to_rtrace = args.output.extension().is_some_and(|ext| ext == "rtrace");
+    let dest = Destination::parse(&args.output);
+    let output_error = |source| Error::Output { dest: dest.to_string(), source };
+    let note = match (&dest, to_rtrace) {
+        (Destination::File(path), true) => {
+            if format == Format::Rtrace {
+                return Err(Error::Usage(format!(
+                    "{} is already an rtrace file",
+                    args.input.display()
+                )));
+            }
+            let mut file = write::AtomicFile::create(path).map_err(output_error)?;
+            let options = ParseOptions { lenient: args.lenient };
+            let header =
+                rtrace::convert(&args.input, format, options, file.file().map_err(output_error)?)?;
+            file.commit().map_err(output_error)?;
+            format!(
+                "{} events ({} blocks in {} recycled ids)",
+                header.events, header.blocks, header.slots
+            )
+        }
+        (Destination::Stdout, true) => {
+            return Err(Error::Usage("an .rtrace file cannot go to standard output".into()))
+        }
+        (_, false) => {
+            let rtrace = if format == Format::Rtrace {
+                Rtrace::open(&args.input)?
+            } else {
+                return Err(Error::Usage(format!(
+                    "{} is not an rtrace file; to convert to CSV, give an .rtrace file \
+                     (or `replay import` for other tools' formats)",
+                    args.input.display()
+                )));
+            };
+            match &dest {
+                Destination::Stdout => match rtrace::to_csv(&rtrace, std::io::stdout().lock()) {
+                    Err(crate::trace::TraceError::Write { source })
+                        if source.kind() == std::io::ErrorKind::BrokenPipe => {}
+                    other => other?,
+                },
+                Destination::File(path) => {
+                    let mut file = write::AtomicFile::create(path).map_err(output_error)?;
+                    rtrace::to_csv(&rtrace, &mut file)?;
+                    file.commit().map_err(output_error)?;
+                }
+            }
+            format!("{} events", rtrace.header.events)
+        }
+    };
+    eprintln!("replay: converted {note} from {} into {dest}", args.input.display());
+    Ok(())
 }

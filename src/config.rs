@@ -2,7 +2,7 @@
 //! clap cannot make. Errors here are usage errors (exit status 2).
 
 use crate::alloc::{self, round_up, Bytes, Params, StrategyEntry, ALIGN};
-use crate::cli::{InputFormat, RunArgs};
+use crate::cli::RunArgs;
 use crate::replay::Timing;
 use crate::report::write::Destination;
 use crate::trace::{Format, ParseOptions};
@@ -28,6 +28,8 @@ pub struct RunConfig {
     /// Samples of the memory time series per strategy.
     pub samples: u64,
     pub quiet: bool,
+    /// `--stream`: read the trace in chunks per pass even when it is small.
+    pub stream: bool,
     /// The command line as typed, for the report to say what produced it.
     pub command_line: String,
     /// `--baseline FILE`: compare the run with this result.
@@ -54,12 +56,7 @@ impl RunConfig {
             .collect::<Result<Vec<_>, String>>()?;
         Ok(RunConfig {
             trace,
-            format: match args.format {
-                InputFormat::Csv => Format::Csv,
-                InputFormat::Mtrace => Format::Mtrace,
-                InputFormat::Heaptrack => Format::Heaptrack,
-                InputFormat::Rep => Format::Rep,
-            },
+            format: args.format.into(),
             parse: ParseOptions { lenient: args.lenient },
             strategies: parse_strategies(&args.alloc)?,
             params: Params {
@@ -81,6 +78,7 @@ impl RunConfig {
             report_dir: args.report.clone(),
             samples: args.samples,
             quiet: args.quiet,
+            stream: args.stream,
             command_line: command_line(std::env::args_os()),
             baseline: args.baseline.clone(),
             thresholds: crate::gate::thresholds::Thresholds::parse(

@@ -14,6 +14,8 @@ fn main() -> ExitCode {
         Some(Command::Stats(args)) => replay::stats::command(args).map(|()| true),
         Some(Command::Compare(args)) => commands::compare(args),
         Some(Command::Merge(args)) => commands::merge(args).map(|()| true),
+        Some(Command::Gen(args)) => commands::gen(args).map(|()| true),
+        Some(Command::Convert(args)) => commands::convert(args).map(|()| true),
         None => {
             RunConfig::from_args(&cli.run).map_err(Error::Usage).and_then(|c| commands::run(&c))
         }

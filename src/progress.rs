@@ -11,6 +11,8 @@ const TICK: Duration = Duration::from_millis(120);
 const SPINNER: &str = "{spinner} {msg} {elapsed}";
 const BAR: &str = "{msg} [{bar:30}] {pos}/{len} passes {elapsed}";
 const BAR_CHARS: &str = "=> ";
+const EVENTS_BAR: &str =
+    "{msg} [{bar:30}] {percent}% {human_pos}/{human_len} events, {per_sec}, ETA {eta} ({elapsed})";
 
 /// Makes progress bars, or hidden ones that draw nothing.
 pub struct Progress {
@@ -46,5 +48,19 @@ impl Progress {
         // No steady tick: a thread waking to redraw would disturb the timing passes; the bar
         // redraws when a step is done.
         ProgressBar::new(steps).with_style(style).with_message(message)
+    }
+
+    /// A bar counting replayed events over `total` (all passes of all strategies), with the
+    /// rate and the time left; `inc` it from any thread, `finish_and_clear` it.
+    pub fn events_bar(&self, message: String, total: u64) -> ProgressBar {
+        if !self.shown {
+            return ProgressBar::hidden();
+        }
+        let style = ProgressStyle::with_template(EVENTS_BAR)
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars(BAR_CHARS);
+        // No steady tick, as for `bar`: it redraws (at most 20 times a second) as events are
+        // counted, a chunk of 65536 at a time.
+        ProgressBar::new(total).with_style(style).with_message(message)
     }
 }

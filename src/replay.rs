@@ -11,20 +11,113 @@
 //!    pictures ([`LayoutProbe`]), so nothing is replayed twice for the report;
 //! 2. `--runs` throughput passes ([`NoProbe`]): one clock read around the whole trace;
 //! 3. one latency pass ([`LatencyProbe`]): a clock read before and after every strategy call,
-//!    into hdrhistograms.
+//!    into hdrhistograms. The clock is the calibrated time-stamp counter of [`crate::clock`]
+//!    (`Instant` on other architectures), a few nanoseconds a read.
 //!
 //! [`run_all`] does the metrics passes of all strategies in parallel (rayon; each has its own
 //! heap, nothing is shared) and, by default, the timing passes one strategy at a time, so
 //! strategies do not compete for the two cores while they are timed.
+//!
+//! # Streaming
+//! Every pass reads its events from an [`EventSource`], one chunk at a time
+//! ([`CHUNK_EVENTS`], 1 MiB of events): [`InMemory`] hands out chunks of a parsed trace, an
+//! [`Rtrace`] file is read again for each pass, a chunk per bulk read into a buffer of the pass's
+//! own. A pass therefore holds one chunk, the strategy's heap and the engine's table of blocks
+//! (32 bytes per block id: ids are recycled in an `.rtrace`, so that is per block *live at
+//! once*), never the trace: memory does not grow with the trace's length. Re-reading costs a
+//! read of 16 bytes an event from the page cache per pass (about 1 GB/s or more), small next to
+//! any strategy's work; the throughput pass's clock runs only while events are replayed, not
+//! while they are read.
 
 use crate::alloc::{Addr, Allocation, Bytes, Corruption, Params, Request, Strategy, StrategyEntry};
+use crate::clock::Clock;
 use crate::layout::{HeapPictures, LayoutProbe};
 use crate::metrics::{Latency, MemoryStats, Percentiles, Sample, Series, Throughput};
-use crate::trace::{BlockId, Event, Op};
+use crate::trace::rtrace::Rtrace;
+use crate::trace::{BlockId, Event, Op, TraceError};
 use crate::verify::{Finding, FindingKind, Safety, Verifier};
 use hdrhistogram::Histogram;
 use rayon::prelude::*;
 use std::time::Instant;
+
+/// Events a pass replays at a time (1 MiB of them): the unit of reading and of progress.
+pub const CHUNK_EVENTS: usize = crate::trace::rtrace::CHUNK_EVENTS;
+
+/// Where a pass's events come from. Each pass reads the events afresh, in order, a chunk at a
+/// time (see the module docs); passes may run at the same time on several threads.
+pub trait EventSource: Sync {
+    /// Events in the trace.
+    fn len(&self) -> u64;
+    /// Whether the trace has no events.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Every block id is below this: sizes the engine's table.
+    fn slots(&self) -> u32;
+    /// Call `each(chunk, index of its first event)` for consecutive chunks of at most
+    /// [`CHUNK_EVENTS`] events, until the trace ends or `each` returns `false`.
+    fn for_each_chunk(&self, each: &mut dyn FnMut(&[Event], u64) -> bool)
+        -> Result<(), TraceError>;
+}
+
+/// Events already in memory (a parsed [`crate::trace::Trace`], a test's array).
+#[derive(Clone, Copy, Debug)]
+pub struct InMemory<'a> {
+    pub events: &'a [Event],
+    /// Every block id is below this.
+    pub blocks: u32,
+}
+
+impl EventSource for InMemory<'_> {
+    fn len(&self) -> u64 {
+        self.events.len() as u64
+    }
+    fn slots(&self) -> u32 {
+        self.blocks
+    }
+    fn for_each_chunk(
+        &self,
+        each: &mut dyn FnMut(&[Event], u64) -> bool,
+    ) -> Result<(), TraceError> {
+        for (i, chunk) in self.events.chunks(CHUNK_EVENTS).enumerate() {
+            if !each(chunk, (i * CHUNK_EVENTS) as u64) {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An `.rtrace` file, read again for every pass.
+impl EventSource for Rtrace {
+    fn len(&self) -> u64 {
+        self.header.events
+    }
+    fn slots(&self) -> u32 {
+        self.header.slots
+    }
+    fn for_each_chunk(
+        &self,
+        each: &mut dyn FnMut(&[Event], u64) -> bool,
+    ) -> Result<(), TraceError> {
+        Rtrace::for_each_chunk(self, CHUNK_EVENTS, each)
+    }
+}
+
+/// Replay every chunk of `source` through `replayer`, calling `advance(events)` after each
+/// chunk; stops early when the strategy finds its metadata damaged.
+fn replay_source<P: Probe>(
+    replayer: &mut Replayer,
+    source: &dyn EventSource,
+    probe: &mut P,
+    advance: &dyn Fn(u64),
+) -> Result<(), TraceError> {
+    source.for_each_chunk(&mut |chunk, first| {
+        replayer.run(chunk, first, probe);
+        advance(chunk.len() as u64);
+        replayer.stopped().is_none()
+    })
+}
 
 /// How many events ahead [`Replayer::run`] prefetches the engine's table entry.
 const PREFETCH_DISTANCE: usize = 8;
@@ -481,9 +574,11 @@ impl Probe for SeriesProbe {
     }
 }
 
-/// The latency pass: one clock read before and one after every strategy call.
+/// The latency pass: one clock read before and one after every strategy call. The histograms
+/// hold clock ticks; [`LatencyProbe::latency`] turns them into nanoseconds.
 pub struct LatencyProbe {
-    started: Instant,
+    clock: Clock,
+    started: u64,
     malloc: Histogram<u64>,
     free: Histogram<u64>,
     realloc: Histogram<u64>,
@@ -497,8 +592,10 @@ impl Default for LatencyProbe {
             h.auto(true);
             h
         };
+        let clock = Clock::calibrated();
         LatencyProbe {
-            started: Instant::now(),
+            clock,
+            started: clock.ticks(),
             malloc: histogram(),
             free: histogram(),
             realloc: histogram(),
@@ -509,12 +606,12 @@ impl Default for LatencyProbe {
 impl Probe for LatencyProbe {
     #[inline(always)]
     fn before_call(&mut self) {
-        self.started = Instant::now();
+        self.started = self.clock.ticks();
     }
 
     #[inline(always)]
     fn after_call(&mut self, class: OpClass) {
-        let ns = self.started.elapsed().as_nanos().min(u64::MAX as u128) as u64;
+        let ticks = self.clock.ticks().saturating_sub(self.started);
         let histogram = match class {
             OpClass::Malloc => &mut self.malloc,
             OpClass::Free => &mut self.free,
@@ -522,19 +619,24 @@ impl Probe for LatencyProbe {
         };
         // An auto-resizing histogram grows to hold any value; `saturating_record` would clamp
         // to the current range instead, so it is only the fallback should growing ever fail.
-        if histogram.record(ns).is_err() {
-            histogram.saturating_record(ns);
+        if histogram.record(ticks).is_err() {
+            histogram.saturating_record(ticks);
         }
     }
 }
 
 impl LatencyProbe {
     pub fn latency(&self) -> Latency {
-        Latency {
-            malloc: Percentiles::from_histogram(&self.malloc),
-            free: Percentiles::from_histogram(&self.free),
-            realloc: Percentiles::from_histogram(&self.realloc),
-        }
+        let ns = |h: &Histogram<u64>| {
+            Percentiles::from_histogram(h).map(|p| Percentiles {
+                count: p.count,
+                p50: self.clock.ns(p.p50),
+                p99: self.clock.ns(p.p99),
+                p999: self.clock.ns(p.p999),
+                max: self.clock.ns(p.max),
+            })
+        };
+        Latency { malloc: ns(&self.malloc), free: ns(&self.free), realloc: ns(&self.realloc) }
     }
 }
 
@@ -612,8 +714,7 @@ pub struct Observed {
     pub heap: Option<HeapPictures>,
 }
 
-/// The metrics pass: the exact memory figures and what `pass` asks for besides: the memory
-/// time series, the heap pictures, the findings of the [`Verifier`].
+/// The metrics pass over events in memory: see [`metrics_pass_of`].
 pub fn metrics_pass(
     entry: &StrategyEntry,
     params: &Params,
@@ -622,19 +723,35 @@ pub fn metrics_pass(
     pass: Pass,
     line_of: LineOf,
 ) -> (MemoryStats, Safety, Observed) {
+    let source = InMemory { events, blocks };
+    metrics_pass_of(entry, params, &source, pass, line_of, &|_| {})
+        .expect("events in memory cannot fail to be read")
+}
+
+/// The metrics pass: the exact memory figures and what `pass` asks for besides: the memory
+/// time series, the heap pictures, the findings of the [`Verifier`].
+pub fn metrics_pass_of(
+    entry: &StrategyEntry,
+    params: &Params,
+    source: &dyn EventSource,
+    pass: Pass,
+    line_of: LineOf,
+    advance: &dyn Fn(u64),
+) -> Result<(MemoryStats, Safety, Observed), TraceError> {
+    let blocks = source.slots();
     let mut replayer = Replayer::new(entry, params, blocks);
-    let n = events.len() as u64;
+    let n = source.len();
     let series = SeriesProbe::new(n, pass.samples);
     let layout = pass.layout.then(|| LayoutProbe::new(n, blocks));
     let probes = ((MetricsProbe::default(), series), layout);
     let ((metrics, series), layout, mut safety) = if pass.verify {
         let mut probes = (probes, Verifier::new(line_of));
-        replayer.run(events, 0, &mut probes);
+        replay_source(&mut replayer, source, &mut probes, advance)?;
         let (probes, verifier) = probes;
         (probes.0, probes.1, verifier.safety)
     } else {
         let mut probes = probes;
-        replayer.run(events, 0, &mut probes);
+        replay_source(&mut replayer, source, &mut probes, advance)?;
         (probes.0, probes.1, Safety::default())
     };
     let mut stats = metrics.stats;
@@ -650,7 +767,7 @@ pub fn metrics_pass(
             culprit_line: replayer.last_overrun_covering(corruption.at).map(line_of),
         });
     }
-    (stats, safety, observed)
+    Ok((stats, safety, observed))
 }
 
 /// Events per second of one untimed pass (the table is sized before the clock starts).
@@ -660,12 +777,30 @@ pub fn measure_throughput(
     events: &[Event],
     blocks: u32,
 ) -> f64 {
-    let mut replayer = Replayer::new(entry, params, blocks);
-    let started = Instant::now();
-    let applied = replayer.run(events, 0, &mut NoProbe);
-    let seconds = started.elapsed().as_secs_f64();
+    throughput_of(entry, params, &InMemory { events, blocks }, &|_| {})
+        .expect("events in memory cannot fail to be read")
+}
+
+/// Events per second of one untimed pass over `source`. The clock runs only while a chunk is
+/// replayed, not while the next one is read.
+pub fn throughput_of(
+    entry: &StrategyEntry,
+    params: &Params,
+    source: &dyn EventSource,
+    advance: &dyn Fn(u64),
+) -> Result<f64, TraceError> {
+    let mut replayer = Replayer::new(entry, params, source.slots());
+    let mut seconds = 0.0;
+    let mut applied = 0;
+    source.for_each_chunk(&mut |chunk, first| {
+        let started = Instant::now();
+        applied += replayer.run(chunk, first, &mut NoProbe);
+        seconds += started.elapsed().as_secs_f64();
+        advance(chunk.len() as u64);
+        replayer.stopped().is_none()
+    })?;
     std::hint::black_box(replayer.strategy().top());
-    applied as f64 / seconds.max(1e-9)
+    Ok(applied as f64 / f64::max(seconds, 1e-9))
 }
 
 /// Latency percentiles from one pass with a clock read around every strategy call.
@@ -675,61 +810,85 @@ pub fn measure_latency(
     events: &[Event],
     blocks: u32,
 ) -> Latency {
-    let mut replayer = Replayer::new(entry, params, blocks);
+    latency_of(entry, params, &InMemory { events, blocks }, &|_| {})
+        .expect("events in memory cannot fail to be read")
+}
+
+/// [`measure_latency`] over `source`.
+pub fn latency_of(
+    entry: &StrategyEntry,
+    params: &Params,
+    source: &dyn EventSource,
+    advance: &dyn Fn(u64),
+) -> Result<Latency, TraceError> {
+    let mut replayer = Replayer::new(entry, params, source.slots());
     let mut probe = LatencyProbe::default();
-    replayer.run(events, 0, &mut probe);
-    probe.latency()
+    replay_source(&mut replayer, source, &mut probe, advance)?;
+    Ok(probe.latency())
 }
 
 /// The timings `--fake-clock` reports: run `k` (from 0) does `(k + 1)` million events per
 /// second, and every kind of operation the trace has takes 10 / 100 / 1000 / 10000 ns at
 /// p50 / p99 / p99.9 / max.
 pub fn fake_time(events: &[Event], runs: u32) -> (Option<Throughput>, Option<Latency>) {
+    fake_time_of(&InMemory { events, blocks: 0 }, runs)
+        .expect("events in memory cannot fail to be read")
+}
+
+/// [`fake_time`] over `source`.
+pub fn fake_time_of(
+    source: &dyn EventSource,
+    runs: u32,
+) -> Result<(Option<Throughput>, Option<Latency>), TraceError> {
     if runs == 0 {
-        return (None, None);
+        return Ok((None, None));
     }
-    let count = |class: OpClass| {
-        let n = events
-            .iter()
-            .filter(|e| match e.op {
-                Op::Malloc | Op::Calloc | Op::Memalign => class == OpClass::Malloc,
-                Op::Free => class == OpClass::Free,
-                Op::Realloc => class == OpClass::Realloc,
-                Op::Write => false,
-            })
-            .count() as u64;
+    let mut counts = [0u64; 3];
+    source.for_each_chunk(&mut |chunk, _| {
+        for e in chunk {
+            match e.op {
+                Op::Malloc | Op::Calloc | Op::Memalign => counts[0] += 1,
+                Op::Free => counts[1] += 1,
+                Op::Realloc => counts[2] += 1,
+                Op::Write => {}
+            }
+        }
+        true
+    })?;
+    let fake = |n: u64| {
         (n > 0).then_some(Percentiles { count: n, p50: 10, p99: 100, p999: 1000, max: 10000 })
     };
     let throughput = Throughput::from_runs((1..=runs).map(|k| k as f64 * 1e6).collect());
-    let latency = Latency {
-        malloc: count(OpClass::Malloc),
-        free: count(OpClass::Free),
-        realloc: count(OpClass::Realloc),
-    };
-    (throughput, Some(latency))
+    let latency =
+        Latency { malloc: fake(counts[0]), free: fake(counts[1]), realloc: fake(counts[2]) };
+    Ok((throughput, Some(latency)))
 }
+
+type Times = (Option<Throughput>, Option<Latency>);
 
 fn measure_time(
     entry: &StrategyEntry,
     params: &Params,
-    events: &[Event],
-    blocks: u32,
+    source: &dyn EventSource,
     timing: Timing,
-) -> (Option<Throughput>, Option<Latency>) {
+    advance: &dyn Fn(u64),
+) -> Result<Times, TraceError> {
     let runs = timing.runs;
     if runs == 0 || timing.fake_clock {
-        return fake_time(events, runs);
+        return fake_time_of(source, runs);
     }
-    let runs = (0..runs).map(|_| measure_throughput(entry, params, events, blocks)).collect();
-    (Throughput::from_runs(runs), Some(measure_latency(entry, params, events, blocks)))
+    let runs = (0..runs)
+        .map(|_| throughput_of(entry, params, source, advance))
+        .collect::<Result<Vec<f64>, _>>()?;
+    Ok((Throughput::from_runs(runs), Some(latency_of(entry, params, source, advance)?)))
 }
 
 /// What [`run_all`] replays, and how.
 pub struct Plan<'a> {
     pub entries: &'a [&'static StrategyEntry],
     pub params: Params,
-    pub events: &'a [Event],
-    pub blocks: u32,
+    /// The events, read afresh by every pass.
+    pub source: &'a dyn EventSource,
     pub timing: Timing,
     pub verify: bool,
     pub line_of: LineOf<'a>,
@@ -737,40 +896,46 @@ pub struct Plan<'a> {
     pub samples: u64,
     /// Draw the heap pictures in the metrics pass (`--report`).
     pub layout: bool,
-    /// Called after each of the [`Plan::steps`] steps, from any thread (a progress bar).
-    pub done: &'a (dyn Fn() + Sync),
+    /// Called with the number of events just replayed, after every chunk of every pass, from
+    /// any thread (a progress bar): [`Plan::events_to_replay`] in all.
+    pub advance: &'a (dyn Fn(u64) + Sync),
 }
 
 impl Plan<'_> {
-    /// Steps of [`run_all`]: the metrics pass of every strategy, then its timing passes.
-    pub fn steps(&self) -> u64 {
+    /// Passes per strategy: the metrics pass, then `runs` throughput passes and a latency pass.
+    pub fn passes(&self) -> u64 {
         let timed = self.timing.runs > 0 && !self.timing.fake_clock;
-        self.entries.len() as u64 * if timed { 2 } else { 1 }
+        1 + if timed { u64::from(self.timing.runs) + 1 } else { 0 }
+    }
+
+    /// Events replayed by [`run_all`] over all passes of all strategies (fewer when a strategy
+    /// stops at corruption).
+    pub fn events_to_replay(&self) -> u64 {
+        self.entries.len() as u64 * self.passes() * self.source.len()
     }
 }
 
 /// Replay the plan's events through every strategy: metrics passes in parallel, timing passes
-/// as `timing` says. Results come back in the order of `entries`.
-pub fn run_all(plan: &Plan) -> Vec<StrategyResult> {
-    let (params, events, blocks) = (&plan.params, plan.events, plan.blocks);
+/// as `timing` says. Results come back in the order of `entries`. Fails only when the source
+/// cannot be read.
+pub fn run_all(plan: &Plan) -> Result<Vec<StrategyResult>, TraceError> {
+    let (params, source) = (&plan.params, plan.source);
     let pass = Pass { verify: plan.verify, samples: plan.samples, layout: plan.layout };
     let memory: Vec<(MemoryStats, Safety, Observed)> = plan
         .entries
         .par_iter()
-        .map(|entry| {
-            let measured = metrics_pass(entry, params, events, blocks, pass, plan.line_of);
-            (plan.done)();
-            measured
-        })
-        .collect();
-    let time =
-        |entry: &&'static StrategyEntry| measure_time(entry, params, events, blocks, plan.timing);
-    let times: Vec<_> = if plan.timing.parallel {
-        plan.entries.par_iter().map(time).collect()
-    } else {
-        plan.entries.iter().map(time).collect()
+        .map(|entry| metrics_pass_of(entry, params, source, pass, plan.line_of, plan.advance))
+        .collect::<Result<_, _>>()?;
+    let time = |entry: &&'static StrategyEntry| {
+        measure_time(entry, params, source, plan.timing, plan.advance)
     };
-    plan.entries
+    let times: Vec<Times> = if plan.timing.parallel {
+        plan.entries.par_iter().map(time).collect::<Result<_, _>>()?
+    } else {
+        plan.entries.iter().map(time).collect::<Result<_, _>>()?
+    };
+    Ok(plan
+        .entries
         .iter()
         .zip(memory)
         .zip(times)
@@ -783,20 +948,21 @@ pub fn run_all(plan: &Plan) -> Vec<StrategyResult> {
             series: observed.series,
             heap: observed.heap,
         })
-        .collect()
+        .collect())
 }
 
 /// The cost of one clock read pair as the latency pass makes it, in nanoseconds (median of many):
 /// every latency figure includes about this much.
 pub fn clock_overhead_ns() -> u64 {
+    let clock = Clock::calibrated();
     let mut samples: Vec<u64> = (0..1001)
         .map(|_| {
-            let started = Instant::now();
-            started.elapsed().as_nanos() as u64
+            let started = clock.ticks();
+            clock.ticks().saturating_sub(started)
         })
         .collect();
     samples.sort_unstable();
-    samples[samples.len() / 2]
+    clock.ns(samples[samples.len() / 2])
 }
 
 #[cfg(test)]
@@ -879,8 +1045,10 @@ mod tests {
     #[test]
     fn latency_histograms_keep_values_far_above_their_initial_range() {
         let mut probe = LatencyProbe::default();
-        for ns in [10, 1_000_000, 3_000_000_000] {
-            probe.started = Instant::now() - std::time::Duration::from_nanos(ns);
+        let clock = Clock::calibrated();
+        for ns in [10u64, 1_000_000, 3_000_000_000] {
+            let ticks = (ns as f64 / clock.ns_per_tick()) as u64;
+            probe.started = clock.ticks() - ticks;
             probe.after_call(OpClass::Free);
         }
         let free = probe.latency().free.unwrap();

@@ -28,7 +28,7 @@
 //!    least 75% of the events after that.
 //! 4. **peak** otherwise: one phase of growth followed by a release.
 
-use crate::cli::{InputFormat, StatsArgs};
+use crate::cli::StatsArgs;
 use crate::report::write::{self, Destination};
 use crate::trace::{self, Event, Format, Op, ParseOptions, Trace};
 use crate::Error;
@@ -358,12 +358,7 @@ pub fn render(stats: &TraceStats) -> String {
 
 /// `replay stats TRACE [--json FILE]`.
 pub fn command(args: &StatsArgs) -> Result<(), Error> {
-    let format = match args.format {
-        InputFormat::Csv => Format::Csv,
-        InputFormat::Mtrace => Format::Mtrace,
-        InputFormat::Heaptrack => Format::Heaptrack,
-        InputFormat::Rep => Format::Rep,
-    };
+    let format = Format::from(args.format);
     let trace = trace::load(&args.trace, format, ParseOptions { lenient: args.lenient })?;
     let threads = if format == Format::Csv { count_threads(&args.trace) } else { None };
     let stats = profile(&trace, threads);

@@ -82,8 +82,15 @@ pub(crate) struct Builder<S> {
     /// use-after-free write from a write through a pointer that never existed.
     dead: PtrMap,
     track_dead: bool,
-    /// Ids handed out so far; the next block gets this id.
+    /// Blocks allocated so far (distinct blocks, whatever their ids).
     blocks: u32,
+    /// Ids in use so far: every id handed out is below this. Equal to `blocks` unless ids are
+    /// recycled.
+    slots: u32,
+    /// Whether a freed block's id goes to the next allocation ([`Builder::recycle_ids`]).
+    recycle: bool,
+    /// Ids of freed blocks, for reuse (LIFO); empty unless `recycle`.
+    free_ids: Vec<BlockId>,
     pub(crate) sink: S,
     /// Events handed to the sink.
     events: u64,
@@ -110,6 +117,9 @@ impl<S: Sink> Builder<S> {
             dead: PtrMap::default(),
             track_dead: false,
             blocks: 0,
+            slots: 0,
+            recycle: false,
+            free_ids: Vec::new(),
             sink,
             events: 0,
             first_line: 0,
@@ -125,11 +135,34 @@ impl<S: Sink> Builder<S> {
         self.track_dead = true;
     }
 
+    /// Give the id of every freed block to a later allocation, so that ids are bounded by the
+    /// most blocks live at once rather than by the blocks of the whole trace: the engine's table
+    /// of blocks (32 bytes an id) then stays small however long the trace. An id then means "a
+    /// slot for one live block" rather than "one block of the trace". Not with write events
+    /// (`track_dead_pointers`): a use-after-free names the id its pointer last had, which must
+    /// not belong to another block by then; this call is ignored for such traces.
+    pub(crate) fn recycle_ids(&mut self) {
+        self.recycle = true;
+    }
+
+    /// Whether ids are being recycled (see [`Builder::recycle_ids`]).
+    pub(crate) fn recycles_ids(&self) -> bool {
+        self.recycle && !self.track_dead
+    }
+
     /// `ptr` no longer belongs to block `id`.
     #[inline]
     fn died(&mut self, ptr: u64, id: BlockId) {
         if self.track_dead {
             self.dead.insert(ptr, id);
+        }
+    }
+
+    /// Block `id` was freed: with [`Builder::recycle_ids`], its id goes to a later allocation.
+    #[inline]
+    fn released(&mut self, id: BlockId) {
+        if self.recycle && !self.track_dead {
+            self.free_ids.push(id);
         }
     }
 
@@ -218,13 +251,17 @@ impl<S: Sink> Builder<S> {
 
     #[inline]
     fn new_id(&mut self, line: u64) -> Result<BlockId, TraceError> {
-        let id = self.blocks;
-        self.blocks = id.checked_add(1).ok_or_else(|| {
+        self.blocks = self.blocks.checked_add(1).ok_or_else(|| {
             self.invalid(
                 line,
                 format!("more than {} blocks; traces this long are not supported", u32::MAX),
             )
         })?;
+        if let Some(id) = self.free_ids.pop() {
+            return Ok(id);
+        }
+        let id = self.slots;
+        self.slots += 1; // below `blocks`, which did not overflow
         Ok(id)
     }
 
@@ -245,6 +282,7 @@ impl<S: Sink> Builder<S> {
         })?;
         self.live.remove(&ptr);
         self.died(ptr, old_id);
+        self.released(old_id);
         self.emit(line, Event::free(old_id), ptr, 0)
     }
 
@@ -286,6 +324,7 @@ impl<S: Sink> Builder<S> {
         match self.live.remove(&ptr) {
             Some(id) => {
                 self.died(ptr, id);
+                self.released(id);
                 self.emit(line, Event::free(id), ptr, 0)
             }
             None => self.problem(line, SkipKind::NotLive, || {
@@ -320,6 +359,7 @@ impl<S: Sink> Builder<S> {
             if size == 0 {
                 self.live.remove(&old);
                 self.died(old, id);
+                self.released(id);
                 return self.emit(line, Event::free(id), old, 0);
             }
             self.failed += 1;
@@ -345,7 +385,19 @@ impl<S: Sink> Builder<S> {
                 skipped.insert(kind, n);
             }
         }
-        Summary { events: self.events, blocks: self.blocks, skipped, failed: self.failed }
+        Summary {
+            events: self.events,
+            blocks: self.blocks,
+            slots: self.slots,
+            skipped,
+            failed: self.failed,
+        }
+    }
+
+    /// The line of the first event, and the gaps between event indices and lines (as
+    /// [`Trace::gaps`]).
+    pub(crate) fn line_map(&self) -> (u64, &[(u64, i64)]) {
+        (self.first_line, &self.gaps)
     }
 }
 
@@ -353,6 +405,8 @@ impl<S: Sink> Builder<S> {
 pub(crate) struct Summary {
     pub events: u64,
     pub blocks: u32,
+    /// Ids used: `blocks`, or fewer when ids are recycled.
+    pub slots: u32,
     pub skipped: BTreeMap<SkipKind, u64>,
     pub failed: u64,
 }

@@ -41,6 +41,7 @@
 //! # Block ids
 //! Each allocation gets the next id (0, 1, 2, ...); ids are never reused, even when the recorded
 //! program reuses an address. A `realloc` keeps the id of its old block, now found at `ptr`.
+//! (Streaming a large trace recycles the ids of freed blocks instead: see [`super::rtrace`].)
 //!
 //! # Validation
 //! Strict by default: the first of these is an error naming the file and line.
@@ -74,7 +75,7 @@
 //! lost, since an allocator cannot hand out a live address). Problems with the header are errors
 //! even then: without columns, no line can be read.
 
-use super::builder::{number_message, parse_number, show, Builder, Collect, NumError};
+use super::builder::{number_message, parse_number, show, Builder, Collect, NumError, Sink};
 use super::{Op, ParseOptions, Trace, TraceError};
 use csv::ByteRecord;
 use std::io::Read;
@@ -100,6 +101,20 @@ pub fn parse_with_size_hint(
     options: ParseOptions,
     bytes: u64,
 ) -> Result<Trace, TraceError> {
+    // Real traces take 25-40 bytes a line; a little too much room beats copying everything once.
+    let capacity = usize::try_from(bytes / 24).unwrap_or(0).min(1 << 28);
+    let mut builder = Builder::new(path, options, Collect(Vec::with_capacity(capacity)));
+    parse_into(input, path, &mut builder)?;
+    Ok(builder.into_trace())
+}
+
+/// Parse a native CSV trace from `input` into `builder`, event by event: memory stays O(live
+/// blocks) whatever the sink does with the events.
+pub(crate) fn parse_into<S: Sink>(
+    input: impl Read,
+    path: &Path,
+    builder: &mut Builder<S>,
+) -> Result<(), TraceError> {
     // Line numbers: the csv crate's record positions point at the end of the record before
     // (blank and comment lines in between are not counted), so a record's line is taken from
     // the reader's position after it: that counts every newline read, through the record's
@@ -116,10 +131,6 @@ pub fn parse_with_size_hint(
         .from_reader(input);
     let mut record = ByteRecord::new();
     let columns = read_header(&mut reader, &mut record, path)?;
-
-    // Real traces take 25-40 bytes a line; a little too much room beats copying everything once.
-    let capacity = usize::try_from(bytes / 24).unwrap_or(0).min(1 << 28);
-    let mut builder = Builder::new(path, options, Collect(Vec::with_capacity(capacity)));
     if columns.offset.is_some() {
         builder.track_dead_pointers();
     }
@@ -129,18 +140,18 @@ pub fn parse_with_size_hint(
             Ok(false) => break,
             Err(error) => {
                 let line = reader.position().line().saturating_sub(1);
-                csv_error(&mut builder, path, line, error)?;
+                csv_error(builder, path, line, error)?;
                 continue;
             }
         }
         let line = record_line(&reader, &record);
         match read_row(&record, &columns) {
-            Ok(row) => apply(&mut builder, line, row)?,
+            Ok(row) => apply(builder, line, row)?,
             Err(message) if is_blank(&record) => drop(message),
             Err(message) => builder.malformed(line, || message)?,
         }
     }
-    Ok(builder.into_trace())
+    Ok(())
 }
 
 /// The line `record` (just read by `reader`) starts on. See `parse_with_size_hint`.
@@ -324,7 +335,7 @@ fn read_row(record: &ByteRecord, columns: &Columns) -> Result<Row, String> {
 
 /// Check `row` against the live blocks and record its event.
 #[inline]
-fn apply(builder: &mut Builder<Collect>, line: u64, row: Row) -> Result<(), TraceError> {
+fn apply<S: Sink>(builder: &mut Builder<S>, line: u64, row: Row) -> Result<(), TraceError> {
     let Row { op, ptr, size, old_ptr, align, offset } = row;
     match op {
         Op::Free => builder.free(line, ptr, FREE_HINT),
@@ -336,8 +347,8 @@ fn apply(builder: &mut Builder<Collect>, line: u64, row: Row) -> Result<(), Trac
 
 /// A CSV-level error on a row: reading failed (always an error), or the row is malformed.
 #[cold]
-fn csv_error(
-    builder: &mut Builder<Collect>,
+fn csv_error<S: Sink>(
+    builder: &mut Builder<S>,
     path: &Path,
     line: u64,
     error: csv::Error,

@@ -91,7 +91,7 @@ fn want(mode: &mut Mode, m: Mode) -> Result<(), String> {
     }
 }
 
-fn read<S: Sink>(
+pub(crate) fn read<S: Sink>(
     input: impl Read,
     path: &Path,
     builder: &mut Builder<S>,

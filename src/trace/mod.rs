@@ -21,6 +21,7 @@ pub mod heaptrack;
 pub mod mtrace;
 pub mod recorded;
 pub mod rep;
+pub mod rtrace;
 pub mod synth;
 
 use std::fmt;
@@ -257,6 +258,31 @@ pub enum Format {
     Heaptrack,
     /// The CS:APP malloc lab's `.rep` trace.
     Rep,
+    /// The binary format of [`rtrace`].
+    Rtrace,
+}
+
+impl Format {
+    /// The format of the file at `path`: an `.rtrace` file is recognised by its magic whatever
+    /// `given` says (so `replay trace.rtrace` needs no `--format`); otherwise `given`.
+    pub fn detect(path: &Path, given: Format) -> Format {
+        if given == Format::Rtrace || rtrace::is_rtrace(path) {
+            Format::Rtrace
+        } else {
+            given
+        }
+    }
+
+    /// The name used in reports.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::Mtrace => "mtrace",
+            Format::Heaptrack => "heaptrack",
+            Format::Rep => "rep",
+            Format::Rtrace => "rtrace",
+        }
+    }
 }
 
 /// Open `path`, decompressing it transparently when its name ends in `.gz` or `.zst`.
@@ -275,6 +301,9 @@ pub fn open(path: &Path) -> Result<Box<dyn Read>, TraceError> {
 
 /// Read and validate the trace at `path` in `format`.
 pub fn load(path: &Path, format: Format, options: ParseOptions) -> Result<Trace, TraceError> {
+    if Format::detect(path, format) == Format::Rtrace {
+        return rtrace::Rtrace::open(path)?.load();
+    }
     let input = open(path)?;
     let trace = match format {
         Format::Csv => {
@@ -286,6 +315,7 @@ pub fn load(path: &Path, format: Format, options: ParseOptions) -> Result<Trace,
         Format::Mtrace => mtrace::parse(input, path, options)?,
         Format::Heaptrack => heaptrack::parse(input, path, options)?,
         Format::Rep => rep::parse(input, path, options)?,
+        Format::Rtrace => unreachable!("handled above"),
     };
     if trace.events.is_empty() {
         return Err(TraceError::File {

@@ -146,7 +146,7 @@ enum Line {
 }
 
 /// Feed every line of `input` to `builder`.
-fn read<S: Sink>(
+pub(crate) fn read<S: Sink>(
     input: impl Read,
     path: &Path,
     builder: &mut Builder<S>,

@@ -59,7 +59,7 @@ fn pointer(id: u64) -> u64 {
     (id + 1) * 16
 }
 
-fn read<S: Sink>(
+pub(crate) fn read<S: Sink>(
     input: impl Read,
     path: &Path,
     builder: &mut Builder<S>,

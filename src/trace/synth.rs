@@ -1,6 +1,10 @@
 //! Synthetic traces for benchmarks and tests: reproducible from a seed, no file needed.
+//!
+//! [`steady_state`] builds a [`Trace`] in memory (the benches); [`generate`] writes a native CSV
+//! trace of any length to a writer, one line at a time, for `replay gen` and the scale tests.
 
 use super::{BlockId, Event, Trace};
+use std::io::{self, Write};
 
 /// A small, fast, seedable generator (SplitMix64). Not for cryptography; the same seed gives the
 /// same sequence on every machine.
@@ -68,6 +72,220 @@ pub fn steady_state(live: usize, churn: usize, seed: u64) -> Trace {
     Trace { events, blocks: next, first_line: 2, ..Trace::default() }
 }
 
+/// How `replay gen` draws request sizes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SizeDistribution {
+    /// Uniform in 1..=4096 bytes.
+    Uniform,
+    /// A power law with density proportional to `size^-2` from 16 bytes to 1 MiB: the size class
+    /// `[2^k, 2^(k+1))` is half as likely as the one below it, and sizes are uniform within a
+    /// class. Integer arithmetic only, so every machine draws the same sizes.
+    PowerLaw,
+    /// Modelled on the shipped real traces (`traces/perl-hash.csv`, `traces/xz.csv`): 60% tiny
+    /// (8-15 bytes, perl's hash entries), 15% 16-63, 15% 64-511, 8% 512 B-8 KiB, 2% 8-256 KiB.
+    Mixed,
+}
+
+/// How the number of live blocks moves over a generated trace: Wilson et al.'s program
+/// behaviours ("Dynamic Storage Allocation: A Survey and Critical Review", 1995, section 2.4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pattern {
+    /// Live blocks grow steadily to `live` by the end of the trace (a program building up a
+    /// data structure it never frees).
+    Ramp,
+    /// Four phases, each building up to `live` blocks over its first 80% and freeing down to a
+    /// tenth of that over the rest (a compiler's passes, each with its own temporary data).
+    Peak,
+    /// A quick ramp to `live` over the first tenth, then churn at that level (a server in its
+    /// steady state).
+    Plateau,
+    /// A random walk of allocations and frees between 0 and `live` blocks.
+    Random,
+}
+
+/// What `replay gen` makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GenSpec {
+    /// Events in the trace, exactly.
+    pub events: u64,
+    /// The most blocks live at once (the pattern's high level); at least 1.
+    pub live: u64,
+    pub sizes: SizeDistribution,
+    pub pattern: Pattern,
+    pub seed: u64,
+}
+
+/// What [`generate`] wrote.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GenSummary {
+    pub events: u64,
+    /// Distinct blocks allocated.
+    pub blocks: u64,
+    /// The most blocks live at once.
+    pub max_live: u64,
+}
+
+/// A request size drawn from `dist`.
+pub fn draw_size(dist: SizeDistribution, rng: &mut SplitMix64) -> u64 {
+    match dist {
+        SizeDistribution::Uniform => 1 + rng.below(4096),
+        SizeDistribution::PowerLaw => {
+            // Class k (from 4: 16 bytes) with probability 2^-(k-3); all classes above 2^19 fold
+            // into the last one.
+            let class = 4 + u64::from(rng.next_u64().trailing_zeros()).min(16);
+            (1 << class) + rng.below(1 << class)
+        }
+        SizeDistribution::Mixed => match rng.below(100) {
+            0..=59 => 8 + rng.below(8),
+            60..=74 => 16 + rng.below(48),
+            75..=89 => 64 + rng.below(448),
+            90..=97 => 512 + rng.below(7680),
+            _ => 8192 + rng.below(253_952),
+        },
+    }
+}
+
+/// The pattern's target for live blocks at event `step` of `events`.
+fn target(pattern: Pattern, step: u64, events: u64, live: u64) -> u64 {
+    let (step, events) = (u128::from(step), u128::from(events.max(1)));
+    let live128 = u128::from(live);
+    let t = match pattern {
+        Pattern::Ramp => live128 * step / events,
+        Pattern::Plateau => (live128 * step * 10 / events).min(live128),
+        Pattern::Peak => {
+            let phase = events.div_ceil(4);
+            let at = step % phase;
+            let rise = phase * 4 / 5;
+            if at < rise {
+                live128 * at / rise.max(1)
+            } else {
+                live128 / 10
+            }
+        }
+        Pattern::Random => return live,
+    };
+    t as u64
+}
+
+/// Formats CSV lines without `fmt` machinery (a hundred million of them add up).
+struct LineWriter<W: Write> {
+    out: W,
+    line: Vec<u8>,
+}
+
+impl<W: Write> LineWriter<W> {
+    fn hex(&mut self, n: u64) {
+        self.line.extend_from_slice(b"0x");
+        let digits = (64 - n.leading_zeros()).div_ceil(4).max(1);
+        for shift in (0..digits).rev() {
+            self.line.push(b"0123456789abcdef"[((n >> (shift * 4)) & 0xF) as usize]);
+        }
+    }
+
+    fn decimal(&mut self, mut n: u64) {
+        let mut buf = [0u8; 20];
+        let mut at = buf.len();
+        loop {
+            at -= 1;
+            buf[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        self.line.extend_from_slice(&buf[at..]);
+    }
+
+    /// `op,ptr,size,old_ptr`; `size` and `old_ptr` are left empty when `None`.
+    fn row(&mut self, op: &[u8], ptr: u64, size: Option<u64>, old: Option<u64>) -> io::Result<()> {
+        self.line.extend_from_slice(op);
+        self.line.push(b',');
+        self.hex(ptr);
+        self.line.push(b',');
+        if let Some(size) = size {
+            self.decimal(size);
+        }
+        self.line.push(b',');
+        if let Some(old) = old {
+            self.hex(old);
+        }
+        self.line.push(b'\n');
+        if self.line.len() >= 1 << 16 {
+            self.flush_line()?;
+        }
+        Ok(())
+    }
+
+    fn flush_line(&mut self) -> io::Result<()> {
+        self.out.write_all(&self.line)?;
+        self.line.clear();
+        Ok(())
+    }
+}
+
+/// Where generated pointers start; each address slot is 16 bytes apart.
+const GEN_BASE: u64 = 0x5555_0000_0000;
+
+/// Write a native CSV trace of `spec.events` events to `out`, line by line: memory is O(live
+/// blocks), not O(events). The same spec gives the same bytes on every machine (SplitMix64 and
+/// integer arithmetic only).
+///
+/// Each step picks an allocation when the live count is below the pattern's target (with
+/// probability 3/4; a free otherwise) and a free when it is at or above it (the reverse); one step
+/// in sixteen resizes a random live block instead (`realloc`, moving it to a fresh address).
+/// Frees pick a uniformly random live block. Addresses are slots 16 bytes apart, reused once
+/// freed, as a real allocator reuses them.
+pub fn generate(spec: &GenSpec, out: impl Write) -> io::Result<GenSummary> {
+    let mut rng = SplitMix64::new(spec.seed);
+    let mut w = LineWriter { out, line: Vec::with_capacity(1 << 17) };
+    w.line.extend_from_slice(b"op,ptr,size,old_ptr\n");
+    let live_cap = spec.live.max(1);
+    // Live blocks by address slot, and the slots free for reuse (LIFO, as allocators reuse).
+    let mut alive: Vec<u64> = Vec::new();
+    let mut free_slots: Vec<u64> = Vec::new();
+    let mut next_slot: u64 = 0;
+    let mut summary = GenSummary::default();
+    let mut fresh = |free_slots: &mut Vec<u64>| {
+        free_slots.pop().unwrap_or_else(|| {
+            next_slot += 1;
+            next_slot - 1
+        })
+    };
+    for step in 0..spec.events {
+        let target = target(spec.pattern, step, spec.events, live_cap);
+        let r = rng.below(64);
+        let resize = r < 4 && !alive.is_empty();
+        let below = (alive.len() as u64) < target;
+        let allocate =
+            alive.is_empty() || (alive.len() as u64) < live_cap && (below == (r % 4 != 0));
+        if resize {
+            let i = rng.below(alive.len() as u64) as usize;
+            let old = alive[i];
+            let new = fresh(&mut free_slots);
+            let size = draw_size(spec.sizes, &mut rng);
+            w.row(b"realloc", GEN_BASE + new * 16, Some(size), Some(GEN_BASE + old * 16))?;
+            alive[i] = new;
+            free_slots.push(old);
+        } else if allocate {
+            let slot = fresh(&mut free_slots);
+            let size = draw_size(spec.sizes, &mut rng);
+            w.row(b"malloc", GEN_BASE + slot * 16, Some(size), None)?;
+            alive.push(slot);
+            summary.blocks += 1;
+        } else {
+            let i = rng.below(alive.len() as u64) as usize;
+            let slot = alive.swap_remove(i);
+            w.row(b"free", GEN_BASE + slot * 16, None, None)?;
+            free_slots.push(slot);
+        }
+        summary.max_live = summary.max_live.max(alive.len() as u64);
+        summary.events += 1;
+    }
+    w.flush_line()?;
+    w.out.flush()?;
+    Ok(summary)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,5 +308,51 @@ mod tests {
             };
         }
         assert_eq!(live, 50);
+    }
+
+    fn generated(spec: &GenSpec) -> Vec<u8> {
+        let mut out = Vec::new();
+        generate(spec, &mut out).unwrap();
+        out
+    }
+
+    const SPEC: GenSpec = GenSpec {
+        events: 5000,
+        live: 300,
+        sizes: SizeDistribution::Mixed,
+        pattern: Pattern::Peak,
+        seed: 7,
+    };
+
+    #[test]
+    fn a_generated_trace_is_the_same_bytes_for_the_same_seed_and_differs_for_another() {
+        assert_eq!(generated(&SPEC), generated(&SPEC));
+        assert_ne!(generated(&SPEC), generated(&GenSpec { seed: 8, ..SPEC }));
+    }
+
+    #[test]
+    fn every_pattern_and_distribution_parses_strictly_with_exactly_the_events_asked_for() {
+        use crate::trace::{csv, ParseOptions};
+        for pattern in [Pattern::Ramp, Pattern::Peak, Pattern::Plateau, Pattern::Random] {
+            for sizes in
+                [SizeDistribution::Uniform, SizeDistribution::PowerLaw, SizeDistribution::Mixed]
+            {
+                let spec = GenSpec { pattern, sizes, ..SPEC };
+                let mut out = Vec::new();
+                let summary = generate(&spec, &mut out).unwrap();
+                let path = std::path::Path::new("gen.csv");
+                let trace = csv::parse(out.as_slice(), path, ParseOptions::default()).unwrap();
+                assert_eq!(trace.events.len() as u64, spec.events, "{pattern:?} {sizes:?}");
+                assert_eq!(u64::from(trace.blocks), summary.blocks);
+                assert!(summary.max_live <= spec.live, "{pattern:?}: {}", summary.max_live);
+            }
+        }
+    }
+
+    #[test]
+    fn a_plateau_stays_near_its_live_level() {
+        let spec = GenSpec { pattern: Pattern::Plateau, events: 20_000, ..SPEC };
+        let summary = generate(&spec, std::io::sink()).unwrap();
+        assert!(summary.max_live >= spec.live * 9 / 10, "{}", summary.max_live);
     }
 }
