@@ -8,7 +8,7 @@
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use replay::alloc::{Params, ALL};
-use replay::replay::{LatencyProbe, NoProbe, Replayer};
+use replay::replay::{measure_throughput, LatencyProbe, NoProbe, Replayer};
 use replay::trace::synth::steady_state;
 use std::time::Duration;
 
@@ -40,8 +40,9 @@ fn strategies(c: &mut Criterion) {
     }
 }
 
-/// The latency pass (a clock read before and after every strategy call, into histograms)
-/// against the untimed pass, on the same trace: their ratio is the timing overhead.
+/// The latency pass (a clock read before and after every strategy call, into histograms; one
+/// call in `k` for strategies cheaper than the clock, `k` chosen from an untimed run as `replay`
+/// does) against the untimed pass, on the same trace: their ratio is the timing overhead.
 /// `cargo bench --bench replay -- overhead`.
 fn timing_overhead(c: &mut Criterion) {
     let params = Params::default();
@@ -52,6 +53,12 @@ fn timing_overhead(c: &mut Criterion) {
     group.warm_up_time(Duration::from_millis(500));
     group.measurement_time(Duration::from_secs(3));
     for entry in ALL {
+        let every = LatencyProbe::sampling_for(measure_throughput(
+            entry,
+            &params,
+            &trace.events,
+            trace.blocks,
+        ));
         group.bench_function(format!("{}/untimed", entry.name), |b| {
             b.iter_batched(
                 || Replayer::new(entry, &params, trace.blocks),
@@ -64,7 +71,7 @@ fn timing_overhead(c: &mut Criterion) {
         });
         group.bench_function(format!("{}/latency", entry.name), |b| {
             b.iter_batched(
-                || (Replayer::new(entry, &params, trace.blocks), LatencyProbe::default()),
+                || (Replayer::new(entry, &params, trace.blocks), LatencyProbe::sampling(every)),
                 |(mut replayer, mut probe)| {
                     replayer.run(&trace.events, 0, &mut probe);
                     (replayer, probe)

@@ -212,6 +212,9 @@ pub struct Latency {
     pub malloc: Option<Percentiles>,
     pub free: Option<Percentiles>,
     pub realloc: Option<Percentiles>,
+    /// 1 when every call was timed; `k` when one call in `k` was, because the strategy's calls
+    /// are cheaper than reading the clock twice (see `replay.rs`).
+    pub sample_every: u32,
 }
 
 #[cfg(test)]

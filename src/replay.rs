@@ -12,7 +12,13 @@
 //! 2. `--runs` throughput passes ([`NoProbe`]): one clock read around the whole trace;
 //! 3. one latency pass ([`LatencyProbe`]): a clock read before and after every strategy call,
 //!    into hdrhistograms. The clock is the calibrated time-stamp counter of [`crate::clock`]
-//!    (`Instant` on other architectures), a few nanoseconds a read.
+//!    (`Instant` on other architectures), a few nanoseconds a read. For a strategy whose events
+//!    cost less than timing a call (bump: a few nanoseconds), timing every call would more than
+//!    double the pass and mostly measure the clock, so the pass times one call in `k`, with `k`
+//!    chosen from the throughput passes so that the latency pass costs at most about 1.8 times
+//!    the untimed one ([`LatencyProbe::sampling_for`]); every call is equally likely to be
+//!    timed, so the percentiles are those of a uniform sample. `k` is reported
+//!    (`latency_ns.sample_every`).
 //!
 //! [`run_all`] does the metrics passes of all strategies in parallel (rayon; each has its own
 //! heap, nothing is shared) and, by default, the timing passes one strategy at a time, so
@@ -579,6 +585,10 @@ impl Probe for SeriesProbe {
 pub struct LatencyProbe {
     clock: Clock,
     started: u64,
+    /// Time one call in this many (1: every call).
+    every: u32,
+    /// Calls left until the next timed one; 0 means the current call is timed.
+    countdown: u32,
     malloc: Histogram<u64>,
     free: Histogram<u64>,
     realloc: Histogram<u64>,
@@ -596,6 +606,8 @@ impl Default for LatencyProbe {
         LatencyProbe {
             clock,
             started: clock.ticks(),
+            every: 1,
+            countdown: 0,
             malloc: histogram(),
             free: histogram(),
             realloc: histogram(),
@@ -606,11 +618,18 @@ impl Default for LatencyProbe {
 impl Probe for LatencyProbe {
     #[inline(always)]
     fn before_call(&mut self) {
-        self.started = self.clock.ticks();
+        if self.countdown == 0 {
+            self.started = self.clock.ticks();
+        }
     }
 
     #[inline(always)]
     fn after_call(&mut self, class: OpClass) {
+        if self.countdown > 0 {
+            self.countdown -= 1;
+            return;
+        }
+        self.countdown = self.every - 1;
         let ticks = self.clock.ticks().saturating_sub(self.started);
         let histogram = match class {
             OpClass::Malloc => &mut self.malloc,
@@ -626,6 +645,37 @@ impl Probe for LatencyProbe {
 }
 
 impl LatencyProbe {
+    /// A probe that times one call in `every` (at least 1).
+    pub fn sampling(every: u32) -> LatencyProbe {
+        LatencyProbe { every: every.max(1), ..LatencyProbe::default() }
+    }
+
+    /// What timing one call costs, in nanoseconds: two clock reads and a histogram record,
+    /// measured once per process over a few thousand calls.
+    pub fn cost_per_timed_call_ns() -> f64 {
+        static COST: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+        *COST.get_or_init(|| {
+            const CALLS: u32 = 20_000;
+            let mut probe = LatencyProbe::default();
+            let started = Instant::now();
+            for _ in 0..CALLS {
+                probe.before_call();
+                probe.after_call(OpClass::Malloc);
+            }
+            std::hint::black_box(&probe.malloc);
+            started.elapsed().as_nanos() as f64 / f64::from(CALLS)
+        })
+    }
+
+    /// How many calls to let pass between timed ones so that the latency pass takes at most
+    /// about 1.8 times the untimed pass, for a strategy replaying `events_per_sec`: every call
+    /// (1) unless one event is cheaper than timing a call.
+    pub fn sampling_for(events_per_sec: f64) -> u32 {
+        let event_ns = 1e9 / events_per_sec.max(1.0);
+        let every = (1.25 * Self::cost_per_timed_call_ns() / event_ns).ceil();
+        every.clamp(1.0, 1024.0) as u32
+    }
+
     pub fn latency(&self) -> Latency {
         let ns = |h: &Histogram<u64>| {
             Percentiles::from_histogram(h).map(|p| Percentiles {
@@ -636,7 +686,12 @@ impl LatencyProbe {
                 max: self.clock.ns(p.max),
             })
         };
-        Latency { malloc: ns(&self.malloc), free: ns(&self.free), realloc: ns(&self.realloc) }
+        Latency {
+            malloc: ns(&self.malloc),
+            free: ns(&self.free),
+            realloc: ns(&self.realloc),
+            sample_every: self.every,
+        }
     }
 }
 
@@ -810,19 +865,20 @@ pub fn measure_latency(
     events: &[Event],
     blocks: u32,
 ) -> Latency {
-    latency_of(entry, params, &InMemory { events, blocks }, &|_| {})
+    latency_of(entry, params, &InMemory { events, blocks }, &|_| {}, 1)
         .expect("events in memory cannot fail to be read")
 }
 
-/// [`measure_latency`] over `source`.
+/// [`measure_latency`] over `source`, timing one call in `every`.
 pub fn latency_of(
     entry: &StrategyEntry,
     params: &Params,
     source: &dyn EventSource,
     advance: &dyn Fn(u64),
+    every: u32,
 ) -> Result<Latency, TraceError> {
     let mut replayer = Replayer::new(entry, params, source.slots());
-    let mut probe = LatencyProbe::default();
+    let mut probe = LatencyProbe::sampling(every);
     replay_source(&mut replayer, source, &mut probe, advance)?;
     Ok(probe.latency())
 }
@@ -859,8 +915,12 @@ pub fn fake_time_of(
         (n > 0).then_some(Percentiles { count: n, p50: 10, p99: 100, p999: 1000, max: 10000 })
     };
     let throughput = Throughput::from_runs((1..=runs).map(|k| k as f64 * 1e6).collect());
-    let latency =
-        Latency { malloc: fake(counts[0]), free: fake(counts[1]), realloc: fake(counts[2]) };
+    let latency = Latency {
+        malloc: fake(counts[0]),
+        free: fake(counts[1]),
+        realloc: fake(counts[2]),
+        sample_every: 1,
+    };
     Ok((throughput, Some(latency)))
 }
 
@@ -880,7 +940,9 @@ fn measure_time(
     let runs = (0..runs)
         .map(|_| throughput_of(entry, params, source, advance))
         .collect::<Result<Vec<f64>, _>>()?;
-    Ok((Throughput::from_runs(runs), Some(latency_of(entry, params, source, advance)?)))
+    let throughput = Throughput::from_runs(runs);
+    let every = throughput.as_ref().map_or(1, |t| LatencyProbe::sampling_for(t.median));
+    Ok((throughput, Some(latency_of(entry, params, source, advance, every)?)))
 }
 
 /// What [`run_all`] replays, and how.

@@ -132,6 +132,19 @@ impl Exporter for TableExporter {
                 },
                 report.clock_overhead_ns
             ));
+            let sampled: Vec<String> = report
+                .results
+                .iter()
+                .filter_map(|r| r.latency.as_ref().map(|l| (r.allocator, l.sample_every)))
+                .filter(|&(_, every)| every > 1)
+                .map(|(name, every)| format!("{name} 1 in {every}"))
+                .collect();
+            if !sampled.is_empty() {
+                out.push_str(&format!(
+                    "latency sampled where calls are cheaper than the clock: {}\n",
+                    sampled.join(", ")
+                ));
+            }
         } else {
             out.push_str("\ntiming skipped (--runs 0)\n");
         }
