@@ -40,6 +40,12 @@ pub fn find_interposer() -> Result<PathBuf, Error> {
     )))
 }
 
+/// Where the CSV goes while it is converted.
+enum Output {
+    File(write::AtomicFile),
+    Stdout(Vec<u8>),
+}
+
 pub fn record(args: &RecordArgs) -> Result<(), Error> {
     let interposer = find_interposer()?;
     let dest = Destination::parse(&args.output);
@@ -77,13 +83,41 @@ pub fn record(args: &RecordArgs) -> Result<(), Error> {
             raw.display()
         ))
     })?;
-    let mut csv = Vec::with_capacity(bytes.len() / 2);
-    let summary = recorded::to_csv(&bytes, &raw, &mut csv);
-    if !args.keep_raw {
-        let _ = std::fs::remove_file(&raw);
+    // The raw file is in memory now: it is removed on the other core, while the conversion runs
+    // (unlinking a large file takes a while).
+    let removal = (!args.keep_raw).then(|| {
+        let raw = raw.clone();
+        std::thread::spawn(move || {
+            let _ = std::fs::remove_file(raw);
+        })
+    });
+    // A file gets the CSV as it is converted (its temporary file is renamed over it only on
+    // success); standard output gets it once the whole conversion succeeded.
+    let output_error = |source| Error::Output { dest: dest.to_string(), source };
+    let out = match &dest {
+        Destination::File(path) => write::AtomicFile::create(path).map(Output::File),
+        Destination::Stdout => Ok(Output::Stdout(Vec::with_capacity(bytes.len() / 2))),
+    };
+    let converted = out.map(|mut out| {
+        let summary = match &mut out {
+            Output::File(file) => recorded::to_csv(&bytes, &raw, file),
+            Output::Stdout(csv) => recorded::to_csv(&bytes, &raw, csv),
+        };
+        (summary, out)
+    });
+    // Unmapping the raw bytes also takes a while: done beside the commit.
+    let release = std::thread::spawn(move || drop(bytes));
+    if let Some(removal) = removal {
+        let _ = removal.join();
     }
+    let (summary, out) = converted.map_err(output_error)?;
     let summary = summary?;
-    write::write(&dest, &csv).map_err(|source| Error::Output { dest: dest.to_string(), source })?;
+    match out {
+        Output::File(file) => file.commit(),
+        Output::Stdout(csv) => write::write(&dest, &csv),
+    }
+    .map_err(output_error)?;
+    let _ = release.join();
     let import = &summary.import;
     let mut note = format!(
         "replay: recorded {} events ({} blocks, {} thread{}, {:.3} s) into {dest}",

@@ -5,7 +5,8 @@
 //! `RPLYREC1`, then 48-byte records in little-endian order: `seq`, `time_ns`, `ptr`, `size`,
 //! `arg` (u64 each; `arg` is the old pointer of a `realloc`, the alignment of a `memalign`),
 //! `tid`, `op` (u32 each; 0 malloc, 1 calloc, 2 realloc, 3 free, 4 memalign, 5 the end record).
-//! Threads write their records in chunks, so the file is not in `seq` order: it is sorted here.
+//! Threads write their records in chunks, so the file is not in `seq` order: each thread's chunks
+//! are, and [`InOrder`] merges them.
 //!
 //! # Conversion
 //! Records go through the shared validation in `seq` order, always with the `--lenient`
@@ -17,7 +18,10 @@
 
 use super::mtrace::ImportSummary;
 use super::{Op, ParseOptions, TraceError};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::io::Write;
+use std::ops::Range;
 use std::path::Path;
 
 const MAGIC: &[u8; 8] = b"RPLYREC1";
@@ -63,53 +67,185 @@ fn u32_at(bytes: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(word)
 }
 
+fn record_at(body: &[u8], index: usize) -> RawRecord {
+    let at = index * RECORD_BYTES;
+    RawRecord {
+        seq: u64_at(body, at),
+        time_ns: u64_at(body, at + 8),
+        ptr: u64_at(body, at + 16),
+        size: u64_at(body, at + 24),
+        arg: u64_at(body, at + 32),
+        tid: u32_at(body, at + 40),
+        op: u32_at(body, at + 44),
+    }
+}
+
+/// The body of a raw file (after the header), or the error for a file that is not one.
+fn body<'a>(bytes: &'a [u8], path: &Path) -> Result<&'a [u8], TraceError> {
+    match bytes.strip_prefix(MAGIC) {
+        // A cut-off last record is left out.
+        Some(body) => Ok(&body[..body.len() / RECORD_BYTES * RECORD_BYTES]),
+        None => Err(TraceError::File {
+            path: path.to_path_buf(),
+            message: "not a recording of replay's interposer (no RPLYREC1 header)".into(),
+        }),
+    }
+}
+
+/// A sequence of records already in order: runs of record indices (which may hold end records,
+/// skipped) whose records, taken one after the other, never go down in `seq`.
+#[derive(Default)]
+struct Stream {
+    runs: Vec<Range<usize>>,
+    /// Next run to read, and next record in it.
+    run: usize,
+    at: usize,
+}
+
+/// The records of a raw file (end records left out) in `seq` order, and among equal `seq`s in
+/// file order (a stable sort's order), without sorting: each thread writes its records in
+/// chunks in `seq` order, so the file splits into a few streams already in order (one per
+/// thread, as a rule), which are merged.
+pub struct InOrder<'a> {
+    body: &'a [u8],
+    streams: Vec<Stream>,
+    /// (seq, record index, stream) of each stream's next record, smallest first; only used when
+    /// there are several streams.
+    heads: BinaryHeap<Reverse<(u64, usize, usize)>>,
+    /// Records (not counting end records).
+    pub count: u64,
+    /// Distinct thread ids among them.
+    pub threads: u64,
+    /// The last end record in the file, if any.
+    pub end: Option<RawRecord>,
+}
+
+impl<'a> InOrder<'a> {
+    /// Split `body` (whole records) into streams.
+    fn new(body: &'a [u8]) -> InOrder<'a> {
+        let mut streams: Vec<Stream> = Vec::new();
+        // Thread id -> (its latest stream, the last seq in it).
+        let mut open: HashMap<u32, (usize, u64)> = HashMap::new();
+        let mut end = None;
+        let mut count = 0;
+        // The run being read: its stream, start, end (past its last record), thread and last seq.
+        let mut run: Option<(usize, usize, usize, u32, u64)> = None;
+        for index in 0..body.len() / RECORD_BYTES {
+            let at = index * RECORD_BYTES;
+            if u32_at(body, at + 44) == OP_END {
+                end = Some(record_at(body, index));
+                continue;
+            }
+            count += 1;
+            let seq = u64_at(body, at);
+            let tid = u32_at(body, at + 40);
+            if let Some((_, _, run_end, run_tid, last)) = &mut run {
+                if *run_tid == tid && *last <= seq {
+                    *run_end = index + 1;
+                    *last = seq;
+                    continue;
+                }
+            }
+            if let Some((stream, start, run_end, run_tid, last)) = run.take() {
+                streams[stream].runs.push(start..run_end);
+                open.insert(run_tid, (stream, last));
+            }
+            let stream = match open.get(&tid) {
+                Some(&(stream, last)) if last <= seq => stream,
+                _ => {
+                    streams.push(Stream::default());
+                    streams.len() - 1
+                }
+            };
+            open.insert(tid, (stream, seq));
+            run = Some((stream, index, index + 1, tid, seq));
+        }
+        if let Some((stream, start, run_end, _, _)) = run {
+            streams[stream].runs.push(start..run_end);
+        }
+        let mut order = InOrder {
+            body,
+            streams,
+            heads: BinaryHeap::new(),
+            count,
+            threads: open.len() as u64,
+            end,
+        };
+        if order.streams.len() > 1 {
+            for stream in 0..order.streams.len() {
+                order.push_head(stream);
+            }
+        }
+        order
+    }
+
+    /// The index of `stream`'s next record, moving past it.
+    #[inline]
+    fn advance(&mut self, stream: usize) -> Option<usize> {
+        let s = &mut self.streams[stream];
+        loop {
+            let run = s.runs.get(s.run)?;
+            let index = s.at.max(run.start);
+            if index >= run.end {
+                s.run += 1;
+                continue;
+            }
+            s.at = index + 1;
+            if u32_at(self.body, index * RECORD_BYTES + 44) != OP_END {
+                return Some(index);
+            }
+        }
+    }
+
+    fn push_head(&mut self, stream: usize) {
+        if let Some(index) = self.advance(stream) {
+            let seq = u64_at(self.body, index * RECORD_BYTES);
+            self.heads.push(Reverse((seq, index, stream)));
+        }
+    }
+}
+
+impl Iterator for InOrder<'_> {
+    type Item = RawRecord;
+
+    #[inline]
+    fn next(&mut self) -> Option<RawRecord> {
+        let index = if self.streams.len() == 1 {
+            self.advance(0)?
+        } else {
+            let Reverse((_, index, stream)) = self.heads.pop()?;
+            self.push_head(stream);
+            index
+        };
+        Some(record_at(self.body, index))
+    }
+}
+
+/// The records of a raw file in `seq` order (see [`InOrder`]), and its end record if any.
+pub fn records<'a>(bytes: &'a [u8], path: &Path) -> Result<InOrder<'a>, TraceError> {
+    Ok(InOrder::new(body(bytes, path)?))
+}
+
 /// The records of a raw file, in `seq` order, and its end record if any. A cut-off last
 /// record is left out.
 pub fn read(bytes: &[u8], path: &Path) -> Result<(Vec<RawRecord>, Option<RawRecord>), TraceError> {
-    let Some(body) = bytes.strip_prefix(MAGIC) else {
-        return Err(TraceError::File {
-            path: path.to_path_buf(),
-            message: "not a recording of replay's interposer (no RPLYREC1 header)".into(),
-        });
-    };
-    let mut records = Vec::with_capacity(body.len() / RECORD_BYTES);
-    let mut end = None;
-    for chunk in body.chunks_exact(RECORD_BYTES) {
-        let record = RawRecord {
-            seq: u64_at(chunk, 0),
-            time_ns: u64_at(chunk, 8),
-            ptr: u64_at(chunk, 16),
-            size: u64_at(chunk, 24),
-            arg: u64_at(chunk, 32),
-            tid: u32_at(chunk, 40),
-            op: u32_at(chunk, 44),
-        };
-        if record.op == OP_END {
-            end = Some(record);
-        } else {
-            records.push(record);
-        }
-    }
-    // Each thread's chunks are in order: a stable sort merges such runs in about linear time.
-    records.sort_by_key(|r| r.seq);
-    Ok((records, end))
+    let order = records(bytes, path)?;
+    let end = order.end;
+    Ok((order.collect(), end))
 }
 
 /// Convert the raw recording `bytes` (named `path` in messages) to the native CSV on `out`.
 pub fn to_csv(bytes: &[u8], path: &Path, out: impl Write) -> Result<RecordingSummary, TraceError> {
-    let (records, end) = read(bytes, path)?;
-    let start = records.first().map_or(0, |r| r.time_ns);
-    let mut threads: Vec<u32> = records.iter().map(|r| r.tid).collect();
-    threads.sort_unstable();
-    threads.dedup();
-    let numbered = match end {
-        Some(end) => end.seq,
-        None => records.last().map_or(0, |r| r.seq + 1),
-    };
-    let span_ns = records.last().map_or(0, |r| r.time_ns.saturating_sub(start));
+    let mut order = records(bytes, path)?;
+    let (count, threads, end) = (order.count, order.threads, order.end);
+    let mut first = None;
+    let mut last = None;
     let import = super::csv_out::convert(path, out, ParseOptions { lenient: true }, |builder| {
-        for (index, r) in records.iter().enumerate() {
-            let line = index as u64 + 1;
+        let mut line = 0;
+        for r in &mut order {
+            line += 1;
+            let start = *first.get_or_insert(r.time_ns);
+            last = Some(r);
             builder.sink.thread = Some(u64::from(r.tid));
             builder.sink.time_ns = Some(r.time_ns.saturating_sub(start));
             match r.op {
@@ -127,10 +263,15 @@ pub fn to_csv(bytes: &[u8], path: &Path, out: impl Write) -> Result<RecordingSum
         }
         Ok(())
     })?;
+    let numbered = match end {
+        Some(end) => end.seq,
+        None => last.map_or(0, |r| r.seq + 1),
+    };
+    let span_ns = last.map_or(0, |r| r.time_ns.saturating_sub(first.unwrap_or(0)));
     Ok(RecordingSummary {
         import,
-        threads: threads.len() as u64,
-        lost: numbered.saturating_sub(records.len() as u64),
+        threads,
+        lost: numbered.saturating_sub(count),
         complete: end.is_some(),
         span_ns,
     })
@@ -175,5 +316,120 @@ mod tests {
         let summary = to_csv(&bytes, Path::new("t.rec"), Vec::new()).unwrap();
         assert_eq!(summary.lost, 4);
         assert!(!summary.complete);
+    }
+
+    /// Records as the interposer writes them: `threads` threads each take sequence numbers in
+    /// turn and flush a chunk when their buffer holds `chunk` records, then at exit every buffer
+    /// is flushed and the end record written.
+    fn interleaved(threads: u32, chunk: usize, calls: u64, mut rng: u64) -> Vec<RawRecord> {
+        let mut next = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let mut buffers: Vec<Vec<RawRecord>> = vec![Vec::new(); threads as usize];
+        let mut file = Vec::new();
+        for seq in 0..calls {
+            let t = (next() % u64::from(threads)) as usize;
+            let op = (next() % 5) as u32;
+            let record = RawRecord {
+                seq,
+                time_ns: 1000 + seq * 3,
+                ptr: 0x1000 + 16 * (next() % 64),
+                size: next() % 100,
+                arg: if op == 2 { 0x1000 + 16 * (next() % 64) } else { next() % 3 * 8 },
+                tid: 100 + t as u32,
+                op,
+            };
+            buffers[t].push(record);
+            if buffers[t].len() == chunk {
+                file.append(&mut buffers[t]);
+            }
+        }
+        for buffer in &mut buffers {
+            file.append(buffer);
+        }
+        file.push(RawRecord { seq: calls, time_ns: 0, ptr: 0, size: 0, arg: 0, tid: 100, op: 5 });
+        file
+    }
+
+    fn encode(records: &[RawRecord]) -> Vec<u8> {
+        let mut bytes = MAGIC.to_vec();
+        for r in records {
+            for word in [r.seq, r.time_ns, r.ptr, r.size, r.arg] {
+                bytes.extend_from_slice(&word.to_le_bytes());
+            }
+            bytes.extend_from_slice(&r.tid.to_le_bytes());
+            bytes.extend_from_slice(&r.op.to_le_bytes());
+        }
+        bytes
+    }
+
+    /// What the merge must give: the records in file order, stably sorted by `seq`.
+    fn stable_sorted(records: &[RawRecord]) -> (Vec<RawRecord>, Option<RawRecord>) {
+        let mut sorted: Vec<RawRecord> =
+            records.iter().copied().filter(|r| r.op != OP_END).collect();
+        sorted.sort_by_key(|r| r.seq);
+        (sorted, records.iter().rev().copied().find(|r| r.op == OP_END))
+    }
+
+    #[test]
+    fn several_threads_chunks_are_merged_in_sequence_order() {
+        for (threads, chunk, seed) in [(1, 4, 1), (2, 3, 2), (3, 5, 3), (8, 2, 4), (5, 1024, 5)] {
+            let file = interleaved(threads, chunk, 3000, seed);
+            let bytes = encode(&file);
+            let (records, end) = read(&bytes, Path::new("t.rec")).unwrap();
+            assert!(records.iter().enumerate().all(|(i, r)| r.seq == i as u64));
+            assert_eq!((records, end), stable_sorted(&file), "{threads} threads");
+            let order = records_of(&bytes);
+            assert_eq!(order.threads, u64::from(threads));
+            assert_eq!(order.count, 3000);
+        }
+    }
+
+    fn records_of(bytes: &[u8]) -> InOrder<'_> {
+        records(bytes, Path::new("t.rec")).unwrap()
+    }
+
+    #[test]
+    fn any_file_comes_out_as_a_stable_sort_would_put_it() {
+        // Damaged files too: chunks out of order within a thread, repeated sequence numbers,
+        // end records in the middle, a thread id reused, a record cut off at the end.
+        let mut rng = 7u64;
+        for round in 0..200 {
+            let mut file =
+                interleaved(1 + round % 4, 1 + round as usize % 7, 200, 11 + u64::from(round));
+            for _ in 0..(round % 10) {
+                rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                let i = (rng >> 33) as usize % file.len();
+                let j = (rng >> 13) as usize % file.len();
+                match round % 4 {
+                    0 => file.swap(i, j),
+                    1 => file[i].seq = file[j].seq,
+                    2 => file[i].op = OP_END,
+                    _ => file[i].tid = file[j].tid,
+                }
+            }
+            let mut bytes = encode(&file);
+            bytes.extend_from_slice(&[1, 2, 3]);
+            let got = read(&bytes, Path::new("t.rec")).unwrap();
+            assert_eq!(got, stable_sorted(&file), "round {round}");
+        }
+    }
+
+    #[test]
+    fn a_multithreaded_recording_converts_as_the_sorted_records_do() {
+        let file = interleaved(4, 16, 5000, 99);
+        let mut sorted = stable_sorted(&file).0;
+        sorted.push(*file.last().unwrap());
+        let (mut merged, mut by_sort) = (Vec::new(), Vec::new());
+        let a = to_csv(&encode(&file), Path::new("t.rec"), &mut merged).unwrap();
+        let b = to_csv(&encode(&sorted), Path::new("t.rec"), &mut by_sort).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(String::from_utf8(merged).unwrap(), String::from_utf8(by_sort).unwrap());
+        assert_eq!(a.threads, 4);
+        assert!(a.complete);
+        assert_eq!(a.lost, 0);
     }
 }
