@@ -53,12 +53,10 @@ fn timing_overhead(c: &mut Criterion) {
     group.warm_up_time(Duration::from_millis(500));
     group.measurement_time(Duration::from_secs(3));
     for entry in ALL {
-        let every = LatencyProbe::sampling_for(measure_throughput(
-            entry,
-            &params,
-            &trace.events,
-            trace.blocks,
-        ));
+        let every = LatencyProbe::sampling_for(
+            measure_throughput(entry, &params, &trace.events, trace.blocks),
+            trace.events.len() as u64,
+        );
         group.bench_function(format!("{}/untimed", entry.name), |b| {
             b.iter_batched(
                 || Replayer::new(entry, &params, trace.blocks),

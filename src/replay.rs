@@ -125,6 +125,9 @@ fn replay_source<P: Probe>(
     })
 }
 
+/// The latency pass samples calls only when at least this many would still be timed.
+pub const MIN_SAMPLES: u64 = 100_000;
+
 /// How many events ahead [`Replayer::run`] prefetches the engine's table entry.
 const PREFETCH_DISTANCE: usize = 8;
 
@@ -158,9 +161,9 @@ pub enum Outcome {
 
 /// Something that watches a replay. Every hook defaults to doing nothing.
 pub trait Probe {
-    /// Right before the strategy is called for an event.
+    /// Right before the strategy is called for an event of kind `class`.
     #[inline(always)]
-    fn before_call(&mut self) {}
+    fn before_call(&mut self, _class: OpClass) {}
     /// Right after the strategy returned.
     #[inline(always)]
     fn after_call(&mut self, _class: OpClass) {}
@@ -184,9 +187,9 @@ impl Probe for NoProbe {}
 /// Two probes watching the same replay (the metrics pass with `--verify`).
 impl<A: Probe, B: Probe> Probe for (A, B) {
     #[inline(always)]
-    fn before_call(&mut self) {
-        self.0.before_call();
-        self.1.before_call();
+    fn before_call(&mut self, class: OpClass) {
+        self.0.before_call(class);
+        self.1.before_call(class);
     }
     #[inline(always)]
     fn after_call(&mut self, class: OpClass) {
@@ -338,7 +341,7 @@ impl Replayer {
         match event.op {
             Op::Malloc | Op::Calloc | Op::Memalign => {
                 let req = Request { size: event.size, align: event.align() };
-                probe.before_call();
+                probe.before_call(OpClass::Malloc);
                 let placed = self.strategy.allocate(req);
                 probe.after_call(OpClass::Malloc);
                 self.place(event.id, req, placed)
@@ -349,7 +352,7 @@ impl Replayer {
                     self.heap.ignored_frees += 1;
                     return Outcome::IgnoredFree;
                 }
-                probe.before_call();
+                probe.before_call(OpClass::Free);
                 self.strategy.free(slot.block);
                 probe.after_call(OpClass::Free);
                 self.heap.live_requested -= slot.requested;
@@ -364,12 +367,12 @@ impl Replayer {
                 if !slot.is_live() {
                     // The block's allocation failed at the heap limit: the program would have
                     // passed NULL, and realloc(NULL, n) is malloc(n).
-                    probe.before_call();
+                    probe.before_call(OpClass::Realloc);
                     let placed = self.strategy.allocate(req);
                     probe.after_call(OpClass::Realloc);
                     return self.place(event.id, req, placed);
                 }
-                probe.before_call();
+                probe.before_call(OpClass::Realloc);
                 let moved = self.strategy.reallocate(slot.block, req);
                 probe.after_call(OpClass::Realloc);
                 let Some(block) = moved else {
@@ -585,10 +588,13 @@ impl Probe for SeriesProbe {
 pub struct LatencyProbe {
     clock: Clock,
     started: u64,
-    /// Time one call in this many (1: every call).
+    /// Time one call in this many, on average (1: every call).
     every: u32,
-    /// Calls left until the next timed one; 0 means the current call is timed.
-    countdown: u32,
+    /// Per kind of operation (malloc, free, realloc): calls to let pass before the next timed
+    /// one; 0 means the current call is timed.
+    countdown: [u32; 3],
+    /// xorshift32 state for the gaps between timed calls (never 0).
+    gap_seed: u32,
     malloc: Histogram<u64>,
     free: Histogram<u64>,
     realloc: Histogram<u64>,
@@ -607,7 +613,8 @@ impl Default for LatencyProbe {
             clock,
             started: clock.ticks(),
             every: 1,
-            countdown: 0,
+            countdown: [0; 3],
+            gap_seed: 0x9E37_79B9,
             malloc: histogram(),
             free: histogram(),
             realloc: histogram(),
@@ -617,20 +624,30 @@ impl Default for LatencyProbe {
 
 impl Probe for LatencyProbe {
     #[inline(always)]
-    fn before_call(&mut self) {
-        if self.countdown == 0 {
+    fn before_call(&mut self, class: OpClass) {
+        if self.countdown[class as usize] == 0 {
             self.started = self.clock.ticks();
         }
     }
 
     #[inline(always)]
     fn after_call(&mut self, class: OpClass) {
-        if self.countdown > 0 {
-            self.countdown -= 1;
+        let countdown = &mut self.countdown[class as usize];
+        if *countdown > 0 {
+            *countdown -= 1;
             return;
         }
-        self.countdown = self.every - 1;
         let ticks = self.clock.ticks().saturating_sub(self.started);
+        if self.every > 1 {
+            // The next gap is uniform in 0 ..= 2 (every - 1): on average one call in `every` is
+            // timed, and a trace whose calls repeat with a period cannot hide from the sample.
+            let mut x = self.gap_seed;
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            self.gap_seed = x;
+            self.countdown[class as usize] = x % (2 * self.every - 1);
+        }
         let histogram = match class {
             OpClass::Malloc => &mut self.malloc,
             OpClass::Free => &mut self.free,
@@ -659,7 +676,7 @@ impl LatencyProbe {
             let mut probe = LatencyProbe::default();
             let started = Instant::now();
             for _ in 0..CALLS {
-                probe.before_call();
+                probe.before_call(OpClass::Malloc);
                 probe.after_call(OpClass::Malloc);
             }
             std::hint::black_box(&probe.malloc);
@@ -669,11 +686,13 @@ impl LatencyProbe {
 
     /// How many calls to let pass between timed ones so that the latency pass takes at most
     /// about 1.8 times the untimed pass, for a strategy replaying `events_per_sec`: every call
-    /// (1) unless one event is cheaper than timing a call.
-    pub fn sampling_for(events_per_sec: f64) -> u32 {
+    /// (1) unless one event is cheaper than timing a call. Traces too short to leave
+    /// [`MIN_SAMPLES`] timed calls are timed in full (their whole pass takes microseconds).
+    pub fn sampling_for(events_per_sec: f64, events: u64) -> u32 {
         let event_ns = 1e9 / events_per_sec.max(1.0);
-        let every = (1.25 * Self::cost_per_timed_call_ns() / event_ns).ceil();
-        every.clamp(1.0, 1024.0) as u32
+        let every = (1.25 * Self::cost_per_timed_call_ns() / event_ns).ceil().clamp(1.0, 1024.0);
+        let most = (events / MIN_SAMPLES).clamp(1, 1024);
+        (every as u64).min(most) as u32
     }
 
     pub fn latency(&self) -> Latency {
@@ -941,7 +960,8 @@ fn measure_time(
         .map(|_| throughput_of(entry, params, source, advance))
         .collect::<Result<Vec<f64>, _>>()?;
     let throughput = Throughput::from_runs(runs);
-    let every = throughput.as_ref().map_or(1, |t| LatencyProbe::sampling_for(t.median));
+    let every =
+        throughput.as_ref().map_or(1, |t| LatencyProbe::sampling_for(t.median, source.len()));
     Ok((throughput, Some(latency_of(entry, params, source, advance, every)?)))
 }
 
@@ -1116,6 +1136,31 @@ mod tests {
         let free = probe.latency().free.unwrap();
         assert_eq!(free.count, 3);
         assert!(free.max >= 3_000_000_000, "max {} was clamped", free.max);
+    }
+
+    #[test]
+    fn sampled_latency_times_every_kind_of_call_even_when_kinds_alternate() {
+        let mut probe = LatencyProbe::sampling(2);
+        for _ in 0..10_000 {
+            for class in [OpClass::Malloc, OpClass::Free] {
+                probe.before_call(class);
+                probe.after_call(class);
+            }
+        }
+        let latency = probe.latency();
+        let (malloc, free) = (latency.malloc.unwrap().count, latency.free.unwrap().count);
+        // One call in two on average, for each kind separately.
+        assert!((4_000..6_000).contains(&malloc), "{malloc}");
+        assert!((4_000..6_000).contains(&free), "{free}");
+        assert_eq!(latency.sample_every, 2);
+    }
+
+    #[test]
+    fn short_traces_are_timed_in_full() {
+        // However cheap the events, a trace too short for enough samples is timed call by call.
+        assert_eq!(LatencyProbe::sampling_for(1e12, MIN_SAMPLES - 1), 1);
+        assert!(LatencyProbe::sampling_for(1e12, 1 << 40) > 1);
+        assert_eq!(LatencyProbe::sampling_for(1.0, 1 << 40), 1, "slow events: every call");
     }
 
     #[test]
