@@ -440,6 +440,20 @@ pub(crate) fn parse_number(text: &[u8]) -> Result<u64, NumError> {
     match text {
         [] => Err(NumError::Empty),
         [b'0', b'x' | b'X', digits @ ..] => parse_hex(digits),
+        // Up to 19 digits cannot overflow: no checked arithmetic (sizes have a few digits).
+        _ if text.len() <= 19 => {
+            let mut n: u64 = 0;
+            let mut invalid = false;
+            for &b in text {
+                let digit = b.wrapping_sub(b'0');
+                invalid |= digit > 9;
+                n = n.wrapping_mul(10).wrapping_add(u64::from(digit)); // exact when valid
+            }
+            if invalid {
+                return Err(NumError::NotANumber);
+            }
+            Ok(n)
+        }
         _ => {
             let mut n: u64 = 0;
             for &b in text {
@@ -492,6 +506,9 @@ pub(crate) fn parse_hex(digits: &[u8]) -> Result<u64, NumError> {
     }
     if invalid > 0xF {
         return Err(NumError::NotANumber);
+    }
+    if digits.len() <= 16 {
+        return Ok(n);
     }
     // Checked after the digits: "0x1zzzzzzzzzzzzzzzzz" is not a number at all.
     let leading_zeros = digits.iter().take_while(|&&b| b == b'0').count();
