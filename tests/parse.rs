@@ -586,13 +586,13 @@ fn mtrace_converts_to_csv_with_the_recorded_pointers() {
     assert_eq!(
         head,
         [
-            "op,ptr,size,old_ptr",
-            "malloc,0x563b395502a0,0,",
-            "malloc,0x563b395504a0,24,",
-            "malloc,0x563b395504c0,40,",
-            "free,0x563b395504c0,,",
-            "malloc,0x563b39550540,100,",
-            "realloc,0x563b39550740,4000,0x563b395504a0",
+            "op,ptr,size,old_ptr,align,thread,time_ns",
+            "malloc,0x563b395502a0,0,,,,",
+            "malloc,0x563b395504a0,24,,,,",
+            "malloc,0x563b395504c0,40,,,,",
+            "free,0x563b395504c0,,,,,",
+            "malloc,0x563b39550540,100,,,,",
+            "realloc,0x563b39550740,4000,0x563b395504a0,,,",
         ]
     );
     assert_eq!(summary.failed, 2, "the failed malloc and the failed realloc");

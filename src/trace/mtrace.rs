@@ -46,9 +46,9 @@
 //!   started, or freed twice? --lenient skips such events)`
 
 use super::builder::{parse_hex, show, Builder, Collect, NumError, Sink};
-use super::{Event, Op, ParseOptions, SkipKind, Trace, TraceError};
+use super::{Op, ParseOptions, SkipKind, Trace, TraceError};
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 
 const FREE_HINT: &str =
@@ -77,8 +77,8 @@ pub struct ImportSummary {
     pub failed: u64,
 }
 
-/// Convert the mtrace file `input` (named `path` in messages) to the native CSV
-/// (`op,ptr,size,old_ptr`, the recorded pointers in hex) on `out`.
+/// Convert the mtrace file `input` (named `path` in messages) to the native CSV on `out`, with
+/// the recorded pointers in hex, through the writer every importer shares (`csv_out.rs`).
 ///
 /// The CSV holds exactly the events [`parse`] with the same `options` makes, so it parses
 /// strictly to the same events: with `--lenient`, the repairs are written out as plain events
@@ -91,42 +91,7 @@ pub fn to_csv(
     out: impl Write,
     options: ParseOptions,
 ) -> Result<ImportSummary, TraceError> {
-    let mut out = BufWriter::with_capacity(1 << 16, out);
-    out.write_all(b"op,ptr,size,old_ptr\n").map_err(|source| TraceError::Write { source })?;
-    let mut builder = Builder::new(path, options, CsvSink(out));
-    read(input, path, &mut builder)?;
-    builder.sink.0.flush().map_err(|source| TraceError::Write { source })?;
-    let summary = builder.summary();
-    if summary.events == 0 {
-        return Err(TraceError::File {
-            path: path.to_path_buf(),
-            message: "the trace has no events (an empty trace cannot be replayed)".into(),
-        });
-    }
-    Ok(ImportSummary {
-        events: summary.events,
-        blocks: summary.blocks,
-        skipped: summary.skipped,
-        failed: summary.failed,
-    })
-}
-
-/// Writes each event as a native CSV row.
-struct CsvSink<W>(W);
-
-impl<W: Write> Sink for CsvSink<W> {
-    fn event(&mut self, event: Event, ptr: u64, old_ptr: u64) -> Result<(), TraceError> {
-        let out = &mut self.0;
-        match event.op {
-            Op::Free => writeln!(out, "free,{ptr:#x},,"),
-            Op::Realloc => writeln!(out, "realloc,{ptr:#x},{},{old_ptr:#x}", event.size),
-            // mtrace records no writes, so its builder never makes a write event.
-            Op::Write => Err(std::io::Error::other("a write event cannot come from mtrace")),
-            // mtrace knows no calloc or alignment: only `malloc` comes from it.
-            op => writeln!(out, "{},{ptr:#x},{},", op.name(), event.size),
-        }
-        .map_err(|source| TraceError::Write { source })
-    }
+    super::csv_out::convert(path, out, options, |builder| read(input, path, builder))
 }
 
 /// One line of the file, read.
@@ -266,6 +231,7 @@ fn size(text: &[u8]) -> Result<u64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::trace::Event;
 
     fn parse_str(text: &str, lenient: bool) -> Result<Trace, TraceError> {
         parse(text.as_bytes(), Path::new("t.mtrace"), ParseOptions { lenient })
