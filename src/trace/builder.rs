@@ -412,6 +412,17 @@ pub(crate) struct Summary {
 }
 
 impl Builder<Collect> {
+    /// The trace a format's `read` makes of a file: the shared body of every `parse`.
+    pub(crate) fn collect(
+        path: &Path,
+        options: ParseOptions,
+        read: impl FnOnce(&mut Builder<Collect>) -> Result<(), TraceError>,
+    ) -> Result<Trace, TraceError> {
+        let mut builder = Builder::new(path, options, Collect::default());
+        read(&mut builder)?;
+        Ok(builder.into_trace())
+    }
+
     /// The finished trace.
     pub(crate) fn into_trace(self) -> Trace {
         let summary = self.summary();

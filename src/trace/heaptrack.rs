@@ -37,7 +37,7 @@
 //! - `t.zst:9: free of a block of allocation info #2, none of which is live`
 //! - `t.zst:9: a raw "+ SIZE TRACE PTR" line in an interpreted file` (and the other way round)
 
-use super::builder::{number_message, parse_hex, show, Builder, Collect, NumError, Sink};
+use super::builder::{number_message, parse_hex, show, Builder, NumError, Sink};
 use super::mtrace::ImportSummary;
 use super::{Op, ParseOptions, Trace, TraceError};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -48,9 +48,7 @@ const FREE_HINT: &str =
 
 /// Parse a heaptrack file (already decompressed) from `input`; `path` is only for messages.
 pub fn parse(input: impl Read, path: &Path, options: ParseOptions) -> Result<Trace, TraceError> {
-    let mut builder = Builder::new(path, options, Collect::default());
-    read(input, path, &mut builder)?;
-    Ok(builder.into_trace())
+    Builder::collect(path, options, |builder| read(input, path, builder))
 }
 
 /// Convert a heaptrack file to the native CSV on `out`.

@@ -45,7 +45,7 @@
 //! - `prog.mtrace:40: free of 0x55d0c0a2b2a0, which is not live (allocated before mtrace()
 //!   started, or freed twice? --lenient skips such events)`
 
-use super::builder::{parse_hex, show, Builder, Collect, NumError, Sink};
+use super::builder::{parse_hex, show, Builder, NumError, Sink};
 use super::{Op, ParseOptions, SkipKind, Trace, TraceError};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -58,9 +58,7 @@ const REALLOC_HINT: &str =
 
 /// Parse an mtrace file from `input`; `path` is only used in messages.
 pub fn parse(input: impl Read, path: &Path, options: ParseOptions) -> Result<Trace, TraceError> {
-    let mut builder = Builder::new(path, options, Collect::default());
-    read(input, path, &mut builder)?;
-    Ok(builder.into_trace())
+    Builder::collect(path, options, |builder| read(input, path, builder))
 }
 
 /// What [`to_csv`] wrote and what it left out.

@@ -29,7 +29,7 @@
 //! - `t.rep:12: the header promises 10 operations, the file has 11` (also when it has fewer,
 //!   on the last line)
 
-use super::builder::{number_message, parse_number, show, Builder, Collect, Sink};
+use super::builder::{number_message, parse_number, show, Builder, Sink};
 use super::mtrace::ImportSummary;
 use super::{Op, ParseOptions, Trace, TraceError};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -40,9 +40,7 @@ const REALLOC_HINT: &str = "never allocated, or freed already? --lenient repairs
 
 /// Parse a `.rep` file from `input`; `path` is only used in messages.
 pub fn parse(input: impl Read, path: &Path, options: ParseOptions) -> Result<Trace, TraceError> {
-    let mut builder = Builder::new(path, options, Collect::default());
-    read(input, path, &mut builder)?;
-    Ok(builder.into_trace())
+    Builder::collect(path, options, |builder| read(input, path, builder))
 }
 
 /// Convert a `.rep` file to the native CSV on `out` (pointers made up as in the module docs).
