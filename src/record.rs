@@ -16,8 +16,11 @@ use crate::cli::RecordArgs;
 use crate::report::write::{self, Destination};
 use crate::trace::recorded;
 use crate::Error;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::thread::JoinHandle;
 
 /// The interposer's file name, as cargo builds it.
 pub const INTERPOSER: &str = "libreplay_interposer.so";
@@ -42,8 +45,112 @@ pub fn find_interposer() -> Result<PathBuf, Error> {
 
 /// Where the CSV goes while it is converted.
 enum Output {
-    File(write::AtomicFile),
+    File(Pipe),
     Stdout(Vec<u8>),
+}
+
+/// Bytes gathered before a batch goes to the writing thread.
+const BATCH: usize = 1 << 20;
+
+/// Batches in flight between the conversion and the writing thread.
+const IN_FLIGHT: usize = 16;
+
+/// Bytes written between syncs on the writing thread.
+const SYNC_EVERY: usize = 32 << 20;
+
+/// A file written on another thread: the conversion fills batches, the thread writes them in
+/// order (writing to the page cache costs as much as a good part of the formatting, and the
+/// other core is idle while the conversion runs). Emptied batches come back to be refilled.
+struct Pipe {
+    batch: Vec<u8>,
+    full: Option<SyncSender<Vec<u8>>>,
+    empty: Receiver<Vec<u8>>,
+    writer: Option<JoinHandle<io::Result<write::AtomicFile>>>,
+}
+
+impl Pipe {
+    fn new(mut file: write::AtomicFile) -> Pipe {
+        let (full, batches) = mpsc::sync_channel::<Vec<u8>>(IN_FLIGHT);
+        let (emptied, empty) = mpsc::channel();
+        let writer = std::thread::spawn(move || {
+            let mut unsynced = 0;
+            for mut batch in batches {
+                file.write_all(&batch)?;
+                // Syncing as it goes leaves little for the commit's sync, after the conversion.
+                unsynced += batch.len();
+                if unsynced >= SYNC_EVERY {
+                    file.file()?.sync_data()?;
+                    unsynced = 0;
+                }
+                batch.clear();
+                let _ = emptied.send(batch);
+            }
+            file.flush()?;
+            Ok(file)
+        });
+        Pipe { batch: Vec::with_capacity(BATCH), full: Some(full), empty, writer: Some(writer) }
+    }
+
+    /// The writing thread's outcome: the file, or the error that stopped it.
+    fn join(&mut self) -> io::Result<write::AtomicFile> {
+        self.full = None;
+        match self.writer.take() {
+            Some(writer) => {
+                writer.join().map_err(|_| io::Error::other("the writing thread panicked"))?
+            }
+            None => Err(io::Error::other("the writing thread already stopped")),
+        }
+    }
+
+    /// Hand the current batch to the writing thread.
+    fn send(&mut self) -> io::Result<()> {
+        let next = self.empty.try_recv().unwrap_or_else(|_| Vec::with_capacity(BATCH));
+        let batch = std::mem::replace(&mut self.batch, next);
+        let sent = match &self.full {
+            Some(full) => full.send(batch).is_ok(),
+            None => false,
+        };
+        if sent {
+            Ok(())
+        } else {
+            // The thread stopped on an error: that error is the one to report.
+            self.join().map(|_| ())
+        }
+    }
+
+    /// Write what is left and wait for the writing thread: the file, ready to commit.
+    fn finish(mut self) -> io::Result<write::AtomicFile> {
+        if !self.batch.is_empty() {
+            self.send()?;
+        }
+        self.join()
+    }
+}
+
+/// Dropped unfinished (the conversion failed), the thread is waited for: it drops the file,
+/// which removes its temporary file.
+impl Drop for Pipe {
+    fn drop(&mut self) {
+        self.full = None;
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
+}
+
+impl Write for Pipe {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.batch.extend_from_slice(data);
+        if self.batch.len() >= BATCH {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+
+    /// Batches are written by [`Pipe::finish`].
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 pub fn record(args: &RecordArgs) -> Result<(), Error> {
@@ -95,7 +202,9 @@ pub fn record(args: &RecordArgs) -> Result<(), Error> {
     // success); standard output gets it once the whole conversion succeeded.
     let output_error = |source| Error::Output { dest: dest.to_string(), source };
     let out = match &dest {
-        Destination::File(path) => write::AtomicFile::create(path).map(Output::File),
+        Destination::File(path) => {
+            write::AtomicFile::create(path).map(|file| Output::File(Pipe::new(file)))
+        }
         Destination::Stdout => Ok(Output::Stdout(Vec::with_capacity(bytes.len() / 2))),
     };
     let converted = out.map(|mut out| {
@@ -113,7 +222,7 @@ pub fn record(args: &RecordArgs) -> Result<(), Error> {
     let (summary, out) = converted.map_err(output_error)?;
     let summary = summary?;
     match out {
-        Output::File(file) => file.commit(),
+        Output::File(pipe) => pipe.finish().and_then(write::AtomicFile::commit),
         Output::Stdout(csv) => write::write(&dest, &csv),
     }
     .map_err(output_error)?;
@@ -150,4 +259,68 @@ pub fn record(args: &RecordArgs) -> Result<(), Error> {
     }
     eprintln!("{note}");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A raw recording of `threads` threads, each flushing its records in chunks of `chunk`.
+    fn recording(threads: u32, chunk: usize, calls: u64) -> Vec<u8> {
+        let mut buffers: Vec<Vec<[u64; 6]>> = vec![Vec::new(); threads as usize];
+        let mut bytes = b"RPLYREC1".to_vec();
+        let mut flush = |buffer: &mut Vec<[u64; 6]>| {
+            for r in buffer.drain(..) {
+                for word in &r[..5] {
+                    bytes.extend_from_slice(&word.to_le_bytes());
+                }
+                bytes.extend_from_slice(&(r[5] as u32).to_le_bytes());
+                bytes.extend_from_slice(
+                    &if r[2] == 0 { 5u32 } else { (r[0] % 2) as u32 * 3 }.to_le_bytes(),
+                );
+            }
+        };
+        for seq in 0..calls {
+            let t = (seq * 7 % u64::from(threads)) as usize;
+            // Even calls allocate a block, odd ones free it.
+            let ptr = 0x1000 + 16 * (seq / 2);
+            buffers[t].push([seq, 1000 + 3 * seq, ptr, 8 + seq % 50, 0, 100 + t as u64]);
+            if buffers[t].len() == chunk {
+                flush(&mut buffers[t]);
+            }
+        }
+        for buffer in &mut buffers {
+            flush(buffer);
+        }
+        flush(&mut vec![[calls, 0, 0, 0, 0, 100]]);
+        bytes
+    }
+
+    #[test]
+    fn the_threaded_writer_gives_the_bytes_a_sequential_conversion_gives() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.csv");
+        // Batches of several megabytes: many sends and syncs.
+        let bytes = recording(3, 64, 400_000);
+        let mut sequential = Vec::new();
+        let expected = recorded::to_csv(&bytes, Path::new("t.raw"), &mut sequential).unwrap();
+        assert!(sequential.len() > 2 * BATCH);
+        let mut pipe = Pipe::new(write::AtomicFile::create(&path).unwrap());
+        let summary = recorded::to_csv(&bytes, Path::new("t.raw"), &mut pipe).unwrap();
+        pipe.finish().unwrap().commit().unwrap();
+        assert_eq!(summary, expected);
+        assert_eq!(summary.threads, 3);
+        assert_eq!(std::fs::read(&path).unwrap(), sequential);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn an_unfinished_threaded_writer_leaves_no_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.csv");
+        let mut pipe = Pipe::new(write::AtomicFile::create(&path).unwrap());
+        pipe.write_all(&vec![b'x'; 3 * BATCH]).unwrap();
+        drop(pipe);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
 }
