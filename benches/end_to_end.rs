@@ -8,7 +8,7 @@
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use replay::alloc::{Params, ALL};
 use replay::replay::{run_all, Plan, Timing};
-use replay::trace::rtrace::{self, Rtrace};
+use replay::trace::rtrace;
 use replay::trace::synth::{generate, GenSpec, Pattern, SizeDistribution};
 use replay::trace::{Format, ParseOptions};
 use std::time::Duration;
@@ -27,16 +27,9 @@ fn end_to_end(c: &mut Criterion) {
     let csv_path = dir.join(format!("replay-e2e-{}.csv", std::process::id()));
     let rtrace_path = csv_path.with_extension("rtrace");
     generate(&spec, std::fs::File::create(&csv_path).unwrap()).unwrap();
-    let mut file = std::fs::File::options()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&rtrace_path)
-        .unwrap();
-    rtrace::convert(&csv_path, Format::Csv, ParseOptions::default(), &mut file).unwrap();
-    drop(file);
-    let source = Rtrace::open(&rtrace_path).unwrap();
+    let source =
+        rtrace::convert_to_file(&csv_path, Format::Csv, ParseOptions::default(), &rtrace_path)
+            .unwrap();
     let entries: Vec<_> = ALL.iter().collect();
 
     let mut group = c.benchmark_group("end-to-end/1M-events");

@@ -82,16 +82,9 @@ fn parse(c: &mut Criterion) {
     let csv_path = dir.join(format!("replay-bench-{}.csv", std::process::id()));
     let rtrace_path = csv_path.with_extension("rtrace");
     std::fs::write(&csv_path, &input).unwrap();
-    let mut file = std::fs::File::options()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&rtrace_path)
-        .unwrap();
-    rtrace::convert(&csv_path, Format::Csv, ParseOptions::default(), &mut file).unwrap();
-    drop(file);
-    let rtrace = Rtrace::open(&rtrace_path).unwrap();
+    let rtrace =
+        rtrace::convert_to_file(&csv_path, Format::Csv, ParseOptions::default(), &rtrace_path)
+            .unwrap();
     let bytes = std::fs::metadata(&rtrace_path).unwrap().len();
     let mut group = c.benchmark_group("read");
     group.throughput(Throughput::Bytes(bytes));

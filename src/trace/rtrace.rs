@@ -233,6 +233,26 @@ pub struct ConvertSummary {
     pub header: Header,
 }
 
+/// [`convert`] the trace at `path` into a new (or emptied) file at `output`, and open it.
+pub fn convert_to_file(
+    path: &Path,
+    format: Format,
+    options: ParseOptions,
+    output: &Path,
+) -> Result<Rtrace, TraceError> {
+    let io_error = |source| TraceError::Io { path: output.to_path_buf(), source };
+    let mut file = File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(output)
+        .map_err(io_error)?;
+    convert(path, format, options, &mut file)?;
+    drop(file);
+    Rtrace::open(output)
+}
+
 /// Parse the trace at `path` (CSV, .csv.gz or mtrace) event by event and write it to `out` as an
 /// `.rtrace`, recycling block ids. Memory is O(live blocks), whatever the trace's length.
 /// `out` is written from the start; its header is written last.
