@@ -266,6 +266,7 @@ impl<S: Sink> Builder<S> {
     }
 
     /// The lenient repair for an allocation that returned the live pointer `ptr`: free its block.
+    /// The caller maps `ptr` to the new block.
     #[cold]
     fn free_still_live(
         &mut self,
@@ -280,7 +281,6 @@ impl<S: Sink> Builder<S> {
                 hex(ptr)
             )
         })?;
-        self.live.remove(&ptr);
         self.died(ptr, old_id);
         self.released(old_id);
         self.emit(line, Event::free(old_id), ptr, 0)
@@ -302,11 +302,11 @@ impl<S: Sink> Builder<S> {
             self.failed += 1;
             return Ok(());
         }
-        if let Some(&old_id) = self.live.get(&ptr) {
+        let id = self.new_id(line)?;
+        // One probe of the map: what `ptr` held before, if anything, comes back.
+        if let Some(old_id) = self.live.insert(ptr, id) {
             self.free_still_live(line, op, ptr, old_id)?;
         }
-        let id = self.new_id(line)?;
-        self.live.insert(ptr, id);
         let event = match op {
             Op::Calloc => Event::calloc(id, size),
             Op::Memalign => Event::memalign(id, size, align),
@@ -485,7 +485,7 @@ pub(crate) fn parse_number(text: &[u8]) -> Result<u64, NumError> {
 }
 
 /// The value of each hex digit; 0xFF for every other byte.
-const HEX_DIGITS: [u8; 256] = {
+pub(crate) const HEX_DIGITS: [u8; 256] = {
     let mut table = [0xFF; 256];
     let mut i = 0;
     while i < 10 {

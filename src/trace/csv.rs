@@ -69,11 +69,13 @@
 //! A file without events is an error of [`super::load`].
 //!
 //! # Cost
-//! A plain line (no quote) is split in the input buffer, 8 bytes at a time, without copying; the
-//! csv crate reads only the header and quoted records (see `parse_into`). Per line, what remains
-//! is parsing its numbers, one pointer-map lookup per allocation or free, and one pushed event.
-//! 57-67% of the speed of the bare csv crate's record loop on `cargo bench --bench parse` (was
-//! 41-50%), about 435-505 MiB/s on a shared 2-core machine.
+//! A well-formed line is read in one pass over the input buffer, without copying: each field is
+//! parsed as what its column holds (the op by name, numbers digit by digit) and must end at the
+//! comma or newline where the header says; the csv crate reads only the header and every other
+//! line (see `parse_into`). Per line, what remains is one pointer-map probe per allocation or
+//! free and one pushed event. 81-92% of the speed of the bare csv crate's record loop (which
+//! only splits) on `cargo bench --bench parse`, 600-700 MiB/s on a shared 2-core machine (the
+//! first version, all through the csv crate: 41-50%; splitting in our own buffer: 57-67%).
 //!
 //! With `--lenient` ([`ParseOptions::lenient`]) every problem from "wrong number of fields" on is
 //! counted in [`Trace::skipped`] instead, and the event dropped or repaired: a free of a dead
@@ -82,7 +84,9 @@
 //! lost, since an allocator cannot hand out a live address). Problems with the header are errors
 //! even then: without columns, no line can be read.
 
-use super::builder::{number_message, parse_number, show, Builder, Collect, NumError, Sink};
+use super::builder::{
+    number_message, parse_number, show, Builder, Collect, NumError, Sink, HEX_DIGITS,
+};
 use super::{Op, ParseOptions, Trace, TraceError};
 use csv::ByteRecord;
 use std::io::Read;
@@ -118,16 +122,28 @@ pub fn parse_with_size_hint(
 /// Parse a native CSV trace from `input` into `builder`, event by event: memory stays O(live
 /// blocks) whatever the sink does with the events.
 ///
-/// Two paths read the same grammar. A plain line (no `"`, not more than [`MAX_FIELDS`] fields)
-/// is split at its commas right in the input buffer ([`Feed::next_plain`]): exactly what the csv
-/// crate would make of it, at a fraction of the cost. Anything else (the header, quoted fields,
-/// which may span lines) is read by the csv crate, which reads the same buffer through [`Feed`]
-/// a line at a time, so that it holds nothing back when it returns a record and the fast path
-/// can take over again at the next line. Both feed the same `read_row` and `apply`.
+/// Two paths read the same grammar. A well-formed line (every field where the header says, each
+/// number plain decimal or hex, no quote) is parsed in one pass right in the input buffer
+/// ([`fast_row`]): exactly the row the csv crate and `read_row` would make of it, at a fraction
+/// of the cost. Anything else (the header, comments, blank lines, quoted fields, which may span
+/// lines, and every line with a problem, so that its message comes from one place) is read by
+/// the csv crate, which reads the same buffer through [`Feed`] a line at a time, so that it
+/// holds nothing back when it returns a record and the fast path can take over again at the
+/// next line. Both feed the same `apply`.
 pub(crate) fn parse_into<S: Sink>(
     input: impl Read,
     path: &Path,
     builder: &mut Builder<S>,
+) -> Result<(), TraceError> {
+    parse_lines(input, path, builder, true)
+}
+
+/// [`parse_into`], with the fast path or (`fast == false`, for tests) without it.
+fn parse_lines<S: Sink>(
+    input: impl Read,
+    path: &Path,
+    builder: &mut Builder<S>,
+    fast: bool,
 ) -> Result<(), TraceError> {
     // Line numbers: `Feed` counts the newlines handed out; a record's line is the count before
     // it, plus one (see `record_line` for records read by the csv crate). For that to hold,
@@ -146,25 +162,19 @@ pub(crate) fn parse_into<S: Sink>(
     if columns.offset.is_some() {
         builder.track_dead_pointers();
     }
-    let mut ends = [0u32; MAX_FIELDS];
+    let layout = Layout::new(&columns);
     loop {
-        let feed = reader.get_mut();
-        match feed.next_plain(&mut ends) {
-            Ok(Plain::Line(start, len, fields)) => {
-                let line = feed.newlines;
-                let split = Split { line: &feed.buf[start..start + len], ends: &ends[..fields] };
-                match read_row(&split, &columns) {
-                    Ok(row) => apply(builder, line, row)?,
-                    Err(message) if is_blank(&split) => drop(message),
-                    Err(message) => builder.malformed(line, || message)?,
-                }
+        if fast {
+            let feed = reader.get_mut();
+            if let Some((row, len)) = fast_row(&feed.buf[feed.pos..feed.end], &layout) {
+                feed.pos += len;
+                feed.newlines += 1;
+                apply(builder, feed.newlines, row)?;
                 continue;
             }
-            Ok(Plain::End) => break,
-            Ok(Plain::Other) => {}
-            Err(source) => return Err(TraceError::Io { path: path.to_path_buf(), source }),
         }
-        // Not a plain line: the csv crate reads the next record, exactly as it always did.
+        // Not a well-formed line (or not a whole one in the buffer): the csv crate reads the
+        // next record, exactly as it always did.
         match reader.read_byte_record(&mut record) {
             Ok(true) => {}
             Ok(false) => break,
@@ -195,10 +205,6 @@ fn record_line<R: Read>(feed: &Feed<R>, record: &ByteRecord) -> u64 {
     (feed.newlines + 1).saturating_sub(inside as u64 + 1)
 }
 
-/// The most fields a line may have to be split by the fast path; longer ones go to the csv
-/// crate (and are an error anyway unless the header is as long).
-const MAX_FIELDS: usize = 16;
-
 /// Read block size. The buffer grows beyond it only for a line (or quoted record) that does not
 /// fit.
 const BLOCK: usize = 1 << 16;
@@ -216,54 +222,6 @@ struct Feed<R> {
     eof: bool,
     /// Newlines consumed so far (by either path).
     newlines: u64,
-}
-
-/// What [`Feed::next_plain`] found at the start of the unread input.
-enum Plain {
-    /// A plain line at `buf[start..start + len]` (its `\n` excluded, and consumed), with the end
-    /// of each of its fields in the `ends` given (this many of them).
-    Line(usize, usize, usize),
-    /// Something for the csv crate: a quote, too many fields (nothing consumed).
-    Other,
-    /// The end of the input.
-    End,
-}
-
-/// A plain line split at its commas: field `i` ends at `ends[i]`, and starts after the comma
-/// that ended field `i - 1`.
-struct Split<'a> {
-    line: &'a [u8],
-    ends: &'a [u32],
-}
-
-/// A record's fields, however it was split.
-trait Fields {
-    fn count(&self) -> usize;
-    /// Field `index`, which must be below `count()`.
-    fn field(&self, index: usize) -> &[u8];
-}
-
-impl Fields for ByteRecord {
-    #[inline]
-    fn count(&self) -> usize {
-        self.len()
-    }
-    #[inline]
-    fn field(&self, index: usize) -> &[u8] {
-        self.get(index).unwrap_or_default()
-    }
-}
-
-impl Fields for Split<'_> {
-    #[inline]
-    fn count(&self) -> usize {
-        self.ends.len()
-    }
-    #[inline]
-    fn field(&self, index: usize) -> &[u8] {
-        let start = if index == 0 { 0 } else { self.ends[index - 1] as usize + 1 };
-        &self.line[start..self.ends[index] as usize]
-    }
 }
 
 impl<R: Read> Feed<R> {
@@ -294,111 +252,6 @@ impl<R: Read> Feed<R> {
         }
         Ok(true)
     }
-
-    /// Consume the blank and comment lines ahead, then the next line if it is plain. A line is
-    /// blank if empty (the csv crate skips it; a line of spaces is a record, as there) and a
-    /// comment if it starts with `#` (quotes in it mean nothing).
-    #[inline]
-    fn next_plain(&mut self, ends: &mut [u32; MAX_FIELDS]) -> std::io::Result<Plain> {
-        loop {
-            let rest = &self.buf[self.pos..self.end];
-            let found = if rest.first() == Some(&b'#') {
-                match rest.iter().position(|&b| b == b'\n') {
-                    Some(len) => {
-                        self.pos += len + 1;
-                        self.newlines += 1;
-                        continue;
-                    }
-                    None => None,
-                }
-            } else {
-                match split(rest, ends) {
-                    Scan::Line(len, fields) => Some((len, fields)),
-                    Scan::Incomplete => None,
-                    Scan::Other => return Ok(Plain::Other),
-                }
-            };
-            match found {
-                Some((0, _)) => {
-                    self.pos += 1;
-                    self.newlines += 1;
-                }
-                Some((len, fields)) => {
-                    let start = self.pos;
-                    self.pos += len + 1;
-                    self.newlines += 1;
-                    return Ok(Plain::Line(start, len, fields));
-                }
-                // No whole line left: read on. (The final `\n` ends every input.)
-                None if self.refill()? => {}
-                None if self.pos == self.end => return Ok(Plain::End),
-                None => return Ok(Plain::Other),
-            }
-        }
-    }
-}
-
-/// What [`split`] found.
-enum Scan {
-    /// A plain line of this many bytes (its `\n` excluded) and fields.
-    Line(usize, usize),
-    /// A quote, or too many fields.
-    Other,
-    /// No `\n`.
-    Incomplete,
-}
-
-/// Split the line at the start of `rest` at its commas, writing the end of each field to
-/// `ends`, if it is plain. Looks at 8 bytes at a time: fields are a dozen bytes or less, and
-/// lines have 3 or 4 of them.
-#[inline]
-fn split(rest: &[u8], ends: &mut [u32; MAX_FIELDS]) -> Scan {
-    let mut fields = 0;
-    let mut i = 0;
-    loop {
-        // The next comma, newline or quote at or after `i`.
-        let next = match rest.get(i..i + 8) {
-            Some(word) => {
-                let word = u64::from_le_bytes(word.try_into().unwrap_or_default());
-                let found = special_bytes(word);
-                if found == 0 {
-                    i += 8;
-                    continue;
-                }
-                i + (found.trailing_zeros() / 8) as usize
-            }
-            None => match rest[i..].iter().position(|&b| matches!(b, b',' | b'\n' | b'"')) {
-                Some(at) => i + at,
-                None => return Scan::Incomplete,
-            },
-        };
-        match rest[next] {
-            b',' if fields + 1 < MAX_FIELDS => {
-                ends[fields] = next as u32;
-                fields += 1;
-            }
-            b'\n' => {
-                ends[fields] = next as u32;
-                return Scan::Line(next, fields + 1);
-            }
-            _ => return Scan::Other,
-        }
-        i = next + 1;
-    }
-}
-
-/// The high bit of each byte of `word` (little-endian) that is a comma, newline or quote, and
-/// maybe of some bytes after such a byte (never before the first one: use the lowest bit).
-#[inline]
-fn special_bytes(word: u64) -> u64 {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    // The classic "has a zero byte": exact for the lowest zero byte, as the borrow only
-    // propagates upwards.
-    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
-    zero(word ^ (ONES * u64::from(b',')))
-        | zero(word ^ (ONES * u64::from(b'\n')))
-        | zero(word ^ (ONES * u64::from(b'"')))
 }
 
 /// The csv crate reads through this, a line at a time: when it has read a record, it has read
@@ -421,10 +274,182 @@ impl<R: Read> Read for Feed<R> {
     }
 }
 
+/// What a column holds, for [`fast_row`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Op,
+    /// A number, kept in this slot of [`fast_row`]'s values (see [`Slot`]).
+    Number(u8),
+    /// A column `replay` does not read.
+    Other,
+}
+
+/// The slots of the numbers [`fast_row`] keeps.
+struct Slot;
+
+impl Slot {
+    const PTR: u8 = 0;
+    const SIZE: u8 = 1;
+    const OLD_PTR: u8 = 2;
+    const ALIGN: u8 = 3;
+    const OFFSET: u8 = 4;
+    /// `thread` and `time_ns`: checked, not kept.
+    const CHECKED: u8 = 5;
+    const COUNT: usize = 6;
+}
+
+/// The header's columns in order, for [`fast_row`].
+struct Layout {
+    roles: Vec<Role>,
+    /// Whether the header has the column a realloc, a memalign or a write needs.
+    old_ptr: bool,
+    align: bool,
+    offset: bool,
+}
+
+impl Layout {
+    fn new(columns: &Columns) -> Layout {
+        let mut roles = vec![Role::Other; columns.count];
+        roles[columns.op] = Role::Op;
+        roles[columns.ptr] = Role::Number(Slot::PTR);
+        roles[columns.size] = Role::Number(Slot::SIZE);
+        for (column, slot) in [
+            (columns.old_ptr, Slot::OLD_PTR),
+            (columns.align, Slot::ALIGN),
+            (columns.offset, Slot::OFFSET),
+            (columns.thread, Slot::CHECKED),
+            (columns.time_ns, Slot::CHECKED),
+        ] {
+            if let Some(index) = column {
+                roles[index] = Role::Number(slot);
+            }
+        }
+        Layout {
+            roles,
+            old_ptr: columns.old_ptr.is_some(),
+            align: columns.align.is_some(),
+            offset: columns.offset.is_some(),
+        }
+    }
+}
+
+/// The well-formed line at the start of `rest`, parsed in one pass, and its length with its
+/// `\n`; `None` for anything else: a line with a problem (the slow path words the message), a
+/// quote, a comment, a blank line, or no whole line in `rest`. Accepts a subset of what
+/// `read_row` accepts, and makes the same `Row` of it: every field in the header's order, split
+/// at commas and ended by `\n` (or `\r\n`); numbers of 1-19 decimal or `0x` and 1-16 hex
+/// digits; ignored columns anything without a quote.
+#[inline]
+fn fast_row(rest: &[u8], layout: &Layout) -> Option<(Row, usize)> {
+    let mut op = None;
+    // The numbers read, and which were there (a bit per slot); empty fields are 0 and absent.
+    let mut values = [0u64; Slot::COUNT];
+    let mut present = 0u32;
+    let mut at = 0;
+    let last = layout.roles.len() - 1;
+    for (index, &role) in layout.roles.iter().enumerate() {
+        at = match role {
+            Role::Number(slot) => {
+                let (value, end) = number_at(rest, at)?;
+                if end > at {
+                    values[usize::from(slot)] = value;
+                    present |= 1 << slot;
+                }
+                end
+            }
+            Role::Op => {
+                let end = at
+                    + rest
+                        .get(at..)?
+                        .iter()
+                        .position(|&b| matches!(b, b',' | b'\n' | b'\r' | b'"'))?;
+                op = Some(match &rest[at..end] {
+                    b"malloc" => Op::Malloc,
+                    b"free" => Op::Free,
+                    b"realloc" => Op::Realloc,
+                    b"calloc" => Op::Calloc,
+                    b"memalign" | b"aligned_alloc" | b"posix_memalign" => Op::Memalign,
+                    b"write" => Op::Write,
+                    _ => return None,
+                });
+                end
+            }
+            Role::Other => {
+                at + rest
+                    .get(at..)?
+                    .iter()
+                    .position(|&b| matches!(b, b',' | b'\n' | b'\r' | b'"'))?
+            }
+        };
+        // The field's end: a comma, or the line's end after the last field.
+        at = match (rest.get(at)?, index == last) {
+            (b',', false) | (b'\n', true) => at + 1,
+            (b'\r', true) if rest.get(at + 1) == Some(&b'\n') => at + 2,
+            _ => return None,
+        };
+    }
+    let op = op?;
+    let has = |slot: u8| present & (1 << slot) != 0;
+    let value = |slot: u8| values[usize::from(slot)];
+    // What `read_row` requires of each op; anything missing is its message to give.
+    let ok = has(Slot::PTR)
+        && match op {
+            Op::Free => true,
+            Op::Realloc => layout.old_ptr && has(Slot::SIZE),
+            Op::Memalign => layout.align && has(Slot::SIZE) && value(Slot::ALIGN).is_power_of_two(),
+            Op::Write => layout.offset && has(Slot::SIZE) && has(Slot::OFFSET),
+            _ => has(Slot::SIZE),
+        };
+    if !ok {
+        return None;
+    }
+    let only = |wanted: Op, slot: u8| if op == wanted { value(slot) } else { 0 };
+    let row = Row {
+        op,
+        ptr: value(Slot::PTR),
+        size: value(Slot::SIZE),
+        old_ptr: only(Op::Realloc, Slot::OLD_PTR),
+        align: only(Op::Memalign, Slot::ALIGN),
+        offset: only(Op::Write, Slot::OFFSET),
+    };
+    Some((row, at))
+}
+
+/// The number starting at `rest[at]` and where it ends: `(0, at)` for an empty field. `None`
+/// for anything `fast_row` leaves to the slow path: no end in `rest`, a byte that is not a
+/// digit, more digits than fit for sure, `0x` without digits.
+#[inline]
+fn number_at(rest: &[u8], at: usize) -> Option<(u64, usize)> {
+    let mut n: u64 = 0;
+    let mut end = at;
+    if rest.get(at) == Some(&b'0') && matches!(rest.get(at + 1), Some(b'x' | b'X')) {
+        end += 2;
+        loop {
+            let digit = HEX_DIGITS[usize::from(*rest.get(end)?)];
+            if digit > 0xF {
+                break;
+            }
+            n = (n << 4) | u64::from(digit);
+            end += 1;
+        }
+        let digits = end - at - 2;
+        return (1..=16).contains(&digits).then_some((n, end));
+    }
+    loop {
+        let digit = rest.get(end)?.wrapping_sub(b'0');
+        if digit > 9 {
+            break;
+        }
+        n = n.wrapping_mul(10).wrapping_add(u64::from(digit));
+        end += 1;
+    }
+    (end - at <= 19).then_some((n, end))
+}
+
 /// Whether `record` is a line of spaces (or the `\r` of an empty CRLF line).
 #[cold]
-fn is_blank(record: &impl Fields) -> bool {
-    record.count() == 1 && record.field(0).iter().all(u8::is_ascii_whitespace)
+fn is_blank(record: &ByteRecord) -> bool {
+    record.len() == 1 && record[0].iter().all(u8::is_ascii_whitespace)
 }
 
 /// Where each column is. Optional columns are `None` when the header does not name them.
@@ -511,18 +536,18 @@ struct Row {
 
 /// Read `record`'s fields, or say what is wrong with them.
 #[inline]
-fn read_row(record: &impl Fields, columns: &Columns) -> Result<Row, String> {
-    if record.count() != columns.count {
+fn read_row(record: &ByteRecord, columns: &Columns) -> Result<Row, String> {
+    if record.len() != columns.count {
         return Err(format!(
             "found {} fields, but the header names {}",
-            record.count(),
+            record.len(),
             columns.count
         ));
     }
     // In bounds: the row has as many fields as the header. The `\r` of a CRLF line ends the
     // last field.
     let field = |index: usize| {
-        let text = record.field(index);
+        let text = record.get(index).unwrap_or_default();
         text.strip_suffix(b"\r").unwrap_or(text)
     };
     let number = |name: &str, index: usize| {
@@ -621,5 +646,154 @@ fn fatal_csv_error(path: &Path, line: u64, error: csv::Error) -> TraceError {
     match error.into_kind() {
         csv::ErrorKind::Io(source) => TraceError::Io { path: path.to_path_buf(), source },
         _ => TraceError::Invalid { path: path.to_path_buf(), line, message },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// What parsing `text` gives, with or without the fast path, in a form that compares.
+    fn outcome(text: &str, lenient: bool, fast: bool) -> Result<String, String> {
+        let path = Path::new("t.csv");
+        let options = ParseOptions { lenient, ..ParseOptions::default() };
+        let mut builder = Builder::new(path, options, Collect::default());
+        match parse_lines(text.as_bytes(), path, &mut builder, fast) {
+            Ok(()) => {
+                let trace = builder.into_trace();
+                Ok(format!(
+                    "{:?} blocks {} first line {} gaps {:?} skipped {:?}",
+                    trace.events, trace.blocks, trace.first_line, trace.gaps, trace.skipped
+                ))
+            }
+            Err(error) => Err(error.to_string()),
+        }
+    }
+
+    fn field() -> impl Strategy<Value = String> {
+        prop_oneof![
+            6 => (0u64..8).prop_map(|i| format!("{:#x}", i * 16)),
+            2 => (0u64..8).prop_map(|i| format!("0X{:X}", i * 16 + 0xA0)),
+            3 => (0u64..200).prop_map(|n| n.to_string()),
+            2 => Just(String::new()),
+            1 => prop::sample::select(vec![
+                "0x", "0x00000000000000010", "0x1ffffffffffffffff", "99999999999999999999",
+                "18446744073709551615", "007", "\"0x10\"", "\"", "1 ", " 1", "-1", "0x1g",
+                "\"a,b\"", "\"x\ny\"",
+            ])
+            .prop_map(String::from),
+            1 => "[ -~]{0,5}",
+        ]
+    }
+
+    fn op() -> impl Strategy<Value = String> {
+        prop::sample::select(vec![
+            "malloc",
+            "malloc",
+            "free",
+            "free",
+            "realloc",
+            "calloc",
+            "memalign",
+            "aligned_alloc",
+            "posix_memalign",
+            "write",
+            "mallok",
+            "",
+            "\"malloc\"",
+            "malloc ",
+        ])
+        .prop_map(String::from)
+    }
+
+    /// A header (columns in any order, maybe an unknown one) and lines for it, near valid.
+    fn document() -> impl Strategy<Value = String> {
+        let names = prop::sample::subsequence(
+            vec!["old_ptr", "align", "offset", "thread", "time_ns", "other"],
+            0..=6,
+        );
+        (names, any::<u64>())
+            .prop_flat_map(|(optional, seed)| {
+                let mut columns = vec!["op", "ptr", "size"];
+                columns.extend(optional);
+                // A fixed shuffle of the columns, from the seed.
+                let mut order: Vec<&str> = Vec::new();
+                let mut state = seed | 1;
+                for column in columns {
+                    state =
+                        state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    let at = (state >> 33) as usize % (order.len() + 1);
+                    order.insert(at, column);
+                }
+                let width = order.len();
+                let op_column = order.iter().position(|&c| c == "op").unwrap_or(0);
+                let line = (op(), prop::collection::vec(field(), width - 1), 0..24u8).prop_map(
+                    move |(op, numbers, shape)| {
+                        let mut numbers = numbers.into_iter();
+                        // The op goes where its column is, but now and then elsewhere.
+                        let op_at = if shape == 5 { width - 1 } else { op_column };
+                        let fields: Vec<String> = (0..width)
+                            .map(|i| if i == op_at { op.clone() } else { numbers.next().unwrap() })
+                            .collect();
+                        match shape {
+                            0 => String::new(),
+                            1 => format!("# {op}"),
+                            2 => fields[..width - 1].join(","),
+                            3 => format!("{},", fields.join(",")),
+                            4 => format!("{}\r", fields.join(",")),
+                            _ => fields.join(","),
+                        }
+                    },
+                );
+                (Just(order.join(",")), prop::collection::vec(line, 0..40))
+            })
+            .prop_map(|(header, lines)| format!("{header}\n{}", lines.join("\n")))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+        /// The fast path is an optimisation only: every input, valid or not, gives the same
+        /// events, line numbers, repairs and errors with it as without it.
+        #[test]
+        fn the_fast_path_parses_exactly_as_the_csv_crate_path(text in document()) {
+            for lenient in [false, true] {
+                prop_assert_eq!(outcome(&text, lenient, true), outcome(&text, lenient, false));
+            }
+        }
+    }
+
+    #[test]
+    fn well_formed_lines_take_the_fast_path() {
+        let columns = Columns {
+            count: 5,
+            op: 1,
+            ptr: 0,
+            size: 2,
+            old_ptr: Some(3),
+            align: None,
+            offset: None,
+            thread: Some(4),
+            time_ns: None,
+        };
+        let layout = Layout::new(&columns);
+        let row = |line: &str| {
+            fast_row(line.as_bytes(), &layout)
+                .map(|(row, len)| (row.op, row.ptr, row.size, row.old_ptr, len))
+        };
+        assert_eq!(row("0x10,malloc,24,,7\n"), Some((Op::Malloc, 0x10, 24, 0, 18)));
+        assert_eq!(row("0x20,realloc,0x40,0x10,\r\n"), Some((Op::Realloc, 0x20, 0x40, 0x10, 25)));
+        assert_eq!(row("0x20,free,,0x99,\n"), Some((Op::Free, 0x20, 0, 0, 17)));
+        // Left to the csv crate path: no whole line, a quote, a problem to word.
+        assert_eq!(row("0x10,malloc,24,,7"), None);
+        assert_eq!(row("\"0x10\",malloc,24,,7\n"), None);
+        assert_eq!(row("0x10,malloc,,,7\n"), None);
+        assert_eq!(row("0x10,malloc,24,,\n\n"), Some((Op::Malloc, 0x10, 24, 0, 17)));
+        assert_eq!(row("0x10,malloc,24,,x\n"), None);
+        assert_eq!(row("0x10,malloc,24\n"), None);
+        assert_eq!(row("0x10,malloc,24,,7,8\n"), None);
+        assert_eq!(row("0x,malloc,24,,7\n"), None);
+        assert_eq!(row("0x1ffffffffffffffff,malloc,24,,7\n"), None);
     }
 }
