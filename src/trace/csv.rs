@@ -657,7 +657,7 @@ mod tests {
     /// What parsing `text` gives, with or without the fast path, in a form that compares.
     fn outcome(text: &str, lenient: bool, fast: bool) -> Result<String, String> {
         let path = Path::new("t.csv");
-        let options = ParseOptions { lenient, ..ParseOptions::default() };
+        let options = ParseOptions { lenient };
         let mut builder = Builder::new(path, options, Collect::default());
         match parse_lines(text.as_bytes(), path, &mut builder, fast) {
             Ok(()) => {
