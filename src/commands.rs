@@ -21,7 +21,7 @@ use crate::Error;
 use std::path::PathBuf;
 
 /// Inputs larger than this (on disk; a `.gz` file counts 8 times its size) are streamed rather
-/// than loaded whole: see [`load`].
+/// than loaded whole: see `load`.
 pub const STREAM_ABOVE_BYTES: u64 = 64 << 20;
 
 /// A trace ready to replay: in memory, or an `.rtrace` file streamed by every pass.

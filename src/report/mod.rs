@@ -1,7 +1,7 @@
 //! Reports: the results of a run, and the formats they are written in.
 //!
 //! An [`Exporter`] is pure: a [`Report`] in, bytes out. Where the bytes go (a file, written
-//! atomically, or stdout) is [`write`]'s business, so no exporter can leave half a file behind.
+//! atomically, or stdout) is [`mod@write`]'s business, so no exporter can leave half a file behind.
 
 pub mod chart;
 pub mod columns;
