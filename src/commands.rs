@@ -49,7 +49,7 @@ impl Drop for TempFile {
 /// parsed once, event by event, into a temporary `.rtrace` file (in the system's temporary
 /// directory; removed at the end), which every pass then streams: memory stays bounded by a
 /// chunk plus the strategies' state, whatever the trace's length.
-fn load(config: &RunConfig) -> Result<Loaded, Error> {
+fn load(config: &RunConfig, progress: Option<trace::ReadProgress>) -> Result<Loaded, Error> {
     let path = &config.trace;
     let format = Format::detect(path, config.format);
     if format == Format::Rtrace {
@@ -60,7 +60,7 @@ fn load(config: &RunConfig) -> Result<Loaded, Error> {
     let gz = path.extension().is_some_and(|ext| ext == "gz");
     let big = on_disk.saturating_mul(if gz { 8 } else { 1 }) > STREAM_ABOVE_BYTES;
     if !(config.stream || big) {
-        return Ok(Loaded::Memory(trace::load(path, format, config.parse)?));
+        return Ok(Loaded::Memory(trace::load_reporting(path, format, config.parse, progress)?));
     }
     let name = path.file_name().map_or("trace".into(), |n| n.to_string_lossy().into_owned());
     let temp =
@@ -72,7 +72,7 @@ fn load(config: &RunConfig) -> Result<Loaded, Error> {
             .create_new(true)
             .open(&temp.0)
             .map_err(|source| Error::Output { dest: temp.0.display().to_string(), source })?;
-    trace::rtrace::convert(path, format, config.parse, &mut file)?;
+    trace::rtrace::convert(path, format, config.parse, &mut file, progress)?;
     drop(file);
     let mut rtrace = Rtrace::open(&temp.0)?;
     rtrace.path = temp.0.clone();
@@ -87,8 +87,14 @@ pub fn run(config: &RunConfig) -> Result<bool, Error> {
     let baseline =
         config.baseline.as_deref().map(Document::read).transpose().map_err(Error::Usage)?;
     let progress = Progress::new(config.quiet);
-    let parsing = progress.spinner(format!("parsing {}", config.trace.display()));
-    let loaded = load(config);
+    let parsing = progress.file_bar(format!("parsing {}", config.trace.display()), &config.trace);
+    let loaded = load(
+        config,
+        Some(std::sync::Arc::new({
+            let parsing = parsing.clone();
+            move |read| parsing.set_position(read)
+        })),
+    );
     parsing.finish_and_clear();
     let loaded = loaded?;
     let format = Format::detect(&config.trace, config.format).name();
@@ -365,8 +371,8 @@ pub fn convert(args: &ConvertArgs) -> Result<(), Error> {
             }
             let mut file = write::AtomicFile::create(path).map_err(output_error)?;
             let options = ParseOptions { lenient: args.lenient };
-            let header =
-                rtrace::convert(&args.input, format, options, file.file().map_err(output_error)?)?;
+            let out = file.file().map_err(output_error)?;
+            let header = rtrace::convert(&args.input, format, options, out, None)?;
             file.commit().map_err(output_error)?;
             format!(
                 "{} events ({} blocks in {} recycled ids)",

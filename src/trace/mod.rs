@@ -285,11 +285,41 @@ impl Format {
     }
 }
 
+/// Told the bytes of a trace file read so far (of the file as stored, before any
+/// decompression), after every block read: for a progress bar.
+pub type ReadProgress = std::sync::Arc<dyn Fn(u64) + Send + Sync>;
+
+/// A reader that tells a [`ReadProgress`] how far it got.
+struct Counted<R> {
+    inner: R,
+    read: u64,
+    progress: Option<ReadProgress>,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        if let Some(progress) = &self.progress {
+            progress(self.read);
+        }
+        Ok(n)
+    }
+}
+
 /// Open `path`, decompressing it transparently when its name ends in `.gz` or `.zst`.
 pub fn open(path: &Path) -> Result<Box<dyn Read>, TraceError> {
+    open_reporting(path, None)
+}
+
+/// [`open`], telling `progress` (if any) how much of the file was read as it goes.
+pub fn open_reporting(
+    path: &Path,
+    progress: Option<ReadProgress>,
+) -> Result<Box<dyn Read>, TraceError> {
     let file = std::fs::File::open(path)
         .map_err(|source| TraceError::Io { path: path.to_path_buf(), source })?;
-    let reader = BufReader::with_capacity(1 << 16, file);
+    let reader = BufReader::with_capacity(1 << 16, Counted { inner: file, read: 0, progress });
     if path.extension().is_some_and(|ext| ext == "gz") {
         Ok(Box::new(BufReader::with_capacity(1 << 16, flate2::read::MultiGzDecoder::new(reader))))
     } else if path.extension().is_some_and(|ext| ext == "zst") {
@@ -301,10 +331,20 @@ pub fn open(path: &Path) -> Result<Box<dyn Read>, TraceError> {
 
 /// Read and validate the trace at `path` in `format`.
 pub fn load(path: &Path, format: Format, options: ParseOptions) -> Result<Trace, TraceError> {
+    load_reporting(path, format, options, None)
+}
+
+/// [`load`], telling `progress` (if any) how much of the file was read as it goes.
+pub fn load_reporting(
+    path: &Path,
+    format: Format,
+    options: ParseOptions,
+    progress: Option<ReadProgress>,
+) -> Result<Trace, TraceError> {
     if Format::detect(path, format) == Format::Rtrace {
         return rtrace::Rtrace::open(path)?.load();
     }
-    let input = open(path)?;
+    let input = open_reporting(path, progress)?;
     let trace = match format {
         Format::Csv => {
             // Only a plain file's length says how many events to expect.

@@ -248,22 +248,24 @@ pub fn convert_to_file(
         .truncate(true)
         .open(output)
         .map_err(io_error)?;
-    convert(path, format, options, &mut file)?;
+    convert(path, format, options, &mut file, None)?;
     drop(file);
     Rtrace::open(output)
 }
 
 /// Parse the trace at `path` (CSV, .csv.gz or mtrace) event by event and write it to `out` as an
 /// `.rtrace`, recycling block ids. Memory is O(live blocks), whatever the trace's length.
-/// `out` is written from the start; its header is written last.
+/// `out` is written from the start; its header is written last. `progress`, if any, is told how
+/// much of the input was read as it goes.
 pub fn convert(
     path: &Path,
     format: Format,
     options: ParseOptions,
     out: &mut File,
+    progress: Option<super::ReadProgress>,
 ) -> Result<Header, TraceError> {
     let write_error = |source| TraceError::Write { source };
-    let input = super::open(path)?;
+    let input = super::open_reporting(path, progress)?;
     out.seek(SeekFrom::Start(0)).map_err(write_error)?;
     out.set_len(0).map_err(write_error)?;
     let writer = io::BufWriter::with_capacity(1 << 20, out.try_clone().map_err(write_error)?);
