@@ -241,6 +241,31 @@ os._exit(0)
     assert!(counts["malloc"] < 40_000, "{counts:?}");
 }
 
+/// `replay record` reads the raw file while the program writes it; a program that `exec`s
+/// another starts a new file, and the trace is the new program's alone.
+#[test]
+fn a_program_that_execs_another_leaves_the_trace_of_the_new_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let python = tool("python3");
+    let script = "
+import os, sys
+keep = [str(i) * 3 for i in range(100000)]
+os.execv(sys.executable, [sys.executable, '-S', '-c', 'x = [str(i) * 2 for i in range(1000)]'])
+";
+    let (csv, note) = record(
+        dir.path(),
+        "exec.csv",
+        &[python.to_str().unwrap(), "-S", "-c", script],
+        &[("PYTHONMALLOC", "malloc")],
+    );
+    assert!(!note.contains("lost") && !note.contains("without"), "{note}");
+    replays_strictly(&csv);
+    // The first program's 100,000 strings would be 100,000 more mallocs.
+    let counts = ops(&csv);
+    assert!((1000..60_000).contains(&counts["malloc"]), "{counts:?}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "only the CSV is left");
+}
+
 #[test]
 fn recording_a_program_that_does_not_exist_is_a_usage_error() {
     let dir = tempfile::tempdir().unwrap();

@@ -43,7 +43,9 @@
 //!   so children that `exec` another program are not recorded either.
 //! - **`exec`** of the recorded process: the new program loads the interposer again, which
 //!   starts the file anew (the old program's heap is gone with its address space, so its events
-//!   would describe nothing that still exists). Events of the old program are discarded.
+//!   would describe nothing that still exists). Events of the old program are discarded. The
+//!   file is removed and created again rather than truncated: `replay record`, which reads it as
+//!   it grows, then sees another file at the path and converts that one from the start.
 //! - **`_exit` / `_Exit`**: interposed, they flush every buffer before exiting. A process that
 //!   ends otherwise without running destructors (a signal, `exit_group` by hand) leaves events
 //!   in the buffers: the missing end record (or missing sequence numbers) tells `replay record`,
@@ -330,9 +332,12 @@ fn start_recording() {
         if parent <= 0 || libc::getppid() != parent {
             return;
         }
+        // A new file, not the old one truncated: `replay record` reads the file as it grows, and
+        // after an `exec` must find it replaced (another file at that path), not rewritten.
+        libc::unlink(file);
         let fd = libc::open(
             file,
-            libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_APPEND | libc::O_CLOEXEC,
+            libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_APPEND | libc::O_CLOEXEC,
             0o644,
         );
         if fd < 0 {

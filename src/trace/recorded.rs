@@ -15,11 +15,16 @@
 //! the first record; `thread` is the kernel's thread id. A message's "line" is the record's
 //! place in `seq` order, from 1. Losses are counted: missing sequence numbers (a thread's buffer
 //! never written, as when the program is killed) and a missing end record.
+//!
+//! [`to_csv`] converts a whole file; [`to_csv_streaming`] converts it as it is written (its
+//! records are put in order as they come, by `Reorder`), giving the same CSV.
 
+use super::builder::Builder;
+use super::csv_out::{convert, CsvSink};
 use super::mtrace::ImportSummary;
 use super::{Op, ParseOptions, TraceError};
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 use std::io::Write;
 use std::ops::Range;
 use std::path::Path;
@@ -234,48 +239,223 @@ pub fn read(bytes: &[u8], path: &Path) -> Result<(Vec<RawRecord>, Option<RawReco
     Ok((order.collect(), end))
 }
 
+/// Hands records, in `seq` order, to the builder: what both conversions share.
+#[derive(Default)]
+struct Feed {
+    /// Records handed so far: the "line" of messages.
+    line: u64,
+    /// `time_ns` of the first record, the origin of the CSV's `time_ns`.
+    first: Option<u64>,
+    last: Option<RawRecord>,
+}
+
+impl Feed {
+    #[inline]
+    fn record<W: Write>(
+        &mut self,
+        builder: &mut Builder<CsvSink<W>>,
+        r: RawRecord,
+    ) -> Result<(), TraceError> {
+        self.line += 1;
+        let line = self.line;
+        let start = *self.first.get_or_insert(r.time_ns);
+        self.last = Some(r);
+        builder.sink.thread = Some(u64::from(r.tid));
+        builder.sink.time_ns = Some(r.time_ns.saturating_sub(start));
+        match r.op {
+            0 => builder.alloc(line, Op::Malloc, r.ptr, r.size, 0),
+            1 => builder.alloc(line, Op::Calloc, r.ptr, r.size, 0),
+            2 => builder.realloc(line, line, r.arg, r.ptr, r.size, ""),
+            3 => builder.free(line, r.ptr, ""),
+            4 => {
+                // memalign rounds a non-power-of-two alignment up, as glibc does.
+                let align = r.arg.max(1).checked_next_power_of_two().unwrap_or(1 << 63);
+                builder.alloc(line, Op::Memalign, r.ptr, r.size, align)
+            }
+            op => builder.malformed(line, || format!("unknown op code {op}")),
+        }
+    }
+
+    fn summary(
+        &self,
+        import: ImportSummary,
+        count: u64,
+        threads: u64,
+        end: Option<RawRecord>,
+    ) -> RecordingSummary {
+        let numbered = match end {
+            Some(end) => end.seq,
+            None => self.last.map_or(0, |r| r.seq + 1),
+        };
+        let span_ns = self.last.map_or(0, |r| r.time_ns.saturating_sub(self.first.unwrap_or(0)));
+        RecordingSummary {
+            import,
+            threads,
+            lost: numbered.saturating_sub(count),
+            complete: end.is_some(),
+            span_ns,
+        }
+    }
+}
+
 /// Convert the raw recording `bytes` (named `path` in messages) to the native CSV on `out`.
 pub fn to_csv(bytes: &[u8], path: &Path, out: impl Write) -> Result<RecordingSummary, TraceError> {
     let mut order = records(bytes, path)?;
     let (count, threads, end) = (order.count, order.threads, order.end);
-    let mut first = None;
-    let mut last = None;
-    let import = super::csv_out::convert(path, out, ParseOptions { lenient: true }, |builder| {
-        let mut line = 0;
-        for r in &mut order {
-            line += 1;
-            let start = *first.get_or_insert(r.time_ns);
-            last = Some(r);
-            builder.sink.thread = Some(u64::from(r.tid));
-            builder.sink.time_ns = Some(r.time_ns.saturating_sub(start));
-            match r.op {
-                0 => builder.alloc(line, Op::Malloc, r.ptr, r.size, 0)?,
-                1 => builder.alloc(line, Op::Calloc, r.ptr, r.size, 0)?,
-                2 => builder.realloc(line, line, r.arg, r.ptr, r.size, "")?,
-                3 => builder.free(line, r.ptr, "")?,
-                4 => {
-                    // memalign rounds a non-power-of-two alignment up, as glibc does.
-                    let align = r.arg.max(1).checked_next_power_of_two().unwrap_or(1 << 63);
-                    builder.alloc(line, Op::Memalign, r.ptr, r.size, align)?
+    let mut feed = Feed::default();
+    let import = convert(path, out, ParseOptions { lenient: true }, |builder| {
+        order.try_for_each(|r| feed.record(builder, r))
+    })?;
+    Ok(feed.summary(import, count, threads, end))
+}
+
+/// Records put back in `seq` order as they are read, while the program still writes them.
+///
+/// The interposer numbers calls from 0 with one counter, so in a sound recording each number is
+/// in exactly one record: a record can go as soon as every smaller number has gone, and one
+/// that comes early waits at its place in a window of the numbers still to come. At the end
+/// the records still waiting (behind a number that never came: a lost record) go in order. That
+/// is the order [`InOrder`] gives, a stable sort's. A record whose number has already gone (a
+/// repeated number: a damaged file) makes [`Reorder::push`] give up, and so does one
+/// implausibly far ahead (its window would take too much memory): the whole file must then be
+/// put in order by [`InOrder`].
+#[derive(Default)]
+struct Reorder {
+    /// The smallest number that has not gone yet.
+    next: u64,
+    /// Slot `i` holds the record numbered `next + i`, if it came.
+    window: VecDeque<Option<RawRecord>>,
+    /// Records read (end records aside).
+    count: u64,
+    /// Distinct thread ids among them, and the last one seen.
+    threads: HashSet<u32>,
+    last_tid: Option<u32>,
+    /// The last end record read.
+    end: Option<RawRecord>,
+}
+
+/// How far ahead of the smallest number not gone a record may come, beyond the records read so
+/// far: a sound recording's gaps are lost records, a few thousand (buffers of threads that never
+/// flushed) unless more than a thousand threads ran at once.
+const REORDER_SLACK: u64 = 1 << 20;
+
+impl Reorder {
+    /// Take record `r`, sending every record that can go now to `emit`, in order. False (and
+    /// nothing sent) when `r` cannot be put in order this way.
+    #[inline]
+    fn push(
+        &mut self,
+        r: RawRecord,
+        mut emit: impl FnMut(RawRecord) -> Result<(), TraceError>,
+    ) -> Result<bool, TraceError> {
+        if r.op == OP_END {
+            self.end = Some(r);
+            return Ok(true);
+        }
+        self.count += 1;
+        if self.last_tid != Some(r.tid) {
+            self.last_tid = Some(r.tid);
+            self.threads.insert(r.tid);
+        }
+        if r.seq == self.next && self.window.is_empty() {
+            // The rule when one thread makes the calls, or a thread's run goes on.
+            self.next += 1;
+            return emit(r).map(|()| true);
+        }
+        let Some(ahead) = r.seq.checked_sub(self.next) else {
+            return Ok(false);
+        };
+        if ahead > self.count.saturating_mul(2).saturating_add(REORDER_SLACK) {
+            return Ok(false);
+        }
+        let ahead = ahead as usize;
+        if ahead >= self.window.len() {
+            self.window.resize(ahead + 1, None);
+        }
+        if self.window[ahead].is_some() {
+            return Ok(false);
+        }
+        self.window[ahead] = Some(r);
+        while let Some(Some(r)) = self.window.front() {
+            let r = *r;
+            self.window.pop_front();
+            self.next += 1;
+            emit(r)?;
+        }
+        Ok(true)
+    }
+
+    /// Send the records still waiting, in order: every record has been pushed.
+    fn finish(
+        &mut self,
+        emit: impl FnMut(RawRecord) -> Result<(), TraceError>,
+    ) -> Result<(), TraceError> {
+        self.window.drain(..).flatten().try_for_each(emit)
+    }
+}
+
+/// What [`to_csv_streaming`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Streamed {
+    /// The whole recording is on `out`.
+    Converted(RecordingSummary),
+    /// The records could not be put in order as they came (a damaged file, see `Reorder`):
+    /// what went to `out` is to be thrown away, and the whole file converted with [`to_csv`].
+    Unordered,
+}
+
+/// Convert a raw recording to the native CSV on `out` while it is being written: `more`
+/// appends the bytes that came since its last call to the buffer (waiting until some came) and
+/// says whether more may follow. The CSV is what [`to_csv`] gives for the whole file (or
+/// [`Streamed::Unordered`]).
+pub fn to_csv_streaming(
+    path: &Path,
+    out: impl Write,
+    mut more: impl FnMut(&mut Vec<u8>) -> Result<bool, TraceError>,
+) -> Result<Streamed, TraceError> {
+    let mut feed = Feed::default();
+    let mut order = Reorder::default();
+    let mut unordered = false;
+    let converted = convert(path, out, ParseOptions { lenient: true }, |builder| {
+        let mut bytes = Vec::with_capacity(STREAM_READ + RECORD_BYTES);
+        // Whether the header was read (and checked).
+        let mut started = false;
+        loop {
+            let going = more(&mut bytes)?;
+            let mut at = 0;
+            if !started {
+                if bytes.len() < MAGIC.len() && going {
+                    continue;
                 }
-                op => builder.malformed(line, || format!("unknown op code {op}"))?,
+                body(&bytes, path)?;
+                started = true;
+                at = MAGIC.len();
+            }
+            let records = (bytes.len() - at) / RECORD_BYTES;
+            for index in 0..records {
+                let r = record_at(&bytes[at..], index);
+                if !order.push(r, |r| feed.record(builder, r))? {
+                    unordered = true;
+                    return Ok(());
+                }
+            }
+            // A record cut off waits for the rest of its bytes; at the end it is left out.
+            bytes.drain(..at + records * RECORD_BYTES);
+            if !going {
+                return order.finish(|r| feed.record(builder, r));
             }
         }
-        Ok(())
-    })?;
-    let numbered = match end {
-        Some(end) => end.seq,
-        None => last.map_or(0, |r| r.seq + 1),
-    };
-    let span_ns = last.map_or(0, |r| r.time_ns.saturating_sub(first.unwrap_or(0)));
-    Ok(RecordingSummary {
-        import,
-        threads,
-        lost: numbered.saturating_sub(count),
-        complete: end.is_some(),
-        span_ns,
-    })
+    });
+    if unordered {
+        return Ok(Streamed::Unordered);
+    }
+    let import = converted?;
+    let threads = order.threads.len() as u64;
+    Ok(Streamed::Converted(feed.summary(import, order.count, threads, order.end)))
 }
+
+/// Bytes the caller of [`to_csv_streaming`] should read at a time.
+pub const STREAM_READ: usize = 1 << 20;
 
 #[cfg(test)]
 mod tests {
@@ -416,6 +596,110 @@ mod tests {
             let got = read(&bytes, Path::new("t.rec")).unwrap();
             assert_eq!(got, stable_sorted(&file), "round {round}");
         }
+    }
+
+    /// `to_csv_streaming` fed `bytes` in pieces of the given sizes (cycled).
+    fn streamed(bytes: &[u8], pieces: &[usize]) -> (Result<Streamed, TraceError>, Vec<u8>) {
+        let mut csv = Vec::new();
+        let mut at = 0;
+        let mut piece = pieces.iter().cycle();
+        let result = to_csv_streaming(Path::new("t.rec"), &mut csv, |buffer| {
+            let end = (at + piece.next().unwrap()).min(bytes.len());
+            buffer.extend_from_slice(&bytes[at..end]);
+            at = end;
+            Ok(at < bytes.len())
+        });
+        (result, csv)
+    }
+
+    #[test]
+    fn streaming_gives_what_the_whole_file_gives() {
+        for (threads, chunk, seed) in [(1, 4, 1), (2, 3, 2), (3, 5, 3), (8, 2, 4), (5, 1024, 5)] {
+            let mut file = interleaved(threads, chunk, 3000, seed);
+            // A lost record (a gap in the numbers), and one without an end record.
+            for lose in [None, Some(1234)] {
+                if let Some(seq) = lose {
+                    file.retain(|r| r.seq != seq);
+                    file.pop();
+                }
+                let bytes = encode(&file);
+                let mut whole = Vec::new();
+                let expected = to_csv(&bytes, Path::new("t.rec"), &mut whole).unwrap();
+                assert_eq!(expected.lost, u64::from(lose.is_some()));
+                // Pieces that cut the header and records anywhere, and a piece of nothing.
+                for pieces in [&[1][..], &[5, 0, 100, 47], &[4096], &[1 << 20]] {
+                    let (got, csv) = streamed(&bytes, pieces);
+                    assert_eq!(got.unwrap(), Streamed::Converted(expected.clone()));
+                    assert_eq!(csv, whole, "{threads} threads, pieces {pieces:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_repeated_sequence_number_is_left_to_the_whole_file_conversion() {
+        let bytes = raw(&[(0, 0x10, 8, 0, 0), (1, 0x10, 0, 0, 3), (0, 0x20, 8, 0, 0)]);
+        assert_eq!(streamed(&bytes, &[1 << 20]).0.unwrap(), Streamed::Unordered);
+        // Far ahead of anything read: its window would be too large.
+        let bytes = raw(&[(0, 0x10, 8, 0, 0), (1 << 40, 0x20, 8, 0, 0)]);
+        assert_eq!(streamed(&bytes, &[1 << 20]).0.unwrap(), Streamed::Unordered);
+        // A record still waiting for seq 1 when seq 3 comes is fine.
+        let bytes = raw(&[(0, 0x10, 8, 0, 0), (3, 0x20, 8, 0, 0), (2, 0x10, 0, 0, 3)]);
+        let (got, csv) = streamed(&bytes, &[48]);
+        let Streamed::Converted(summary) = got.unwrap() else { panic!("not converted") };
+        assert_eq!(summary.lost, 1);
+        assert_eq!(
+            String::from_utf8(csv).unwrap(),
+            "op,ptr,size,old_ptr,align,thread,time_ns\n\
+             malloc,0x10,8,,,7,0\nfree,0x10,,,,7,2\nmalloc,0x20,8,,,7,3\n"
+        );
+    }
+
+    #[test]
+    fn a_damaged_file_streams_as_the_whole_file_converts_or_is_left_to_it() {
+        let mut rng = 3u64;
+        let mut unordered = 0;
+        for round in 0..200 {
+            let mut file =
+                interleaved(1 + round % 4, 1 + round as usize % 7, 200, 31 + u64::from(round));
+            for _ in 0..(round % 10) {
+                rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                let i = (rng >> 33) as usize % file.len();
+                let j = (rng >> 13) as usize % file.len();
+                match round % 4 {
+                    0 => file.swap(i, j),
+                    1 => file[i].seq = file[j].seq,
+                    2 => file[i].op = OP_END,
+                    _ => file[i].tid = file[j].tid,
+                }
+            }
+            let mut bytes = encode(&file);
+            bytes.extend_from_slice(&[1, 2, 3]);
+            let mut whole = Vec::new();
+            let expected = to_csv(&bytes, Path::new("t.rec"), &mut whole);
+            match streamed(&bytes, &[1 + round as usize * 37]) {
+                // Only repeated numbers give up; swapped records, lost ones and reused thread
+                // ids stream.
+                (Ok(Streamed::Unordered), _) => {
+                    assert_eq!(round % 4, 1, "round {round}");
+                    unordered += 1;
+                }
+                (Ok(Streamed::Converted(summary)), csv) => {
+                    assert_eq!(summary, expected.unwrap(), "round {round}");
+                    assert_eq!(csv, whole, "round {round}");
+                }
+                (Err(e), _) => assert_eq!(e.to_string(), expected.unwrap_err().to_string()),
+            }
+        }
+        assert!(unordered > 40, "{unordered}");
+    }
+
+    #[test]
+    fn a_stream_that_is_not_a_recording_is_an_error() {
+        let (got, _) = streamed(b"RPLY", &[2]);
+        assert!(got.unwrap_err().to_string().contains("no RPLYREC1 header"));
+        let (got, _) = streamed(b"RPLYREC1", &[3]);
+        assert!(got.unwrap_err().to_string().contains("no events"));
     }
 
     #[test]
