@@ -338,11 +338,14 @@ pub fn record(args: &RecordArgs) -> Result<(), Error> {
             })()
         }
     };
-    // Removing a large file takes a while: done on the other core, beside the commit.
+    // Removing a large file takes a while (its pages are freed when the last descriptor
+    // closes, here): done on the other core, beside the commit.
+    let read = tail.file;
     let removal = (!args.keep_raw).then(|| {
         let raw = raw.clone();
         std::thread::spawn(move || {
             let _ = std::fs::remove_file(raw);
+            drop(read);
         })
     });
     let committed = converted.and_then(|(summary, out)| {
