@@ -400,7 +400,7 @@ mod tests {
     /// A raw recording of `threads` threads, each flushing its records in chunks of `chunk`.
     fn recording(threads: u32, chunk: usize, calls: u64) -> Vec<u8> {
         let mut buffers: Vec<Vec<[u64; 6]>> = vec![Vec::new(); threads as usize];
-        let mut bytes = b"RPLYREC1".to_vec();
+        let mut bytes = b"RPLYREC2".to_vec();
         let mut flush = |buffer: &mut Vec<[u64; 6]>| {
             for r in buffer.drain(..) {
                 for word in &r[..5] {

@@ -2,11 +2,20 @@
 //! crate), and its conversion to the native CSV with `thread` and `time_ns` columns.
 //!
 //! # The raw file
-//! `RPLYREC1`, then 48-byte records in little-endian order: `seq`, `time_ns`, `ptr`, `size`,
+//! `RPLYREC2`, then 48-byte records in little-endian order: `seq`, `time`, `ptr`, `size`,
 //! `arg` (u64 each; `arg` is the old pointer of a `realloc`, the alignment of a `memalign`),
-//! `tid`, `op` (u32 each; 0 malloc, 1 calloc, 2 realloc, 3 free, 4 memalign, 5 the end record).
-//! Threads write their records in chunks, so the file is not in `seq` order: each thread's chunks
-//! are, and [`InOrder`] merges them.
+//! `tid`, `op` (u32 each; 0 malloc, 1 calloc, 2 realloc, 3 free, 4 memalign, 5 the end record,
+//! 6 a clock record). Threads write their records in chunks, so the file is not in `seq` order:
+//! each thread's chunks are, and [`InOrder`] merges them.
+//!
+//! `time` is a reading of the interposer's clock: the CPU's time-stamp counter where the kernel
+//! uses it as its own clock (cheaper to read than `clock_gettime`), `CLOCK_MONOTONIC` in
+//! nanoseconds otherwise. A clock record holds a reading (`time`) and `CLOCK_MONOTONIC` (`ptr`)
+//! at the same instant; one comes first in the file and one first in every chunk, taken when
+//! the chunk is written, after its records. A record's time in nanoseconds is read off the line
+//! through the file's first clock record and the last one before the record (its chunk's): the
+//! counter runs at a constant rate, so this is exact up to the few nanoseconds a clock record
+//! is off by, and the identity when the clock is `CLOCK_MONOTONIC` itself.
 //!
 //! # Conversion
 //! Records go through the shared validation in `seq` order, always with the `--lenient`
@@ -29,11 +38,61 @@ use std::io::Write;
 use std::ops::Range;
 use std::path::Path;
 
-const MAGIC: &[u8; 8] = b"RPLYREC1";
+const MAGIC: &[u8; 8] = b"RPLYREC2";
 const RECORD_BYTES: usize = 48;
 const OP_END: u32 = 5;
+const OP_CLOCK: u32 = 6;
 
-/// One record of the raw file.
+/// Whether a record is a call (not an end or clock record).
+#[inline]
+fn is_call(op: u32) -> bool {
+    op != OP_END && op != OP_CLOCK
+}
+
+/// Turns readings of the interposer's clock into `CLOCK_MONOTONIC` nanoseconds, from the clock
+/// records read so far: a line through the file's first clock record and the last one. Before
+/// any clock record, readings are taken as nanoseconds.
+#[derive(Clone, Copy, Debug, Default)]
+struct Clock {
+    /// The first clock record: (reading, nanoseconds).
+    origin: Option<(u64, u64)>,
+    /// Nanoseconds per tick, as whole and fractional (in 2^-64ths) parts.
+    whole: u64,
+    fraction: u64,
+}
+
+impl Clock {
+    /// A clock record: `ticks` read when `CLOCK_MONOTONIC` was `ns`.
+    fn mark(&mut self, ticks: u64, ns: u64) {
+        match self.origin {
+            None => {
+                self.origin = Some((ticks, ns));
+                self.whole = 1;
+                self.fraction = 0;
+            }
+            Some((t0, n0)) if ticks > t0 => {
+                let rate = (u128::from(ns.saturating_sub(n0)) << 64) / u128::from(ticks - t0);
+                self.whole = (rate >> 64) as u64;
+                self.fraction = rate as u64;
+            }
+            // No tick since the origin: nothing to learn the rate from.
+            Some(_) => {}
+        }
+    }
+
+    /// `ticks` in nanoseconds (readings before the origin are taken as the origin).
+    #[inline]
+    fn ns(&self, ticks: u64) -> u64 {
+        let Some((t0, n0)) = self.origin else {
+            return ticks;
+        };
+        let d = ticks.saturating_sub(t0);
+        let part = (u128::from(d) * u128::from(self.fraction)) >> 64;
+        n0.saturating_add(d.saturating_mul(self.whole)).saturating_add(part as u64)
+    }
+}
+
+/// One record of the raw file, its time in nanoseconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RawRecord {
     pub seq: u64,
@@ -92,7 +151,7 @@ fn body<'a>(bytes: &'a [u8], path: &Path) -> Result<&'a [u8], TraceError> {
         Some(body) => Ok(&body[..body.len() / RECORD_BYTES * RECORD_BYTES]),
         None => Err(TraceError::File {
             path: path.to_path_buf(),
-            message: "not a recording of replay's interposer (no RPLYREC1 header)".into(),
+            message: "not a recording of this replay's interposer (no RPLYREC2 header)".into(),
         }),
     }
 }
@@ -123,6 +182,8 @@ pub struct InOrder<'a> {
     pub threads: u64,
     /// The last end record in the file, if any.
     pub end: Option<RawRecord>,
+    /// Each clock record's index, and the clock as it reads the records that follow.
+    clocks: Vec<(usize, Clock)>,
 }
 
 impl<'a> InOrder<'a> {
@@ -133,13 +194,25 @@ impl<'a> InOrder<'a> {
         let mut open: HashMap<u32, (usize, u64)> = HashMap::new();
         let mut end = None;
         let mut count = 0;
+        let mut clocks = Vec::new();
+        let mut clock = Clock::default();
         // The run being read: its stream, start, end (past its last record), thread and last seq.
         let mut run: Option<(usize, usize, usize, u32, u64)> = None;
         for index in 0..body.len() / RECORD_BYTES {
             let at = index * RECORD_BYTES;
-            if u32_at(body, at + 44) == OP_END {
-                end = Some(record_at(body, index));
-                continue;
+            match u32_at(body, at + 44) {
+                OP_END => {
+                    let mut r = record_at(body, index);
+                    r.time_ns = clock.ns(r.time_ns);
+                    end = Some(r);
+                    continue;
+                }
+                OP_CLOCK => {
+                    clock.mark(u64_at(body, at + 8), u64_at(body, at + 16));
+                    clocks.push((index, clock));
+                    continue;
+                }
+                _ => {}
             }
             count += 1;
             let seq = u64_at(body, at);
@@ -175,6 +248,7 @@ impl<'a> InOrder<'a> {
             count,
             threads: open.len() as u64,
             end,
+            clocks,
         };
         if order.streams.len() > 1 {
             for stream in 0..order.streams.len() {
@@ -196,7 +270,7 @@ impl<'a> InOrder<'a> {
                 continue;
             }
             s.at = index + 1;
-            if u32_at(self.body, index * RECORD_BYTES + 44) != OP_END {
+            if is_call(u32_at(self.body, index * RECORD_BYTES + 44)) {
                 return Some(index);
             }
         }
@@ -222,7 +296,13 @@ impl Iterator for InOrder<'_> {
             self.push_head(stream);
             index
         };
-        Some(record_at(self.body, index))
+        let mut r = record_at(self.body, index);
+        // The clock as the last clock record before this record left it.
+        let k = self.clocks.partition_point(|&(at, _)| at < index);
+        if let Some((_, clock)) = k.checked_sub(1).map(|k| self.clocks[k]) {
+            r.time_ns = clock.ns(r.time_ns);
+        }
+        Some(r)
     }
 }
 
@@ -418,6 +498,7 @@ pub fn to_csv_streaming(
     let mut unordered = false;
     let converted = convert(path, out, ParseOptions { lenient: true }, |builder| {
         let mut bytes = Vec::with_capacity(STREAM_READ + RECORD_BYTES);
+        let mut clock = Clock::default();
         // Whether the header was read (and checked).
         let mut started = false;
         loop {
@@ -433,7 +514,12 @@ pub fn to_csv_streaming(
             }
             let records = (bytes.len() - at) / RECORD_BYTES;
             for index in 0..records {
-                let r = record_at(&bytes[at..], index);
+                let mut r = record_at(&bytes[at..], index);
+                if r.op == OP_CLOCK {
+                    clock.mark(r.time_ns, r.ptr);
+                    continue;
+                }
+                r.time_ns = clock.ns(r.time_ns);
                 if !order.push(r, |r| feed.record(builder, r))? {
                     unordered = true;
                     return Ok(());
@@ -697,9 +783,70 @@ mod tests {
     #[test]
     fn a_stream_that_is_not_a_recording_is_an_error() {
         let (got, _) = streamed(b"RPLY", &[2]);
-        assert!(got.unwrap_err().to_string().contains("no RPLYREC1 header"));
-        let (got, _) = streamed(b"RPLYREC1", &[3]);
+        assert!(got.unwrap_err().to_string().contains("no RPLYREC2 header"));
+        // An older interposer's file.
+        let (got, _) = streamed(b"RPLYREC1\0\0\0\0\0\0\0\0", &[3]);
+        assert!(got.unwrap_err().to_string().contains("no RPLYREC2 header"));
+        let (got, _) = streamed(b"RPLYREC2", &[3]);
         assert!(got.unwrap_err().to_string().contains("no events"));
+    }
+
+    #[test]
+    fn clock_readings_become_nanoseconds_on_the_line_through_the_clock_records() {
+        // Before any clock record, readings are nanoseconds.
+        let mut clock = Clock::default();
+        assert_eq!(clock.ns(12_345), 12_345);
+        // The clock read as nanoseconds (no time-stamp counter): nothing changes.
+        clock.mark(1_000, 1_000);
+        clock.mark(9_000, 9_000);
+        assert_eq!(clock.ns(5_000), 5_000);
+        assert_eq!(clock.ns(20_000), 20_000);
+        // A 2.6 GHz counter, far from zero, over an hour.
+        let ticks = |ns: u64| 77_000_000_000 + ns * 26 / 10;
+        let mut clock = Clock::default();
+        clock.mark(ticks(5_000_000), 5_000_000);
+        for at in [0u64, 1, 10, 1_000, 1_000_000, 3_600_000_000_000] {
+            clock.mark(ticks(5_000_000 + at + 150_000), 5_000_000 + at + 150_000);
+            let ns = 5_000_000 + at;
+            assert!(clock.ns(ticks(ns)).abs_diff(ns) <= 1, "{at}: {}", clock.ns(ticks(ns)));
+        }
+        // Readings before the first clock record (another CPU's counter a little behind).
+        assert_eq!(clock.ns(ticks(4_000_000)), 5_000_000);
+    }
+
+    #[test]
+    fn a_recording_timed_by_a_counter_converts_as_one_timed_in_nanoseconds() {
+        let file = interleaved(3, 16, 3000, 17);
+        let in_ns = encode(&file);
+        // The same recording with a counter at 4 ticks a nanosecond: a clock record first and
+        // before each chunk (here, wherever the thread changes), as the interposer writes them.
+        let ticks = |ns: u64| 4 * ns + 7;
+        let mut timed = Vec::new();
+        let clock = |ns: u64| RawRecord {
+            seq: 0,
+            time_ns: ticks(ns),
+            ptr: ns,
+            size: 0,
+            arg: 0,
+            tid: 1,
+            op: OP_CLOCK,
+        };
+        timed.push(clock(500));
+        for (i, r) in file.iter().enumerate() {
+            if i == 0 || file[i - 1].tid != r.tid {
+                timed.push(clock(r.time_ns + 40_000));
+            }
+            timed.push(RawRecord { time_ns: ticks(r.time_ns), ..*r });
+        }
+        let timed = encode(&timed);
+        let (mut expected, mut whole) = (Vec::new(), Vec::new());
+        let a = to_csv(&in_ns, Path::new("t.rec"), &mut expected).unwrap();
+        let b = to_csv(&timed, Path::new("t.rec"), &mut whole).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(String::from_utf8(whole).unwrap(), String::from_utf8(expected.clone()).unwrap());
+        let (streamed, csv) = streamed(&timed, &[1000]);
+        assert_eq!(streamed.unwrap(), Streamed::Converted(a));
+        assert_eq!(csv, expected);
     }
 
     #[test]
