@@ -44,7 +44,10 @@
 //! - **Threads**: each thread claims a 48 KiB buffer (1024 records) from a static registry of
 //!   1024 buffers, and writes each record with a sequence number from one global atomic counter
 //!   and the clock's time. A full buffer is written to the file, after a clock record, under a
-//!   global flush lock (one `write` per 1024 events). A thread's buffer is flushed and given back by a
+//!   global flush lock (one `write` per 1024 events). The thread that filled it then also writes
+//!   out the other threads' buffers whose first record is more than 65,536 calls old (those it
+//!   can lock: their owners are not recording), so that a thread that stops calling does not
+//!   hold back the conversion, which puts records in order as they come. A thread's buffer is flushed and given back by a
 //!   `pthread_key` destructor when the thread exits; at process exit every buffer is flushed. A
 //!   thread beyond the 1024 running at once is not recorded, and the loss is reported. The one
 //!   ordering window left: `realloc` moves a block and frees the old address inside the call, so
@@ -616,6 +619,38 @@ fn record(op: u32, ptr: u64, size: u64, arg: u64) {
             Record { seq, time: now(), ptr, size, arg, tid: tid(), op };
         *(*buf).len.get() = len + 1;
         if len + 1 == BUF_RECORDS {
+            flush(buf);
+            flush_stale(buf, seq);
+        }
+        (*buf).lock.store(false, Release);
+    }
+}
+
+/// How many sequence numbers old a buffer's first record may get before another thread writes
+/// the buffer out (see [`flush_stale`]).
+const STALE: u64 = 1 << 16;
+
+/// Write out the other threads' buffers whose first record is more than [`STALE`] numbers older
+/// than `seq`: a thread that stops calling (blocked in `pthread_join`, say) would otherwise keep
+/// its few records until it exits, and `replay record`, which puts the records in order as it
+/// reads them, would have to hold every later record until then. A buffer whose owner is
+/// recording (its lock taken) is left alone. Called by a thread that holds its own buffer's lock,
+/// `own`, once per buffer it fills.
+unsafe fn flush_stale(own: *mut Buf, seq: u64) {
+    for slot in &REGISTRY {
+        let buf = slot.load(Acquire);
+        // Slots are filled in order: the first empty one ends the buffers.
+        if buf.is_null() {
+            break;
+        }
+        if buf == own || !(*buf).in_use.load(Relaxed) {
+            continue;
+        }
+        if (*buf).lock.compare_exchange(false, true, Acquire, Relaxed).is_err() {
+            continue;
+        }
+        let len = *(*buf).len.get();
+        if len > 0 && (*(*buf).records.get())[1].seq.saturating_add(STALE) < seq {
             flush(buf);
         }
         (*buf).lock.store(false, Release);
