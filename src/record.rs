@@ -27,7 +27,7 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus};
-use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -165,34 +165,48 @@ impl Write for Pipe {
 /// The raw file, read as the program writes it (the conversion keeps up on the other core
 /// instead of starting when the program ends), until the program has exited.
 struct Tail {
-    child: Child,
+    /// The program's exit status, sent by the thread that waits for it.
+    exit: Receiver<io::Result<ExitStatus>>,
     /// The program's exit status, once it exited.
-    status: Option<ExitStatus>,
+    status: Option<io::Result<ExitStatus>>,
     file: File,
     /// Bytes read so far.
     read: u64,
+    /// How long to wait for more before reading again: from [`POLL_MIN`], doubling while
+    /// nothing comes, up to [`POLL_MAX`].
+    pause: Duration,
 }
 
-/// How long to wait for the program to write more before looking again.
-const POLL: Duration = Duration::from_millis(1);
+/// How long to wait for the program to write more before looking again, at first and at most
+/// (a program that makes no calls for a while costs a few wake-ups a second). The program's
+/// exit ends a wait at once.
+const POLL_MIN: Duration = Duration::from_millis(1);
+const POLL_MAX: Duration = Duration::from_millis(32);
 
 impl Tail {
     /// Wait until the program has created the raw file `raw`: the file, or (the program
     /// exited without creating it) the program's status and the error opening it.
     fn open(mut child: Child, raw: &Path) -> Result<Tail, (io::Result<ExitStatus>, io::Error)> {
+        let (exited, exit) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = exited.send(child.wait());
+        });
+        let mut status = None;
         loop {
-            let exited = match child.try_wait() {
-                Ok(exited) => exited,
-                Err(e) => return Err((child.wait(), e)),
-            };
             // Opened after looking at the program, so that a program that exited has written
-            // whatever it was going to.
+            // whatever it was going to: not found then, it will never be.
             match File::open(raw) {
-                Ok(file) => return Ok(Tail { child, status: exited, file, read: 0 }),
-                Err(e) if e.kind() != io::ErrorKind::NotFound || exited.is_some() => {
-                    return Err((child.wait(), e))
+                Ok(file) => {
+                    return Ok(Tail { exit, status, file, read: 0, pause: POLL_MIN });
                 }
-                Err(_) => std::thread::sleep(POLL),
+                Err(e) if e.kind() != io::ErrorKind::NotFound || status.is_some() => {
+                    return Err((status.unwrap_or_else(|| wait(&exit)), e))
+                }
+                Err(_) => match exit.recv_timeout(POLL_MIN) {
+                    Ok(exited) => status = Some(exited),
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => status = Some(Err(waiter_gone())),
+                },
             }
         }
     }
@@ -204,25 +218,24 @@ impl Tail {
             let n = (&mut self.file).take(STREAM_READ as u64).read_to_end(bytes)?;
             self.read += n as u64;
             if n > 0 {
+                self.pause = POLL_MIN;
                 return Ok(true);
             }
             if self.status.is_some() {
                 return Ok(false);
             }
-            match self.child.try_wait()? {
+            match self.exit.recv_timeout(self.pause) {
                 // Read once more: what it wrote before exiting is in the file now.
-                Some(status) => self.status = Some(status),
-                None => std::thread::sleep(POLL),
+                Ok(status) => self.status = Some(status),
+                Err(RecvTimeoutError::Timeout) => self.pause = (self.pause * 2).min(POLL_MAX),
+                Err(RecvTimeoutError::Disconnected) => self.status = Some(Err(waiter_gone())),
             }
         }
     }
 
     /// Wait for the program to exit (it has, unless the conversion stopped on an error).
     fn wait(&mut self) -> io::Result<ExitStatus> {
-        match self.status {
-            Some(status) => Ok(status),
-            None => self.child.wait(),
-        }
+        self.status.take().unwrap_or_else(|| wait(&self.exit))
     }
 
     /// Whether what was read is the whole recording: the file at `raw` is still the one read
@@ -236,6 +249,15 @@ impl Tail {
             _ => false,
         }
     }
+}
+
+/// The program's exit status, from the thread that waits for it.
+fn wait(exit: &Receiver<io::Result<ExitStatus>>) -> io::Result<ExitStatus> {
+    exit.recv().unwrap_or_else(|_| Err(waiter_gone()))
+}
+
+fn waiter_gone() -> io::Error {
+    io::Error::other("the thread waiting for the program stopped")
 }
 
 impl Output {
