@@ -192,6 +192,7 @@ impl Tail {
             let _ = exited.send(child.wait());
         });
         let mut status = None;
+        let mut pause = POLL_MIN;
         loop {
             // Opened after looking at the program, so that a program that exited has written
             // whatever it was going to: not found then, it will never be.
@@ -202,9 +203,9 @@ impl Tail {
                 Err(e) if e.kind() != io::ErrorKind::NotFound || status.is_some() => {
                     return Err((status.unwrap_or_else(|| wait(&exit)), e))
                 }
-                Err(_) => match exit.recv_timeout(POLL_MIN) {
+                Err(_) => match exit.recv_timeout(pause) {
                     Ok(exited) => status = Some(exited),
-                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Timeout) => pause = (pause * 2).min(POLL_MAX),
                     Err(RecvTimeoutError::Disconnected) => status = Some(Err(waiter_gone())),
                 },
             }

@@ -14,8 +14,8 @@
 //! at the same instant; one comes first in the file and one first in every chunk, taken when
 //! the chunk is written, after its records. A record's time in nanoseconds is read off the line
 //! through the file's first clock record and the last one before the record (its chunk's): the
-//! counter runs at a constant rate, so this is exact up to the few nanoseconds a clock record
-//! is off by, and the identity when the clock is `CLOCK_MONOTONIC` itself.
+//! counter runs at a constant rate, so this is exact up to the few tens of nanoseconds a clock
+//! record is off by, and the identity when the clock is `CLOCK_MONOTONIC` itself.
 //!
 //! # Conversion
 //! Records go through the shared validation in `seq` order, always with the `--lenient`
