@@ -5,8 +5,13 @@
 //! The program runs with `LD_PRELOAD` naming the interposer first (any `LD_PRELOAD` it already
 //! had follows), `REPLAY_RECORD_FILE` (the raw file: `OUT.raw`, or a temporary file for `-o -`)
 //! and `REPLAY_RECORD_PARENT` (this process's pid: only our direct child records, so the
-//! programs it forks or spawns do not). The raw file is converted by
-//! [`crate::trace::recorded::to_csv`] and then removed (`--keep-raw` keeps it).
+//! programs it forks or spawns do not). The raw file is read as the program writes it and
+//! converted at once by [`crate::trace::recorded::to_csv_streaming`]: the conversion runs on
+//! the other core while the program runs, and little is left to do when it exits. It is
+//! converted again as a whole by [`crate::trace::recorded::to_csv`] when what was read cannot
+//! stand for the recording: the program `exec`ed another (which starts a new file), or the
+//! records cannot be put in order as they come (a damaged file). It is then removed
+//! (`--keep-raw` keeps it).
 //!
 //! The CSV always parses strictly: problems (lost records, an ordering race between threads)
 //! are repaired and counted, and the counts printed. The program's own exit status is reported
@@ -14,13 +19,17 @@
 
 use crate::cli::RecordArgs;
 use crate::report::write::{self, Destination};
-use crate::trace::recorded;
+use crate::trace::recorded::{self, RecordingSummary, Streamed, STREAM_READ};
+use crate::trace::TraceError;
 use crate::Error;
-use std::io::{self, Write};
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::process::{Child, Command, ExitStatus};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 /// The interposer's file name, as cargo builds it.
 pub const INTERPOSER: &str = "libreplay_interposer.so";
@@ -153,6 +162,136 @@ impl Write for Pipe {
     }
 }
 
+/// The raw file, read as the program writes it (the conversion keeps up on the other core
+/// instead of starting when the program ends), until the program has exited.
+struct Tail {
+    /// The program's exit status, sent by the thread that waits for it.
+    exit: Receiver<io::Result<ExitStatus>>,
+    /// The program's exit status, once it exited.
+    status: Option<io::Result<ExitStatus>>,
+    file: File,
+    /// Bytes read so far.
+    read: u64,
+    /// How long to wait for more before reading again: from [`POLL_MIN`], doubling while
+    /// nothing comes, up to [`POLL_MAX`].
+    pause: Duration,
+}
+
+/// How long to wait for the program to write more before looking again, at first and at most
+/// (a program that makes no calls for a while costs a few wake-ups a second). The program's
+/// exit ends a wait at once.
+const POLL_MIN: Duration = Duration::from_millis(1);
+const POLL_MAX: Duration = Duration::from_millis(32);
+
+impl Tail {
+    /// Wait until the program has created the raw file `raw`: the file, or (the program
+    /// exited without creating it) the program's status and the error opening it.
+    fn open(mut child: Child, raw: &Path) -> Result<Tail, (io::Result<ExitStatus>, io::Error)> {
+        let (exited, exit) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = exited.send(child.wait());
+        });
+        let mut status = None;
+        let mut pause = POLL_MIN;
+        loop {
+            // Opened after looking at the program, so that a program that exited has written
+            // whatever it was going to: not found then, it will never be.
+            match File::open(raw) {
+                Ok(file) => {
+                    return Ok(Tail { exit, status, file, read: 0, pause: POLL_MIN });
+                }
+                Err(e) if e.kind() != io::ErrorKind::NotFound || status.is_some() => {
+                    return Err((status.unwrap_or_else(|| wait(&exit)), e))
+                }
+                Err(_) => match exit.recv_timeout(pause) {
+                    Ok(exited) => status = Some(exited),
+                    Err(RecvTimeoutError::Timeout) => pause = (pause * 2).min(POLL_MAX),
+                    Err(RecvTimeoutError::Disconnected) => status = Some(Err(waiter_gone())),
+                },
+            }
+        }
+    }
+
+    /// Append the bytes written since the last call to `bytes`, waiting until some come: false
+    /// once the program has exited and everything it wrote has been read.
+    fn more(&mut self, bytes: &mut Vec<u8>) -> io::Result<bool> {
+        loop {
+            let n = (&mut self.file).take(STREAM_READ as u64).read_to_end(bytes)?;
+            self.read += n as u64;
+            if n > 0 {
+                self.pause = POLL_MIN;
+                return Ok(true);
+            }
+            if self.status.is_some() {
+                return Ok(false);
+            }
+            match self.exit.recv_timeout(self.pause) {
+                // Read once more: what it wrote before exiting is in the file now.
+                Ok(status) => self.status = Some(status),
+                Err(RecvTimeoutError::Timeout) => self.pause = (self.pause * 2).min(POLL_MAX),
+                Err(RecvTimeoutError::Disconnected) => self.status = Some(Err(waiter_gone())),
+            }
+        }
+    }
+
+    /// Wait for the program to exit (it has, unless the conversion stopped on an error).
+    fn wait(&mut self) -> io::Result<ExitStatus> {
+        self.status.take().unwrap_or_else(|| wait(&self.exit))
+    }
+
+    /// Whether what was read is the whole recording: the file at `raw` is still the one read
+    /// (a program that `exec`s another starts a new file, see the interposer's docs) and holds
+    /// nothing beyond what was read.
+    fn whole(&self, raw: &Path) -> bool {
+        match (self.file.metadata(), std::fs::metadata(raw)) {
+            (Ok(read), Ok(now)) => {
+                read.dev() == now.dev() && read.ino() == now.ino() && read.len() == self.read
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The program's exit status, from the thread that waits for it.
+fn wait(exit: &Receiver<io::Result<ExitStatus>>) -> io::Result<ExitStatus> {
+    exit.recv().unwrap_or_else(|_| Err(waiter_gone()))
+}
+
+fn waiter_gone() -> io::Error {
+    io::Error::other("the thread waiting for the program stopped")
+}
+
+impl Output {
+    /// The empty output for `dest`.
+    fn new(dest: &Destination) -> io::Result<Output> {
+        Ok(match dest {
+            Destination::File(path) => Output::File(Pipe::new(write::AtomicFile::create(path)?)),
+            Destination::Stdout => Output::Stdout(Vec::new()),
+        })
+    }
+
+    /// Convert the raw file `raw`, read as a whole.
+    fn convert_whole(&mut self, raw: &Path) -> Result<RecordingSummary, TraceError> {
+        let bytes = std::fs::read(raw)
+            .map_err(|source| TraceError::Io { path: raw.to_path_buf(), source })?;
+        let summary = match self {
+            Output::File(pipe) => recorded::to_csv(&bytes, raw, pipe),
+            Output::Stdout(csv) => recorded::to_csv(&bytes, raw, csv),
+        };
+        // Unmapping the raw bytes takes a while: done on the other core.
+        std::thread::spawn(move || drop(bytes));
+        summary
+    }
+
+    /// Write the CSV to its destination: the file is committed, standard output written.
+    fn finish(self, dest: &Destination) -> io::Result<()> {
+        match self {
+            Output::File(pipe) => pipe.finish().and_then(write::AtomicFile::commit),
+            Output::Stdout(csv) => write::write(dest, &csv),
+        }
+    }
+}
+
 pub fn record(args: &RecordArgs) -> Result<(), Error> {
     let interposer = find_interposer()?;
     let dest = Destination::parse(&args.output);
@@ -175,58 +314,74 @@ pub fn record(args: &RecordArgs) -> Result<(), Error> {
         preload.push(":");
         preload.push(existing);
     }
-    let status = Command::new(program)
+    // A file gets the CSV as it is converted (its temporary file is renamed over it only on
+    // success); standard output gets it once the whole conversion succeeded.
+    let output_error = |source| Error::Output { dest: dest.to_string(), source };
+    let mut out = Output::new(&dest).map_err(output_error)?;
+    let child = Command::new(program)
         .args(rest)
         .env("LD_PRELOAD", &preload)
         .env("REPLAY_RECORD_FILE", &raw)
         .env("REPLAY_RECORD_PARENT", std::process::id().to_string())
-        .status()
+        .spawn()
         .map_err(|e| Error::Usage(format!("cannot run {}: {e}", Path::new(program).display())))?;
-    let bytes = std::fs::read(&raw).map_err(|e| {
+    let no_recording = |e: io::Error| {
         Error::Usage(format!(
             "{} left no recording in {} ({e}): a statically linked program cannot be recorded \
              with LD_PRELOAD",
             Path::new(program).display(),
             raw.display()
         ))
-    })?;
-    // The raw file is in memory now: it is removed on the other core, while the conversion runs
-    // (unlinking a large file takes a while).
+    };
+    let mut tail = Tail::open(child, &raw).map_err(|(_, e)| no_recording(e))?;
+    let read_error = |source| TraceError::Io { path: raw.clone(), source };
+    let streamed = match &mut out {
+        Output::File(pipe) => {
+            recorded::to_csv_streaming(&raw, pipe, |bytes| tail.more(bytes).map_err(read_error))
+        }
+        Output::Stdout(csv) => {
+            recorded::to_csv_streaming(&raw, csv, |bytes| tail.more(bytes).map_err(read_error))
+        }
+    };
+    let status = tail.wait();
+    let converted = match streamed {
+        // What was read may not be the recording: the program `exec`ed another, which started
+        // a new file.
+        Ok(Streamed::Converted(summary)) if tail.whole(&raw) => Ok((summary, out)),
+        Err(e) if tail.whole(&raw) => Err(e.into()),
+        // Start over with the whole file (see `to_csv_streaming`).
+        _ => {
+            drop(out);
+            (|| {
+                let mut out = Output::new(&dest).map_err(output_error)?;
+                if !raw.exists() {
+                    return Err(no_recording(io::ErrorKind::NotFound.into()));
+                }
+                Ok((out.convert_whole(&raw)?, out))
+            })()
+        }
+    };
+    // Removing a large file takes a while (its pages are freed when the last descriptor
+    // closes, here): done on the other core, beside the commit.
+    let read = tail.file;
     let removal = (!args.keep_raw).then(|| {
         let raw = raw.clone();
         std::thread::spawn(move || {
             let _ = std::fs::remove_file(raw);
+            drop(read);
         })
     });
-    // A file gets the CSV as it is converted (its temporary file is renamed over it only on
-    // success); standard output gets it once the whole conversion succeeded.
-    let output_error = |source| Error::Output { dest: dest.to_string(), source };
-    let out = match &dest {
-        Destination::File(path) => {
-            write::AtomicFile::create(path).map(|file| Output::File(Pipe::new(file)))
-        }
-        Destination::Stdout => Ok(Output::Stdout(Vec::with_capacity(bytes.len() / 2))),
-    };
-    let converted = out.map(|mut out| {
-        let summary = match &mut out {
-            Output::File(file) => recorded::to_csv(&bytes, &raw, file),
-            Output::Stdout(csv) => recorded::to_csv(&bytes, &raw, csv),
-        };
-        (summary, out)
+    let committed = converted.and_then(|(summary, out)| {
+        let status = status.map_err(|e| {
+            Error::Usage(format!("cannot wait for {}: {e}", Path::new(program).display()))
+        })?;
+        out.finish(&dest).map_err(output_error)?;
+        Ok((summary, status))
     });
-    // Unmapping the raw bytes also takes a while: done beside the commit.
-    let release = std::thread::spawn(move || drop(bytes));
     if let Some(removal) = removal {
         let _ = removal.join();
     }
-    let (summary, out) = converted.map_err(output_error)?;
-    let summary = summary?;
-    match out {
-        Output::File(pipe) => pipe.finish().and_then(write::AtomicFile::commit),
-        Output::Stdout(csv) => write::write(&dest, &csv),
-    }
-    .map_err(output_error)?;
-    let _ = release.join();
+    let (summary, status) = committed?;
     let import = &summary.import;
     let mut note = format!(
         "replay: recorded {} events ({} blocks, {} thread{}, {:.3} s) into {dest}",
@@ -268,7 +423,7 @@ mod tests {
     /// A raw recording of `threads` threads, each flushing its records in chunks of `chunk`.
     fn recording(threads: u32, chunk: usize, calls: u64) -> Vec<u8> {
         let mut buffers: Vec<Vec<[u64; 6]>> = vec![Vec::new(); threads as usize];
-        let mut bytes = b"RPLYREC1".to_vec();
+        let mut bytes = b"RPLYREC2".to_vec();
         let mut flush = |buffer: &mut Vec<[u64; 6]>| {
             for r in buffer.drain(..) {
                 for word in &r[..5] {

@@ -213,6 +213,53 @@ for t in threads: t.join()
     assert!(stats["threads"].as_u64().unwrap() >= 2, "{}", stats["threads"]);
 }
 
+/// A thread that stops calling (the main thread in `join`) must not keep its records in its
+/// buffer until it exits: `replay record` puts records in order as it reads them, and would
+/// have to hold every later record until then. In the raw file (`RPLYREC2`, 48-byte records,
+/// `seq` first, `op` at byte 44; 5 and 6 are end and clock records), no record comes after
+/// records more than 100,000 calls younger.
+#[test]
+fn a_thread_that_stops_calling_does_not_hold_its_records_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = "
+import threading
+def work(n):
+    keep = []
+    for i in range(60000):
+        keep.append(str(i * n) * (i % 7))
+        if i % 2:
+            keep.pop(0)
+threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+for t in threads: t.start()
+for t in threads: t.join()
+";
+    let out = dir.path().join("late.csv");
+    let python = tool("python3");
+    let output = replay()
+        .args(["record", "--keep-raw", "-o"])
+        .arg(&out)
+        .args(["--", python.to_str().unwrap(), "-S", "-c", script])
+        .env("PYTHONMALLOC", "malloc")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let raw = std::fs::read(dir.path().join("late.csv.raw")).unwrap();
+    assert_eq!(&raw[..8], b"RPLYREC2");
+    let (mut youngest, mut latest, mut calls) = (0u64, 0u64, 0u64);
+    for record in raw[8..].chunks_exact(48) {
+        let word = |at: usize| u64::from_le_bytes(record[at..at + 8].try_into().unwrap());
+        let op = u32::from_le_bytes(record[44..48].try_into().unwrap());
+        if op == 5 || op == 6 {
+            continue;
+        }
+        calls += 1;
+        youngest = youngest.max(word(0));
+        latest = latest.max(youngest - word(0));
+    }
+    assert!(calls > 400_000, "{calls} calls");
+    assert!(latest < 100_000, "a record came {latest} calls late");
+}
+
 #[test]
 fn a_forked_child_is_not_recorded_and_exit_through_underscore_exit_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -239,6 +286,31 @@ os._exit(0)
     // The child's 50,000 strings would be 50,000 more mallocs.
     let counts = ops(&csv);
     assert!(counts["malloc"] < 40_000, "{counts:?}");
+}
+
+/// `replay record` reads the raw file while the program writes it; a program that `exec`s
+/// another starts a new file, and the trace is the new program's alone.
+#[test]
+fn a_program_that_execs_another_leaves_the_trace_of_the_new_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let python = tool("python3");
+    let script = "
+import os, sys
+keep = [str(i) * 3 for i in range(100000)]
+os.execv(sys.executable, [sys.executable, '-S', '-c', 'x = [str(i) * 2 for i in range(1000)]'])
+";
+    let (csv, note) = record(
+        dir.path(),
+        "exec.csv",
+        &[python.to_str().unwrap(), "-S", "-c", script],
+        &[("PYTHONMALLOC", "malloc")],
+    );
+    assert!(!note.contains("lost") && !note.contains("without"), "{note}");
+    replays_strictly(&csv);
+    // The first program's 100,000 strings would be 100,000 more mallocs.
+    let counts = ops(&csv);
+    assert!((1000..60_000).contains(&counts["malloc"]), "{counts:?}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "only the CSV is left");
 }
 
 #[test]
