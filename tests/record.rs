@@ -313,6 +313,40 @@ os.execv(sys.executable, [sys.executable, '-S', '-c', 'x = [str(i) * 2 for i in 
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "only the CSV is left");
 }
 
+/// A program that closes every descriptor it did not open (as daemons do) and opens its own
+/// files on those numbers: the recording stops there, says so, and never writes into them.
+#[test]
+fn a_program_that_closes_every_descriptor_loses_its_later_calls_but_not_its_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let python = tool("python3");
+    let own = dir.path().join("own.txt");
+    let script = format!(
+        "
+import os
+keep = [str(i) * 3 for i in range(20000)]
+os.closerange(3, 4096)
+fd = os.open({own:?}, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+for n in range(3, 1024):
+    if n != fd:
+        os.dup2(fd, n)
+more = [str(i) * 4 for i in range(20000)]
+os.write(fd, b'only this')
+"
+    );
+    let (csv, note) = record(
+        dir.path(),
+        "daemon.csv",
+        &[python.to_str().unwrap(), "-S", "-c", &script],
+        &[("PYTHONMALLOC", "malloc")],
+    );
+    assert_eq!(std::fs::read(&own).unwrap(), b"only this", "{note}");
+    assert!(note.contains("without the interposer's final flush"), "{note}");
+    replays_strictly(&csv);
+    // The first 20,000 strings are in the trace.
+    let counts = ops(&csv);
+    assert!(counts["malloc"] >= 20_000, "{counts:?}");
+}
+
 #[test]
 fn recording_a_program_that_does_not_exist_is_a_usage_error() {
     let dir = tempfile::tempdir().unwrap();

@@ -47,12 +47,13 @@
 //!   global flush lock (one `write` per 1024 events). The thread that filled it then also writes
 //!   out the other threads' buffers whose first record is more than 65,536 calls old (those it
 //!   can lock: their owners are not recording), so that a thread that stops calling does not
-//!   hold back the conversion, which puts records in order as they come. A thread's buffer is flushed and given back by a
-//!   `pthread_key` destructor when the thread exits; at process exit every buffer is flushed. A
-//!   thread beyond the 1024 running at once is not recorded, and the loss is reported. The one
-//!   ordering window left: `realloc` moves a block and frees the old address inside the call, so
-//!   another thread could get the old address and record its allocation just before the realloc
-//!   records; `replay record` then repairs the order (counted as `still_live`) and says so.
+//!   hold back the conversion, which puts records in order as they come. A thread's buffer is
+//!   flushed and given back by a `pthread_key` destructor when the thread exits; at process
+//!   exit every buffer is flushed. A thread beyond the 1024 running at once is not recorded, and
+//!   the loss is reported. The one ordering window left: `realloc` moves a block and frees the
+//!   old address inside the call, so another thread could get the old address and record its
+//!   allocation just before the realloc records; `replay record` then repairs the order
+//!   (counted as `still_live`) and says so.
 //! - **`fork`**: the child is not recorded (a `pthread_atfork` handler turns recording off in it;
 //!   its copies of the parent's buffers are never written, since every flush checks the pid).
 //!   Only the process whose parent is `replay record` (`REPLAY_RECORD_PARENT`) records at all,
@@ -62,6 +63,13 @@
 //!   would describe nothing that still exists). Events of the old program are discarded. The
 //!   file is removed and created again rather than truncated: `replay record`, which reads it as
 //!   it grows, then sees another file at the path and converts that one from the start.
+//! - **Descriptors**: the raw file is opened close-on-exec and moved to a descriptor number of
+//!   700 or more (where the limit allows), out of the way of the numbers programs open and
+//!   `dup2` onto. A program may still close it (daemons close every descriptor they did not
+//!   open) and open another file on its number: every write first checks (`fstat`: same
+//!   device and inode) that the descriptor is still the raw file, and recording stops when it is
+//!   not. The calls from then on are lost, and reported as such, but nothing is ever written
+//!   into the program's own files.
 //! - **`_exit` / `_Exit`**: interposed, they flush every buffer before exiting. A process that
 //!   ends otherwise without running destructors (a signal, `exit_group` by hand) leaves events
 //!   in the buffers: the missing end record (or missing sequence numbers) tells `replay record`,
@@ -310,6 +318,13 @@ fn boot_size(p: *mut c_void) -> usize {
 
 static RECORDING: AtomicBool = AtomicBool::new(false);
 static FD: AtomicI32 = AtomicI32::new(-1);
+/// The device and inode of the file `FD` was opened on, to tell it from another file the
+/// program opened on the same number after closing ours.
+static FILE_DEV: AtomicU64 = AtomicU64::new(0);
+static FILE_INO: AtomicU64 = AtomicU64::new(0);
+/// The lowest descriptor number the raw file is moved to, out of the way of the small numbers
+/// programs open and `dup2` onto.
+const HIGH_FD: c_int = 700;
 /// The process that records; a forked child has another pid and writes nothing.
 static OWNER_PID: AtomicI32 = AtomicI32::new(0);
 static SEQ: AtomicU64 = AtomicU64::new(0);
@@ -363,6 +378,22 @@ fn start_recording() {
         if fd < 0 {
             return;
         }
+        // Out of the way of the numbers the program uses; kept where it is if the limit on
+        // descriptors is lower.
+        let high = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, HIGH_FD);
+        let fd = if high >= 0 {
+            libc::close(fd);
+            high
+        } else {
+            fd
+        };
+        let mut stat: libc::stat = core::mem::zeroed();
+        if libc::fstat(fd, &mut stat) != 0 {
+            libc::close(fd);
+            return;
+        }
+        FILE_DEV.store(stat.st_dev, Relaxed);
+        FILE_INO.store(stat.st_ino, Relaxed);
         TSC.store(tsc_is_the_clock(), Relaxed);
         let mut start = [0u8; MAGIC.len() + RECORD_BYTES];
         start[..MAGIC.len()].copy_from_slice(MAGIC);
@@ -388,6 +419,24 @@ fn start_recording() {
 
 extern "C" fn in_forked_child() {
     RECORDING.store(false, Relaxed);
+}
+
+/// Write `len` bytes to the raw file, holding `FLUSH_LOCK`, if `fd` is still the raw file: a
+/// program that closes descriptors it did not open (as daemons do) may have closed it, and
+/// opened another file on its number. Recording then stops: the records from then on are lost,
+/// which the missing end record tells `replay record`, rather than written into the program's
+/// own file.
+unsafe fn write_records(fd: c_int, bytes: *const u8, len: usize) {
+    let mut stat: libc::stat = core::mem::zeroed();
+    let ours = libc::fstat(fd, &mut stat) == 0
+        && stat.st_dev == FILE_DEV.load(Relaxed)
+        && stat.st_ino == FILE_INO.load(Relaxed);
+    if !ours {
+        RECORDING.store(false, Relaxed);
+        FD.store(-1, Relaxed);
+        return;
+    }
+    write_all(fd, bytes, len);
 }
 
 /// `write` until done; false on an error.
@@ -417,7 +466,7 @@ unsafe fn flush(buf: *mut Buf) {
     }
     (*(*buf).records.get())[0] = clock_record();
     spin_lock(&FLUSH_LOCK);
-    write_all(fd, (*buf).records.get().cast::<u8>(), (len + 1) * RECORD_BYTES);
+    write_records(fd, (*buf).records.get().cast::<u8>(), (len + 1) * RECORD_BYTES);
     FLUSH_LOCK.store(false, Release);
 }
 
@@ -686,7 +735,9 @@ fn finish() {
         };
         let fd = FD.load(Relaxed);
         spin_lock(&FLUSH_LOCK);
-        write_all(fd, (&end as *const Record).cast(), RECORD_BYTES);
+        if fd >= 0 {
+            write_records(fd, (&end as *const Record).cast(), RECORD_BYTES);
+        }
         FLUSH_LOCK.store(false, Release);
     }
 }
