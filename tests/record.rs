@@ -169,26 +169,33 @@ fn recording_sort_and_perl_gives_balanced_traces_that_replay() {
     }
 }
 
-#[test]
-fn a_multithreaded_program_records_without_deadlock_and_replays() {
-    let dir = tempfile::tempdir().unwrap();
-    let script = "
+/// A Python script whose 4 threads each make `calls` strings, keeping about half.
+fn threaded_python(calls: u32) -> String {
+    format!(
+        "
 import threading
 def work(n):
     keep = []
-    for i in range(20000):
+    for i in range({calls}):
         keep.append(str(i * n) * (i % 7))
         if i % 2:
             keep.pop(0)
 threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
 for t in threads: t.start()
 for t in threads: t.join()
-";
+"
+    )
+}
+
+#[test]
+fn a_multithreaded_program_records_without_deadlock_and_replays() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = threaded_python(20_000);
     let python = tool("python3");
     let (csv, note) = record(
         dir.path(),
         "threads.csv",
-        &[python.to_str().unwrap(), "-S", "-c", script],
+        &[python.to_str().unwrap(), "-S", "-c", &script],
         &[("PYTHONMALLOC", "malloc")],
     );
     assert!(!note.contains("lost"), "{note}");
@@ -221,24 +228,13 @@ for t in threads: t.join()
 #[test]
 fn a_thread_that_stops_calling_does_not_hold_its_records_back() {
     let dir = tempfile::tempdir().unwrap();
-    let script = "
-import threading
-def work(n):
-    keep = []
-    for i in range(60000):
-        keep.append(str(i * n) * (i % 7))
-        if i % 2:
-            keep.pop(0)
-threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
-for t in threads: t.start()
-for t in threads: t.join()
-";
+    let script = threaded_python(60_000);
     let out = dir.path().join("late.csv");
     let python = tool("python3");
     let output = replay()
         .args(["record", "--keep-raw", "-o"])
         .arg(&out)
-        .args(["--", python.to_str().unwrap(), "-S", "-c", script])
+        .args(["--", python.to_str().unwrap(), "-S", "-c", &script])
         .env("PYTHONMALLOC", "malloc")
         .output()
         .unwrap();

@@ -363,15 +363,7 @@ fn fast_row(rest: &[u8], layout: &Layout) -> Option<(Row, usize)> {
                         .get(at..)?
                         .iter()
                         .position(|&b| matches!(b, b',' | b'\n' | b'\r' | b'"'))?;
-                op = Some(match &rest[at..end] {
-                    b"malloc" => Op::Malloc,
-                    b"free" => Op::Free,
-                    b"realloc" => Op::Realloc,
-                    b"calloc" => Op::Calloc,
-                    b"memalign" | b"aligned_alloc" | b"posix_memalign" => Op::Memalign,
-                    b"write" => Op::Write,
-                    _ => return None,
-                });
+                op = Some(op_named(&rest[at..end])?);
                 end
             }
             Role::Other => {
@@ -555,19 +547,15 @@ fn read_row(record: &ByteRecord, columns: &Columns) -> Result<Row, String> {
         parse_number(text).map_err(|error| number_message(name, text, error))
     };
 
-    let op = match field(columns.op) {
-        b"malloc" => Op::Malloc,
-        b"free" => Op::Free,
-        b"realloc" => Op::Realloc,
-        b"calloc" => Op::Calloc,
-        b"memalign" | b"aligned_alloc" | b"posix_memalign" => Op::Memalign,
-        b"write" => Op::Write,
-        other => {
+    let op = match op_named(field(columns.op)) {
+        Some(op) => op,
+        None => {
+            let other = field(columns.op);
             return Err(format!(
                 "unknown op \"{}\" (expected one of malloc, calloc, realloc, free, memalign, \
                  write)",
                 show(other)
-            ))
+            ));
         }
     };
     let ptr = number("ptr", columns.ptr)?;
@@ -613,6 +601,20 @@ fn read_row(record: &ByteRecord, columns: &Columns) -> Result<Row, String> {
         }
     }
     Ok(Row { op, ptr, size, old_ptr, align, offset })
+}
+
+/// The op a trace names `text`, if any.
+#[inline]
+fn op_named(text: &[u8]) -> Option<Op> {
+    Some(match text {
+        b"malloc" => Op::Malloc,
+        b"free" => Op::Free,
+        b"realloc" => Op::Realloc,
+        b"calloc" => Op::Calloc,
+        b"memalign" | b"aligned_alloc" | b"posix_memalign" => Op::Memalign,
+        b"write" => Op::Write,
+        _ => return None,
+    })
 }
 
 /// Check `row` against the live blocks and record its event.

@@ -658,6 +658,22 @@ mod tests {
         records(bytes, Path::new("t.rec")).unwrap()
     }
 
+    /// Damage `file` in round `round`'s way: chunks out of order within a thread, repeated
+    /// sequence numbers, end records in the middle, or a thread id reused.
+    fn damage(file: &mut [RawRecord], round: u32, rng: &mut u64) {
+        for _ in 0..(round % 10) {
+            *rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let i = (*rng >> 33) as usize % file.len();
+            let j = (*rng >> 13) as usize % file.len();
+            match round % 4 {
+                0 => file.swap(i, j),
+                1 => file[i].seq = file[j].seq,
+                2 => file[i].op = OP_END,
+                _ => file[i].tid = file[j].tid,
+            }
+        }
+    }
+
     #[test]
     fn any_file_comes_out_as_a_stable_sort_would_put_it() {
         // Damaged files too: chunks out of order within a thread, repeated sequence numbers,
@@ -666,17 +682,7 @@ mod tests {
         for round in 0..200 {
             let mut file =
                 interleaved(1 + round % 4, 1 + round as usize % 7, 200, 11 + u64::from(round));
-            for _ in 0..(round % 10) {
-                rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                let i = (rng >> 33) as usize % file.len();
-                let j = (rng >> 13) as usize % file.len();
-                match round % 4 {
-                    0 => file.swap(i, j),
-                    1 => file[i].seq = file[j].seq,
-                    2 => file[i].op = OP_END,
-                    _ => file[i].tid = file[j].tid,
-                }
-            }
+            damage(&mut file, round, &mut rng);
             let mut bytes = encode(&file);
             bytes.extend_from_slice(&[1, 2, 3]);
             let got = read(&bytes, Path::new("t.rec")).unwrap();
@@ -748,17 +754,7 @@ mod tests {
         for round in 0..200 {
             let mut file =
                 interleaved(1 + round % 4, 1 + round as usize % 7, 200, 31 + u64::from(round));
-            for _ in 0..(round % 10) {
-                rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                let i = (rng >> 33) as usize % file.len();
-                let j = (rng >> 13) as usize % file.len();
-                match round % 4 {
-                    0 => file.swap(i, j),
-                    1 => file[i].seq = file[j].seq,
-                    2 => file[i].op = OP_END,
-                    _ => file[i].tid = file[j].tid,
-                }
-            }
+            damage(&mut file, round, &mut rng);
             let mut bytes = encode(&file);
             bytes.extend_from_slice(&[1, 2, 3]);
             let mut whole = Vec::new();
