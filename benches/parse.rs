@@ -1,5 +1,5 @@
-//! Parse throughput of the native CSV format, against the bare csv crate reading the same bytes
-//! record by record (the ceiling any parser built on it can reach), and the read throughput of
+//! Parse throughput of the native CSV format (as `replay` runs it, and on one thread), against
+//! the bare csv crate reading the same bytes record by record (on one thread), and the read throughput of
 //! the same events as an `.rtrace` file (from the page cache), in one run:
 //! `cargo bench --bench parse`.
 
@@ -54,16 +54,23 @@ fn parse(c: &mut Criterion) {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(4));
 
-    group.bench_function("replay csv::parse", |b| {
-        b.iter(|| {
-            // As `replay` reads a plain file: its length says how many events to make room for.
-            let options = ParseOptions::default();
-            let path = Path::new("bench.csv");
-            let bytes = input.len() as u64;
-            let trace = csv::parse_with_size_hint(input.as_slice(), path, options, bytes).unwrap();
-            black_box(trace.events.len())
-        })
-    });
+    // As `replay` reads a plain file: its length says how many events to make room for. By
+    // default the lines are read on a second thread beside the one that checks them; with
+    // `one_thread` (`replay --threads 1`), both on one.
+    for (name, one_thread) in
+        [("replay csv::parse", false), ("replay csv::parse, one thread", true)]
+    {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let options = ParseOptions { one_thread, ..ParseOptions::default() };
+                let path = Path::new("bench.csv");
+                let bytes = input.len() as u64;
+                let trace =
+                    csv::parse_with_size_hint(input.as_slice(), path, options, bytes).unwrap();
+                black_box(trace.events.len())
+            })
+        });
+    }
     group.bench_function("bare csv crate read_byte_record", |b| {
         b.iter(|| {
             let mut reader = ::csv::ReaderBuilder::new()

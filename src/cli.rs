@@ -175,7 +175,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub parallel_timing: bool,
 
-    /// Threads for the parallel passes (default: one per core).
+    /// Threads for the parallel passes (default: one per core). With 1, a CSV trace is also
+    /// parsed on one thread (by default its lines are read on a second thread).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
 

@@ -275,7 +275,7 @@ pub fn merge(args: &MergeArgs) -> Result<(), Error> {
 /// The CSV is built in memory and written atomically, so bad input leaves no partial file.
 pub fn import(args: &ImportArgs) -> Result<(), Error> {
     let input = trace::open(&args.input)?;
-    let options = ParseOptions { lenient: args.lenient };
+    let options = ParseOptions { lenient: args.lenient, ..ParseOptions::default() };
     let mut csv = Vec::new();
     let summary = match args.from {
         ImportFormat::Mtrace => trace::mtrace::to_csv(input, &args.input, &mut csv, options)?,
@@ -370,7 +370,7 @@ pub fn convert(args: &ConvertArgs) -> Result<(), Error> {
                 )));
             }
             let mut file = write::AtomicFile::create(path).map_err(output_error)?;
-            let options = ParseOptions { lenient: args.lenient };
+            let options = ParseOptions { lenient: args.lenient, ..ParseOptions::default() };
             let out = file.file().map_err(output_error)?;
             let header = rtrace::convert(&args.input, format, options, out, None)?;
             file.commit().map_err(output_error)?;

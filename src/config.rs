@@ -57,7 +57,7 @@ impl RunConfig {
         Ok(RunConfig {
             trace,
             format: args.format.into(),
-            parse: ParseOptions { lenient: args.lenient },
+            parse: ParseOptions { lenient: args.lenient, one_thread: args.threads == Some(1) },
             strategies: parse_strategies(&args.alloc)?,
             params: Params {
                 min_size: round_up(args.min_size.clamp(ALIGN, 1 << 40), ALIGN),

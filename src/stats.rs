@@ -359,7 +359,11 @@ pub fn render(stats: &TraceStats) -> String {
 /// `replay stats TRACE [--json FILE]`.
 pub fn command(args: &StatsArgs) -> Result<(), Error> {
     let format = Format::from(args.format);
-    let trace = trace::load(&args.trace, format, ParseOptions { lenient: args.lenient })?;
+    let trace = trace::load(
+        &args.trace,
+        format,
+        ParseOptions { lenient: args.lenient, ..ParseOptions::default() },
+    )?;
     let threads = if format == Format::Csv { count_threads(&args.trace) } else { None };
     let stats = profile(&trace, threads);
     let mut to_stdout = false;

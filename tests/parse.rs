@@ -7,8 +7,8 @@ use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-const STRICT: ParseOptions = ParseOptions { lenient: false };
-const LENIENT: ParseOptions = ParseOptions { lenient: true };
+const STRICT: ParseOptions = ParseOptions { lenient: false, one_thread: false };
+const LENIENT: ParseOptions = ParseOptions { lenient: true, one_thread: false };
 
 fn parse(text: &str) -> Trace {
     match csv::parse(text.as_bytes(), Path::new("trace.csv"), STRICT) {

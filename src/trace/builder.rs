@@ -558,7 +558,11 @@ mod tests {
     use super::*;
 
     fn builder(lenient: bool) -> Builder<Collect> {
-        Builder::new(Path::new("t.csv"), ParseOptions { lenient }, Collect::default())
+        Builder::new(
+            Path::new("t.csv"),
+            ParseOptions { lenient, ..ParseOptions::default() },
+            Collect::default(),
+        )
     }
 
     #[test]

@@ -73,9 +73,11 @@
 //! parsed as what its column holds (the op by name, numbers digit by digit) and must end at the
 //! comma or newline where the header says; the csv crate reads only the header and every other
 //! line (see `parse_into`). Per line, what remains is one pointer-map probe per allocation or
-//! free and one pushed event. 81-92% of the speed of the bare csv crate's record loop (which
-//! only splits) on `cargo bench --bench parse`, 600-700 MiB/s on a shared 2-core machine (the
-//! first version, all through the csv crate: 41-50%; splitting in our own buffer: 57-67%).
+//! free and one pushed event: about half the time each. So on two cores, lines are read on one
+//! while the other checks them. On `cargo bench --bench parse` (16 MiB, a shared 2-core
+//! machine), against the bare csv crate's record loop on one thread (which only splits): 970
+//! MiB/s, 117% of it; on one thread (`--threads 1`), 710 MiB/s, 85%. (The first version, all
+//! through the csv crate: 41-50%; splitting in our own buffer: 57-67%.)
 //!
 //! With `--lenient` ([`ParseOptions::lenient`]) every problem from "wrong number of fields" on is
 //! counted in [`Trace::skipped`] instead, and the event dropped or repaired: a free of a dead
@@ -91,6 +93,7 @@ use super::{Op, ParseOptions, Trace, TraceError};
 use csv::ByteRecord;
 use std::io::Read;
 use std::path::Path;
+use std::sync::mpsc;
 
 /// What a `free` of a dead pointer probably means.
 const FREE_HINT: &str = "freed twice, or allocated before recording started?";
@@ -101,13 +104,17 @@ const REALLOC_HINT: &str = "freed already, or allocated before recording started
 const EXAMPLE_HEADER: &str = "op,ptr,size,old_ptr";
 
 /// Parse a native CSV trace from `input`; `path` is only used in messages.
-pub fn parse(input: impl Read, path: &Path, options: ParseOptions) -> Result<Trace, TraceError> {
+pub fn parse(
+    input: impl Read + Send,
+    path: &Path,
+    options: ParseOptions,
+) -> Result<Trace, TraceError> {
     parse_with_size_hint(input, path, options, 0)
 }
 
 /// [`parse`], reserving room for the events of an input of `bytes` bytes (0: unknown).
 pub fn parse_with_size_hint(
-    input: impl Read,
+    input: impl Read + Send,
     path: &Path,
     options: ParseOptions,
     bytes: u64,
@@ -115,83 +122,213 @@ pub fn parse_with_size_hint(
     // Real traces take 25-40 bytes a line; a little too much room beats copying everything once.
     let capacity = usize::try_from(bytes / 24).unwrap_or(0).min(1 << 28);
     let mut builder = Builder::new(path, options, Collect(Vec::with_capacity(capacity)));
-    parse_into(input, path, &mut builder)?;
+    parse_into(input, path, &mut builder, options)?;
     Ok(builder.into_trace())
 }
 
 /// Parse a native CSV trace from `input` into `builder`, event by event: memory stays O(live
 /// blocks) whatever the sink does with the events.
 ///
-/// Two paths read the same grammar. A well-formed line (every field where the header says, each
-/// number plain decimal or hex, no quote) is parsed in one pass right in the input buffer
-/// ([`fast_row`]): exactly the row the csv crate and `read_row` would make of it, at a fraction
-/// of the cost. Anything else (the header, comments, blank lines, quoted fields, which may span
-/// lines, and every line with a problem, so that its message comes from one place) is read by
-/// the csv crate, which reads the same buffer through [`Feed`] a line at a time, so that it
-/// holds nothing back when it returns a record and the fast path can take over again at the
-/// next line. Both feed the same `apply`.
+/// Two paths read the same grammar ([`Lines`]). A well-formed line (every field where the
+/// header says, each number plain decimal or hex, no quote) is parsed in one pass right in the
+/// input buffer ([`fast_row`]): exactly the row the csv crate and `read_row` would make of it,
+/// at a fraction of the cost. Anything else (the header, comments, blank lines, quoted fields,
+/// which may span lines, and every line with a problem, so that its message comes from one
+/// place) is read by the csv crate, which reads the same buffer through [`Feed`] a line at a
+/// time, so that it holds nothing back when it returns a record and the fast path can take over
+/// again at the next line.
+///
+/// Where the machine has two cores or more (and `options.one_thread` is off), the lines are
+/// read on a thread of their own, a batch at a time, while this one checks them against the
+/// live blocks (`builder`): the two halves of the work take about as long as each other.
+/// Either way the events, messages and errors are the same, in the same order: the reading
+/// thread stops at the first error it would report, and at the first the builder reports.
 pub(crate) fn parse_into<S: Sink>(
-    input: impl Read,
+    input: impl Read + Send,
     path: &Path,
     builder: &mut Builder<S>,
+    options: ParseOptions,
 ) -> Result<(), TraceError> {
-    parse_lines(input, path, builder, true)
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let beside = !options.one_thread && cores >= 2;
+    parse_lines(Lines::new(input, path, true)?, builder, beside)
 }
 
-/// [`parse_into`], with the fast path or (`fast == false`, for tests) without it.
-fn parse_lines<S: Sink>(
-    input: impl Read,
-    path: &Path,
+/// Feed `lines` to `builder`, reading them on another thread (`beside`) or on this one.
+fn parse_lines<R: Read + Send, S: Sink>(
+    lines: Lines<'_, R>,
     builder: &mut Builder<S>,
-    fast: bool,
+    beside: bool,
 ) -> Result<(), TraceError> {
-    // Line numbers: `Feed` counts the newlines handed out; a record's line is the count before
-    // it, plus one (see `record_line` for records read by the csv crate). For that to hold,
-    // records end at `\n` only (a `\r` before it is stripped from the last field, see
-    // `read_row`), and the input gets a final `\n` of its own (a blank line at the end changes
-    // nothing).
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .comment(Some(b'#'))
-        .terminator(csv::Terminator::Any(b'\n'))
-        .buffer_capacity(1 << 16)
-        .from_reader(Feed::new(input));
-    let mut record = ByteRecord::new();
-    let columns = read_header(&mut reader, &mut record, path)?;
-    if columns.offset.is_some() {
+    if lines.columns.offset.is_some() {
         builder.track_dead_pointers();
     }
-    let layout = Layout::new(&columns);
-    loop {
-        if fast {
-            let feed = reader.get_mut();
-            if let Some((row, len)) = fast_row(&feed.buf[feed.pos..feed.end], &layout) {
-                feed.pos += len;
-                feed.newlines += 1;
-                apply(builder, feed.newlines, row)?;
-                continue;
+    if beside {
+        read_beside(lines, builder)
+    } else {
+        read_all(lines, builder)
+    }
+}
+
+/// Feed every line to `builder`, on this thread.
+fn read_all<R: Read, S: Sink>(
+    mut lines: Lines<'_, R>,
+    builder: &mut Builder<S>,
+) -> Result<(), TraceError> {
+    lines.each(|line| line.apply(builder))
+}
+
+/// Lines handed from the reading thread to the building one at a time: enough to make the
+/// hand-over cheap, few enough to stay in the cache.
+const BATCH_LINES: usize = 8192;
+
+/// Feed every line to `builder`, reading them on another thread (see [`parse_into`]).
+fn read_beside<R: Read + Send, S: Sink>(
+    mut lines: Lines<'_, R>,
+    builder: &mut Builder<S>,
+) -> Result<(), TraceError> {
+    std::thread::scope(|scope| {
+        let (full, batches) = mpsc::sync_channel::<Vec<Line>>(4);
+        let (emptied, empty) = mpsc::channel::<Vec<Line>>();
+        let reading = scope.spawn(move || -> Result<(), TraceError> {
+            let mut batch = Vec::with_capacity(BATCH_LINES);
+            let read = lines.each(|line| {
+                batch.push(line);
+                if batch.len() == BATCH_LINES {
+                    let next = empty.try_recv().unwrap_or_else(|_| Vec::with_capacity(BATCH_LINES));
+                    // Sending fails when the builder stopped (on an error of its own): nothing
+                    // more to read then.
+                    full.send(std::mem::replace(&mut batch, next)).map_err(|_| Stop::Built)?;
+                }
+                Ok(())
+            });
+            // The lines before an error go first: one of them may fail first.
+            let _ = full.send(batch);
+            match read {
+                Err(Stop::Read(error)) => Err(error),
+                Ok(()) | Err(Stop::Built) => Ok(()),
             }
-        }
-        // Not a well-formed line (or not a whole one in the buffer): the csv crate reads the
-        // next record, exactly as it always did.
-        match reader.read_byte_record(&mut record) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(error) => {
-                let line = reader.get_ref().newlines;
-                csv_error(builder, path, line, error)?;
-                continue;
+        });
+        let built = (|| {
+            for mut batch in &batches {
+                for line in batch.drain(..) {
+                    line.apply(builder)?;
+                }
+                let _ = emptied.send(batch);
             }
-        }
-        let line = record_line(reader.get_ref(), &record);
-        match read_row(&record, &columns) {
-            Ok(row) => apply(builder, line, row)?,
-            Err(message) if is_blank(&record) => drop(message),
-            Err(message) => builder.malformed(line, || message)?,
+            Ok(())
+        })();
+        // Stops the reading thread, if it is still reading, at its next batch.
+        drop(batches);
+        let read = reading.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        built.and(read)
+    })
+}
+
+/// Why the reading thread stopped early.
+enum Stop {
+    /// The input could not be read.
+    Read(TraceError),
+    /// The builder stopped.
+    Built,
+}
+
+impl From<TraceError> for Stop {
+    fn from(error: TraceError) -> Stop {
+        Stop::Read(error)
+    }
+}
+
+/// One line of the trace, read and checked for form.
+enum Line {
+    /// A well-formed row, and its line.
+    Row(u64, Row),
+    /// A line that is not, and what is wrong with it.
+    Malformed(u64, String),
+}
+
+impl Line {
+    /// Check the line against the live blocks and record its event.
+    #[inline]
+    fn apply<S: Sink>(self, builder: &mut Builder<S>) -> Result<(), TraceError> {
+        match self {
+            Line::Row(line, row) => apply(builder, line, row),
+            Line::Malformed(line, message) => builder.malformed(line, || message),
         }
     }
-    Ok(())
+}
+
+/// The lines of a native CSV trace, read and checked for form (see [`parse_into`]).
+struct Lines<'a, R> {
+    reader: csv::Reader<Feed<R>>,
+    record: ByteRecord,
+    columns: Columns,
+    layout: Layout,
+    path: &'a Path,
+    /// Whether well-formed lines take the fast path (off in tests, to compare).
+    fast: bool,
+}
+
+impl<'a, R: Read> Lines<'a, R> {
+    /// Read the header of `input`.
+    fn new(input: R, path: &'a Path, fast: bool) -> Result<Lines<'a, R>, TraceError> {
+        // Line numbers: `Feed` counts the newlines handed out; a record's line is the count
+        // before it, plus one (see `record_line` for records read by the csv crate). For that to
+        // hold, records end at `\n` only (a `\r` before it is stripped from the last field, see
+        // `read_row`), and the input gets a final `\n` of its own (a blank line at the end
+        // changes nothing).
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .comment(Some(b'#'))
+            .terminator(csv::Terminator::Any(b'\n'))
+            .buffer_capacity(1 << 16)
+            .from_reader(Feed::new(input));
+        let mut record = ByteRecord::new();
+        let columns = read_header(&mut reader, &mut record, path)?;
+        let layout = Layout::new(&columns);
+        Ok(Lines { reader, record, columns, layout, path, fast })
+    }
+
+    /// Hand every line that is not blank or a comment to `f`, in order, until `f` fails. An
+    /// error of its own only when the input cannot be read.
+    #[inline]
+    fn each<E: From<TraceError>>(
+        &mut self,
+        mut f: impl FnMut(Line) -> Result<(), E>,
+    ) -> Result<(), E> {
+        loop {
+            if self.fast {
+                let feed = self.reader.get_mut();
+                if let Some((row, len)) = fast_row(&feed.buf[feed.pos..feed.end], &self.layout) {
+                    feed.pos += len;
+                    feed.newlines += 1;
+                    f(Line::Row(feed.newlines, row))?;
+                    continue;
+                }
+            }
+            // Not a well-formed line (or not a whole one in the buffer): the csv crate reads
+            // the next record.
+            match self.reader.read_byte_record(&mut self.record) {
+                Ok(true) => {}
+                Ok(false) => return Ok(()),
+                Err(error) => {
+                    let line = self.reader.get_ref().newlines;
+                    if error.is_io_error() {
+                        return Err(fatal_csv_error(self.path, line, error).into());
+                    }
+                    f(Line::Malformed(line, format!("malformed CSV: {error}")))?;
+                    continue;
+                }
+            }
+            let line = record_line(self.reader.get_ref(), &self.record);
+            match read_row(&self.record, &self.columns) {
+                Ok(row) => f(Line::Row(line, row))?,
+                Err(_) if is_blank(&self.record) => {}
+                Err(message) => f(Line::Malformed(line, message))?,
+            }
+        }
+    }
 }
 
 /// The line `record` (just read by the csv crate from `feed`) starts on. See `parse_into`.
@@ -339,7 +476,7 @@ impl Layout {
 /// `read_row` accepts, and makes the same `Row` of it: every field in the header's order, split
 /// at commas and ended by `\n` (or `\r\n`); numbers of 1-19 decimal or `0x` and 1-16 hex
 /// digits; ignored columns anything without a quote.
-#[inline]
+#[inline(always)] // one copy per caller: its result stays in registers
 fn fast_row(rest: &[u8], layout: &Layout) -> Option<(Row, usize)> {
     let mut op = None;
     // The numbers read, and which were there (a bit per slot); empty fields are 0 and absent.
@@ -410,7 +547,7 @@ fn fast_row(rest: &[u8], layout: &Layout) -> Option<(Row, usize)> {
 /// The number starting at `rest[at]` and where it ends: `(0, at)` for an empty field. `None`
 /// for anything `fast_row` leaves to the slow path: no end in `rest`, a byte that is not a
 /// digit, more digits than fit for sure, `0x` without digits.
-#[inline]
+#[inline(always)] // one copy per caller: its result stays in registers
 fn number_at(rest: &[u8], at: usize) -> Option<(u64, usize)> {
     let mut n: u64 = 0;
     let mut end = at;
@@ -604,7 +741,7 @@ fn read_row(record: &ByteRecord, columns: &Columns) -> Result<Row, String> {
 }
 
 /// The op a trace names `text`, if any.
-#[inline]
+#[inline(always)] // one copy per caller: its result stays in registers
 fn op_named(text: &[u8]) -> Option<Op> {
     Some(match text {
         b"malloc" => Op::Malloc,
@@ -629,20 +766,6 @@ fn apply<S: Sink>(builder: &mut Builder<S>, line: u64, row: Row) -> Result<(), T
     }
 }
 
-/// A CSV-level error on a row: reading failed (always an error), or the row is malformed.
-#[cold]
-fn csv_error<S: Sink>(
-    builder: &mut Builder<S>,
-    path: &Path,
-    line: u64,
-    error: csv::Error,
-) -> Result<(), TraceError> {
-    if error.is_io_error() {
-        return Err(fatal_csv_error(path, line, error));
-    }
-    builder.malformed(line, || format!("malformed CSV: {error}"))
-}
-
 fn fatal_csv_error(path: &Path, line: u64, error: csv::Error) -> TraceError {
     let message = format!("malformed CSV: {error}");
     match error.into_kind() {
@@ -656,12 +779,15 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// What parsing `text` gives, with or without the fast path, in a form that compares.
-    fn outcome(text: &str, lenient: bool, fast: bool) -> Result<String, String> {
+    /// What parsing `text` gives, with or without the fast path, on one thread or two, in a
+    /// form that compares.
+    fn outcome(text: &str, lenient: bool, fast: bool, beside: bool) -> Result<String, String> {
         let path = Path::new("t.csv");
-        let options = ParseOptions { lenient };
+        let options = ParseOptions { lenient, ..ParseOptions::default() };
         let mut builder = Builder::new(path, options, Collect::default());
-        match parse_lines(text.as_bytes(), path, &mut builder, fast) {
+        let parsed = Lines::new(text.as_bytes(), path, fast)
+            .and_then(|lines| parse_lines(lines, &mut builder, beside));
+        match parsed {
             Ok(()) => {
                 let trace = builder.into_trace();
                 Ok(format!(
@@ -756,12 +882,51 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
 
-        /// The fast path is an optimisation only: every input, valid or not, gives the same
-        /// events, line numbers, repairs and errors with it as without it.
+        /// The fast path and the reading thread are optimisations only: every input, valid or
+        /// not, gives the same events, line numbers, repairs and errors with them as without.
         #[test]
         fn the_fast_path_parses_exactly_as_the_csv_crate_path(text in document()) {
             for lenient in [false, true] {
-                prop_assert_eq!(outcome(&text, lenient, true), outcome(&text, lenient, false));
+                let expected = outcome(&text, lenient, false, false);
+                prop_assert_eq!(&outcome(&text, lenient, true, false), &expected);
+                prop_assert_eq!(&outcome(&text, lenient, true, true), &expected);
+            }
+        }
+    }
+
+    /// Reads `text`, then fails.
+    struct FailingAfter<'a>(&'a [u8]);
+
+    impl Read for FailingAfter<'_> {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            if self.0.is_empty() {
+                return Err(std::io::Error::other("the disk is on fire"));
+            }
+            let n = out.len().min(self.0.len());
+            out[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_read_error_comes_after_the_lines_before_it_on_one_thread_or_two() {
+        let good: String = (0..20_000).map(|i| format!("malloc,{:#x},8\n", 16 * (i + 1))).collect();
+        let bad = format!("{good}free,0x999990,\n");
+        for (text, expected) in [
+            (&good, "t.csv: the disk is on fire"),
+            // The free of a pointer never allocated comes first.
+            (&bad, "t.csv:20002: free of 0x999990, which is not live"),
+        ] {
+            for beside in [false, true] {
+                let path = Path::new("t.csv");
+                let input = format!("op,ptr,size\n{text}");
+                let mut builder = Builder::new(path, ParseOptions::default(), Collect::default());
+                let error = Lines::new(FailingAfter(input.as_bytes()), path, true)
+                    .and_then(|lines| parse_lines(lines, &mut builder, beside))
+                    .unwrap_err()
+                    .to_string();
+                assert!(error.starts_with(expected), "{error}");
             }
         }
     }

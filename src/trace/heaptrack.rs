@@ -198,7 +198,11 @@ mod tests {
     use crate::trace::Event;
 
     fn parse_str(text: &str, lenient: bool) -> Result<Trace, TraceError> {
-        parse(text.as_bytes(), Path::new("t.zst"), ParseOptions { lenient })
+        parse(
+            text.as_bytes(),
+            Path::new("t.zst"),
+            ParseOptions { lenient, ..ParseOptions::default() },
+        )
     }
 
     #[test]

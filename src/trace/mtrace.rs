@@ -232,7 +232,11 @@ mod tests {
     use crate::trace::Event;
 
     fn parse_str(text: &str, lenient: bool) -> Result<Trace, TraceError> {
-        parse(text.as_bytes(), Path::new("t.mtrace"), ParseOptions { lenient })
+        parse(
+            text.as_bytes(),
+            Path::new("t.mtrace"),
+            ParseOptions { lenient, ..ParseOptions::default() },
+        )
     }
 
     #[test]

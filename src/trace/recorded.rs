@@ -383,9 +383,10 @@ pub fn to_csv(bytes: &[u8], path: &Path, out: impl Write) -> Result<RecordingSum
     let mut order = records(bytes, path)?;
     let (count, threads, end) = (order.count, order.threads, order.end);
     let mut feed = Feed::default();
-    let import = convert(path, out, ParseOptions { lenient: true }, |builder| {
-        order.try_for_each(|r| feed.record(builder, r))
-    })?;
+    let import =
+        convert(path, out, ParseOptions { lenient: true, ..ParseOptions::default() }, |builder| {
+            order.try_for_each(|r| feed.record(builder, r))
+        })?;
     Ok(feed.summary(import, count, threads, end))
 }
 
@@ -496,42 +497,43 @@ pub fn to_csv_streaming(
     let mut feed = Feed::default();
     let mut order = Reorder::default();
     let mut unordered = false;
-    let converted = convert(path, out, ParseOptions { lenient: true }, |builder| {
-        let mut bytes = Vec::with_capacity(STREAM_READ + RECORD_BYTES);
-        let mut clock = Clock::default();
-        // Whether the header was read (and checked).
-        let mut started = false;
-        loop {
-            let going = more(&mut bytes)?;
-            let mut at = 0;
-            if !started {
-                if bytes.len() < MAGIC.len() && going {
-                    continue;
+    let converted =
+        convert(path, out, ParseOptions { lenient: true, ..ParseOptions::default() }, |builder| {
+            let mut bytes = Vec::with_capacity(STREAM_READ + RECORD_BYTES);
+            let mut clock = Clock::default();
+            // Whether the header was read (and checked).
+            let mut started = false;
+            loop {
+                let going = more(&mut bytes)?;
+                let mut at = 0;
+                if !started {
+                    if bytes.len() < MAGIC.len() && going {
+                        continue;
+                    }
+                    body(&bytes, path)?;
+                    started = true;
+                    at = MAGIC.len();
                 }
-                body(&bytes, path)?;
-                started = true;
-                at = MAGIC.len();
-            }
-            let records = (bytes.len() - at) / RECORD_BYTES;
-            for index in 0..records {
-                let mut r = record_at(&bytes[at..], index);
-                if r.op == OP_CLOCK {
-                    clock.mark(r.time_ns, r.ptr);
-                    continue;
+                let records = (bytes.len() - at) / RECORD_BYTES;
+                for index in 0..records {
+                    let mut r = record_at(&bytes[at..], index);
+                    if r.op == OP_CLOCK {
+                        clock.mark(r.time_ns, r.ptr);
+                        continue;
+                    }
+                    r.time_ns = clock.ns(r.time_ns);
+                    if !order.push(r, |r| feed.record(builder, r))? {
+                        unordered = true;
+                        return Ok(());
+                    }
                 }
-                r.time_ns = clock.ns(r.time_ns);
-                if !order.push(r, |r| feed.record(builder, r))? {
-                    unordered = true;
-                    return Ok(());
+                // A record cut off waits for the rest of its bytes; at the end it is left out.
+                bytes.drain(..at + records * RECORD_BYTES);
+                if !going {
+                    return order.finish(|r| feed.record(builder, r));
                 }
             }
-            // A record cut off waits for the rest of its bytes; at the end it is left out.
-            bytes.drain(..at + records * RECORD_BYTES);
-            if !going {
-                return order.finish(|r| feed.record(builder, r));
-            }
-        }
-    });
+        });
     if unordered {
         return Ok(Streamed::Unordered);
     }

@@ -273,7 +273,7 @@ pub fn convert(
     let mut builder = Builder::new(path, options, sink);
     builder.recycle_ids();
     match format {
-        Format::Csv => super::csv::parse_into(input, path, &mut builder)?,
+        Format::Csv => super::csv::parse_into(input, path, &mut builder, options)?,
         Format::Mtrace => super::mtrace::read(input, path, &mut builder)?,
         Format::Heaptrack => super::heaptrack::read(input, path, &mut builder)?,
         Format::Rep => super::rep::read(input, path, &mut builder)?,
