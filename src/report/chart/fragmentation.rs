@@ -65,15 +65,7 @@ pub fn chart(report: &Report) -> Result<Chart, ExportError> {
             chart
                 .draw_series(values.iter().enumerate().map(|(i, &v)| {
                     let from = i as i32 * GROUP + k;
-                    let mut b = Rectangle::new(
-                        [
-                            (SegmentValue::Exact(from), 0.0),
-                            (SegmentValue::Exact(from + 1), v.min(y_max)),
-                        ],
-                        colour.filled(),
-                    );
-                    b.set_margin(0, 0, 1, 1);
-                    b
+                    bar_between((from, from + 1), (0.0, v.min(y_max)), colour, 1)
                 }))?
                 .label(*name)
                 .legend(move |(x, y)| {
@@ -90,13 +82,7 @@ pub fn chart(report: &Report) -> Result<Chart, ExportError> {
                 },
             ))?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .label_font(label_style())
-            .background_style(BACKGROUND.mix(0.85))
-            .border_style(INK)
-            .draw()?;
+        draw_series_legend(&mut chart, SeriesLabelPosition::UpperRight, label_style())?;
         Ok(())
     })
 }

@@ -72,28 +72,15 @@ pub fn chart(report: &Report) -> Result<Chart, ExportError> {
                     .draw_series(results.iter().enumerate().filter_map(|(i, r)| {
                         let p = of(r.latency.as_ref()?)?;
                         let from = i as i32 * GROUP + k as i32;
-                        let mut b = Rectangle::new(
-                            [
-                                (SegmentValue::Exact(from), 1.0),
-                                (SegmentValue::Exact(from + 1), values(&p)[k].max(1) as f64),
-                            ],
-                            colour.filled(),
-                        );
-                        b.set_margin(0, 0, 1, 1);
-                        Some(b)
+                        let top = values(&p)[k].max(1) as f64;
+                        Some(bar_between((from, from + 1), (1.0, top), colour, 1))
                     }))?
                     .label(PERCENTILE_NAMES[k])
                     .legend(move |(x, y)| {
                         Rectangle::new([(x, y - 5), (x + 12, y + 5)], colour.filled())
                     });
             }
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperLeft)
-                .label_font(note_style())
-                .background_style(BACKGROUND.mix(0.85))
-                .border_style(INK)
-                .draw()?;
+            draw_series_legend(&mut chart, SeriesLabelPosition::UpperLeft, note_style())?;
         }
         Ok(())
     })

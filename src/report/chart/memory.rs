@@ -66,13 +66,7 @@ pub fn chart(report: &Report) -> Result<Chart, ExportError> {
                     PathElement::new([(x, y), (x + 16, y)], colour.stroke_width(2))
                 });
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .label_font(note_style())
-            .background_style(BACKGROUND.mix(0.85))
-            .border_style(INK)
-            .draw()?;
+        draw_series_legend(&mut chart, SeriesLabelPosition::UpperLeft, note_style())?;
         Ok(())
     })
 }

@@ -147,12 +147,45 @@ fn segments(n: i32) -> SegmentedCoord<RangedCoordi32> {
 
 /// A bar over segments `[from, to)` of a segmented axis, up to `value`.
 fn bar(from: i32, to: i32, value: f64, colour: RGBColor) -> Rectangle<(SegmentValue<i32>, f64)> {
+    bar_between((from, to), (0.0, value), colour, BAR_GAP)
+}
+
+/// A bar over segments `[from, to)` of a segmented axis, from `base` up to `top`, `gap` pixels
+/// in from each side.
+fn bar_between(
+    (from, to): (i32, i32),
+    (base, top): (f64, f64),
+    colour: RGBColor,
+    gap: u32,
+) -> Rectangle<(SegmentValue<i32>, f64)> {
     let mut bar = Rectangle::new(
-        [(SegmentValue::Exact(from), 0.0), (SegmentValue::Exact(to), value)],
+        [(SegmentValue::Exact(from), base), (SegmentValue::Exact(to), top)],
         colour.filled(),
     );
-    bar.set_margin(0, 0, BAR_GAP, BAR_GAP);
+    bar.set_margin(0, 0, gap, gap);
     bar
+}
+
+/// Draw the chart's series legend at `position`, in `font`, on a box that lets the bars show
+/// through a little.
+fn draw_series_legend<'a, DB, CT>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    position: SeriesLabelPosition,
+    font: TextStyle<'_>,
+) -> DrawResult
+where
+    DB: DrawingBackend + 'a,
+    DB::ErrorType: 'static,
+    CT: CoordTranslate,
+{
+    chart
+        .configure_series_labels()
+        .position(position)
+        .label_font(font)
+        .background_style(BACKGROUND.mix(0.85))
+        .border_style(INK)
+        .draw()?;
+    Ok(())
 }
 
 fn title_style() -> TextStyle<'static> {

@@ -56,13 +56,7 @@ pub fn chart(report: &Report) -> Result<Chart, ExportError> {
             ))?
             .label(format!("max live bytes ({})", human_bytes(max_live)))
             .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], INK.stroke_width(2)));
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .label_font(label_style())
-            .background_style(BACKGROUND.mix(0.85))
-            .border_style(INK)
-            .draw()?;
+        draw_series_legend(&mut chart, SeriesLabelPosition::UpperRight, label_style())?;
         Ok(())
     })
 }
