@@ -722,7 +722,7 @@ pub struct Timing {
     /// Time strategies in parallel instead of one at a time.
     pub parallel: bool,
     /// Report fixed, made-up timings instead of measuring (the hidden `--fake-clock`, for
-    /// tests whose output must not depend on the machine): see [`fake_time`].
+    /// tests whose output must not depend on the machine): see [`fake_time_of`].
     pub fake_clock: bool,
 }
 
@@ -902,17 +902,23 @@ pub fn latency_of(
     Ok(probe.latency())
 }
 
-/// The timings `--fake-clock` reports: run `k` (from 0) does `(k + 1)` million events per
-/// second, and every kind of operation the trace has takes 10 / 100 / 1000 / 10000 ns at
-/// p50 / p99 / p99.9 / max.
-pub fn fake_time(events: &[Event], runs: u32) -> (Option<Throughput>, Option<Latency>) {
-    fake_time_of(&InMemory { events, blocks: 0 }, runs)
-        .expect("events in memory cannot fail to be read")
-}
+/// Ticks of the fake clock per event, and per unit of [`Strategy::work`]: see [`fake_time_of`].
+pub const FAKE_NS_PER_EVENT: f64 = 10.0;
+pub const FAKE_NS_PER_WORK: f64 = 1.0;
+/// How much slower than its ideal time each fake run is, run `k` taking `FAKE_RUN_FACTORS[k % 5]`
+/// of it: a fixed, small spread, so the gate's noise test sees runs that vary, the same way in
+/// every process.
+pub const FAKE_RUN_FACTORS: [f64; 5] = [1.00, 1.02, 0.99, 1.01, 0.98];
 
-/// [`fake_time`] over `source`.
+/// The timings `--fake-clock` reports (for tests whose output must not depend on the machine):
+/// a simulated clock on which an event takes [`FAKE_NS_PER_EVENT`] plus [`FAKE_NS_PER_WORK`] per
+/// unit of the strategy's work (`stats.work`, from the metrics pass), so a strategy that does
+/// twice the work is slower by exactly that much, on any machine, under any load. Run `k` (from
+/// 0) takes that time times [`FAKE_RUN_FACTORS`]`[k % 5]`; throughput is `events / time`. Every
+/// kind of operation the trace has takes 10 / 100 / 1000 / 10000 ns at p50 / p99 / p99.9 / max.
 pub fn fake_time_of(
     source: &dyn EventSource,
+    stats: &MemoryStats,
     runs: u32,
 ) -> Result<(Option<Throughput>, Option<Latency>), TraceError> {
     if runs == 0 {
@@ -933,7 +939,20 @@ pub fn fake_time_of(
     let fake = |n: u64| {
         (n > 0).then_some(Percentiles { count: n, p50: 10, p99: 100, p999: 1000, max: 10000 })
     };
-    let throughput = Throughput::from_runs((1..=runs).map(|k| k as f64 * 1e6).collect());
+    let events = stats.events as f64;
+    let ideal_ns = events * FAKE_NS_PER_EVENT + stats.work as f64 * FAKE_NS_PER_WORK;
+    let throughput = Throughput::from_runs(
+        (0..runs as usize)
+            .map(|k| {
+                let ns = ideal_ns * FAKE_RUN_FACTORS[k % FAKE_RUN_FACTORS.len()];
+                if ns > 0.0 {
+                    events / (ns * 1e-9)
+                } else {
+                    0.0
+                }
+            })
+            .collect(),
+    );
     let latency = Latency {
         malloc: fake(counts[0]),
         free: fake(counts[1]),
@@ -949,12 +968,13 @@ fn measure_time(
     entry: &StrategyEntry,
     params: &Params,
     source: &dyn EventSource,
+    stats: &MemoryStats,
     timing: Timing,
     advance: &dyn Fn(u64),
 ) -> Result<Times, TraceError> {
     let runs = timing.runs;
     if runs == 0 || timing.fake_clock {
-        return fake_time_of(source, runs);
+        return fake_time_of(source, stats, runs);
     }
     let runs = (0..runs)
         .map(|_| throughput_of(entry, params, source, advance))
@@ -1008,13 +1028,14 @@ pub fn run_all(plan: &Plan) -> Result<Vec<StrategyResult>, TraceError> {
         .par_iter()
         .map(|entry| metrics_pass_of(entry, params, source, pass, plan.line_of, plan.advance))
         .collect::<Result<_, _>>()?;
-    let time = |entry: &&'static StrategyEntry| {
-        measure_time(entry, params, source, plan.timing, plan.advance)
-    };
+    let time =
+        |(entry, (stats, _, _)): (&&'static StrategyEntry, &(MemoryStats, Safety, Observed))| {
+            measure_time(entry, params, source, stats, plan.timing, plan.advance)
+        };
     let times: Vec<Times> = if plan.timing.parallel {
-        plan.entries.par_iter().map(time).collect::<Result<_, _>>()?
+        plan.entries.par_iter().zip(memory.par_iter()).map(time).collect::<Result<_, _>>()?
     } else {
-        plan.entries.iter().map(time).collect::<Result<_, _>>()?
+        plan.entries.iter().zip(memory.iter()).map(time).collect::<Result<_, _>>()?
     };
     Ok(plan
         .entries
@@ -1068,6 +1089,29 @@ mod tests {
         assert_eq!(m.internal_fragmentation(), 20.0 / 144.0);
         assert_eq!(m.external_fragmentation(), 0.0);
         assert_eq!(m.final_footprint_bytes, 160);
+    }
+
+    #[test]
+    fn the_fake_clock_charges_ten_ns_an_event_and_one_a_unit_of_work() {
+        let events =
+            [Event::malloc(0, 24), Event::malloc(1, 100), Event::free(0), Event::malloc(2, 10)];
+        let source = InMemory { events: &events, blocks: 3 };
+        let stats = MemoryStats { events: 4, work: 60, ..MemoryStats::default() };
+        let (throughput, latency) = fake_time_of(&source, &stats, 3).unwrap();
+        // 4 events in 4 * 10 + 60 = 100 ns: 40M events/s, times 1.00, 1.02, 0.99 in turn.
+        let runs = throughput.unwrap().runs;
+        let expected = [4e9 / 100.0, 4e9 / 102.0, 4e9 / 99.0];
+        for (run, want) in runs.iter().zip(expected) {
+            assert!((run - want).abs() < 1e-6 * want, "{runs:?}");
+        }
+        let latency = latency.unwrap();
+        assert_eq!(latency.malloc.map(|p| (p.count, p.p50, p.max)), Some((3, 10, 10000)));
+        assert_eq!(latency.free.map(|p| p.count), Some(1));
+        assert!(latency.realloc.is_none());
+        // Twice the work is slower by exactly that much.
+        let doubled = MemoryStats { work: 120, ..stats };
+        let slow = fake_time_of(&source, &doubled, 1).unwrap().0.unwrap();
+        assert!((slow.median - 4e9 / 160.0).abs() < 1e-3);
     }
 
     #[test]
