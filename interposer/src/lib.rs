@@ -687,10 +687,12 @@ unsafe fn flush(buf: *mut Buf) {
     if len == 0 || fd < 0 || libc::getpid() != OWNER_PID.load(Relaxed) {
         return;
     }
+    let saved = errno();
     (*(*buf).records.get())[0] = clock_record();
     FLUSH_LOCK.lock();
     write_records(fd, (*buf).records.get().cast::<u8>(), (len + 1) * RECORD_BYTES);
     FLUSH_LOCK.unlock();
+    set_errno(saved);
 }
 
 /// This thread's buffer, claimed on first use; null when all are taken.
@@ -713,6 +715,13 @@ fn my_buf() -> *mut Buf {
 
 #[cold]
 fn claim_buf() -> *mut Buf {
+    let saved = errno();
+    let buf = claim_free_buf();
+    set_errno(saved);
+    buf
+}
+
+fn claim_free_buf() -> *mut Buf {
     for slot in &REGISTRY {
         let mut buf = slot.load(Acquire);
         if buf.is_null() {
@@ -875,14 +884,9 @@ fn leave() {
     GUARD.with(|g| g.set(false));
 }
 
-/// Record a call. `errno` is kept: the program may read it after a failed call.
+/// Record a call. `errno` is kept (the program may read it after a failed call): only the
+/// system calls of [`flush`] and [`claim_buf`] could change it, and they put it back.
 fn record(op: u32, ptr: u64, size: u64, arg: u64) {
-    let saved = errno();
-    record_call(op, ptr, size, arg);
-    set_errno(saved);
-}
-
-fn record_call(op: u32, ptr: u64, size: u64, arg: u64) {
     let buf = my_buf();
     if buf.is_null() {
         NO_BUFFER.fetch_add(1, Relaxed);
