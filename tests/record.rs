@@ -658,6 +658,30 @@ os.execve('/bin/sh', ['sh', '-c', 'exit 3'], env)
     let note = stderr(&output);
     assert!(output.status.success(), "{note}");
     assert!(note.contains("removed from its environment"), "{note}");
+
+    // The environment kept, but the new program cannot load the interposer.
+    use std::os::unix::fs::PermissionsExt;
+    let program = dir.path().join("static");
+    std::fs::write(&program, static_elf()).unwrap();
+    std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let script = format!(
+        "
+import os
+keep = [str(i) * 3 for i in range(5000)]
+os.execv({program:?}, [{program:?}])
+"
+    );
+    let output = record_output(
+        dir.path(),
+        "static.csv",
+        &[],
+        &[python.to_str().unwrap(), "-S", "-c", &script],
+    );
+    let note = stderr(&output);
+    assert!(output.status.success(), "{note}");
+    assert_eq!(output.stdout, b"ran\n");
+    assert!(note.contains("exec'd another that did not load the interposer"), "{note}");
+    replays_strictly(&dir.path().join("static.csv"));
 }
 
 /// Sizes and alignments near 2^64 (`malloc(SIZE_MAX)`, a `calloc` whose product overflows,
