@@ -24,7 +24,10 @@ pub struct Cli {
 pub enum Command {
     /// Convert a trace from another tool's format into replay's CSV.
     Import(ImportArgs),
-    /// Run a program and record every malloc/free it makes into a native CSV trace.
+    /// Run a program and record every malloc/free it makes into a native CSV trace. Exits with
+    /// the program's status (128 + the signal when it was killed) once the trace is written;
+    /// 2, with no trace, when recording fails (a program that cannot be recorded: statically
+    /// linked, setuid; a write error; no recording).
     Record(RecordArgs),
     /// Profile a trace itself: ops, threads, live bytes, request sizes, lifetimes, shape.
     Stats(StatsArgs),

@@ -10,7 +10,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match &cli.command {
         Some(Command::Import(args)) => commands::import(args).map(|()| true),
-        Some(Command::Record(args)) => replay::record::record(args).map(|()| true),
+        // The recorded program's exit status, once its trace is written.
+        Some(Command::Record(args)) => match replay::record::record(args) {
+            Ok(status) => return ExitCode::from(status),
+            Err(error) => Err(error),
+        },
         Some(Command::Stats(args)) => replay::stats::command(args).map(|()| true),
         Some(Command::Compare(args)) => commands::compare(args),
         Some(Command::Merge(args)) => commands::merge(args).map(|()| true),

@@ -14,8 +14,21 @@
 //! (`--keep-raw` keeps it).
 //!
 //! The CSV always parses strictly: problems (lost records, an ordering race between threads)
-//! are repaired and counted, and the counts printed. The program's own exit status is reported
-//! but does not change `replay`'s: a program that fails still leaves a trace.
+//! are repaired and counted, and the counts printed, with the cause of what is missing: the
+//! program was killed by a signal, closed the recording's descriptor, or `exec`ed a program
+//! that does not record (the interposer's status record says which, see its docs).
+//!
+//! # Exit status
+//! Once the trace is written, `replay record` exits with the program's status, as `time` and
+//! heaptrack do: its exit code, or 128 + the signal that killed it. When the trace cannot be
+//! written whole, `replay record` fails with status 2 and a message that also says how the
+//! program ended; a failed recording takes precedence over the program's status, since the
+//! trace the caller asked for does not exist. That is: the program cannot be run, or cannot be
+//! recorded (checked before it runs, from its file: setuid or setgid to another user, which
+//! the loader's secure mode runs without `LD_PRELOAD`; statically linked; the other word
+//! size), it left no recording, the interposer could not write the raw file (a full
+//! filesystem, a file size limit: the error is named, with the file), or the CSV could not be
+//! written. No CSV is written then (and an existing one is left as it was).
 
 use crate::cli::RecordArgs;
 use crate::report::write::{self, Destination};
@@ -24,6 +37,7 @@ use crate::trace::TraceError;
 use crate::Error;
 use std::fs::File;
 use std::io::{self, Read, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus};
@@ -292,7 +306,13 @@ impl Output {
     }
 }
 
-pub fn record(args: &RecordArgs) -> Result<(), Error> {
+/// Run the program under the interposer and write its trace: the status to exit with, the
+/// program's own ([`exit_code`]), once the trace is written. An error (exit status 2) when the
+/// trace cannot be written whole: the program cannot be run or recorded (checked before it runs:
+/// see [`check_loadable`]), the interposer could not write its raw file (a full filesystem, a
+/// file size limit: the raw file's status record names the error), or the CSV cannot be
+/// written. The program's own status is then in the message, not in the exit status.
+pub fn record(args: &RecordArgs) -> Result<u8, Error> {
     let interposer = find_interposer()?;
     let dest = Destination::parse(&args.output);
     let raw = match &dest {
@@ -309,11 +329,19 @@ pub fn record(args: &RecordArgs) -> Result<(), Error> {
     let Some((program, rest)) = args.command.split_first() else {
         return Err(Error::Usage("no command to record (replay record -o OUT -- CMD ...)".into()));
     };
+    let shown = Path::new(program).display();
+    if let Some(path) = find_program(Path::new(program)) {
+        check_loadable(&path, 0)
+            .map_err(|why| Error::Usage(format!("cannot record {shown}: {why}")))?;
+    }
     let mut preload = interposer.into_os_string();
     if let Some(existing) = std::env::var_os("LD_PRELOAD").filter(|p| !p.is_empty()) {
         preload.push(":");
         preload.push(existing);
     }
+    // The interposer opens the file again by this name if the program closes its descriptor
+    // (see its status record), maybe after a `chdir`: an absolute path.
+    let raw_env = std::path::absolute(&raw).unwrap_or_else(|_| raw.clone());
     // A file gets the CSV as it is converted (its temporary file is renamed over it only on
     // success); standard output gets it once the whole conversion succeeded.
     let output_error = |source| Error::Output { dest: dest.to_string(), source };
@@ -321,19 +349,23 @@ pub fn record(args: &RecordArgs) -> Result<(), Error> {
     let child = Command::new(program)
         .args(rest)
         .env("LD_PRELOAD", &preload)
-        .env("REPLAY_RECORD_FILE", &raw)
+        .env("REPLAY_RECORD_FILE", &raw_env)
         .env("REPLAY_RECORD_PARENT", std::process::id().to_string())
         .spawn()
-        .map_err(|e| Error::Usage(format!("cannot run {}: {e}", Path::new(program).display())))?;
-    let no_recording = |e: io::Error| {
+        .map_err(|e| Error::Usage(format!("cannot run {shown}: {e}")))?;
+    let no_recording = |e: io::Error, status: Option<&ExitStatus>| {
+        let ended = status.map_or(String::new(), |s| format!("; it {}", describe(s)));
         Error::Usage(format!(
-            "{} left no recording in {} ({e}): a statically linked program cannot be recorded \
-             with LD_PRELOAD",
-            Path::new(program).display(),
+            "{shown} left no recording in {} ({e}): the interposer was not loaded into it \
+             (LD_PRELOAD is ignored by statically linked programs and by programs run setuid, \
+             setgid or with file capabilities, and a wrapper may clear it){ended}",
             raw.display()
         ))
     };
-    let mut tail = Tail::open(child, &raw).map_err(|(_, e)| no_recording(e))?;
+    let mut tail = match Tail::open(child, &raw) {
+        Ok(tail) => tail,
+        Err((status, e)) => return Err(no_recording(e, status.ok().as_ref())),
+    };
     let read_error = |source| TraceError::Io { path: raw.clone(), source };
     let streamed = match &mut out {
         Output::File(pipe) => {
@@ -344,22 +376,45 @@ pub fn record(args: &RecordArgs) -> Result<(), Error> {
         }
     };
     let status = tail.wait();
-    let converted = match streamed {
-        // What was read may not be the recording: the program `exec`ed another, which started
-        // a new file.
-        Ok(Streamed::Converted(summary)) if tail.whole(&raw) => Ok((summary, out)),
-        Err(e) if tail.whole(&raw) => Err(e.into()),
-        // Start over with the whole file (see `to_csv_streaming`).
-        _ => {
-            drop(out);
-            (|| {
-                let mut out = Output::new(&dest).map_err(output_error)?;
-                if !raw.exists() {
-                    return Err(no_recording(io::ErrorKind::NotFound.into()));
-                }
-                Ok((out.convert_whole(&raw)?, out))
-            })()
+    // Why recording stopped early, if it did: read once the program has exited, from the file
+    // now at the path (a program that `exec`ed one that records started another).
+    let stopped = Stop::read(&raw);
+    let converted = match &stopped {
+        // The raw file is cut short: no trace is better than one that looks whole.
+        Ok(Some(Stop::WriteFailed { error, calls })) => Err(Error::Usage(format!(
+            "cannot record {shown}: writing {} failed after {calls} calls: {error} (the \
+             interposer stopped recording there); no trace written{}",
+            raw.display(),
+            status.as_ref().map_or(String::new(), |s| format!("; {shown} {}", describe(s)))
+        ))),
+        Ok(_) => match streamed {
+            // What was read may not be the recording: the program `exec`ed another, which
+            // started a new file.
+            Ok(Streamed::Converted(summary)) if tail.whole(&raw) => Ok((summary, out)),
+            Err(e) if tail.whole(&raw) => Err(e),
+            // Start over with the whole file (see `to_csv_streaming`).
+            _ => {
+                drop(out);
+                (|| {
+                    let mut out =
+                        Output::new(&dest).map_err(|source| TraceError::Write { source })?;
+                    Ok((out.convert_whole(&raw)?, out))
+                })()
+            }
         }
+        .map_err(|e| match e {
+            // The CSV could not be written: name its destination.
+            TraceError::Write { source } => output_error(source),
+            // The recording is unusable: how the program ended may say why (killed before
+            // any record was written).
+            e => match status.as_ref() {
+                Ok(status) if !status.success() => {
+                    Error::Usage(format!("{e}; {shown} {}", describe(status)))
+                }
+                _ => Error::from(e),
+            },
+        }),
+        Err(e) => Err(Error::Usage(format!("cannot read the recording {}: {e}", raw.display()))),
     };
     // Removing a large file takes a while (its pages are freed when the last descriptor
     // closes, here): done on the other core, beside the commit.
@@ -372,9 +427,7 @@ pub fn record(args: &RecordArgs) -> Result<(), Error> {
         })
     });
     let committed = converted.and_then(|(summary, out)| {
-        let status = status.map_err(|e| {
-            Error::Usage(format!("cannot wait for {}: {e}", Path::new(program).display()))
-        })?;
+        let status = status.map_err(|e| Error::Usage(format!("cannot wait for {shown}: {e}")))?;
         out.finish(&dest).map_err(output_error)?;
         Ok((summary, status))
     });
@@ -382,6 +435,20 @@ pub fn record(args: &RecordArgs) -> Result<(), Error> {
         let _ = removal.join();
     }
     let (summary, status) = committed?;
+    let stopped = stopped.ok().flatten();
+    eprintln!("{}", note(&summary, stopped, &status, &dest, &shown.to_string()));
+    Ok(exit_code(&status))
+}
+
+/// What `replay record` prints once the trace is written: what it holds, what was repaired,
+/// what is missing and why, and how the program ended.
+fn note(
+    summary: &RecordingSummary,
+    stopped: Option<Stop>,
+    status: &ExitStatus,
+    dest: &Destination,
+    program: &str,
+) -> String {
     let import = &summary.import;
     let mut note = format!(
         "replay: recorded {} events ({} blocks, {} thread{}, {:.3} s) into {dest}",
@@ -400,20 +467,304 @@ pub fn record(args: &RecordArgs) -> Result<(), Error> {
             summary.lost
         ));
     }
-    if !summary.complete {
-        note.push_str(
-            "; the program ended without the interposer's final flush (killed by a signal?): \
-             the end of the trace may be missing",
-        );
+    use std::os::unix::process::ExitStatusExt;
+    // Whether how the program ended is said already.
+    let mut told = false;
+    match stopped {
+        Some(Stop::FileClosed { calls }) => note.push_str(&format!(
+            "; the program closed the recording's file descriptor after {calls} calls (as \
+             daemons close every descriptor they did not open): the calls from then on are not \
+             in the trace"
+        )),
+        Some(Stop::ExecWithoutPreload { calls }) => note.push_str(&format!(
+            "; after {calls} calls the program exec'd another with LD_PRELOAD (or \
+             REPLAY_RECORD_FILE, REPLAY_RECORD_PARENT) removed from its environment, which is \
+             not recorded: the trace ends at the exec"
+        )),
+        Some(Stop::Exec { calls }) => note.push_str(&format!(
+            "; after {calls} calls the program exec'd another that did not load the interposer \
+             (statically linked, setuid or setgid?): the trace ends at the exec"
+        )),
+        Some(Stop::WriteFailed { .. }) | None if summary.complete => {}
+        Some(Stop::WriteFailed { .. }) | None => match status.signal() {
+            Some(_) => {
+                note.push_str(&format!(
+                    "; {program} {}: the calls still in the interposer's buffers are not in the \
+                     trace",
+                    describe(status)
+                ));
+                told = true;
+            }
+            None => note.push_str(
+                "; the program ended without the interposer's final flush (it left through a \
+                 raw exit system call, or an exec the interposer does not see): the end of the \
+                 trace may be missing",
+            ),
+        },
     }
     for (kind, n) in &import.skipped {
         note.push_str(&format!("; repaired {n} {} events", kind.name()));
     }
-    if !status.success() {
-        note.push_str(&format!("; the program exited with {status}"));
+    if !status.success() && !told {
+        note.push_str(&format!("; {program} {}", describe(status)));
     }
-    eprintln!("{note}");
-    Ok(())
+    note
+}
+
+/// Why the interposer stopped recording before the program's end, from the raw file's status
+/// record (see the interposer's `OP_STATUS`); `calls` is how many it had numbered by then.
+#[derive(Debug)]
+enum Stop {
+    WriteFailed { error: io::Error, calls: u64 },
+    FileClosed { calls: u64 },
+    ExecWithoutPreload { calls: u64 },
+    Exec { calls: u64 },
+}
+
+/// Where the status record is, and its op code.
+const STATUS_AT: u64 = 8;
+const OP_STATUS: u32 = 7;
+
+impl Stop {
+    /// The cause in the status record of the raw file at `raw`: none when it is still the one
+    /// written at the start (or the file has none).
+    fn read(raw: &Path) -> io::Result<Option<Stop>> {
+        use std::os::unix::fs::FileExt;
+        let file = match File::open(raw) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let mut record = [0u8; 48];
+        if file.read_at(&mut record, STATUS_AT)? < record.len() {
+            return Ok(None);
+        }
+        let word = |at: usize| u64::from_le_bytes(record[at..at + 8].try_into().unwrap_or([0; 8]));
+        let op = u32::from_le_bytes(record[44..48].try_into().unwrap_or([0; 4]));
+        if op != OP_STATUS {
+            return Ok(None);
+        }
+        let calls = word(0);
+        Ok(match word(16) {
+            1 => Some(Stop::WriteFailed {
+                error: io::Error::from_raw_os_error(i32::try_from(word(24)).unwrap_or(0)),
+                calls,
+            }),
+            2 => Some(Stop::FileClosed { calls }),
+            3 => Some(Stop::ExecWithoutPreload { calls }),
+            4 => Some(Stop::Exec { calls }),
+            _ => None,
+        })
+    }
+}
+
+/// The status `replay record` exits with for the program's: its exit code, or 128 + the signal
+/// that killed it (as shells, `time` and heaptrack report it).
+pub fn exit_code(status: &ExitStatus) -> u8 {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => (code & 0xff) as u8,
+        (None, Some(signal)) => u8::try_from(128 + signal).unwrap_or(u8::MAX),
+        (None, None) => u8::MAX,
+    }
+}
+
+/// How the program ended, in words: "exited with status 7", "was killed by signal 11
+/// (SIGSEGV, core dumped)".
+fn describe(status: &ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exited with status {code}"),
+        (None, Some(signal)) => format!(
+            "was killed by signal {signal} ({}{})",
+            signal_name(signal),
+            if status.core_dumped() { ", core dumped" } else { "" }
+        ),
+        (None, None) => format!("ended with {status}"),
+    }
+}
+
+/// Linux's name for signal `number`.
+fn signal_name(number: i32) -> String {
+    const NAMES: [&str; 31] = [
+        "SIGHUP",
+        "SIGINT",
+        "SIGQUIT",
+        "SIGILL",
+        "SIGTRAP",
+        "SIGABRT",
+        "SIGBUS",
+        "SIGFPE",
+        "SIGKILL",
+        "SIGUSR1",
+        "SIGSEGV",
+        "SIGUSR2",
+        "SIGPIPE",
+        "SIGALRM",
+        "SIGTERM",
+        "SIGSTKFLT",
+        "SIGCHLD",
+        "SIGCONT",
+        "SIGSTOP",
+        "SIGTSTP",
+        "SIGTTIN",
+        "SIGTTOU",
+        "SIGURG",
+        "SIGXCPU",
+        "SIGXFSZ",
+        "SIGVTALRM",
+        "SIGPROF",
+        "SIGWINCH",
+        "SIGIO",
+        "SIGPWR",
+        "SIGSYS",
+    ];
+    usize::try_from(number)
+        .ok()
+        .and_then(|n| n.checked_sub(1))
+        .and_then(|n| NAMES.get(n))
+        .map_or_else(|| format!("SIG{number}"), |name| (*name).to_string())
+}
+
+/// The file `Command` runs for `program`: the path itself when it has a `/`, else the first
+/// executable file of that name in `PATH`. None when there is none (running it then fails with
+/// its own message).
+fn find_program(program: &Path) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    if program.as_os_str().as_encoded_bytes().contains(&b'/') {
+        return Some(program.to_path_buf());
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|dir| dir.join(program)).find(|candidate| {
+        std::fs::metadata(candidate)
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    })
+}
+
+/// Whether the loader will load the interposer into the program at `path` (`depth`: scripts
+/// followed to their interpreter so far): an error saying why not for a program run setuid or
+/// setgid to another user (the loader's secure mode ignores `LD_PRELOAD`), a statically linked
+/// one (no program interpreter: no loader at all) or one of the other word size. Files this
+/// cannot read or does not know are let through: running them says the rest.
+fn check_loadable(path: &Path, depth: u32) -> Result<(), String> {
+    let Ok(meta) = std::fs::metadata(path) else {
+        return Ok(());
+    };
+    let mode = meta.mode();
+    // The process's effective ids own its /proc directory.
+    let (euid, egid) =
+        std::fs::metadata("/proc/self").map_or((u32::MAX, u32::MAX), |m| (m.uid(), m.gid()));
+    let mut head = Vec::new();
+    if File::open(path).and_then(|f| f.take(1 << 16).read_to_end(&mut head)).is_err() {
+        return Ok(());
+    }
+    if let Some(line) = head.strip_prefix(b"#!") {
+        // A script runs its interpreter (the kernel ignores a script's own setuid bit).
+        let line = line.split(|&b| b == b'\n').next().unwrap_or_default();
+        let interpreter = line
+            .split(|b| b.is_ascii_whitespace())
+            .find(|word| !word.is_empty())
+            .map(|word| PathBuf::from(std::ffi::OsStr::from_bytes(word)));
+        return match interpreter {
+            Some(interpreter) if depth < 4 => check_loadable(&interpreter, depth + 1)
+                .map_err(|why| format!("its interpreter {}: {why}", interpreter.display())),
+            _ => Ok(()),
+        };
+    }
+    if mode & 0o4000 != 0 && meta.uid() != euid {
+        return Err(format!(
+            "it is setuid (mode {:o}, owned by uid {}, and replay runs as uid {euid}): the \
+             loader runs it in secure mode, which ignores LD_PRELOAD, so the interposer cannot \
+             be loaded into it (record a copy without the setuid bit, or run replay as its owner)",
+            mode & 0o7777,
+            meta.uid()
+        ));
+    }
+    // Set-group-id without group execute is mandatory locking, not setgid.
+    if mode & 0o2010 == 0o2010 && meta.gid() != egid {
+        return Err(format!(
+            "it is setgid (mode {:o}, group gid {}, and replay runs as gid {egid}): the loader \
+             runs it in secure mode, which ignores LD_PRELOAD, so the interposer cannot be \
+             loaded into it (record a copy without the setgid bit)",
+            mode & 0o7777,
+            meta.gid()
+        ));
+    }
+    // The loader itself (`ld.so PROGRAM`) has no interpreter, but reads LD_PRELOAD.
+    let loader = path.file_name().is_some_and(|name| {
+        let name = name.as_encoded_bytes();
+        name.starts_with(b"ld-") || name.starts_with(b"ld.so")
+    });
+    match elf_interpreter(&head) {
+        Some(Elf::Static) if !loader => {
+            Err("it is statically linked (its ELF headers name no program interpreter): no loader \
+             runs, so nothing reads LD_PRELOAD and the interposer cannot be loaded into it"
+                .into())
+        }
+        Some(Elf::OtherClass) => Err(format!(
+            "it is a {}-bit program and the interposer a {}-bit library: the loader cannot load \
+             it into the program",
+            if usize::BITS == 64 { 32 } else { 64 },
+            usize::BITS
+        )),
+        Some(Elf::Static | Elf::Dynamic) | None => Ok(()),
+    }
+}
+
+/// What an ELF file's program headers say about its loading.
+#[derive(Debug, PartialEq, Eq)]
+enum Elf {
+    /// It names a program interpreter (`PT_INTERP`): the loader runs, and reads `LD_PRELOAD`.
+    Dynamic,
+    /// No program interpreter: statically linked (static-pie included).
+    Static,
+    /// 32-bit where replay is 64-bit, or the other way round.
+    OtherClass,
+}
+
+/// What the ELF file starting with `head` is; None when it is not ELF or its program headers
+/// are not all in `head`.
+fn elf_interpreter(head: &[u8]) -> Option<Elf> {
+    const PT_INTERP: u32 = 3;
+    if head.len() < 64 || &head[..4] != b"\x7fELF" {
+        return None;
+    }
+    let big = match head[5] {
+        1 => false,
+        2 => true,
+        _ => return None,
+    };
+    let int = |at: usize, len: usize| -> Option<u64> {
+        let bytes = head.get(at..at.checked_add(len)?)?;
+        let mut word = [0u8; 8];
+        if big {
+            word[8 - len..].copy_from_slice(bytes);
+            Some(u64::from_be_bytes(word))
+        } else {
+            word[..len].copy_from_slice(bytes);
+            Some(u64::from_le_bytes(word))
+        }
+    };
+    let wide = match head[4] {
+        1 => false,
+        2 => true,
+        _ => return None,
+    };
+    if wide != (usize::BITS == 64) {
+        return Some(Elf::OtherClass);
+    }
+    let (phoff, phentsize, phnum) = if wide {
+        (int(0x20, 8)?, int(0x36, 2)?, int(0x38, 2)?)
+    } else {
+        (int(0x1c, 4)?, int(0x2a, 2)?, int(0x2c, 2)?)
+    };
+    for i in 0..phnum {
+        let at = usize::try_from(phoff.checked_add(i.checked_mul(phentsize)?)?).ok()?;
+        if int(at, 4)? == u64::from(PT_INTERP) {
+            return Some(Elf::Dynamic);
+        }
+    }
+    Some(Elf::Static)
 }
 
 #[cfg(test)]
@@ -467,6 +818,63 @@ mod tests {
         assert_eq!(summary.threads, 3);
         assert_eq!(std::fs::read(&path).unwrap(), sequential);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn the_exit_status_is_the_programs_code_or_128_plus_its_signal() {
+        use std::os::unix::process::ExitStatusExt;
+        // wait(2) statuses: code << 8 when it exited, the signal (| 0x80 for a core) when not.
+        assert_eq!(exit_code(&ExitStatus::from_raw(0)), 0);
+        assert_eq!(exit_code(&ExitStatus::from_raw(7 << 8)), 7);
+        assert_eq!(exit_code(&ExitStatus::from_raw(255 << 8)), 255);
+        assert_eq!(exit_code(&ExitStatus::from_raw(9)), 137);
+        let segv = ExitStatus::from_raw(11 | 0x80);
+        assert_eq!(exit_code(&segv), 139);
+        assert_eq!(describe(&segv), "was killed by signal 11 (SIGSEGV, core dumped)");
+        assert_eq!(describe(&ExitStatus::from_raw(7 << 8)), "exited with status 7");
+        assert_eq!(signal_name(64), "SIG64");
+    }
+
+    /// An ELF header with `phnum` program headers of the given types, 64- or 32-bit.
+    fn elf(wide: bool, types: &[u32]) -> Vec<u8> {
+        let mut head = vec![0u8; 64];
+        head[..4].copy_from_slice(b"\x7fELF");
+        head[4] = if wide { 2 } else { 1 };
+        head[5] = 1;
+        let (phoff, entsize) = if wide { (64u64, 56u16) } else { (52, 32) };
+        if wide {
+            head[0x20..0x28].copy_from_slice(&phoff.to_le_bytes());
+            head[0x36..0x38].copy_from_slice(&entsize.to_le_bytes());
+            head[0x38..0x3a].copy_from_slice(&(types.len() as u16).to_le_bytes());
+        } else {
+            head[0x1c..0x20].copy_from_slice(&(phoff as u32).to_le_bytes());
+            head[0x2a..0x2c].copy_from_slice(&entsize.to_le_bytes());
+            head[0x2c..0x2e].copy_from_slice(&(types.len() as u16).to_le_bytes());
+        }
+        head.resize(phoff as usize, 0);
+        for &t in types {
+            let mut entry = vec![0u8; usize::from(entsize)];
+            entry[..4].copy_from_slice(&t.to_le_bytes());
+            head.extend(entry);
+        }
+        head
+    }
+
+    #[test]
+    fn an_elf_file_is_dynamic_when_it_names_a_program_interpreter() {
+        assert_eq!(elf_interpreter(&elf(true, &[6, 3, 1])), Some(Elf::Dynamic));
+        assert_eq!(elf_interpreter(&elf(true, &[1, 1, 2])), Some(Elf::Static));
+        assert_eq!(elf_interpreter(&elf(false, &[3])), Some(Elf::OtherClass));
+        // Program headers past what was read, or a huge count: not known.
+        let mut cut = elf(true, &[1, 3]);
+        cut.truncate(64 + 56 + 2);
+        assert_eq!(elf_interpreter(&cut), None);
+        let mut huge = elf(true, &[1]);
+        huge[0x20..0x28].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert_eq!(elf_interpreter(&huge), None);
+        assert_eq!(elf_interpreter(b"#!/bin/sh\n"), None);
+        let sh = std::fs::read("/bin/sh").unwrap();
+        assert_eq!(elf_interpreter(&sh), Some(Elf::Dynamic));
     }
 
     #[test]

@@ -15,21 +15,34 @@ fn profile_dir() -> PathBuf {
 }
 
 /// `cargo test` builds no cdylib: build the interposer and the mtrace starter once, with the
-/// same cargo, profile and target directory.
+/// same cargo, profile and target directory, and the `allocate` example (`examples/allocate.rs`)
+/// that some tests record.
 fn build_libraries() {
     static BUILD: Once = Once::new();
     BUILD.call_once(|| {
         let dir = profile_dir();
-        let mut cargo = std::process::Command::new(env!("CARGO"));
-        cargo.args(["build", "-p", "replay-interposer", "-p", "mtrace-start"]);
-        if dir.ends_with("release") {
-            cargo.arg("--release");
+        let builds: [&[&str]; 2] = [
+            &["build", "-p", "replay-interposer", "-p", "mtrace-start"],
+            &["build", "-p", "alloc-replay", "--example", "allocate"],
+        ];
+        for args in builds {
+            let mut cargo = std::process::Command::new(env!("CARGO"));
+            cargo.args(args);
+            if dir.ends_with("release") {
+                cargo.arg("--release");
+            }
+            cargo.env("CARGO_TARGET_DIR", dir.parent().unwrap());
+            cargo.current_dir(env!("CARGO_MANIFEST_DIR"));
+            let status = cargo.status().expect("cargo runs");
+            assert!(status.success(), "cargo {args:?} failed");
         }
-        cargo.env("CARGO_TARGET_DIR", dir.parent().unwrap());
-        cargo.current_dir(env!("CARGO_MANIFEST_DIR"));
-        let status = cargo.status().expect("cargo runs");
-        assert!(status.success(), "building the interposer failed");
     });
+}
+
+/// `examples/allocate.rs`, built by [`build_libraries`].
+fn allocate() -> PathBuf {
+    build_libraries();
+    profile_dir().join("examples").join("allocate")
 }
 
 fn replay() -> Command {
@@ -336,7 +349,7 @@ os.write(fd, b'only this')
         &[("PYTHONMALLOC", "malloc")],
     );
     assert_eq!(std::fs::read(&own).unwrap(), b"only this", "{note}");
-    assert!(note.contains("without the interposer's final flush"), "{note}");
+    assert!(note.contains("the program closed the recording's file descriptor after"), "{note}");
     replays_strictly(&csv);
     // The first 20,000 strings are in the trace.
     let counts = ops(&csv);
@@ -442,4 +455,313 @@ fn a_malloc_lab_trace_imports_and_replays() {
         .assert()
         .code(2)
         .stderr(predicates::str::contains("t.rep:5: free of 0x30, which is not live"));
+}
+
+/// Run `replay record -o DIR/NAME [extra] -- cmd` in `dir`: its output.
+fn record_output(dir: &Path, name: &str, extra: &[&str], cmd: &[&str]) -> std::process::Output {
+    let mut command = replay();
+    command.current_dir(dir).args(["record", "-o"]).arg(dir.join(name)).args(extra).arg("--");
+    command.args(cmd).env("PYTHONMALLOC", "malloc").output().unwrap()
+}
+
+fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn record_exits_with_the_programs_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let sh = tool("sh");
+    let output = record_output(dir.path(), "t.csv", &[], &[sh.to_str().unwrap(), "-c", "exit 7"]);
+    let note = stderr(&output);
+    assert_eq!(output.status.code(), Some(7), "{note}");
+    assert!(note.contains("exited with status 7"), "{note}");
+    replays_strictly(&dir.path().join("t.csv"));
+}
+
+#[test]
+fn record_exits_128_plus_the_signal_of_a_killed_program() {
+    let dir = tempfile::tempdir().unwrap();
+    let python = tool("python3");
+    let script = "
+import os, resource, signal
+resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+keep = [str(i) * 3 for i in range(20000)]
+os.kill(os.getpid(), signal.SIGSEGV)
+";
+    let output =
+        record_output(dir.path(), "t.csv", &[], &[python.to_str().unwrap(), "-S", "-c", script]);
+    let note = stderr(&output);
+    assert_eq!(output.status.code(), Some(128 + 11), "{note}");
+    assert!(note.contains("was killed by signal 11 (SIGSEGV"), "{note}");
+    assert!(note.contains("the calls still in the interposer's buffers"), "{note}");
+    replays_strictly(&dir.path().join("t.csv"));
+}
+
+/// A file size limit (`RLIMIT_FSIZE`, with `SIGXFSZ` ignored so that `write` fails with
+/// `EFBIG`) stands for a full filesystem: the interposer cannot write its raw file. That is an
+/// error naming the file and the OS error, and no trace is written; writing the CSV itself to
+/// a full device is one too.
+#[test]
+fn a_write_error_while_recording_is_an_error_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let python = tool("python3");
+    let script = "
+import os, resource, signal
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+keep = [str(i) * 3 for i in range(2000)]
+size = os.path.getsize(os.environ['REPLAY_RECORD_FILE'])
+resource.setrlimit(resource.RLIMIT_FSIZE, (size + 200000, size + 200000))
+more = [str(i) * 4 for i in range(100000)]
+";
+    let output =
+        record_output(dir.path(), "t.csv", &[], &[python.to_str().unwrap(), "-S", "-c", script]);
+    let message = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{message}");
+    let raw = dir.path().join("t.csv.raw");
+    assert!(message.contains(&format!("writing {} failed", raw.display())), "{message}");
+    assert!(message.contains("File too large"), "{message}");
+    assert!(message.contains("exited with status 0"), "{message}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "no trace, no raw file");
+
+    let full = std::fs::File::create("/dev/full").unwrap();
+    let sh = tool("sh");
+    build_libraries();
+    let output = std::process::Command::new(assert_cmd::cargo::cargo_bin("replay"))
+        .args(["record", "-o", "-", "--", sh.to_str().unwrap(), "-c", "exit 0"])
+        .stdout(full)
+        .output()
+        .unwrap();
+    let message = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{message}");
+    assert!(message.contains("cannot write standard output: No space left on device"), "{message}");
+}
+
+/// The loader ignores `LD_PRELOAD` for a program run setuid to another user (its secure mode):
+/// `replay` says so from the file's mode before running it (it used to call it "statically
+/// linked"). As root, a copy of `true` owned by `nobody`; as another user, a system setuid-root
+/// program.
+#[test]
+fn a_setuid_program_is_named_as_such() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let dir = tempfile::tempdir().unwrap();
+    let me = std::fs::metadata("/proc/self").unwrap().uid();
+    let program = if me == 0 {
+        let copy = dir.path().join("setuid-true");
+        std::fs::copy(tool("true"), &copy).unwrap();
+        std::os::unix::fs::chown(&copy, Some(65534), None).unwrap();
+        std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o4755)).unwrap();
+        copy
+    } else {
+        ["su", "passwd", "mount", "chsh", "newgrp"]
+            .iter()
+            .flat_map(|name| [Path::new("/usr/bin").join(name), Path::new("/bin").join(name)])
+            .find(|p| std::fs::metadata(p).is_ok_and(|m| m.mode() & 0o4000 != 0 && m.uid() != me))
+            .expect("a setuid program owned by another user (su, passwd, mount...)")
+    };
+    let output = record_output(dir.path(), "t.csv", &[], &[program.to_str().unwrap()]);
+    let message = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{message}");
+    assert!(message.contains("it is setuid (mode 4755"), "{message}");
+    assert!(message.contains("ignores LD_PRELOAD"), "{message}");
+    assert!(!message.contains("statically linked"), "{message}");
+}
+
+/// A hand-made static x86-64 ELF executable (one `PT_LOAD`, no `PT_INTERP`) that would write
+/// "ran\n" and exit 0.
+fn static_elf() -> Vec<u8> {
+    let base = 0x40_0000u64;
+    let code: &[u8] = &[
+        0xb8, 1, 0, 0, 0, // mov eax, 1 (write)
+        0xbf, 1, 0, 0, 0, // mov edi, 1
+        0x48, 0x8d, 0x35, 0x10, 0, 0, 0, // lea rsi, [rip + 16] (the text below)
+        0xba, 4, 0, 0, 0, // mov edx, 4
+        0x0f, 0x05, // syscall
+        0xb8, 60, 0, 0, 0, // mov eax, 60 (exit)
+        0x31, 0xff, // xor edi, edi
+        0x0f, 0x05, // syscall
+        b'r', b'a', b'n', b'\n',
+    ];
+    let size = 64 + 56 + code.len() as u64;
+    let mut elf = b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0".to_vec();
+    elf.extend_from_slice(&2u16.to_le_bytes()); // ET_EXEC
+    elf.extend_from_slice(&0x3eu16.to_le_bytes()); // x86-64
+    elf.extend_from_slice(&1u32.to_le_bytes());
+    elf.extend_from_slice(&(base + 64 + 56).to_le_bytes()); // entry
+    elf.extend_from_slice(&64u64.to_le_bytes()); // phoff
+    elf.extend_from_slice(&0u64.to_le_bytes()); // shoff
+    elf.extend_from_slice(&0u32.to_le_bytes());
+    for half in [64u16, 56, 1, 64, 0, 0] {
+        elf.extend_from_slice(&half.to_le_bytes());
+    }
+    elf.extend_from_slice(&1u32.to_le_bytes()); // PT_LOAD
+    elf.extend_from_slice(&5u32.to_le_bytes()); // R + X
+    for word in [0, base, base, size, size, 0x1000] {
+        elf.extend_from_slice(&word.to_le_bytes());
+    }
+    elf.extend_from_slice(code);
+    elf
+}
+
+#[test]
+fn a_statically_linked_program_is_named_as_such_and_not_run() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let program = dir.path().join("static");
+    std::fs::write(&program, static_elf()).unwrap();
+    std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let ran = std::process::Command::new(&program).output().unwrap();
+    assert_eq!(ran.stdout, b"ran\n", "the hand-made program runs");
+    let output = record_output(dir.path(), "t.csv", &[], &[program.to_str().unwrap()]);
+    let message = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{message}");
+    assert!(
+        message.contains("it is statically linked (its ELF headers name no program"),
+        "{message}"
+    );
+    assert!(output.stdout.is_empty(), "not run: {:?}", output.stdout);
+}
+
+/// `env -u LD_PRELOAD prog` (or any exec with a clean environment): the new program is not
+/// recorded, the trace ends at the exec, and the note says why.
+#[test]
+fn an_exec_that_strips_ld_preload_is_named_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    let python = tool("python3");
+    let script = "
+import os
+keep = [str(i) * 3 for i in range(5000)]
+env = dict(os.environ)
+del env['LD_PRELOAD']
+os.execve('/bin/sh', ['sh', '-c', 'exit 3'], env)
+";
+    let output =
+        record_output(dir.path(), "t.csv", &[], &[python.to_str().unwrap(), "-S", "-c", script]);
+    let note = stderr(&output);
+    assert_eq!(output.status.code(), Some(3), "{note}");
+    assert!(note.contains("exec'd another with LD_PRELOAD"), "{note}");
+    assert!(note.contains("removed from its environment"), "{note}");
+    assert!(!note.contains("lost") && !note.contains("final flush"), "{note}");
+    let csv = dir.path().join("t.csv");
+    replays_strictly(&csv);
+    assert!(ops(&csv)["malloc"] >= 5000, "the calls before the exec are all there");
+
+    // coreutils' env, through execvp.
+    let env = tool("env");
+    let sh = tool("sh");
+    let output = record_output(
+        dir.path(),
+        "env.csv",
+        &[],
+        &[env.to_str().unwrap(), "-u", "LD_PRELOAD", sh.to_str().unwrap(), "-c", "exit 0"],
+    );
+    let note = stderr(&output);
+    assert!(output.status.success(), "{note}");
+    assert!(note.contains("removed from its environment"), "{note}");
+
+    // The environment kept, but the new program cannot load the interposer.
+    use std::os::unix::fs::PermissionsExt;
+    let program = dir.path().join("static");
+    std::fs::write(&program, static_elf()).unwrap();
+    std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let script = format!(
+        "
+import os
+keep = [str(i) * 3 for i in range(5000)]
+os.execv({program:?}, [{program:?}])
+"
+    );
+    let output = record_output(
+        dir.path(),
+        "static.csv",
+        &[],
+        &[python.to_str().unwrap(), "-S", "-c", &script],
+    );
+    let note = stderr(&output);
+    assert!(output.status.success(), "{note}");
+    assert_eq!(output.stdout, b"ran\n");
+    assert!(note.contains("exec'd another that did not load the interposer"), "{note}");
+    replays_strictly(&dir.path().join("static.csv"));
+}
+
+/// Sizes and alignments near 2^64 (`malloc(SIZE_MAX)`, a `calloc` whose product overflows,
+/// `memalign(2^63, ..)`, `pvalloc(SIZE_MAX)`, `reallocarray` overflowing...) go to the real
+/// functions, which fail, and each is recorded as a failed call: nothing in the interposer
+/// overflows (its arithmetic would abort the program with overflow checks on).
+#[test]
+fn huge_requests_pass_through_the_interposer_and_are_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let program = allocate();
+    let output =
+        record_output(dir.path(), "t.csv", &["--keep-raw"], &[program.to_str().unwrap(), "huge"]);
+    let note = stderr(&output);
+    assert!(output.status.success(), "{note}");
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "13 of 13 huge requests failed\n");
+    assert!(note.contains("left out 13 allocations that failed"), "{note}");
+    replays_strictly(&dir.path().join("t.csv"));
+    // In the raw file (48-byte records: seq, time, ptr, size, arg, then tid and op as u32s),
+    // the failed calls as the program made them.
+    let raw = std::fs::read(dir.path().join("t.csv.raw")).unwrap();
+    let mut failed = Vec::new();
+    for record in raw[8..].chunks_exact(48) {
+        let word = |at: usize| u64::from_le_bytes(record[at..at + 8].try_into().unwrap());
+        let op = u32::from_le_bytes(record[44..48].try_into().unwrap());
+        if op <= 4 && op != 3 && word(16) == 0 {
+            failed.push((op, word(24), word(32)));
+        }
+    }
+    let max = u64::MAX;
+    assert_eq!(
+        failed,
+        [
+            (0, max, 0),
+            (0, max - 15, 0),
+            (1, max, 0),
+            (1, max, 0),
+            (4, 16, 1 << 63),
+            (4, max - 8, 16),
+            (4, 1 << 63, 1 << 63),
+            (4, max, 1 << 63),
+            (4, max, 4096),
+            (4, max, 4096),
+            (4, max - 4000, 4096),
+        ]
+        .iter()
+        .copied()
+        .chain(failed.iter().filter(|r| r.0 == 2).copied())
+        .collect::<Vec<_>>(),
+    );
+    let reallocs: Vec<u64> = failed.iter().filter(|r| r.0 == 2).map(|r| r.1).collect();
+    assert_eq!(reallocs, [max, max], "realloc(p, SIZE_MAX), reallocarray overflowing");
+}
+
+/// 16 threads allocating at once, each through the interposer's locks (its buffer's, and the
+/// file's when a buffer is written): every call is in the trace. `allocate`'s threads make
+/// their calls with `calloc` of 1040 to 2048 bytes, which nothing else in it asks for.
+#[test]
+fn sixteen_threads_recording_at_once_lose_no_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let program = allocate();
+    let output = record_output(
+        dir.path(),
+        "t.csv",
+        &[],
+        &[program.to_str().unwrap(), "threads", "16", "20000"],
+    );
+    let note = stderr(&output);
+    assert!(output.status.success(), "{note}");
+    assert!(!note.contains("lost") && !note.contains("repaired"), "{note}");
+    let csv = dir.path().join("t.csv");
+    replays_strictly(&csv);
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let ours = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("calloc,"))
+        .filter_map(|rest| rest.split(',').nth(1)?.parse::<u64>().ok())
+        .filter(|size| (1040..=2048).contains(size))
+        .count();
+    assert_eq!(ours, 16 * 20_000);
+    assert!(ops(&csv)["free"] >= 16 * 20_000);
+    let stats = stats_json(&[csv.to_str().unwrap()]);
+    assert!(stats["threads"].as_u64().unwrap() >= 17, "{}", stats["threads"]);
 }

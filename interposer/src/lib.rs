@@ -13,10 +13,14 @@
 //! # The raw file
 //! `"RPLYREC2"`, then fixed 48-byte records in the machine's byte order ([`Record`]), written in
 //! chunks by several threads, so *not* in sequence order: the reader sorts them by `seq`. The
-//! first record, and the first of every chunk, is a clock record ([`OP_CLOCK`], see "Time").
-//! The last record, written at exit, has op [`OP_END`] and `seq` = the number of sequence
-//! numbers handed out: fewer records than that means events were lost, and `replay record` says
-//! so. The file is created anew (never truncated) when recording starts.
+//! first record is the status record ([`OP_STATUS`], at byte [`STATUS_AT`]): it says nothing
+//! while recording goes on, and is overwritten in place with the cause when recording stops
+//! before the program's end (a failed write, the descriptor closed by the program, an `exec`
+//! into a program that does not record), so that `replay record` can name it. The second, and
+//! the first of every chunk, is a clock record ([`OP_CLOCK`], see "Time"). The last record,
+//! written at exit, has op [`OP_END`] and `seq` = the number of sequence numbers handed out:
+//! fewer records than that means events were lost, and `replay record` says so. The file is
+//! created anew (never truncated) when recording starts.
 //!
 //! # Time
 //! Each record's `time` is a reading of the recording's clock: the CPU's time-stamp counter
@@ -35,7 +39,7 @@
 //!   are served by bump allocation from a static 256 KiB bootstrap buffer (a 16-byte header
 //!   holds each block's size, for `realloc` and `malloc_usable_size`). Bootstrap blocks are never
 //!   recorded and their `free` is a no-op. Other threads that arrive while one thread resolves
-//!   spin until it is done.
+//!   yield until it is done.
 //! - **Re-entrancy**: a thread-local guard is set while a hook records; an allocation made from
 //!   inside (by `dlsym`, `pthread_atfork`, or the allocator itself) goes straight to the real
 //!   function, unrecorded. The hooks allocate nothing themselves: buffers are `mmap`ed, the
@@ -44,7 +48,10 @@
 //! - **Threads**: each thread claims a 48 KiB buffer (1024 records) from a static registry of
 //!   1024 buffers, and writes each record with a sequence number from one global atomic counter
 //!   and the clock's time. A full buffer is written to the file, after a clock record, under a
-//!   global flush lock (one `write` per 1024 events). The thread that filled it then also writes
+//!   global flush lock (one `write` per 1024 events). The locks (each buffer's, held while its
+//!   owner appends, and the flush lock) spin briefly, then sleep in the kernel (a futex, see
+//!   [`Lock`]): with more threads than cores, a thread preempted while it holds one would
+//!   otherwise have the others spin through their whole time slices. The thread that filled it then also writes
 //!   out the other threads' buffers whose first record is more than 65,536 calls old (those it
 //!   can lock: their owners are not recording), so that a thread that stops calling does not
 //!   hold back the conversion, which puts records in order as they come. A thread's buffer is
@@ -62,14 +69,35 @@
 //!   starts the file anew (the old program's heap is gone with its address space, so its events
 //!   would describe nothing that still exists). Events of the old program are discarded. The
 //!   file is removed and created again rather than truncated: `replay record`, which reads it as
-//!   it grows, then sees another file at the path and converts that one from the start.
+//!   it grows, then sees another file at the path and converts that one from the start. A new
+//!   program that does not load the interposer (its environment lost `LD_PRELOAD`, as with
+//!   `env -u LD_PRELOAD`, or it is statically linked or setuid) would leave the old program's
+//!   file without its end: so `execve`, `execv`, `execvp`, `execvpe` and `fexecve` are
+//!   interposed, and before calling the real one they write every buffer out and set the
+//!   status record ([`STOP_EXEC_WITHOUT_PRELOAD`] when the new environment would not record,
+//!   [`STOP_EXEC`] otherwise; put back if the `exec` fails). The trace is then the old
+//!   program's, whole up to the `exec`, and `replay record` says why it ends there. (`execl`,
+//!   `execlp` and `execle` are variadic, which stable Rust cannot define: not seen.)
 //! - **Descriptors**: the raw file is opened close-on-exec and moved to a descriptor number of
 //!   700 or more (where the limit allows), out of the way of the numbers programs open and
 //!   `dup2` onto. A program may still close it (daemons close every descriptor they did not
 //!   open) and open another file on its number: every write first checks (`fstat`: same
 //!   device and inode) that the descriptor is still the raw file, and recording stops when it is
-//!   not. The calls from then on are lost, and reported as such, but nothing is ever written
-//!   into the program's own files.
+//!   not ([`STOP_FILE_CLOSED`] in the status record, written through the file opened again by
+//!   its path). The calls from then on are lost, and reported as such, but nothing is ever
+//!   written into the program's own files.
+//! - **Write errors**: a `write` that fails (`ENOSPC` on a full filesystem, `EFBIG` past a file
+//!   size limit, `EIO`) stops recording, its `errno` in the status record
+//!   ([`STOP_WRITE_FAILED`]; overwriting the record in place needs no new space on filesystems
+//!   that do not copy on write): `replay record` then fails, naming the file and the error,
+//!   rather than convert a cut-off recording.
+//! - **Sizes near 2^64**: every request goes to the real function as the program made it, and
+//!   nothing the interposer computes from it can overflow (a panic would abort the program): a
+//!   `calloc` or `reallocarray` whose product overflows is recorded with the size 2^64 - 1 (a
+//!   failed call, as the real one fails), a `pvalloc` that cannot be rounded up to a page with
+//!   the size asked for.
+//! - **`errno`**: a hook leaves it as the real call left it (the program may read it after a
+//!   failed call), whatever recording the call did.
 //! - **`_exit` / `_Exit`**: interposed, they flush every buffer before exiting. A process that
 //!   ends otherwise without running destructors (a signal, `exit_group` by hand) leaves events
 //!   in the buffers: the missing end record (or missing sequence numbers) tells `replay record`,
@@ -86,7 +114,7 @@ use core::cell::{Cell, UnsafeCell};
 use core::ptr::null_mut;
 use core::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize};
-use libc::{c_int, c_void, size_t};
+use libc::{c_char, c_int, c_void, size_t};
 
 /// One recorded call, as written to the raw file.
 #[repr(C)]
@@ -122,6 +150,25 @@ pub const OP_END: u32 = 5;
 /// A clock reading (`time`) and `CLOCK_MONOTONIC` in nanoseconds (`ptr`) at the same instant:
 /// first in the file and first in every chunk of records (see "Time").
 pub const OP_CLOCK: u32 = 6;
+/// The status record, the file's first, at [`STATUS_AT`]: why recording stopped before the
+/// end, overwritten in place when it does. `ptr` is one of the `STOP_*` causes, `size` the
+/// `errno` of a failed write, `seq` the count of sequence numbers handed out by then.
+pub const OP_STATUS: u32 = 7;
+/// Where the status record is: right after the magic.
+pub const STATUS_AT: usize = MAGIC.len();
+/// Still recording (or ended with the end record).
+pub const STOP_NONE: u64 = 0;
+/// A write to the file failed (`size`: its `errno`: `ENOSPC`, `EFBIG`, `EIO`...).
+pub const STOP_WRITE_FAILED: u64 = 1;
+/// The program closed the file's descriptor (and maybe opened another file on its number).
+pub const STOP_FILE_CLOSED: u64 = 2;
+/// The program `exec`ed another with an environment that would not record it: no
+/// `LD_PRELOAD` naming the interposer, or no `REPLAY_RECORD_FILE`/`REPLAY_RECORD_PARENT`.
+pub const STOP_EXEC_WITHOUT_PRELOAD: u64 = 3;
+/// The program `exec`ed another with the environment that records it; a program that loads
+/// the interposer starts the file anew, so this status remains only when it did not
+/// (statically linked, setuid or setgid).
+pub const STOP_EXEC: u64 = 4;
 
 // ---------------------------------------------------------------- the real functions
 
@@ -133,6 +180,10 @@ type MemalignFn = unsafe extern "C" fn(size_t, size_t) -> *mut c_void;
 type PosixMemalignFn = unsafe extern "C" fn(*mut *mut c_void, size_t, size_t) -> c_int;
 type UsableSizeFn = unsafe extern "C" fn(*mut c_void) -> size_t;
 type ExitFn = unsafe extern "C" fn(c_int) -> !;
+type Strings = *const *const c_char;
+type ExecveFn = unsafe extern "C" fn(*const c_char, Strings, Strings) -> c_int;
+type ExecvFn = unsafe extern "C" fn(*const c_char, Strings) -> c_int;
+type FexecveFn = unsafe extern "C" fn(c_int, Strings, Strings) -> c_int;
 
 /// Addresses of the real functions, 0 until resolved.
 struct Real {
@@ -147,6 +198,11 @@ struct Real {
     pvalloc: AtomicUsize,
     usable_size: AtomicUsize,
     exit: AtomicUsize,
+    execve: AtomicUsize,
+    execv: AtomicUsize,
+    execvp: AtomicUsize,
+    execvpe: AtomicUsize,
+    fexecve: AtomicUsize,
 }
 
 static REAL: Real = Real {
@@ -161,6 +217,11 @@ static REAL: Real = Real {
     pvalloc: AtomicUsize::new(0),
     usable_size: AtomicUsize::new(0),
     exit: AtomicUsize::new(0),
+    execve: AtomicUsize::new(0),
+    execv: AtomicUsize::new(0),
+    execvp: AtomicUsize::new(0),
+    execvpe: AtomicUsize::new(0),
+    fexecve: AtomicUsize::new(0),
 };
 
 /// The function at `slot`, which [`ready`] has resolved. A slot that dlsym could not fill
@@ -220,7 +281,8 @@ fn init_slow() -> bool {
                 return false;
             }
             while STATE.load(Acquire) != READY {
-                core::hint::spin_loop();
+                // SAFETY: sched_yield has no preconditions.
+                unsafe { libc::sched_yield() };
             }
             true
         }
@@ -244,6 +306,11 @@ fn resolve() {
     find(c"pvalloc", &REAL.pvalloc);
     find(c"malloc_usable_size", &REAL.usable_size);
     find(c"_exit", &REAL.exit);
+    find(c"execve", &REAL.execve);
+    find(c"execv", &REAL.execv);
+    find(c"execvp", &REAL.execvp);
+    find(c"execvpe", &REAL.execvpe);
+    find(c"fexecve", &REAL.fexecve);
 }
 
 /// Resolve early, in a single thread, before `main`.
@@ -292,7 +359,11 @@ fn boot_alloc(size: usize, align: usize) -> *mut c_void {
     }
     let mut used = BOOT_USED.load(Relaxed);
     loop {
-        let start = (boot_base() + used + 16).next_multiple_of(align) - boot_base();
+        // No arithmetic here may overflow: sizes and alignments come from the program.
+        let start = match (boot_base() + used + 16).checked_next_multiple_of(align) {
+            Some(start) => start - boot_base(),
+            None => return null_mut(),
+        };
         let end = match start.checked_add(size) {
             Some(end) if end <= BOOT_BYTES => end,
             _ => return null_mut(),
@@ -325,12 +396,22 @@ static FILE_INO: AtomicU64 = AtomicU64::new(0);
 /// The lowest descriptor number the raw file is moved to, out of the way of the small numbers
 /// programs open and `dup2` onto.
 const HIGH_FD: c_int = 700;
+/// Bytes kept of the raw file's path (with its NUL).
+const PATH_BYTES: usize = 4096;
+
+/// The raw file's path, NUL-terminated, set once when recording starts.
+struct FilePath(UnsafeCell<[u8; PATH_BYTES]>);
+// SAFETY: written once, by the constructor, before recording starts; only read afterwards.
+unsafe impl Sync for FilePath {}
+static PATH: FilePath = FilePath(UnsafeCell::new([0; PATH_BYTES]));
+
 /// The process that records; a forked child has another pid and writes nothing.
 static OWNER_PID: AtomicI32 = AtomicI32::new(0);
 static SEQ: AtomicU64 = AtomicU64::new(0);
 /// Calls that found no free buffer (more than [`MAX_BUFS`] threads at once).
 static NO_BUFFER: AtomicU64 = AtomicU64::new(0);
-static FLUSH_LOCK: AtomicBool = AtomicBool::new(false);
+/// Held while a chunk is written to the file.
+static FLUSH_LOCK: Lock = Lock::new();
 static KEY: AtomicU32 = AtomicU32::new(u32::MAX);
 
 const BUF_RECORDS: usize = 1024;
@@ -338,7 +419,7 @@ const MAX_BUFS: usize = 1024;
 
 struct Buf {
     /// Held by the owning thread while it appends, and by whoever flushes.
-    lock: AtomicBool,
+    lock: Lock,
     /// Whether a thread owns this buffer.
     in_use: AtomicBool,
     len: UnsafeCell<usize>,
@@ -348,10 +429,86 @@ struct Buf {
 
 static REGISTRY: [AtomicPtr<Buf>; MAX_BUFS] = [const { AtomicPtr::new(null_mut()) }; MAX_BUFS];
 
-fn spin_lock(lock: &AtomicBool) {
-    while lock.compare_exchange_weak(false, true, Acquire, Relaxed).is_err() {
-        core::hint::spin_loop();
+/// A lock that sleeps under contention: a few spins, then the thread waits in the kernel
+/// (`FUTEX_WAIT`) until the holder wakes it (`FUTEX_WAKE`). A spin lock alone would have
+/// threads spin through whole time slices while the holder, preempted, cannot finish: with 16
+/// threads on 2 cores, more than half their time. The state is 0 free, 1 held, 2 held and
+/// maybe waited for ("Futexes Are Tricky", Drepper, mutex 2); zeroed memory is a free lock.
+/// It allocates nothing and keeps `errno`.
+#[repr(transparent)]
+struct Lock(AtomicU32);
+
+/// Spins before sleeping: about the time a short critical section (appending a record) takes.
+const SPINS: u32 = 100;
+
+impl Lock {
+    const fn new() -> Lock {
+        Lock(AtomicU32::new(0))
     }
+
+    #[inline]
+    fn try_lock(&self) -> bool {
+        self.0.compare_exchange(0, 1, Acquire, Relaxed).is_ok()
+    }
+
+    #[inline]
+    fn lock(&self) {
+        if !self.try_lock() {
+            self.lock_slow();
+        }
+    }
+
+    #[cold]
+    fn lock_slow(&self) {
+        for _ in 0..SPINS {
+            core::hint::spin_loop();
+            if self.0.load(Relaxed) == 0 && self.try_lock() {
+                return;
+            }
+        }
+        let saved = errno();
+        // Marked as waited for: whoever unlocks wakes a sleeper.
+        while self.0.swap(2, Acquire) != 0 {
+            // SAFETY: a futex wait on our own word, while it still holds 2; no timeout.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_futex,
+                    self.0.as_ptr(),
+                    libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+                    2u32,
+                    null_mut::<libc::timespec>(),
+                )
+            };
+        }
+        set_errno(saved);
+    }
+
+    #[inline]
+    fn unlock(&self) {
+        if self.0.swap(0, Release) == 2 {
+            let saved = errno();
+            // SAFETY: wakes one thread waiting on our own word.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_futex,
+                    self.0.as_ptr(),
+                    libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+                    1u32,
+                )
+            };
+            set_errno(saved);
+        }
+    }
+}
+
+fn errno() -> c_int {
+    // SAFETY: this thread's errno.
+    unsafe { *libc::__errno_location() }
+}
+
+fn set_errno(value: c_int) {
+    // SAFETY: this thread's errno.
+    unsafe { *libc::__errno_location() = value };
 }
 
 fn start_recording() {
@@ -367,6 +524,13 @@ fn start_recording() {
         if parent <= 0 || libc::getppid() != parent {
             return;
         }
+        // Kept to open the file again for its status record (see [`set_status`]), when the
+        // program may have closed our descriptor.
+        let len = libc::strlen(file);
+        if len >= PATH_BYTES {
+            return;
+        }
+        core::ptr::copy_nonoverlapping(file.cast::<u8>(), PATH.0.get().cast::<u8>(), len + 1);
         // A new file, not the old one truncated: `replay record` reads the file as it grows, and
         // after an `exec` must find it replaced (another file at that path), not rewritten.
         libc::unlink(file);
@@ -395,13 +559,16 @@ fn start_recording() {
         FILE_DEV.store(stat.st_dev, Relaxed);
         FILE_INO.store(stat.st_ino, Relaxed);
         TSC.store(tsc_is_the_clock(), Relaxed);
-        let mut start = [0u8; MAGIC.len() + RECORD_BYTES];
+        let mut start = [0u8; MAGIC.len() + 2 * RECORD_BYTES];
         start[..MAGIC.len()].copy_from_slice(MAGIC);
+        let status = status_record(STOP_NONE, 0);
         let clock = clock_record();
-        start[MAGIC.len()..].copy_from_slice(core::slice::from_raw_parts(
-            (&clock as *const Record).cast::<u8>(),
-            RECORD_BYTES,
-        ));
+        for (at, record) in [(STATUS_AT, &status), (STATUS_AT + RECORD_BYTES, &clock)] {
+            start[at..at + RECORD_BYTES].copy_from_slice(core::slice::from_raw_parts(
+                (record as *const Record).cast::<u8>(),
+                RECORD_BYTES,
+            ));
+        }
         if !write_all(fd, start.as_ptr(), start.len()) {
             libc::close(fd);
             return;
@@ -424,35 +591,91 @@ extern "C" fn in_forked_child() {
 /// Write `len` bytes to the raw file, holding `FLUSH_LOCK`, if `fd` is still the raw file: a
 /// program that closes descriptors it did not open (as daemons do) may have closed it, and
 /// opened another file on its number. Recording then stops: the records from then on are lost,
-/// which the missing end record tells `replay record`, rather than written into the program's
-/// own file.
+/// rather than written into the program's own file, and the status record says why
+/// ([`STOP_FILE_CLOSED`]). A write that fails (a full filesystem, a file size limit) stops
+/// recording the same way, its `errno` in the status record ([`STOP_WRITE_FAILED`]).
 unsafe fn write_records(fd: c_int, bytes: *const u8, len: usize) {
-    let mut stat: libc::stat = core::mem::zeroed();
-    let ours = libc::fstat(fd, &mut stat) == 0
-        && stat.st_dev == FILE_DEV.load(Relaxed)
-        && stat.st_ino == FILE_INO.load(Relaxed);
-    if !ours {
-        RECORDING.store(false, Relaxed);
-        FD.store(-1, Relaxed);
+    if !is_the_raw_file(fd) {
+        stop(STOP_FILE_CLOSED, 0);
         return;
     }
-    write_all(fd, bytes, len);
+    if !write_all(fd, bytes, len) {
+        stop(STOP_WRITE_FAILED, errno());
+    }
 }
 
-/// `write` until done; false on an error.
+/// Whether `fd` is open on the raw file (same device and inode).
+unsafe fn is_the_raw_file(fd: c_int) -> bool {
+    let mut stat: libc::stat = core::mem::zeroed();
+    libc::fstat(fd, &mut stat) == 0
+        && stat.st_dev == FILE_DEV.load(Relaxed)
+        && stat.st_ino == FILE_INO.load(Relaxed)
+}
+
+/// Stop recording for `cause` (`errno` for a failed write) and say so in the status record.
+unsafe fn stop(cause: u64, error: c_int) {
+    RECORDING.store(false, Relaxed);
+    FD.store(-1, Relaxed);
+    set_status(cause, error);
+}
+
+/// `write` until done; false on an error (in `errno`; a write that writes nothing is `EIO`).
 unsafe fn write_all(fd: c_int, mut bytes: *const u8, mut len: usize) -> bool {
     while len > 0 {
         let n = libc::write(fd, bytes.cast(), len);
         if n < 0 {
-            if *libc::__errno_location() == libc::EINTR {
+            if errno() == libc::EINTR {
                 continue;
             }
+            return false;
+        }
+        if n == 0 {
+            set_errno(libc::EIO);
             return false;
         }
         bytes = bytes.add(n as usize);
         len -= n as usize;
     }
     true
+}
+
+/// The status record for `cause`: see [`OP_STATUS`].
+fn status_record(cause: u64, error: c_int) -> Record {
+    Record {
+        seq: SEQ.load(Relaxed),
+        time: now(),
+        ptr: cause,
+        size: error as u64,
+        arg: 0,
+        tid: tid(),
+        op: OP_STATUS,
+    }
+}
+
+/// Overwrite the status record (at [`STATUS_AT`]) with `cause`, through a descriptor opened
+/// for it on the file's path: ours may be the reason recording stopped (closed by the
+/// program), and the file may have no room to grow, which overwriting in place does not need
+/// (on filesystems that do not copy on write). Best effort: when the file cannot be opened,
+/// `replay record` finds no cause and says what it can.
+unsafe fn set_status(cause: u64, error: c_int) {
+    if libc::getpid() != OWNER_PID.load(Relaxed) {
+        return;
+    }
+    let saved = errno();
+    let fd = libc::open(PATH.0.get().cast(), libc::O_WRONLY | libc::O_CLOEXEC);
+    if fd >= 0 {
+        if is_the_raw_file(fd) {
+            let status = status_record(cause, error);
+            libc::pwrite(
+                fd,
+                (&status as *const Record).cast(),
+                RECORD_BYTES,
+                STATUS_AT as libc::off_t,
+            );
+        }
+        libc::close(fd);
+    }
+    set_errno(saved);
 }
 
 /// Write the buffer's records out, after a clock record, and empty it. The caller holds
@@ -464,10 +687,12 @@ unsafe fn flush(buf: *mut Buf) {
     if len == 0 || fd < 0 || libc::getpid() != OWNER_PID.load(Relaxed) {
         return;
     }
+    let saved = errno();
     (*(*buf).records.get())[0] = clock_record();
-    spin_lock(&FLUSH_LOCK);
+    FLUSH_LOCK.lock();
     write_records(fd, (*buf).records.get().cast::<u8>(), (len + 1) * RECORD_BYTES);
-    FLUSH_LOCK.store(false, Release);
+    FLUSH_LOCK.unlock();
+    set_errno(saved);
 }
 
 /// This thread's buffer, claimed on first use; null when all are taken.
@@ -490,6 +715,13 @@ fn my_buf() -> *mut Buf {
 
 #[cold]
 fn claim_buf() -> *mut Buf {
+    let saved = errno();
+    let buf = claim_free_buf();
+    set_errno(saved);
+    buf
+}
+
+fn claim_free_buf() -> *mut Buf {
     for slot in &REGISTRY {
         let mut buf = slot.load(Acquire);
         if buf.is_null() {
@@ -534,9 +766,9 @@ unsafe extern "C" fn thread_exit(buf: *mut c_void) {
     if buf.is_null() {
         return;
     }
-    spin_lock(&(*buf).lock);
+    (*buf).lock.lock();
     flush(buf);
-    (*buf).lock.store(false, Release);
+    (*buf).lock.unlock();
     MY_BUF.with(|b| b.set(null_mut()));
     (*buf).in_use.store(false, Release);
 }
@@ -652,6 +884,8 @@ fn leave() {
     GUARD.with(|g| g.set(false));
 }
 
+/// Record a call. `errno` is kept (the program may read it after a failed call): only the
+/// system calls of [`flush`] and [`claim_buf`] could change it, and they put it back.
 fn record(op: u32, ptr: u64, size: u64, arg: u64) {
     let buf = my_buf();
     if buf.is_null() {
@@ -661,7 +895,7 @@ fn record(op: u32, ptr: u64, size: u64, arg: u64) {
     }
     // SAFETY: the buffer is ours (in_use); its lock keeps an exit-time flush out.
     unsafe {
-        spin_lock(&(*buf).lock);
+        (*buf).lock.lock();
         let seq = SEQ.fetch_add(1, Relaxed);
         let len = *(*buf).len.get();
         (*(*buf).records.get())[len + 1] =
@@ -671,7 +905,7 @@ fn record(op: u32, ptr: u64, size: u64, arg: u64) {
             flush(buf);
             flush_stale(buf, seq);
         }
-        (*buf).lock.store(false, Release);
+        (*buf).lock.unlock();
     }
 }
 
@@ -695,14 +929,26 @@ unsafe fn flush_stale(own: *mut Buf, seq: u64) {
         if buf == own || !(*buf).in_use.load(Relaxed) {
             continue;
         }
-        if (*buf).lock.compare_exchange(false, true, Acquire, Relaxed).is_err() {
+        if !(*buf).lock.try_lock() {
             continue;
         }
         let len = *(*buf).len.get();
         if len > 0 && (*(*buf).records.get())[1].seq.saturating_add(STALE) < seq {
             flush(buf);
         }
-        (*buf).lock.store(false, Release);
+        (*buf).lock.unlock();
+    }
+}
+
+/// Write out every thread's buffer.
+unsafe fn flush_all() {
+    for slot in &REGISTRY {
+        let buf = slot.load(Acquire);
+        if !buf.is_null() {
+            (*buf).lock.lock();
+            flush(buf);
+            (*buf).lock.unlock();
+        }
     }
 }
 
@@ -716,14 +962,7 @@ fn finish() {
         if libc::getpid() != OWNER_PID.load(Relaxed) {
             return;
         }
-        for slot in &REGISTRY {
-            let buf = slot.load(Acquire);
-            if !buf.is_null() {
-                spin_lock(&(*buf).lock);
-                flush(buf);
-                (*buf).lock.store(false, Release);
-            }
-        }
+        flush_all();
         let end = Record {
             seq: SEQ.load(Relaxed),
             time: now(),
@@ -734,11 +973,11 @@ fn finish() {
             op: OP_END,
         };
         let fd = FD.load(Relaxed);
-        spin_lock(&FLUSH_LOCK);
+        FLUSH_LOCK.lock();
         if fd >= 0 {
             write_records(fd, (&end as *const Record).cast(), RECORD_BYTES);
         }
-        FLUSH_LOCK.store(false, Release);
+        FLUSH_LOCK.unlock();
     }
 }
 
@@ -767,15 +1006,17 @@ pub unsafe extern "C" fn malloc(size: size_t) -> *mut c_void {
 
 #[no_mangle]
 pub unsafe extern "C" fn calloc(nmemb: size_t, size: size_t) -> *mut c_void {
-    let Some(total) = nmemb.checked_mul(size) else {
-        *libc::__errno_location() = libc::ENOMEM;
-        return null_mut();
-    };
     if !ready() {
+        let Some(total) = nmemb.checked_mul(size) else {
+            set_errno(libc::ENOMEM);
+            return null_mut();
+        };
         return boot_alloc(total, 16);
     }
     let f = real!(calloc, CallocFn, return null_mut());
-    allocation(OP_CALLOC, total as u64, 0, || f(nmemb, size))
+    // A product past 2^64 fails in the real calloc; it is recorded as a request of 2^64 - 1
+    // bytes (the most a record holds), which failed.
+    allocation(OP_CALLOC, (nmemb as u64).saturating_mul(size as u64), 0, || f(nmemb, size))
 }
 
 #[no_mangle]
@@ -811,7 +1052,13 @@ pub unsafe extern "C" fn reallocarray(
     match nmemb.checked_mul(size) {
         Some(total) => realloc(old, total),
         None => {
-            *libc::__errno_location() = libc::ENOMEM;
+            // Fails as glibc's does, leaving `old` alone; recorded as a failed realloc of
+            // 2^64 - 1 bytes (the most a record holds).
+            if ready() && enter() {
+                record(OP_REALLOC, 0, u64::MAX, old as u64);
+                leave();
+            }
+            set_errno(libc::ENOMEM);
             null_mut()
         }
     }
@@ -898,12 +1145,17 @@ pub unsafe extern "C" fn valloc(size: size_t) -> *mut c_void {
 #[no_mangle]
 pub unsafe extern "C" fn pvalloc(size: size_t) -> *mut c_void {
     let page = page_size();
+    // pvalloc rounds the request up to whole pages: that is what the program gets. A size
+    // within a page of 2^64 cannot be rounded: it fails, recorded as the size asked for.
+    let rounded = size.checked_next_multiple_of(page);
     if !ready() {
-        return boot_alloc(size.next_multiple_of(page), page);
+        return match rounded {
+            Some(rounded) => boot_alloc(rounded, page),
+            None => null_mut(),
+        };
     }
     let f = real!(pvalloc, MallocFn, return null_mut());
-    // pvalloc rounds the request up to whole pages: that is what the program gets.
-    allocation(OP_MEMALIGN, size.next_multiple_of(page) as u64, page as u64, || f(size))
+    allocation(OP_MEMALIGN, rounded.unwrap_or(size) as u64, page as u64, || f(size))
 }
 
 #[no_mangle]
@@ -940,4 +1192,107 @@ pub unsafe extern "C" fn _exit(status: c_int) -> ! {
 #[no_mangle]
 pub unsafe extern "C" fn _Exit(status: c_int) -> ! {
     exit_now(status)
+}
+
+// ---------------------------------------------------------------- exec
+
+extern "C" {
+    static environ: Strings;
+}
+
+/// Whether the environment `envp` records the program it is given to: `LD_PRELOAD` names the
+/// interposer, `REPLAY_RECORD_FILE` names our file and `REPLAY_RECORD_PARENT` is set.
+unsafe fn env_records(envp: Strings) -> bool {
+    let (mut preload, mut file, mut parent) = (false, false, false);
+    if envp.is_null() {
+        return false;
+    }
+    let path = core::ffi::CStr::from_ptr(PATH.0.get().cast()).to_bytes();
+    let mut at = envp;
+    while !(*at).is_null() {
+        let entry = core::ffi::CStr::from_ptr(*at).to_bytes();
+        if let Some(value) = entry.strip_prefix(b"LD_PRELOAD=") {
+            preload = value.windows(INTERPOSER.len()).any(|w| w == INTERPOSER);
+        } else if let Some(value) = entry.strip_prefix(b"REPLAY_RECORD_FILE=") {
+            file = value == path;
+        } else if entry.starts_with(b"REPLAY_RECORD_PARENT=") {
+            parent = true;
+        }
+        at = at.add(1);
+    }
+    preload && file && parent
+}
+
+/// This library's file name, as `LD_PRELOAD` names it.
+const INTERPOSER: &[u8] = b"libreplay_interposer.so";
+
+/// Before an `exec` of the recorded process: every buffer is written out and the status
+/// record says the program `exec`ed, and whether with an environment that records the new
+/// program ([`STOP_EXEC`], [`STOP_EXEC_WITHOUT_PRELOAD`]). A new program that records starts
+/// the file anew; one that does not leaves the trace whole up to the `exec`, and its cause.
+/// True when the status was written (a failed `exec` must then put it back).
+unsafe fn before_exec(envp: Strings) -> bool {
+    if !RECORDING.load(Acquire) || libc::getpid() != OWNER_PID.load(Relaxed) {
+        return false;
+    }
+    let saved = errno();
+    flush_all();
+    set_status(if env_records(envp) { STOP_EXEC } else { STOP_EXEC_WITHOUT_PRELOAD }, 0);
+    set_errno(saved);
+    true
+}
+
+/// The `exec` returned (it failed): recording goes on.
+unsafe fn exec_failed(stopped: bool) {
+    if stopped && RECORDING.load(Acquire) {
+        set_status(STOP_NONE, 0);
+    }
+}
+
+/// The real `exec` function at `slot`, or `ENOSYS` when libc has none.
+macro_rules! exec {
+    ($slot:ident, $ty:ty, $envp:expr, |$f:ident| $call:expr) => {{
+        ready();
+        let stopped = before_exec($envp);
+        let rc = match REAL.$slot.load(Relaxed) {
+            0 => {
+                set_errno(libc::ENOSYS);
+                -1
+            }
+            // SAFETY: the address came from dlsym for a function of this signature.
+            addr => {
+                let $f = core::mem::transmute::<usize, $ty>(addr);
+                $call
+            }
+        };
+        let saved = errno();
+        exec_failed(stopped);
+        set_errno(saved);
+        rc
+    }};
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn execve(path: *const c_char, argv: Strings, envp: Strings) -> c_int {
+    exec!(execve, ExecveFn, envp, |f| f(path, argv, envp))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn execv(path: *const c_char, argv: Strings) -> c_int {
+    exec!(execv, ExecvFn, environ, |f| f(path, argv))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn execvp(file: *const c_char, argv: Strings) -> c_int {
+    exec!(execvp, ExecvFn, environ, |f| f(file, argv))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn execvpe(file: *const c_char, argv: Strings, envp: Strings) -> c_int {
+    exec!(execvpe, ExecveFn, envp, |f| f(file, argv, envp))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn fexecve(fd: c_int, argv: Strings, envp: Strings) -> c_int {
+    exec!(fexecve, FexecveFn, envp, |f| f(fd, argv, envp))
 }

@@ -5,7 +5,8 @@
 //! `RPLYREC2`, then 48-byte records in little-endian order: `seq`, `time`, `ptr`, `size`,
 //! `arg` (u64 each; `arg` is the old pointer of a `realloc`, the alignment of a `memalign`),
 //! `tid`, `op` (u32 each; 0 malloc, 1 calloc, 2 realloc, 3 free, 4 memalign, 5 the end record,
-//! 6 a clock record). Threads write their records in chunks, so the file is not in `seq` order:
+//! 6 a clock record, 7 the status record: why recording stopped early, read by `replay record`
+//! and skipped here). Threads write their records in chunks, so the file is not in `seq` order:
 //! each thread's chunks are, and [`InOrder`] merges them.
 //!
 //! `time` is a reading of the interposer's clock: the CPU's time-stamp counter where the kernel
@@ -42,11 +43,12 @@ const MAGIC: &[u8; 8] = b"RPLYREC2";
 const RECORD_BYTES: usize = 48;
 const OP_END: u32 = 5;
 const OP_CLOCK: u32 = 6;
+const OP_STATUS: u32 = 7;
 
-/// Whether a record is a call (not an end or clock record).
+/// Whether a record is a call (not an end, clock or status record).
 #[inline]
 fn is_call(op: u32) -> bool {
-    op != OP_END && op != OP_CLOCK
+    op != OP_END && op != OP_CLOCK && op != OP_STATUS
 }
 
 /// Turns readings of the interposer's clock into `CLOCK_MONOTONIC` nanoseconds, from the clock
@@ -212,6 +214,7 @@ impl<'a> InOrder<'a> {
                     clocks.push((index, clock));
                     continue;
                 }
+                OP_STATUS => continue,
                 _ => {}
             }
             count += 1;
@@ -519,6 +522,9 @@ pub fn to_csv_streaming(
                     let mut r = record_at(&bytes[at..], index);
                     if r.op == OP_CLOCK {
                         clock.mark(r.time_ns, r.ptr);
+                        continue;
+                    }
+                    if r.op == OP_STATUS {
                         continue;
                     }
                     r.time_ns = clock.ns(r.time_ns);
