@@ -196,7 +196,9 @@ pub struct RunArgs {
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=MAX_THREADS))]
     pub threads: Option<usize>,
 
-    /// Write the results as JSON to FILE (`-` for standard output).
+    /// Write the results as JSON to FILE (`-` for standard output). Like every output, FILE is
+    /// checked before the replay (its directory must exist and be writable; it may not be an
+    /// input or another output) and replaced whole at the end.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
 
@@ -210,7 +212,10 @@ pub struct RunArgs {
     pub markdown: Option<PathBuf>,
 
     /// Write an HTML report with charts to DIR/index.html, and every chart as an SVG file
-    /// beside it (DIR is created if missing). Adds one replay per strategy for the heap maps.
+    /// beside it. Adds one replay per strategy for the heap maps. The report is built beside
+    /// DIR and moved into place at the end, whole or not at all: DIR is created (its parent
+    /// must exist) or replaced whole, which is refused unless it is empty or an earlier replay
+    /// report. --json/--csv/--markdown files named inside DIR land with the report.
     #[arg(long, value_name = "DIR")]
     pub report: Option<PathBuf>,
 
@@ -221,8 +226,9 @@ pub struct RunArgs {
     pub samples: u64,
 
     /// Read the trace in chunks, once per pass, instead of loading it whole: memory stays
-    /// bounded whatever the trace's length. Automatic for .rtrace files and for inputs over
-    /// 64 MiB (a CSV is then converted once to a temporary .rtrace).
+    /// bounded whatever the trace's length. Automatic for .rtrace files, for compressed inputs
+    /// (.gz, .zst) and for inputs over 64 MiB (the trace is then converted once to a temporary
+    /// .rtrace).
     #[arg(long)]
     pub stream: bool,
 
@@ -429,5 +435,8 @@ mod tests {
         assert!(err.contains("1001") && err.contains("0..=1000"), "{err}");
         assert!(Cli::try_parse_from(["replay", "t.csv", "--threads", "0"]).is_err());
         assert!(Cli::try_parse_from(["replay", "t.csv", "--samples", "100001"]).is_err());
+        let gen =
+            |events: &str| Cli::try_parse_from(["replay", "gen", "--events", events, "-o", "-"]);
+        assert!(gen("1000000000").is_ok() && gen("1000000001").is_err() && gen("0").is_err());
     }
 }

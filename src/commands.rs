@@ -276,9 +276,13 @@ pub fn run(config: &RunConfig) -> Result<bool, Error> {
     // Each result is written as soon as it is ready, so a late failure loses nothing; the
     // report (with any result that goes inside it) appears whole, at the end.
     let Outputs { results: places, report: report_dir, to_stdout } = outputs;
-    let report_error = |source| Error::Output {
-        dest: config.report_dir.as_deref().unwrap_or(Path::new("")).display().to_string(),
-        source,
+    let dir_name = config.report_dir.as_deref().unwrap_or(Path::new("")).display().to_string();
+    let into_report = |name: &std::ffi::OsStr, bytes: &[u8]| match &report_dir {
+        Some(dir) => dir.write_file(name, bytes).map_err(|source| Error::Output {
+            dest: Path::new(&dir_name).join(name).display().to_string(),
+            source,
+        }),
+        None => Err(Error::Usage("no --report directory".into())),
     };
     for (place, exporter, dest) in places {
         let bytes = exporter.export(&report)?;
@@ -286,17 +290,16 @@ pub fn run(config: &RunConfig) -> Result<bool, Error> {
             Place::Ready(prepared) => prepared
                 .finish(&bytes)
                 .map_err(|source| Error::Output { dest: dest.to_string(), source })?,
-            Place::InReport(name) => {
-                let dir = report_dir.as_ref().ok_or_else(|| Error::Usage("no report".into()))?;
-                dir.write_file(&name, &bytes).map_err(report_error)?;
-            }
+            Place::InReport(name) => into_report(&name, &bytes)?,
+        }
+    }
+    if report_dir.is_some() {
+        for file in html::report_files(&report)? {
+            into_report(file.name.as_ref(), &file.bytes)?;
         }
     }
     if let Some(dir) = report_dir {
-        for file in html::report_files(&report)? {
-            dir.write_file(file.name.as_ref(), &file.bytes).map_err(report_error)?;
-        }
-        dir.commit().map_err(report_error)?;
+        dir.commit().map_err(|source| Error::Output { dest: dir_name.clone(), source })?;
     }
     if !config.quiet && !to_stdout {
         emit(&Destination::Stdout, &TableExporter.export(&report)?)?;
