@@ -27,6 +27,8 @@ pub const CHILD_GRACE: Duration = Duration::from_secs(2);
 enum Entry {
     File(PathBuf),
     Dir(PathBuf),
+    /// A directory made as a missing parent: removed only if empty.
+    EmptyDir(PathBuf),
     Child(u32),
 }
 
@@ -104,10 +106,12 @@ fn clean_up_and_exit(signal: i32) -> ! {
     while children.iter().any(|&pid| running(pid)) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
     }
-    for (_, entry) in &registry.entries {
+    // Newest first: a staging directory goes before the parents made for it.
+    for (_, entry) in registry.entries.iter().rev() {
         match entry {
             Entry::File(path) => drop(std::fs::remove_file(path)),
             Entry::Dir(path) => drop(std::fs::remove_dir_all(path)),
+            Entry::EmptyDir(path) => drop(std::fs::remove_dir(path)),
             Entry::Child(_) => {}
         }
     }
@@ -213,6 +217,53 @@ pub fn temp_dir_in(dir: &Path, prefix: &str, suffix: &str, mode: u32) -> io::Res
     Ok(TempDir { dir: Some(dir), _note: note })
 }
 
+/// The directories [`create_dirs`] made, removed again (if still empty, newest first) when
+/// dropped unless [`CreatedDirs::keep`] is called.
+#[derive(Debug)]
+pub struct CreatedDirs {
+    dirs: Vec<(PathBuf, Note)>,
+}
+
+impl CreatedDirs {
+    /// Leave the directories in place.
+    pub fn keep(mut self) {
+        self.dirs.clear();
+    }
+}
+
+impl Drop for CreatedDirs {
+    fn drop(&mut self) {
+        while let Some((dir, note)) = self.dirs.pop() {
+            let _ = std::fs::remove_dir(dir);
+            drop(note);
+        }
+    }
+}
+
+/// Create `dir` and whichever of its parents are missing (`mkdir -p`), noting each one made
+/// here, so that a failed or interrupted run takes them away again.
+pub fn create_dirs(dir: &Path) -> io::Result<CreatedDirs> {
+    let mut missing = Vec::new();
+    let mut at = dir;
+    while !at.as_os_str().is_empty() && !at.exists() {
+        missing.push(at.to_path_buf());
+        at = at.parent().unwrap_or(Path::new(""));
+    }
+    let mut created = CreatedDirs { dirs: Vec::new() };
+    for dir in missing.into_iter().rev() {
+        let mut registry = registry();
+        match std::fs::create_dir(&dir) {
+            Ok(()) => {
+                let note = registry.note(Entry::EmptyDir(dir.clone()));
+                created.dirs.push((dir, note));
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(created)
+}
+
 /// tempfile's errors end with the temporary path it tried (` at path "..."`); the caller names
 /// the destination, which says more to the user.
 fn without_path(e: io::Error) -> io::Error {
@@ -232,7 +283,7 @@ mod tests {
             .entries
             .iter()
             .filter_map(|(_, e)| match e {
-                Entry::File(p) | Entry::Dir(p) => Some(p.clone()),
+                Entry::File(p) | Entry::Dir(p) | Entry::EmptyDir(p) => Some(p.clone()),
                 Entry::Child(_) => None,
             })
             .collect()
@@ -255,6 +306,18 @@ mod tests {
         let path = temp.path().to_path_buf();
         temp.persist(&dir.path().join("x")).unwrap();
         assert!(!noted().contains(&path) && dir.path().join("x").exists());
+    }
+
+    #[test]
+    fn missing_parents_made_for_a_failed_run_are_taken_away_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let deep = dir.path().join("a").join("b");
+        let created = create_dirs(&deep).unwrap();
+        assert!(deep.is_dir() && noted().contains(&dir.path().join("a")));
+        drop(created);
+        assert!(!dir.path().join("a").exists());
+        create_dirs(&deep).unwrap().keep();
+        assert!(deep.is_dir() && !noted().contains(&deep));
     }
 
     #[test]

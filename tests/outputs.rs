@@ -236,22 +236,25 @@ fn two_outputs_to_standard_output_are_refused() {
 #[test]
 fn a_missing_output_directory_is_reported_before_the_replay() {
     // The trace is bad at its third line: a run that read it first would report that. The
-    // destination is checked first, so the message names the missing directory instead.
+    // destinations are checked first, so the message names the one that cannot be written.
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.csv");
     std::fs::write(&bad, "op,ptr,size\nmalloc,0x10,16\nfree,0x20,\n").unwrap();
-    for option in ["--json", "--report"] {
-        let missing = dir.path().join("missing").join("out");
+    // --json's directory must exist; --report makes missing parents, but not under a file.
+    for (option, output) in
+        [("--json", dir.path().join("missing/out.json")), ("--report", bad.join("report"))]
+    {
         let output =
-            replay().arg(&bad).args(["--runs", "0", "-q", option]).arg(&missing).output().unwrap();
+            replay().arg(&bad).args(["--runs", "0", "-q", option]).arg(&output).output().unwrap();
         let stderr = stderr_of(&output);
         assert_eq!(output.status.code(), Some(2), "{stderr}");
-        assert!(
-            stderr.contains("cannot write") && stderr.contains("missing"),
-            "{option}: {stderr}"
-        );
+        assert!(stderr.contains("cannot write"), "{option}: {stderr}");
         assert!(!stderr.contains("bad.csv:3"), "{option}: the trace was read first: {stderr}");
     }
+    // A report whose missing parents were made for it takes them away again on failure.
+    let report = dir.path().join("new").join("report");
+    let output = replay().arg(&bad).args(["--runs", "0", "-q", "--report"]).arg(&report).output();
+    assert!(stderr_of(&output.unwrap()).contains("bad.csv:3"));
     assert_eq!(entries(dir.path()), ["bad.csv"]);
 }
 

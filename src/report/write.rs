@@ -346,7 +346,8 @@ pub fn check_distinct(inputs: &[&Path], outputs: &[(&str, &Destination)]) -> Res
 /// to finish wins. Dropped uncommitted (a failure, a signal), the staging directory goes and DIR
 /// is left as it was.
 ///
-/// DIR is created if missing (its parent must exist). An existing DIR is replaced whole, so only
+/// DIR is created if missing, with its missing parents (removed again if the run fails, being
+/// part of the report). An existing DIR is replaced whole, so only
 /// one `replay` could have written is accepted: an empty directory, or one holding an
 /// `index.html` written by `replay` and nothing but regular files. Anything else is refused
 /// before the replay: `replay` never deletes a directory the user did not make for a report.
@@ -355,6 +356,8 @@ pub struct ReportDir {
     /// DIR, symlinks resolved.
     target: PathBuf,
     stage: cleanup::TempDir,
+    /// DIR's missing parents, made for it (dropped after `stage`, so removed after it).
+    parents: cleanup::CreatedDirs,
 }
 
 /// Why a `--report` directory cannot be used.
@@ -392,9 +395,10 @@ impl ReportDir {
             return Err(refused("give the report a directory of its own"));
         };
         let prefix = format!(".{}.", name.to_string_lossy());
+        let parents = cleanup::create_dirs(parent_of(&target)).map_err(ReportDirError::Io)?;
         let stage = cleanup::temp_dir_in(parent_of(&target), &prefix, ".report", 0o777)
             .map_err(ReportDirError::Io)?;
-        Ok(ReportDir { target, stage })
+        Ok(ReportDir { target, stage, parents })
     }
 
     /// DIR, symlinks resolved.
@@ -418,7 +422,8 @@ impl ReportDir {
 
     /// Move the staged report into place (see the type's docs).
     pub fn commit(self) -> io::Result<()> {
-        let ReportDir { target, stage } = self;
+        let ReportDir { target, stage, parents } = self;
+        parents.keep();
         for _ in 0..3 {
             match std::fs::rename(stage.path(), &target) {
                 Ok(()) => {
