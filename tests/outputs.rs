@@ -130,8 +130,9 @@ fn a_symlink_planted_where_a_temporary_might_go_is_never_followed() {
     let t = small_trace(dir.path());
     let victim = dir.path().join("victim");
     std::fs::write(&victim, b"precious").unwrap();
-    let probe = std::process::Command::new("true").spawn().unwrap();
+    let mut probe = std::process::Command::new("true").spawn().unwrap();
     let next = probe.id();
+    probe.wait().unwrap();
     for pid in next..next + 5000 {
         std::os::unix::fs::symlink(&victim, dir.path().join(format!(".out.json.{pid}.tmp")))
             .unwrap();

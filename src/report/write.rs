@@ -267,7 +267,7 @@ impl FileId {
         unsafe {
             let mut stat: libc::stat = std::mem::zeroed();
             (libc::fstat(1, &mut stat) == 0)
-                .then(|| FileId::Inode(stat.st_dev as u64, stat.st_ino as u64))
+                .then_some(FileId::Inode(stat.st_dev as u64, stat.st_ino as u64))
         }
     }
 
