@@ -4,6 +4,17 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
+/// The largest values the numeric options take. Past them a run would only make a huge output
+/// or exhaust the machine (`--runs 1000000` on a 10-event trace wrote a 254 MB JSON), so they are
+/// refused with a usage error. Each option's help states its maximum (a test checks that the
+/// help and these agree).
+pub const MAX_RUNS: u32 = 1000;
+pub const MAX_SAMPLES: u64 = 100_000;
+pub const MAX_THREADS: u64 = 1024;
+pub const MAX_MIN_SIZE: u64 = 1 << 40;
+pub const MAX_GEN_EVENTS: u64 = 1_000_000_000;
+pub const MAX_GEN_LIVE: u64 = 10_000_000;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "replay",
@@ -145,8 +156,10 @@ pub struct RunArgs {
     #[arg(long)]
     pub lenient: bool,
 
-    /// Smallest block handed out, in bytes (rounded up to a multiple of 16; at least 16).
-    #[arg(long, value_name = "BYTES", default_value_t = 16)]
+    /// Smallest block handed out, in bytes (rounded up to a multiple of 16; at least 16, at
+    /// most 1099511627776 = 1 TiB).
+    #[arg(long, value_name = "BYTES", default_value_t = 16,
+          value_parser = clap::builder::RangedU64ValueParser::<u64>::new().range(..=MAX_MIN_SIZE))]
     pub min_size: u64,
 
     /// Keep every freed block as its own free-list entry instead of merging free neighbours.
@@ -170,8 +183,10 @@ pub struct RunArgs {
     #[arg(long)]
     pub guard: bool,
 
-    /// Untimed throughput runs per strategy (the median is reported); 0 skips all timing.
-    #[arg(long, value_name = "N", default_value_t = 3)]
+    /// Untimed throughput runs per strategy (the median is reported); 0 skips all timing. At
+    /// most 1000.
+    #[arg(long, value_name = "N", default_value_t = 3,
+          value_parser = clap::value_parser!(u32).range(..=i64::from(MAX_RUNS)))]
     pub runs: u32,
 
     /// Time strategies in parallel (faster, but they compete for cores and caches).
@@ -179,11 +194,14 @@ pub struct RunArgs {
     pub parallel_timing: bool,
 
     /// Threads for the parallel passes (default: one per core). With 1, a CSV trace is also
-    /// parsed on one thread (by default its lines are read on a second thread).
-    #[arg(long, value_name = "N")]
+    /// parsed on one thread (by default its lines are read on a second thread). 1 to 1024.
+    #[arg(long, value_name = "N",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=MAX_THREADS))]
     pub threads: Option<usize>,
 
-    /// Write the results as JSON to FILE (`-` for standard output).
+    /// Write the results as JSON to FILE (`-` for standard output). Like every output, FILE is
+    /// checked before the replay (its directory must exist and be writable; it may not be an
+    /// input or another output) and replaced whole at the end.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
 
@@ -197,18 +215,23 @@ pub struct RunArgs {
     pub markdown: Option<PathBuf>,
 
     /// Write an HTML report with charts to DIR/index.html, and every chart as an SVG file
-    /// beside it (DIR is created if missing). Adds one replay per strategy for the heap maps.
+    /// beside it. Adds one replay per strategy for the heap maps. The report is built beside
+    /// DIR and moved into place at the end, whole or not at all: DIR is created (its parent
+    /// must exist) or replaced whole, which is refused unless it is empty or an earlier replay
+    /// report. --json/--csv/--markdown files named inside DIR land with the report.
     #[arg(long, value_name = "DIR")]
     pub report: Option<PathBuf>,
 
     /// Samples of the memory time series per strategy: evenly spaced events, plus the last
-    /// and the peak event (in the JSON as `series`, and in the report's charts).
-    #[arg(long, value_name = "N", default_value_t = 1000)]
+    /// and the peak event (in the JSON as `series`, and in the report's charts). At most 100000.
+    #[arg(long, value_name = "N", default_value_t = 1000,
+          value_parser = clap::builder::RangedU64ValueParser::<u64>::new().range(..=MAX_SAMPLES))]
     pub samples: u64,
 
     /// Read the trace in chunks, once per pass, instead of loading it whole: memory stays
-    /// bounded whatever the trace's length. Automatic for .rtrace files and for inputs over
-    /// 64 MiB (a CSV is then converted once to a temporary .rtrace).
+    /// bounded whatever the trace's length. Automatic for .rtrace files, for compressed inputs
+    /// (.gz, .zst) and for inputs over 64 MiB (the trace is then converted once to a temporary
+    /// .rtrace).
     #[arg(long)]
     pub stream: bool,
 
@@ -263,12 +286,14 @@ pub struct ImportArgs {
 
 #[derive(Debug, Args)]
 pub struct GenArgs {
-    /// Events in the trace.
-    #[arg(long, value_name = "N")]
+    /// Events in the trace: 1 to 1000000000.
+    #[arg(long, value_name = "N",
+          value_parser = clap::builder::RangedU64ValueParser::<u64>::new().range(1..=MAX_GEN_EVENTS))]
     pub events: u64,
 
-    /// The most blocks live at once (the pattern's high level).
-    #[arg(long, value_name = "L", default_value_t = 10_000)]
+    /// The most blocks live at once (the pattern's high level): at most 10000000.
+    #[arg(long, value_name = "L", default_value_t = 10_000,
+          value_parser = clap::builder::RangedU64ValueParser::<u64>::new().range(..=MAX_GEN_LIVE))]
     pub live: u64,
 
     /// How request sizes are drawn.
@@ -372,5 +397,50 @@ impl From<InputFormat> for crate::trace::Format {
             InputFormat::Rep => Format::Rep,
             InputFormat::Rtrace => Format::Rtrace,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// The help of `--name` (of the subcommand `sub`, if given), flattened to one line.
+    fn help_of(sub: Option<&str>, name: &str) -> String {
+        let mut command = Cli::command();
+        let command = match sub {
+            Some(sub) => command.find_subcommand_mut(sub).unwrap(),
+            None => &mut command,
+        };
+        let arg = command.get_arguments().find(|a| a.get_long() == Some(name)).unwrap();
+        arg.get_help().unwrap().to_string().split_whitespace().collect::<Vec<_>>().join(" ")
+    }
+
+    #[test]
+    fn every_maximum_is_the_one_its_help_states() {
+        for (sub, name, max) in [
+            (None, "runs", u64::from(MAX_RUNS)),
+            (None, "samples", MAX_SAMPLES),
+            (None, "threads", MAX_THREADS),
+            (None, "min-size", MAX_MIN_SIZE),
+            (Some("gen"), "events", MAX_GEN_EVENTS),
+            (Some("gen"), "live", MAX_GEN_LIVE),
+        ] {
+            let help = help_of(sub, name);
+            assert!(help.contains(&max.to_string()), "--{name}: {help}");
+        }
+    }
+
+    #[test]
+    fn runs_past_the_maximum_are_refused_and_the_maximum_is_accepted() {
+        let parse = |runs: &str| Cli::try_parse_from(["replay", "t.csv", "--runs", runs]);
+        assert!(parse("1000").is_ok());
+        let err = parse("1001").unwrap_err().to_string();
+        assert!(err.contains("1001") && err.contains("0..=1000"), "{err}");
+        assert!(Cli::try_parse_from(["replay", "t.csv", "--threads", "0"]).is_err());
+        assert!(Cli::try_parse_from(["replay", "t.csv", "--samples", "100001"]).is_err());
+        let gen =
+            |events: &str| Cli::try_parse_from(["replay", "gen", "--events", events, "-o", "-"]);
+        assert!(gen("1000000000").is_ok() && gen("1000000001").is_err() && gen("0").is_err());
     }
 }

@@ -1,5 +1,6 @@
 //! The subcommands, each a short pipeline over the library.
 
+use crate::cleanup;
 use crate::cli::{
     CompareArgs, ConvertArgs, GenArgs, GenPattern, GenSizes, ImportArgs, ImportFormat, MergeArgs,
 };
@@ -18,37 +19,36 @@ use crate::report::{request_size_histogram, Exporter, Report, TraceSummary};
 use crate::trace::rtrace::Rtrace;
 use crate::trace::{self, Format, ParseOptions};
 use crate::Error;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-/// Inputs larger than this (on disk; a `.gz` file counts 8 times its size) are streamed rather
-/// than loaded whole: see `load`.
+/// Uncompressed inputs larger than this are streamed rather than loaded whole: see `load`.
 pub const STREAM_ABOVE_BYTES: u64 = 64 << 20;
 
 /// A trace ready to replay: in memory, or an `.rtrace` file streamed by every pass.
 enum Loaded {
     Memory(trace::Trace),
-    /// `_temp` is the temporary `.rtrace` a CSV or mtrace input was converted into, if any;
-    /// it is removed when this is dropped.
+    /// `_temp` is the temporary `.rtrace` the input was converted into, if any; it is removed
+    /// when this is dropped (or on a signal, see [`crate::cleanup`]).
     Stream {
         rtrace: Rtrace,
-        _temp: Option<TempFile>,
+        _temp: Option<cleanup::TempFile>,
     },
 }
 
-/// A file removed when this is dropped.
-struct TempFile(PathBuf);
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
+/// Whether `path` is read through a decompressor (see [`trace::open`]).
+fn compressed(path: &Path) -> bool {
+    path.extension().is_some_and(|ext| ext == "gz" || ext == "zst")
 }
 
-/// Load the trace for a run. An `.rtrace` file is streamed. A CSV or mtrace file is parsed whole
-/// into memory when small; when larger than [`STREAM_ABOVE_BYTES`] (or with `--stream`) it is
-/// parsed once, event by event, into a temporary `.rtrace` file (in the system's temporary
-/// directory; removed at the end), which every pass then streams: memory stays bounded by a
-/// chunk plus the strategies' state, whatever the trace's length.
+/// Load the trace for a run. An `.rtrace` file is streamed. Any other input is parsed whole
+/// into memory only when its size is known to be small: an uncompressed file of at most
+/// [`STREAM_ABOVE_BYTES`] on disk. A compressed file (`.gz`, `.zst`, whatever the format inside)
+/// says nothing sound about its decompressed size (2.6 MB of gzip can hold 82 million events),
+/// so it is always streamed, like a large file or any file with `--stream`: parsed once, event
+/// by event, into a temporary `.rtrace` file in the system's temporary directory (a new file
+/// with an unpredictable name, removed at the end or on a signal), which every pass then
+/// streams. Memory then stays bounded by a chunk plus the strategies' state, whatever the
+/// trace's length.
 fn load(config: &RunConfig, progress: Option<trace::ReadProgress>) -> Result<Loaded, Error> {
     let path = &config.trace;
     let format = Format::detect(path, config.format);
@@ -57,26 +57,111 @@ fn load(config: &RunConfig, progress: Option<trace::ReadProgress>) -> Result<Loa
         return Ok(Loaded::Stream { rtrace, _temp: None });
     }
     let on_disk = std::fs::metadata(path).map_or(0, |m| m.len());
-    let gz = path.extension().is_some_and(|ext| ext == "gz");
-    let big = on_disk.saturating_mul(if gz { 8 } else { 1 }) > STREAM_ABOVE_BYTES;
-    if !(config.stream || big) {
+    let small = !compressed(path) && on_disk <= STREAM_ABOVE_BYTES;
+    if small && !config.stream {
         return Ok(Loaded::Memory(trace::load_reporting(path, format, config.parse, progress)?));
     }
     let name = path.file_name().map_or("trace".into(), |n| n.to_string_lossy().into_owned());
-    let temp =
-        TempFile(std::env::temp_dir().join(format!("replay-{}-{name}.rtrace", std::process::id())));
-    let mut file =
-        std::fs::File::options()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&temp.0)
-            .map_err(|source| Error::Output { dest: temp.0.display().to_string(), source })?;
+    let dir = std::env::temp_dir();
+    let temp_error = |source| Error::Output { dest: dir.display().to_string(), source };
+    let (mut file, temp) = cleanup::temp_file_in(&dir, "replay-", &format!("-{name}.rtrace"), None)
+        .map_err(temp_error)?;
     trace::rtrace::convert(path, format, config.parse, &mut file, progress)?;
     drop(file);
-    let mut rtrace = Rtrace::open(&temp.0)?;
-    rtrace.path = temp.0.clone();
+    let mut rtrace = Rtrace::open(temp.path())?;
+    rtrace.path = temp.path().to_path_buf();
     Ok(Loaded::Stream { rtrace, _temp: Some(temp) })
+}
+
+/// Where one result of a run goes, made ready before the replay.
+enum Place {
+    Ready(write::Prepared),
+    /// A file inside the `--report` directory: written into the staged report.
+    InReport(std::ffi::OsString),
+}
+
+/// Every output of a run, checked and made ready before the replay (see [`prepare_outputs`]).
+struct Outputs {
+    /// `--json`, `--csv`, `--markdown`, each with its exporter.
+    results: Vec<(Place, &'static dyn Exporter, Destination)>,
+    report: Option<write::ReportDir>,
+    /// Whether a result goes to standard output (which then gets no table).
+    to_stdout: bool,
+}
+
+/// Check every output of a run before the replay, so that nothing long runs for a result that
+/// cannot be written: outputs that would overwrite an input (the trace, the baseline) or each
+/// other, or mix on standard output, are refused (usage errors); every file output gets its
+/// temporary file now and the report its staging directory, which proves its directory exists
+/// and is writable.
+fn prepare_outputs(config: &RunConfig) -> Result<Outputs, Error> {
+    let chosen: Vec<(&str, &Destination, &'static dyn Exporter)> = [
+        ("--json", &config.json, &JsonExporter as &'static dyn Exporter),
+        ("--csv", &config.csv, &CsvExporter),
+        ("--markdown", &config.markdown, &MarkdownExporter),
+    ]
+    .into_iter()
+    .filter_map(|(option, dest, exporter)| dest.as_ref().map(|d| (option, d, exporter)))
+    .collect();
+    let mut inputs = vec![config.trace.as_path()];
+    inputs.extend(config.baseline.as_deref());
+    let named: Vec<(&str, &Destination)> = chosen.iter().map(|(o, d, _)| (*o, *d)).collect();
+    write::check_distinct(&inputs, &named).map_err(Error::Usage)?;
+    let report = match &config.report_dir {
+        None => None,
+        Some(dir) => Some(write::ReportDir::prepare(dir).map_err(|e| match e {
+            write::ReportDirError::Refused(why) => Error::Usage(why),
+            write::ReportDirError::Io(source) => {
+                Error::Output { dest: dir.display().to_string(), source }
+            }
+        })?),
+    };
+    if let Some(report) = &report {
+        for input in &inputs {
+            if write::resolved_path(input).starts_with(report.target()) {
+                return Err(Error::Usage(format!(
+                    "{} is inside --report {}, which is replaced whole: put the report elsewhere",
+                    input.display(),
+                    report.target().display()
+                )));
+            }
+        }
+    }
+    let stdout = write::FileId::stdout();
+    let mut outputs = Outputs { results: Vec::new(), report: None, to_stdout: false };
+    for (option, dest, exporter) in chosen {
+        let output_error = |source| Error::Output { dest: dest.to_string(), source };
+        let place = match (dest, &report) {
+            (Destination::File(path), Some(report)) => {
+                if write::resolved_path(path) == report.target() {
+                    return Err(Error::Usage(format!(
+                        "{option} {dest} is the --report directory; give it a file name"
+                    )));
+                }
+                match report.entry_of(path) {
+                    Some(name) => {
+                        let text = name.to_string_lossy();
+                        if text == "index.html" || text.ends_with(".svg") {
+                            return Err(Error::Usage(format!(
+                                "{option} {dest} would be replaced by a file of the report \
+                                 (index.html and the .svg charts are the report's own)"
+                            )));
+                        }
+                        Place::InReport(name)
+                    }
+                    None => Place::Ready(write::Prepared::new(dest).map_err(output_error)?),
+                }
+            }
+            _ => Place::Ready(write::Prepared::new(dest).map_err(output_error)?),
+        };
+        outputs.to_stdout |= match dest {
+            Destination::Stdout => true,
+            Destination::File(path) => stdout.is_some() && Some(write::FileId::of(path)) == stdout,
+        };
+        outputs.results.push((place, exporter, dest.clone()));
+    }
+    outputs.report = report;
+    Ok(outputs)
 }
 
 /// `replay TRACE ...`: load, replay through every chosen strategy, report. Returns whether
@@ -86,6 +171,7 @@ pub fn run(config: &RunConfig) -> Result<bool, Error> {
     // Read the baseline first: a bad one should fail before a long replay, not after.
     let baseline =
         config.baseline.as_deref().map(Document::read).transpose().map_err(Error::Usage)?;
+    let outputs = prepare_outputs(config)?;
     let progress = Progress::new(config.quiet);
     let parsing = progress.file_bar(format!("parsing {}", config.trace.display()), &config.trace);
     let loaded = load(
@@ -187,28 +273,33 @@ pub fn run(config: &RunConfig) -> Result<bool, Error> {
         command_line: config.command_line.clone(),
         test_slowdown: config.slowdown_specs.clone(),
     };
-    // The report directory first: other outputs may be meant to go into it.
-    if let Some(dir) = &config.report_dir {
-        std::fs::create_dir_all(dir)
-            .map_err(|source| Error::Output { dest: dir.display().to_string(), source })?;
-    }
-    // Each result is written as soon as it is ready, so a late failure loses nothing.
-    let mut to_stdout = false;
-    let exports: [(&Option<Destination>, &dyn Exporter); 3] = [
-        (&config.json, &JsonExporter),
-        (&config.csv, &CsvExporter),
-        (&config.markdown, &MarkdownExporter),
-    ];
-    for (dest, exporter) in exports {
-        if let Some(dest) = dest {
-            emit(dest, &exporter.export(&report)?)?;
-            to_stdout |= *dest == Destination::Stdout;
+    // Each result is written as soon as it is ready, so a late failure loses nothing; the
+    // report (with any result that goes inside it) appears whole, at the end.
+    let Outputs { results: places, report: report_dir, to_stdout } = outputs;
+    let dir_name = config.report_dir.as_deref().unwrap_or(Path::new("")).display().to_string();
+    let into_report = |name: &std::ffi::OsStr, bytes: &[u8]| match &report_dir {
+        Some(dir) => dir.write_file(name, bytes).map_err(|source| Error::Output {
+            dest: Path::new(&dir_name).join(name).display().to_string(),
+            source,
+        }),
+        None => Err(Error::Usage("no --report directory".into())),
+    };
+    for (place, exporter, dest) in places {
+        let bytes = exporter.export(&report)?;
+        match place {
+            Place::Ready(prepared) => prepared
+                .finish(&bytes)
+                .map_err(|source| Error::Output { dest: dest.to_string(), source })?,
+            Place::InReport(name) => into_report(&name, &bytes)?,
         }
     }
-    if let Some(dir) = &config.report_dir {
+    if report_dir.is_some() {
         for file in html::report_files(&report)? {
-            emit(&Destination::File(dir.join(&file.name)), &file.bytes)?;
+            into_report(file.name.as_ref(), &file.bytes)?;
         }
+    }
+    if let Some(dir) = report_dir {
+        dir.commit().map_err(|source| Error::Output { dest: dir_name.clone(), source })?;
     }
     if !config.quiet && !to_stdout {
         emit(&Destination::Stdout, &TableExporter.export(&report)?)?;
@@ -236,13 +327,21 @@ pub fn run(config: &RunConfig) -> Result<bool, Error> {
 pub fn compare(args: &CompareArgs) -> Result<bool, Error> {
     let thresholds =
         Thresholds::parse(args.max_regression.as_deref().unwrap_or("")).map_err(Error::Usage)?;
+    let markdown = args.markdown.as_deref().map(Destination::parse);
+    let prepared = match &markdown {
+        Some(dest) => {
+            write::check_distinct(&[&args.old, &args.new], &[("--markdown", dest)])
+                .map_err(Error::Usage)?;
+            Some(prepare(dest)?)
+        }
+        None => None,
+    };
     let old = Document::read(&args.old).map_err(Error::Usage)?;
     let new = Document::read(&args.new).map_err(Error::Usage)?;
     gate_compare::check_same_trace(&old, &new, args.force).map_err(Error::Usage)?;
     let comparison = gate_compare::compare(&old, &new, &thresholds);
-    let markdown = args.markdown.as_deref().map(Destination::parse);
-    if let Some(dest) = &markdown {
-        emit(dest, crate::gate::markdown(&comparison).as_bytes())?;
+    if let (Some(dest), Some(prepared)) = (&markdown, prepared) {
+        finish(dest, prepared, crate::gate::markdown(&comparison).as_bytes())?;
     }
     let text = crate::gate::text(&comparison);
     if markdown == Some(Destination::Stdout) {
@@ -255,6 +354,10 @@ pub fn compare(args: &CompareArgs) -> Result<bool, Error> {
 
 /// `replay merge A.json B.json ... -o OUT`: one result of the same trace from several jobs.
 pub fn merge(args: &MergeArgs) -> Result<(), Error> {
+    let dest = Destination::parse(&args.output);
+    let inputs: Vec<&Path> = args.inputs.iter().map(PathBuf::as_path).collect();
+    write::check_distinct(&inputs, &[("-o", &dest)]).map_err(Error::Usage)?;
+    let prepared = prepare(&dest)?;
     let documents = args
         .inputs
         .iter()
@@ -264,8 +367,7 @@ pub fn merge(args: &MergeArgs) -> Result<(), Error> {
     let merged = crate::gate::merge::merge(&documents).map_err(Error::Usage)?;
     let mut bytes = serde_json::to_vec_pretty(&merged).map_err(crate::report::ExportError::from)?;
     bytes.push(b'\n');
-    let dest = Destination::parse(&args.output);
-    emit(&dest, &bytes)?;
+    finish(&dest, prepared, &bytes)?;
     let n = merged["results"].as_array().map_or(0, Vec::len);
     eprintln!("replay: merged {n} results from {} files into {dest}", documents.len());
     Ok(())
@@ -274,6 +376,9 @@ pub fn merge(args: &MergeArgs) -> Result<(), Error> {
 /// `replay import --from FORMAT IN -o OUT`: convert another tool's trace into native CSV.
 /// The CSV is built in memory and written atomically, so bad input leaves no partial file.
 pub fn import(args: &ImportArgs) -> Result<(), Error> {
+    let dest = Destination::parse(&args.output);
+    write::check_distinct(&[&args.input], &[("-o", &dest)]).map_err(Error::Usage)?;
+    let prepared = prepare(&dest)?;
     let input = trace::open(&args.input)?;
     let options = ParseOptions { lenient: args.lenient, ..ParseOptions::default() };
     let mut csv = Vec::new();
@@ -282,8 +387,7 @@ pub fn import(args: &ImportArgs) -> Result<(), Error> {
         ImportFormat::Heaptrack => trace::heaptrack::to_csv(input, &args.input, &mut csv, options)?,
         ImportFormat::Rep => trace::rep::to_csv(input, &args.input, &mut csv, options)?,
     };
-    let dest = Destination::parse(&args.output);
-    emit(&dest, &csv)?;
+    finish(&dest, prepared, &csv)?;
     let mut note = format!(
         "replay: imported {} events ({} blocks) from {} into {dest}",
         summary.events,
@@ -305,6 +409,15 @@ pub fn import(args: &ImportArgs) -> Result<(), Error> {
 
 fn emit(dest: &Destination, bytes: &[u8]) -> Result<(), Error> {
     write::write(dest, bytes).map_err(|source| Error::Output { dest: dest.to_string(), source })
+}
+
+/// Make `dest` ready before the work that fills it (see [`write::Prepared`]).
+fn prepare(dest: &Destination) -> Result<write::Prepared, Error> {
+    write::Prepared::new(dest).map_err(|source| Error::Output { dest: dest.to_string(), source })
+}
+
+fn finish(dest: &Destination, prepared: write::Prepared, bytes: &[u8]) -> Result<(), Error> {
+    prepared.finish(bytes).map_err(|source| Error::Output { dest: dest.to_string(), source })
 }
 
 /// `replay gen ... -o OUT`: write a synthetic trace, line by line (never whole in memory), to a
@@ -360,6 +473,7 @@ pub fn convert(args: &ConvertArgs) -> Result<(), Error> {
     let format = Format::detect(&args.input, args.format.into());
     let to_rtrace = args.output.extension().is_some_and(|ext| ext == "rtrace");
     let dest = Destination::parse(&args.output);
+    write::check_distinct(&[&args.input], &[("-o", &dest)]).map_err(Error::Usage)?;
     let output_error = |source| Error::Output { dest: dest.to_string(), source };
     let note = match (&dest, to_rtrace) {
         (Destination::File(path), true) => {

@@ -3,9 +3,11 @@
 //!
 //! The modules follow the data: [`trace`] (files -> events) -> [`alloc`] (strategies) ->
 //! [`replay`] (driving events through a strategy) -> [`metrics`] (the figures) -> [`report`].
-//! [`cli`], [`config`] and [`commands`] are the program around them.
+//! [`cli`], [`config`] and [`commands`] are the program around them; [`cleanup`] removes its
+//! temporary files, also on SIGINT and SIGTERM.
 
 pub mod alloc;
+pub mod cleanup;
 pub mod cli;
 pub mod clock;
 pub mod commands;

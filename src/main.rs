@@ -8,6 +8,10 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // From here on SIGINT, SIGTERM and SIGHUP remove every temporary file before exiting.
+    if let Err(e) = replay::cleanup::install() {
+        eprintln!("replay: warning: cannot watch for signals ({e}): an interrupted run may leave temporary files");
+    }
     let outcome = match &cli.command {
         Some(Command::Import(args)) => commands::import(args).map(|()| true),
         // The recorded program's exit status, once its trace is written.

@@ -3,7 +3,7 @@
 //! binary) and turn its raw recording into a native CSV trace with `thread` and `time_ns`.
 //!
 //! The program runs with `LD_PRELOAD` naming the interposer first (any `LD_PRELOAD` it already
-//! had follows), `REPLAY_RECORD_FILE` (the raw file: `OUT.raw`, or a temporary file for `-o -`)
+//! had follows), `REPLAY_RECORD_FILE` (the raw file, in a new private directory beside OUT)
 //! and `REPLAY_RECORD_PARENT` (this process's pid: only our direct child records, so the
 //! programs it forks or spawns do not). The raw file is read as the program writes it and
 //! converted at once by [`crate::trace::recorded::to_csv_streaming`]: the conversion runs on
@@ -315,17 +315,23 @@ impl Output {
 pub fn record(args: &RecordArgs) -> Result<u8, Error> {
     let interposer = find_interposer()?;
     let dest = Destination::parse(&args.output);
-    let raw = match &dest {
+    // The raw file goes into a new private directory (an unpredictable name) beside OUT, or in
+    // the system's temporary directory for `-o -`, removed at the end and on a signal (see
+    // `crate::cleanup`); `--keep-raw` moves it to OUT.raw (`-o -`: $TMPDIR/replay-record-PID.raw).
+    let (raw_home, kept_raw) = match &dest {
         Destination::File(path) => {
             let mut name = path.clone().into_os_string();
             name.push(".raw");
-            PathBuf::from(name)
+            (write::parent_of(path).to_path_buf(), PathBuf::from(name))
         }
         Destination::Stdout => {
-            std::env::temp_dir().join(format!("replay-record-{}.raw", std::process::id()))
+            let kept = format!("replay-record-{}.raw", std::process::id());
+            (std::env::temp_dir(), std::env::temp_dir().join(kept))
         }
     };
-    let _ = std::fs::remove_file(&raw);
+    let raw_dir = crate::cleanup::temp_dir_in(&raw_home, ".replay-record.", "", 0o700)
+        .map_err(|source| Error::Output { dest: raw_home.display().to_string(), source })?;
+    let raw = raw_dir.path().join("recording.raw");
     let Some((program, rest)) = args.command.split_first() else {
         return Err(Error::Usage("no command to record (replay record -o OUT -- CMD ...)".into()));
     };
@@ -353,6 +359,7 @@ pub fn record(args: &RecordArgs) -> Result<u8, Error> {
         .env("REPLAY_RECORD_PARENT", std::process::id().to_string())
         .spawn()
         .map_err(|e| Error::Usage(format!("cannot run {shown}: {e}")))?;
+    let _child_note = crate::cleanup::child(child.id());
     let no_recording = |e: io::Error, status: Option<&ExitStatus>| {
         let ended = status.map_or(String::new(), |s| format!("; it {}", describe(s)));
         Error::Usage(format!(
@@ -419,21 +426,21 @@ pub fn record(args: &RecordArgs) -> Result<u8, Error> {
     // Removing a large file takes a while (its pages are freed when the last descriptor
     // closes, here): done on the other core, beside the commit.
     let read = tail.file;
-    let removal = (!args.keep_raw).then(|| {
-        let raw = raw.clone();
-        std::thread::spawn(move || {
-            let _ = std::fs::remove_file(raw);
-            drop(read);
-        })
+    if args.keep_raw {
+        if let Err(e) = std::fs::rename(&raw, &kept_raw) {
+            eprintln!("replay: warning: cannot keep the raw file as {}: {e}", kept_raw.display());
+        }
+    }
+    let removal = std::thread::spawn(move || {
+        drop(raw_dir);
+        drop(read);
     });
     let committed = converted.and_then(|(summary, out)| {
         let status = status.map_err(|e| Error::Usage(format!("cannot wait for {shown}: {e}")))?;
         out.finish(&dest).map_err(output_error)?;
         Ok((summary, status))
     });
-    if let Some(removal) = removal {
-        let _ = removal.join();
-    }
+    let _ = removal.join();
     let (summary, status) = committed?;
     let stopped = stopped.ok().flatten();
     eprintln!("{}", note(&summary, stopped, &status, &dest, &shown.to_string()));

@@ -59,6 +59,11 @@ const DEFINITIONS: [(&str, &str); 9] = [
     ),
 ];
 
+/// How every `index.html` of a report begins: how `--report` recognises a directory that
+/// `replay` wrote, which it may replace (see [`super::write::ReportDir`]).
+pub const PAGE_HEAD: &str =
+    "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>replay report: ";
+
 /// One file of the report directory.
 pub struct ReportFile {
     pub name: String,
@@ -105,8 +110,8 @@ pub fn escape(text: &str) -> String {
 fn page(report: &Report, charts: &[Chart]) -> String {
     let t = &report.trace;
     let mut out = String::new();
-    out.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
-    out.push_str(&format!("<title>replay report: {}</title>\n", escape(&t.path)));
+    out.push_str(PAGE_HEAD);
+    out.push_str(&format!("{}</title>\n", escape(&t.path)));
     out.push_str(&format!("<style>{STYLE}</style>\n</head>\n<body>\n"));
     out.push_str(&format!("<h1>replay report: <code>{}</code></h1>\n", escape(&t.path)));
 
