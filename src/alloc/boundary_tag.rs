@@ -297,48 +297,60 @@ impl Arena {
     }
 
     /// The little-endian word at byte `index`, or [`NIL`] if it does not fit below `len`.
-    #[inline]
+    /// The fast path (a word inside one committed page) is a page-table lookup and a load.
+    #[inline(always)]
     fn word(&self, index: usize) -> u64 {
+        let at = index % PAGE;
+        // `len >= PROLOGUE >= 8`, so `len - 8` does not wrap.
+        if index <= self.len - 8 && at <= PAGE - 8 {
+            if let Some(Some(page)) = self.pages.get(index / PAGE) {
+                let mut bytes = [0; 8];
+                bytes.copy_from_slice(&page[at..at + 8]);
+                return u64::from_le_bytes(bytes);
+            }
+        }
+        self.word_slow(index)
+    }
+
+    /// [`Arena::word`] in an absent page, across two pages or past `len`.
+    #[cold]
+    #[inline(never)]
+    fn word_slow(&self, index: usize) -> u64 {
         if index.checked_add(8).is_none_or(|end| end > self.len) {
             return NIL;
         }
-        let at = index % PAGE;
-        if at + 8 > PAGE {
-            // Across two pages (only an unaligned, damaged link can ask for this).
-            let mut bytes = [0; 8];
-            for (k, b) in bytes.iter_mut().enumerate() {
-                *b = self.byte(index + k);
-            }
-            return u64::from_le_bytes(bytes);
+        // Across two pages (only an unaligned, damaged link can ask for this) or absent.
+        let mut bytes = [0; 8];
+        for (k, b) in bytes.iter_mut().enumerate() {
+            *b = self.byte(index + k);
         }
-        match self.pages.get(index / PAGE) {
-            Some(Some(page)) => {
-                let mut bytes = [0; 8];
-                bytes.copy_from_slice(&page[at..at + 8]);
-                u64::from_le_bytes(bytes)
-            }
-            _ => 0,
-        }
+        u64::from_le_bytes(bytes)
     }
 
-    /// Store `value` at byte `index`, unless the word does not fit below `len`.
-    #[inline]
+    /// Store `value` at byte `index`, unless the word does not fit below `len`. The fast path
+    /// (a word inside one committed page) is a page-table lookup and a store.
+    #[inline(always)]
     fn set_word(&mut self, index: usize, value: u64) {
+        let at = index % PAGE;
+        if index <= self.len - 8 && at <= PAGE - 8 {
+            if let Some(Some(page)) = self.pages.get_mut(index / PAGE) {
+                page[at..at + 8].copy_from_slice(&value.to_le_bytes());
+                return;
+            }
+        }
+        self.set_word_slow(index, value);
+    }
+
+    /// [`Arena::set_word`] into an absent page (committing it unless `value` is 0), across two
+    /// pages or past `len` (not written).
+    #[cold]
+    #[inline(never)]
+    fn set_word_slow(&mut self, index: usize, value: u64) {
         if index.checked_add(8).is_none_or(|end| end > self.len) {
             return;
         }
-        let at = index % PAGE;
-        if at + 8 > PAGE {
-            for (k, &b) in value.to_le_bytes().iter().enumerate() {
-                self.fill(index + k..index + k + 1, b);
-            }
-            return;
-        }
-        if value == 0 && matches!(self.pages.get(index / PAGE), Some(None)) {
-            return; // an absent page already reads as zeros
-        }
-        if let Some(page) = self.page_mut(index / PAGE) {
-            page[at..at + 8].copy_from_slice(&value.to_le_bytes());
+        for (k, &b) in value.to_le_bytes().iter().enumerate() {
+            self.fill(index + k..index + k + 1, b);
         }
     }
 
