@@ -7,7 +7,8 @@
 //! It is sparse, like memory from `sbrk`: it commits real memory a [`PAGE`] at a time, when a
 //! tag, a link or a `write` event first stores a non-zero byte there, and an untouched page
 //! reads as zeros. So a 2 GiB block costs two pages (its header's and its footer's), not
-//! 2 GiB; [`BoundaryTag::committed_bytes`] says how much is held.
+//! 2 GiB, and a write over all of it no more (a page a write covers whole is kept as one
+//! value, not as bytes); [`BoundaryTag::committed_bytes`] says how much is held.
 //!
 //! A block `[start, start + size)` (`size` a multiple of 16) is, without `--guard`:
 //!
@@ -239,25 +240,31 @@ pub const PAGE: usize = 1 << 14;
 ///
 /// Byte `i` is byte `i % PAGE` of page `i / PAGE`. A page never written is absent and reads as
 /// zeros, which is what a fresh arena holds, so a block costs no memory for its size: only the
-/// pages its tags, its list links and `write` events touch are committed (a 2 GiB block: the
-/// page of its header and the page of its footer). Writing zeros into an absent page leaves it
-/// absent. The first `len` bytes are addressable; a word that does not end at or below `len`
-/// reads as [`NIL`] and is not written, exactly as when the arena was a `Vec<u8>` of `len`
-/// bytes. Reading or writing a word is O(1): a page-table lookup, then the bytes.
+/// pages its tags and list links touch are committed (a 2 GiB block: the page of its header and
+/// the page of its footer). An absent page is *blank*: every byte of it holds one value, 0 until
+/// a fill covers the whole page (a `write` event over a large payload), which makes the page
+/// absent again with that value; so a 2 GiB write commits at most the two pages at its ends.
+/// Storing into an absent page the value it already holds leaves it absent. The first `len`
+/// bytes are addressable; a word that does not end at or below `len` reads as [`NIL`] and is
+/// not written, exactly as when the arena was a `Vec<u8>` of `len` bytes. Reading or writing a
+/// word is O(1): a page-table lookup, then the bytes.
 #[derive(Clone, Debug)]
 struct Arena {
     /// Addressable bytes (`PROLOGUE + top`); never decreases.
     len: usize,
-    /// `len.div_ceil(PAGE)` entries, `None` for a page never written. The bytes of a page at
-    /// or above `len` are zero.
+    /// `len.div_ceil(PAGE)` entries, `None` for an absent page. The bytes of a page at or
+    /// above `len` are zero.
     pages: Vec<Option<Box<[u8; PAGE]>>>,
+    /// Per page, the value of every byte of it while it is absent (0 for a page never written;
+    /// the last page, which reaches past `len`, is never made blank by a fill).
+    blank: Vec<u8>,
     /// Pages that are `Some`.
     committed: usize,
 }
 
 impl Arena {
     fn new(len: usize) -> Arena {
-        let mut arena = Arena { len: 0, pages: Vec::new(), committed: 0 };
+        let mut arena = Arena { len: 0, pages: Vec::new(), blank: Vec::new(), committed: 0 };
         arena.grow_to(len);
         arena
     }
@@ -275,24 +282,26 @@ impl Arena {
         if len > self.len {
             self.len = len;
             self.pages.resize_with(len.div_ceil(PAGE), || None);
+            self.blank.resize(self.pages.len(), 0);
         }
     }
 
-    /// Page `page`, committed (zeroed) if it was absent; `None` past the page table.
-    #[inline]
+    /// Page `page`, committed (holding its blank value) if it was absent; `None` past the page
+    /// table.
     fn page_mut(&mut self, page: usize) -> Option<&mut [u8; PAGE]> {
+        let blank = self.blank.get(page).copied().unwrap_or(0);
         let slot = self.pages.get_mut(page)?;
         if slot.is_none() {
             self.committed += 1;
         }
-        Some(slot.get_or_insert_with(zero_page))
+        Some(slot.get_or_insert_with(|| new_page(blank)))
     }
 
-    /// Byte `i` (zero in an absent page or past the page table).
+    /// Byte `i` (its page's blank value in an absent page, 0 past the page table).
     fn byte(&self, i: usize) -> u8 {
         match self.pages.get(i / PAGE) {
             Some(Some(page)) => page[i % PAGE],
-            _ => 0,
+            _ => self.blank.get(i / PAGE).copied().unwrap_or(0),
         }
     }
 
@@ -301,8 +310,7 @@ impl Arena {
     #[inline(always)]
     fn word(&self, index: usize) -> u64 {
         let at = index % PAGE;
-        // `len >= PROLOGUE >= 8`, so `len - 8` does not wrap.
-        if index <= self.len - 8 && at <= PAGE - 8 {
+        if index <= self.len.saturating_sub(8) && at <= PAGE - 8 {
             if let Some(Some(page)) = self.pages.get(index / PAGE) {
                 let mut bytes = [0; 8];
                 bytes.copy_from_slice(&page[at..at + 8]);
@@ -332,7 +340,7 @@ impl Arena {
     #[inline(always)]
     fn set_word(&mut self, index: usize, value: u64) {
         let at = index % PAGE;
-        if index <= self.len - 8 && at <= PAGE - 8 {
+        if index <= self.len.saturating_sub(8) && at <= PAGE - 8 {
             if let Some(Some(page)) = self.pages.get_mut(index / PAGE) {
                 page[at..at + 8].copy_from_slice(&value.to_le_bytes());
                 return;
@@ -341,8 +349,8 @@ impl Arena {
         self.set_word_slow(index, value);
     }
 
-    /// [`Arena::set_word`] into an absent page (committing it unless `value` is 0), across two
-    /// pages or past `len` (not written).
+    /// [`Arena::set_word`] into an absent page (committing it unless it already holds those
+    /// bytes), across two pages or past `len` (not written).
     #[cold]
     #[inline(never)]
     fn set_word_slow(&mut self, index: usize, value: u64) {
@@ -354,13 +362,27 @@ impl Arena {
         }
     }
 
-    /// Set the bytes of `range` below `len` to `value`, a page at a time.
+    /// Set the bytes of `range` below `len` to `value`, a page at a time: a page it covers
+    /// whole becomes (or stays) absent, blank with `value`; O(pages) plus the bytes of the two
+    /// pages at its ends.
     fn fill(&mut self, range: std::ops::Range<usize>, value: u8) {
         let (mut at, end) = (range.start, range.end.min(self.len));
         while at < end {
             let (page, offset) = (at / PAGE, at % PAGE);
             let n = (PAGE - offset).min(end - at);
-            if value != 0 || !matches!(self.pages.get(page), Some(None)) {
+            if n == PAGE {
+                // The whole page, below `len`.
+                if let (Some(slot), Some(blank)) =
+                    (self.pages.get_mut(page), self.blank.get_mut(page))
+                {
+                    if slot.take().is_some() {
+                        self.committed -= 1;
+                    }
+                    *blank = value;
+                }
+            } else if !matches!(self.pages.get(page), Some(None))
+                || self.blank.get(page) != Some(&value)
+            {
                 if let Some(page) = self.page_mut(page) {
                     page[offset..offset + n].fill(value);
                 }
@@ -370,10 +392,10 @@ impl Arena {
     }
 }
 
-/// A committed page: zeros, as fresh memory from the system.
+/// A committed page, every byte `value` (0: as fresh memory from the system).
 #[cold]
-fn zero_page() -> Box<[u8; PAGE]> {
-    Box::new([0; PAGE])
+fn new_page(value: u8) -> Box<[u8; PAGE]> {
+    Box::new([value; PAGE])
 }
 
 /// The inline-bookkeeping allocator; see the module docs.
@@ -1284,16 +1306,24 @@ mod tests {
         assert_eq!(heap.committed_bytes(), 2 * PAGE as u64);
         assert_eq!(word(&heap, a.end() - 8), a.size | USED);
         assert_eq!(word(&heap, 1 << 30), 0, "the untouched middle reads as zeros");
-        // A small write commits its own page; freeing writes tags and links on pages held.
+        // A write over the whole payload: its middle pages hold one value each, not bytes.
+        heap.write(a, 0, a.size - heap.tag_bytes());
+        assert_eq!(heap.committed_bytes(), 2 * PAGE as u64);
+        assert_eq!(word(&heap, 1 << 30), 0x4141_4141_4141_4141);
+        assert_eq!(word(&heap, a.end() - 16), 0x4141_4141_4141_4141);
+        assert_eq!(word(&heap, a.end() - 8), a.size | USED);
+        // Writing the same bytes again changes nothing; freeing writes tags and links on the
+        // pages held.
         heap.write(a, 1 << 30, 100);
-        assert_eq!(heap.committed_bytes(), 3 * PAGE as u64);
         heap.free(a);
-        assert_eq!(heap.committed_bytes(), 3 * PAGE as u64);
+        assert_eq!(heap.committed_bytes(), 2 * PAGE as u64);
         assert_eq!(heap.free_blocks(), [(0, a.size)]);
         // Reused from the low end: the new footer and the rest's header share one more page.
         let b = malloc(&mut heap, 1 << 20);
         assert_eq!(b.start, 0);
-        assert_eq!(heap.committed_bytes(), 4 * PAGE as u64);
+        assert_eq!(heap.committed_bytes(), 3 * PAGE as u64);
+        assert_eq!(word(&heap, b.end() + 8), FREE, "the status of the rest");
+        assert_eq!(word(&heap, b.end() + 200), 0x4141_4141_4141_4141);
     }
 
     #[test]
@@ -1579,6 +1609,77 @@ mod tests {
             if params.coalesce {
                 prop_assert_eq!(heap.largest_satisfiable(), heap.top());
             }
+        }
+    }
+
+    /// One step on an arena and on the `Vec<u8>` it stands for.
+    #[derive(Clone, Debug)]
+    enum ArenaOp {
+        Grow(usize),
+        SetWord(usize, u64),
+        Fill(usize, usize, u8),
+        Word(usize),
+    }
+
+    fn arena_op() -> impl Gen<Value = ArenaOp> {
+        // Five pages, unaligned indices, values of 0 and of the write byte often.
+        let index = prop_oneof![0..5 * PAGE, (0..5usize).prop_map(|p| p * PAGE), Just(usize::MAX)];
+        let byte = prop_oneof![Just(0u8), Just(WRITE_BYTE), any::<u8>()];
+        let value = prop_oneof![Just(0u64), Just(0x4141_4141_4141_4141), any::<u64>()];
+        prop_oneof![
+            1 => (0..6 * PAGE).prop_map(ArenaOp::Grow),
+            3 => (index.clone(), value).prop_map(|(i, v)| ArenaOp::SetWord(i, v)),
+            2 => (0..5 * PAGE, 0..3 * PAGE, byte).prop_map(|(i, n, b)| ArenaOp::Fill(i, n, b)),
+            3 => index.prop_map(ArenaOp::Word),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+        #[test]
+        fn the_sparse_arena_reads_and_writes_as_a_plain_byte_vector(
+            ops in proptest::collection::vec(arena_op(), 1..60),
+        ) {
+            let mut arena = Arena::new(8);
+            let mut model = vec![0u8; 8];
+            let word_of = |model: &[u8], i: usize| {
+                let bytes = i.checked_add(8).and_then(|end| model.get(i..end));
+                bytes.map_or(NIL, |b| u64::from_le_bytes(b.try_into().unwrap()))
+            };
+            for op in ops {
+                match op {
+                    ArenaOp::Grow(n) => {
+                        arena.grow_to(n);
+                        if n > model.len() {
+                            model.resize(n, 0);
+                        }
+                    }
+                    ArenaOp::SetWord(i, v) => {
+                        arena.set_word(i, v);
+                        if let Some(b) = i.checked_add(8).and_then(|end| model.get_mut(i..end)) {
+                            b.copy_from_slice(&v.to_le_bytes());
+                        }
+                    }
+                    ArenaOp::Fill(i, n, b) => {
+                        arena.fill(i..i + n, b);
+                        let end = (i + n).min(model.len());
+                        if i < end {
+                            model[i..end].fill(b);
+                        }
+                    }
+                    ArenaOp::Word(i) => prop_assert_eq!(arena.word(i), word_of(&model, i)),
+                }
+                prop_assert_eq!(arena.len(), model.len());
+                let committed = arena.pages.iter().filter(|p| p.is_some()).count();
+                prop_assert_eq!(arena.committed_bytes(), (committed * PAGE) as u64);
+            }
+            for (i, &b) in model.iter().enumerate() {
+                prop_assert_eq!(arena.byte(i), b, "byte {}", i);
+            }
+            // Past `len`, the last page holds zeros, ready for growth.
+            let page_end = arena.pages.len() * PAGE;
+            prop_assert!((model.len()..page_end).all(|i| arena.byte(i) == 0));
         }
     }
 
