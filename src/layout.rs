@@ -21,11 +21,13 @@
 //! the requested size per block id (like the engine's table, per block id), the bins of the map
 //! (`MAP_COLUMNS * MAP_MAX_ROWS`) and of its snapshot, at most [`TIMELINE_ROWS`] timeline rows
 //! of [`TIMELINE_COLUMNS`] bins, and a log of at most [`LOG_LIMIT`] changes (40 bytes each).
-//! The time stays linear: a new maximum costs O(1) (the log is emptied, the snapshot dropped;
-//! a ramp of successive maxima never takes one), and a snapshot costs O(bins + [`LOG_LIMIT`])
-//! once per [`LOG_LIMIT`] changes logged, a few operations per event amortised. The pictures
-//! are exactly those an unbounded log gives: bins hold byte counts, so undoing changes on a
-//! copy and widening it later (merging pairs of bins) commute.
+//! The time stays linear: a new maximum costs O(1) (the log is emptied, the snapshot marked
+//! stale; a ramp of successive maxima never takes one), and a snapshot costs O(bins +
+//! [`LOG_LIMIT`]) once per [`LOG_LIMIT`] changes logged, a few operations per event amortised.
+//! (A snapshot at every new maximum would cost O(bins) each, 25,600 words per event on a ramp;
+//! a second pass to the peak event the metrics found would replay every strategy again.) The
+//! pictures are exactly those an unbounded log gives: bins hold byte counts, so undoing changes
+//! on a copy and widening it later (merging pairs of bins) commute.
 //!
 //! Every address computation saturates: a block reaching near 2^64 (which no strategy hands
 //! out, but a figure must not depend on that) widens the bins until they cover every address,
