@@ -276,14 +276,17 @@ fn a_report_of_a_strategy_stopped_by_corruption_still_has_its_pictures() {
     assert!(html.contains("boundary-tag"));
 }
 
-/// `replay ARGS` in `dir` under a 2 GiB limit of address space (`ulimit -v`): what replaying
-/// a trace may take does not depend on the sizes it asks for.
+/// `replay ARGS --threads 2` in `dir` under a 2 GiB limit of address space (`ulimit -v`): what
+/// replaying a trace may take does not depend on the sizes it asks for. Two threads and two
+/// malloc arenas, so that the address space reserved per thread stays the same on any machine.
 fn replay_within_two_gib(dir: &Path, args: &[&str]) -> std::process::Output {
     let bin = assert_cmd::cargo::cargo_bin("replay");
     std::process::Command::new("sh")
         .args(["-c", "ulimit -v 2097152 && exec \"$0\" \"$@\""])
         .arg(bin)
         .args(args)
+        .args(["--threads", "2"])
+        .env("MALLOC_ARENA_MAX", "2")
         .current_dir(dir)
         .output()
         .expect("sh runs")
