@@ -9,9 +9,29 @@
 //! - the heap's final extent: bins are powers of two bytes wide, and when the heap outgrows
 //!   them every pair of bins is merged into one (exact: bins hold byte counts), rows taken
 //!   earlier are merged the same way at the end;
-//! - the peak event (the last time live bytes reached a new maximum): the probe logs the block
-//!   changes since the latest new maximum, and at the end undoes them, newest first, to get the
-//!   heap as it was at the peak.
+//! - the peak event (the first event at which live bytes reach their maximum, the metrics
+//!   pass's rule): the probe logs the block changes since the latest new maximum, so that at the
+//!   end it can undo them, newest first, to get the heap as it was at the peak. The log is
+//!   bounded: when it holds [`LOG_LIMIT`] changes, the probe undoes them on a copy of the map's
+//!   bins, keeps that copy as the snapshot of the heap at the latest peak, and logs nothing more
+//!   until live bytes reach a new maximum (which makes the snapshot stale and starts a new log).
+//!
+//! # Bounded state
+//! What the probe holds does not grow with the trace's length or with the sizes it requests:
+//! the requested size per block id (like the engine's table, per block id), the bins of the map
+//! (`MAP_COLUMNS * MAP_MAX_ROWS`) and of its snapshot, at most [`TIMELINE_ROWS`] timeline rows
+//! of [`TIMELINE_COLUMNS`] bins, and a log of at most [`LOG_LIMIT`] changes (40 bytes each).
+//! The time stays linear: a new maximum costs O(1) (the log is emptied, the snapshot marked
+//! stale; a ramp of successive maxima never takes one), and a snapshot costs O(bins +
+//! [`LOG_LIMIT`]) once per [`LOG_LIMIT`] changes logged, a few operations per event amortised.
+//! (A snapshot at every new maximum would cost O(bins) each, 25,600 words per event on a ramp;
+//! a second pass to the peak event the metrics found would replay every strategy again.) The
+//! pictures are exactly those an unbounded log gives: bins hold byte counts, so undoing changes
+//! on a copy and widening it later (merging pairs of bins) commute.
+//!
+//! Every address computation saturates: a block reaching near 2^64 (which no strategy hands
+//! out, but a figure must not depend on that) widens the bins until they cover every address,
+//! and no loop runs past that.
 //!
 //! Binning is honest and says so: a cell stands for a stated number of bytes and takes the
 //! colour of the kind holding most of its bytes.
@@ -28,6 +48,9 @@ pub const MAP_MAX_ROWS: usize = 64;
 pub const TIMELINE_COLUMNS: usize = 200;
 /// Rows of the heap timeline (fewer when the trace has fewer events).
 pub const TIMELINE_ROWS: usize = 120;
+/// Block changes the probe logs after a new maximum of live bytes before it snapshots the heap
+/// at that peak instead (see the module docs): 16384, 640 KiB of log.
+pub const LOG_LIMIT: usize = 1 << 14;
 
 /// What the bytes of a cell mostly hold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -77,8 +100,10 @@ pub struct HeapPictures {
     pub timeline: HeapTimeline,
 }
 
-/// Bytes of live payload and of waste in each of a fixed number of bins from address 0, each
-/// `1 << shift` bytes wide; the bins double in width when a block reaches past them.
+/// Bytes of live payload and of waste in each of a fixed number (at least 2) of bins from
+/// address 0, each `1 << shift` bytes wide; the bins double in width when a block reaches past
+/// them, until they cover every address (`shift` then stays below 64). Counts add and subtract
+/// modulo 2^64, so undoing a change is exact whatever the blocks (even overlapping ones).
 #[derive(Clone, Debug)]
 struct Bins {
     shift: u32,
@@ -88,55 +113,81 @@ struct Bins {
 
 impl Bins {
     fn new(count: usize) -> Bins {
+        debug_assert!(count >= 2);
         Bins { shift: ALIGN.trailing_zeros(), live: vec![0; count], waste: vec![0; count] }
     }
 
+    /// One past the last address the bins cover; `Bytes::MAX` once they cover every address.
     fn capacity(&self) -> Bytes {
-        (self.live.len() as Bytes) << self.shift
-    }
-
-    /// Widen the bins (merging pairs) until they reach `end`.
-    fn reach(&mut self, end: Bytes) {
-        while self.capacity() < end {
-            self.shift += 1;
-            merge_pairs(&mut self.live);
-            merge_pairs(&mut self.waste);
+        let count = self.live.len() as Bytes;
+        if count > Bytes::MAX >> self.shift {
+            Bytes::MAX
+        } else {
+            count << self.shift
         }
     }
 
+    /// Widen the bins (merging pairs) until they reach `end`. At most 64 rounds: the capacity
+    /// saturates at `Bytes::MAX` before `shift` reaches 64, as there are at least 2 bins.
+    fn reach(&mut self, end: Bytes) {
+        while self.capacity() < end {
+            self.widen();
+        }
+    }
+
+    /// Double the width of every bin.
+    fn widen(&mut self) {
+        self.shift += 1;
+        merge_pairs(&mut self.live);
+        merge_pairs(&mut self.waste);
+    }
+
     /// Add (`add`) or take away the bytes `[start, end)` to the bins of `live` or waste bytes.
+    /// The bins must reach `end`.
     #[inline]
     fn range(&mut self, start: Bytes, end: Bytes, live: bool, add: bool) {
         let bins = if live { &mut self.live } else { &mut self.waste };
         let mut at = start;
         while at < end {
             let i = (at >> self.shift) as usize;
-            let n = end.min((i as Bytes + 1) << self.shift) - at;
-            if add {
-                bins[i] += n;
-            } else {
-                bins[i] -= n;
-            }
+            let bin_end = ((i as Bytes) << self.shift).saturating_add(1 << self.shift);
+            let n = end.min(bin_end) - at;
+            let Some(bin) = bins.get_mut(i) else { return };
+            *bin = if add { bin.wrapping_add(n) } else { bin.wrapping_sub(n) };
             at += n;
         }
     }
 
+    /// Add or take away a block: its payload's first `requested` bytes live, the rest waste.
+    /// Clamped to the block, so no sum overflows whatever a strategy returned.
     #[inline]
     fn block(&mut self, block: Allocation, requested: Bytes, add: bool) {
-        if block.end() > self.capacity() {
-            self.reach(block.end());
+        let end = block.start.saturating_add(block.size);
+        if end > self.capacity() {
+            self.reach(end);
         }
-        let payload_end = block.payload + requested;
-        self.range(block.start, block.payload, false, add);
-        self.range(block.payload, payload_end, true, add);
-        self.range(payload_end, block.end(), false, add);
+        let payload = block.payload.clamp(block.start, end);
+        let payload_end = payload.saturating_add(requested).min(end);
+        self.range(block.start, payload, false, add);
+        self.range(payload, payload_end, true, add);
+        self.range(payload_end, end, false, add);
+    }
+
+    /// Widen to `shift` (no narrower than now).
+    fn widen_to(&mut self, shift: u32) {
+        while self.shift < shift {
+            self.widen();
+        }
     }
 }
 
 /// `v[i] = v[2i] + v[2i + 1]`, zeros after.
 fn merge_pairs(v: &mut [Bytes]) {
     for i in 0..v.len() {
-        v[i] = if 2 * i < v.len() { v[2 * i] + v.get(2 * i + 1).copied().unwrap_or(0) } else { 0 };
+        v[i] = match v.get(2 * i) {
+            Some(&a) => a.wrapping_add(v.get(2 * i + 1).copied().unwrap_or(0)),
+            None => 0,
+        };
     }
 }
 
@@ -148,12 +199,12 @@ fn kinds<'a>(
     top: Bytes,
 ) -> impl Iterator<Item = Kind> + 'a {
     live.iter().zip(waste).enumerate().map(move |(i, (&live, &waste))| {
-        let start = i as Bytes * cell;
+        let start = (i as Bytes).checked_mul(cell).unwrap_or(Bytes::MAX);
         if start >= top {
             return Kind::Outside;
         }
-        let inside = (start + cell).min(top) - start;
-        let free = inside.saturating_sub(live + waste);
+        let inside = start.saturating_add(cell).min(top) - start;
+        let free = inside.saturating_sub(live.saturating_add(waste));
         if live >= waste && live >= free {
             Kind::Live
         } else if waste >= free {
@@ -180,9 +231,8 @@ struct Row {
 }
 
 /// Draws the heap pictures during the metrics pass (see the module docs). Allocates its tables
-/// up front and, while replaying, only when the heap outgrows the bins, for timeline rows
-/// (120 at most), and for the change log, which grows to the number of events after the last
-/// new maximum of live bytes.
+/// up front and, while replaying, only for block ids past the table, for timeline rows (120 at
+/// most), for the change log (at most [`LOG_LIMIT`] entries) and for one snapshot of the map.
 #[derive(Debug)]
 pub struct LayoutProbe {
     /// Requested bytes per live block id (outcomes do not say it for a block that goes).
@@ -190,9 +240,17 @@ pub struct LayoutProbe {
     timeline: Bins,
     rows_at: Vec<u64>,
     rows: Vec<Row>,
+    /// The map's bins now.
     map: Bins,
-    /// Block changes since the latest new maximum: `(block, requested, added)`.
+    /// The map's bins right after the latest peak event, when `snapshot_fresh`; then nothing is
+    /// logged. Kept between snapshots so that taking one allocates nothing.
+    snapshot: Option<Bins>,
+    snapshot_fresh: bool,
+    /// Block changes since the latest new maximum, `(block, requested, added)`, while there is
+    /// no fresh snapshot: at most `log_limit` of them.
     log: Vec<(Allocation, Bytes, bool)>,
+    /// [`LOG_LIMIT`]; smaller in tests, to show the snapshot changes nothing.
+    log_limit: usize,
     max_live: Bytes,
     peak_event: u64,
     peak_top: Bytes,
@@ -209,7 +267,10 @@ impl LayoutProbe {
             rows: Vec::with_capacity(rows_at.len()),
             rows_at,
             map: Bins::new(MAP_COLUMNS * MAP_MAX_ROWS),
+            snapshot: None,
+            snapshot_fresh: false,
             log: Vec::new(),
+            log_limit: LOG_LIMIT,
             max_live: 0,
             peak_event: 0,
             peak_top: 0,
@@ -221,30 +282,59 @@ impl LayoutProbe {
     fn change(&mut self, block: Allocation, requested: Bytes, add: bool) {
         self.timeline.block(block, requested, add);
         self.map.block(block, requested, add);
-        self.log.push((block, requested, add));
+        if !self.snapshot_fresh {
+            self.log.push((block, requested, add));
+            if self.log.len() >= self.log_limit {
+                self.take_snapshot();
+            }
+        }
+    }
+
+    /// The map as it was right after the latest peak: the bins now with the log undone, newest
+    /// change first. Empties the log; O(bins + log).
+    #[cold]
+    fn take_snapshot(&mut self) {
+        let snapshot = match &mut self.snapshot {
+            Some(snapshot) => {
+                snapshot.shift = self.map.shift;
+                snapshot.live.copy_from_slice(&self.map.live);
+                snapshot.waste.copy_from_slice(&self.map.waste);
+                snapshot
+            }
+            None => self.snapshot.insert(self.map.clone()),
+        };
+        for &(block, requested, added) in self.log.iter().rev() {
+            snapshot.block(block, requested, !added);
+        }
+        self.log.clear();
+        self.snapshot_fresh = true;
+    }
+
+    /// Block changes held in the log now (at most [`LOG_LIMIT`]).
+    pub fn logged_changes(&self) -> usize {
+        self.log.len()
     }
 
     /// The pictures of `allocator`'s heap.
     pub fn finish(mut self, allocator: &'static str) -> HeapPictures {
-        // The heap map: undo the changes after the peak.
-        for &(block, requested, added) in self.log.iter().rev() {
-            self.map.block(block, requested, !added);
+        // The heap map: the heap at the peak, at the final width of the bins.
+        if !self.snapshot_fresh {
+            self.take_snapshot();
         }
-        let map_cell: Bytes = 1 << self.map.shift;
-        let rows = (self.peak_top.div_ceil(map_cell) as usize).div_ceil(MAP_COLUMNS).max(1);
+        let mut at_peak = self.snapshot.take().unwrap_or_else(|| self.map.clone());
+        at_peak.widen_to(self.map.shift);
+        let map_cell: Bytes = 1 << at_peak.shift;
+        let rows = (self.peak_top.div_ceil(map_cell) as usize)
+            .div_ceil(MAP_COLUMNS)
+            .clamp(1, MAP_MAX_ROWS);
         let cells = rows * MAP_COLUMNS;
         let map = HeapMap {
             event: self.peak_event,
             footprint: self.peak_top,
             cell_bytes: map_cell,
             columns: MAP_COLUMNS,
-            cells: kinds(
-                &self.map.live[..cells],
-                &self.map.waste[..cells],
-                map_cell,
-                self.peak_top,
-            )
-            .collect(),
+            cells: kinds(&at_peak.live[..cells], &at_peak.waste[..cells], map_cell, self.peak_top)
+                .collect(),
         };
         // The timeline: every row at the final width of the bins.
         self.timeline.reach(self.top);
@@ -253,18 +343,14 @@ impl LayoutProbe {
         // Bins double, so the heap may fill little more than half of them: keep those it used.
         let used = (self.top.div_ceil(cell) as usize).clamp(1, TIMELINE_COLUMNS);
         let mut timeline = HeapTimeline {
-            width: used as Bytes * cell,
+            width: (used as Bytes).saturating_mul(cell),
             cell_bytes: cell,
             columns: used,
             events: Vec::with_capacity(self.rows.len()),
             cells: Vec::with_capacity(self.rows.len() * TIMELINE_COLUMNS),
         };
         for mut row in self.rows {
-            while row.bins.shift < shift {
-                row.bins.shift += 1;
-                merge_pairs(&mut row.bins.live);
-                merge_pairs(&mut row.bins.waste);
-            }
+            row.bins.widen_to(shift);
             timeline.events.push(row.event);
             let (live, waste) = (&row.bins.live[..used], &row.bins.waste[..used]);
             timeline.cells.extend(kinds(live, waste, cell, row.top));
@@ -308,6 +394,7 @@ impl Probe for LayoutProbe {
             self.peak_top = strategy.top();
             self.map.reach(self.peak_top);
             self.log.clear();
+            self.snapshot_fresh = false;
         }
         if self.rows_at.get(self.rows.len()) == Some(&index) {
             let top = strategy.top();
@@ -321,14 +408,121 @@ impl Probe for LayoutProbe {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alloc::{bump, Params};
+    use crate::alloc::{bump, Params, Request, StrategyEntry, ALL};
     use crate::replay::Replayer;
+    use crate::trace::synth::steady_state;
 
     fn heap_pictures(events: &[Event], blocks: u32) -> HeapPictures {
-        let mut replayer = Replayer::new(&bump::ENTRY, &Params::default(), blocks);
+        pictures_with_log_limit(&bump::ENTRY, events, blocks, LOG_LIMIT)
+    }
+
+    fn pictures_with_log_limit(
+        entry: &StrategyEntry,
+        events: &[Event],
+        blocks: u32,
+        log_limit: usize,
+    ) -> HeapPictures {
+        let mut replayer = Replayer::new(entry, &Params::default(), blocks);
         let mut probe = LayoutProbe::new(events.len() as u64, blocks);
+        probe.log_limit = log_limit;
         replayer.run(events, 0, &mut probe);
-        probe.finish("bump")
+        probe.finish(entry.name)
+    }
+
+    #[test]
+    fn the_layout_probe_state_does_not_grow_with_the_event_count() {
+        // 100 blocks, then 200,000 events that free one and allocate it again: live bytes never
+        // pass their first maximum, so every change after it would have to be remembered.
+        let mut events: Vec<Event> = (0..100).map(|id| Event::malloc(id, 64)).collect();
+        for k in 0..100_000 {
+            events.push(Event::free(k % 100));
+            events.push(Event::malloc(k % 100, 64));
+        }
+        let mut replayer = Replayer::new(&bump::ENTRY, &Params::default(), 100);
+        let mut probe = LayoutProbe::new(events.len() as u64, 100);
+        let mut done = 0;
+        for chunk in events.chunks(10_000) {
+            replayer.run(chunk, done, &mut probe);
+            done += chunk.len() as u64;
+            assert!(probe.logged_changes() <= LOG_LIMIT, "{} changes", probe.logged_changes());
+            assert!(probe.log.capacity() <= LOG_LIMIT);
+            assert!(probe.rows.len() <= TIMELINE_ROWS);
+        }
+        let p = probe.finish("bump");
+        assert_eq!(p.map.event, 99);
+        assert_eq!(p.map.footprint, 100 * 64);
+        let top = 100 * 64 + 100_000 * 64;
+        let t = &p.timeline;
+        assert!(t.width >= top && t.width - top < t.cell_bytes, "{}", t.width);
+    }
+
+    #[test]
+    fn a_bounded_log_draws_the_same_pictures_as_an_unbounded_one() {
+        // Churn makes new maxima now and then: snapshots are taken, made stale, taken again.
+        let trace = steady_state(300, 6000, 7);
+        for entry in ALL {
+            let unbounded = pictures_with_log_limit(entry, &trace.events, trace.blocks, usize::MAX);
+            for limit in [1, 2, 7, 100, LOG_LIMIT] {
+                let bounded = pictures_with_log_limit(entry, &trace.events, trace.blocks, limit);
+                assert_eq!(bounded, unbounded, "{} with a log of {limit}", entry.name);
+            }
+        }
+    }
+
+    /// A strategy whose `top` is whatever the test says (the probe asks only that of it).
+    struct Top(Bytes);
+
+    impl Strategy for Top {
+        fn allocate(&mut self, _: Request) -> Option<Allocation> {
+            None
+        }
+        fn reallocate(&mut self, _: Allocation, _: Request) -> Option<Allocation> {
+            None
+        }
+        fn free(&mut self, _: Allocation) {}
+        fn top(&self) -> Bytes {
+            self.0
+        }
+        fn free_bytes(&self) -> Bytes {
+            0
+        }
+        fn largest_satisfiable(&self) -> Bytes {
+            0
+        }
+    }
+
+    #[test]
+    fn heap_pictures_of_a_request_near_two_to_the_sixty_four_terminate() {
+        // Blocks no strategy hands out (they end near or at 2^64, or are smaller than their
+        // request): the pictures still come out, covering every address, and nothing overflows.
+        let huge = [
+            (Allocation { start: 0, size: u64::MAX - 15, payload: 16 }, u64::MAX),
+            (Allocation { start: 1 << 63, size: (1 << 63) - 16, payload: 1 << 63 }, 1 << 62),
+            (Allocation { start: u64::MAX - 15, size: 16, payload: u64::MAX }, u64::MAX),
+        ];
+        for (block, requested) in huge {
+            let events = [Event::malloc(0, requested), Event::free(0), Event::malloc(0, 1)];
+            let mut probe = LayoutProbe::new(events.len() as u64, 1);
+            let top = Top(block.start.saturating_add(block.size));
+            let mut heap = HeapState { live_requested: requested, ..HeapState::default() };
+            let placed = Outcome::Placed { old: None, new: block, requested };
+            probe.after_event(0, &events[0], placed, &heap, &top);
+            heap.live_requested = 0;
+            probe.after_event(1, &events[1], Outcome::Freed(block), &heap, &top);
+            let small = Allocation { start: 0, size: 16, payload: 0 };
+            let placed = Outcome::Placed { old: None, new: small, requested: 1 };
+            probe.after_event(2, &events[2], placed, &heap, &top);
+            let p = probe.finish("huge");
+            assert_eq!((p.map.event, p.map.footprint), (0, top.0));
+            assert!(p.map.cells.len() <= MAP_COLUMNS * MAP_MAX_ROWS);
+            assert!(p.map.cell_bytes.checked_mul(MAP_COLUMNS as Bytes).is_some());
+            assert_eq!(p.timeline.events, [0, 1, 2]);
+            assert_eq!(p.timeline.cells.len(), 3 * p.timeline.columns);
+            let t = &p.timeline;
+            assert!(t.width >= top.0 - t.cell_bytes && t.cell_bytes.is_power_of_two());
+            // Live where the payload fits the block (not in the last block: it has none).
+            assert_eq!(p.map.cells.contains(&Kind::Live), block.payload < top.0);
+        }
     }
 
     #[test]

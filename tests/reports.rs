@@ -275,3 +275,46 @@ fn a_report_of_a_strategy_stopped_by_corruption_still_has_its_pictures() {
     }
     assert!(html.contains("boundary-tag"));
 }
+
+/// `replay ARGS --threads 2` in `dir` under a 2 GiB limit of address space (`ulimit -v`): what
+/// replaying a trace may take does not depend on the sizes it asks for. Two threads and two
+/// malloc arenas, so that the address space reserved per thread stays the same on any machine.
+fn replay_within_two_gib(dir: &Path, args: &[&str]) -> std::process::Output {
+    let bin = assert_cmd::cargo::cargo_bin("replay");
+    std::process::Command::new("sh")
+        .args(["-c", "ulimit -v 2097152 && exec \"$0\" \"$@\""])
+        .arg(bin)
+        .args(args)
+        .args(["--threads", "2"])
+        .env("MALLOC_ARENA_MAX", "2")
+        .current_dir(dir)
+        .output()
+        .expect("sh runs")
+}
+
+#[test]
+fn a_two_line_trace_of_a_two_gib_malloc_replays_with_a_report_in_little_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("t.csv"), "op,ptr,size\nmalloc,0x10,2147483648\nfree,0x10,\n")
+        .unwrap();
+    let args = ["t.csv", "--alloc", "boundary-tag", "--runs", "1", "--report", "r", "--json"];
+    let out = replay_within_two_gib(dir.path(), &[&args[..], &["r.json", "-q"]].concat());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let json: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("r.json")).unwrap()).unwrap();
+    let result = &json["results"][0];
+    assert_eq!(result["peak_footprint_bytes"], (2u64 << 30) + 32, "{result}");
+    let html = std::fs::read_to_string(dir.path().join("r/index.html")).unwrap();
+    for chart in ["heap-map", "heap-timeline"] {
+        assert!(html.contains(&format!("id=\"chart-{chart}\"")), "{chart}");
+    }
+    // --min-size 4 GiB: three blocks of 4 GiB in 12 GiB of simulated heap.
+    std::fs::write(
+        dir.path().join("m.csv"),
+        "op,ptr,size\nmalloc,0x10,1\nmalloc,0x20,1\nmalloc,0x30,1\n",
+    )
+    .unwrap();
+    let args = ["m.csv", "--alloc", "boundary-tag", "--min-size", "4294967296", "--runs", "1"];
+    let out = replay_within_two_gib(dir.path(), &[&args[..], &["--report", "m", "-q"]].concat());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}

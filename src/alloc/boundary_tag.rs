@@ -2,8 +2,13 @@
 //! real byte arena, so a buffer overrun really damages them (the safety lab).
 //!
 //! # Byte layout
-//! The arena is one `Vec<u8>`: a fixed prologue of [`PROLOGUE`] bytes, then the heap
+//! The arena is one byte array: a fixed prologue of [`PROLOGUE`] bytes, then the heap
 //! `[0, top)`, so heap address `a` is byte `PROLOGUE + a`. Every value is a `u64`, little-endian.
+//! It is sparse, like memory from `sbrk`: it commits real memory a [`PAGE`] at a time, when a
+//! tag, a link or a `write` event first stores a non-zero byte there, and an untouched page
+//! reads as zeros. So a 2 GiB block costs two pages (its header's and its footer's), not
+//! 2 GiB, and a write over all of it no more (a page a write covers whole is kept as one
+//! value, not as bytes); [`BoundaryTag::committed_bytes`] says how much is held.
 //!
 //! A block `[start, start + size)` (`size` a multiple of 16) is, without `--guard`:
 //!
@@ -69,7 +74,9 @@
 //! free piece: the first gap of 0 or at least a smallest block that puts the payload on
 //! `align`); the rest stays free if it is at least a smallest block, otherwise it is added to
 //! the block handed out (internal waste). Growth past `--heap-limit` (or past [`ARENA_LIMIT`],
-//! the most this real arena will hold) fails the request and changes nothing.
+//! 16 GiB, the most this arena addresses) fails the request and changes nothing: a request whose
+//! block (size, tags and alignment gap) cannot end at or below it is a failed allocation, whatever
+//! its size (up to `u64::MAX`) or alignment (up to 2^63).
 //!
 //! Free marks the block free and, with coalescing on (the default), merges it at once with the
 //! block below (found through the footer just below its header) and the block above (found by
@@ -94,9 +101,9 @@
 //! # Mechanism and cost
 //! Finding the class is a few shifts; the next non-empty class is two bit scans; the own-class
 //! scan looks at 16 blocks at most; free and merge read a constant number of tags. So every
-//! operation is O(1) (plus amortised O(1) arena growth: the vector's capacity doubles and only
-//! the new bytes are zeroed). `free_bytes` is a running count; `largest_satisfiable` reads at most
-//! 17 blocks.
+//! operation is O(1) (plus amortised O(1) arena growth: the page table's capacity doubles, and a
+//! page is zeroed when it is first written). Every tag access is a page-table lookup and a
+//! bounds check. `free_bytes` is a running count; `largest_satisfiable` reads at most 17 blocks.
 //!
 //! # Safety lab
 //! `write` stores [`WRITE_BYTE`] into the arena (dropping bytes at or above `top`), so an overrun
@@ -129,7 +136,7 @@
 
 use super::{
     round_up, Addr, Allocation, Bytes, Corruption, CorruptionKind, Params, Request, Strategy,
-    StrategyEntry, ALIGN, WRITE_BYTE,
+    StrategyEntry, ADDRESS_LIMIT, ALIGN, WRITE_BYTE,
 };
 
 pub const ENTRY: StrategyEntry = StrategyEntry {
@@ -149,8 +156,13 @@ pub const GUARD_MAGIC: u64 = 0x5AFE_B0DA_7A65_C0DE;
 const STATUS_BITS: u64 = ALIGN - 1;
 /// "No block" in a list link or head.
 pub const NIL: Addr = u64::MAX;
-/// The largest `top` this strategy grows to: its arena is real memory.
+/// The largest `top` this strategy grows to: 2^34 bytes (16 GiB), below the simulated
+/// address space ([`ADDRESS_LIMIT`]). The arena commits only the pages its tags and writes
+/// touch, but its page table has an entry per [`PAGE`] of `[0, top)` (8 MiB at this limit),
+/// and the size classes, so the prologue, run up to it. A block that would end past it,
+/// tags and alignment gap included, is a failed allocation.
 pub const ARENA_LIMIT: Bytes = 1 << 34;
+const _: () = assert!(ARENA_LIMIT <= ADDRESS_LIMIT);
 
 /// Sizes below this have exact classes (`size / 16`).
 const SMALL_LIMIT: Bytes = 1024;
@@ -166,7 +178,7 @@ pub const BITMAP_WORDS: usize = CLASSES.div_ceil(64);
 /// How many blocks of its own class a request looks at (policy rule 1).
 pub const SCAN_LIMIT: u64 = 16;
 
-// The prologue, as byte offsets into the arena vector.
+// The prologue, as byte offsets into the arena.
 const SUMMARY_AT: usize = 0;
 const BITMAP_AT: usize = 8;
 const HEADS_AT: usize = BITMAP_AT + 8 * BITMAP_WORDS;
@@ -216,13 +228,183 @@ fn class_of(size: Bytes) -> usize {
     }
 }
 
+/// Bytes per page of the [`Arena`] (16 KiB): the unit in which it commits memory.
+///
+/// A page of the arena costs a pointer in its page table whether it is committed or not, and
+/// a committed page costs `PAGE` bytes even if one tag is all it holds. 16 KiB keeps the table
+/// at 1/2048 of the heap's extent (1 MiB for a 2 GiB heap, 8 MiB at [`ARENA_LIMIT`]) and a
+/// huge block's two tag pages at 32 KiB; the hot path does not depend on it.
+pub const PAGE: usize = 1 << 14;
+
+/// The arena's bytes, committed a page at a time on first write, like an anonymous mapping.
+///
+/// Byte `i` is byte `i % PAGE` of page `i / PAGE`. A page never written is absent and reads as
+/// zeros, which is what a fresh arena holds, so a block costs no memory for its size: only the
+/// pages its tags and list links touch are committed (a 2 GiB block: the page of its header and
+/// the page of its footer). An absent page is *blank*: every byte of it holds one value, 0 until
+/// a fill covers the whole page (a `write` event over a large payload), which makes the page
+/// absent again with that value; so a 2 GiB write commits at most the two pages at its ends.
+/// Storing into an absent page the value it already holds leaves it absent. The first `len`
+/// bytes are addressable; a word that does not end at or below `len` reads as [`NIL`] and is
+/// not written, exactly as when the arena was a `Vec<u8>` of `len` bytes. Reading or writing a
+/// word is O(1): a page-table lookup, then the bytes.
+#[derive(Clone, Debug)]
+struct Arena {
+    /// Addressable bytes (`PROLOGUE + top`); never decreases.
+    len: usize,
+    /// `len.div_ceil(PAGE)` entries, `None` for an absent page. The bytes of a page at or
+    /// above `len` are zero.
+    pages: Vec<Option<Box<[u8; PAGE]>>>,
+    /// Per page, the value of every byte of it while it is absent (0 for a page never written;
+    /// the last page, which reaches past `len`, is never made blank by a fill).
+    blank: Vec<u8>,
+    /// Pages that are `Some`.
+    committed: usize,
+}
+
+impl Arena {
+    fn new(len: usize) -> Arena {
+        let mut arena = Arena { len: 0, pages: Vec::new(), blank: Vec::new(), committed: 0 };
+        arena.grow_to(len);
+        arena
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn committed_bytes(&self) -> Bytes {
+        (self.committed * PAGE) as Bytes
+    }
+
+    /// Make the first `len` bytes addressable; new bytes read as zero and commit nothing.
+    fn grow_to(&mut self, len: usize) {
+        if len > self.len {
+            self.len = len;
+            self.pages.resize_with(len.div_ceil(PAGE), || None);
+            self.blank.resize(self.pages.len(), 0);
+        }
+    }
+
+    /// Page `page`, committed (holding its blank value) if it was absent; `None` past the page
+    /// table.
+    fn page_mut(&mut self, page: usize) -> Option<&mut [u8; PAGE]> {
+        let blank = self.blank.get(page).copied().unwrap_or(0);
+        let slot = self.pages.get_mut(page)?;
+        if slot.is_none() {
+            self.committed += 1;
+        }
+        Some(slot.get_or_insert_with(|| new_page(blank)))
+    }
+
+    /// Byte `i` (its page's blank value in an absent page, 0 past the page table).
+    fn byte(&self, i: usize) -> u8 {
+        match self.pages.get(i / PAGE) {
+            Some(Some(page)) => page[i % PAGE],
+            _ => self.blank.get(i / PAGE).copied().unwrap_or(0),
+        }
+    }
+
+    /// The little-endian word at byte `index`, or [`NIL`] if it does not fit below `len`.
+    /// The fast path (a word inside one committed page) is a page-table lookup and a load.
+    #[inline(always)]
+    fn word(&self, index: usize) -> u64 {
+        let at = index % PAGE;
+        if index <= self.len.saturating_sub(8) && at <= PAGE - 8 {
+            if let Some(Some(page)) = self.pages.get(index / PAGE) {
+                let mut bytes = [0; 8];
+                bytes.copy_from_slice(&page[at..at + 8]);
+                return u64::from_le_bytes(bytes);
+            }
+        }
+        self.word_slow(index)
+    }
+
+    /// [`Arena::word`] in an absent page, across two pages or past `len`.
+    #[cold]
+    #[inline(never)]
+    fn word_slow(&self, index: usize) -> u64 {
+        if index.checked_add(8).is_none_or(|end| end > self.len) {
+            return NIL;
+        }
+        // Across two pages (only an unaligned, damaged link can ask for this) or absent.
+        let mut bytes = [0; 8];
+        for (k, b) in bytes.iter_mut().enumerate() {
+            *b = self.byte(index + k);
+        }
+        u64::from_le_bytes(bytes)
+    }
+
+    /// Store `value` at byte `index`, unless the word does not fit below `len`. The fast path
+    /// (a word inside one committed page) is a page-table lookup and a store.
+    #[inline(always)]
+    fn set_word(&mut self, index: usize, value: u64) {
+        let at = index % PAGE;
+        if index <= self.len.saturating_sub(8) && at <= PAGE - 8 {
+            if let Some(Some(page)) = self.pages.get_mut(index / PAGE) {
+                page[at..at + 8].copy_from_slice(&value.to_le_bytes());
+                return;
+            }
+        }
+        self.set_word_slow(index, value);
+    }
+
+    /// [`Arena::set_word`] into an absent page (committing it unless it already holds those
+    /// bytes), across two pages or past `len` (not written).
+    #[cold]
+    #[inline(never)]
+    fn set_word_slow(&mut self, index: usize, value: u64) {
+        if index.checked_add(8).is_none_or(|end| end > self.len) {
+            return;
+        }
+        for (k, &b) in value.to_le_bytes().iter().enumerate() {
+            self.fill(index + k..index + k + 1, b);
+        }
+    }
+
+    /// Set the bytes of `range` below `len` to `value`, a page at a time: a page it covers
+    /// whole becomes (or stays) absent, blank with `value`; O(pages) plus the bytes of the two
+    /// pages at its ends.
+    fn fill(&mut self, range: std::ops::Range<usize>, value: u8) {
+        let (mut at, end) = (range.start, range.end.min(self.len));
+        while at < end {
+            let (page, offset) = (at / PAGE, at % PAGE);
+            let n = (PAGE - offset).min(end - at);
+            if n == PAGE {
+                // The whole page, below `len`.
+                if let (Some(slot), Some(blank)) =
+                    (self.pages.get_mut(page), self.blank.get_mut(page))
+                {
+                    if slot.take().is_some() {
+                        self.committed -= 1;
+                    }
+                    *blank = value;
+                }
+            } else if !matches!(self.pages.get(page), Some(None))
+                || self.blank.get(page) != Some(&value)
+            {
+                if let Some(page) = self.page_mut(page) {
+                    page[offset..offset + n].fill(value);
+                }
+            }
+            at += n;
+        }
+    }
+}
+
+/// A committed page, every byte `value` (0: as fresh memory from the system).
+#[cold]
+fn new_page(value: u8) -> Box<[u8; PAGE]> {
+    Box::new([value; PAGE])
+}
+
 /// The inline-bookkeeping allocator; see the module docs.
 #[derive(Clone, Debug)]
 pub struct BoundaryTag {
     params: Params,
     layout: Layout,
-    /// The prologue, then the heap. `len() >= PROLOGUE + top`; bytes at or above `top` are zero.
-    arena: Vec<u8>,
+    /// The prologue, then the heap: `len() == PROLOGUE + top`.
+    arena: Arena,
     top: Bytes,
     /// Sum of the sizes of the free blocks (wrapping, so that damage cannot make it panic).
     free_bytes: Bytes,
@@ -236,8 +418,8 @@ pub struct BoundaryTag {
 
 impl BoundaryTag {
     pub fn new(params: Params) -> BoundaryTag {
-        let mut arena = vec![0u8; PROLOGUE];
-        arena[HEADS_AT..HEADS_AT + 8 * CLASSES].fill(0xFF); // every head is NIL
+        let mut arena = Arena::new(PROLOGUE);
+        arena.fill(HEADS_AT..HEADS_AT + 8 * CLASSES, 0xFF); // every head is NIL
         BoundaryTag {
             params,
             layout: if params.guard { Layout::GUARDED } else { Layout::PLAIN },
@@ -250,9 +432,15 @@ impl BoundaryTag {
         }
     }
 
-    /// The heap bytes `[0, top)`.
-    pub fn heap_bytes(&self) -> &[u8] {
-        self.arena.get(PROLOGUE..PROLOGUE + self.top as usize).unwrap_or(&[])
+    /// A copy of the heap bytes `[0, top)` (O(top): for tests and inspection).
+    pub fn heap_bytes(&self) -> Vec<u8> {
+        (PROLOGUE..self.arena.len()).map(|i| self.arena.byte(i)).collect()
+    }
+
+    /// Bytes of real memory the arena holds: its committed pages (see [`Arena`]), prologue
+    /// included.
+    pub fn committed_bytes(&self) -> Bytes {
+        self.arena.committed_bytes()
     }
 
     /// Bytes of tags per block: 24, or 48 with `--guard`.
@@ -260,28 +448,28 @@ impl BoundaryTag {
         self.layout.header + self.layout.footer
     }
 
-    /// Block size for a request of `n` bytes, or `None` if it cannot fit the arena.
+    /// Block size for a request of `n` bytes, or `None` if it cannot fit the arena. Never
+    /// overflows: a body past [`ARENA_LIMIT`] is refused before the tags are added.
     fn block_size(&self, n: Bytes) -> Option<Bytes> {
-        if n > ARENA_LIMIT {
+        let body = n.max(self.params.min_size);
+        if body > ARENA_LIMIT {
             return None;
         }
         let l = self.layout;
-        Some(round_up(n.max(self.params.min_size) + l.header + l.footer, ALIGN).max(l.min_block))
+        Some(round_up(body + l.header + l.footer, ALIGN).max(l.min_block))
     }
 
     // Raw access. Every read and write is bounds-checked; an address outside the arena reads
     // as NIL and is not written, so no arena content can make these panic.
 
+    #[inline]
     fn raw(&self, index: usize) -> u64 {
-        let bytes = index.checked_add(8).and_then(|end| self.arena.get(index..end));
-        bytes.and_then(|b| <[u8; 8]>::try_from(b).ok()).map_or(NIL, u64::from_le_bytes)
+        self.arena.word(index)
     }
 
+    #[inline]
     fn set_raw(&mut self, index: usize, value: u64) {
-        let end = index.saturating_add(8);
-        if let Some(bytes) = self.arena.get_mut(index..end) {
-            bytes.copy_from_slice(&value.to_le_bytes());
-        }
+        self.arena.set_word(index, value);
     }
 
     fn load(&self, addr: Addr) -> u64 {
@@ -588,16 +776,11 @@ impl BoundaryTag {
         Allocation { start: block, size, payload: block + self.layout.header }
     }
 
-    /// Make the arena hold `[0, end)`, zeroing only the new bytes, as `sbrk` hands out fresh
-    /// pages. The vector's capacity doubles (amortised O(1) per byte); for a large arena the
-    /// system allocator moves it by remapping pages rather than copying them, so growth does not
-    /// stall one operation for as long as a copy of the whole heap would take.
+    /// Make the arena hold `[0, end)`, as `sbrk` hands out fresh pages: the new bytes read as
+    /// zero and commit no memory until written (O(new pages) for the page table, 8 bytes per
+    /// [`PAGE`] bytes, amortised by doubling).
     fn reserve(&mut self, end: Bytes) {
-        let needed = PROLOGUE + end as usize;
-        if self.arena.len() >= needed {
-            return;
-        }
-        self.arena.resize(needed, 0);
+        self.arena.grow_to(PROLOGUE + end as usize);
     }
 
     /// The free block ending at `top`, if the highest block is free.
@@ -804,10 +987,7 @@ impl Strategy for BoundaryTag {
         let from = block.payload.saturating_add(offset);
         let to = from.saturating_add(len).min(self.top);
         if from < to {
-            let range = PROLOGUE + from as usize..PROLOGUE + to as usize;
-            if let Some(bytes) = self.arena.get_mut(range) {
-                bytes.fill(WRITE_BYTE);
-            }
+            self.arena.fill(PROLOGUE + from as usize..PROLOGUE + to as usize, WRITE_BYTE);
         }
     }
 
@@ -1028,11 +1208,11 @@ mod tests {
     fn the_heap_limit_fails_a_request_and_changes_nothing() {
         let mut heap = BoundaryTag::new(Params { heap_limit: Some(200), ..Params::default() });
         malloc(&mut heap, 100);
-        let before = heap.heap_bytes().to_vec();
+        let before = heap.heap_bytes();
         assert_eq!(heap.allocate(Request::new(100)), None);
         assert_eq!(heap.allocate(Request::new(u64::MAX)), None);
         assert_eq!(heap.allocate(Request { size: 1, align: 1 << 40 }), None);
-        assert_eq!((heap.top(), heap.heap_bytes()), (128, &before[..]));
+        assert_eq!((heap.top(), heap.heap_bytes()), (128, before));
         assert_eq!(heap.corruption(), None);
     }
 
@@ -1111,7 +1291,84 @@ mod tests {
         assert_eq!(heap.heap_bytes()[..16], block_header(48));
         heap.write(a, u64::MAX, u64::MAX);
         assert_eq!(heap.heap_bytes().len(), 48);
-        assert!(heap.arena[PROLOGUE + 48..].iter().all(|&b| b == 0));
+        let page_end = heap.arena.pages.len() * PAGE;
+        assert!((PROLOGUE + 48..page_end).all(|i| heap.arena.byte(i) == 0));
+    }
+
+    #[test]
+    fn a_two_gib_malloc_commits_only_the_pages_its_tags_touch() {
+        let mut heap = plain();
+        // The prologue and heap address 0 share the first page.
+        assert_eq!(heap.committed_bytes(), PAGE as u64);
+        let a = malloc(&mut heap, 2 << 30);
+        assert_eq!(a, block(0, (2 << 30) + 32));
+        // The header's page and the footer's page, nothing in between.
+        assert_eq!(heap.committed_bytes(), 2 * PAGE as u64);
+        assert_eq!(word(&heap, a.end() - 8), a.size | USED);
+        assert_eq!(word(&heap, 1 << 30), 0, "the untouched middle reads as zeros");
+        // A write over the whole payload: its middle pages hold one value each, not bytes.
+        heap.write(a, 0, a.size - heap.tag_bytes());
+        assert_eq!(heap.committed_bytes(), 2 * PAGE as u64);
+        assert_eq!(word(&heap, 1 << 30), 0x4141_4141_4141_4141);
+        assert_eq!(word(&heap, a.end() - 16), 0x4141_4141_4141_4141);
+        assert_eq!(word(&heap, a.end() - 8), a.size | USED);
+        // Writing the same bytes again changes nothing; freeing writes tags and links on the
+        // pages held.
+        heap.write(a, 1 << 30, 100);
+        heap.free(a);
+        assert_eq!(heap.committed_bytes(), 2 * PAGE as u64);
+        assert_eq!(heap.free_blocks(), [(0, a.size)]);
+        // Reused from the low end: the new footer and the rest's header share one more page.
+        let b = malloc(&mut heap, 1 << 20);
+        assert_eq!(b.start, 0);
+        assert_eq!(heap.committed_bytes(), 3 * PAGE as u64);
+        assert_eq!(word(&heap, b.end() + 8), FREE, "the status of the rest");
+        assert_eq!(word(&heap, b.end() + 200), 0x4141_4141_4141_4141);
+    }
+
+    #[test]
+    fn min_size_of_four_gib_commits_pages_not_gigabytes() {
+        let mut heap = BoundaryTag::new(Params { min_size: 4 << 30, ..Params::default() });
+        for i in 0..3 {
+            assert_eq!(malloc(&mut heap, 1), block(i * ((4 << 30) + 32), (4 << 30) + 32));
+        }
+        // A fourth would end past ARENA_LIMIT (16 GiB).
+        assert_eq!(heap.allocate(Request::new(1)), None);
+        assert_eq!(heap.top(), 3 * ((4 << 30) + 32));
+        assert!(heap.committed_bytes() <= 4 * PAGE as u64, "{}", heap.committed_bytes());
+    }
+
+    #[test]
+    fn a_request_whose_block_cannot_end_at_or_below_the_arena_limit_fails() {
+        let mut heap = plain();
+        // 24 bytes of tags: this block ends exactly at the limit.
+        let fits = ARENA_LIMIT - 24;
+        let mut probe = heap.clone();
+        assert_eq!(probe.allocate(Request::new(fits)), Some(block(0, ARENA_LIMIT)));
+        assert_eq!(probe.allocate(Request::new(0)), None);
+        for size in [fits + 1, ARENA_LIMIT, ADDRESS_LIMIT, u64::MAX - 15, u64::MAX] {
+            assert_eq!(heap.allocate(Request::new(size)), None, "{size}");
+        }
+        for align_log2 in [34, 40, 47, 62, 63] {
+            let req = Request { size: 1, align: 1 << align_log2 };
+            assert_eq!(heap.allocate(req), None, "align 2^{align_log2}");
+            let req = Request { size: u64::MAX, align: 1 << align_log2 };
+            assert_eq!(heap.allocate(req), None, "align 2^{align_log2}");
+        }
+        // A block already there: growing it past the limit fails and keeps it.
+        let a = malloc(&mut heap, 100);
+        assert_eq!(heap.allocate(Request { size: fits, align: 1 << 33 }), None);
+        for size in [fits + 1, u64::MAX] {
+            assert_eq!(heap.reallocate(a, Request::new(size)), None);
+        }
+        assert_eq!((heap.top(), heap.corruption()), (a.size, None));
+        heap.free(a);
+        assert_eq!(heap.free_blocks(), [(0, a.size)]);
+        // --min-size near u64::MAX: every request fails, none overflows.
+        let mut heap = BoundaryTag::new(Params { min_size: u64::MAX - 15, ..Params::default() });
+        assert_eq!(heap.allocate(Request::new(0)), None);
+        assert_eq!(heap.allocate(Request { size: u64::MAX, align: 1 << 63 }), None);
+        assert_eq!(heap.top(), 0);
     }
 
     fn block_header(size: u64) -> [u8; 16] {
@@ -1355,6 +1612,77 @@ mod tests {
         }
     }
 
+    /// One step on an arena and on the `Vec<u8>` it stands for.
+    #[derive(Clone, Debug)]
+    enum ArenaOp {
+        Grow(usize),
+        SetWord(usize, u64),
+        Fill(usize, usize, u8),
+        Word(usize),
+    }
+
+    fn arena_op() -> impl Gen<Value = ArenaOp> {
+        // Five pages, unaligned indices, values of 0 and of the write byte often.
+        let index = prop_oneof![0..5 * PAGE, (0..5usize).prop_map(|p| p * PAGE), Just(usize::MAX)];
+        let byte = prop_oneof![Just(0u8), Just(WRITE_BYTE), any::<u8>()];
+        let value = prop_oneof![Just(0u64), Just(0x4141_4141_4141_4141), any::<u64>()];
+        prop_oneof![
+            1 => (0..6 * PAGE).prop_map(ArenaOp::Grow),
+            3 => (index.clone(), value).prop_map(|(i, v)| ArenaOp::SetWord(i, v)),
+            2 => (0..5 * PAGE, 0..3 * PAGE, byte).prop_map(|(i, n, b)| ArenaOp::Fill(i, n, b)),
+            3 => index.prop_map(ArenaOp::Word),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+        #[test]
+        fn the_sparse_arena_reads_and_writes_as_a_plain_byte_vector(
+            ops in proptest::collection::vec(arena_op(), 1..60),
+        ) {
+            let mut arena = Arena::new(8);
+            let mut model = vec![0u8; 8];
+            let word_of = |model: &[u8], i: usize| {
+                let bytes = i.checked_add(8).and_then(|end| model.get(i..end));
+                bytes.map_or(NIL, |b| u64::from_le_bytes(b.try_into().unwrap()))
+            };
+            for op in ops {
+                match op {
+                    ArenaOp::Grow(n) => {
+                        arena.grow_to(n);
+                        if n > model.len() {
+                            model.resize(n, 0);
+                        }
+                    }
+                    ArenaOp::SetWord(i, v) => {
+                        arena.set_word(i, v);
+                        if let Some(b) = i.checked_add(8).and_then(|end| model.get_mut(i..end)) {
+                            b.copy_from_slice(&v.to_le_bytes());
+                        }
+                    }
+                    ArenaOp::Fill(i, n, b) => {
+                        arena.fill(i..i + n, b);
+                        let end = (i + n).min(model.len());
+                        if i < end {
+                            model[i..end].fill(b);
+                        }
+                    }
+                    ArenaOp::Word(i) => prop_assert_eq!(arena.word(i), word_of(&model, i)),
+                }
+                prop_assert_eq!(arena.len(), model.len());
+                let committed = arena.pages.iter().filter(|p| p.is_some()).count();
+                prop_assert_eq!(arena.committed_bytes(), (committed * PAGE) as u64);
+            }
+            for (i, &b) in model.iter().enumerate() {
+                prop_assert_eq!(arena.byte(i), b, "byte {}", i);
+            }
+            // Past `len`, the last page holds zeros, ready for growth.
+            let page_end = arena.pages.len() * PAGE;
+            prop_assert!((model.len()..page_end).all(|i| arena.byte(i) == 0));
+        }
+    }
+
     /// One step of a damaging stream.
     #[derive(Clone, Debug)]
     enum Op {
@@ -1378,8 +1706,10 @@ mod tests {
             Just(NIL),
             Just(GUARD_MAGIC)
         ];
+        let huge = prop_oneof![any::<u64>(), (ARENA_LIMIT - 100..=ARENA_LIMIT + 100)];
         prop_oneof![
             4 => (size(), 0u32..5).prop_map(|(s, a)| Op::Malloc(s, a)),
+            1 => (huge, 0u32..60).prop_map(|(s, a)| Op::Malloc(s, a)),
             3 => any::<u16>().prop_map(Op::Free),
             1 => (any::<u16>(), size()).prop_map(|(p, s)| Op::Realloc(p, s)),
             1 => (any::<u16>(), offset, len).prop_map(|(p, o, l)| Op::Write(p, o, l)),

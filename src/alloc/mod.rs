@@ -33,6 +33,9 @@ pub type Bytes = u64;
 /// Every block address, and every block size, is a multiple of this many bytes.
 pub const ALIGN: Bytes = 16;
 
+/// The simulated address space: no block may end past this address (128 TiB).
+pub const ADDRESS_LIMIT: Bytes = 1 << 47;
+
 /// Round `n` up to the next multiple of `to` (a power of two).
 #[inline]
 pub const fn round_up(n: Bytes, to: Bytes) -> Bytes {
