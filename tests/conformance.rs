@@ -3,7 +3,7 @@
 //! out-of-heap addresses, a shrinking heap or accounting drift.
 
 use proptest::prelude::*;
-use replay::alloc::{Allocation, Params, StrategyEntry, ALIGN, ALL};
+use replay::alloc::{Allocation, Params, StrategyEntry, ADDRESS_LIMIT, ALIGN, ALL};
 use replay::replay::{NoProbe, Replayer};
 use replay::trace::{BlockId, Event, Op};
 use std::collections::BTreeMap;
@@ -191,5 +191,36 @@ fn every_strategy_counts_failures_at_the_heap_limit_and_ignores_their_frees() {
         let heap = replayer.heap();
         assert_eq!((heap.failed_allocations, heap.ignored_frees), (1, 1), "{}", entry.name);
         assert!(replayer.strategy().top() <= 10_000, "{}", entry.name);
+    }
+}
+
+#[test]
+fn a_request_near_two_to_the_sixty_four_fails_for_every_strategy() {
+    const LIMIT: u64 = ADDRESS_LIMIT;
+    let events = [
+        Event::malloc(0, 16),
+        Event::malloc(1, u64::MAX),
+        Event::malloc(2, u64::MAX - 15),
+        Event::memalign(3, 16, 1 << 63),
+        Event::malloc(4, LIMIT + 1),
+        // Realloc to a size that cannot fit: fails, block 0 stays as it was.
+        Event::realloc(0, u64::MAX),
+        Event::realloc(0, LIMIT + 1),
+        Event::free(1),
+        Event::free(2),
+        Event::free(3),
+        Event::free(4),
+        Event::free(0),
+    ];
+    for entry in ALL {
+        let replayer = replay_checked(entry, &Params::default(), &events, 5);
+        let heap = replayer.heap();
+        assert_eq!(
+            (heap.failed_allocations, heap.ignored_frees),
+            (6, 4),
+            "{}: every request past the address-space ceiling fails",
+            entry.name
+        );
+        assert!(replayer.strategy().top() <= LIMIT, "{}", entry.name);
     }
 }

@@ -43,8 +43,9 @@
 //!     grow the heap), and then the old one is freed. If placing fails at the heap limit, realloc
 //!     fails and the old block stays.
 //!
-//! A request whose block would be larger than `2^62` bytes fails (as if at a heap limit), as does
-//! growth beyond `top = 2^63`.
+//! A request whose block would be larger than [`ADDRESS_LIMIT`] (`2^47` bytes) fails (as if at a
+//! heap limit), as does growth beyond `top = ADDRESS_LIMIT`: the simulated address space ends
+//! there for every strategy (see [`super`]). So a block of exactly `2^47` bytes fits an empty heap.
 //!
 //! # Mechanism and cost
 //! One ordered set of free block addresses per order, plus a bitmap of the orders that have a free
@@ -62,7 +63,9 @@
 //! merged block put on), 1 for every buddy looked up that was not free, and 1 for every order
 //! a growing realloc checks for growth in place.
 
-use super::{Addr, Allocation, Bytes, Params, Request, Strategy, StrategyEntry, ALIGN};
+use super::{
+    Addr, Allocation, Bytes, Params, Request, Strategy, StrategyEntry, ADDRESS_LIMIT, ALIGN,
+};
 use std::collections::BTreeSet;
 
 pub const ENTRY: StrategyEntry = StrategyEntry {
@@ -72,8 +75,9 @@ pub const ENTRY: StrategyEntry = StrategyEntry {
     new: |params| Box::new(Buddy::new(*params)),
 };
 
-/// Orders are log2 of block sizes. A block of this order or more is refused.
-const MAX_ORDER: u32 = 62;
+/// Orders are log2 of block sizes. A block of a higher order is refused: it would not fit under
+/// [`ADDRESS_LIMIT`].
+const MAX_ORDER: u32 = ADDRESS_LIMIT.trailing_zeros();
 /// Orders of the free sets (0..=63, so every `u64` bit of [`Buddy::nonempty`] has a set).
 const ORDERS: usize = 64;
 
@@ -344,8 +348,8 @@ mod tests {
         // Without --min-size, a 16-aligned request of n bytes gets a block of `size` bytes with
         // max(n, 16) <= size < 2 * max(n, 16): what is not asked for is less than half the block.
         let heap = heap();
-        let sizes = (0..=70_000).chain((17..62).flat_map(|k| [(1 << k) - 1, 1 << k, (1 << k) + 1]));
-        for n in sizes {
+        let sizes = (0..=70_000).chain((17..47).flat_map(|k| [(1 << k) - 1, 1 << k, (1 << k) + 1]));
+        for n in sizes.chain([ADDRESS_LIMIT - 1, ADDRESS_LIMIT]) {
             let size = 1u64 << heap.order_of(Request::new(n)).unwrap();
             assert!(n.max(16) <= size && size < 2 * n.max(16), "{n} bytes got a {size}-byte block");
         }
@@ -453,7 +457,14 @@ mod tests {
         let mut heap = heap();
         assert_eq!(heap.allocate(Request::new(u64::MAX)), None);
         assert_eq!(heap.allocate(Request::new((1 << 62) + 1)), None);
+        assert_eq!(heap.allocate(Request::new(ADDRESS_LIMIT + 1)), None);
+        assert_eq!(heap.allocate(Request { size: 16, align: 1 << 63 }), None);
         assert_eq!(heap.top(), 0);
+        // A block of exactly the address space fits an empty heap; then nothing more does.
+        let all = heap.allocate(Request::new(ADDRESS_LIMIT)).unwrap();
+        assert_eq!(all, Allocation::at(0, ADDRESS_LIMIT));
+        assert_eq!(heap.allocate(Request::new(1)), None);
+        assert_eq!(heap.top(), ADDRESS_LIMIT);
     }
 
     #[test]
