@@ -300,6 +300,7 @@ impl Strategy for Buddy {
 mod tests {
     use super::Strategy;
     use super::*;
+    use crate::alloc::limits;
     use proptest::prelude::*;
 
     impl Buddy {
@@ -572,20 +573,41 @@ mod tests {
 
         #[test]
         fn random_streams_keep_the_free_sets_exact_and_place_by_the_policy(
-            ops in proptest::collection::vec((0u8..8, 0u64..3000, 0u32..4, any::<u16>()), 1..200),
+            ops in proptest::collection::vec(
+                (0u8..8, limits::size(0u64..3000), limits::align_log2(4u32..8), any::<u16>()),
+                1..200,
+            ),
             min_size in prop_oneof![Just(16u64), Just(64)],
             heap_limit in prop_oneof![Just(None), Just(Some(4096u64))],
         ) {
-            let mut heap = Buddy::new(Params { min_size, heap_limit, ..Params::default() });
+            let params = Params { min_size, heap_limit, ..Params::default() };
+            let mut heap = Buddy::new(params);
             let mut live: Vec<Allocation> = Vec::new();
-            for (op, size, align_log, pick) in ops {
+            for (op, size, align_log2, pick) in ops {
                 let pick = usize::from(pick) % live.len().max(1);
                 match op {
                     0..=3 => {
-                        let req = Request { size, align: 16 << align_log };
+                        let req = Request { size, align: 1 << align_log2 };
                         let before = heap.free_blocks();
                         let top = heap.top();
-                        if let Some(b) = heap.allocate(req) {
+                        // The block the rules give, and whether it can fit the address space:
+                        // without a heap limit, only a block past the ceiling, or growth that
+                        // might pass it, fails (growth doubles the heap to at most 2 * top, or
+                        // twice the block when the lower half is not all free).
+                        let block = params.need(size).max(req.align);
+                        let grows = before.iter().all(|f| f.1 < block);
+                        let may_fail = heap_limit.is_some()
+                            || block > ADDRESS_LIMIT
+                            || (grows && (2 * top).max(2 * block.next_power_of_two()) > ADDRESS_LIMIT);
+                        let placed = heap.allocate(req);
+                        if block > ADDRESS_LIMIT {
+                            prop_assert_eq!(placed, None);
+                        }
+                        if placed.is_none() {
+                            prop_assert!(may_fail, "{req:?} fits but failed at top {top:#x}");
+                            prop_assert_eq!((heap.top(), heap.free_blocks()), (top, before.clone()));
+                        }
+                        if let Some(b) = placed {
                             prop_assert!(b.payload == b.start && b.start % req.align == 0);
                             prop_assert!(b.size >= req.size.max(req.align).max(min_size));
                             // Placement: the lowest-addressed free block of the smallest
@@ -600,9 +622,22 @@ mod tests {
                     }
                     4..=5 if !live.is_empty() => heap.free(live.swap_remove(pick)),
                     6..=7 if !live.is_empty() => {
-                        if let Some(b) = heap.reallocate(live[pick], Request::new(size)) {
-                            prop_assert!(b.size >= size);
-                            live[pick] = b;
+                        let top = heap.top();
+                        match heap.reallocate(live[pick], Request::new(size)) {
+                            Some(b) => {
+                                prop_assert!(b.size >= size && b.end() <= ADDRESS_LIMIT);
+                                live[pick] = b;
+                            }
+                            None => {
+                                let block = params.need(size);
+                                prop_assert!(
+                                    heap_limit.is_some()
+                                        || block > ADDRESS_LIMIT
+                                        || (2 * top).max(2 * block.next_power_of_two()) > ADDRESS_LIMIT,
+                                    "realloc to {size} fits but failed at top {top:#x}"
+                                );
+                                prop_assert_eq!(heap.top(), top);
+                            }
                         }
                     }
                     _ => {}

@@ -315,6 +315,42 @@ pub fn names() -> String {
     ALL.iter().map(|entry| entry.name).collect::<Vec<_>>().join(", ")
 }
 
+/// Generators for the strategies' property tests that reach the limits: sizes near
+/// [`ADDRESS_LIMIT`], 2^63 and 2^64, alignments up to 2^63.
+#[cfg(test)]
+pub(crate) mod limits {
+    use super::{Bytes, ADDRESS_LIMIT};
+    use proptest::prelude::*;
+
+    /// A size within a few hundred bytes of a limit: the ceiling (either side), half of it
+    /// (two such blocks may fit), 2^63 and 2^64 - 1 (from below).
+    pub fn near_a_limit() -> impl Strategy<Value = Bytes> {
+        let at = prop_oneof![
+            Just(ADDRESS_LIMIT),
+            Just(ADDRESS_LIMIT / 2),
+            Just(1 << 63),
+            Just(Bytes::MAX)
+        ];
+        (at, 0u64..64, any::<bool>()).prop_map(|(at, k, up)| {
+            if up {
+                at.saturating_add(k * 8)
+            } else {
+                at - k * 8
+            }
+        })
+    }
+
+    /// `usual` seven times in eight, else a size near a limit.
+    pub fn size(usual: impl Strategy<Value = Bytes>) -> impl Strategy<Value = Bytes> {
+        prop_oneof![7 => usual, 1 => near_a_limit()]
+    }
+
+    /// log2 of an alignment: `usual` five times in six, else anything from 4 (16 bytes) to 63.
+    pub fn align_log2(usual: impl Strategy<Value = u32>) -> impl Strategy<Value = u32> {
+        prop_oneof![5 => usual, 1 => 4u32..=63]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
