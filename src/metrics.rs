@@ -18,8 +18,10 @@
 //!   (0 when nothing is consumed), and `external_fragmentation = 1 - largest_satisfiable /
 //!   free_bytes` (0 when there are no free bytes), where `largest_satisfiable` is the largest
 //!   request the strategy could serve then without growing the heap;
-//! - `failed_allocations`: allocations (and reallocations) refused because the heap would have
-//!   grown past `--heap-limit`; `ignored_frees`: frees of such a block, which are ignored.
+//! - `failed_allocations`: allocations (and reallocations) refused because their block cannot be
+//!   placed within the simulated address space: the heap would have grown past `--heap-limit`,
+//!   or the block cannot end at or below [`crate::alloc::ADDRESS_LIMIT`] (2^47 bytes) for any
+//!   strategy; `ignored_frees`: frees of such a block, which are ignored.
 //! - `work_per_event = work / events`: `work` is the strategy's own count of the work it did
 //!   (list entries, tree nodes and bitmap words visited, splits, merges: each strategy's module
 //!   docs say what it counts), a deterministic cost that catches algorithmic regressions exactly
