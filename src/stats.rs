@@ -390,7 +390,7 @@ pub fn render(stats: &TraceStats) -> String {
     ));
     let widest = stats.request_size_histogram.iter().map(|b| b.count).max().unwrap_or(1).max(1);
     for b in &stats.request_size_histogram {
-        let bar = "#".repeat(((b.count * 40).div_ceil(widest)) as usize);
+        let bar = "#".repeat((u128::from(b.count) * 40).div_ceil(u128::from(widest)) as usize);
         out.push_str(&format!(
             "            [{:>9}, {:>9})  {:>10}  {bar}\n",
             thousands(b.from),

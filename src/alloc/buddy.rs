@@ -20,13 +20,13 @@
 //!   block); otherwise `top` doubles, again and again, until a free block of order `>= k` exists.
 //!   Each doubling makes the new upper half `[top, 2 * top)` one free block, which merges with the
 //!   lower half `[0, top)` when that is entirely free. Then placement proceeds as above. If the
-//!   final `top` would exceed `--heap-limit`, the request fails and nothing changes. So the
-//!   footprint is always 0 or a power of two, and freeing every block leaves one free block of
-//!   `top` bytes. (A 16-byte heap that needs a 64-byte block with its 16 bytes live grows
-//!   16 -> 32 -> 64 -> 128 and takes `[64, 128)`.) Why doubling rather than growing `top` just
-//!   past the new block: a `top` that is not a power of two, say 48, splits `[0, top)` into
-//!   blocks that can never merge (`[0, 32)` and `[32, 48)`), so an empty heap could not serve a
-//!   request of its own size.
+//!   final `top` would exceed `--heap-limit` (or the ceiling, below), the request fails and
+//!   nothing changes. So the footprint is always 0 or a power of two, and freeing every block
+//!   leaves one free block of `top` bytes. (A 16-byte heap that needs a 64-byte block with its
+//!   16 bytes live grows 16 -> 32 -> 64 -> 128 and takes `[64, 128)`.) Why doubling rather than
+//!   growing `top` just past the new block: a `top` that is not a power of two, say 48, splits
+//!   `[0, top)` into blocks that can never merge (`[0, 32)` and `[32, 48)`), so an empty heap
+//!   could not serve a request of its own size.
 //! - **Free.** A freed block merges with its buddy while the buddy is one entire free block,
 //!   repeatedly, up to the whole heap. Buddy always merges: `--no-coalesce` (which is about the
 //!   free-list family) does not apply to it. Hence no two free buddies are ever both free, and

@@ -52,8 +52,8 @@
 //!   - anything else (another class, small to large, large to small): allocate the new block by
 //!     the malloc rule while the old one is live, then free the old one.
 //! - **Heap limit.** Only the page allocator grows the heap. When it cannot place a new slab or a
-//!   large run within `--heap-limit`, the request fails (a failing realloc keeps the old block)
-//!   and nothing has changed.
+//!   large run within `--heap-limit` and the address-space ceiling ([`super::ADDRESS_LIMIT`]),
+//!   the request fails (a failing realloc keeps the old block) and nothing has changed.
 //!
 //! # Figures
 //! - `free_bytes` = the page allocator's free bytes + the bytes of the free slots of all slabs.

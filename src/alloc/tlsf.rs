@@ -27,8 +27,8 @@
 //! 3. **Growth, as sbrk.** When no class fits: if the last block of the heap (the one ending at
 //!    `top`) is free, it is used: split as in 2 when it is already big enough (a block the
 //!    rounding skipped), else extended so that `top = its start + b`. Otherwise a new block is
-//!    placed at `top` and `top` grows by `b`. When `--heap-limit` forbids the new `top`, the
-//!    request fails and nothing changes.
+//!    placed at `top` and `top` grows by `b`. When `--heap-limit` or the address-space ceiling
+//!    ([`super::ADDRESS_LIMIT`]) forbids the new `top`, the request fails and nothing changes.
 //! 4. **Free.** A freed block merges at once with its free physical neighbours (before and
 //!    after), then is pushed on its class list. Two free blocks are therefore never adjacent.
 //!    tlsf always coalesces, as in the paper: `--no-coalesce` (the free-list family's switch)
