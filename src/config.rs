@@ -60,7 +60,8 @@ impl RunConfig {
             parse: ParseOptions { lenient: args.lenient, one_thread: args.threads == Some(1) },
             strategies: parse_strategies(&args.alloc)?,
             params: Params {
-                min_size: round_up(args.min_size.clamp(ALIGN, 1 << 40), ALIGN),
+                // Past the address-space ceiling every request fails (see alloc::ADDRESS_LIMIT).
+                min_size: round_up(args.min_size.clamp(ALIGN, alloc::OVERSIZED), ALIGN),
                 coalesce: !args.no_coalesce,
                 heap_limit: args.heap_limit.as_deref().map(parse_bytes).transpose()?,
                 guard: args.guard,

@@ -18,8 +18,10 @@
 //!   (0 when nothing is consumed), and `external_fragmentation = 1 - largest_satisfiable /
 //!   free_bytes` (0 when there are no free bytes), where `largest_satisfiable` is the largest
 //!   request the strategy could serve then without growing the heap;
-//! - `failed_allocations`: allocations (and reallocations) refused because the heap would have
-//!   grown past `--heap-limit`; `ignored_frees`: frees of such a block, which are ignored.
+//! - `failed_allocations`: allocations (and reallocations) refused because their block cannot be
+//!   placed within the simulated address space: the heap would have grown past `--heap-limit`,
+//!   or the block cannot end at or below [`crate::alloc::ADDRESS_LIMIT`] (2^47 bytes) for any
+//!   strategy; `ignored_frees`: frees of such a block, which are ignored.
 //! - `work_per_event = work / events`: `work` is the strategy's own count of the work it did
 //!   (list entries, tree nodes and bitmap words visited, splits, merges: each strategy's module
 //!   docs say what it counts), a deterministic cost that catches algorithmic regressions exactly
@@ -120,8 +122,17 @@ impl MemoryStats {
     }
 
     /// `(live_consumed - live_requested) / live_consumed` at `peak_event`.
+    ///
+    /// Every live block holds its request (`--verify` checks it), so this is in `[0, 1)`; the
+    /// subtraction is done in floating point all the same, so that a strategy breaking that rule
+    /// shows a negative figure instead of a wrapped one.
     pub fn internal_fragmentation(&self) -> f64 {
-        ratio(self.live_consumed_at_peak - self.max_live_bytes, self.live_consumed_at_peak)
+        let consumed = self.live_consumed_at_peak;
+        if consumed == 0 {
+            0.0
+        } else {
+            (consumed as f64 - self.max_live_bytes as f64) / consumed as f64
+        }
     }
 
     /// `work / events`: the strategy's work per event, exactly reproducible (0 for no events).
@@ -129,9 +140,11 @@ impl MemoryStats {
         ratio(self.work, self.events)
     }
 
-    /// Free bytes at `peak_event`: `footprint - live_consumed`.
+    /// Free bytes at `peak_event`: `footprint - live_consumed`. Live blocks lie inside the
+    /// footprint (`--verify` checks it), so this never goes below 0; it is 0, not a wrapped
+    /// count, for a strategy that breaks that rule.
     pub fn free_bytes_at_peak(&self) -> Bytes {
-        self.footprint_at_peak - self.live_consumed_at_peak
+        self.footprint_at_peak.saturating_sub(self.live_consumed_at_peak)
     }
 
     /// `1 - largest_satisfiable / free_bytes` at `peak_event`; 0 when nothing is free.
@@ -250,6 +263,16 @@ mod tests {
         // 24 requested bytes in a 32-byte block: 8 / 32 = 25% waste.
         assert_eq!(stats(32, 24, 32, 32, 0).internal_fragmentation(), 0.25);
         assert_eq!(stats(0, 0, 0, 0, 0).internal_fragmentation(), 0.0);
+    }
+
+    #[test]
+    fn a_block_smaller_than_its_request_shows_instead_of_wrapping() {
+        // What a strategy that saturated a request near 2^64 to a 16-byte block reported:
+        // internal fragmentation must not wrap round to about 100%, nor free bytes to 2^64.
+        let s = stats(16, u64::MAX, 16, 16, 0);
+        assert!(s.internal_fragmentation() < -1e15, "{}", s.internal_fragmentation());
+        let s = stats(16, 16, 32, 16, 0);
+        assert_eq!((s.free_bytes_at_peak(), s.external_fragmentation()), (0, 0.0));
     }
 
     #[test]

@@ -71,7 +71,8 @@ impl Percentiles {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Bucket {
     pub from: u64,
-    pub to: u64,
+    /// Up to 2^64, past every `u64` size.
+    pub to: u128,
     pub count: u64,
 }
 
@@ -94,17 +95,20 @@ pub struct TraceStats {
     pub path: String,
     pub events: u64,
     pub by_op: BTreeMap<&'static str, u64>,
-    pub blocks: u32,
+    /// Blocks allocated (malloc, calloc, memalign events): the same for a trace in any format,
+    /// whether its block ids are recycled or not.
+    pub blocks: u64,
     pub threads: Option<u64>,
-    pub max_live_bytes: u64,
+    /// Live bytes are exact: a trace may ask for more than 2^64 bytes in all.
+    pub max_live_bytes: u128,
     pub max_live_bytes_event: u64,
     pub max_live_bytes_line: u64,
     pub max_live_blocks: u64,
     pub max_live_blocks_event: u64,
     pub max_live_blocks_line: u64,
-    pub live_bytes_at_end: u64,
+    pub live_bytes_at_end: u128,
     pub live_blocks_at_end: u64,
-    pub total_bytes_allocated: u64,
+    pub total_bytes_allocated: u128,
     pub request_sizes: Percentiles,
     pub request_size_histogram: Vec<Bucket>,
     /// In events, of the blocks that are freed.
@@ -114,19 +118,21 @@ pub struct TraceStats {
     pub skipped: BTreeMap<&'static str, u64>,
 }
 
-/// Profile `trace`. O(events) time and memory (plus a sort of the sizes and lifetimes).
+/// Profile `trace`. O(events) time (plus a sort of the sizes and lifetimes); memory O(requests)
+/// for the sizes and lifetimes, and O(block ids) for the table of live sizes.
 pub fn profile(trace: &Trace, threads: Option<u64>) -> TraceStats {
     let events = &trace.events;
     let mut by_op = BTreeMap::new();
+    // Indexed by block id. An id may be recycled (an `.rtrace` reuses the id of a freed block):
+    // an entry describes the block that has the id now, and everything counted per *block* is
+    // counted per allocation, never per id.
     let mut size_of = vec![0u64; trace.blocks as usize];
     let mut born = vec![0u64; trace.blocks as usize];
-    let mut freed = vec![false; trace.blocks as usize];
-    let (mut live, mut blocks) = (0u64, 0u64);
+    let (mut live, mut live_blocks) = (0u128, 0u64);
     let (mut max_bytes, mut max_bytes_at, mut max_blocks, mut max_blocks_at) = (0, 0, 0, 0);
-    let mut total = 0u64;
+    let (mut total, mut allocations) = (0u128, 0u64);
     let mut sizes = Vec::new();
     let mut lifetimes = Vec::new();
-    let mut series = Vec::with_capacity(events.len());
     for (i, e) in events.iter().enumerate() {
         let i = i as u64;
         *by_op.entry(e.op.name()).or_insert(0u64) += 1;
@@ -135,21 +141,21 @@ pub fn profile(trace: &Trace, threads: Option<u64>) -> TraceStats {
             Op::Malloc | Op::Calloc | Op::Memalign => {
                 size_of[id] = e.size;
                 born[id] = i;
-                live += e.size;
-                blocks += 1;
-                total = total.saturating_add(e.size);
+                live += u128::from(e.size);
+                live_blocks += 1;
+                allocations += 1;
+                total += u128::from(e.size);
                 sizes.push(e.size);
             }
             Op::Realloc => {
-                live = live - size_of[id] + e.size;
+                live = live - u128::from(size_of[id]) + u128::from(e.size);
                 size_of[id] = e.size;
-                total = total.saturating_add(e.size);
+                total += u128::from(e.size);
                 sizes.push(e.size);
             }
             Op::Free => {
-                live -= size_of[id];
-                blocks -= 1;
-                freed[id] = true;
+                live -= u128::from(size_of[id]);
+                live_blocks -= 1;
                 lifetimes.push(i - born[id]);
             }
             Op::Write => {}
@@ -157,31 +163,27 @@ pub fn profile(trace: &Trace, threads: Option<u64>) -> TraceStats {
         if live > max_bytes {
             (max_bytes, max_bytes_at) = (live, i);
         }
-        if blocks > max_blocks {
-            (max_blocks, max_blocks_at) = (blocks, i);
+        if live_blocks > max_blocks {
+            (max_blocks, max_blocks_at) = (live_blocks, i);
         }
-        series.push(live);
     }
     let mut histogram: Vec<Bucket> = Vec::new();
     for &size in &sizes {
         let k = size.max(1).ilog2();
         while histogram.len() <= k as usize {
             let j = histogram.len() as u32;
-            histogram.push(Bucket {
-                from: 1 << j,
-                to: 1u64.checked_shl(j + 1).unwrap_or(u64::MAX),
-                count: 0,
-            });
+            histogram.push(Bucket { from: 1 << j, to: 1 << (j + 1), count: 0 });
         }
         histogram[k as usize].count += 1;
     }
     let first_used = histogram.iter().position(|b| b.count > 0).unwrap_or(0);
     histogram.drain(..first_used);
+    let shape = shape_of(max_bytes, events.len() as u64, || LiveBytes::new(events, trace.blocks));
     TraceStats {
         path: trace.path.display().to_string(),
         events: events.len() as u64,
         by_op,
-        blocks: trace.blocks,
+        blocks: allocations,
         threads,
         max_live_bytes: max_bytes,
         max_live_bytes_event: max_bytes_at,
@@ -190,21 +192,66 @@ pub fn profile(trace: &Trace, threads: Option<u64>) -> TraceStats {
         max_live_blocks_event: max_blocks_at,
         max_live_blocks_line: trace.line_of(max_blocks_at),
         live_bytes_at_end: live,
-        live_blocks_at_end: blocks,
+        live_blocks_at_end: live_blocks,
         total_bytes_allocated: total,
         request_sizes: Percentiles::of(&mut sizes),
         request_size_histogram: histogram,
         lifetimes: Percentiles::of(&mut lifetimes),
-        never_freed: freed.iter().filter(|&&f| !f).count() as u64,
-        shape: shape(&series),
+        never_freed: live_blocks,
+        shape,
         skipped: trace.skipped.iter().map(|(k, n)| (k.name(), *n)).collect(),
+    }
+}
+
+/// Live bytes after each event, in order, as [`profile`] counts them; replayed again for the
+/// shape verdict, so that the series is never stored. Exact: the sum of at most 2^32 live sizes
+/// (one per block id) of less than 2^64 bytes each fits a `u128`.
+pub struct LiveBytes<'a> {
+    events: std::slice::Iter<'a, Event>,
+    /// Requested bytes of the block that has each id now.
+    size_of: Vec<u64>,
+    live: u128,
+}
+
+impl<'a> LiveBytes<'a> {
+    /// The series of `events`, whose block ids are all below `ids`.
+    pub fn new(events: &'a [Event], ids: u32) -> LiveBytes<'a> {
+        LiveBytes { events: events.iter(), size_of: vec![0; ids as usize], live: 0 }
+    }
+}
+
+impl Iterator for LiveBytes<'_> {
+    type Item = u128;
+
+    fn next(&mut self) -> Option<u128> {
+        let e = self.events.next()?;
+        let size = &mut self.size_of[e.id as usize];
+        match e.op {
+            Op::Malloc | Op::Calloc | Op::Memalign => {
+                *size = e.size;
+                self.live += u128::from(e.size);
+            }
+            Op::Realloc => {
+                self.live = self.live - u128::from(*size) + u128::from(e.size);
+                *size = e.size;
+            }
+            Op::Free => self.live -= u128::from(*size),
+            Op::Write => {}
+        }
+        Some(self.live)
     }
 }
 
 /// The verdict on a series of live bytes, one value per event (see the module docs).
 pub fn shape(series: &[u64]) -> Shape {
     let max = series.iter().copied().max().unwrap_or(0);
-    let n = series.len().max(1) as u64;
+    shape_of(u128::from(max), series.len() as u64, || series.iter().map(|&f| u128::from(f)))
+}
+
+/// The verdict on the series of `len` values that `series()` yields afresh at every call, whose
+/// maximum is `max`. Reads the series twice.
+fn shape_of<I: Iterator<Item = u128>>(max: u128, len: u64, series: impl Fn() -> I) -> Shape {
+    let n = u128::from(len.max(1));
     if max == 0 {
         return Shape {
             verdict: "peak",
@@ -213,24 +260,32 @@ pub fn shape(series: &[u64]) -> Shape {
             summary: "nothing is ever live".into(),
         };
     }
-    // Thresholds in exact integer arithmetic: f >= x M  <=>  100 f >= 100x M.
-    let at_least = |f: u64, percent: u128| u128::from(f) * 100 >= percent * u128::from(max);
-    let below = |f: u64, percent: u128| u128::from(f) * 100 < percent * u128::from(max);
+    // Thresholds in exact integer arithmetic: f >= x M  <=>  100 f >= 100x M. Live bytes are
+    // below 2^96 (see `LiveBytes`), so a hundred times them fits a `u128`.
+    let at_least = |f: u128, percent: u128| f * 100 >= percent * max;
+    let below = |f: u128, percent: u128| f * 100 < percent * max;
     let mut peaks = 0;
     let mut armed = true;
-    for &f in series {
+    let mut t90 = None;
+    for (i, f) in series().enumerate() {
         if armed && at_least(f, 75) {
             peaks += 1;
             armed = false;
         } else if !armed && below(f, 25) {
             armed = true;
         }
+        if t90.is_none() && at_least(f, 90) {
+            t90 = Some(i);
+        }
     }
-    let t90 = series.iter().position(|&f| at_least(f, 90)).unwrap_or(0) as u64;
-    let t90_permille = t90 * 1000 / n;
-    let after = &series[t90 as usize..];
-    let held = after.iter().filter(|&&f| at_least(f, 50)).count() as u64;
-    let held_percent = held * 100 / after.len().max(1) as u64;
+    let t90 = t90.unwrap_or(0);
+    let t90_permille = (t90 as u128 * 1000 / n) as u64;
+    let (mut after, mut held) = (0u128, 0u128);
+    for f in series().skip(t90) {
+        after += 1;
+        held += u128::from(at_least(f, 50));
+    }
+    let held_percent = (held * 100 / after.max(1)) as u64;
     let (verdict, summary) = if peaks >= 2 {
         ("peaks", format!("{peaks} phases each build up over 75% of the max live bytes and release most of it"))
     } else if t90_permille >= 500 {
@@ -282,7 +337,8 @@ fn count_threads(path: &Path) -> Option<u64> {
     Some(seen.len() as u64)
 }
 
-fn thousands(n: u64) -> String {
+fn thousands(n: impl Into<u128>) -> String {
+    let n: u128 = n.into();
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
@@ -296,62 +352,65 @@ fn thousands(n: u64) -> String {
 
 /// The profile as text, for the terminal.
 pub fn render(stats: &TraceStats) -> String {
-    let t = thousands;
     let mut out = String::new();
-    let ops: Vec<String> = stats.by_op.iter().map(|(op, n)| format!("{op} {}", t(*n))).collect();
+    let ops: Vec<String> =
+        stats.by_op.iter().map(|(op, n)| format!("{op} {}", thousands(*n))).collect();
     out.push_str(&format!("trace       {}\n", stats.path));
-    out.push_str(&format!("events      {} ({})\n", t(stats.events), ops.join(", ")));
+    out.push_str(&format!("events      {} ({})\n", thousands(stats.events), ops.join(", ")));
     out.push_str(&format!(
         "blocks      {}; threads: {}\n",
-        t(u64::from(stats.blocks)),
-        stats.threads.map_or("unknown".into(), t)
+        thousands(stats.blocks),
+        stats.threads.map_or("unknown".into(), thousands)
     ));
     out.push_str(&format!(
         "max live    {} bytes at event {} (line {}); {} blocks at event {} (line {})\n",
-        t(stats.max_live_bytes),
-        t(stats.max_live_bytes_event),
-        t(stats.max_live_bytes_line),
-        t(stats.max_live_blocks),
-        t(stats.max_live_blocks_event),
-        t(stats.max_live_blocks_line)
+        thousands(stats.max_live_bytes),
+        thousands(stats.max_live_bytes_event),
+        thousands(stats.max_live_bytes_line),
+        thousands(stats.max_live_blocks),
+        thousands(stats.max_live_blocks_event),
+        thousands(stats.max_live_blocks_line)
     ));
     out.push_str(&format!(
         "at the end  {} bytes in {} blocks\n",
-        t(stats.live_bytes_at_end),
-        t(stats.live_blocks_at_end)
+        thousands(stats.live_bytes_at_end),
+        thousands(stats.live_blocks_at_end)
     ));
-    out.push_str(&format!("allocated   {} bytes in total\n", t(stats.total_bytes_allocated)));
+    out.push_str(&format!(
+        "allocated   {} bytes in total\n",
+        thousands(stats.total_bytes_allocated)
+    ));
     let p = &stats.request_sizes;
     out.push_str(&format!(
         "sizes       p50 {}, p90 {}, p99 {}, max {} bytes\n",
-        t(p.p50),
-        t(p.p90),
-        t(p.p99),
-        t(p.max)
+        thousands(p.p50),
+        thousands(p.p90),
+        thousands(p.p99),
+        thousands(p.max)
     ));
     let widest = stats.request_size_histogram.iter().map(|b| b.count).max().unwrap_or(1).max(1);
     for b in &stats.request_size_histogram {
-        let bar = "#".repeat(((b.count * 40).div_ceil(widest)) as usize);
+        let bar = "#".repeat((u128::from(b.count) * 40).div_ceil(u128::from(widest)) as usize);
         out.push_str(&format!(
             "            [{:>9}, {:>9})  {:>10}  {bar}\n",
-            t(b.from),
-            t(b.to),
-            t(b.count)
+            thousands(b.from),
+            thousands(b.to),
+            thousands(b.count)
         ));
     }
     let l = &stats.lifetimes;
     out.push_str(&format!(
         "lifetimes   p50 {}, p90 {}, p99 {}, max {} events ({} blocks freed, {} never)\n",
-        t(l.p50),
-        t(l.p90),
-        t(l.p99),
-        t(l.max),
-        t(l.count),
-        t(stats.never_freed)
+        thousands(l.p50),
+        thousands(l.p90),
+        thousands(l.p99),
+        thousands(l.max),
+        thousands(l.count),
+        thousands(stats.never_freed)
     ));
     out.push_str(&format!("shape       {}: {}\n", stats.shape.verdict, stats.shape.summary));
     for (kind, n) in &stats.skipped {
-        out.push_str(&format!("skipped     {} {kind} (--lenient)\n", t(*n)));
+        out.push_str(&format!("skipped     {} {kind} (--lenient)\n", thousands(*n)));
     }
     out
 }
@@ -384,28 +443,9 @@ pub fn command(args: &StatsArgs) -> Result<(), Error> {
     Ok(())
 }
 
-/// The events' live bytes after each event (for tests and charts).
-pub fn live_bytes_series(events: &[Event], blocks: u32) -> Vec<u64> {
-    let mut size_of = vec![0u64; blocks as usize];
-    let mut live = 0u64;
-    events
-        .iter()
-        .map(|e| {
-            match e.op {
-                Op::Malloc | Op::Calloc | Op::Memalign => {
-                    size_of[e.id as usize] = e.size;
-                    live += e.size;
-                }
-                Op::Realloc => {
-                    live = live - size_of[e.id as usize] + e.size;
-                    size_of[e.id as usize] = e.size;
-                }
-                Op::Free => live -= size_of[e.id as usize],
-                Op::Write => {}
-            }
-            live
-        })
-        .collect()
+/// The events' live bytes after each event (for tests and charts); block ids below `blocks`.
+pub fn live_bytes_series(events: &[Event], blocks: u32) -> Vec<u128> {
+    LiveBytes::new(events, blocks).collect()
 }
 
 #[cfg(test)]
@@ -461,5 +501,32 @@ mod tests {
         assert_eq!(stats.total_bytes_allocated, 45);
         assert_eq!(stats.lifetimes.max, 4);
         assert_eq!(live_bytes_series(&trace.events, 2), [10, 15, 35, 30, 0]);
+    }
+
+    #[test]
+    fn blocks_are_counted_per_allocation_even_when_ids_are_recycled() {
+        // As an `.rtrace` stores it: id 0 serves three blocks in turn, the last never freed.
+        let events = vec![
+            Event::malloc(0, 10),
+            Event::free(0),
+            Event::malloc(0, 20),
+            Event::free(0),
+            Event::malloc(0, 30),
+        ];
+        let stats = profile(&Trace { events, blocks: 1, ..Trace::default() }, None);
+        assert_eq!((stats.blocks, stats.never_freed, stats.live_blocks_at_end), (3, 1, 1));
+        assert_eq!((stats.lifetimes.count, stats.lifetimes.max), (2, 1));
+    }
+
+    #[test]
+    fn live_bytes_past_two_to_the_sixty_four_are_exact() {
+        let events = vec![Event::malloc(0, u64::MAX), Event::malloc(1, u64::MAX), Event::free(0)];
+        let stats = profile(&Trace { events, blocks: 2, ..Trace::default() }, None);
+        let max = u128::from(u64::MAX);
+        assert_eq!((stats.max_live_bytes, stats.max_live_bytes_event), (2 * max, 1));
+        assert_eq!((stats.total_bytes_allocated, stats.live_bytes_at_end), (2 * max, max));
+        let top = stats.request_size_histogram.last().unwrap();
+        assert_eq!((top.from, top.to, top.count), (1 << 63, 1 << 64, 2));
+        assert_eq!(stats.shape.verdict, "plateau");
     }
 }

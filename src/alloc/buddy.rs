@@ -20,13 +20,13 @@
 //!   block); otherwise `top` doubles, again and again, until a free block of order `>= k` exists.
 //!   Each doubling makes the new upper half `[top, 2 * top)` one free block, which merges with the
 //!   lower half `[0, top)` when that is entirely free. Then placement proceeds as above. If the
-//!   final `top` would exceed `--heap-limit`, the request fails and nothing changes. So the
-//!   footprint is always 0 or a power of two, and freeing every block leaves one free block of
-//!   `top` bytes. (A 16-byte heap that needs a 64-byte block with its 16 bytes live grows
-//!   16 -> 32 -> 64 -> 128 and takes `[64, 128)`.) Why doubling rather than growing `top` just
-//!   past the new block: a `top` that is not a power of two, say 48, splits `[0, top)` into
-//!   blocks that can never merge (`[0, 32)` and `[32, 48)`), so an empty heap could not serve a
-//!   request of its own size.
+//!   final `top` would exceed `--heap-limit` (or the ceiling, below), the request fails and
+//!   nothing changes. So the footprint is always 0 or a power of two, and freeing every block
+//!   leaves one free block of `top` bytes. (A 16-byte heap that needs a 64-byte block with its
+//!   16 bytes live grows 16 -> 32 -> 64 -> 128 and takes `[64, 128)`.) Why doubling rather than
+//!   growing `top` just past the new block: a `top` that is not a power of two, say 48, splits
+//!   `[0, top)` into blocks that can never merge (`[0, 32)` and `[32, 48)`), so an empty heap
+//!   could not serve a request of its own size.
 //! - **Free.** A freed block merges with its buddy while the buddy is one entire free block,
 //!   repeatedly, up to the whole heap. Buddy always merges: `--no-coalesce` (which is about the
 //!   free-list family) does not apply to it. Hence no two free buddies are ever both free, and
@@ -43,8 +43,9 @@
 //!     grow the heap), and then the old one is freed. If placing fails at the heap limit, realloc
 //!     fails and the old block stays.
 //!
-//! A request whose block would be larger than `2^62` bytes fails (as if at a heap limit), as does
-//! growth beyond `top = 2^63`.
+//! A request whose block would be larger than [`ADDRESS_LIMIT`] (`2^47` bytes) fails (as if at a
+//! heap limit), as does growth beyond `top = ADDRESS_LIMIT`: the simulated address space ends
+//! there for every strategy (see [`super`]). So a block of exactly `2^47` bytes fits an empty heap.
 //!
 //! # Mechanism and cost
 //! One ordered set of free block addresses per order, plus a bitmap of the orders that have a free
@@ -62,7 +63,9 @@
 //! merged block put on), 1 for every buddy looked up that was not free, and 1 for every order
 //! a growing realloc checks for growth in place.
 
-use super::{Addr, Allocation, Bytes, Params, Request, Strategy, StrategyEntry, ALIGN};
+use super::{
+    Addr, Allocation, Bytes, Params, Request, Strategy, StrategyEntry, ADDRESS_LIMIT, ALIGN,
+};
 use std::collections::BTreeSet;
 
 pub const ENTRY: StrategyEntry = StrategyEntry {
@@ -72,8 +75,9 @@ pub const ENTRY: StrategyEntry = StrategyEntry {
     new: |params| Box::new(Buddy::new(*params)),
 };
 
-/// Orders are log2 of block sizes. A block of this order or more is refused.
-const MAX_ORDER: u32 = 62;
+/// Orders are log2 of block sizes. A block of a higher order is refused: it would not fit under
+/// [`ADDRESS_LIMIT`].
+const MAX_ORDER: u32 = ADDRESS_LIMIT.trailing_zeros();
 /// Orders of the free sets (0..=63, so every `u64` bit of [`Buddy::nonempty`] has a set).
 const ORDERS: usize = 64;
 
@@ -296,6 +300,7 @@ impl Strategy for Buddy {
 mod tests {
     use super::Strategy;
     use super::*;
+    use crate::alloc::limits;
     use proptest::prelude::*;
 
     impl Buddy {
@@ -344,8 +349,8 @@ mod tests {
         // Without --min-size, a 16-aligned request of n bytes gets a block of `size` bytes with
         // max(n, 16) <= size < 2 * max(n, 16): what is not asked for is less than half the block.
         let heap = heap();
-        let sizes = (0..=70_000).chain((17..62).flat_map(|k| [(1 << k) - 1, 1 << k, (1 << k) + 1]));
-        for n in sizes {
+        let sizes = (0..=70_000).chain((17..47).flat_map(|k| [(1 << k) - 1, 1 << k, (1 << k) + 1]));
+        for n in sizes.chain([ADDRESS_LIMIT - 1, ADDRESS_LIMIT]) {
             let size = 1u64 << heap.order_of(Request::new(n)).unwrap();
             assert!(n.max(16) <= size && size < 2 * n.max(16), "{n} bytes got a {size}-byte block");
         }
@@ -453,7 +458,14 @@ mod tests {
         let mut heap = heap();
         assert_eq!(heap.allocate(Request::new(u64::MAX)), None);
         assert_eq!(heap.allocate(Request::new((1 << 62) + 1)), None);
+        assert_eq!(heap.allocate(Request::new(ADDRESS_LIMIT + 1)), None);
+        assert_eq!(heap.allocate(Request { size: 16, align: 1 << 63 }), None);
         assert_eq!(heap.top(), 0);
+        // A block of exactly the address space fits an empty heap; then nothing more does.
+        let all = heap.allocate(Request::new(ADDRESS_LIMIT)).unwrap();
+        assert_eq!(all, Allocation::at(0, ADDRESS_LIMIT));
+        assert_eq!(heap.allocate(Request::new(1)), None);
+        assert_eq!(heap.top(), ADDRESS_LIMIT);
     }
 
     #[test]
@@ -561,20 +573,41 @@ mod tests {
 
         #[test]
         fn random_streams_keep_the_free_sets_exact_and_place_by_the_policy(
-            ops in proptest::collection::vec((0u8..8, 0u64..3000, 0u32..4, any::<u16>()), 1..200),
+            ops in proptest::collection::vec(
+                (0u8..8, limits::size(0u64..3000), limits::align_log2(4u32..8), any::<u16>()),
+                1..200,
+            ),
             min_size in prop_oneof![Just(16u64), Just(64)],
             heap_limit in prop_oneof![Just(None), Just(Some(4096u64))],
         ) {
-            let mut heap = Buddy::new(Params { min_size, heap_limit, ..Params::default() });
+            let params = Params { min_size, heap_limit, ..Params::default() };
+            let mut heap = Buddy::new(params);
             let mut live: Vec<Allocation> = Vec::new();
-            for (op, size, align_log, pick) in ops {
+            for (op, size, align_log2, pick) in ops {
                 let pick = usize::from(pick) % live.len().max(1);
                 match op {
                     0..=3 => {
-                        let req = Request { size, align: 16 << align_log };
+                        let req = Request { size, align: 1 << align_log2 };
                         let before = heap.free_blocks();
                         let top = heap.top();
-                        if let Some(b) = heap.allocate(req) {
+                        // The block the rules give, and whether it can fit the address space:
+                        // without a heap limit, only a block past the ceiling, or growth that
+                        // might pass it, fails (growth doubles the heap to at most 2 * top, or
+                        // twice the block when the lower half is not all free).
+                        let block = params.need(size).max(req.align);
+                        let grows = before.iter().all(|f| f.1 < block);
+                        let may_fail = heap_limit.is_some()
+                            || block > ADDRESS_LIMIT
+                            || (grows && (2 * top).max(2 * block.next_power_of_two()) > ADDRESS_LIMIT);
+                        let placed = heap.allocate(req);
+                        if block > ADDRESS_LIMIT {
+                            prop_assert_eq!(placed, None);
+                        }
+                        if placed.is_none() {
+                            prop_assert!(may_fail, "{req:?} fits but failed at top {top:#x}");
+                            prop_assert_eq!((heap.top(), heap.free_blocks()), (top, before.clone()));
+                        }
+                        if let Some(b) = placed {
                             prop_assert!(b.payload == b.start && b.start % req.align == 0);
                             prop_assert!(b.size >= req.size.max(req.align).max(min_size));
                             // Placement: the lowest-addressed free block of the smallest
@@ -589,9 +622,22 @@ mod tests {
                     }
                     4..=5 if !live.is_empty() => heap.free(live.swap_remove(pick)),
                     6..=7 if !live.is_empty() => {
-                        if let Some(b) = heap.reallocate(live[pick], Request::new(size)) {
-                            prop_assert!(b.size >= size);
-                            live[pick] = b;
+                        let top = heap.top();
+                        match heap.reallocate(live[pick], Request::new(size)) {
+                            Some(b) => {
+                                prop_assert!(b.size >= size && b.end() <= ADDRESS_LIMIT);
+                                live[pick] = b;
+                            }
+                            None => {
+                                let block = params.need(size);
+                                prop_assert!(
+                                    heap_limit.is_some()
+                                        || block > ADDRESS_LIMIT
+                                        || (2 * top).max(2 * block.next_power_of_two()) > ADDRESS_LIMIT,
+                                    "realloc to {size} fits but failed at top {top:#x}"
+                                );
+                                prop_assert_eq!(heap.top(), top);
+                            }
                         }
                     }
                     _ => {}

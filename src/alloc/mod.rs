@@ -8,6 +8,19 @@
 //! [`ALIGN`]. A request of `n` bytes needs a block of [`Params::need`]`(n) = max(MIN,
 //! round_up(max(n, 1), 16))` bytes, where `MIN` is `--min-size` (16 by default).
 //!
+//! # The address-space ceiling
+//! The simulated address space ends at [`ADDRESS_LIMIT`] (2^47 bytes, 128 TiB: the user address
+//! space of x86-64 Linux). No block may end past it, and `top` never exceeds it. A request whose
+//! block (its size rounded up, alignment padding, tags, a power-of-two or size-class rounding:
+//! whatever the strategy's rules make of it) cannot end at or below the ceiling is a *failed
+//! allocation*, for every strategy, as one past `--heap-limit` is: `allocate` and `reallocate`
+//! return `None`, the heap is unchanged, a failed `reallocate` keeps the old block, and the engine
+//! counts it in `failed_allocations`. Never a smaller block. Because every address and every
+//! block a strategy deals in is then at most about 2^47, strategies do their address arithmetic
+//! in `u64` without overflow; [`Params::need`] and [`Params::block_size`] return
+//! [`OVERSIZED`] for requests that cannot fit, a value past the ceiling that is still small
+//! enough for such arithmetic.
+//!
 //! Strategies never see recorded pointers or block ids: the replay engine keeps the table of live
 //! blocks and hands a strategy back the [`Allocation`] it returned when the block is freed or
 //! reallocated. That keeps strategies free of bookkeeping that is not part of their design.
@@ -33,10 +46,20 @@ pub type Bytes = u64;
 /// Every block address, and every block size, is a multiple of this many bytes.
 pub const ALIGN: Bytes = 16;
 
-/// The simulated address space: no block may end past this address (128 TiB).
+/// The simulated address space: no block may end past this address (128 TiB, the x86-64 Linux
+/// user address space). A request whose block (size rounded up, alignment padding, tags) cannot
+/// end at or below it is a failed allocation for every strategy, never a smaller block.
 pub const ADDRESS_LIMIT: Bytes = 1 << 47;
 
-/// Round `n` up to the next multiple of `to` (a power of two).
+/// What [`Params::need`] and [`Params::block_size`] return for a block that cannot end at or
+/// below [`ADDRESS_LIMIT`]: `ADDRESS_LIMIT + ALIGN`, past the ceiling (so growing by it always
+/// fails [`Params::may_grow_to`]) but small enough that adding it to any address `<=
+/// ADDRESS_LIMIT`, adding alignment padding of up to `2^63`, or rounding it up to a power of
+/// two, a page or a size class cannot overflow a `u64`.
+pub const OVERSIZED: Bytes = ADDRESS_LIMIT + ALIGN;
+
+/// Round `n` up to the next multiple of `to` (a power of two). `n + to - 1` must not overflow,
+/// which holds for every address and block size below `2^63` (see [`ADDRESS_LIMIT`]).
 #[inline]
 pub const fn round_up(n: Bytes, to: Bytes) -> Bytes {
     (n + (to - 1)) & !(to - 1)
@@ -112,26 +135,35 @@ impl Default for Params {
 impl Params {
     /// Bytes a block needs for a request of `n` bytes: `max(MIN, round_up(max(n, 1), 16))`.
     ///
-    /// Saturates instead of overflowing for absurd sizes (they fail at the heap limit, or grow a
-    /// simulated heap that never exists in memory).
+    /// When that is more than [`ADDRESS_LIMIT`] (the block could never fit), it is
+    /// [`OVERSIZED`] instead: still more than the ceiling, so placing the block fails, and small
+    /// enough that the caller's arithmetic on it cannot overflow. So the result is either a
+    /// block size that holds `n` bytes or a size no block can have: never a smaller block.
     #[inline]
     pub fn need(&self, n: Bytes) -> Bytes {
-        let n = n.clamp(1, Bytes::MAX - ALIGN);
-        round_up(n, ALIGN).max(self.min_size)
+        if n > ADDRESS_LIMIT {
+            return OVERSIZED;
+        }
+        round_up(n.max(1), ALIGN).max(self.min_size).min(OVERSIZED)
     }
 
     /// Bytes a block needs for `req`: `need(size)`, plus `align - 16` bytes of padding when the
     /// request asks for more than 16-byte alignment (memalign). The payload is then the first
     /// address inside the block that is a multiple of `align`; the padding is internal waste.
+    ///
+    /// As for [`Params::need`], a block that could not end at or below [`ADDRESS_LIMIT`] is
+    /// [`OVERSIZED`] (alignments up to `2^63` included).
     #[inline]
     pub fn block_size(&self, req: Request) -> Bytes {
-        self.need(req.size).saturating_add(req.align.max(ALIGN) - ALIGN)
+        let padding = req.align.max(ALIGN) - ALIGN;
+        self.need(req.size).saturating_add(padding).min(OVERSIZED)
     }
 
-    /// Whether the heap may grow so that `top` becomes `new_top`.
+    /// Whether the heap may grow so that `top` becomes `new_top`: not past [`ADDRESS_LIMIT`],
+    /// nor past `--heap-limit`.
     #[inline]
     pub fn may_grow_to(&self, new_top: Bytes) -> bool {
-        self.heap_limit.is_none_or(|limit| new_top <= limit)
+        new_top <= ADDRESS_LIMIT && self.heap_limit.is_none_or(|limit| new_top <= limit)
     }
 }
 
@@ -141,11 +173,13 @@ impl Params {
 /// [`Allocation`] this strategy returned and has not been given back yet.
 pub trait Strategy: Send {
     /// Place a new block for `req`. `None` when the heap would have to grow past
-    /// [`Params::heap_limit`]; the heap is then unchanged.
+    /// [`Params::heap_limit`] or the block cannot end at or below [`ADDRESS_LIMIT`]; the heap
+    /// is then unchanged. `req.align` may be any power of two from 16 to `2^63`.
     fn allocate(&mut self, req: Request) -> Option<Allocation>;
 
     /// Resize `old` to hold `req.size` bytes, in place or by moving it. `None` when that needs
-    /// growth past the heap limit; `old` then stays allocated and unchanged, as in C's `realloc`.
+    /// growth past the heap limit or past [`ADDRESS_LIMIT`]; `old` then stays allocated and
+    /// unchanged, as in C's `realloc`.
     fn reallocate(&mut self, old: Allocation, req: Request) -> Option<Allocation>;
 
     /// Give a block back.
@@ -281,6 +315,42 @@ pub fn names() -> String {
     ALL.iter().map(|entry| entry.name).collect::<Vec<_>>().join(", ")
 }
 
+/// Generators for the strategies' property tests that reach the limits: sizes near
+/// [`ADDRESS_LIMIT`], 2^63 and 2^64, alignments up to 2^63.
+#[cfg(test)]
+pub(crate) mod limits {
+    use super::{Bytes, ADDRESS_LIMIT};
+    use proptest::prelude::*;
+
+    /// A size within a few hundred bytes of a limit: the ceiling (either side), half of it
+    /// (two such blocks may fit), 2^63 and 2^64 - 1 (from below).
+    pub fn near_a_limit() -> impl Strategy<Value = Bytes> {
+        let at = prop_oneof![
+            Just(ADDRESS_LIMIT),
+            Just(ADDRESS_LIMIT / 2),
+            Just(1 << 63),
+            Just(Bytes::MAX)
+        ];
+        (at, 0u64..64, any::<bool>()).prop_map(|(at, k, up)| {
+            if up {
+                at.saturating_add(k * 8)
+            } else {
+                at - k * 8
+            }
+        })
+    }
+
+    /// `usual` seven times in eight, else a size near a limit.
+    pub fn size(usual: impl Strategy<Value = Bytes>) -> impl Strategy<Value = Bytes> {
+        prop_oneof![7 => usual, 1 => near_a_limit()]
+    }
+
+    /// log2 of an alignment: `usual` five times in six, else anything from 4 (16 bytes) to 63.
+    pub fn align_log2(usual: impl Strategy<Value = u32>) -> impl Strategy<Value = u32> {
+        prop_oneof![5 => usual, 1 => 4u32..=63]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -295,6 +365,37 @@ mod tests {
         let p = Params { min_size: 64, ..Params::default() };
         assert_eq!(p.need(1), 64);
         assert_eq!(p.need(65), 80);
+    }
+
+    #[test]
+    fn a_block_past_the_address_space_is_oversized_never_smaller() {
+        let p = Params::default();
+        assert_eq!(p.need(ADDRESS_LIMIT), ADDRESS_LIMIT);
+        assert_eq!(p.need(ADDRESS_LIMIT - 15), ADDRESS_LIMIT);
+        for n in [ADDRESS_LIMIT + 1, u64::MAX - 15, u64::MAX] {
+            assert_eq!(p.need(n), OVERSIZED, "{n}");
+            assert_eq!(p.block_size(Request { size: n, align: 1 << 63 }), OVERSIZED, "{n}");
+        }
+        // Padding for the alignment past the ceiling, however small the size.
+        assert_eq!(p.block_size(Request { size: 1, align: 1 << 63 }), OVERSIZED);
+        assert_eq!(p.block_size(Request { size: 32, align: ADDRESS_LIMIT }), OVERSIZED);
+        assert_eq!(p.block_size(Request { size: 16, align: ADDRESS_LIMIT }), ADDRESS_LIMIT);
+        let huge_min = Params { min_size: 1 << 60, ..Params::default() };
+        assert_eq!(huge_min.need(1), OVERSIZED);
+        // Room for the arithmetic strategies do on it.
+        assert!(OVERSIZED.checked_add(ADDRESS_LIMIT).is_some());
+        assert!(OVERSIZED.checked_add(1 << 63).is_some());
+        assert!(OVERSIZED.checked_next_power_of_two().is_some());
+    }
+
+    #[test]
+    fn the_heap_may_never_grow_past_the_address_space() {
+        assert!(Params::default().may_grow_to(ADDRESS_LIMIT));
+        assert!(!Params::default().may_grow_to(ADDRESS_LIMIT + 1));
+        let above = Params { heap_limit: Some(u64::MAX), ..Params::default() };
+        assert!(!above.may_grow_to(OVERSIZED));
+        let below = Params { heap_limit: Some(4096), ..Params::default() };
+        assert!(below.may_grow_to(4096) && !below.may_grow_to(4112));
     }
 
     #[test]

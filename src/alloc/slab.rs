@@ -52,8 +52,8 @@
 //!   - anything else (another class, small to large, large to small): allocate the new block by
 //!     the malloc rule while the old one is live, then free the old one.
 //! - **Heap limit.** Only the page allocator grows the heap. When it cannot place a new slab or a
-//!   large run within `--heap-limit`, the request fails (a failing realloc keeps the old block)
-//!   and nothing has changed.
+//!   large run within `--heap-limit` and the address-space ceiling ([`super::ADDRESS_LIMIT`]),
+//!   the request fails (a failing realloc keeps the old block) and nothing has changed.
 //!
 //! # Figures
 //! - `free_bytes` = the page allocator's free bytes + the bytes of the free slots of all slabs.
@@ -467,7 +467,7 @@ impl Strategy for SlabAllocator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alloc::Strategy;
+    use crate::alloc::{limits, Strategy, ADDRESS_LIMIT};
     use proptest::prelude::{any, prop_assert, prop_assert_eq, prop_oneof, proptest};
     use proptest::strategy::Strategy as _;
     use proptest::test_runner::Config as ProptestConfig;
@@ -762,20 +762,29 @@ mod tests {
     /// live block at `index`, or realloc it to `size`.
     #[derive(Clone, Debug)]
     enum Op {
-        Alloc { size: u16, align_shift: u8 },
+        Alloc { size: Bytes, align_shift: u32 },
         Free { index: usize },
-        Realloc { index: usize, size: u16 },
+        Realloc { index: usize, size: Bytes },
     }
 
     fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        // Sizes mostly below 5000, alignments mostly 16 (shift 0), and now and then near the
+        // limits: sizes near 2^47, 2^63 or 2^64 and alignments up to 2^63.
+        let size = || limits::size(0..5000u64);
+        let shift = limits::align_log2((0..14u32).prop_map(|s| s.saturating_sub(4) + 4));
         prop_oneof![
-            3 => (0..5000u16, 0..14u8).prop_map(|(size, align_shift)| Op::Alloc {
-                size,
-                align_shift: align_shift.saturating_sub(4), // mostly 16
-            }),
+            3 => (size(), shift).prop_map(|(size, log2)| Op::Alloc { size, align_shift: log2 - 4 }),
             2 => any::<usize>().prop_map(|index| Op::Free { index }),
-            1 => (any::<usize>(), 0..5000u16).prop_map(|(index, size)| Op::Realloc { index, size }),
+            1 => (any::<usize>(), size()).prop_map(|(index, size)| Op::Realloc { index, size }),
         ]
+    }
+
+    /// Whether, without a heap limit, a request for `need` bytes aligned to `align` may fail at
+    /// `top`: only when the pages it takes (a slab of at most 7 pages, or the whole pages of a
+    /// large request with the alignment's padding) might end past the ceiling.
+    fn may_fail(top: Bytes, need: Bytes, align: Bytes) -> bool {
+        let pages = need.next_multiple_of(PAGE) + align.saturating_sub(PAGE);
+        top + pages.max(7 * PAGE) > ADDRESS_LIMIT
     }
 
     /// Where the policy puts a small block of `class`, found by brute force over all slabs: the
@@ -807,7 +816,7 @@ mod tests {
             for op in ops {
                 match op {
                     Op::Alloc { size, align_shift } => {
-                        let req = Request { size: size.into(), align: ALIGN << align_shift };
+                        let req = Request { size, align: ALIGN << align_shift };
                         let need = params.need(req.size);
                         let expected = SlabAllocator::class_for(need, req.align)
                             .map(|class| expected_slot(&heap, class));
@@ -821,7 +830,10 @@ mod tests {
                                 }
                                 live.push(block);
                             }
-                            None => prop_assert_eq!((heap.top(), heap.free_bytes()), (top, free)),
+                            None => {
+                                prop_assert!(limited || may_fail(top, need, req.align), "{req:?}");
+                                prop_assert_eq!((heap.top(), heap.free_bytes()), (top, free));
+                            }
                         }
                     }
                     Op::Free { index } if !live.is_empty() => {
@@ -830,9 +842,13 @@ mod tests {
                     Op::Realloc { index, size } if !live.is_empty() => {
                         let i = index % live.len();
                         let (top, free) = (heap.top(), heap.free_bytes());
-                        match heap.reallocate(live[i], Request::new(size.into())) {
+                        match heap.reallocate(live[i], Request::new(size)) {
                             Some(block) => live[i] = block,
-                            None => prop_assert_eq!((heap.top(), heap.free_bytes()), (top, free)),
+                            None => {
+                                let need = params.need(size);
+                                prop_assert!(limited || may_fail(top, need, ALIGN), "{size}");
+                                prop_assert_eq!((heap.top(), heap.free_bytes()), (top, free));
+                            }
                         }
                     }
                     _ => {}
@@ -844,6 +860,7 @@ mod tests {
                 if let Some(limit) = heap_limit {
                     prop_assert!(heap.top() <= limit);
                 }
+                prop_assert!(heap.top() <= ADDRESS_LIMIT);
             }
             for block in live.drain(..) {
                 heap.free(block);

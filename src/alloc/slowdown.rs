@@ -184,4 +184,24 @@ mod tests {
         }
         assert_eq!(slowed.work(), 2 * plain.work() + 8 * 3);
     }
+
+    #[test]
+    fn a_slowed_strategy_fails_past_the_address_space_like_its_own() {
+        for entry in super::super::ALL {
+            let params = Params::default();
+            let mut slowed = Slowed {
+                inner: (entry.new)(&params),
+                shadows: vec![(entry.new)(&params)],
+                spin: 1,
+                spun: 0,
+            };
+            let a = slowed.allocate(Request::new(100)).unwrap();
+            assert_eq!(slowed.allocate(Request::new(u64::MAX)), None, "{}", entry.name);
+            let huge = Request { size: 16, align: 1 << 63 };
+            assert_eq!(slowed.allocate(huge), None, "{}", entry.name);
+            assert_eq!(slowed.reallocate(a, Request::new(u64::MAX)), None, "{}", entry.name);
+            assert!(slowed.top() < 1 << 20, "{}", entry.name);
+            slowed.free(a);
+        }
+    }
 }

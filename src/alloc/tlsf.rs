@@ -27,8 +27,8 @@
 //! 3. **Growth, as sbrk.** When no class fits: if the last block of the heap (the one ending at
 //!    `top`) is free, it is used: split as in 2 when it is already big enough (a block the
 //!    rounding skipped), else extended so that `top = its start + b`. Otherwise a new block is
-//!    placed at `top` and `top` grows by `b`. When `--heap-limit` forbids the new `top`, the
-//!    request fails and nothing changes.
+//!    placed at `top` and `top` grows by `b`. When `--heap-limit` or the address-space ceiling
+//!    ([`super::ADDRESS_LIMIT`]) forbids the new `top`, the request fails and nothing changes.
 //! 4. **Free.** A freed block merges at once with its free physical neighbours (before and
 //!    after), then is pushed on its class list. Two free blocks are therefore never adjacent.
 //!    tlsf always coalesces, as in the paper: `--no-coalesce` (the free-list family's switch)
@@ -624,6 +624,7 @@ impl Strategy for Tlsf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::alloc::{limits, ADDRESS_LIMIT};
     use proptest::prelude::{any, prop_oneof, proptest, Just, ProptestConfig};
 
     fn heap() -> Tlsf {
@@ -1041,22 +1042,91 @@ mod tests {
         assert!(!fits_without_growth(&big, 1));
     }
 
-    /// A random stream: each op byte picks malloc, free, realloc or memalign.
-    fn run_stream(params: Params, ops: &[(u8, u16)]) {
+    /// Whether `heap` must grow for a block of `size` bytes, and the `top` that growth gives:
+    /// policy step 3, computed from the layout rather than by the allocator.
+    fn top_after_growth(heap: &Tlsf, size: Bytes) -> Bytes {
+        let last = heap.last;
+        if last != NIL && heap.blocks[last as usize].is_free() {
+            let b = heap.blocks[last as usize];
+            b.start + b.size.max(size)
+        } else {
+            heap.top + size
+        }
+    }
+
+    /// Check that an allocation of `req` failed exactly when it had to, without a heap limit:
+    /// when its block cannot end under the ceiling, wherever growth would put it.
+    fn check_outcome(before: &Tlsf, req: Request, placed: Option<Allocation>, after: &Tlsf) {
+        let size = before.params.block_size(req);
+        if size > ADDRESS_LIMIT {
+            assert_eq!(placed, None, "{req:?} cannot fit under the ceiling");
+        }
+        match placed {
+            Some(b) => assert!(b.end() <= ADDRESS_LIMIT && after.top <= ADDRESS_LIMIT),
+            None => {
+                assert!(before.find_fit(size).is_none(), "{req:?} had a fitting block");
+                let top = top_after_growth(before, size);
+                assert!(top > ADDRESS_LIMIT, "{req:?} fits (top would be {top:#x}) but failed");
+                assert_eq!((after.top, after.used), (before.top, before.used));
+            }
+        }
+    }
+
+    /// A random stream: each op byte picks malloc, free, realloc or memalign; `size` is the size
+    /// (small ones mostly, see `size_of`) and `align_log2` a memalign's alignment.
+    fn run_stream(params: Params, ops: &[(u8, u16, Bytes, u32)]) {
         let mut heap = Tlsf::new(params);
         let mut live: Vec<Allocation> = Vec::new();
-        for &(op, size) in ops {
-            // Mostly small sizes, sometimes up to 64 KiB, to reach several first-level classes.
-            let size = if op & 0x80 != 0 { u64::from(size) } else { u64::from(size % 700) };
+        for &(op, size, huge, align_log2) in ops {
+            // Mostly small sizes, sometimes up to 64 KiB, to reach several first-level classes,
+            // and now and then one near a limit (2^47, 2^63, 2^64).
+            let size = match op & 0xC0 {
+                0xC0 if huge != 0 => huge,
+                0x80 | 0xC0 => u64::from(size),
+                _ => u64::from(size % 700),
+            };
             let pick = usize::from(op) * 7919 % live.len().max(1);
+            let before = heap.clone();
             match op % 8 {
-                0..=2 => live.push(malloc(&mut heap, size)),
-                3 => live.push(heap.allocate(Request { size, align: 16 << (op % 5) }).unwrap()),
-                4..=6 if !live.is_empty() => heap.free(live.swap_remove(pick)),
-                7 if !live.is_empty() => {
-                    live[pick] = heap.reallocate(live[pick], Request::new(size)).unwrap()
+                0..=2 => {
+                    let placed = heap.allocate(Request::new(size));
+                    check_outcome(&before, Request::new(size), placed, &heap);
+                    live.extend(placed);
                 }
-                _ => live.push(malloc(&mut heap, size)),
+                3 => {
+                    let req = Request { size, align: 1 << align_log2 };
+                    let placed = heap.allocate(req);
+                    check_outcome(&before, req, placed, &heap);
+                    live.extend(placed);
+                }
+                4..=6 if !live.is_empty() => heap.free(live.swap_remove(pick)),
+                7 if !live.is_empty() => match heap.reallocate(live[pick], Request::new(size)) {
+                    Some(b) => {
+                        assert!(b.end() <= ADDRESS_LIMIT);
+                        live[pick] = b;
+                    }
+                    None => {
+                        // Only growth fails (policy steps 5.4 and 5.5): in place when the block
+                        // is the last one or followed by the free last one, else by moving.
+                        let size = params.block_size(Request::new(size));
+                        let i = before.live.get(live[pick].start).unwrap();
+                        let b = before.blocks[i as usize];
+                        let next_is_free_last = b.next_phys == before.last
+                            && before.blocks[b.next_phys as usize].is_free();
+                        let top = if i == before.last || next_is_free_last {
+                            b.start + size
+                        } else {
+                            top_after_growth(&before, size)
+                        };
+                        assert!(top > ADDRESS_LIMIT, "realloc to {size} fits (top {top:#x})");
+                        assert_eq!((heap.top, heap.used), (before.top, before.used));
+                    }
+                },
+                _ => {
+                    let placed = heap.allocate(Request::new(size));
+                    check_outcome(&before, Request::new(size), placed, &heap);
+                    live.extend(placed);
+                }
             }
             check_invariants(&heap);
             let largest = heap.largest_satisfiable();
@@ -1100,7 +1170,10 @@ mod tests {
 
         #[test]
         fn random_streams_keep_lists_bitmaps_and_layout_consistent(
-            ops in proptest::collection::vec((any::<u8>(), any::<u16>()), 1..200),
+            ops in proptest::collection::vec(
+                (any::<u8>(), any::<u16>(), limits::near_a_limit(), limits::align_log2(4u32..9)),
+                1..200,
+            ),
             min_size in prop_oneof![Just(16u64), Just(64), Just(528), Just(1056)],
         ) {
             run_stream(Params { min_size, ..Params::default() }, &ops);

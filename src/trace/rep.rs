@@ -16,7 +16,8 @@
 //!
 //! # How it is replayed
 //! The file names blocks by id, not by address: block id `n` is given the made-up pointer
-//! `(n + 1) * 16`, which the CSV of `replay import` shows. An id that is allocated again after
+//! `(n + 1) * 16`, which the CSV of `replay import` shows (so ids must be below `2^60 - 1`, or the
+//! pointer would not fit in 64 bits: a larger id is a malformed line). An id that is allocated again after
 //! its free is a new block, as in the driver. `a` is a `malloc`, `r` a `realloc`, `f` a `free`;
 //! validation and `--lenient` are those of every format (see [`super::csv`]): an `f` or `r` of
 //! an id that is not live is an error (`--lenient` drops the `f`, and reads the `r` as an `a`).
@@ -26,6 +27,8 @@
 //!   operations, weight)`; `t.rep: the header needs four numbers, the file ends first`
 //! - `t.rep:9: unrecognised line "q 1" (expected "a ID SIZE", "r ID SIZE" or "f ID")`
 //! - `t.rep:9: id 7 is not below the header's 5 ids`
+//! - `t.rep:9: id 1152921504606846976 is too large (ids must be below 1152921504606846975, so
+//!   that the made-up pointer (id + 1) * 16 fits in 64 bits)`
 //! - `t.rep:12: the header promises 10 operations, the file has 11` (also when it has fewer,
 //!   on the last line)
 
@@ -53,6 +56,10 @@ pub fn to_csv(
     super::csv_out::convert(path, out, options, |builder| read(input, path, builder))
 }
 
+/// Ids are below this, so that the made-up pointer `(id + 1) * 16` fits in 64 bits.
+const MAX_ID: u64 = u64::MAX / 16 - 1;
+
+/// The made-up pointer of block id `id` (at most [`MAX_ID`]).
 fn pointer(id: u64) -> u64 {
     (id + 1) * 16
 }
@@ -113,7 +120,17 @@ pub(crate) fn read<S: Sink>(
             }
         };
         let id = match parse_number(id) {
-            Ok(id) if id < ids => id,
+            Ok(id) if id < ids && id <= MAX_ID => id,
+            Ok(id) if id > MAX_ID => {
+                builder.malformed(line, || {
+                    format!(
+                        "id {id} is too large (ids must be below {}, so that the made-up pointer \
+                         (id + 1) * 16 fits in 64 bits)",
+                        MAX_ID + 1
+                    )
+                })?;
+                continue;
+            }
             Ok(id) => {
                 builder
                     .malformed(line, || format!("id {id} is not below the header's {ids} ids"))?;
@@ -205,5 +222,21 @@ mod tests {
         );
         assert!(error("1 x 2 1\n").starts_with("t.rep:1: header number \"x\" is not a number"));
         assert!(error("1 2\n").starts_with("t.rep: the header needs four numbers"));
+    }
+
+    #[test]
+    fn an_id_too_large_for_its_made_up_pointer_is_refused_not_wrapped() {
+        // (2^60 + 1) * 16 would wrap around to the pointer of id 0.
+        let text = "1 18446744073709551615 2 1\na 0 8\na 1152921504606846976 8\n";
+        assert_eq!(
+            parse_str(text).unwrap_err().to_string(),
+            "t.rep:3: id 1152921504606846976 is too large (ids must be below 1152921504606846975, \
+             so that the made-up pointer (id + 1) * 16 fits in 64 bits)"
+        );
+        let largest = format!("1 18446744073709551615 1 1\na {} 8\n", MAX_ID);
+        assert_eq!(parse_str(&largest).unwrap().events, [Event::malloc(0, 8)]);
+        let lenient = ParseOptions { lenient: true, ..ParseOptions::default() };
+        let trace = parse(text.as_bytes(), Path::new("t.rep"), lenient).unwrap();
+        assert_eq!(trace.events, [Event::malloc(0, 8)]);
     }
 }

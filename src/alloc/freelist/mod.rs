@@ -24,7 +24,8 @@
 //!
 //! When no free block fits, the heap grows: if the highest free block ends exactly at `top`,
 //! the new block starts at that free block's start, otherwise at `top`; `top` moves to the new
-//! block's end. Growth past `--heap-limit` fails the request and changes nothing.
+//! block's end. Growth past `--heap-limit`, or past the address-space ceiling
+//! ([`super::ADDRESS_LIMIT`]), fails the request and changes nothing.
 //!
 //! Free makes the block free and, with coalescing on (the default), merges it at once with a
 //! free block ending where it starts and one starting where it ends. With `--no-coalesce` every
@@ -41,7 +42,8 @@
 //! 4. else: place a new block of `need'` bytes by the policy while the old block is still held
 //!    (so it is neither chosen nor merged), then free the old block.
 //!
-//! A realloc that fails at the heap limit leaves the heap, and the old block, unchanged.
+//! A realloc that fails at the heap limit (or the ceiling) leaves the heap, and the old block,
+//! unchanged.
 //!
 //! # Mechanism: how it is found
 //! The free blocks live in a [`FreeTree`], a B+-tree by address where every inner node knows

@@ -9,7 +9,10 @@
 use proptest::prelude::*;
 
 use super::{FreeList, Policy, BEST_FIT, FIRST_FIT, NEXT_FIT, WORST_FIT};
-use crate::alloc::{Addr, Allocation, Bytes, Params, Request, Strategy as HeapStrategy, ALIGN};
+use crate::alloc::{
+    limits, Addr, Allocation, Bytes, Params, Request, Strategy as HeapStrategy, ADDRESS_LIMIT,
+    ALIGN,
+};
 use crate::trace::{Event, Format, Op as TraceOp};
 
 /// A linear-scan implementation of the free-list policies.
@@ -209,13 +212,20 @@ enum Op {
     Reallocate(usize, Bytes),
 }
 
-/// Mostly small sizes, so freed blocks get reused, and now and then a big one.
+/// Mostly small sizes, so freed blocks get reused, now and then a big one, and now and then
+/// one near a limit (2^47, 2^63, 2^64).
 fn size() -> impl Strategy<Value = Bytes> {
-    prop_oneof![8 => 0..=160u64, 1 => 161..=1200u64]
+    limits::size(prop_oneof![8 => 0..=160u64, 1 => 161..=1200u64])
 }
 
 fn op() -> impl Strategy<Value = Op> {
-    let align = prop_oneof![6 => Just(16u64), 1 => Just(32), 1 => Just(64), 1 => Just(256)];
+    let align = prop_oneof![
+        6 => Just(16u64),
+        1 => Just(32),
+        1 => Just(64),
+        1 => Just(256),
+        1 => (4u32..=63).prop_map(|log2| 1 << log2),
+    ];
     prop_oneof![
         4 => (size(), align).prop_map(|(size, align)| Op::Allocate(Request { size, align })),
         3 => any::<usize>().prop_map(Op::Free),
@@ -249,8 +259,20 @@ fn replay_both(policy: Policy, params: Params, ops: &[Op], check_every: usize) -
     for (step, op) in ops.iter().enumerate() {
         match *op {
             Op::Allocate(req) => {
+                let before = slow.clone();
                 let got = fast.allocate(req);
                 assert_eq!(got, slow.allocate(req), "step {step}: {op:?}");
+                if got.is_none() && params.heap_limit.is_none() {
+                    // Without a heap limit only the ceiling fails a request: no free block
+                    // fits it, and growth would end past ADDRESS_LIMIT.
+                    let size = params.block_size(req);
+                    assert!(before.free.iter().all(|b| b.1 < size), "step {step}: {op:?}");
+                    let start = match before.free.last() {
+                        Some(&(addr, len)) if addr + len == before.top => addr,
+                        _ => before.top,
+                    };
+                    assert!(start + size > ADDRESS_LIMIT, "step {step}: {op:?} fits");
+                }
                 live.extend(got);
             }
             Op::Free(i) if !live.is_empty() => {
@@ -263,6 +285,17 @@ fn replay_both(policy: Policy, params: Params, ops: &[Op], check_every: usize) -
                 let req = Request::new(size);
                 let got = fast.reallocate(live[i], req);
                 assert_eq!(got, slow.reallocate(live[i], req), "step {step}: {op:?}");
+                if got.is_none() && params.heap_limit.is_none() {
+                    // Growing in place or moving would end past the ceiling.
+                    let need = params.need(size);
+                    assert!(need > live[i].size, "step {step}: a shrink failed");
+                    assert!(
+                        live[i].start + need > ADDRESS_LIMIT
+                            || slow.top() + need > ADDRESS_LIMIT
+                            || need > ADDRESS_LIMIT,
+                        "step {step}: {op:?} fits"
+                    );
+                }
                 if let Some(block) = got {
                     live[i] = block;
                 }
