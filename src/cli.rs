@@ -11,7 +11,8 @@ use std::path::PathBuf;
 pub const MAX_RUNS: u32 = 1000;
 pub const MAX_SAMPLES: u64 = 100_000;
 pub const MAX_THREADS: u64 = 1024;
-pub const MAX_MIN_SIZE: u64 = 1 << 40;
+/// The simulated address space: a larger minimum block could never be placed.
+pub const MAX_MIN_SIZE: u64 = crate::alloc::ADDRESS_LIMIT;
 pub const MAX_GEN_EVENTS: u64 = 1_000_000_000;
 pub const MAX_GEN_LIVE: u64 = 10_000_000;
 
@@ -157,7 +158,7 @@ pub struct RunArgs {
     pub lenient: bool,
 
     /// Smallest block handed out, in bytes (rounded up to a multiple of 16; at least 16, at
-    /// most 1099511627776 = 1 TiB).
+    /// most 140737488355328 = 128 TiB, the simulated address space).
     #[arg(long, value_name = "BYTES", default_value_t = 16,
           value_parser = clap::builder::RangedU64ValueParser::<u64>::new().range(..=MAX_MIN_SIZE))]
     pub min_size: u64,
