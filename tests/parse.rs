@@ -917,7 +917,9 @@ fn a_heaptrack_zst_with_a_wrong_checksum_is_refused() {
         for bit in [0, 3, 7] {
             let damaged = load_damaged_zst(dir.path(), |b| b[at] ^= 1 << bit);
             match damaged {
-                Err(error) => assert!(error.starts_with(dir.path().join("damaged.zst").to_str().unwrap())),
+                Err(error) => {
+                    assert!(error.starts_with(dir.path().join("damaged.zst").to_str().unwrap()))
+                }
                 Ok(trace) => panic!("byte {at} bit {bit}: {} events accepted", trace.events.len()),
             }
         }
@@ -1026,7 +1028,11 @@ fn an_rtrace_that_frees_a_block_twice_is_refused_like_its_csv() {
     // Every other kind, each refused as its CSV is, and each repaired by --lenient as its CSV
     // is: the same events and the same counts.
     let cases: [(&[Record], &str, &str); 6] = [
-        (&[(FREE, 0, 0, 4), (MALLOC, 0, 8, 4)], "event 0: free of block 0", "free,0x10,,\nmalloc,0x10,8,\n"),
+        (
+            &[(FREE, 0, 0, 4), (MALLOC, 0, 8, 4)],
+            "event 0: free of block 0",
+            "free,0x10,,\nmalloc,0x10,8,\n",
+        ),
         (
             &[(MALLOC, 0, 8, 4), (MALLOC, 0, 9, 4)],
             "event 1: malloc of block 0, which is still live",

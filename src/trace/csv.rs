@@ -65,6 +65,12 @@
 //! | realloc of a dead pointer | `trace.csv:8: realloc of 0x10, which is not live (freed already, or allocated before recording started?)` |
 //! | allocation of a live pointer | `trace.csv:6: malloc returned 0x10, which is still live (a free of it is missing from the trace?)` |
 //! | malformed CSV | `trace.csv:12: malformed CSV: ...` (as the csv crate words it) |
+//! | a quote that never closes | `trace.csv:3: a quoted field opens here and is never closed (a stray '"'?): the rest of the file would be read as one field` |
+//!
+//! A field that starts with `"` is quoted up to the next `"` that is not doubled, and may span
+//! lines; a `"` elsewhere in a field is an ordinary byte. Every message names the line where its
+//! record starts, however many lines its quoted fields span. Input quoted in a message is
+//! escaped (control characters, bytes that are not UTF-8: see `builder::show`).
 //!
 //! A file without events is an error of [`super::load`].
 //!
@@ -84,7 +90,8 @@
 //! pointer is dropped; a realloc of a dead pointer becomes a malloc of the pointer it returned;
 //! an allocation of a live pointer first frees the block that held it (its free must have been
 //! lost, since an allocator cannot hand out a live address). Problems with the header are errors
-//! even then: without columns, no line can be read.
+//! even then: without columns, no line can be read; so is a quote that never closes, which
+//! would otherwise drop the rest of the file as one malformed line.
 
 use super::builder::{
     number_message, parse_number, show, Builder, Collect, NumError, Sink, HEX_DIGITS,

@@ -400,10 +400,9 @@ impl<R: BufRead> ZstdFrames<R> {
             decoded: 0,
         };
         // The first frame's header now, so that a file that is not zstd says so at once.
-        let started = frames.next_frame().map_err(|source| TraceError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let started = frames
+            .next_frame()
+            .map_err(|source| TraceError::Io { path: path.to_path_buf(), source })?;
         if !started {
             return Err(TraceError::File {
                 path: path.to_path_buf(),
@@ -442,15 +441,15 @@ impl<R: BufRead> ZstdFrames<R> {
                     length,
                     ..
                 })) => {
-                    let skipped = io::copy(
-                        &mut (&mut self.source).take(u64::from(length)),
-                        &mut io::sink(),
-                    )?;
+                    let skipped =
+                        io::copy(&mut (&mut self.source).take(u64::from(length)), &mut io::sink())?;
                     if skipped < u64::from(length) {
                         return Err(self.corrupt("a skippable frame is cut off (truncated file?)"));
                     }
                 }
-                Err(error) if self.frames == 1 => return Err(self.corrupt(format!("not zstd: {error}"))),
+                Err(error) if self.frames == 1 => {
+                    return Err(self.corrupt(format!("not zstd: {error}")))
+                }
                 Err(error) => {
                     return Err(self.corrupt(format!(
                         "not a zstd frame ({error}): trailing garbage after the last frame, or a \

@@ -24,12 +24,19 @@
 //! | 96 | 16 x events | the events, each as [`Event`] is in memory: `size` u64, `id` u32, `op` u8 (0 malloc, 1 calloc, 2 realloc, 3 free, 4 memalign, 5 write), `align_log2` u8, 2 zero bytes |
 //! | ... | 16 x entries | the line map, as [`Trace::gaps`]: event index u64, lines passed i64 |
 //!
-//! The file is exactly that long: anything shorter or longer is an error. A reader checks the
-//! magic, the version, the header's checksum and the length on opening, and the body's checksum
-//! before replaying ([`Rtrace::open`] reads the file once for it: a few hundred milliseconds a
-//! GB). Every event's op is checked as it is read. What the events mean (a free names a live
-//! block...) was checked when the file was written, and the checksum vouches that it is what was
-//! written.
+//! The file is exactly that long: anything shorter or longer is an error. A checksum is not
+//! validation: an `.rtrace` is checked as strictly as every other format. On opening
+//! ([`Rtrace::open`], one streaming read of the file: a few hundred milliseconds a GB) a reader
+//! checks the magic, the version, the header's checksum and the length; the header's counts
+//! against the file before anything is sized from them (no more slots or blocks than events,
+//! known flags); the body's checksum; the line map (in order, lines that fit); and what every
+//! event means, as the builder checks a parsed CSV: its op byte known, its alignment byte one its
+//! op allows, its id below `slots`, a free, realloc or write of a live block, an allocation of a
+//! block that is not live. That takes two bits of memory per slot, whatever the length. Errors
+//! name the event (`t.rtrace: event 12: free of block 3, which is not live (freed twice?)`);
+//! when the body's checksum fails too, the checksum is what is reported. With `--lenient` the
+//! events are repaired as the builder repairs a CSV's (and counted alike): see
+//! [`Rtrace::open_with`]. Every later pass checks each record's form again as it reads it.
 //!
 //! # Block ids: recycled
 //! Converting recycles the ids of freed blocks (flag bit 0): the next allocation takes the id
@@ -537,6 +544,9 @@ pub struct Rtrace {
     repair: bool,
 }
 
+/// Told each block of records read and the index of its first: `false` stops the reading.
+type EachBlock<'a> = dyn FnMut(&[u8], u64) -> Result<bool, TraceError> + 'a;
+
 /// Bytes of the file read at a time when opening.
 const OPEN_BLOCK: usize = 1 << 22;
 
@@ -720,7 +730,8 @@ impl Rtrace {
             }
         }
         let file_events = header.events;
-        let mut rtrace = Rtrace { path: path.to_path_buf(), header, gaps, file_events, repair: false };
+        let mut rtrace =
+            Rtrace { path: path.to_path_buf(), header, gaps, file_events, repair: false };
         if repairs {
             rtrace.repair(checker)?;
         }
@@ -770,11 +781,7 @@ impl Rtrace {
 
     /// Read the events of the file in chunks of up to `chunk` (as they are, unchecked: see
     /// [`Rtrace::for_each_chunk`]), calling `each(records, index of the first)`.
-    fn for_each_block(
-        &self,
-        chunk: usize,
-        each: &mut dyn FnMut(&[u8], u64) -> Result<bool, TraceError>,
-    ) -> Result<(), TraceError> {
+    fn for_each_block(&self, chunk: usize, each: &mut EachBlock<'_>) -> Result<(), TraceError> {
         let path = &self.path;
         let io_error = |source| TraceError::Io { path: path.to_path_buf(), source };
         let mut file = File::open(path).map_err(io_error)?;
