@@ -179,8 +179,8 @@ fn decode(bytes: &[u8], events: &mut Vec<Event>) -> Result<(), usize> {
     events.reserve(bytes.len() / RECORD_LEN);
     for (i, record) in bytes.chunks_exact(RECORD_LEN).enumerate() {
         match decode_record(record) {
-            Ok(event) => events.push(event),
-            Err(_) => return Err(i),
+            Some(event) => events.push(event),
+            None => return Err(i),
         }
     }
     Ok(())
@@ -188,36 +188,39 @@ fn decode(bytes: &[u8], events: &mut Vec<Event>) -> Result<(), usize> {
 
 /// One record as an event, if it is well formed: a known op byte, the alignment its op allows
 /// (4, that is 16 bytes, for everything but memalign, which takes 4 to 63; a write's is its
-/// stale mark, 0 or 1), zero padding, and a free's size 0. Otherwise what is wrong.
+/// stale mark, 0 or 1), zero padding, and a free's size 0. Otherwise what is wrong
+/// ([`malformed_message`]). Branch-light: this runs for every event of every pass.
 #[inline(always)]
-fn decode_record(record: &[u8]) -> Result<Event, String> {
+fn decode_record(record: &[u8]) -> Option<Event> {
+    let record: &[u8; RECORD_LEN] = record.try_into().ok()?;
+    let size = u64::from_le_bytes(record[0..8].try_into().ok()?);
+    let id = u32::from_le_bytes(record[8..12].try_into().ok()?);
+    let (op_byte, align_log2) = (record[12], record[13]);
+    let padding = u16::from_le_bytes([record[14], record[15]]);
+    let (op, align_ok) = match op_byte {
+        0 => (Op::Malloc, align_log2 == 4),
+        1 => (Op::Calloc, align_log2 == 4),
+        2 => (Op::Realloc, align_log2 == 4),
+        3 => (Op::Free, align_log2 == 4 && size == 0),
+        4 => (Op::Memalign, align_log2.wrapping_sub(4) <= 59),
+        5 => (Op::Write, align_log2 <= 1),
+        _ => return None,
+    };
+    (align_ok && padding == 0).then_some(Event { size, id, op, align_log2 })
+}
+
+/// What is wrong with a record [`decode_record`] refused.
+#[cold]
+fn malformed_message(record: &[u8]) -> String {
     let op = match record[12] {
-        0 => Op::Malloc,
-        1 => Op::Calloc,
-        2 => Op::Realloc,
-        3 => Op::Free,
-        4 => Op::Memalign,
-        5 => Op::Write,
-        other => return Err(format!("unknown op byte {other}")),
+        op @ 0..=5 => Op::ALL[usize::from(op)],
+        other => return format!("unknown op byte {other}"),
     };
-    let event = Event {
-        size: u64::from_le_bytes(record[0..8].try_into().expect("8 bytes")),
-        id: u32::from_le_bytes(record[8..12].try_into().expect("4 bytes")),
-        op,
-        align_log2: record[13],
-    };
-    let align_ok = match op {
-        Op::Memalign => (4..=63).contains(&event.align_log2),
-        Op::Write => event.align_log2 <= 1,
-        _ => event.align_log2 == 4,
-    };
-    if !align_ok || record[14] != 0 || record[15] != 0 || (op == Op::Free && event.size != 0) {
-        return Err(format!(
-            "malformed {op} record (alignment byte {}, padding {:02x}{:02x}, size {})",
-            event.align_log2, record[14], record[15], event.size
-        ));
-    }
-    Ok(event)
+    let size = u64::from_le_bytes(record[0..8].try_into().unwrap_or_default());
+    format!(
+        "malformed {op} record (alignment byte {}, padding {:02x}{:02x}, size {size})",
+        record[13], record[14], record[15]
+    )
 }
 
 /// What [`Checker::check`] does with an event.
@@ -293,8 +296,8 @@ impl Checker {
     #[inline]
     fn check(&mut self, record: &[u8]) -> Result<Option<(Event, Fix)>, String> {
         let event = match decode_record(record) {
-            Ok(event) if event.id < self.slots && (event.op != Op::Write || self.writes) => event,
-            Ok(event) => {
+            Some(event) if event.id < self.slots && (event.op != Op::Write || self.writes) => event,
+            Some(event) => {
                 let slots = self.slots;
                 let message = || {
                     if event.id >= slots {
@@ -306,8 +309,8 @@ impl Checker {
                 self.problem(SkipKind::Malformed, Fix::Drop, message)?;
                 return Ok(None);
             }
-            Err(message) => {
-                self.problem(SkipKind::Malformed, Fix::Drop, || message)?;
+            None => {
+                self.problem(SkipKind::Malformed, Fix::Drop, || malformed_message(record))?;
                 return Ok(None);
             }
         };
