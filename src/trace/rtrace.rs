@@ -364,6 +364,34 @@ impl Checker {
         Ok(Some((event, fix)))
     }
 
+    /// The common case of [`Checker::check`], for a file without write events: whether the
+    /// record is a valid event, which is then applied. Changes nothing when it is not: `check`
+    /// then says what is wrong. About a nanosecond an event.
+    #[inline(always)]
+    fn check_valid(&mut self, record: &[u8]) -> bool {
+        let Some(event) = decode_record(record) else { return false };
+        if self.writes || event.id >= self.slots {
+            return false;
+        }
+        let id = event.id as usize;
+        let bit = 1u64 << (id % 64);
+        let Some(word) = self.live.get_mut(id / 64) else { return false };
+        match event.op {
+            Op::Malloc | Op::Calloc | Op::Memalign if *word & bit == 0 => {
+                *word |= bit;
+                self.allocations += 1;
+                self.used = self.used.max(id as u64 + 1);
+                true
+            }
+            Op::Free if *word & bit != 0 => {
+                *word &= !bit;
+                true
+            }
+            Op::Realloc => *word & bit != 0,
+            _ => false,
+        }
+    }
+
     /// Block `id` was allocated.
     #[inline]
     fn allocated(&mut self, id: usize) {
@@ -694,6 +722,10 @@ impl Rtrace {
                 continue;
             }
             for record in buf[..n].chunks_exact(RECORD_LEN) {
+                if checker.check_valid(record) {
+                    index += 1;
+                    continue;
+                }
                 match checker.check(record) {
                     Ok(Some((_, Fix::Keep))) => {}
                     Ok(_) => repairs = true,
