@@ -53,7 +53,7 @@ fn load(config: &RunConfig, progress: Option<trace::ReadProgress>) -> Result<Loa
     let path = &config.trace;
     let format = Format::detect(path, config.format);
     if format == Format::Rtrace {
-        let rtrace = Rtrace::open(path)?;
+        let rtrace = Rtrace::open_with(path, config.parse)?;
         return Ok(Loaded::Stream { rtrace, _temp: None });
     }
     let on_disk = std::fs::metadata(path).map_or(0, |m| m.len());
@@ -498,7 +498,8 @@ pub fn convert(args: &ConvertArgs) -> Result<(), Error> {
         }
         (_, false) => {
             let rtrace = if format == Format::Rtrace {
-                Rtrace::open(&args.input)?
+                let options = ParseOptions { lenient: args.lenient, ..ParseOptions::default() };
+                Rtrace::open_with(&args.input, options)?
             } else {
                 return Err(Error::Usage(format!(
                     "{} is not an rtrace file; to convert to CSV, give an .rtrace file \

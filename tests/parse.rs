@@ -747,7 +747,12 @@ proptest! {
             assert_consistent(&trace);
             prop_assert!(trace.skipped.is_empty());
         }
-        let trace = csv::parse(text.as_bytes(), Path::new("r.csv"), LENIENT).unwrap();
+        let trace = match csv::parse(text.as_bytes(), Path::new("r.csv"), LENIENT) {
+            Ok(trace) => trace,
+            // The one line error `--lenient` does not skip: it would drop the rest of the file.
+            Err(error) if error.to_string().contains("is never closed") => return Ok(()),
+            Err(error) => panic!("{error}"),
+        };
         assert_consistent(&trace);
         let last = trace.events.len() as u64;
         if last > 0 {
@@ -809,4 +814,284 @@ fn a_write_of_4_gib_or_more_is_an_error() {
         error("op,ptr,size,offset\nmalloc,0x10,24,\nwrite,0x10,4294967296,0\n"),
         "trace.csv:3: write of 4294967296 bytes at offset 0: both must be below 4 GiB"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Input that must be refused (issue 11): quotes, damaged compressed files, invalid .rtrace
+// events and counts, control characters in messages
+
+/// The message parsing `text` fails with, on one thread and on two, which must agree.
+fn error_both_ways(text: &str, options: ParseOptions) -> String {
+    let messages: Vec<String> = [true, false]
+        .into_iter()
+        .map(|one_thread| {
+            let options = ParseOptions { one_thread, ..options };
+            match csv::parse(text.as_bytes(), Path::new("trace.csv"), options) {
+                Ok(trace) => panic!("parsed, to {:?}", trace.events),
+                Err(error) => error.to_string(),
+            }
+        })
+        .collect();
+    assert_eq!(messages[0], messages[1]);
+    messages[0].clone()
+}
+
+#[test]
+fn an_unterminated_quote_is_an_error_at_the_line_where_it_opens() {
+    // The stray quote used to make one field of the rest of the file: one event, and the double
+    // free after it never seen.
+    let text = "op,ptr,size\nmalloc,0x10,8\nfree,0x10,\"\nfree,0x10,\nfree,0x10,\n";
+    for options in [STRICT, LENIENT] {
+        let message = error_both_ways(text, options);
+        assert!(message.starts_with("trace.csv:3: a quoted field opens here and is never closed"));
+    }
+    // In the header, in the middle of a record, and after a quoted field that did close.
+    assert!(error("op,ptr,\"size\n").starts_with("trace.csv:1: a quoted field opens"));
+    let text = "op,ptr,size,note\nmalloc,0x10,8,\"a\nb\"\nmalloc,0x20,8,\nfree,0x20,,\"x\n\n";
+    assert!(error_both_ways(text, STRICT).starts_with("trace.csv:5: a quoted field opens"));
+    // A quote inside a field is an ordinary byte, and a comment's quote opens nothing.
+    let trace = parse("op,ptr,size,note\n# say \"hi\nmalloc,0x10,8,a\"b\nfree,0x10,,\n");
+    assert_eq!(trace.events, [Event::malloc(0, 8), Event::free(0)]);
+}
+
+#[test]
+fn errors_inside_quoted_fields_that_span_lines_name_the_line_where_the_record_starts() {
+    for (text, line) in [
+        ("op,ptr,size\nmalloc,0x10,\"8\ny\"\n", 2),
+        ("op,ptr,size\nmalloc,0x10,8\nmalloc,0x20,\"8\n\ny\"", 3),
+        ("op,ptr,size,note\nmalloc,0x10,8,\"a\n\nb\"\nfree,0x20,,\n", 5),
+        ("op,ptr,size,note\n\n# c\nmalloc,0x10,8,\"a\r\nb\"\r\nfree,0x20,,\"\"\"\"\r\n", 6),
+    ] {
+        let message = error_both_ways(text, STRICT);
+        assert!(message.starts_with(&format!("trace.csv:{line}: ")), "{text:?}: {message}");
+    }
+}
+
+#[test]
+fn control_characters_from_the_input_are_escaped_in_errors() {
+    let csv_message = error("op,ptr,size\nmalloc,0x10,\x1b[2J\x07\r\u{202e}\u{85}\n");
+    assert_eq!(
+        csv_message,
+        "trace.csv:2: size \"\\x1b[2J\\x07\\r\\u{202e}\\u{85}\" is not a number"
+    );
+    let mtrace_message = mtrace_error("+ 0x10 \x1b]0;owned\x07\n");
+    assert!(mtrace_message.contains("\\x1b]0;owned\\x07"), "{mtrace_message}");
+    let bytes = b"op,ptr,size\n\xff\xfe\x1b,0x10,8\n";
+    let message = csv::parse(&bytes[..], Path::new("trace.csv"), STRICT).unwrap_err().to_string();
+    assert_eq!(
+        message,
+        "trace.csv:2: unknown op \"\\xff\\xfe\\x1b\" (expected one of malloc, calloc, realloc, \
+         free, memalign, write)"
+    );
+    let heaptrack_message =
+        trace::heaptrack::parse(&b"\x1b[31m 1\n"[..], Path::new("t.zst"), STRICT).unwrap_err();
+    assert!(heaptrack_message.to_string().contains("\"\\x1b[31m\""), "{heaptrack_message}");
+    let rep_message =
+        trace::rep::parse(&b"1 1 1 1\na 0 \x1b\n"[..], Path::new("t.rep"), STRICT).unwrap_err();
+    assert!(rep_message.to_string().contains("\"\\x1b\""), "{rep_message}");
+    for message in [csv_message, mtrace_message, message] {
+        assert!(!message.chars().any(|c| c.is_control()), "{message:?}");
+    }
+}
+
+/// The committed heaptrack file, `damage`d, as a `.zst` file in `dir`: what loading it says.
+fn load_damaged_zst(dir: &Path, damage: impl FnOnce(&mut Vec<u8>)) -> Result<Trace, String> {
+    let mut bytes = std::fs::read("traces/imports/sort-small.heaptrack.zst").unwrap();
+    damage(&mut bytes);
+    let path = dir.join("damaged.zst");
+    std::fs::write(&path, bytes).unwrap();
+    trace::load(&path, Format::Heaptrack, LENIENT).map_err(|e| e.to_string())
+}
+
+#[test]
+fn a_heaptrack_zst_with_a_wrong_checksum_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = load_damaged_zst(dir.path(), |_| {}).unwrap();
+    // The last four bytes are the checksum of the content.
+    let error = load_damaged_zst(dir.path(), |b| *b.last_mut().unwrap() ^= 1).unwrap_err();
+    assert!(error.contains("damaged.zst: zstd frame 1"), "{error}");
+    assert!(error.contains("content checksum mismatch"), "{error}");
+    // A flipped bit anywhere in the frame is caught (by the decoder or by the checksum).
+    let len = std::fs::metadata("traces/imports/sort-small.heaptrack.zst").unwrap().len() as usize;
+    for at in (12..len - 4).step_by(97) {
+        for bit in [0, 3, 7] {
+            let damaged = load_damaged_zst(dir.path(), |b| b[at] ^= 1 << bit);
+            match damaged {
+                Err(error) => {
+                    assert!(error.starts_with(dir.path().join("damaged.zst").to_str().unwrap()))
+                }
+                Ok(trace) => panic!("byte {at} bit {bit}: {} events accepted", trace.events.len()),
+            }
+        }
+    }
+    // Truncated, or followed by garbage.
+    let error = load_damaged_zst(dir.path(), |b| b.truncate(b.len() - 9)).unwrap_err();
+    assert!(error.contains("zstd frame 1"), "{error}");
+    let error = load_damaged_zst(dir.path(), |b| b.extend_from_slice(b"junk\n")).unwrap_err();
+    assert!(error.contains("zstd frame 2") && error.contains("trailing garbage"), "{error}");
+    // Several frames, and skippable frames, are read as `zstd -d` reads them.
+    let twice = load_damaged_zst(dir.path(), |b| {
+        let copy = b.clone();
+        b.extend_from_slice(&[0x50, 0x2A, 0x4D, 0x18, 3, 0, 0, 0, 1, 2, 3]);
+        b.extend_from_slice(&copy);
+    });
+    assert_eq!(twice.unwrap().events.len(), 2 * good.events.len());
+}
+
+#[test]
+fn a_damaged_or_truncated_gzip_trace_is_refused() {
+    let text: String = (0..400).map(|i| format!("malloc,{:#x},8\n", 16 * (i + 1))).collect();
+    let text = format!("op,ptr,size\n{text}");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(text.as_bytes()).unwrap();
+    let good = gz.finish().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.csv.gz");
+    let load = |bytes: &[u8]| {
+        std::fs::write(&path, bytes).unwrap();
+        trace::load(&path, Format::Csv, STRICT).map_err(|e| e.to_string())
+    };
+    assert_eq!(load(&good).unwrap().events.len(), 400);
+    let n = good.len();
+    // The CRC-32 and the length at the end, the deflate data, a cut, garbage after it.
+    let mut damaged = vec![];
+    for at in [n - 8, n - 3, n / 2] {
+        let mut bytes = good.clone();
+        bytes[at] ^= 0x10;
+        damaged.push(bytes);
+    }
+    damaged.push(good[..n - 6].to_vec());
+    damaged.push(good[..n / 2].to_vec());
+    damaged.push([&good[..], b"garbage"].concat());
+    for bytes in damaged {
+        let error = load(&bytes).unwrap_err();
+        assert!(error.starts_with(path.to_str().unwrap()), "{error}");
+    }
+}
+
+/// Records as an `.rtrace` body has them: `(op byte, id, size, align_log2)`.
+type Record = (u8, u32, u64, u8);
+
+const MALLOC: u8 = 0;
+const REALLOC: u8 = 2;
+const FREE: u8 = 3;
+const MEMALIGN: u8 = 4;
+
+/// An `.rtrace` file of `records`, with valid checksums, and its header's counts as given.
+fn write_rtrace(path: &Path, records: &[Record], slots: u32, blocks: u64, gaps: &[(u64, i64)]) {
+    let mut body = Vec::new();
+    for &(op, id, size, align) in records {
+        body.extend_from_slice(&size.to_le_bytes());
+        body.extend_from_slice(&id.to_le_bytes());
+        body.extend_from_slice(&[op, align, 0, 0]);
+    }
+    for (index, lines) in gaps {
+        body.extend_from_slice(&index.to_le_bytes());
+        body.extend_from_slice(&lines.to_le_bytes());
+    }
+    let mut h = vec![0u8; 96];
+    h[..8].copy_from_slice(b"\x89RTRACE\n");
+    h[8..12].copy_from_slice(&1u32.to_le_bytes());
+    h[12..16].copy_from_slice(&1u32.to_le_bytes()); // recycled ids
+    h[16..24].copy_from_slice(&(records.len() as u64).to_le_bytes());
+    h[24..32].copy_from_slice(&blocks.to_le_bytes());
+    h[32..36].copy_from_slice(&slots.to_le_bytes());
+    h[36..40].copy_from_slice(&96u32.to_le_bytes());
+    h[40..48].copy_from_slice(&2u64.to_le_bytes());
+    h[48..56].copy_from_slice(&(gaps.len() as u64).to_le_bytes());
+    h[88..92].copy_from_slice(&crc32fast::hash(&body).to_le_bytes());
+    let crc = crc32fast::hash(&h[..92]);
+    h[92..96].copy_from_slice(&crc.to_le_bytes());
+    std::fs::write(path, [h, body].concat()).unwrap();
+}
+
+/// What loading an `.rtrace` of `records` (header counts from the records) gives.
+fn load_rtrace(records: &[Record], options: ParseOptions) -> Result<Trace, String> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.rtrace");
+    let slots = records.iter().map(|r| r.1 + 1).max().unwrap_or(0);
+    let blocks = records.iter().filter(|r| matches!(r.0, 0 | 1 | 4)).count() as u64;
+    write_rtrace(&path, records, slots, blocks, &[]);
+    trace::load(&path, Format::Rtrace, options)
+        .map_err(|e| e.to_string().replace(path.to_str().unwrap(), "t.rtrace"))
+}
+
+#[test]
+fn an_rtrace_that_frees_a_block_twice_is_refused_like_its_csv() {
+    let double_free = [(MALLOC, 0, 8, 4), (FREE, 0, 0, 4), (FREE, 0, 0, 4)];
+    assert_eq!(
+        load_rtrace(&double_free, STRICT).unwrap_err(),
+        "t.rtrace: event 2: free of block 0, which is not live (freed twice?)"
+    );
+    assert!(error("op,ptr,size\nmalloc,0x10,8\nfree,0x10,\nfree,0x10,\n")
+        .starts_with("trace.csv:4: free of 0x10, which is not live"));
+    // Every other kind, each refused as its CSV is, and each repaired by --lenient as its CSV
+    // is: the same events and the same counts.
+    let cases: [(&[Record], &str, &str); 6] = [
+        (
+            &[(FREE, 0, 0, 4), (MALLOC, 0, 8, 4)],
+            "event 0: free of block 0",
+            "free,0x10,,\nmalloc,0x10,8,\n",
+        ),
+        (
+            &[(MALLOC, 0, 8, 4), (MALLOC, 0, 9, 4)],
+            "event 1: malloc of block 0, which is still live",
+            "malloc,0x10,8,\nmalloc,0x10,9,\n",
+        ),
+        (
+            &[(MALLOC, 0, 8, 4), (FREE, 0, 0, 4), (REALLOC, 0, 9, 4)],
+            "event 2: realloc of block 0, which is not live",
+            "malloc,0x10,8,\nfree,0x10,,\nrealloc,0x10,9,0x10\n",
+        ),
+        (&[(MALLOC, 0, 8, 4), (MEMALIGN, 1, 8, 255)], "event 1: malformed memalign record", ""),
+        (&[(MALLOC, 0, 8, 4), (9, 0, 8, 4)], "event 1: unknown op byte 9", ""),
+        (&[(MALLOC, 0, 8, 4), (MALLOC, 1, 8, 3)], "event 1: malformed malloc record", ""),
+    ];
+    for (records, message, csv_text) in cases {
+        let error = load_rtrace(records, STRICT).unwrap_err();
+        assert!(error.starts_with(&format!("t.rtrace: {message}")), "{error}");
+        if !csv_text.is_empty() {
+            let csv_text = format!("op,ptr,size,old_ptr\n{csv_text}");
+            error_both_ways(&csv_text, STRICT);
+            let from_csv = lenient(&csv_text);
+            let from_rtrace = load_rtrace(records, LENIENT).unwrap();
+            assert_eq!(from_rtrace.skipped, from_csv.skipped, "{csv_text}");
+            let ops = |t: &Trace| t.events.iter().map(|e| (e.op, e.size)).collect::<Vec<_>>();
+            assert_eq!(ops(&from_rtrace), ops(&from_csv), "{csv_text}");
+        }
+    }
+    // An id beyond the header's slots.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.rtrace");
+    write_rtrace(&path, &[(MALLOC, 0, 8, 4), (MALLOC, 7, 8, 4)], 1, 2, &[]);
+    let error = trace::load(&path, Format::Rtrace, STRICT).unwrap_err().to_string();
+    assert!(error.ends_with("event 1: block id 7 is not below the header's 1 slots"), "{error}");
+}
+
+#[test]
+fn an_rtrace_header_claiming_more_slots_than_the_file_can_hold_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.rtrace");
+    // 256 bytes: 10 events; 2^32 - 1 slots would be a 128 GiB table of blocks.
+    let records = [(MALLOC, 0, 8, 4), (FREE, 0, 0, 4)].repeat(5);
+    write_rtrace(&path, &records, u32::MAX, 5, &[]);
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 256);
+    let error = trace::rtrace::Rtrace::open(&path).unwrap_err().to_string();
+    assert!(error.contains("more than its 10 events can allocate"), "{error}");
+    write_rtrace(&path, &records, 1, u64::MAX, &[]);
+    let error = trace::rtrace::Rtrace::open(&path).unwrap_err().to_string();
+    assert!(error.contains("more than its 10 events can allocate"), "{error}");
+    // Counts the events contradict, and a line map that would overflow a line number.
+    write_rtrace(&path, &records, 3, 5, &[]);
+    let error = trace::rtrace::Rtrace::open(&path).unwrap_err().to_string();
+    assert!(error.contains("but the events allocate 5 blocks in 1 slots"), "{error}");
+    write_rtrace(&path, &records, 1, 5, &[(1, i64::MAX), (2, i64::MAX)]);
+    let error = trace::rtrace::Rtrace::open(&path).unwrap_err().to_string();
+    assert!(error.contains("the line map puts the last event on line"), "{error}");
+    write_rtrace(&path, &records, 1, 5, &[(3, 1), (2, 1)]);
+    let error = trace::rtrace::Rtrace::open(&path).unwrap_err().to_string();
+    assert!(error.contains("line-map entry 1 names event 2, out of order"), "{error}");
+    write_rtrace(&path, &records, 1, 5, &[(3, 4), (5, -1)]);
+    let trace = trace::load(&path, Format::Rtrace, STRICT).unwrap();
+    assert_eq!(lines(&trace), [2, 3, 4, 9, 10, 10, 11, 12, 13, 14]);
 }

@@ -529,13 +529,57 @@ pub(crate) fn parse_hex(digits: &[u8]) -> Result<u64, NumError> {
     Ok(n)
 }
 
-/// `text` as it may be quoted in a message: lossy UTF-8, at most 40 characters.
+/// `text` as it may be quoted in a message: at most 40 characters of it, each printable one as
+/// it is and everything else escaped, so that a message never carries a terminal escape
+/// sequence, a line break or a bidirectional override from the input to the user's terminal:
+/// `\n`, `\r`, `\t`, `\"` and `\\`; other control bytes and bytes that are not UTF-8 as
+/// `\xNN`; other control and format characters (C1 controls, bidi overrides, zero-width
+/// characters) as `\u{NN}`, as Rust's `escape_debug` writes them. Every parser quotes input through this one function.
 pub(crate) fn show(text: &[u8]) -> String {
-    let text = String::from_utf8_lossy(text);
-    match text.char_indices().nth(40) {
-        Some((end, _)) => format!("{}...", &text[..end]),
-        None => text.into_owned(),
+    const MAX_CHARS: usize = 40;
+    let mut out = String::with_capacity(text.len().min(4 * MAX_CHARS) + 3);
+    let mut shown = 0;
+    for chunk in text.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if shown == MAX_CHARS {
+                out.push_str("...");
+                return out;
+            }
+            shown += 1;
+            escape_char(c, &mut out);
+        }
+        for &byte in chunk.invalid() {
+            if shown == MAX_CHARS {
+                out.push_str("...");
+                return out;
+            }
+            shown += 1;
+            out.push_str(&format!("\\x{byte:02x}"));
+        }
     }
+    out
+}
+
+/// Append `c` to `out` as [`show`] writes it.
+fn escape_char(c: char, out: &mut String) {
+    match c {
+        '\n' => out.push_str("\\n"),
+        '\r' => out.push_str("\\r"),
+        '\t' => out.push_str("\\t"),
+        '"' => out.push_str("\\\""),
+        '\\' => out.push_str("\\\\"),
+        c if c.is_ascii_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+        c if c.is_control() || is_invisible_format(c) => {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32))
+        }
+        c => out.push(c),
+    }
+}
+
+/// Format characters that change how a terminal shows the text around them: bidirectional
+/// embeddings, overrides and isolates, zero-width characters, the byte order mark.
+fn is_invisible_format(c: char) -> bool {
+    matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}' | '\u{061c}')
 }
 
 /// The message for field `name` whose text `text` failed with `error`.

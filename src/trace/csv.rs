@@ -65,6 +65,12 @@
 //! | realloc of a dead pointer | `trace.csv:8: realloc of 0x10, which is not live (freed already, or allocated before recording started?)` |
 //! | allocation of a live pointer | `trace.csv:6: malloc returned 0x10, which is still live (a free of it is missing from the trace?)` |
 //! | malformed CSV | `trace.csv:12: malformed CSV: ...` (as the csv crate words it) |
+//! | a quote that never closes | `trace.csv:3: a quoted field opens here and is never closed (a stray '"'?): the rest of the file would be read as one field` |
+//!
+//! A field that starts with `"` is quoted up to the next `"` that is not doubled, and may span
+//! lines; a `"` elsewhere in a field is an ordinary byte. Every message names the line where its
+//! record starts, however many lines its quoted fields span. Input quoted in a message is
+//! escaped (control characters, bytes that are not UTF-8: see `builder::show`).
 //!
 //! A file without events is an error of [`super::load`].
 //!
@@ -84,7 +90,8 @@
 //! pointer is dropped; a realloc of a dead pointer becomes a malloc of the pointer it returned;
 //! an allocation of a live pointer first frees the block that held it (its free must have been
 //! lost, since an allocator cannot hand out a live address). Problems with the header are errors
-//! even then: without columns, no line can be read.
+//! even then: without columns, no line can be read; so is a quote that never closes, which
+//! would otherwise drop the rest of the file as one malformed line.
 
 use super::builder::{
     number_message, parse_number, show, Builder, Collect, NumError, Sink, HEX_DIGITS,
@@ -273,10 +280,12 @@ impl<'a, R: Read> Lines<'a, R> {
     /// Read the header of `input`.
     fn new(input: R, path: &'a Path, fast: bool) -> Result<Lines<'a, R>, TraceError> {
         // Line numbers: `Feed` counts the newlines handed out; a record's line is the count
-        // before it, plus one (see `record_line` for records read by the csv crate). For that to
-        // hold, records end at `\n` only (a `\r` before it is stripped from the last field, see
-        // `read_row`), and the input gets a final `\n` of its own (a blank line at the end
-        // changes nothing).
+        // before it, plus one. For records read by the csv crate, `Feed` follows the quotes in
+        // the bytes it hands out (`Quoting`), so it knows the line where a record starts even
+        // when a quoted field spans lines, and where a quote that never closes opened. For
+        // that to hold, records end at `\n` only (a `\r` before it is stripped from the last
+        // field, see `read_row`), and the input gets a final `\n` of its own (a blank line at
+        // the end changes nothing).
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
@@ -313,7 +322,7 @@ impl<'a, R: Read> Lines<'a, R> {
                 Ok(true) => {}
                 Ok(false) => return Ok(()),
                 Err(error) => {
-                    let line = self.reader.get_ref().newlines;
+                    let line = self.reader.get_ref().record_line;
                     if error.is_io_error() {
                         return Err(fatal_csv_error(self.path, line, error).into());
                     }
@@ -321,7 +330,11 @@ impl<'a, R: Read> Lines<'a, R> {
                     continue;
                 }
             }
-            let line = record_line(self.reader.get_ref(), &self.record);
+            let feed = self.reader.get_ref();
+            if let Some(opened) = feed.unterminated_quote() {
+                return Err(unterminated_quote(self.path, opened).into());
+            }
+            let line = feed.record_line;
             match read_row(&self.record, &self.columns) {
                 Ok(row) => f(Line::Row(line, row))?,
                 Err(_) if is_blank(&self.record) => {}
@@ -331,15 +344,39 @@ impl<'a, R: Read> Lines<'a, R> {
     }
 }
 
-/// The line `record` (just read by the csv crate from `feed`) starts on. See `parse_into`.
-#[inline]
-fn record_line<R: Read>(feed: &Feed<R>, record: &ByteRecord) -> u64 {
-    // Newlines inside quoted fields; none in any trace written by a program.
-    let fields = record.as_slice();
-    let inside =
-        if fields.contains(&b'\n') { fields.iter().filter(|&&b| b == b'\n').count() } else { 0 };
-    // `newlines` counts through the record's terminator.
-    (feed.newlines + 1).saturating_sub(inside as u64 + 1)
+/// The error for a quoted field that opens on line `opened` and is never closed: the csv crate
+/// would make one field of the rest of the file. Fatal even with `--lenient`, which would
+/// otherwise drop the rest of the file as one malformed line.
+#[cold]
+fn unterminated_quote(path: &Path, opened: u64) -> TraceError {
+    TraceError::Invalid {
+        path: path.to_path_buf(),
+        line: opened,
+        message: "a quoted field opens here and is never closed (a stray '\"'?): the rest of \
+                  the file would be read as one field"
+            .into(),
+    }
+}
+
+/// Where the bytes the csv crate has read stand in the CSV grammar, as far as quotes go: what
+/// [`Feed`] tracks to know where a record starts and whether the input ended inside quotes.
+/// The csv crate's own rules (RFC 4180, as its `Reader` is configured in [`Lines::new`]): a
+/// field that starts with `"` is quoted until the next `"` that is not doubled; a `"` anywhere
+/// else is an ordinary byte; a record that starts with `#` is a comment; blank lines are skipped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Quoting {
+    /// At the start of a line, between records.
+    RecordStart,
+    /// At the start of a field within a record.
+    FieldStart,
+    /// Inside a field that is not quoted (or whose quotes closed).
+    Unquoted,
+    /// Inside quotes.
+    Quoted,
+    /// Right after a `"` inside quotes: it closes them unless another `"` follows.
+    QuoteInQuoted,
+    /// In a comment line.
+    Comment,
 }
 
 /// Read block size. The buffer grows beyond it only for a line (or quoted record) that does not
@@ -359,11 +396,62 @@ struct Feed<R> {
     eof: bool,
     /// Newlines consumed so far (by either path).
     newlines: u64,
+    /// Where the bytes handed to the csv crate so far leave it (see [`Quoting`]).
+    quoting: Quoting,
+    /// The line the record the csv crate read last (or is reading) starts on.
+    record_line: u64,
+    /// The line of the quote that opened the quoted field the csv crate is in, if it is.
+    quote_line: u64,
 }
 
 impl<R: Read> Feed<R> {
     fn new(source: R) -> Feed<R> {
-        Feed { source, buf: vec![0; BLOCK], pos: 0, end: 0, eof: false, newlines: 0 }
+        Feed {
+            source,
+            buf: vec![0; BLOCK],
+            pos: 0,
+            end: 0,
+            eof: false,
+            newlines: 0,
+            quoting: Quoting::RecordStart,
+            record_line: 1,
+            quote_line: 0,
+        }
+    }
+
+    /// Follow `bytes`, just handed to the csv crate, through the grammar of [`Quoting`]. They
+    /// are on one line: only the last can be a newline.
+    fn track(&mut self, bytes: &[u8]) {
+        let line = self.newlines + 1;
+        for &byte in bytes {
+            let at_start = self.quoting == Quoting::RecordStart;
+            if at_start && byte != b'\n' && byte != b'#' {
+                self.record_line = line;
+            }
+            self.quoting = match (self.quoting, byte) {
+                (Quoting::RecordStart, b'\n') => Quoting::RecordStart,
+                (Quoting::RecordStart, b'#') => Quoting::Comment,
+                (Quoting::Comment, b'\n') => Quoting::RecordStart,
+                (Quoting::Comment, _) => Quoting::Comment,
+                (Quoting::Quoted, b'"') => Quoting::QuoteInQuoted,
+                (Quoting::Quoted, _) => Quoting::Quoted,
+                (Quoting::RecordStart | Quoting::FieldStart, b'"') => {
+                    self.quote_line = line;
+                    Quoting::Quoted
+                }
+                (Quoting::QuoteInQuoted, b'"') => Quoting::Quoted,
+                (_, b',') => Quoting::FieldStart,
+                (_, b'\n') => Quoting::RecordStart,
+                (_, _) => Quoting::Unquoted,
+            };
+        }
+    }
+
+    /// The line of the quote that opened a field that is still open at the end of the input
+    /// (the csv crate then ends the record there, without complaint), if any.
+    fn unterminated_quote(&self) -> Option<u64> {
+        (self.quoting == Quoting::Quoted && self.eof && self.pos == self.end)
+            .then_some(self.quote_line)
     }
 
     /// Read more of the source after the unread bytes (moved to the front of the buffer, which
@@ -403,8 +491,10 @@ impl<R: Read> Read for Feed<R> {
         let n = line.min(out.len());
         out[..n].copy_from_slice(&rest[..n]);
         self.pos += n;
+        let newline = n > 0 && rest[n - 1] == b'\n';
+        self.track(&out[..n]);
         // Only the last byte handed out can be a newline.
-        if n > 0 && rest[n - 1] == b'\n' {
+        if newline {
             self.newlines += 1;
         }
         Ok(n)
@@ -612,7 +702,10 @@ fn read_header<R: Read>(
             ),
         });
     }
-    let line = record_line(reader.get_ref(), record);
+    if let Some(opened) = reader.get_ref().unterminated_quote() {
+        return Err(unterminated_quote(path, opened));
+    }
+    let line = reader.get_ref().record_line;
     let invalid = |message: String| TraceError::Invalid { path: path.to_path_buf(), line, message };
 
     let mut named: [Option<usize>; 8] = [None; 8];

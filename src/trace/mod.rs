@@ -25,7 +25,7 @@ pub mod rtrace;
 pub mod synth;
 
 use std::fmt;
-use std::io::{self, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 /// Dense id of one allocated block, numbered from 0 in order of allocation. Never reused.
@@ -346,7 +346,7 @@ pub fn load_reporting(
     progress: Option<ReadProgress>,
 ) -> Result<Trace, TraceError> {
     if Format::detect(path, format) == Format::Rtrace {
-        return rtrace::Rtrace::open(path)?.load();
+        return rtrace::Rtrace::open_with(path, options)?.load();
     }
     let input = open_reporting(path, progress)?;
     let trace = match format {
@@ -370,36 +370,148 @@ pub fn load_reporting(
     Ok(trace)
 }
 
-/// A zstd stream of one or more frames (heaptrack's files), decoded by ruzstd (pure Rust).
-struct ZstdFrames<R: Read> {
-    decoder: Option<ruzstd::decoding::StreamingDecoder<R, ruzstd::decoding::FrameDecoder>>,
+/// A zstd stream of one or more frames (heaptrack writes one), decoded by ruzstd (pure Rust),
+/// checked as `zstd -t` checks it: every frame's content checksum (the low 32 bits of the XXH64
+/// of its content, RFC 8878) when the frame has one, and its content size when its header gives
+/// one; skippable frames are skipped; a truncated frame, or bytes after the last frame that are
+/// not a frame, are errors. Errors say which frame (counted from 1) and how many decompressed
+/// bytes came before the problem.
+struct ZstdFrames<R: BufRead> {
+    source: R,
+    decoder: ruzstd::decoding::FrameDecoder,
+    /// Whether `decoder` is inside a frame (its header read, its content not all handed out).
+    in_frame: bool,
+    /// Frames begun so far, skippable ones included: the current frame's number.
+    frames: u64,
+    /// Content bytes of the current frame handed out so far.
+    in_this_frame: u64,
+    /// Content bytes handed out so far, from every frame.
+    decoded: u64,
 }
 
-impl<R: Read> ZstdFrames<R> {
-    fn new(input: R, path: &Path) -> Result<Self, TraceError> {
-        let decoder = ruzstd::decoding::StreamingDecoder::new(input).map_err(|e| {
-            TraceError::File { path: path.to_path_buf(), message: format!("not zstd: {e}") }
-        })?;
-        Ok(ZstdFrames { decoder: Some(decoder) })
+impl<R: BufRead> ZstdFrames<R> {
+    fn new(source: R, path: &Path) -> Result<Self, TraceError> {
+        let mut frames = ZstdFrames {
+            source,
+            decoder: ruzstd::decoding::FrameDecoder::new(),
+            in_frame: false,
+            frames: 0,
+            in_this_frame: 0,
+            decoded: 0,
+        };
+        // The first frame's header now, so that a file that is not zstd says so at once.
+        let started = frames
+            .next_frame()
+            .map_err(|source| TraceError::Io { path: path.to_path_buf(), source })?;
+        if !started {
+            return Err(TraceError::File {
+                path: path.to_path_buf(),
+                message: "not zstd: the file is empty".into(),
+            });
+        }
+        Ok(frames)
+    }
+
+    /// The error for a problem in the current frame.
+    fn corrupt(&self, what: impl fmt::Display) -> io::Error {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "zstd frame {} (after {} decompressed bytes): {what}",
+                self.frames, self.decoded
+            ),
+        )
+    }
+
+    /// Read the next frame's header, skipping skippable frames. `false` at the end of the input.
+    fn next_frame(&mut self) -> io::Result<bool> {
+        use ruzstd::decoding::errors::{FrameDecoderError, ReadFrameHeaderError};
+        loop {
+            if self.source.fill_buf()?.is_empty() {
+                return Ok(false);
+            }
+            self.frames += 1;
+            self.in_this_frame = 0;
+            match self.decoder.reset(&mut self.source) {
+                Ok(()) => {
+                    self.in_frame = true;
+                    return Ok(true);
+                }
+                Err(FrameDecoderError::ReadFrameHeaderError(ReadFrameHeaderError::SkipFrame {
+                    length,
+                    ..
+                })) => {
+                    let skipped =
+                        io::copy(&mut (&mut self.source).take(u64::from(length)), &mut io::sink())?;
+                    if skipped < u64::from(length) {
+                        return Err(self.corrupt("a skippable frame is cut off (truncated file?)"));
+                    }
+                }
+                Err(error) if self.frames == 1 => {
+                    return Err(self.corrupt(format!("not zstd: {error}")))
+                }
+                Err(error) => {
+                    return Err(self.corrupt(format!(
+                        "not a zstd frame ({error}): trailing garbage after the last frame, or a \
+                         damaged file"
+                    )))
+                }
+            }
+        }
+    }
+
+    /// The current frame is decoded and handed out: check it.
+    fn finish_frame(&mut self) -> io::Result<()> {
+        self.in_frame = false;
+        let declared = self.decoder.content_size();
+        if declared > 0 && declared != self.in_this_frame {
+            return Err(self.corrupt(format!(
+                "the frame header declares {declared} bytes of content, but {} were decoded",
+                self.in_this_frame
+            )));
+        }
+        if let Some(stored) = self.decoder.get_checksum_from_data() {
+            let computed = self.decoder.get_calculated_checksum();
+            if computed != Some(stored) {
+                return Err(self.corrupt(format!(
+                    "content checksum mismatch (stored {stored:#010x}, computed {:#010x}): the \
+                     file is corrupt",
+                    computed.unwrap_or(0)
+                )));
+            }
+        }
+        Ok(())
     }
 }
 
-impl<R: Read> Read for ZstdFrames<R> {
+impl<R: BufRead> Read for ZstdFrames<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let Some(decoder) = self.decoder.as_mut() else { return Ok(0) };
-        let n = decoder.read(buf)?;
-        if n > 0 || buf.is_empty() {
-            return Ok(n);
+        use ruzstd::decoding::BlockDecodingStrategy;
+        if buf.is_empty() {
+            return Ok(0);
         }
-        // The end of the first frame: heaptrack writes one; say so if more follow.
-        if let Some(decoder) = self.decoder.take() {
-            let mut probe = [0u8; 1];
-            if decoder.into_inner().read(&mut probe)? > 0 {
-                return Err(io::Error::other(
-                    "a zstd file of several frames: decompress it with `zstd -d` first",
-                ));
+        loop {
+            if self.in_frame {
+                while self.decoder.can_collect() < buf.len() && !self.decoder.is_finished() {
+                    let wanted = buf.len() - self.decoder.can_collect();
+                    if let Err(error) = self
+                        .decoder
+                        .decode_blocks(&mut self.source, BlockDecodingStrategy::UptoBytes(wanted))
+                    {
+                        return Err(self.corrupt(format!("{error} (a truncated or damaged file?)")));
+                    }
+                }
+                let n = self.decoder.read(buf)?;
+                if n > 0 {
+                    self.in_this_frame += n as u64;
+                    self.decoded += n as u64;
+                    return Ok(n);
+                }
+                self.finish_frame()?;
+            }
+            if !self.next_frame()? {
+                return Ok(0);
             }
         }
-        Ok(0)
     }
 }

@@ -368,7 +368,7 @@ impl Feed {
     ) -> RecordingSummary {
         let numbered = match end {
             Some(end) => end.seq,
-            None => self.last.map_or(0, |r| r.seq + 1),
+            None => self.last.map_or(0, |r| r.seq.saturating_add(1)),
         };
         let span_ns = self.last.map_or(0, |r| r.time_ns.saturating_sub(self.first.unwrap_or(0)));
         RecordingSummary {
@@ -558,7 +558,7 @@ mod tests {
     fn raw(records: &[(u64, u64, u64, u64, u32)]) -> Vec<u8> {
         let mut bytes = MAGIC.to_vec();
         for &(seq, ptr, size, arg, op) in records {
-            for word in [seq, 100 + seq, ptr, size, arg] {
+            for word in [seq, seq.wrapping_add(100), ptr, size, arg] {
                 bytes.extend_from_slice(&word.to_le_bytes());
             }
             bytes.extend_from_slice(&7u32.to_le_bytes());
@@ -582,6 +582,14 @@ mod tests {
         assert_eq!(summary.lost, 0);
         assert!(summary.complete);
         assert_eq!(summary.threads, 1);
+    }
+
+    #[test]
+    fn a_record_numbered_at_the_end_of_u64_does_not_overflow_the_count_of_lost_records() {
+        // Found by tests/fuzz.rs with overflow checks on.
+        let bytes = raw(&[(u64::MAX - 1, 0x10, 8, 0, 0), (u64::MAX, 0x10, 0, 0, 3)]);
+        let summary = to_csv(&bytes, Path::new("t.rec"), Vec::new()).unwrap();
+        assert_eq!(summary.lost, u64::MAX - 2);
     }
 
     #[test]
