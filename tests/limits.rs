@@ -122,10 +122,8 @@ fn a_minimum_size_past_the_address_space_is_refused_and_one_below_is_kept() {
     let dir = tempfile::tempdir().unwrap();
     let trace = write(dir.path(), "one.csv", "op,ptr,size\nmalloc,0x10,1\nfree,0x10,\n");
     // 2^48: no block that large could ever be placed; refused, not cut down to a smaller one.
-    let out = replay()
-        .args([&trace, "--runs", "0", "--min-size", "281474976710656"])
-        .output()
-        .unwrap();
+    let out =
+        replay().args([&trace, "--runs", "0", "--min-size", "281474976710656"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--min-size"));
     // 2 TiB is a block of exactly 2 TiB in bump.
