@@ -1095,3 +1095,96 @@ fn an_rtrace_header_claiming_more_slots_than_the_file_can_hold_is_refused() {
     let trace = trace::load(&path, Format::Rtrace, STRICT).unwrap();
     assert_eq!(lines(&trace), [2, 3, 4, 9, 10, 10, 11, 12, 13, 14]);
 }
+
+/// Run the `replay` binary on `args` under `ulimit -v` of `kib` KiB (address space): its exit
+/// status (`None` when a signal ended it) and what it wrote to stderr.
+fn replay_limited(kib: u64, args: &[&str]) -> (Option<i32>, String) {
+    let binary = env!("CARGO_BIN_EXE_replay");
+    let output = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("ulimit -v {kib}; exec \"$0\" \"$@\""))
+        .arg(binary)
+        .args(args)
+        .output()
+        .unwrap();
+    (output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+#[test]
+fn a_line_longer_than_the_maximum_is_refused_with_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = vec![b'a'; 8 << 20];
+    // Each format: its file name, a valid first line, its --format.
+    let cases = [
+        ("t.csv", "op,ptr,size\n", "csv", Format::Csv),
+        ("t.csv.gz", "op,ptr,size\n", "csv", Format::Csv),
+        ("t.mtrace", "= Start\n", "mtrace", Format::Mtrace),
+        ("t.heaptrack", "v 10400 3\n", "heaptrack", Format::Heaptrack),
+        ("t.rep", "20000\n", "rep", Format::Rep),
+    ];
+    for (name, first, format, parsed_as) in cases {
+        let path = dir.path().join(name);
+        let mut bytes = first.as_bytes().to_vec();
+        bytes.extend_from_slice(&long);
+        if name.ends_with(".gz") {
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            gz.write_all(&bytes).unwrap();
+            bytes = gz.finish().unwrap();
+        }
+        std::fs::write(&path, &bytes).unwrap();
+        let path = path.to_str().unwrap();
+        let expected = format!(
+            "{path}:2: line is longer than 1 MiB ({} bytes): not a trace?",
+            trace::MAX_LINE_BYTES
+        );
+        for lenient in [false, true] {
+            let mut args = vec![path, "--format", format, "--alloc", "bump"];
+            if lenient {
+                args.push("--lenient");
+            }
+            let (status, stderr) = replay_limited(4 << 20, &args);
+            assert_eq!(status, Some(2), "{name} (lenient: {lenient}): {stderr}");
+            assert!(stderr.contains(&expected), "{name} (lenient: {lenient}): {stderr}");
+        }
+        // The library says the same (and conversion to .rtrace, below).
+        let error = trace::load(Path::new(path), parsed_as, STRICT).unwrap_err().to_string();
+        assert_eq!(error, expected);
+    }
+    for (name, format) in [("t.csv", "csv"), ("t.mtrace", "mtrace")] {
+        let path = dir.path().join(name);
+        let out = dir.path().join(format!("{format}.rtrace"));
+        let (status, stderr) = replay_limited(
+            4 << 20,
+            &["convert", path.to_str().unwrap(), "-o", out.to_str().unwrap(), "--format", format],
+        );
+        assert_eq!(status, Some(2), "convert {name}: {stderr}");
+        assert!(stderr.contains(":2: line is longer than 1 MiB"), "convert {name}: {stderr}");
+    }
+
+    // 2 GiB of one line, in a 2 MB .gz (32 gzip members of 64 MiB of 'a' each, which a .gz
+    // may be): refused within a 400 MB address space, not killed for want of memory.
+    let member = {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(b"op,ptr,size\n").unwrap();
+        gz.finish().unwrap()
+    };
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    for _ in 0..64 {
+        gz.write_all(&long[..1 << 20]).unwrap();
+    }
+    let aaaa = gz.finish().unwrap();
+    let path = dir.path().join("huge.csv.gz");
+    let mut file = std::fs::File::create(&path).unwrap();
+    file.write_all(&member).unwrap();
+    for _ in 0..32 {
+        file.write_all(&aaaa).unwrap();
+    }
+    drop(file);
+    assert!(std::fs::metadata(&path).unwrap().len() < 4 << 20);
+    let path = path.to_str().unwrap();
+    for args in [vec![path], vec![path, "--lenient"], vec![path, "--alloc", "all"]] {
+        let (status, stderr) = replay_limited(400_000, &args);
+        assert_eq!(status, Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(&format!("{path}:2: line is longer than 1 MiB")), "{stderr}");
+    }
+}

@@ -322,10 +322,13 @@ impl<'a, R: Read> Lines<'a, R> {
                 Ok(true) => {}
                 Ok(false) => return Ok(()),
                 Err(error) => {
-                    let line = self.reader.get_ref().record_line;
+                    let feed = self.reader.get_ref();
                     if error.is_io_error() {
+                        // The line being read: every newline before it was handed out.
+                        let line = feed.newlines + 1;
                         return Err(fatal_csv_error(self.path, line, error).into());
                     }
+                    let line = feed.record_line;
                     f(Line::Malformed(line, format!("malformed CSV: {error}")))?;
                     continue;
                 }
@@ -692,7 +695,10 @@ fn read_header<R: Read>(
 ) -> Result<Columns, TraceError> {
     let found = match reader.read_byte_record(record) {
         Ok(found) => found,
-        Err(error) => return Err(fatal_csv_error(path, 1, error)),
+        Err(error) => {
+            let line = if error.is_io_error() { reader.get_ref().newlines + 1 } else { 1 };
+            return Err(fatal_csv_error(path, line, error));
+        }
     };
     if !found {
         return Err(TraceError::File {
@@ -862,7 +868,7 @@ fn apply<S: Sink>(builder: &mut Builder<S>, line: u64, row: Row) -> Result<(), T
 fn fatal_csv_error(path: &Path, line: u64, error: csv::Error) -> TraceError {
     let message = format!("malformed CSV: {error}");
     match error.into_kind() {
-        csv::ErrorKind::Io(source) => TraceError::Io { path: path.to_path_buf(), source },
+        csv::ErrorKind::Io(source) => TraceError::read(path, line, source),
         _ => TraceError::Invalid { path: path.to_path_buf(), line, message },
     }
 }

@@ -103,7 +103,7 @@ pub(crate) fn read<S: Sink>(
     let mut next_ptr = 16u64;
     let mut line = 0u64;
     for text in input.split(b'\n') {
-        let text = text.map_err(|source| TraceError::Io { path: path.to_path_buf(), source })?;
+        let text = text.map_err(|source| TraceError::read(path, line + 1, source))?;
         line += 1;
         let words: Vec<&[u8]> =
             text.split(u8::is_ascii_whitespace).filter(|w| !w.is_empty()).collect();

@@ -3,6 +3,13 @@
 //! One file per input format (`csv.rs` is the native format, `mtrace.rs` glibc's `MALLOC_TRACE`
 //! text). Every parser validates as it goes and every error carries the file and line.
 //!
+//! # Lines have a maximum length
+//! Every text input is opened by [`open`] (or [`open_reporting`]), which caps its lines at
+//! [`MAX_LINE_BYTES`] (1 MiB): a longer line (a file that is not a trace, or a small `.gz` that
+//! expands to gigabytes without a newline) is an error naming the file and the line, even with
+//! `--lenient`, and no parser ever holds more than that much of one line. The cap lives in one
+//! place, the reader [`open`] returns; the binary `.rtrace` is not opened through it.
+//!
 //! # From pointers to block ids
 //! A recorded program reuses an address once it has been freed; a replay must not confuse the two
 //! blocks, so parsing maps every allocation to a fresh, dense [`BlockId`] (0, 1, 2, ...) and every
@@ -311,7 +318,71 @@ impl<R: Read> Read for Counted<R> {
     }
 }
 
-/// Open `path`, decompressing it transparently when its name ends in `.gz` or `.zst`.
+/// The longest line a text trace may have, in bytes, its `\n` not counted (1 MiB). Real
+/// trace lines are shorter than 200 bytes.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// What reading a line longer than [`MAX_LINE_BYTES`] fails with (inside an [`io::Error`]);
+/// [`TraceError::read`] turns it into an error at the parser's line.
+#[derive(Debug)]
+pub struct LineTooLong;
+
+impl fmt::Display for LineTooLong {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "line is longer than {} MiB ({MAX_LINE_BYTES} bytes): not a trace?",
+            MAX_LINE_BYTES >> 20
+        )
+    }
+}
+
+impl std::error::Error for LineTooLong {}
+
+impl TraceError {
+    /// The error for `source`, met while reading line `line` of `path`: a line too long for
+    /// [`LineCap`] is [`TraceError::Invalid`] at that line, anything else [`TraceError::Io`].
+    pub fn read(path: &Path, line: u64, source: io::Error) -> TraceError {
+        if source.get_ref().is_some_and(|error| error.is::<LineTooLong>()) {
+            TraceError::Invalid { path: path.to_path_buf(), line, message: LineTooLong.to_string() }
+        } else {
+            TraceError::Io { path: path.to_path_buf(), source }
+        }
+    }
+}
+
+/// A reader that fails (with [`LineTooLong`]) rather than hand out more than
+/// [`MAX_LINE_BYTES`] bytes without a newline, so that whatever reads lines from it buffers at
+/// most that much of one. It knows no line numbers: the parser reading it does (the line too
+/// long is the one after the last whole line it read).
+struct LineCap<R> {
+    inner: R,
+    /// Bytes handed out since the last newline; above [`MAX_LINE_BYTES`] once failed.
+    run: usize,
+}
+
+impl<R: Read> Read for LineCap<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let too_long = || io::Error::new(io::ErrorKind::InvalidData, LineTooLong);
+        if self.run > MAX_LINE_BYTES {
+            return Err(too_long());
+        }
+        // At most one byte past the maximum, so that the run never passes it unnoticed.
+        let room = (MAX_LINE_BYTES + 1 - self.run).min(buf.len());
+        let n = self.inner.read(&mut buf[..room])?;
+        self.run = match buf[..n].iter().rposition(|&b| b == b'\n') {
+            Some(last) => n - last - 1,
+            None => self.run + n,
+        };
+        if self.run > MAX_LINE_BYTES {
+            return Err(too_long());
+        }
+        Ok(n)
+    }
+}
+
+/// Open `path`, decompressing it transparently when its name ends in `.gz` or `.zst`, its lines
+/// capped at [`MAX_LINE_BYTES`] (see the module docs).
 pub fn open(path: &Path) -> Result<Box<dyn Read + Send>, TraceError> {
     open_reporting(path, None)
 }
@@ -324,13 +395,14 @@ pub fn open_reporting(
     let file = std::fs::File::open(path)
         .map_err(|source| TraceError::Io { path: path.to_path_buf(), source })?;
     let reader = BufReader::with_capacity(1 << 16, Counted { inner: file, read: 0, progress });
-    if path.extension().is_some_and(|ext| ext == "gz") {
-        Ok(Box::new(BufReader::with_capacity(1 << 16, flate2::read::MultiGzDecoder::new(reader))))
+    let input: Box<dyn Read + Send> = if path.extension().is_some_and(|ext| ext == "gz") {
+        Box::new(BufReader::with_capacity(1 << 16, flate2::read::MultiGzDecoder::new(reader)))
     } else if path.extension().is_some_and(|ext| ext == "zst") {
-        Ok(Box::new(BufReader::with_capacity(1 << 16, ZstdFrames::new(reader, path)?)))
+        Box::new(BufReader::with_capacity(1 << 16, ZstdFrames::new(reader, path)?))
     } else {
-        Ok(Box::new(reader))
-    }
+        Box::new(reader)
+    };
+    Ok(Box::new(LineCap { inner: input, run: 0 }))
 }
 
 /// Read and validate the trace at `path` in `format`.

@@ -123,7 +123,7 @@ pub(crate) fn read<S: Sink>(
         text.clear();
         let read = input
             .read_until(b'\n', &mut text)
-            .map_err(|source| TraceError::Io { path: path.to_path_buf(), source })?;
+            .map_err(|source| TraceError::read(path, line + 1, source))?;
         if read == 0 {
             break;
         }
