@@ -133,10 +133,35 @@ fn running(pid: u32) -> bool {
     }
 }
 
-/// Note the program `replay record` started, so that a SIGTERM to `replay` reaches it too.
-/// Keep the note until the program has been waited for.
-pub fn child(pid: u32) -> Note {
-    registry().note(Entry::Child(pid))
+/// Start the program `replay record` runs and note it, so that a SIGTERM to `replay` reaches
+/// it too. Both happen under the registry's lock: a signal that arrives while the program starts
+/// waits until it is noted, and is then forwarded to it (noting it after `spawn` returned would
+/// let a signal in between end `replay` and leave the program running). Keep the note until the
+/// program has been waited for.
+pub fn spawn_child(command: &mut std::process::Command) -> io::Result<(std::process::Child, Note)> {
+    let mut registry = registry();
+    let child = command.spawn()?;
+    let note = registry.note(Entry::Child(child.id()));
+    Ok((child, note))
+}
+
+/// While this lives the signal path waits: a rename into place and forgetting its note happen
+/// together, before the signal path runs or not at all (it then exits first). Without it, an
+/// output renamed into place just as a signal's clean-up runs would outlive a run that exits
+/// 130 or 143.
+pub struct Undisturbed(MutexGuard<'static, Registry>);
+
+/// Hold off the signal path: see [`Undisturbed`].
+pub fn undisturbed() -> Undisturbed {
+    Undisturbed(registry())
+}
+
+impl Undisturbed {
+    /// Forget `note` now, under the lock this holds (dropping it would wait for that lock).
+    fn forget(&mut self, note: Note) {
+        self.0.entries.retain(|(id, _)| *id != note.id);
+        std::mem::forget(note);
+    }
 }
 
 /// A temporary file, removed when dropped unless [`TempFile::persist`]ed.
@@ -151,12 +176,15 @@ impl TempFile {
         self.path.as_deref().unwrap_or(Path::new(""))
     }
 
-    /// Rename the file to `target` (replacing `target` if it is a file).
-    pub fn persist(mut self, target: &Path) -> io::Result<()> {
-        match self.path.take() {
-            Some(path) => path.persist(target).map_err(|e| e.error),
-            None => Err(io::Error::other("already persisted")),
-        }
+    /// Rename the file to `target` (replacing `target` if it is a file). Undisturbed by a
+    /// signal: the file lands and is forgotten, or the signal path removes it first.
+    pub fn persist(self, target: &Path) -> io::Result<()> {
+        let TempFile { path, _note: note } = self;
+        let path = path.ok_or_else(|| io::Error::other("already persisted"))?;
+        let mut undisturbed = undisturbed();
+        path.persist(target).map_err(|e| e.error)?;
+        undisturbed.forget(note);
+        Ok(())
     }
 }
 
@@ -198,6 +226,16 @@ impl TempDir {
         if let Some(dir) = self.dir.take() {
             let _ = dir.keep();
         }
+    }
+
+    /// [`TempDir::keep`], under the lock `undisturbed` holds (the directory was just renamed
+    /// into place under it).
+    pub fn keep_undisturbed(self, undisturbed: &mut Undisturbed) {
+        let TempDir { dir, _note: note } = self;
+        if let Some(dir) = dir {
+            let _ = dir.keep();
+        }
+        undisturbed.forget(note);
     }
 }
 
@@ -306,6 +344,40 @@ mod tests {
         let path = temp.path().to_path_buf();
         temp.persist(&dir.path().join("x")).unwrap();
         assert!(!noted().contains(&path) && dir.path().join("x").exists());
+    }
+
+    #[test]
+    fn a_persist_waits_while_the_signal_path_holds_the_registry() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("x");
+        let (_, temp) = temp_file_in(dir.path(), ".x.", ".tmp", None).unwrap();
+        // Standing in for the signal path, which holds the lock until the process exits.
+        let held = undisturbed();
+        let (done, landed) = std::sync::mpsc::channel();
+        let persisting = {
+            let target = target.clone();
+            std::thread::spawn(move || done.send(temp.persist(&target).is_ok()).unwrap())
+        };
+        // However long we wait, nothing lands while the lock is held (a wrong build may pass
+        // this on a slow machine, a right one never fails it).
+        assert!(landed.recv_timeout(std::time::Duration::from_millis(200)).is_err());
+        assert!(!target.exists());
+        drop(held);
+        assert!(landed.recv().unwrap());
+        persisting.join().unwrap();
+        assert!(target.exists());
+    }
+
+    #[test]
+    fn a_started_program_is_noted_before_a_signal_can_see_the_registry() {
+        let (mut child, note) =
+            spawn_child(std::process::Command::new("true").stdout(std::process::Stdio::null()))
+                .unwrap();
+        let pid = child.id();
+        assert!(registry().entries.iter().any(|(_, e)| matches!(e, Entry::Child(p) if *p == pid)));
+        child.wait().unwrap();
+        drop(note);
+        assert!(!registry().entries.iter().any(|(_, e)| matches!(e, Entry::Child(p) if *p == pid)));
     }
 
     #[test]

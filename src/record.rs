@@ -352,14 +352,14 @@ pub fn record(args: &RecordArgs) -> Result<u8, Error> {
     // success); standard output gets it once the whole conversion succeeded.
     let output_error = |source| Error::Output { dest: dest.to_string(), source };
     let mut out = Output::new(&dest).map_err(output_error)?;
-    let child = Command::new(program)
-        .args(rest)
-        .env("LD_PRELOAD", &preload)
-        .env("REPLAY_RECORD_FILE", &raw_env)
-        .env("REPLAY_RECORD_PARENT", std::process::id().to_string())
-        .spawn()
-        .map_err(|e| Error::Usage(format!("cannot run {shown}: {e}")))?;
-    let _child_note = crate::cleanup::child(child.id());
+    let (child, _child_note) = crate::cleanup::spawn_child(
+        Command::new(program)
+            .args(rest)
+            .env("LD_PRELOAD", &preload)
+            .env("REPLAY_RECORD_FILE", &raw_env)
+            .env("REPLAY_RECORD_PARENT", std::process::id().to_string()),
+    )
+    .map_err(|e| Error::Usage(format!("cannot run {shown}: {e}")))?;
     let no_recording = |e: io::Error, status: Option<&ExitStatus>| {
         let ended = status.map_or(String::new(), |s| format!("; it {}", describe(s)));
         Error::Usage(format!(

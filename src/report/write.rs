@@ -425,13 +425,18 @@ impl ReportDir {
         let ReportDir { target, stage, parents } = self;
         parents.keep();
         for _ in 0..3 {
+            // Under the signal path's lock: a run that exits 130 or 143 leaves no new report.
+            let mut undisturbed = crate::cleanup::undisturbed();
             match std::fs::rename(stage.path(), &target) {
                 Ok(()) => {
-                    stage.keep();
+                    stage.keep_undisturbed(&mut undisturbed);
                     return Ok(());
                 }
                 // DIR exists and is not empty: another report (or another run's, just now).
                 Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTEMPTY | libc::EEXIST)) => {
+                    // Not under the lock (the fallback makes a temporary directory): the
+                    // exchange is one step, the staging directory then holds the old report.
+                    drop(undisturbed);
                     replaceable(&target).map_err(|why| {
                         io::Error::other(format!("{why} (it changed during the run)"))
                     })?;
