@@ -436,12 +436,16 @@ fn sigterm_to_record_stops_the_program_removes_the_raw_file_and_exits_143() {
             e.path().is_dir() && std::fs::read_dir(e.path()).is_ok_and(|mut d| d.next().is_some())
         })
     };
-    wait_for("the raw recording", || raw_exists() && pid_file.exists());
+    // The pid file exists as soon as the shell opens it: wait for the whole line (a SIGTERM
+    // before it is written would leave no pid to check, and "/proc//stat" is /proc/stat).
+    let pid_written =
+        || std::fs::read_to_string(&pid_file).is_ok_and(|s| s.ends_with('\n') && s.len() > 1);
+    wait_for("the raw recording", || raw_exists() && pid_written());
     signal(&child, libc::SIGTERM);
     assert_eq!(exit_status(&mut child).code(), Some(143));
     assert_eq!(entries(&out), Vec::<String>::new(), "no raw file, no temporary CSV");
     // The program got the SIGTERM too: it is gone (or a zombie waiting for init to reap it).
-    let pid = std::fs::read_to_string(&pid_file).unwrap().trim().to_string();
+    let pid: u32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
     wait_for("the program to end", || {
         std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| {
             stat.rsplit(')').next().is_some_and(|s| s.trim_start().starts_with('Z'))
