@@ -215,6 +215,14 @@ fn blank_lines_comments_and_crlf_keep_line_numbers_right() {
 // Every kind of bad input, with its line
 
 #[test]
+fn a_comment_line_is_skipped_even_when_the_first_column_is_one_replay_ignores() {
+    // The fast path read this as a malloc when the first column was an ignored one.
+    let t = parse("note,op,ptr,size\n#,malloc,0x10,16\nx,malloc,0x20,32\n");
+    assert_eq!(t.events, vec![Event::malloc(0, 32)]);
+    assert_eq!(lines(&t), vec![3]);
+}
+
+#[test]
 fn a_free_of_a_dead_pointer_is_an_error_on_its_line() {
     let mut text = String::from("op,ptr,size\n");
     for i in 0..1039 {

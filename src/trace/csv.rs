@@ -571,6 +571,10 @@ impl Layout {
 /// digits; ignored columns anything without a quote.
 #[inline(always)] // one copy per caller: its result stays in registers
 fn fast_row(rest: &[u8], layout: &Layout) -> Option<(Row, usize)> {
+    // A comment, even where the first column is one whose text is ignored.
+    if rest.first() == Some(&b'#') {
+        return None;
+    }
     let mut op = None;
     // The numbers read, and which were there (a bit per slot); empty fields are 0 and absent.
     let mut values = [0u64; Slot::COUNT];
