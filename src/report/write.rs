@@ -91,6 +91,20 @@ pub fn resolve(path: &Path) -> io::Result<Resolved> {
     }
 }
 
+/// `file` with `O_NONBLOCK` cleared: writes wait for a slow reader instead of failing.
+fn blocking(file: std::fs::File) -> io::Result<std::fs::File> {
+    use std::os::fd::AsRawFd;
+    let fd = file.as_raw_fd();
+    // SAFETY: fcntl on a descriptor we own; F_GETFL and F_SETFL touch no memory.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags < 0 || libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(file)
+}
+
 /// The directory a file at `path` lives in (`.` for a bare name).
 pub fn parent_of(path: &Path) -> &Path {
     match path.parent() {
@@ -135,18 +149,21 @@ impl AtomicFile {
                 })
             }
             Resolved::Into(path) => {
-                // Not opened yet: a FIFO would block here until a reader comes. O_NONBLOCK
-                // opens at once (ENXIO: a FIFO with no reader yet, which is fine).
-                match std::fs::OpenOptions::new()
+                // A blocking open of a FIFO would wait here until a reader comes; O_NONBLOCK
+                // opens at once, or fails with ENXIO when there is no reader yet (then the
+                // first write opens it, waiting for one). An open that succeeds is kept: closing
+                // it would hand a reader that is already there an end of file, and the next
+                // open would then wait for a reader that has gone.
+                let file = match std::fs::OpenOptions::new()
                     .write(true)
                     .custom_flags(libc::O_NONBLOCK)
                     .open(&path)
                 {
-                    Ok(_) => {}
-                    Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {}
+                    Ok(file) => Some(io::BufWriter::with_capacity(1 << 20, blocking(file)?)),
+                    Err(e) if e.raw_os_error() == Some(libc::ENXIO) => None,
                     Err(e) => return Err(e),
-                }
-                Ok(AtomicFile { target: Target::Into(path), file: None })
+                };
+                Ok(AtomicFile { target: Target::Into(path), file })
             }
         }
     }
@@ -609,6 +626,23 @@ mod tests {
         };
         write(&Destination::File(fifo.clone()), b"through the pipe").unwrap();
         assert_eq!(reader.join().unwrap(), b"through the pipe");
+        // A reader that is there before the destination is checked gets the bytes too, not an
+        // end of file from the check (which then left the write waiting for a reader forever).
+        // SAFETY: a valid NUL-terminated path; the descriptor is ours to close.
+        let reader = unsafe { libc::open(name.as_ptr(), libc::O_RDONLY | libc::O_NONBLOCK) };
+        assert!(reader >= 0);
+        let mut file = AtomicFile::create(&fifo).unwrap();
+        let mut got = [0u8; 64];
+        // Nothing written yet, and the writer still there: EAGAIN, not the 0 of an end of file.
+        // SAFETY: reading into a buffer of that size; the descriptor is ours.
+        let early = unsafe { libc::read(reader, got.as_mut_ptr().cast(), got.len()) };
+        assert_eq!((early, io::Error::last_os_error().raw_os_error()), (-1, Some(libc::EAGAIN)));
+        file.write_all(b"after the check").unwrap();
+        file.commit().unwrap();
+        // SAFETY: reading into a buffer of that size; the descriptor is ours.
+        let n = unsafe { libc::read(reader, got.as_mut_ptr().cast(), got.len()) };
+        unsafe { libc::close(reader) };
+        assert_eq!(&got[..n.max(0) as usize], b"after the check");
         assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
