@@ -7,7 +7,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use replay::alloc::{Params, ALL};
-use replay::replay::{run_all, Plan, Timing};
+use replay::engine::{run_all, Plan, Timing};
 use replay::trace::rtrace;
 use replay::trace::synth::{generate, GenSpec, Pattern, SizeDistribution};
 use replay::trace::{Format, ParseOptions};

@@ -8,7 +8,7 @@
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use replay::alloc::{Params, ALL};
-use replay::replay::{measure_throughput, LatencyProbe, NoProbe, Replayer};
+use replay::engine::{measure_throughput, LatencyProbe, NoProbe, Replayer};
 use replay::trace::synth::steady_state;
 use std::time::Duration;
 

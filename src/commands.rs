@@ -5,10 +5,10 @@ use crate::cli::{
     CompareArgs, ConvertArgs, GenArgs, GenPattern, GenSizes, ImportArgs, ImportFormat, MergeArgs,
 };
 use crate::config::RunConfig;
+use crate::engine::{clock_overhead_ns, run_all, EventSource, InMemory, Plan, CHUNK_EVENTS};
 use crate::gate::compare::{self as gate_compare, Document};
 use crate::gate::thresholds::Thresholds;
 use crate::progress::Progress;
-use crate::replay::{clock_overhead_ns, run_all, EventSource, InMemory, Plan, CHUNK_EVENTS};
 use crate::report::csv::CsvExporter;
 use crate::report::html;
 use crate::report::json::JsonExporter;

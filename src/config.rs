@@ -3,7 +3,7 @@
 
 use crate::alloc::{self, round_up, Bytes, Params, StrategyEntry, ALIGN};
 use crate::cli::RunArgs;
-use crate::replay::Timing;
+use crate::engine::Timing;
 use crate::report::write::Destination;
 use crate::trace::{Format, ParseOptions};
 use std::path::PathBuf;

@@ -2,7 +2,7 @@
 //! how much memory each wastes and how fast it runs.
 //!
 //! The modules follow the data: [`trace`] (files -> events) -> [`alloc`] (strategies) ->
-//! [`replay`] (driving events through a strategy) -> [`metrics`] (the figures) -> [`report`].
+//! [`engine`] (driving events through a strategy) -> [`metrics`] (the figures) -> [`report`].
 //! [`cli`], [`config`] and [`commands`] are the program around them; [`cleanup`] removes its
 //! temporary files, also on SIGINT and SIGTERM.
 
@@ -12,16 +12,14 @@ pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod config;
+pub mod engine;
 pub mod gate;
-pub mod layout;
 pub mod metrics;
 pub mod progress;
 pub mod record;
-pub mod replay;
 pub mod report;
 pub mod stats;
 pub mod trace;
-pub mod verify;
 
 /// Everything that can stop a command. Every kind is bad input or bad usage: exit status 2.
 #[derive(Debug, thiserror::Error)]

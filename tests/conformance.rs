@@ -5,7 +5,7 @@
 
 use proptest::prelude::*;
 use replay::alloc::{Allocation, Params, Request, StrategyEntry, ADDRESS_LIMIT, ALIGN, ALL};
-use replay::replay::{NoProbe, Outcome, Replayer};
+use replay::engine::{NoProbe, Outcome, Replayer};
 use replay::trace::{BlockId, Event, Op};
 use std::collections::BTreeMap;
 

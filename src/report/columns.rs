@@ -2,7 +2,7 @@
 //! which way is better.
 
 use super::{human_bytes, Better};
-use crate::replay::StrategyResult;
+use crate::engine::StrategyResult;
 
 /// One column of the table: its header, which way is better, the figure and how it reads.
 pub struct Column {

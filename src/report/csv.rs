@@ -3,8 +3,8 @@
 //! exist for this run (no timing with `--runs 0`, no realloc in the trace, no `--verify`).
 
 use super::{ExportError, Exporter, Report};
+use crate::engine::StrategyResult;
 use crate::metrics::Percentiles;
-use crate::replay::StrategyResult;
 
 pub struct CsvExporter;
 

@@ -2,8 +2,8 @@
 //! and `schema_version` changes when they change.
 
 use super::{ExportError, Exporter, Report};
+use crate::engine::verify::{Finding, Safety};
 use crate::metrics::{Latency, MemoryStats, Series, Throughput};
-use crate::verify::{Finding, Safety};
 use serde::Serialize;
 use std::collections::BTreeMap;
 

@@ -13,8 +13,8 @@ pub mod table;
 pub mod write;
 
 use crate::alloc::{Bytes, Params};
-use crate::layout::HeapPictures;
-use crate::replay::{StrategyResult, Timing};
+use crate::engine::heap_pictures::HeapPictures;
+use crate::engine::{StrategyResult, Timing};
 use crate::trace::SkipKind;
 use crate::trace::{Event, Op};
 use std::collections::BTreeMap;

@@ -1,8 +1,8 @@
 //! The terminal report: a memory table and a speed table, one row per strategy.
 
 use super::{human_bytes, ExportError, Exporter, Report};
+use crate::engine::verify::FindingKind;
 use crate::metrics::{Percentiles, Throughput};
-use crate::verify::FindingKind;
 
 pub struct TableExporter;
 

@@ -434,7 +434,7 @@ fn the_shipped_real_traces_give_the_same_figures_through_the_linear_scan_referen
             for params in
                 [Params::default(), Params { coalesce: false, min_size: 64, ..Params::default() }]
             {
-                let m = crate::replay::measure_memory(entry, &params, &trace.events, trace.blocks);
+                let m = crate::engine::measure_memory(entry, &params, &trace.events, trace.blocks);
                 let (peak, max_live, peak_event, internal, external) =
                     reference_figures(policy, params, &trace.events);
                 let what = format!("{file} through {} with {params:?}", entry.name);

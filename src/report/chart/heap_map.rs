@@ -2,7 +2,7 @@
 //! of text, coloured by live payload, internal waste and free bytes.
 
 use super::*;
-use crate::layout::{MAP_COLUMNS, MAP_MAX_ROWS};
+use crate::engine::heap_pictures::{MAP_COLUMNS, MAP_MAX_ROWS};
 use crate::report::human_bytes;
 
 /// Pixels per cell, across and down.

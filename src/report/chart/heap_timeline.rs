@@ -2,7 +2,7 @@
 //! fragmentation can be watched building up.
 
 use super::*;
-use crate::layout::{TIMELINE_COLUMNS, TIMELINE_ROWS};
+use crate::engine::heap_pictures::{TIMELINE_COLUMNS, TIMELINE_ROWS};
 use crate::report::human_bytes;
 
 /// Pixels per cell, across and down.

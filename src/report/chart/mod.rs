@@ -230,11 +230,11 @@ fn draw_cells(
     area: &Area,
     (x, y): (i32, i32),
     columns: usize,
-    cells: &[crate::layout::Kind],
+    cells: &[crate::engine::heap_pictures::Kind],
     (width, cell_h): (i32, i32),
 ) -> DrawResult {
     let across = |column: usize| x + (column as i64 * width as i64 / columns.max(1) as i64) as i32;
-    use crate::layout::Kind;
+    use crate::engine::heap_pictures::Kind;
     for (r, row) in cells.chunks(columns).enumerate() {
         let top = y + r as i32 * cell_h;
         let mut start = 0;

@@ -18,7 +18,7 @@
 //! Cost: O(log n) in live blocks per event, in the metrics pass only.
 
 use crate::alloc::{Addr, Allocation, Bytes, Strategy, ALIGN};
-use crate::replay::{HeapState, Outcome, Probe};
+use crate::engine::{HeapState, Outcome, Probe};
 use crate::trace::{Event, Op};
 use std::collections::BTreeMap;
 
@@ -237,7 +237,7 @@ impl Probe for Verifier<'_> {
 mod tests {
     use super::*;
     use crate::alloc::{bump, Params, Request, StrategyEntry};
-    use crate::replay::measure_memory_and_safety;
+    use crate::engine::measure_memory_and_safety;
 
     /// A broken strategy: every block at address 0, and it claims no free bytes.
     struct AlwaysZero;

@@ -37,7 +37,7 @@
 //! colour of the kind holding most of its bytes.
 
 use crate::alloc::{Allocation, Bytes, Strategy, ALIGN};
-use crate::replay::{HeapState, Outcome, Probe};
+use crate::engine::{HeapState, Outcome, Probe};
 use crate::trace::Event;
 
 /// Columns of the heap map; its rows wrap the address space like lines of text.
@@ -409,7 +409,7 @@ impl Probe for LayoutProbe {
 mod tests {
     use super::*;
     use crate::alloc::{bump, Params, Request, StrategyEntry, ALL};
-    use crate::replay::Replayer;
+    use crate::engine::Replayer;
     use crate::trace::synth::steady_state;
 
     fn heap_pictures(events: &[Event], blocks: u32) -> HeapPictures {

@@ -37,11 +37,14 @@
 
 use crate::alloc::{Addr, Allocation, Bytes, Corruption, Params, Request, Strategy, StrategyEntry};
 use crate::clock::Clock;
-use crate::layout::{HeapPictures, LayoutProbe};
+
+pub mod heap_pictures;
+pub mod verify;
+use crate::engine::heap_pictures::{HeapPictures, LayoutProbe};
+use crate::engine::verify::{Finding, FindingKind, Safety, Verifier};
 use crate::metrics::{Latency, MemoryStats, Percentiles, Sample, Series, Throughput};
 use crate::trace::rtrace::Rtrace;
 use crate::trace::{BlockId, Event, Op, TraceError};
-use crate::verify::{Finding, FindingKind, Safety, Verifier};
 use hdrhistogram::Histogram;
 use rayon::prelude::*;
 use std::time::Instant;
