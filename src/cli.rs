@@ -126,6 +126,12 @@ pub struct CompareArgs {
     /// Compare even when the results replayed different traces (by content hash).
     #[arg(long)]
     pub force: bool,
+
+    /// Pass even when NEW lacks a strategy or a figure that OLD has (they are still listed).
+    /// Without it, anything missing fails the gate: a figure that is not compared cannot
+    /// regress.
+    #[arg(long)]
+    pub allow_missing: bool,
 }
 
 #[derive(Debug, Args)]
@@ -258,6 +264,11 @@ pub struct RunArgs {
     /// With --baseline: compare even when the baseline replayed a different trace.
     #[arg(long)]
     pub force: bool,
+
+    /// With --baseline: pass even when this run lacks a strategy or a figure that the baseline
+    /// has (e.g. timings with --runs 0); they are still listed.
+    #[arg(long)]
+    pub allow_missing: bool,
 
     /// For tests of the gate: slow a strategy down on purpose. `STRATEGY=N` does every
     /// operation N times (on shadow heaps), `STRATEGY=spin:K` spins K iterations after each;

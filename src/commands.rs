@@ -6,7 +6,7 @@ use crate::cli::{
 };
 use crate::config::RunConfig;
 use crate::engine::{clock_overhead_ns, run_all, EventSource, InMemory, Plan, CHUNK_EVENTS};
-use crate::gate::compare::{self as gate_compare, Document};
+use crate::gate::compare::{self as gate_compare, ResultFile};
 use crate::gate::thresholds::Thresholds;
 use crate::progress::Progress;
 use crate::report::csv::CsvExporter;
@@ -170,7 +170,7 @@ pub fn run(config: &RunConfig) -> Result<bool, Error> {
     crate::alloc::slowdown::set(config.slowdowns.clone());
     // Read the baseline first: a bad one should fail before a long replay, not after.
     let baseline =
-        config.baseline.as_deref().map(Document::read).transpose().map_err(Error::Usage)?;
+        config.baseline.as_deref().map(ResultFile::read).transpose().map_err(Error::Usage)?;
     let outputs = prepare_outputs(config)?;
     let progress = Progress::new(config.quiet);
     let parsing = progress.file_bar(format!("parsing {}", config.trace.display()), &config.trace);
@@ -309,21 +309,21 @@ pub fn run(config: &RunConfig) -> Result<bool, Error> {
     // The comparison reads this run as its JSON says it, so `--baseline` and `replay compare`
     // of the same two files agree exactly.
     let json = JsonExporter.export(&report)?;
-    let new = Document::parse(format!("this run of {}", config.trace.display()), &json)
+    let new = ResultFile::parse(format!("this run of {}", config.trace.display()), &json)
         .map_err(Error::Usage)?;
     gate_compare::check_same_trace(&old, &new, config.force).map_err(Error::Usage)?;
-    let comparison = gate_compare::compare(&old, &new, &config.thresholds);
+    let comparison = gate_compare::compare(&old, &new, &config.thresholds, config.allow_missing);
     let text = crate::gate::text(&comparison);
     if to_stdout {
         eprint!("{text}");
     } else {
         emit(&Destination::Stdout, text.as_bytes())?;
     }
-    Ok(verified && comparison.regressions() == 0)
+    Ok(verified && comparison.passed())
 }
 
 /// `replay compare OLD NEW`: print the comparison (and write it as Markdown); `Ok(false)` when
-/// a figure regressed past its threshold.
+/// a figure regressed past its threshold, or the baseline has a figure or strategy NEW lacks.
 pub fn compare(args: &CompareArgs) -> Result<bool, Error> {
     let thresholds =
         Thresholds::parse(args.max_regression.as_deref().unwrap_or("")).map_err(Error::Usage)?;
@@ -336,10 +336,10 @@ pub fn compare(args: &CompareArgs) -> Result<bool, Error> {
         }
         None => None,
     };
-    let old = Document::read(&args.old).map_err(Error::Usage)?;
-    let new = Document::read(&args.new).map_err(Error::Usage)?;
+    let old = ResultFile::read(&args.old).map_err(Error::Usage)?;
+    let new = ResultFile::read(&args.new).map_err(Error::Usage)?;
     gate_compare::check_same_trace(&old, &new, args.force).map_err(Error::Usage)?;
-    let comparison = gate_compare::compare(&old, &new, &thresholds);
+    let comparison = gate_compare::compare(&old, &new, &thresholds, args.allow_missing);
     if let (Some(dest), Some(prepared)) = (&markdown, prepared) {
         finish(dest, prepared, crate::gate::markdown(&comparison).as_bytes())?;
     }
@@ -349,7 +349,7 @@ pub fn compare(args: &CompareArgs) -> Result<bool, Error> {
     } else {
         emit(&Destination::Stdout, text.as_bytes())?;
     }
-    Ok(comparison.regressions() == 0)
+    Ok(comparison.passed())
 }
 
 /// `replay merge A.json B.json ... -o OUT`: one result of the same trace from several jobs.
@@ -361,14 +361,13 @@ pub fn merge(args: &MergeArgs) -> Result<(), Error> {
     let documents = args
         .inputs
         .iter()
-        .map(|p| Document::read(p))
+        .map(|p| ResultFile::read(p))
         .collect::<Result<Vec<_>, String>>()
         .map_err(Error::Usage)?;
     let merged = crate::gate::merge::merge(&documents).map_err(Error::Usage)?;
-    let mut bytes = serde_json::to_vec_pretty(&merged).map_err(crate::report::ExportError::from)?;
-    bytes.push(b'\n');
+    let bytes = merged.to_json().map_err(crate::report::ExportError::from)?;
     finish(&dest, prepared, &bytes)?;
-    let n = merged["results"].as_array().map_or(0, Vec::len);
+    let n = merged.results.len();
     eprintln!("replay: merged {n} results from {} files into {dest}", documents.len());
     Ok(())
 }

@@ -38,6 +38,8 @@ pub struct RunConfig {
     pub thresholds: crate::gate::thresholds::Thresholds,
     /// `--force`.
     pub force: bool,
+    /// `--allow-missing`.
+    pub allow_missing: bool,
     /// The hidden `--test-slowdown` settings, parsed, and as typed.
     pub slowdowns: Vec<(&'static str, crate::alloc::slowdown::Slowdown)>,
     pub slowdown_specs: Vec<String>,
@@ -86,6 +88,7 @@ impl RunConfig {
                 args.max_regression.as_deref().unwrap_or(""),
             )?,
             force: args.force,
+            allow_missing: args.allow_missing,
             slowdowns,
             slowdown_specs: args.test_slowdown.clone(),
         })

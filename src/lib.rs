@@ -2,7 +2,10 @@
 //! how much memory each wastes and how fast it runs.
 //!
 //! The modules follow the data: [`trace`] (files -> events) -> [`alloc`] (strategies) ->
-//! [`engine`] (driving events through a strategy) -> [`metrics`] (the figures) -> [`report`].
+//! [`engine`] (driving events through a strategy) -> [`metrics`] (computing the figures) ->
+//! [`results`] (the typed results document) -> [`figures`] (the registry: each figure defined
+//! once) -> [`report`] (tables, JSON, CSV, Markdown, HTML, charts) and [`gate`] (comparing
+//! results).
 //! [`cli`], [`config`] and [`commands`] are the program around them; [`cleanup`] removes its
 //! temporary files, also on SIGINT and SIGTERM.
 
@@ -13,11 +16,13 @@ pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod engine;
+pub mod figures;
 pub mod gate;
 pub mod metrics;
 pub mod progress;
 pub mod record;
 pub mod report;
+pub mod results;
 pub mod stats;
 pub mod trace;
 

@@ -60,23 +60,65 @@ fn exports_of_a_small_trace_with_a_fake_clock_match_their_snapshots() {
     }
 }
 
-/// A CSV cell as the JSON value it should equal (`null` when empty).
+/// The value at a CSV column's key in a JSON result: nested keys are joined by `.`.
 fn json_path<'a>(result: &'a Value, column: &str) -> &'a Value {
-    let path: &[&str] = match column {
-        "throughput_median_events_per_sec" => &["throughput", "median"],
-        "throughput_min_events_per_sec" => &["throughput", "min"],
-        "throughput_max_events_per_sec" => &["throughput", "max"],
-        "verify_errors" => &["safety", "verify_errors"],
-        c if c.starts_with("at_peak_") => {
-            return &result["at_peak"][c.trim_start_matches("at_peak_")];
+    column.split('.').fold(result, |v, k| &v[k])
+}
+
+/// Run `replay` on a trace with timing (made up, so the same everywhere) and every output.
+fn every_output(dir: &Path, trace: &str) -> (Value, String, String, String, String) {
+    let out = |name: &str| dir.join(name).display().to_string();
+    let run = replay()
+        .args([trace, "--alloc", "all", "--fake-clock", "--runs", "2", "--verify"])
+        .args(["--json", &out("r.json"), "--csv", &out("r.csv"), "--markdown", &out("r.md")])
+        .args(["--report", &out("report")])
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
+    let json: Value = serde_json::from_str(&read("r.json")).unwrap();
+    let table = String::from_utf8(run.stdout).unwrap();
+    (json, table, read("r.csv"), read("r.md"), read("report/index.html"))
+}
+
+#[test]
+fn every_figure_of_the_registry_appears_in_every_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let (json, table, csv, md, html) = every_output(dir.path(), "traces/xz.csv");
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let md_header = md.lines().find(|l| l.starts_with("| strategy")).unwrap();
+    let html_header = &html[html.find("id=\"results-table\"").unwrap()..];
+    let html_header = &html_header[..html_header.find("</tr>").unwrap()];
+    let table_headers: Vec<&str> = table.lines().filter(|l| l.starts_with("strategy")).collect();
+    assert_eq!(table_headers.len(), 2, "a memory and a speed table:\n{table}");
+    for f in replay::figures::FIGURES {
+        for r in json["results"].as_array().unwrap() {
+            let at = json_path(r, f.key);
+            // realloc latency is null for a strategy only if the trace has none; xz has some.
+            assert!(at.is_number(), "JSON {} of {}: {at}", f.key, r["allocator"]);
         }
-        c if c.ends_with("_ns") => {
-            let (op, p) = c.trim_end_matches("_ns").split_once('_').unwrap();
-            return &result["latency_ns"][op][p];
+        assert!(header.contains(&f.key), "CSV header lacks {}", f.key);
+        assert!(md_header.contains(&format!("| {} |", f.label)), "Markdown lacks {}", f.label);
+        assert!(html_header.contains(&format!(">{}</a></th>", f.label)), "HTML lacks {}", f.label);
+        assert!(html.contains(&format!("<code>{}</code>", f.key)), "HTML defines no {}", f.key);
+        assert!(
+            table_headers.iter().any(|h| h.contains(&format!("  {}", f.label))),
+            "the terminal tables lack {}",
+            f.label
+        );
+    }
+    // Every CSV column, figure or not, is named by its place in the JSON result.
+    for column in header.iter().skip(1) {
+        let r = &json["results"][0];
+        let mut at = r;
+        for k in column.split('.') {
+            if at.is_null() {
+                break; // an object that is absent in this run (no corruption): null, empty cell
+            }
+            assert!(at.get(k).is_some(), "CSV column {column} is not a JSON key");
+            at = &at[k];
         }
-        c => return &result[c],
-    };
-    path.iter().fold(result, |v, k| &v[*k])
+    }
 }
 
 #[test]
@@ -98,10 +140,6 @@ fn json_csv_and_markdown_carry_the_same_numbers() {
     assert_eq!(rows.len(), results.len());
     for (row, result) in rows.iter().zip(results) {
         for (column, cell) in header.iter().zip(row) {
-            if column == "corrupted" {
-                assert_eq!(cell == "true", !result["safety"]["corruption"].is_null());
-                continue;
-            }
             let want = json_path(result, column);
             match want {
                 Value::Null => assert_eq!(cell, "", "{column} of {}", result["allocator"]),
@@ -124,28 +162,48 @@ fn json_csv_and_markdown_carry_the_same_numbers() {
 
     // The Markdown table rounds for reading: its cells are the JSON figures, so rounded.
     let md = std::fs::read_to_string(out("r.md")).unwrap();
+    let cells = |l: &str| -> Vec<String> {
+        l.trim_matches('|').split('|').map(|c| c.trim().replace("**", "")).collect()
+    };
+    let header = cells(md.lines().find(|l| l.starts_with("| strategy")).unwrap());
     let table: Vec<Vec<String>> = md
         .lines()
         .filter(|l| l.starts_with("| ") && !l.starts_with("| strategy"))
-        .map(|l| l.trim_matches('|').split('|').map(|c| c.trim().replace("**", "")).collect())
+        .map(cells)
         .collect();
     assert_eq!(table.len(), results.len());
     let percent = |v: &Value| format!("{:.2}%", v.as_f64().unwrap() * 100.0);
-    for (cells, r) in table.iter().zip(results) {
-        assert_eq!(cells[0], r["allocator"].as_str().unwrap());
-        assert_eq!(cells[1], human_bytes(r["peak_footprint_bytes"].as_u64().unwrap()));
-        assert_eq!(cells[2], human_bytes(r["max_live_bytes"].as_u64().unwrap()));
-        assert_eq!(cells[3], percent(&r["overhead"]));
-        assert_eq!(cells[4], percent(&r["internal_fragmentation"]));
-        assert_eq!(cells[5], percent(&r["external_fragmentation"]));
-        assert_eq!(cells[6], r["failed_allocations"].to_string());
-        let median = r["throughput"]["median"].as_f64().unwrap();
-        assert_eq!(cells[7], format!("{:.2}M", median / 1e6));
-        assert_eq!(cells[8], r["latency_ns"]["malloc"]["p50"].to_string());
-        assert_eq!(cells[9], r["latency_ns"]["malloc"]["p99"].to_string());
-        assert_eq!(cells[10], r["latency_ns"]["free"]["p50"].to_string());
-        assert_eq!(cells[11], r["latency_ns"]["free"]["p99"].to_string());
+    let mut checked = 0;
+    for (row, r) in table.iter().zip(results) {
+        assert_eq!(row[0], r["allocator"].as_str().unwrap());
+        for (label, cell) in header.iter().zip(row).skip(1) {
+            let key = match label.as_str() {
+                "events" => "events",
+                "peak footprint" => "peak_footprint_bytes",
+                "max live" => "max_live_bytes",
+                "overhead" => "overhead",
+                "internal" => "internal_fragmentation",
+                "external" => "external_fragmentation",
+                "peak event" => "peak_event",
+                "failed" => "failed_allocations",
+                "work/event" => "work_per_event",
+                "events/s (median)" => "throughput.median",
+                l => &format!("latency_ns.{}", l.trim_end_matches(" ns").replace(' ', ".")),
+            };
+            let v = json_path(r, key);
+            let want = match key {
+                "peak_footprint_bytes" | "max_live_bytes" => human_bytes(v.as_u64().unwrap()),
+                "overhead" | "internal_fragmentation" | "external_fragmentation" => percent(v),
+                "work_per_event" => format!("{:.2}", v.as_f64().unwrap()),
+                "throughput.median" => format!("{:.2}M", v.as_f64().unwrap() / 1e6),
+                _ if v.is_null() => "-".to_string(),
+                _ => v.to_string(),
+            };
+            assert_eq!(cell, &want, "{label} of {}", r["allocator"]);
+            checked += 1;
+        }
     }
+    assert_eq!(checked, results.len() * replay::figures::FIGURES.len());
 }
 
 #[test]

@@ -1,69 +1,58 @@
 //! Comparing two `--json` results: which figures got worse, by how much, and whether that is a
 //! regression the gate fails on.
 //!
-//! Inputs are read as JSON values, so results written by any version with the same
-//! `schema_version` compare; a figure missing from either side (an older file without `work`,
-//! a run without timing) is left out.
+//! Both results are read through the typed document that writes them ([`crate::results`]);
+//! the figures compared, how each is judged and its threshold come from the registry
+//! ([`crate::figures::FIGURES`]). A figure or a strategy that the baseline has and the new
+//! result lacks is *missing*: the gate fails on it (unless `--allow-missing`), because a
+//! figure that is not compared cannot regress. A figure absent from the baseline (a run without
+//! timing, a trace without realloc) is not compared.
 
 use super::stats;
-use super::thresholds::{Key, Thresholds};
-use serde_json::Value;
+use super::thresholds::Thresholds;
+use crate::figures::{Better, Figure, Kind, Unit, FIGURES};
+use crate::results::{Document, ResultRecord};
 use std::path::Path;
 
-/// A result file, read and checked to be a `replay --json` document.
-pub struct Document {
+/// A result file, read and checked to be a `replay --json` document of this schema version.
+pub struct ResultFile {
     /// As named on the command line, for messages.
     pub name: String,
-    pub value: Value,
+    pub document: Document,
 }
 
-impl Document {
+impl ResultFile {
     /// Read `path`; every failure is a message naming the file.
-    pub fn read(path: &Path) -> Result<Document, String> {
+    pub fn read(path: &Path) -> Result<ResultFile, String> {
         let name = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|e| format!("cannot read {name}: {e}"))?;
-        Document::parse(name, &bytes)
+        let document = Document::read(path)?;
+        Ok(ResultFile { name, document })
     }
 
-    pub fn parse(name: String, bytes: &[u8]) -> Result<Document, String> {
-        let value: Value = serde_json::from_slice(bytes).map_err(|e| {
-            format!("{name} is not JSON ({e}); expected the output of replay --json")
-        })?;
-        if !value["schema_version"].is_u64() || !value["results"].is_array() {
-            return Err(format!(
-                "{name} is not a replay --json result (no schema_version or results)"
-            ));
-        }
-        let version = value["schema_version"].as_u64().unwrap_or(0);
-        if version != u64::from(crate::report::json::SCHEMA_VERSION) {
-            return Err(format!(
-                "{name} has schema_version {version}, this replay reads {}: re-run it with this \
-                 version",
-                crate::report::json::SCHEMA_VERSION
-            ));
-        }
-        Ok(Document { name, value })
+    pub fn parse(name: String, bytes: &[u8]) -> Result<ResultFile, String> {
+        let document = Document::parse(&name, bytes)?;
+        Ok(ResultFile { name, document })
     }
 
-    pub fn results(&self) -> &[Value] {
-        self.value["results"].as_array().map_or(&[], Vec::as_slice)
+    pub fn results(&self) -> &[ResultRecord] {
+        &self.document.results
     }
 
     pub fn content_hash(&self) -> Option<&str> {
-        self.value["trace"]["content_hash"].as_str()
+        self.document.trace.content_hash.as_deref()
     }
 
     fn trace_label(&self) -> String {
         format!(
             "{} ({})",
-            self.value["trace"]["path"].as_str().unwrap_or("?"),
+            self.document.trace.path,
             self.content_hash().unwrap_or("no content hash")
         )
     }
 }
 
 /// Refuse to compare results of different traces (unless `force`).
-pub fn check_same_trace(old: &Document, new: &Document, force: bool) -> Result<(), String> {
+pub fn check_same_trace(old: &ResultFile, new: &ResultFile, force: bool) -> Result<(), String> {
     if force {
         return Ok(());
     }
@@ -87,16 +76,9 @@ pub fn check_same_trace(old: &Document, new: &Document, force: bool) -> Result<(
     }
 }
 
-/// Which way a figure is better.
+/// How the gate judges a figure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Better {
-    Lower,
-    Higher,
-}
-
-/// How a figure is judged.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
+enum Judged {
     /// Deterministic: any difference is real.
     Exact,
     /// Repeated timings: a change must pass the threshold and the Mann-Whitney test.
@@ -105,110 +87,21 @@ enum Kind {
     Single,
 }
 
-/// How a figure reads.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Unit {
-    Bytes,
-    Count,
-    Ratio,
-    PerEvent,
-    EventsPerSec,
-    Ns,
+fn judged(figure: &Figure) -> Judged {
+    match (figure.kind, figure.runs) {
+        (Kind::Exact, _) => Judged::Exact,
+        (Kind::Timed, Some(_)) => Judged::Repeated,
+        (Kind::Timed, None) => Judged::Single,
+    }
 }
 
-struct Metric {
-    /// As shown in tables.
-    label: &'static str,
-    key: Key,
-    kind: Kind,
-    better: Better,
-    unit: Unit,
-    /// The figure, or for repeated timings every repetition; `None` when the result has none.
-    read: fn(&Value) -> Option<Vec<f64>>,
+/// The figure in `r`: every repetition of a repeated timing, else the one value.
+fn samples(figure: &Figure, r: &ResultRecord) -> Option<Vec<f64>> {
+    match figure.runs {
+        Some(runs) => runs(r).or_else(|| (figure.read)(r).map(|v| vec![v])),
+        None => (figure.read)(r).map(|v| vec![v]),
+    }
 }
-
-fn one(v: &Value) -> Option<Vec<f64>> {
-    v.as_f64().map(|x| vec![x])
-}
-
-const METRICS: &[Metric] = &[
-    Metric {
-        label: "peak footprint",
-        key: Key::Footprint,
-        kind: Kind::Exact,
-        better: Better::Lower,
-        unit: Unit::Bytes,
-        read: |r| one(&r["peak_footprint_bytes"]),
-    },
-    Metric {
-        label: "overhead",
-        key: Key::Overhead,
-        kind: Kind::Exact,
-        better: Better::Lower,
-        unit: Unit::Ratio,
-        read: |r| one(&r["overhead"]),
-    },
-    Metric {
-        label: "internal fragmentation",
-        key: Key::Internal,
-        kind: Kind::Exact,
-        better: Better::Lower,
-        unit: Unit::Ratio,
-        read: |r| one(&r["internal_fragmentation"]),
-    },
-    Metric {
-        label: "external fragmentation",
-        key: Key::External,
-        kind: Kind::Exact,
-        better: Better::Lower,
-        unit: Unit::Ratio,
-        read: |r| one(&r["external_fragmentation"]),
-    },
-    Metric {
-        label: "failed allocations",
-        key: Key::Failed,
-        kind: Kind::Exact,
-        better: Better::Lower,
-        unit: Unit::Count,
-        read: |r| one(&r["failed_allocations"]),
-    },
-    Metric {
-        label: "work per event",
-        key: Key::Work,
-        kind: Kind::Exact,
-        better: Better::Lower,
-        unit: Unit::PerEvent,
-        read: |r| one(&r["work_per_event"]),
-    },
-    Metric {
-        label: "throughput",
-        key: Key::Throughput,
-        kind: Kind::Repeated,
-        better: Better::Higher,
-        unit: Unit::EventsPerSec,
-        read: |r| {
-            let runs: Vec<f64> =
-                r["throughput"]["runs"].as_array()?.iter().filter_map(Value::as_f64).collect();
-            (!runs.is_empty()).then_some(runs)
-        },
-    },
-    Metric {
-        label: "malloc p99",
-        key: Key::P99,
-        kind: Kind::Single,
-        better: Better::Lower,
-        unit: Unit::Ns,
-        read: |r| one(&r["latency_ns"]["malloc"]["p99"]),
-    },
-    Metric {
-        label: "free p99",
-        key: Key::P99,
-        kind: Kind::Single,
-        better: Better::Lower,
-        unit: Unit::Ns,
-        read: |r| one(&r["latency_ns"]["free"]["p99"]),
-    },
-];
 
 /// What the gate says about one figure of one strategy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -222,6 +115,9 @@ pub enum Verdict {
     /// A timing that moved, but not past its threshold or not significantly.
     Noise,
     Improved,
+    /// A figure that is not a score (max live bytes, events) and changed: the trace or the
+    /// settings differ.
+    Changed,
     Unchanged,
 }
 
@@ -233,6 +129,7 @@ impl Verdict {
             Verdict::Tolerated => "worse (within threshold)",
             Verdict::Noise => "noise",
             Verdict::Improved => "improved",
+            Verdict::Changed => "changed (not a score)",
             Verdict::Unchanged => "unchanged",
         }
     }
@@ -258,10 +155,10 @@ pub struct Row {
 
 impl Row {
     pub fn old_text(&self) -> String {
-        value_text(self.old, self.unit)
+        self.unit.precise(self.old)
     }
     pub fn new_text(&self) -> String {
-        value_text(self.new, self.unit)
+        self.unit.precise(self.new)
     }
     pub fn change_text(&self) -> String {
         if self.change.is_infinite() {
@@ -303,17 +200,6 @@ impl Row {
     }
 }
 
-fn value_text(v: f64, unit: Unit) -> String {
-    match unit {
-        Unit::Bytes => format!("{} ({})", v as u64, crate::report::human_bytes(v as u64)),
-        Unit::Count => format!("{}", v as u64),
-        Unit::Ratio => format!("{:.4}%", v * 100.0),
-        Unit::PerEvent => format!("{v:.4}"),
-        Unit::EventsPerSec => format!("{:.3}M/s", v / 1e6),
-        Unit::Ns => format!("{v} ns"),
-    }
-}
-
 /// Everything `compare` found.
 #[derive(Clone, Debug, Default)]
 pub struct Comparison {
@@ -324,6 +210,11 @@ pub struct Comparison {
     pub rows: Vec<Row>,
     /// Differences in settings and strategies the reader should know about.
     pub notes: Vec<String>,
+    /// What the baseline has and the new result lacks: strategies, and figures of strategies
+    /// in both (`bump: peak footprint (peak_footprint_bytes)`).
+    pub missing: Vec<String>,
+    /// `--allow-missing`: missing figures and strategies are reported, not failed on.
+    pub allow_missing: bool,
     /// The significance level of each throughput test: [`stats::ALPHA`] over the number of
     /// strategies tested (Bonferroni).
     pub alpha: f64,
@@ -333,6 +224,11 @@ impl Comparison {
     pub fn regressions(&self) -> usize {
         self.rows.iter().filter(|r| r.verdict == Verdict::Regressed).count()
     }
+
+    /// Whether the gate passes: nothing regressed, and nothing is missing (or that is allowed).
+    pub fn passed(&self) -> bool {
+        self.regressions() == 0 && (self.missing.is_empty() || self.allow_missing)
+    }
 }
 
 fn median(values: &[f64]) -> f64 {
@@ -341,43 +237,59 @@ fn median(values: &[f64]) -> f64 {
     crate::metrics::median_of_sorted(&sorted)
 }
 
-/// Compare every figure of every strategy present in both documents.
-pub fn compare(old: &Document, new: &Document, thresholds: &Thresholds) -> Comparison {
+/// Compare every figure of every strategy of the baseline `old` with `new`.
+pub fn compare(
+    old: &ResultFile,
+    new: &ResultFile,
+    thresholds: &Thresholds,
+    allow_missing: bool,
+) -> Comparison {
     let mut comparison = Comparison {
         old_name: old.name.clone(),
         new_name: new.name.clone(),
         alpha: stats::ALPHA,
+        allow_missing,
         ..Comparison::default()
     };
     settings_notes(old, new, &mut comparison.notes);
-    // Bonferroni: one throughput test per strategy in both, so that the chance of any false
-    // alarm in the whole comparison stays at most ALPHA.
-    let timed = old
+    let in_new = |o: &ResultRecord| new.document.result(&o.allocator);
+    // Bonferroni: one test per repeated figure per strategy in both, so that the chance of any
+    // false alarm in the whole comparison stays at most ALPHA.
+    let tests = old
         .results()
         .iter()
-        .filter(|o| new.results().iter().any(|n| n["allocator"] == o["allocator"]))
-        .filter(|o| o["throughput"]["runs"].is_array())
-        .count();
-    comparison.alpha = stats::ALPHA / timed.max(1) as f64;
+        .filter_map(|o| Some((o, in_new(o)?)))
+        .map(|(o, n)| {
+            FIGURES
+                .iter()
+                .filter(|f| judged(f) == Judged::Repeated)
+                .filter(|f| f.runs.and_then(|runs| runs(o)).is_some() && samples(f, n).is_some())
+                .count()
+        })
+        .sum::<usize>();
+    comparison.alpha = stats::ALPHA / tests.max(1) as f64;
     for o in old.results() {
-        let name = o["allocator"].as_str().unwrap_or("?");
-        let Some(n) = new.results().iter().find(|n| n["allocator"] == o["allocator"]) else {
-            comparison.notes.push(format!("{name} is in {} only", old.name));
+        let name = &o.allocator;
+        let Some(n) = in_new(o) else {
+            comparison.missing.push(format!("strategy {name} (in {} only)", old.name));
             continue;
         };
-        for metric in METRICS {
-            let (Some(a), Some(b)) = ((metric.read)(o), (metric.read)(n)) else { continue };
-            let threshold = thresholds.get(metric.key);
-            comparison.rows.push(judge(name, metric, &a, &b, threshold, comparison.alpha));
+        for figure in FIGURES {
+            let Some(a) = samples(figure, o) else { continue };
+            let Some(b) = samples(figure, n) else {
+                comparison.missing.push(format!("{name}: {} ({})", figure.name, figure.key));
+                continue;
+            };
+            let threshold = thresholds.of(figure);
+            comparison.rows.push(judge(name, figure, &a, &b, threshold, comparison.alpha));
         }
     }
     for n in new.results() {
-        if !old.results().iter().any(|o| o["allocator"] == n["allocator"]) {
-            let name = n["allocator"].as_str().unwrap_or("?");
-            comparison.notes.push(format!("{name} is in {} only", new.name));
+        if old.document.result(&n.allocator).is_none() {
+            comparison.notes.push(format!("{} is in {} only", n.allocator, new.name));
         }
     }
-    // A stable sort: strategies and metrics keep their order within a verdict.
+    // A stable sort: strategies and figures keep their order within a verdict.
     comparison.rows.sort_by_key(|r| r.verdict);
     comparison
 }
@@ -385,7 +297,7 @@ pub fn compare(old: &Document, new: &Document, thresholds: &Thresholds) -> Compa
 /// The verdict on one figure; `threshold` is a fraction, `None` when the metric is off.
 fn judge(
     allocator: &str,
-    metric: &Metric,
+    figure: &Figure,
     old: &[f64],
     new: &[f64],
     threshold: Option<f64>,
@@ -404,21 +316,25 @@ fn judge(
         (b - a) / a.abs()
     };
     // Positive when the figure got worse.
-    let worse_by = match metric.better {
+    let worse_by = match figure.better {
         Better::Lower => change,
         Better::Higher => -change,
+        Better::Neither => 0.0,
     };
+    let kind = judged(figure);
     let t = threshold.unwrap_or(0.0);
     let mut p_value = None;
-    let verdict = if old == new || a == b && metric.kind == Kind::Exact {
+    let verdict = if old == new || a == b && kind == Judged::Exact {
         Verdict::Unchanged
+    } else if figure.better == Better::Neither {
+        Verdict::Changed
     } else {
-        match metric.kind {
+        match kind {
             // One timing a side and no threshold: nothing to judge it by.
-            Kind::Single if threshold.is_none() => Verdict::Noise,
-            Kind::Exact | Kind::Single => {
+            Judged::Single if threshold.is_none() => Verdict::Noise,
+            Judged::Exact | Judged::Single => {
                 if worse_by <= 0.0 {
-                    if metric.kind == Kind::Single && -worse_by <= t {
+                    if kind == Judged::Single && -worse_by <= t {
                         Verdict::Noise
                     } else {
                         Verdict::Improved
@@ -427,22 +343,22 @@ fn judge(
                     Verdict::NotGated
                 } else if worse_by > t {
                     Verdict::Regressed
-                } else if metric.kind == Kind::Single {
+                } else if kind == Judged::Single {
                     Verdict::Noise
                 } else {
                     Verdict::Tolerated
                 }
             }
-            Kind::Repeated => {
+            Judged::Repeated => {
                 // Is the new figure significantly worse than the old one moved by the
                 // threshold, i.e. worse by more than the threshold? And the same for better.
-                let (worse_p, better_p) = match metric.better {
+                let (worse_p, better_p) = match figure.better {
                     Better::Higher => {
                         let slower: Vec<f64> = old.iter().map(|x| x * (1.0 - t)).collect();
                         let faster: Vec<f64> = old.iter().map(|x| x * (1.0 + t)).collect();
                         (stats::p_greater(&slower, new), stats::p_greater(new, &faster))
                     }
-                    Better::Lower => {
+                    Better::Lower | Better::Neither => {
                         let higher: Vec<f64> = old.iter().map(|x| x * (1.0 + t)).collect();
                         let lower: Vec<f64> = old.iter().map(|x| x * (1.0 - t)).collect();
                         (stats::p_greater(new, &higher), stats::p_greater(&lower, new))
@@ -467,44 +383,47 @@ fn judge(
     };
     Row {
         allocator: allocator.to_string(),
-        metric: metric.label,
+        metric: figure.name,
         old: a,
         new: b,
         change,
         verdict,
         threshold,
         p_value,
-        unit: metric.unit,
+        unit: figure.unit,
     }
 }
 
 /// Notes on settings that differ (a different `--min-size` is what a comparison may be about,
 /// so it is reported, not refused).
-fn settings_notes(old: &Document, new: &Document, notes: &mut Vec<String>) {
-    if old.value["tool"]["version"] != new.value["tool"]["version"] {
-        notes.push(format!(
-            "tool version: {} -> {}",
-            old.value["tool"]["version"], new.value["tool"]["version"]
-        ));
+fn settings_notes(old: &ResultFile, new: &ResultFile, notes: &mut Vec<String>) {
+    let (a, b) = (&old.document, &new.document);
+    if a.tool.version != b.tool.version {
+        notes.push(format!("tool version: {} -> {}", a.tool.version, b.tool.version));
     }
-    if old.value["trace"]["content_hash"] != new.value["trace"]["content_hash"] {
+    if a.trace.content_hash != b.trace.content_hash {
         notes.push(format!(
             "different traces (compared with --force): {} vs {}",
             old.trace_label(),
             new.trace_label()
         ));
     }
-    let (Some(a), Some(b)) = (old.value["settings"].as_object(), new.value["settings"].as_object())
-    else {
-        return;
+    // Compared as JSON values, key by key, so every setting is covered and named as written.
+    let as_map = |d: &Document| match serde_json::to_value(&d.settings) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
     };
-    for (key, value) in a {
+    let (a, b) = (as_map(a), as_map(b));
+    let keys = a.keys().chain(b.keys().filter(|k| !a.contains_key(*k)));
+    for key in keys {
         if key == "clock_overhead_ns" || key == "samples" {
             continue;
         }
-        let other = b.get(key).unwrap_or(&Value::Null);
-        if value != other {
-            notes.push(format!("settings differ: {key} {value} -> {other}"));
+        let (x, y) = (a.get(key), b.get(key));
+        if x != y {
+            let shown =
+                |v: Option<&serde_json::Value>| v.map_or("(none)".to_string(), |v| v.to_string());
+            notes.push(format!("settings differ: {key} {} -> {}", shown(x), shown(y)));
         }
     }
 }

@@ -4,7 +4,8 @@
 //! they are gated exactly: any change is real. Timings are noisy, so a throughput change counts
 //! only when it passes its threshold *and* a Mann-Whitney U test over the repetitions says it is
 //! significant ([`stats`]); otherwise its verdict is `noise`. See [`thresholds`] for the
-//! defaults.
+//! defaults. A figure or strategy the baseline has and the new result lacks fails the gate too
+//! (unless `--allow-missing`), so that renaming or dropping a figure cannot pass unnoticed.
 
 pub mod compare;
 pub mod hash;
@@ -44,6 +45,16 @@ pub fn text(c: &Comparison) -> String {
     out.push('\n');
     out.push_str(&summary(c));
     out.push('\n');
+    let missing = if c.allow_missing { "missing (allowed)" } else { "MISSING" };
+    for m in &c.missing {
+        out.push_str(&format!("{missing}: {m}: in {}, not in {}\n", c.old_name, c.new_name));
+    }
+    if !c.missing.is_empty() && !c.allow_missing {
+        out.push_str(
+            "(a figure or strategy that is not compared cannot regress: the gate fails; pass \
+             --allow-missing to accept it)\n",
+        );
+    }
     for r in c.rows.iter().filter(|r| r.verdict == Verdict::Regressed) {
         out.push_str(&format!(
             "REGRESSION: {} {}: {} -> {} ({})\n",
@@ -59,14 +70,21 @@ pub fn text(c: &Comparison) -> String {
 
 fn summary(c: &Comparison) -> String {
     let count = |v: Verdict| c.rows.iter().filter(|r| r.verdict == v).count();
-    format!(
+    let mut text = format!(
         "{} regressed, {} improved, {} noise, {} worse within threshold or not gated, {} unchanged",
         count(Verdict::Regressed),
         count(Verdict::Improved),
         count(Verdict::Noise),
         count(Verdict::Tolerated) + count(Verdict::NotGated),
         count(Verdict::Unchanged)
-    )
+    );
+    if count(Verdict::Changed) > 0 {
+        text.push_str(&format!(", {} changed (not scores)", count(Verdict::Changed)));
+    }
+    if !c.missing.is_empty() {
+        text.push_str(&format!(", {} missing", c.missing.len()));
+    }
+    text
 }
 
 /// The comparison as Markdown for a pull-request comment: a headline, a table of every figure
@@ -78,6 +96,8 @@ pub fn markdown(c: &Comparison) -> String {
             "### :x: replay: {regressions} regression{}\n\n",
             if regressions == 1 { "" } else { "s" }
         )
+    } else if !c.passed() {
+        format!("### :x: replay: {} missing from the new result\n\n", c.missing.len())
     } else {
         "### :white_check_mark: replay: no regression\n\n".to_string()
     };
@@ -85,7 +105,10 @@ pub fn markdown(c: &Comparison) -> String {
     for note in &c.notes {
         out.push_str(&format!("- {note}\n"));
     }
-    if !c.notes.is_empty() {
+    for m in &c.missing {
+        out.push_str(&format!("- **missing** from `{}`: {m}\n", c.new_name));
+    }
+    if !c.notes.is_empty() || !c.missing.is_empty() {
         out.push('\n');
     }
     let table = |rows: &[&compare::Row]| {

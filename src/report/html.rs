@@ -2,8 +2,8 @@
 //! fonts, nothing fetched), and every chart as an SVG file beside it for linking elsewhere.
 
 use super::chart::{self, Chart};
-use super::columns::columns;
-use super::{best_rows, human_bytes, ExportError, Exporter, Report};
+use super::{best_rows, human_bytes, shown_figures, ExportError, Report};
+use crate::figures::{FIGURES, TERMS};
 
 /// The page's style sheet.
 const STYLE: &str = "
@@ -20,45 +20,6 @@ pre { background: #f4f4f4; padding: 0.6em; overflow-x: auto; white-space: pre-wr
 .note { color: #555; font-size: 0.9em; }
 ";
 
-/// The definitions the page lists (the same as `metrics.rs`'s docs, in words).
-const DEFINITIONS: [(&str, &str); 9] = [
-    ("live bytes", "after an event: the sum of the requested sizes of the live blocks."),
-    (
-        "footprint",
-        "after an event: the strategy's heap top, the highest address its heap has grown to; \
-         it never shrinks. The peak footprint is its largest value over the trace.",
-    ),
-    (
-        "max live",
-        "the largest live bytes over the trace; the peak event is the first event that reaches it.",
-    ),
-    (
-        "overhead",
-        "peak footprint / max live - 1 (Johnstone and Wilson's fragmentation measure #4): the \
-         memory a strategy needs beyond what the program ever had live at once.",
-    ),
-    (
-        "internal fragmentation",
-        "at the peak event: (consumed - live) / consumed, where consumed is the sum of the sizes \
-         of the blocks holding the live requests (rounding, headers and padding included).",
-    ),
-    (
-        "external fragmentation",
-        "at the peak event: 1 - largest satisfiable request / free bytes, where free bytes = \
-         footprint - consumed: how much of the free memory is in holes too small to use whole.",
-    ),
-    ("failed", "allocations refused because the heap would have grown past --heap-limit."),
-    (
-        "throughput",
-        "events replayed per second in an untimed pass (no probe); the median of --runs passes.",
-    ),
-    (
-        "latency",
-        "nanoseconds per strategy call, from a separate pass that reads the clock around every \
-         call (so each figure includes the cost of those reads).",
-    ),
-];
-
 /// How every `index.html` of a report begins: how `--report` recognises a directory that
 /// `replay` wrote, which it may replace (see [`super::write::ReportDir`]).
 pub const PAGE_HEAD: &str =
@@ -68,15 +29,6 @@ pub const PAGE_HEAD: &str =
 pub struct ReportFile {
     pub name: String,
     pub bytes: Vec<u8>,
-}
-
-/// `index.html` alone.
-pub struct HtmlExporter;
-
-impl Exporter for HtmlExporter {
-    fn export(&self, report: &Report) -> Result<Vec<u8>, ExportError> {
-        Ok(page(report, &chart::all(report)?).into_bytes())
-    }
 }
 
 /// Every file of the report: the charts as `NAME.svg`, then `index.html` (last, so that a
@@ -150,11 +102,7 @@ fn page(report: &Report, charts: &[Chart]) -> String {
         ));
     }
 
-    out.push_str("<h2 id=\"definitions\">Definitions</h2>\n<dl>\n");
-    for (term, meaning) in DEFINITIONS {
-        out.push_str(&format!("<dt>{}</dt><dd>{}</dd>\n", escape(term), escape(meaning)));
-    }
-    out.push_str("</dl>\n");
+    definitions(&mut out);
 
     out.push_str("<h2 id=\"provenance\">How this report was made</h2>\n");
     out.push_str(&format!(
@@ -166,21 +114,46 @@ fn page(report: &Report, charts: &[Chart]) -> String {
     out
 }
 
+/// The words the figures are defined with, then every figure: its name, its key in the JSON
+/// and CSV, its unit and its definition, all from the registry.
+fn definitions(out: &mut String) {
+    out.push_str("<h2 id=\"definitions\">Definitions</h2>\n<dl>\n");
+    for (term, meaning) in TERMS {
+        out.push_str(&format!("<dt>{}</dt><dd>{}</dd>\n", escape(term), escape(meaning)));
+    }
+    for f in FIGURES {
+        out.push_str(&format!(
+            "<dt id=\"figure-{key}\">{name} <code>{key}</code></dt><dd>{definition} ({unit})</dd>\n",
+            key = escape(f.key),
+            name = escape(f.name),
+            definition = escape(f.definition),
+            unit = f.unit.name(),
+        ));
+    }
+    out.push_str("</dl>\n");
+}
+
 fn results_table(out: &mut String, report: &Report) {
-    let columns = columns(report.timing.runs > 0);
+    let columns = shown_figures(report);
+    let records = report.records();
     out.push_str(
         "<h2 id=\"results\">Results</h2>\n<table id=\"results-table\">\n<tr><th>strategy</th>",
     );
     for c in &columns {
-        out.push_str(&format!("<th>{}</th>", escape(c.header)));
+        out.push_str(&format!(
+            "<th title=\"{}\"><a href=\"#figure-{}\">{}</a></th>",
+            escape(c.definition),
+            escape(c.key),
+            escape(c.label)
+        ));
     }
     out.push_str("</tr>\n");
     let best: Vec<Vec<bool>> =
-        columns.iter().map(|c| best_rows(report.results.iter().map(c.value), c.better)).collect();
-    for (i, r) in report.results.iter().enumerate() {
-        out.push_str(&format!("<tr><td>{}</td>", escape(r.allocator)));
+        columns.iter().map(|c| best_rows(records.iter().map(c.read), c.better)).collect();
+    for (i, r) in records.iter().enumerate() {
+        out.push_str(&format!("<tr><td>{}</td>", escape(&r.allocator)));
         for (c, best) in columns.iter().zip(&best) {
-            let cell = (c.value)(r).map_or("-".to_string(), c.text);
+            let cell = c.short(r);
             let class = if best[i] { " class=\"best\"" } else { "" };
             out.push_str(&format!("<td{class}>{}</td>", escape(&cell)));
         }

@@ -2,7 +2,6 @@
 //! comment. The best value of each column is in bold. Figures are rounded for reading (bytes in
 //! binary units, ratios in percent); `--csv` and `--json` have the exact ones.
 
-use super::columns::columns;
 use super::{best_rows, ExportError, Exporter, Report};
 
 pub struct MarkdownExporter;
@@ -18,22 +17,21 @@ impl Exporter for MarkdownExporter {
             t.events,
             t.blocks
         );
-        let columns = columns(report.timing.runs > 0);
+        let columns = super::shown_figures(report);
+        let records = report.records();
         out.push_str("| strategy |");
         for c in &columns {
-            out.push_str(&format!(" {} |", c.header));
+            out.push_str(&format!(" {} |", c.label));
         }
         out.push_str("\n|---|");
         out.push_str(&"---:|".repeat(columns.len()));
         out.push('\n');
-        let best: Vec<Vec<bool>> = columns
-            .iter()
-            .map(|c| best_rows(report.results.iter().map(c.value), c.better))
-            .collect();
-        for (i, r) in report.results.iter().enumerate() {
+        let best: Vec<Vec<bool>> =
+            columns.iter().map(|c| best_rows(records.iter().map(c.read), c.better)).collect();
+        for (i, r) in records.iter().enumerate() {
             out.push_str(&format!("| {} |", r.allocator));
             for (c, best) in columns.iter().zip(&best) {
-                let cell = (c.value)(r).map_or("-".to_string(), c.text);
+                let cell = c.short(r);
                 if best[i] {
                     out.push_str(&format!(" **{cell}** |"));
                 } else {

@@ -4,7 +4,6 @@
 //! atomically, or stdout) is [`mod@write`]'s business, so no exporter can leave half a file behind.
 
 pub mod chart;
-pub mod columns;
 pub mod csv;
 pub mod html;
 pub mod json;
@@ -15,6 +14,8 @@ pub mod write;
 use crate::alloc::{Bytes, Params};
 use crate::engine::heap_pictures::HeapPictures;
 use crate::engine::{StrategyResult, Timing};
+use crate::figures::Better;
+use crate::results::ResultRecord;
 use crate::trace::SkipKind;
 use crate::trace::{Event, Op};
 use std::collections::BTreeMap;
@@ -39,6 +40,14 @@ pub struct Report {
     pub test_slowdown: Vec<String>,
 }
 
+impl Report {
+    /// Every strategy's results as the JSON has them, which is what every table reads its
+    /// figures from ([`crate::figures::Figure::read`]).
+    pub fn records(&self) -> Vec<ResultRecord> {
+        self.results.iter().map(ResultRecord::of).collect()
+    }
+}
+
 /// The trace, as the report describes it.
 #[derive(Clone, Debug)]
 pub struct TraceSummary {
@@ -53,8 +62,8 @@ pub struct TraceSummary {
     /// Requested sizes of allocations (malloc, calloc, memalign, realloc) in log2 buckets:
     /// `request_sizes[0]` counts sizes 0 and 1, `request_sizes[k]` sizes in `[2^k, 2^(k+1))`.
     pub request_sizes: Vec<u64>,
-    /// `fnv1a64:<16 hex digits>` of the trace file's bytes ([`crate::gate::hash`]); `None` when
-    /// the file could not be read again.
+    /// The hash of the trace file's bytes, prefixed by the hash's name
+    /// ([`crate::gate::hash`]); `None` when the file could not be read again.
     pub content_hash: Option<String>,
 }
 
@@ -84,13 +93,14 @@ pub enum ExportError {
     Chart { chart: &'static str, message: String },
 }
 
-/// Which way a column of figures is better, for marking the best value.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Better {
-    Lower,
-    Higher,
-    /// A figure that is the same for every strategy, or not a score (max live bytes).
-    Neither,
+/// The figures the summary tables (Markdown, HTML) show: all of them, but the timings when
+/// timing was skipped (`--runs 0`), whose columns would be empty.
+pub fn shown_figures(report: &Report) -> Vec<&'static crate::figures::Figure> {
+    let timed = report.timing.runs > 0;
+    crate::figures::FIGURES
+        .iter()
+        .filter(|f| timed || f.kind == crate::figures::Kind::Exact)
+        .collect()
 }
 
 /// Which rows hold the best value of a column (every row that ties for it). Marks nothing when

@@ -1,8 +1,10 @@
-//! The terminal report: a memory table and a speed table, one row per strategy.
+//! The terminal report: a memory table (the exact figures) and a speed table (the timings), one
+//! row per strategy and a column per figure of the registry.
 
-use super::{human_bytes, ExportError, Exporter, Report};
+use super::{ExportError, Exporter, Report};
 use crate::engine::verify::FindingKind;
-use crate::metrics::{Percentiles, Throughput};
+use crate::figures::{Figure, Kind, FIGURES};
+use crate::results::ResultRecord;
 
 pub struct TableExporter;
 
@@ -30,23 +32,30 @@ pub(crate) fn render(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-fn percent(value: f64) -> String {
-    format!("{:.2}%", value * 100.0)
+/// One table of figures: the strategy, then a column per figure.
+fn figure_table(records: &[ResultRecord], figures: &[&Figure]) -> String {
+    let mut header = vec!["strategy"];
+    header.extend(figures.iter().map(|f| f.label));
+    let rows: Vec<Vec<String>> = records
+        .iter()
+        .map(|r| {
+            let mut row = vec![r.allocator.clone()];
+            row.extend(figures.iter().map(|f| cell(f, r)));
+            row
+        })
+        .collect();
+    render(&header, &rows)
 }
 
-fn rate(events_per_sec: f64) -> String {
-    format!("{:.2}M", events_per_sec / 1e6)
-}
-
-fn throughput(t: &Throughput) -> String {
-    format!("{} [{} .. {}]", rate(t.median), rate(t.min), rate(t.max))
-}
-
-fn latency(p: &Option<Percentiles>) -> String {
-    match p {
-        Some(p) => format!("{} / {} / {} / {}", p.p50, p.p99, p.p999, p.max),
-        None => "-".into(),
-    }
+/// A figure's cell; a repeated timing also shows the range of its runs: `1.20M [1.10M .. 1.30M]`.
+fn cell(f: &Figure, r: &ResultRecord) -> String {
+    let value = f.short(r);
+    let range = f.runs.and_then(|runs| runs(r)).and_then(|runs| {
+        let min = runs.iter().copied().reduce(f64::min)?;
+        let max = runs.iter().copied().reduce(f64::max)?;
+        Some(format!(" [{} .. {}]", f.unit.short(min), f.unit.short(max)))
+    });
+    value + &range.unwrap_or_default()
 }
 
 impl Exporter for TableExporter {
@@ -61,69 +70,15 @@ impl Exporter for TableExporter {
         }
         out.push_str("\n\n");
 
-        let memory_rows: Vec<Vec<String>> = report
-            .results
-            .iter()
-            .map(|r| {
-                let m = &r.memory;
-                vec![
-                    r.allocator.to_string(),
-                    m.events.to_string(),
-                    human_bytes(m.peak_footprint_bytes),
-                    human_bytes(m.max_live_bytes),
-                    m.overhead().map_or("-".into(), percent),
-                    percent(m.internal_fragmentation()),
-                    percent(m.external_fragmentation()),
-                    m.peak_event.to_string(),
-                    m.failed_allocations.to_string(),
-                    format!("{:.2}", m.work_per_event()),
-                ]
-            })
-            .collect();
-        out.push_str(&render(
-            &[
-                "strategy",
-                "events",
-                "peak footprint",
-                "max live",
-                "overhead",
-                "internal",
-                "external",
-                "peak event",
-                "failed",
-                "work/event",
-            ],
-            &memory_rows,
-        ));
+        let records = report.records();
+        let of_kind = |kind: Kind| FIGURES.iter().filter(|f| f.kind == kind).collect::<Vec<_>>();
+        out.push_str(&figure_table(&records, &of_kind(Kind::Exact)));
 
         if report.timing.runs > 0 {
-            let speed_rows: Vec<Vec<String>> = report
-                .results
-                .iter()
-                .map(|r| {
-                    let lat = r.latency.as_ref();
-                    vec![
-                        r.allocator.to_string(),
-                        r.throughput.as_ref().map_or("-".into(), throughput),
-                        lat.map_or("-".into(), |l| latency(&l.malloc)),
-                        lat.map_or("-".into(), |l| latency(&l.free)),
-                        lat.map_or("-".into(), |l| latency(&l.realloc)),
-                    ]
-                })
-                .collect();
             out.push('\n');
-            out.push_str(&render(
-                &[
-                    "strategy",
-                    "events/s median [min .. max]",
-                    "malloc ns p50 / p99 / p99.9 / max",
-                    "free ns",
-                    "realloc ns",
-                ],
-                &speed_rows,
-            ));
+            out.push_str(&figure_table(&records, &of_kind(Kind::Timed)));
             out.push_str(&format!(
-                "\nthroughput: median of {} untimed runs; timing ran {}; latency includes ~{} ns of clock reads\n",
+                "\nthroughput: median [min .. max] of {} untimed runs; timing ran {}; latency includes ~{} ns of clock reads\n",
                 report.timing.runs,
                 if report.timing.parallel {
                     "with strategies in parallel"

@@ -1,0 +1,489 @@
+//! The figure registry: every figure `replay` reports, defined once.
+//!
+//! Each [`Figure`] carries its key (in the JSON result and as the CSV header), its label (the
+//! column header of the tables), its unit, which way is better, its written definition, how it
+//! is read from a result ([`ResultRecord`]) and how the regression gate treats it. The terminal
+//! table, the CSV, Markdown and HTML tables, the HTML definitions, `replay compare`'s rows and
+//! the names `--max-regression` accepts are all made from [`FIGURES`], so a figure cannot be
+//! shown in one place and forgotten in another. Adding a figure is one entry here (and its
+//! computation in [`crate::metrics`] and [`crate::results::ResultRecord::of`]); see
+//! CONTRIBUTING.md.
+//!
+//! The words the definitions use ([`TERMS`]): after each event `i` of a replay,
+//! `live_requested(i)` is the sum of the requested sizes of the live blocks, `live_consumed(i)`
+//! the sum of the sizes of the blocks that hold them, and `footprint(i)` the strategy's `top`.
+
+use crate::results::ResultRecord;
+
+/// Which way a figure is better.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Better {
+    Lower,
+    Higher,
+    /// Not a score: a property of the trace more than of the strategy (max live bytes).
+    Neither,
+}
+
+/// How a figure reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unit {
+    /// A whole number of events or allocations.
+    Count,
+    Bytes,
+    /// A fraction, shown in percent.
+    Ratio,
+    /// Work units per event.
+    PerEvent,
+    EventsPerSec,
+    Ns,
+}
+
+impl Unit {
+    /// The unit's name, for the definitions.
+    pub fn name(self) -> &'static str {
+        match self {
+            Unit::Count => "count",
+            Unit::Bytes => "bytes",
+            Unit::Ratio => "ratio (shown in percent)",
+            Unit::PerEvent => "work units per event",
+            Unit::EventsPerSec => "events per second",
+            Unit::Ns => "nanoseconds",
+        }
+    }
+
+    /// A value as tables show it: rounded for reading (`1.50 KiB`, `12.34%`, `8.90M`).
+    pub fn short(self, v: f64) -> String {
+        match self {
+            Unit::Count | Unit::Ns => format!("{v}"),
+            Unit::Bytes => crate::report::human_bytes(v as u64),
+            Unit::Ratio => format!("{:.2}%", v * 100.0),
+            Unit::PerEvent => format!("{v:.2}"),
+            Unit::EventsPerSec => format!("{:.2}M", v / 1e6),
+        }
+    }
+
+    /// A value as `replay compare` shows it: precise enough to see any change of an exact
+    /// figure.
+    pub fn precise(self, v: f64) -> String {
+        match self {
+            Unit::Bytes => format!("{} ({})", v as u64, crate::report::human_bytes(v as u64)),
+            Unit::Count => format!("{}", v as u64),
+            Unit::Ratio => format!("{:.4}%", v * 100.0),
+            Unit::PerEvent => format!("{v:.4}"),
+            Unit::EventsPerSec => format!("{:.3}M/s", v / 1e6),
+            Unit::Ns => format!("{v} ns"),
+        }
+    }
+}
+
+/// Where a figure comes from, which decides how the gate judges it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// An exact function of trace, strategy and settings, the same on every machine: any
+    /// change is real. Shown in the memory table.
+    Exact,
+    /// A timing: noisy, and absent with `--runs 0`. Shown in the speed table.
+    Timed,
+}
+
+/// How the gate holds a figure (`--max-regression NAME=PERCENT|off`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Gate {
+    /// The name `--max-regression` knows it by. Several figures may share one (`p99`).
+    pub name: &'static str,
+    /// The default threshold, as a fraction of the old value; `None` for off (shown, not gated).
+    pub default: Option<f64>,
+}
+
+/// Reads every repetition of a repeated figure from a result.
+pub type Repetitions = fn(&ResultRecord) -> Option<Vec<f64>>;
+
+/// One figure.
+pub struct Figure {
+    /// Its place in a JSON result (`.` between nested keys) and its CSV column header.
+    pub key: &'static str,
+    /// Its column header in the tables.
+    pub label: &'static str,
+    /// Its name in sentences, `replay compare` rows and the definitions.
+    pub name: &'static str,
+    pub unit: Unit,
+    pub better: Better,
+    pub kind: Kind,
+    /// What it is, in words a user can check by hand.
+    pub definition: &'static str,
+    /// The figure, from a result; `None` when the result does not have it.
+    pub read: fn(&ResultRecord) -> Option<f64>,
+    /// For a timing repeated `--runs` times: every repetition, which the gate tests for
+    /// significance and the terminal shows the range of. `None` for a figure measured once.
+    pub runs: Option<Repetitions>,
+    /// `None`: never gated (not a score).
+    pub gate: Option<Gate>,
+}
+
+impl Figure {
+    /// The figure's value in `r`, as tables show it; `-` when absent.
+    pub fn short(&self, r: &ResultRecord) -> String {
+        (self.read)(r).map_or("-".to_string(), |v| self.unit.short(v))
+    }
+
+    /// The figure's value in `r` as the CSV has it: exact (integers for counts and bytes, the
+    /// shortest decimal that reads back the same for ratios); empty when absent.
+    pub fn exact(&self, r: &ResultRecord) -> String {
+        match (self.read)(r) {
+            None => String::new(),
+            Some(v) => match self.unit {
+                Unit::Count | Unit::Bytes | Unit::Ns => format!("{}", v as u64),
+                Unit::Ratio | Unit::PerEvent | Unit::EventsPerSec => v.to_string(),
+            },
+        }
+    }
+}
+
+const fn exact(v: Option<u64>) -> Option<f64> {
+    match v {
+        Some(v) => Some(v as f64),
+        None => None,
+    }
+}
+
+fn latency(
+    r: &ResultRecord,
+    pick: fn(&crate::results::LatencyRecord) -> Option<u64>,
+) -> Option<f64> {
+    exact(r.latency_ns.as_ref().and_then(pick))
+}
+
+const SAMPLED: &str = "The latency pass reads the clock around strategy calls; when a strategy's \
+     calls cost less than two clock reads, it times one call in k, every call equally likely, \
+     and reports k as latency_ns.sample_every; each figure includes the cost of the clock reads \
+     (settings.clock_overhead_ns).";
+
+/// Every figure, in the order of the tables' columns.
+pub const FIGURES: &[Figure] = &[
+    Figure {
+        key: "events",
+        label: "events",
+        name: "events",
+        unit: Unit::Count,
+        better: Better::Neither,
+        kind: Kind::Exact,
+        definition: "Events replayed (fewer than the trace's only when a strategy found its \
+                     metadata damaged and stopped).",
+        read: |r| exact(r.events),
+        runs: None,
+        gate: None,
+    },
+    Figure {
+        key: "peak_footprint_bytes",
+        label: "peak footprint",
+        name: "peak footprint",
+        unit: Unit::Bytes,
+        better: Better::Lower,
+        kind: Kind::Exact,
+        definition: "max over events i of footprint(i), the strategy's heap top: the highest \
+                     address its heap has grown to (it never shrinks).",
+        read: |r| exact(r.peak_footprint_bytes),
+        runs: None,
+        gate: Some(Gate { name: "footprint", default: Some(0.0) }),
+    },
+    Figure {
+        key: "max_live_bytes",
+        label: "max live",
+        name: "max live bytes",
+        unit: Unit::Bytes,
+        better: Better::Neither,
+        kind: Kind::Exact,
+        definition: "max over events i of live_requested(i), the sum of the requested sizes \
+                     of the live blocks.",
+        read: |r| exact(r.max_live_bytes),
+        runs: None,
+        gate: None,
+    },
+    Figure {
+        key: "overhead",
+        label: "overhead",
+        name: "overhead",
+        unit: Unit::Ratio,
+        better: Better::Lower,
+        kind: Kind::Exact,
+        definition: "(peak footprint - max live bytes) / max live bytes (Johnstone and \
+                     Wilson's fragmentation measure #4): the memory a strategy needs beyond \
+                     what the program ever had live at once; null when max live bytes is 0.",
+        read: |r| r.overhead,
+        runs: None,
+        gate: Some(Gate { name: "overhead", default: Some(0.0) }),
+    },
+    Figure {
+        key: "internal_fragmentation",
+        label: "internal",
+        name: "internal fragmentation",
+        unit: Unit::Ratio,
+        better: Better::Lower,
+        kind: Kind::Exact,
+        definition: "At the peak event: (live_consumed - live_requested) / live_consumed, where \
+                     live_consumed is the sum of the sizes of the blocks holding the live \
+                     requests (rounding, headers and alignment padding included); 0 when \
+                     nothing is consumed.",
+        read: |r| r.internal_fragmentation,
+        runs: None,
+        gate: Some(Gate { name: "internal", default: None }),
+    },
+    Figure {
+        key: "external_fragmentation",
+        label: "external",
+        name: "external fragmentation",
+        unit: Unit::Ratio,
+        better: Better::Lower,
+        kind: Kind::Exact,
+        definition: "At the peak event: 1 - largest_satisfiable / free, where free = \
+                     footprint - live_consumed (0 if that would be negative) and \
+                     largest_satisfiable is the largest request the strategy could serve \
+                     then without growing the heap: how much of the free memory is in holes \
+                     too small to use whole; 0 when nothing is free.",
+        read: |r| r.external_fragmentation,
+        runs: None,
+        gate: Some(Gate { name: "external", default: None }),
+    },
+    Figure {
+        key: "peak_event",
+        label: "peak event",
+        name: "peak event",
+        unit: Unit::Count,
+        better: Better::Neither,
+        kind: Kind::Exact,
+        definition: "The first (0-based) event index at which live_requested reaches max live \
+                     bytes: where the fragmentation figures are taken.",
+        read: |r| exact(r.peak_event),
+        runs: None,
+        gate: None,
+    },
+    Figure {
+        key: "failed_allocations",
+        label: "failed",
+        name: "failed allocations",
+        unit: Unit::Count,
+        better: Better::Lower,
+        kind: Kind::Exact,
+        definition: "Allocations and reallocations refused because their block cannot be \
+                     placed within the simulated address space: the heap would have grown past \
+                     --heap-limit, or the block cannot end at or below 2^47 bytes (see the \
+                     README for each strategy's rule).",
+        read: |r| exact(r.failed_allocations),
+        runs: None,
+        gate: Some(Gate { name: "failed", default: Some(0.0) }),
+    },
+    Figure {
+        key: "work_per_event",
+        label: "work/event",
+        name: "work per event",
+        unit: Unit::PerEvent,
+        better: Better::Lower,
+        kind: Kind::Exact,
+        definition: "work / events, where work is the strategy's own count of what it did \
+                     (list entries, tree nodes and bitmap words visited, splits, merges: each \
+                     strategy's rule is in the README); a deterministic cost that catches \
+                     algorithmic regressions where timings cannot; 0 when there are no events.",
+        read: |r| r.work_per_event,
+        runs: None,
+        gate: Some(Gate { name: "work", default: Some(0.0) }),
+    },
+    Figure {
+        key: "throughput_events_per_sec",
+        label: "events/s (median)",
+        name: "throughput",
+        unit: Unit::EventsPerSec,
+        better: Better::Higher,
+        kind: Kind::Timed,
+        definition: "Events replayed per second in an untimed pass (no probe, one clock read \
+                     around the whole trace): the median of --runs passes, all of them in \
+                     throughput.runs.",
+        read: |r| r.throughput_events_per_sec,
+        runs: Some(|r| {
+            let runs = &r.throughput.as_ref()?.runs;
+            (!runs.is_empty()).then(|| runs.clone())
+        }),
+        gate: Some(Gate { name: "throughput", default: Some(0.10) }),
+    },
+    Figure {
+        key: "latency_ns.malloc.p50",
+        label: "malloc p50 ns",
+        name: "malloc p50",
+        unit: Unit::Ns,
+        better: Better::Lower,
+        kind: Kind::Timed,
+        definition: "The median time of a malloc, calloc or memalign call to the strategy, \
+                     from a separate latency pass.",
+        read: |r| latency(r, |l| l.malloc?.p50),
+        runs: None,
+        gate: None,
+    },
+    Figure {
+        key: "latency_ns.malloc.p99",
+        label: "malloc p99 ns",
+        name: "malloc p99",
+        unit: Unit::Ns,
+        better: Better::Lower,
+        kind: Kind::Timed,
+        definition: "The 99th percentile time of a malloc, calloc or memalign call.",
+        read: |r| latency(r, |l| l.malloc?.p99),
+        runs: None,
+        gate: Some(Gate { name: "p99", default: None }),
+    },
+    Figure {
+        key: "latency_ns.free.p50",
+        label: "free p50 ns",
+        name: "free p50",
+        unit: Unit::Ns,
+        better: Better::Lower,
+        kind: Kind::Timed,
+        definition: "The median time of a free call.",
+        read: |r| latency(r, |l| l.free?.p50),
+        runs: None,
+        gate: None,
+    },
+    Figure {
+        key: "latency_ns.free.p99",
+        label: "free p99 ns",
+        name: "free p99",
+        unit: Unit::Ns,
+        better: Better::Lower,
+        kind: Kind::Timed,
+        definition: "The 99th percentile time of a free call.",
+        read: |r| latency(r, |l| l.free?.p99),
+        runs: None,
+        gate: Some(Gate { name: "p99", default: None }),
+    },
+    Figure {
+        key: "latency_ns.realloc.p50",
+        label: "realloc p50 ns",
+        name: "realloc p50",
+        unit: Unit::Ns,
+        better: Better::Lower,
+        kind: Kind::Timed,
+        definition: "The median time of a realloc call (none when the trace has no realloc).",
+        read: |r| latency(r, |l| l.realloc?.p50),
+        runs: None,
+        gate: None,
+    },
+    Figure {
+        key: "latency_ns.realloc.p99",
+        label: "realloc p99 ns",
+        name: "realloc p99",
+        unit: Unit::Ns,
+        better: Better::Lower,
+        kind: Kind::Timed,
+        definition: "The 99th percentile time of a realloc call.",
+        read: |r| latency(r, |l| l.realloc?.p99),
+        runs: None,
+        gate: None,
+    },
+];
+
+/// The words the figures' definitions are built on, for the HTML page and the README.
+pub const TERMS: &[(&str, &str)] = &[
+    (
+        "live_requested(i)",
+        "after event i: the sum of the requested sizes of the live blocks (live bytes).",
+    ),
+    (
+        "live_consumed(i)",
+        "after event i: the sum of the sizes of the blocks those live blocks occupy (rounding, \
+         headers and alignment padding included).",
+    ),
+    (
+        "footprint(i)",
+        "after event i: the strategy's top, the highest address its heap has grown to; it never \
+         shrinks.",
+    ),
+    ("latency", SAMPLED),
+];
+
+/// The figure whose key is `key`.
+pub fn by_key(key: &str) -> Option<&'static Figure> {
+    FIGURES.iter().find(|f| f.key == key)
+}
+
+/// The names `--max-regression` accepts, once each, in the order of [`FIGURES`].
+pub fn gate_names() -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = Vec::new();
+    for gate in FIGURES.iter().filter_map(|f| f.gate) {
+        if !names.contains(&gate.name) {
+            names.push(gate.name);
+        }
+    }
+    names
+}
+
+/// The default `--max-regression`, as the user would type it: `footprint=0,...,p99=off`.
+pub fn default_thresholds() -> String {
+    gate_names()
+        .iter()
+        .map(|name| {
+            let gate = FIGURES.iter().filter_map(|f| f.gate).find(|g| g.name == *name);
+            match gate.and_then(|g| g.default) {
+                None => format!("{name}=off"),
+                Some(0.0) => format!("{name}=0"),
+                Some(t) => format!("{name}={}%", t * 100.0),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_is_unique_and_every_shared_gate_name_has_one_default() {
+        for (i, f) in FIGURES.iter().enumerate() {
+            assert!(FIGURES[..i].iter().all(|g| g.key != f.key), "{} twice", f.key);
+            assert!(FIGURES[..i].iter().all(|g| g.label != f.label), "{} twice", f.label);
+        }
+        for name in gate_names() {
+            let defaults: Vec<Option<f64>> = FIGURES
+                .iter()
+                .filter_map(|f| f.gate)
+                .filter(|g| g.name == name)
+                .map(|g| g.default)
+                .collect();
+            assert!(defaults.windows(2).all(|w| w[0] == w[1]), "{name}: {defaults:?}");
+        }
+    }
+
+    #[test]
+    fn the_default_thresholds_read_as_the_user_types_them() {
+        assert_eq!(
+            default_thresholds(),
+            "footprint=0,overhead=0,internal=off,external=off,failed=0,work=0,throughput=10%,\
+             p99=off"
+        );
+    }
+
+    #[test]
+    fn a_figure_reads_from_its_key_in_a_result() {
+        // Every figure of a JSON result read back from its dotted key is what `read` gives.
+        let r = ResultRecord {
+            allocator: "x".into(),
+            events: Some(10),
+            peak_footprint_bytes: Some(4096),
+            overhead: Some(0.25),
+            latency_ns: Some(crate::results::LatencyRecord {
+                malloc: Some(crate::results::PercentilesRecord {
+                    p50: Some(7),
+                    p99: Some(70),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let json = serde_json::to_value(&r).unwrap();
+        for f in FIGURES {
+            let at = f.key.split('.').try_fold(&json, |v, k| v.get(k));
+            let from_json = at.and_then(serde_json::Value::as_f64);
+            assert_eq!(from_json, (f.read)(&r), "{}", f.key);
+        }
+        assert_eq!(by_key("latency_ns.malloc.p99").map(|f| (f.read)(&r)), Some(Some(70.0)));
+    }
+}

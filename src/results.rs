@@ -1,0 +1,339 @@
+//! The results document: what `--json` writes and what `replay compare`, `--baseline` and
+//! `replay merge` read back, through these same types, so the writer and the reader cannot
+//! disagree on a key.
+//!
+//! The key names are a contract (CI scripts read them); [`SCHEMA_VERSION`] changes when they
+//! change, and a reader refuses any other version. Every figure of the registry
+//! ([`crate::figures::FIGURES`]) is an `Option` here: a writer always fills it (or writes
+//! `null` for a figure that does not exist in that run, such as throughput with `--runs 0`),
+//! and a reader takes a missing key as absent, so that the gate can name a figure that a result
+//! lacks instead of failing to parse it.
+
+use crate::engine::verify::{Finding, Safety};
+use crate::engine::StrategyResult;
+use crate::metrics::{Latency, MemoryStats, Percentiles, Series, Throughput};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Version of the layout below.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// One `replay --json` document.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Document {
+    pub schema_version: u32,
+    pub tool: Tool,
+    pub trace: TraceInfo,
+    pub settings: Settings,
+    pub results: Vec<ResultRecord>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tool {
+    pub name: String,
+    pub version: String,
+}
+
+impl Tool {
+    /// This build of `replay`.
+    pub fn this() -> Tool {
+        Tool { name: "replay".into(), version: env!("CARGO_PKG_VERSION").into() }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TraceInfo {
+    /// As given on the command line.
+    pub path: String,
+    pub format: String,
+    pub events: u64,
+    pub blocks: u32,
+    /// Events dropped by `--lenient`, by kind.
+    pub skipped: BTreeMap<String, u64>,
+    /// `ALGORITHM:...` ([`crate::gate::hash`]): the hash of the trace file's bytes, so `replay
+    /// compare` and `replay merge` can tell whether two results replayed the same trace. The
+    /// prefix names the hash; `null` when the file could not be read again.
+    pub content_hash: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    pub min_size: u64,
+    pub coalesce: bool,
+    pub heap_limit: Option<u64>,
+    pub runs: u32,
+    pub timing_parallel: bool,
+    pub clock_overhead_ns: u64,
+    pub samples: u64,
+    pub guard: bool,
+    /// A test setting: the hidden `--test-slowdown` values, as typed. Written only when there
+    /// are some; a result made with one is not comparable with one made without.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub test_slowdown: Vec<String>,
+}
+
+/// Everything measured for one strategy. The figures' definitions are in
+/// [`crate::figures::FIGURES`]; the rest are the raw figures they are computed from.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ResultRecord {
+    pub allocator: String,
+    pub events: Option<u64>,
+    pub peak_footprint_bytes: Option<u64>,
+    pub max_live_bytes: Option<u64>,
+    pub overhead: Option<f64>,
+    pub internal_fragmentation: Option<f64>,
+    pub external_fragmentation: Option<f64>,
+    pub peak_event: Option<u64>,
+    pub failed_allocations: Option<u64>,
+    /// Frees of blocks whose allocation failed (ignored).
+    pub ignored_frees: Option<u64>,
+    /// The footprint after the last event.
+    pub final_footprint_bytes: Option<u64>,
+    /// The strategy's own count of its work (`work_per_event` is this over `events`).
+    pub work: Option<u64>,
+    pub work_per_event: Option<f64>,
+    /// The raw figures the fragmentation ratios are computed from, so anyone can recompute them.
+    pub at_peak: Option<AtPeak>,
+    /// The median of `throughput.runs`.
+    pub throughput_events_per_sec: Option<f64>,
+    pub throughput: Option<ThroughputRecord>,
+    pub latency_ns: Option<LatencyRecord>,
+    #[serde(default)]
+    pub safety: SafetyRecord,
+    #[serde(default)]
+    pub series: SeriesRecord,
+}
+
+/// The heap at the peak event.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AtPeak {
+    pub live_blocks: u64,
+    pub live_requested_bytes: u64,
+    pub live_consumed_bytes: u64,
+    pub footprint_bytes: u64,
+    pub free_bytes: u64,
+    pub largest_satisfiable_bytes: u64,
+}
+
+/// Events per second over `--runs` untimed passes.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ThroughputRecord {
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+    /// Every run, in the order they ran.
+    pub runs: Vec<f64>,
+}
+
+/// Latency percentiles per kind of operation, in nanoseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LatencyRecord {
+    pub malloc: Option<PercentilesRecord>,
+    pub free: Option<PercentilesRecord>,
+    pub realloc: Option<PercentilesRecord>,
+    /// 1 when every call was timed; `k` when one call in `k` was.
+    pub sample_every: Option<u32>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PercentilesRecord {
+    /// How many calls were timed.
+    pub count: Option<u64>,
+    pub p50: Option<u64>,
+    pub p99: Option<u64>,
+    pub p999: Option<u64>,
+    pub max: Option<u64>,
+}
+
+/// `--verify` findings and corruption. Counts are null when `--verify` did not run.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SafetyRecord {
+    pub verified: bool,
+    pub overruns: Option<u64>,
+    pub use_after_free: Option<u64>,
+    pub verify_errors: Option<u64>,
+    pub corruption: Option<FindingRecord>,
+    pub findings: Vec<FindingRecord>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FindingRecord {
+    pub kind: String,
+    pub event: u64,
+    pub line: u64,
+    pub message: String,
+    pub culprit_line: Option<u64>,
+}
+
+/// The memory time series, one array per figure, all indexed alike (`event[i]` is the event
+/// after which `footprint_bytes[i]` etc. were sampled). Empty arrays with `--samples 0`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeriesRecord {
+    pub event: Vec<u64>,
+    pub footprint_bytes: Vec<u64>,
+    pub live_requested_bytes: Vec<u64>,
+    pub live_consumed_bytes: Vec<u64>,
+    pub free_bytes: Vec<u64>,
+    pub largest_satisfiable_bytes: Vec<u64>,
+}
+
+impl ResultRecord {
+    /// The record of one strategy's results: the only place figures are turned into keys.
+    pub fn of(r: &StrategyResult) -> ResultRecord {
+        let m = &r.memory;
+        ResultRecord {
+            allocator: r.allocator.to_string(),
+            events: Some(m.events),
+            peak_footprint_bytes: Some(m.peak_footprint_bytes),
+            max_live_bytes: Some(m.max_live_bytes),
+            overhead: m.overhead(),
+            internal_fragmentation: Some(m.internal_fragmentation()),
+            external_fragmentation: Some(m.external_fragmentation()),
+            peak_event: Some(m.peak_event),
+            failed_allocations: Some(m.failed_allocations),
+            ignored_frees: Some(m.ignored_frees),
+            final_footprint_bytes: Some(m.final_footprint_bytes),
+            work: Some(m.work),
+            work_per_event: Some(m.work_per_event()),
+            at_peak: Some(AtPeak::of(m)),
+            throughput_events_per_sec: r.throughput.as_ref().map(|t| t.median),
+            throughput: r.throughput.as_ref().map(ThroughputRecord::of),
+            latency_ns: r.latency.as_ref().map(LatencyRecord::of),
+            safety: SafetyRecord::of(&r.safety),
+            series: SeriesRecord::of(&r.series),
+        }
+    }
+}
+
+impl AtPeak {
+    fn of(m: &MemoryStats) -> AtPeak {
+        AtPeak {
+            live_blocks: m.live_blocks_at_peak,
+            live_requested_bytes: m.max_live_bytes,
+            live_consumed_bytes: m.live_consumed_at_peak,
+            footprint_bytes: m.footprint_at_peak,
+            free_bytes: m.free_bytes_at_peak(),
+            largest_satisfiable_bytes: m.largest_satisfiable_at_peak,
+        }
+    }
+}
+
+impl ThroughputRecord {
+    fn of(t: &Throughput) -> ThroughputRecord {
+        ThroughputRecord { median: t.median, min: t.min, max: t.max, runs: t.runs.clone() }
+    }
+}
+
+impl LatencyRecord {
+    fn of(l: &Latency) -> LatencyRecord {
+        LatencyRecord {
+            malloc: l.malloc.map(PercentilesRecord::of),
+            free: l.free.map(PercentilesRecord::of),
+            realloc: l.realloc.map(PercentilesRecord::of),
+            sample_every: Some(l.sample_every),
+        }
+    }
+}
+
+impl PercentilesRecord {
+    fn of(p: Percentiles) -> PercentilesRecord {
+        PercentilesRecord {
+            count: Some(p.count),
+            p50: Some(p.p50),
+            p99: Some(p.p99),
+            p999: Some(p.p999),
+            max: Some(p.max),
+        }
+    }
+}
+
+impl FindingRecord {
+    fn of(f: &Finding) -> FindingRecord {
+        FindingRecord {
+            kind: f.kind.name().to_string(),
+            event: f.event,
+            line: f.line,
+            message: f.message.clone(),
+            culprit_line: f.culprit_line,
+        }
+    }
+}
+
+impl SafetyRecord {
+    fn of(s: &Safety) -> SafetyRecord {
+        let counted = |n: u64| s.verified.then_some(n);
+        SafetyRecord {
+            verified: s.verified,
+            overruns: counted(s.overruns),
+            use_after_free: counted(s.use_after_free),
+            verify_errors: counted(s.verify_errors),
+            corruption: s.corruption.as_ref().map(FindingRecord::of),
+            findings: s.findings.iter().map(FindingRecord::of).collect(),
+        }
+    }
+}
+
+impl SeriesRecord {
+    fn of(series: &Series) -> SeriesRecord {
+        let column = |f: fn(&crate::metrics::Sample) -> u64| series.samples.iter().map(f).collect();
+        SeriesRecord {
+            event: column(|s| s.event),
+            footprint_bytes: column(|s| s.footprint),
+            live_requested_bytes: column(|s| s.live_requested),
+            live_consumed_bytes: column(|s| s.live_consumed),
+            free_bytes: column(|s| s.free),
+            largest_satisfiable_bytes: column(|s| s.largest_satisfiable),
+        }
+    }
+}
+
+impl Document {
+    /// Read a result file; every failure is a message naming the file.
+    pub fn read(path: &std::path::Path) -> Result<Document, String> {
+        let name = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|e| format!("cannot read {name}: {e}"))?;
+        Document::parse(&name, &bytes)
+    }
+
+    /// Parse the bytes of a result (`name` is for messages). The version is checked before the
+    /// layout, so a result of another version gets that message, not a missing key.
+    pub fn parse(name: &str, bytes: &[u8]) -> Result<Document, String> {
+        let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
+            format!("{name} is not JSON ({e}); expected the output of replay --json")
+        })?;
+        let Some(version) = value.get("schema_version") else {
+            return Err(format!("{name} is not a replay --json result (it has no schema_version)"));
+        };
+        match version.as_u64() {
+            Some(v) if v == u64::from(SCHEMA_VERSION) => {}
+            Some(v) => {
+                return Err(format!(
+                    "{name} has schema_version {v}, but this replay ({}) reads only version \
+                     {SCHEMA_VERSION}: re-run that result with this replay",
+                    env!("CARGO_PKG_VERSION")
+                ))
+            }
+            None => {
+                return Err(format!(
+                    "{name}: schema_version is {version}, not a version number; expected the \
+                     output of replay --json"
+                ))
+            }
+        }
+        serde_json::from_value(value).map_err(|e| {
+            format!("{name} is not a replay --json result of schema version {SCHEMA_VERSION}: {e}")
+        })
+    }
+
+    /// The result of `allocator`, if the document has one.
+    pub fn result(&self, allocator: &str) -> Option<&ResultRecord> {
+        self.results.iter().find(|r| r.allocator == allocator)
+    }
+
+    /// The document as pretty-printed JSON, with a final newline: the `--json` bytes.
+    pub fn to_json(&self) -> Result<Vec<u8>, serde_json::Error> {
+        let mut bytes = serde_json::to_vec_pretty(self)?;
+        bytes.push(b'\n');
+        Ok(bytes)
+    }
+}
