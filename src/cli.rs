@@ -96,14 +96,24 @@ pub struct StatsArgs {
     pub json: Option<PathBuf>,
 }
 
-/// The default of `--max-regression`, for its help.
-const MAX_REGRESSION_HELP: &str = "How much worse each figure may get, in percent of the old \
-    value, or `off` to leave it out of the gate. Figures: footprint, overhead, internal, \
-    external, failed, work, throughput, p99. Unnamed figures keep their defaults: \
-    footprint=0,overhead=0,internal=off,external=off,failed=0,work=0,throughput=10%,p99=off. \
-    Throughput regresses only when the drop also passes a one-sided Mann-Whitney U test over \
-    the runs (alpha 0.05 over all strategies, Bonferroni: --runs 3 for one strategy, 5 for \
-    all nine).";
+/// The long help of `--max-regression`: the names and defaults come from the figure registry,
+/// the strategy count from `ALL`.
+fn max_regression_help() -> String {
+    let all = crate::alloc::ALL.len();
+    let runs = crate::gate::stats::min_runs;
+    format!(
+        "How much worse each figure may get, in percent of the old value, or `off` to leave it \
+         out of the gate. Figures: {}. Unnamed figures keep their defaults: {}. Throughput \
+         regresses only when the drop also passes a one-sided Mann-Whitney U test over the runs \
+         (alpha {} over all strategies, Bonferroni: it takes --runs {} for one strategy, {} for \
+         all {all}).",
+        crate::figures::gate_names().join(", "),
+        crate::figures::default_thresholds(),
+        crate::gate::stats::ALPHA,
+        runs(1),
+        runs(all)
+    )
+}
 
 #[derive(Debug, Args)]
 pub struct CompareArgs {
@@ -120,7 +130,7 @@ pub struct CompareArgs {
     #[arg(long, value_name = "FILE")]
     pub markdown: Option<PathBuf>,
 
-    #[arg(long, value_name = "LIST", long_help = MAX_REGRESSION_HELP, help = "How much worse each figure may get (e.g. footprint=0,throughput=5%,p99=off)")]
+    #[arg(long, value_name = "LIST", long_help = max_regression_help(), help = "How much worse each figure may get (e.g. footprint=0,throughput=5%,p99=off)")]
     pub max_regression: Option<String>,
 
     /// Compare even when the results replayed different traces (by content hash).
@@ -258,7 +268,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub baseline: Option<PathBuf>,
 
-    #[arg(long, value_name = "LIST", long_help = MAX_REGRESSION_HELP, help = "With --baseline: how much worse each figure may get (e.g. footprint=0,throughput=5%)")]
+    #[arg(long, value_name = "LIST", long_help = max_regression_help(), help = "With --baseline: how much worse each figure may get (e.g. footprint=0,throughput=5%)")]
     pub max_regression: Option<String>,
 
     /// With --baseline: compare even when the baseline replayed a different trace.

@@ -393,3 +393,125 @@ fn a_slowdown_below_the_noise_is_seen_by_work_but_not_flagged_by_throughput() {
         "{stdout}"
     );
 }
+
+/// A real result of every strategy on a shipped trace, with made-up timings.
+fn real_result(extra: &[&str]) -> Value {
+    let out = replay()
+        .args([&trace("xz.csv"), "--alloc", "all", "--fake-clock", "--runs", "3", "--json", "-"])
+        .args(["-q", "--samples", "0"])
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn a_figure_removed_from_the_new_result_fails_the_gate_naming_it() {
+    let old = real_result(&[]);
+    let mut new = old.clone();
+    // Renamed in every result: the footprint row would silently disappear.
+    for r in new["results"].as_array_mut().unwrap() {
+        let v = r.as_object_mut().unwrap().remove("peak_footprint_bytes").unwrap();
+        r["peak_footprint"] = v;
+    }
+    let p = pair(old.clone(), new);
+    let (code, out, _) = compare(&p, &[]);
+    assert_eq!(code, 1, "{out}");
+    for name in ["bump", "tlsf", "buddy"] {
+        assert!(
+            out.contains(&format!("MISSING: {name}: peak footprint (peak_footprint_bytes)")),
+            "{out}"
+        );
+    }
+    assert!(out.contains("9 missing"), "{out}");
+    // Allowed: listed, not failed on.
+    let (code, out, _) = compare(&p, &["--allow-missing"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("missing (allowed): tlsf: peak footprint"), "{out}");
+
+    // One latency percentile gone from one strategy.
+    let mut new = old.clone();
+    new["results"][2]["latency_ns"]["free"].as_object_mut().unwrap().remove("p99");
+    let (code, out, _) = compare(&pair(old, new), &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("MISSING: next-fit: free p99 (latency_ns.free.p99)"), "{out}");
+}
+
+#[test]
+fn a_result_with_every_figure_stripped_fails_the_gate() {
+    let old = real_result(&[]);
+    let mut new = old.clone();
+    for r in new["results"].as_array_mut().unwrap() {
+        *r = json!({"allocator": r["allocator"]});
+    }
+    let (code, out, _) = compare(&pair(old, new), &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("0 regressed") && out.contains("MISSING: bump: overhead"), "{out}");
+    let figures = replay::figures::FIGURES.len() * replay::alloc::ALL.len();
+    assert!(out.contains(&format!("{figures} missing")), "{out}");
+}
+
+#[test]
+fn strategies_missing_from_the_new_result_fail_the_gate_naming_each() {
+    let old = real_result(&[]);
+    let mut new = old.clone();
+    let kept: Vec<Value> = new["results"].as_array().unwrap()[..5].to_vec();
+    new["results"] = Value::Array(kept);
+    let p = pair(old.clone(), new);
+    let (code, out, _) = compare(&p, &[]);
+    assert_eq!(code, 1, "{out}");
+    for name in ["boundary-tag", "slab", "buddy", "tlsf"] {
+        assert!(out.contains(&format!("MISSING: strategy {name}: in ")), "{name}: {out}");
+    }
+    let (code, out, _) = compare(&p, &["--allow-missing"]);
+    assert_eq!(code, 0, "{out}");
+    // A strategy only the new result has is a note, not a failure.
+    let p = pair(pair_swap(&old), old);
+    let (code, out, _) = compare(&p, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("note: tlsf is in") && out.contains("new.json only"), "{out}");
+}
+
+/// `doc` without its last strategy.
+fn pair_swap(doc: &Value) -> Value {
+    let mut d = doc.clone();
+    d["results"].as_array_mut().unwrap().pop();
+    d
+}
+
+#[test]
+fn a_baseline_run_without_the_timings_the_baseline_has_fails_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("base.json");
+    std::fs::write(&base, serde_json::to_vec(&real_result(&[])).unwrap()).unwrap();
+    let run = |extra: &[&str]| {
+        replay()
+            .args([&trace("xz.csv"), "--alloc", "all", "--runs", "0", "--baseline"])
+            .arg(&base)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = run(&[]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("MISSING: bump: throughput (throughput_events_per_sec)"), "{text}");
+    let out = run(&["--allow-missing"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+}
+
+#[test]
+fn a_result_of_another_schema_version_is_refused_before_its_layout_is_read() {
+    let mut other = real_result(&[]);
+    other["schema_version"] = json!(2);
+    other["results"] = json!("a layout this replay does not know");
+    let (code, _, err) = compare(&pair(real_result(&[]), other), &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("new.json has schema_version 2") && err.contains("reads only version 1"));
+    let mut text = real_result(&[]);
+    text["schema_version"] = json!("1");
+    let (code, _, err) = compare(&pair(real_result(&[]), text), &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("not a version number"), "{err}");
+}

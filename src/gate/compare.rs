@@ -271,7 +271,7 @@ pub fn compare(
     for o in old.results() {
         let name = &o.allocator;
         let Some(n) = in_new(o) else {
-            comparison.missing.push(format!("strategy {name} (in {} only)", old.name));
+            comparison.missing.push(format!("strategy {name}"));
             continue;
         };
         for figure in FIGURES {

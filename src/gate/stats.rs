@@ -23,6 +23,20 @@
 /// The default significance level of time verdicts.
 pub const ALPHA: f64 = 0.05;
 
+/// The fewest repetitions per side at which a difference can be significant at all when
+/// `tests` strategies are tested together (Bonferroni: each at `ALPHA / tests`): the smallest
+/// `n` with `p_greater` of `n` values all above `n` others, `1 / C(2n, n)`, at most that.
+pub fn min_runs(tests: usize) -> usize {
+    let level = ALPHA / tests.max(1) as f64;
+    (1..64)
+        .find(|&n| {
+            let all_above: Vec<f64> = (0..n).map(|i| (n + i) as f64).collect();
+            let all_below: Vec<f64> = (0..n).map(|i| i as f64).collect();
+            p_greater(&all_above, &all_below) <= level
+        })
+        .unwrap_or(64)
+}
+
 /// U: pairs where `x > y`, plus half the ties.
 pub fn u_statistic(xs: &[f64], ys: &[f64]) -> f64 {
     let mut u = 0.0;
@@ -117,6 +131,13 @@ fn erfc(x: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fewest_runs_that_can_be_significant_grow_with_the_strategies_tested() {
+        // 1 / C(6, 3) = 0.05 <= 0.05; for 9 tests 0.05 / 9 = 0.0056: 1 / C(8, 4) = 0.014 is
+        // not enough, 1 / C(10, 5) = 0.004 is.
+        assert_eq!((min_runs(1), min_runs(9)), (3, 5));
+    }
 
     #[test]
     fn complete_separation_of_three_against_three_gives_one_in_twenty() {
