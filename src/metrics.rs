@@ -1,31 +1,8 @@
-//! Every figure `replay` reports, defined in code and in words.
-//!
-//! After each event `i` of a replay:
-//! - `live_requested(i)`: sum of the requested sizes of the live blocks;
-//! - `live_consumed(i)`: sum of the sizes of the blocks those live blocks occupy (rounding,
-//!   headers and alignment padding included);
-//! - `footprint(i)`: the strategy's `top`;
-//! - free bytes: `footprint(i) - live_consumed(i)`.
-//!
-//! Reported per strategy ([`MemoryStats`]):
-//! - `peak_footprint_bytes = max_i footprint(i)`;
-//! - `max_live_bytes = max_i live_requested(i)`;
-//! - `peak_event`: the first (0-based) event index `i` at which `live_requested(i)` reaches
-//!   `max_live_bytes`;
-//! - `overhead = (peak_footprint_bytes - max_live_bytes) / max_live_bytes` (Johnstone and
-//!   Wilson's fragmentation measure #4; undefined, reported as null, when `max_live_bytes` is 0);
-//! - at `peak_event`: `internal_fragmentation = (live_consumed - live_requested) / live_consumed`
-//!   (0 when nothing is consumed), and `external_fragmentation = 1 - largest_satisfiable /
-//!   free_bytes` (0 when there are no free bytes), where `largest_satisfiable` is the largest
-//!   request the strategy could serve then without growing the heap;
-//! - `failed_allocations`: allocations (and reallocations) refused because their block cannot be
-//!   placed within the simulated address space: the heap would have grown past `--heap-limit`,
-//!   or the block cannot end at or below [`crate::alloc::ADDRESS_LIMIT`] (2^47 bytes) for any
-//!   strategy; `ignored_frees`: frees of such a block, which are ignored.
-//! - `work_per_event = work / events`: `work` is the strategy's own count of the work it did
-//!   (list entries, tree nodes and bitmap words visited, splits, merges: each strategy's module
-//!   docs say what it counts), a deterministic cost that catches algorithmic regressions exactly
-//!   where timings cannot (0 when there are no events).
+//! Computing the figures: the exact memory figures of a replay ([`MemoryStats`]), the memory
+//! time series ([`Series`]), throughput and latency. What each figure *is* is written once, in
+//! the figure registry ([`crate::figures::FIGURES`], with the words it uses in
+//! [`crate::figures::TERMS`]); this module computes them, and its tests check each against a
+//! hand-computed example.
 //!
 //! The memory time series ([`Series`]) samples `footprint(i)`, `live_requested(i)`,
 //! `live_consumed(i)`, free bytes and the largest satisfiable request at `--samples N` evenly
@@ -33,14 +10,13 @@
 //! `peak_event`: at most `N + 2` samples, in event order.
 //!
 //! Time figures ([`Throughput`], [`Latency`]) come from separate passes, so that measuring one
-//! never distorts the other; see `replay.rs`.
+//! never distorts the other; see [`crate::engine`].
 
 use crate::alloc::Bytes;
-use serde::Serialize;
 
 /// The exact memory figures of one replay. Deterministic: a function of trace, strategy and
 /// parameters only.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MemoryStats {
     /// Events replayed.
     pub events: u64,
@@ -65,7 +41,7 @@ pub struct MemoryStats {
 }
 
 /// The heap after one event, as the memory time series records it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Sample {
     /// The event's 0-based index.
     pub event: u64,
@@ -159,7 +135,7 @@ impl MemoryStats {
 }
 
 /// Events per second over `--runs` untimed passes.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Throughput {
     pub median: f64,
     pub min: f64,
@@ -196,7 +172,7 @@ pub fn median_of_sorted(sorted: &[f64]) -> f64 {
 }
 
 /// Latency percentiles of one kind of operation, in nanoseconds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Percentiles {
     /// How many operations were timed.
     pub count: u64,
@@ -220,13 +196,13 @@ impl Percentiles {
 }
 
 /// Latency of every kind of operation. `malloc` covers malloc, calloc and memalign.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Latency {
     pub malloc: Option<Percentiles>,
     pub free: Option<Percentiles>,
     pub realloc: Option<Percentiles>,
     /// 1 when every call was timed; `k` when one call in `k` was, because the strategy's calls
-    /// are cheaper than reading the clock twice (see `replay.rs`).
+    /// are cheaper than reading the clock twice (see [`crate::engine`]).
     pub sample_every: u32,
 }
 
