@@ -153,10 +153,12 @@ fn latency(
     exact(r.latency_ns.as_ref().and_then(pick))
 }
 
-const SAMPLED: &str = "The latency pass reads the clock around strategy calls; when a strategy's \
-     calls cost less than two clock reads, it times one call in k, every call equally likely, \
-     and reports k as latency_ns.sample_every; each figure includes the cost of the clock reads \
-     (settings.clock_overhead_ns).";
+const SAMPLED: &str = "the latency figures come from a separate pass that reads the clock (the \
+     calibrated time-stamp counter) before and after each strategy call, into hdrhistograms. \
+     For a strategy whose calls are cheaper than that, it times one call in \
+     `latency_ns.sample_every`, every call equally likely (chosen so the pass costs under 2x the \
+     untimed one; `count` is the calls timed). Each figure includes about \
+     `settings.clock_overhead_ns` of clock reads; p99.9 and max are in the JSON and CSV.";
 
 /// Every figure, in the order of the tables' columns.
 pub const FIGURES: &[Figure] = &[
@@ -167,7 +169,7 @@ pub const FIGURES: &[Figure] = &[
         unit: Unit::Count,
         better: Better::Neither,
         kind: Kind::Exact,
-        definition: "Events replayed (fewer than the trace's only when a strategy found its \
+        definition: "events replayed (fewer than the trace has only when a strategy found its \
                      metadata damaged and stopped).",
         read: |r| exact(r.events),
         runs: None,
@@ -180,8 +182,8 @@ pub const FIGURES: &[Figure] = &[
         unit: Unit::Bytes,
         better: Better::Lower,
         kind: Kind::Exact,
-        definition: "max over events i of footprint(i), the strategy's heap top: the highest \
-                     address its heap has grown to (it never shrinks).",
+        definition: "`max_i footprint(i)`: the highest address the strategy's heap has grown \
+                     to.",
         read: |r| exact(r.peak_footprint_bytes),
         runs: None,
         gate: Some(Gate { name: "footprint", default: Some(0.0) }),
@@ -193,8 +195,7 @@ pub const FIGURES: &[Figure] = &[
         unit: Unit::Bytes,
         better: Better::Neither,
         kind: Kind::Exact,
-        definition: "max over events i of live_requested(i), the sum of the requested sizes \
-                     of the live blocks.",
+        definition: "`max_i live_requested(i)`.",
         read: |r| exact(r.max_live_bytes),
         runs: None,
         gate: None,
@@ -206,9 +207,10 @@ pub const FIGURES: &[Figure] = &[
         unit: Unit::Ratio,
         better: Better::Lower,
         kind: Kind::Exact,
-        definition: "(peak footprint - max live bytes) / max live bytes (Johnstone and \
-                     Wilson's fragmentation measure #4): the memory a strategy needs beyond \
-                     what the program ever had live at once; null when max live bytes is 0.",
+        definition: "`(peak_footprint_bytes - max_live_bytes) / max_live_bytes`: Johnstone \
+                     and Wilson's fragmentation measure #4, the headline number: the memory a \
+                     strategy needs beyond what the program ever had live at once (null when \
+                     `max_live_bytes` is 0).",
         read: |r| r.overhead,
         runs: None,
         gate: Some(Gate { name: "overhead", default: Some(0.0) }),
@@ -220,10 +222,8 @@ pub const FIGURES: &[Figure] = &[
         unit: Unit::Ratio,
         better: Better::Lower,
         kind: Kind::Exact,
-        definition: "At the peak event: (live_consumed - live_requested) / live_consumed, where \
-                     live_consumed is the sum of the sizes of the blocks holding the live \
-                     requests (rounding, headers and alignment padding included); 0 when \
-                     nothing is consumed.",
+        definition: "at `peak_event`: `(live_consumed - live_requested) / live_consumed` (0 if \
+                     nothing is consumed).",
         read: |r| r.internal_fragmentation,
         runs: None,
         gate: Some(Gate { name: "internal", default: None }),
@@ -235,11 +235,11 @@ pub const FIGURES: &[Figure] = &[
         unit: Unit::Ratio,
         better: Better::Lower,
         kind: Kind::Exact,
-        definition: "At the peak event: 1 - largest_satisfiable / free, where free = \
-                     footprint - live_consumed (0 if that would be negative) and \
-                     largest_satisfiable is the largest request the strategy could serve \
-                     then without growing the heap: how much of the free memory is in holes \
-                     too small to use whole; 0 when nothing is free.",
+        definition: "at `peak_event`: `1 - largest_satisfiable / free_bytes` (0 if no byte is \
+                     free), where `free_bytes = footprint - live_consumed` and \
+                     `largest_satisfiable` is the largest request the strategy could serve then \
+                     without growing the heap (for the free-list family: the largest free \
+                     block): how much of the free memory is in holes too small to use whole.",
         read: |r| r.external_fragmentation,
         runs: None,
         gate: Some(Gate { name: "external", default: None }),
@@ -251,8 +251,9 @@ pub const FIGURES: &[Figure] = &[
         unit: Unit::Count,
         better: Better::Neither,
         kind: Kind::Exact,
-        definition: "The first (0-based) event index at which live_requested reaches max live \
-                     bytes: where the fragmentation figures are taken.",
+        definition: "the first event index `i` (0-based, in the parsed trace) with \
+                     `live_requested(i) = max_live_bytes`: where the fragmentation figures are \
+                     taken.",
         read: |r| exact(r.peak_event),
         runs: None,
         gate: None,
@@ -264,10 +265,11 @@ pub const FIGURES: &[Figure] = &[
         unit: Unit::Count,
         better: Better::Lower,
         kind: Kind::Exact,
-        definition: "Allocations and reallocations refused because their block cannot be \
-                     placed within the simulated address space: the heap would have grown past \
-                     --heap-limit, or the block cannot end at or below 2^47 bytes (see the \
-                     README for each strategy's rule).",
+        definition: "requests (allocations and reallocations) whose block cannot be placed \
+                     within the simulated address space: past `--heap-limit`, or past the \
+                     address-space ceiling of 2^47 bytes (128 TiB) that holds for every \
+                     strategy; the run goes on without them, and a failed realloc keeps its old \
+                     block, as C's does.",
         read: |r| exact(r.failed_allocations),
         runs: None,
         gate: Some(Gate { name: "failed", default: Some(0.0) }),
@@ -279,10 +281,11 @@ pub const FIGURES: &[Figure] = &[
         unit: Unit::PerEvent,
         better: Better::Lower,
         kind: Kind::Exact,
-        definition: "work / events, where work is the strategy's own count of what it did \
-                     (list entries, tree nodes and bitmap words visited, splits, merges: each \
-                     strategy's rule is in the README); a deterministic cost that catches \
-                     algorithmic regressions where timings cannot; 0 when there are no events.",
+        definition: "`work / events`, where `work` is the strategy's own count of the steps \
+                     it took (tree levels, list entries or bitmap words visited, splits, \
+                     merges: each strategy's rule is in its module docs and the README); 0 when \
+                     there are no events. Deterministic, so a CI gate on it never flaps, and it \
+                     catches an algorithmic regression on any machine.",
         read: |r| r.work_per_event,
         runs: None,
         gate: Some(Gate { name: "work", default: Some(0.0) }),
@@ -294,9 +297,9 @@ pub const FIGURES: &[Figure] = &[
         unit: Unit::EventsPerSec,
         better: Better::Higher,
         kind: Kind::Timed,
-        definition: "Events replayed per second in an untimed pass (no probe, one clock read \
-                     around the whole trace): the median of --runs passes, all of them in \
-                     throughput.runs.",
+        definition: "events / seconds of one pass with no per-operation timing and no \
+                     metric sampling; the median of `--runs` passes (default 3), every pass in \
+                     `throughput.runs`, their min and max beside it.",
         read: |r| r.throughput_events_per_sec,
         runs: Some(|r| {
             let runs = &r.throughput.as_ref()?.runs;
@@ -311,8 +314,8 @@ pub const FIGURES: &[Figure] = &[
         unit: Unit::Ns,
         better: Better::Lower,
         kind: Kind::Timed,
-        definition: "The median time of a malloc, calloc or memalign call to the strategy, \
-                     from a separate latency pass.",
+        definition: "the median time of a malloc, calloc or memalign call to the strategy, \
+                     from the latency pass (see latency).",
         read: |r| latency(r, |l| l.malloc?.p50),
         runs: None,
         gate: None,
@@ -324,7 +327,7 @@ pub const FIGURES: &[Figure] = &[
         unit: Unit::Ns,
         better: Better::Lower,
         kind: Kind::Timed,
-        definition: "The 99th percentile time of a malloc, calloc or memalign call.",
+        definition: "the 99th percentile time of a malloc, calloc or memalign call.",
         read: |r| latency(r, |l| l.malloc?.p99),
         runs: None,
         gate: Some(Gate { name: "p99", default: None }),
@@ -336,7 +339,7 @@ pub const FIGURES: &[Figure] = &[
         unit: Unit::Ns,
         better: Better::Lower,
         kind: Kind::Timed,
-        definition: "The median time of a free call.",
+        definition: "the median time of a free call.",
         read: |r| latency(r, |l| l.free?.p50),
         runs: None,
         gate: None,
@@ -348,7 +351,7 @@ pub const FIGURES: &[Figure] = &[
         unit: Unit::Ns,
         better: Better::Lower,
         kind: Kind::Timed,
-        definition: "The 99th percentile time of a free call.",
+        definition: "the 99th percentile time of a free call.",
         read: |r| latency(r, |l| l.free?.p99),
         runs: None,
         gate: Some(Gate { name: "p99", default: None }),
@@ -360,7 +363,7 @@ pub const FIGURES: &[Figure] = &[
         unit: Unit::Ns,
         better: Better::Lower,
         kind: Kind::Timed,
-        definition: "The median time of a realloc call (none when the trace has no realloc).",
+        definition: "the median time of a realloc call (null when the trace has none).",
         read: |r| latency(r, |l| l.realloc?.p50),
         runs: None,
         gate: None,
@@ -372,7 +375,7 @@ pub const FIGURES: &[Figure] = &[
         unit: Unit::Ns,
         better: Better::Lower,
         kind: Kind::Timed,
-        definition: "The 99th percentile time of a realloc call.",
+        definition: "the 99th percentile time of a realloc call.",
         read: |r| latency(r, |l| l.realloc?.p99),
         runs: None,
         gate: None,
@@ -383,17 +386,17 @@ pub const FIGURES: &[Figure] = &[
 pub const TERMS: &[(&str, &str)] = &[
     (
         "live_requested(i)",
-        "after event i: the sum of the requested sizes of the live blocks (live bytes).",
+        "after event `i`: the sum of the requested sizes of the live blocks (the live bytes).",
     ),
     (
         "live_consumed(i)",
-        "after event i: the sum of the sizes of the blocks those live blocks occupy (rounding, \
+        "after event `i`: the sum of the sizes of the blocks those live blocks occupy (rounding, \
          headers and alignment padding included).",
     ),
     (
         "footprint(i)",
-        "after event i: the strategy's top, the highest address its heap has grown to; it never \
-         shrinks.",
+        "after event `i`: the strategy's `top`, the highest address its heap has grown to; it \
+         never shrinks.",
     ),
     ("latency", SAMPLED),
 ];

@@ -376,3 +376,56 @@ fn a_two_line_trace_of_a_two_gib_malloc_replays_with_a_report_in_little_memory()
     let out = replay_within_two_gib(dir.path(), &[&args[..], &["--report", "m", "-q"]].concat());
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// The README's definitions, as the registry has them: the words, then a row per figure.
+fn readme_definitions() -> String {
+    use replay::figures::{Better, FIGURES, TERMS};
+    let mut out = String::from("The words the definitions use:\n\n");
+    for (term, meaning) in TERMS {
+        out.push_str(&format!("- `{term}`: {meaning}\n"));
+    }
+    out.push_str("\nReported per strategy (the column header of the tables in brackets):\n\n");
+    out.push_str("| figure | unit | better | gate (`--max-regression`) | definition |\n");
+    out.push_str("|---|---|---|---|---|\n");
+    for f in FIGURES {
+        let better = match f.better {
+            Better::Lower => "lower",
+            Better::Higher => "higher",
+            Better::Neither => "-",
+        };
+        let gate = match f.gate {
+            None => "-".to_string(),
+            Some(g) => match g.default {
+                None => format!("`{}`, off by default", g.name),
+                Some(t) => format!("`{}`, default {}%", g.name, t * 100.0),
+            },
+        };
+        out.push_str(&format!(
+            "| `{}` ({}) | {} | {better} | {gate} | {} |\n",
+            f.key,
+            f.label,
+            f.unit.name(),
+            f.definition.split_whitespace().collect::<Vec<_>>().join(" ")
+        ));
+    }
+    out
+}
+
+#[test]
+fn the_readme_defines_every_figure_as_the_registry_does() {
+    const START: &str = "<!-- figures: generated from src/figures.rs by tests/reports.rs -->\n";
+    const END: &str = "<!-- end of figures -->\n";
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+    let readme = std::fs::read_to_string(&path).unwrap();
+    let start = readme.find(START).expect("README.md has the figures' start marker") + START.len();
+    let end = start + readme[start..].find(END).expect("README.md has the end marker");
+    let want = readme_definitions();
+    if std::env::var_os("UPDATE_EXPECTED").is_some() {
+        std::fs::write(&path, format!("{}{want}{}", &readme[..start], &readme[end..])).unwrap();
+        return;
+    }
+    assert!(
+        readme[start..end] == want,
+        "README.md's definitions differ from src/figures.rs (UPDATE_EXPECTED=1 rewrites them):\n{want}"
+    );
+}
