@@ -89,7 +89,7 @@ mod tests {
         assert_eq!(t.get("p99"), None);
         assert_eq!(t.get("footprint"), Some(0.0));
         assert_eq!(Thresholds::default().get("throughput"), Some(0.1));
-        let p99 = crate::figures::by_key("latency_ns.free.p99").unwrap();
+        let p99 = FIGURES.iter().find(|f| f.key == "latency_ns.free.p99").unwrap();
         assert_eq!(Thresholds::parse("p99=20").unwrap().of(p99), Some(0.2));
     }
 
