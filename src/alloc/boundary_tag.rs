@@ -277,7 +277,7 @@ fn class_of(size: Bytes) -> usize {
     }
 }
 
-/// Bytes per page of the [`Arena`] (16 KiB): the unit in which it commits memory.
+/// Bytes per page of the arena (16 KiB): the unit in which it commits memory.
 ///
 /// A page of the arena costs a pointer in its page table whether it is committed or not, and
 /// a committed page costs `PAGE` bytes even if one tag is all it holds. 16 KiB keeps the table
@@ -486,7 +486,7 @@ impl BoundaryTag {
         (PROLOGUE..self.arena.len()).map(|i| self.arena.byte(i)).collect()
     }
 
-    /// Bytes of real memory the arena holds: its committed pages (see [`Arena`]), prologue
+    /// Bytes of real memory the arena holds: its committed pages (see the module docs), prologue
     /// included.
     pub fn committed_bytes(&self) -> Bytes {
         self.arena.committed_bytes()
