@@ -614,7 +614,8 @@ fn inline_paths_count_and_comments_strings_and_chars_do_not() {
 #[test]
 fn super_inside_an_inline_module_is_the_file_itself() {
     let src = "use super::Strategy;\n#[cfg(test)]\nmod tests {\n    use super::*;\n    \
-               use crate::alloc::limits;\n    mod deeper { use super::super::X; }\n}\nuse super::Y;";
+               use crate::alloc::limits;\n    mod deeper { use super::super::X; }\n}\n\
+               use super::Y;";
     assert_eq!(
         refs(src, "alloc::tlsf"),
         ["alloc::Strategy", "alloc::tlsf", "alloc::limits", "alloc::tlsf::X", "alloc::Y"]

@@ -65,13 +65,12 @@
 //! So a free costs 2 to 4 (2 with `--no-coalesce`); a malloc served from the head of its own
 //! exact class (below 1024 bytes) costs 3; a malloc that grows at a bare `top` costs 1 when `w >
 //! top`, else `1 + entries visited + 1`, and 1 more when it takes in the free block at `top`.
-//! A realloc costs 1, plus: rule 1, nothing when the block
-//! stays whole, else the tail freed as above without the 1 for a call (1, or 2 when it merges
-//! with a free block above; never with the block itself below it); rule 2, 1 (the block above
-//! taken off) plus 1 if its rest is split off; rule 3, 1 when it takes in the free block above,
-//! else 0 (and 0 when it fails); rule 4, the placement as for a malloc and the old block freed
-//! as above, without the 1 for a call.
-
+//! A realloc costs 1, plus: rule 1, nothing when the block stays whole, else the tail freed as
+//! above without the 1 for a call (1, or 2 when it merges with a free block above; never with
+//! the block itself below it); rule 2, 1 (the block above taken off) plus 1 if its rest is split
+//! off; rule 3, 1 when it takes in the free block above, else 0 (and 0 when it fails); rule 4,
+//! the placement as for a malloc and the old block freed as above, without the 1 for a call.
+//!
 //! # Policy: which block is chosen
 //! Free blocks are sorted into size classes: a block of `s < 1024` bytes is in the exact class
 //! `s / 16`; a larger one in one of 16 classes per power of two, `[2^k + i 2^(k-4), 2^k + (i + 1)
@@ -121,7 +120,7 @@
 //! 48`) gets `g = 64 - 112 mod 64 = 16`, too small for a block, so `gap = 16 + 64 = 80`: the
 //! block is `[176, 224)` with payload 192, `top = 224`, and `[96, 176)` is a free block of 80
 //! bytes.
-
+//!
 //! Free marks the block free and, with coalescing on (the default), merges it at once with the
 //! block below (found through the footer just below its header) and the block above (found by
 //! adding its size), if they are free. With `--no-coalesce` freed blocks stay apart.
@@ -281,8 +280,8 @@ fn class_of(size: Bytes) -> usize {
 ///
 /// A page of the arena costs a pointer in its page table whether it is committed or not, and
 /// a committed page costs `PAGE` bytes even if one tag is all it holds. 16 KiB keeps the table
-/// at 1/2048 of the heap's extent (1 MiB for a 2 GiB heap, 8 MiB at [`ARENA_LIMIT`], 16 GiB) and a
-/// huge block's two tag pages at 32 KiB; the hot path does not depend on it.
+/// at 1/2048 of the heap's extent (1 MiB for a 2 GiB heap, 8 MiB at [`ARENA_LIMIT`], 16 GiB)
+/// and a huge block's two tag pages at 32 KiB; the hot path does not depend on it.
 pub const PAGE: usize = 1 << 14;
 
 /// The arena's bytes, committed a page at a time on first write, like an anonymous mapping.
@@ -1373,8 +1372,7 @@ mod tests {
     }
 
     #[test]
-    fn a_realloc_that_would_grow_at_top_fails_at_the_heap_limit_even_if_a_free_block_could_hold_it()
-    {
+    fn a_realloc_growing_at_top_fails_at_the_limit_though_a_free_block_could_hold_it() {
         // a = [0, 128), b = [128, 176) = top; free a. Limit 200. realloc(b, 60): s' = 96. Rule
         // 2: nothing above. Rule 3: b ends at top, top would be 128 + 96 = 224 > 200: fails,
         // though [0, 128) holds 96 bytes (rule 4 is not tried).

@@ -723,8 +723,7 @@ mod tests {
     }
 
     #[test]
-    fn a_large_realloc_that_would_grow_at_top_fails_at_the_heap_limit_even_if_a_free_run_could_hold_it(
-    ) {
+    fn a_large_realloc_growing_at_top_fails_at_the_limit_though_a_free_run_could_hold_it() {
         // x = malloc(9000): 3 pages [0, 12288); l = malloc(3000): 1 page [12288, 16384) = top.
         // free(x): free run [0, 12288). realloc(l, 5000) wants 2 pages: l ends at top, so the
         // page allocator's rule 3 grows it to top = 12288 + 8192 = 20480 > the limit 16384: it

@@ -863,8 +863,8 @@ mod tests {
         check_invariants(&heap);
         // Work (see the module docs): 4 mallocs growing at top 2 each, 2 frees without free
         // neighbours 2 each, malloc(64): 2 + taken 1 + rest listed 1, malloc(48) twice: 2 +
-        // taken 1. Then free(g1): 2; free(d = [128, 176)): 1 + merge with g2? no: g2 is live;
-        // with c? live: 2. Total 8 + 4 + 4 + 6 + 2 + 2 = 26.
+        // taken 1. Then free(g1) and free(d = [128, 176)), whose neighbours are all live: 2
+        // each. Total 8 + 4 + 4 + 6 + 2 + 2 = 26.
         heap.free(g1);
         heap.free(d);
         assert_eq!(heap.work(), 26);

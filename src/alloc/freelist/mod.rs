@@ -718,8 +718,7 @@ mod tests {
     }
 
     #[test]
-    fn a_realloc_that_would_grow_at_top_fails_at_the_heap_limit_even_if_a_free_block_could_hold_it()
-    {
+    fn a_realloc_growing_at_top_fails_at_the_limit_though_a_free_block_could_hold_it() {
         // Free [0, 64), live a = [64, 80) at top = 80, limit 96. realloc(a, 48): need' = 48.
         // Rule 2: no free block starts at 80. Rule 3: a ends at top, top would be 64 + 48 = 112
         // > 96: fail. Rule 4 would have placed [0, 48) without growth; it is not tried.
