@@ -265,11 +265,16 @@ pub const FIGURES: &[Figure] = &[
         unit: Unit::Count,
         better: Better::Lower,
         kind: Kind::Exact,
-        definition: "requests (allocations and reallocations) whose block cannot be placed \
-                     within the simulated address space: past `--heap-limit`, or past the \
-                     address-space ceiling of 2^47 bytes (128 TiB) that holds for every \
-                     strategy; the run goes on without them, and a failed realloc keeps its old \
-                     block, as C's does.",
+        definition: "requests (allocations and reallocations) that fail because the \
+                     strategy's rules would put the block past `--heap-limit`, or past the \
+                     address-space ceiling of 2^47 bytes (128 TiB) that holds for every strategy \
+                     (for `boundary-tag`, past the end of its arena, `ARENA_LIMIT` = 2^34 bytes \
+                     = 16 GiB). The rules are applied as written and not retried: a realloc \
+                     whose rule is to grow in place at `top` (free-list realloc rule 3, \
+                     `boundary-tag`'s rule 3, `slab`'s large reallocs) fails when that growth \
+                     passes the limit, even if a free block elsewhere could hold the new size. \
+                     The run goes on without them, and a failed realloc keeps its old block, as \
+                     C's does.",
         read: |r| exact(r.failed_allocations),
         runs: None,
         gate: Some(Gate { name: "failed", default: Some(0.0) }),
@@ -283,7 +288,8 @@ pub const FIGURES: &[Figure] = &[
         kind: Kind::Exact,
         definition: "`work / events`, where `work` is the strategy's own count of the steps \
                      it took (tree levels, list entries or bitmap words visited, splits, \
-                     merges: each strategy's rule is in its module docs and the README); 0 when \
+                     merges: each strategy's rule is in its module docs and the README's table \
+                     \"What `work` counts\"); 0 when \
                      there are no events. Deterministic, so a CI gate on it never flaps, and it \
                      catches an algorithmic regression on any machine.",
         read: |r| r.work_per_event,

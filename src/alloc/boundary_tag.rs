@@ -49,10 +49,27 @@
 //! parameters and the first corruption found.
 //!
 //! # Work
-//! [`Strategy::work`] counts, per operation: 1 for the call; 1 for every list entry visited in
-//! the search of rule 1 below (at most [`SCAN_LIMIT`]); 1 for the bitmap search of rule 2; and 1
-//! for every block put on a list or taken off one (so a split costs 1 and a merge 1 per
-//! neighbour). Tag reads and checks are not counted.
+//! [`Strategy::work`] counts, per call, whether or not it succeeds (tag reads and checks are not
+//! counted):
+//! - 1 for the call (`allocate`, `free`, `reallocate`);
+//! - placing a block (a malloc, or the move of realloc rule 4), when `w <= top` (see the policy
+//!   below; when `w > top` no free block can be that large, and rules 1 and 2 are skipped and
+//!   count nothing): 1 for every list entry visited by rule 1 (at most [`SCAN_LIMIT`], 16; an
+//!   empty list visits none), and, when rule 1 finds nothing, 1 for the bitmap search of rule 2
+//!   (whether or not it finds a class);
+//! - 1 for every block taken off a list or put on one: a free block chosen by rules 1 to 3 is 1
+//!   (taken off), plus 1 for a leading gap split off (memalign) and 1 for a rest split off;
+//!   growth at a bare `top` (rule 4) is 0, plus 1 for a leading gap; a freed block is 1 (put on
+//!   its list) plus 1 per free neighbour merged (taken off): 1, 2 or 3.
+//!
+//! So a free costs 2 to 4 (2 with `--no-coalesce`); a malloc served from the head of its own
+//! exact class (below 1024 bytes) costs 3; a malloc that grows at a bare `top` costs 1 when `w >
+//! top`, else `1 + entries visited + 1`, and 1 more when it takes in the free block at `top`.
+//! A realloc costs 1, plus: rule 1, nothing when the block stays whole, else the tail freed as
+//! above without the 1 for a call (1, or 2 when it merges with a free block above; never with
+//! the block itself below it); rule 2, 1 (the block above taken off) plus 1 if its rest is split
+//! off; rule 3, 1 when it takes in the free block above, else 0 (and 0 when it fails); rule 4,
+//! the placement as for a malloc and the old block freed as above, without the 1 for a call.
 //!
 //! # Policy: which block is chosen
 //! Free blocks are sorted into size classes: a block of `s < 1024` bytes is in the exact class
@@ -61,22 +78,48 @@
 //! list in LIFO order: a block that becomes free (freed, merged, or left over by a split) goes
 //! to the head of its class's list.
 //!
-//! A request needing a block of `s` bytes (memalign: `s + smallest block + align - 16`, enough
-//! whatever the block's address) takes:
-//! 1. the first block of at least `s` bytes among the first 16 blocks of the list of `s`'s own
+//! A request whose block is `s` bytes (the size above) *wants* `w = s` bytes of a free block; a
+//! memalign with `align > 16` wants `w = s + smallest block + align - 16`, enough whatever the
+//! free block's address. It takes:
+//! 1. the first block of at least `w` bytes among the first 16 blocks of the list of `w`'s own
 //!    class (for an exact class, that is its head);
-//! 2. else the head of the smallest non-empty class above `s`'s class (all of its blocks fit);
+//! 2. else the head of the smallest non-empty class above `w`'s class (all of its blocks fit);
 //! 3. else, if the highest block in the heap is free (it then ends at `top`), that block, with
 //!    `top` moving up as far as the new block needs (growth), heap limit permitting;
 //! 4. else a new block at `top` (growth), heap limit permitting.
 //!
+//! Rules 1 and 2 are only tried when `w <= top` (otherwise no free block is that large).
+//!
 //! The block is carved from the low end of the chosen free block (for memalign, after a leading
-//! free piece: the first gap of 0 or at least a smallest block that puts the payload on
-//! `align`); the rest stays free if it is at least a smallest block, otherwise it is added to
-//! the block handed out (internal waste). Growth past `--heap-limit` (or past [`ARENA_LIMIT`],
-//! 16 GiB, the most this arena addresses) fails the request and changes nothing: a request whose
-//! block (size, tags and alignment gap) cannot end at or below it is a failed allocation, whatever
-//! its size (up to `u64::MAX`) or alignment (up to 2^63).
+//! gap, below); the rest stays free if it is at least a smallest block, otherwise it is added to
+//! the block handed out (internal waste). Growth past `--heap-limit` (or past [`ARENA_LIMIT`] =
+//! 2^34 bytes = 16 GiB, the most this arena addresses) fails the request and changes nothing: a
+//! request whose block (size, tags and alignment gap) cannot end at or below it is a failed
+//! allocation, whatever its size (up to `u64::MAX`) or alignment (up to 2^63).
+//!
+//! **memalign: the leading gap.** A block placed from the address `base` (the start of the
+//! chosen free block, rules 1 to 3, or `top`, rule 4) starts at `base + gap`, where `gap` is the
+//! smallest gap that is 0 or at least a smallest block and puts the payload on `align`: with `g
+//! = (align - (base + header) mod align) mod align` (header 16, or 32 with `--guard`), `gap = g`
+//! when `g = 0` or `g >= smallest block`, else `gap = g + ceil((smallest block - g) / align) *
+//! align`. The payload is `base + gap + header`, a multiple of `align`; the block is exactly
+//! `s` bytes (plus a rest too small to split off): the gap is never part of it, and a non-empty
+//! gap `[base, base + gap)` is always one free block of its own, put at the head of its class
+//! list.
+//!
+//! **memalign at `top` (rules 3 and 4).** `base` is the start of the free block ending at `top`
+//! if the highest block is free, else `top`. When `base + gap + s <= top` (a free top block big
+//! enough), the block is carved from that free block like any other: the gap before it and the
+//! rest after it become free blocks. Otherwise the heap grows, `top = base + gap + s` (the
+//! request fails and nothing changes past the limit): the free top block, if any, is taken off
+//! its list, the gap `[base, base + gap)` becomes one free block (taking in the old free top
+//! block and the new bytes up to the block), and the block is `[base + gap, top)`. The gap is
+//! not merged with anything: the block below `base` is in use (with coalescing on a free block
+//! never has a free neighbour; with `--no-coalesce` nothing merges). Its bytes are free bytes,
+//! not the block's. For example, with `[0, 96)` in use and `top = 96`, memalign(10, 64) (`s =
+//! 48`) gets `g = 64 - 112 mod 64 = 16`, too small for a block, so `gap = 16 + 64 = 80`: the
+//! block is `[176, 224)` with payload 192, `top = 224`, and `[96, 176)` is a free block of 80
+//! bytes.
 //!
 //! Free marks the block free and, with coalescing on (the default), merges it at once with the
 //! block below (found through the footer just below its header) and the block above (found by
@@ -92,6 +135,11 @@
 //! 4. else move: place a new block by the policy while the old one is still held, then free the
 //!    old one. The payload offset is the same (`start + header`); the simulation copies no
 //!    payload bytes.
+//!
+//! The first rule whose condition holds decides; the rules are not tried again. So when rule 3
+//! applies and `a + s'` is past `--heap-limit` (or [`ARENA_LIMIT`]), the realloc fails (the old
+//! block stays, and the engine counts it in `failed_allocations`), even if a free block
+//! elsewhere holds `s'` bytes and rule 4 would have moved the block there without growing.
 //!
 //! `largest_satisfiable` is in block bytes, like `free_bytes`: the largest block a request can
 //! get without growing, i.e. the largest of the first 16 blocks of the highest non-empty class
@@ -217,7 +265,7 @@ impl Layout {
     }
 }
 
-/// The class of a block of `size` bytes (16 <= size <= [`ARENA_LIMIT`]).
+/// The class of a block of `size` bytes (16 <= size <= [`ARENA_LIMIT`], 2^34).
 fn class_of(size: Bytes) -> usize {
     if size < SMALL_LIMIT {
         (size / ALIGN) as usize
@@ -228,12 +276,12 @@ fn class_of(size: Bytes) -> usize {
     }
 }
 
-/// Bytes per page of the [`Arena`] (16 KiB): the unit in which it commits memory.
+/// Bytes per page of the arena (16 KiB): the unit in which it commits memory.
 ///
 /// A page of the arena costs a pointer in its page table whether it is committed or not, and
 /// a committed page costs `PAGE` bytes even if one tag is all it holds. 16 KiB keeps the table
-/// at 1/2048 of the heap's extent (1 MiB for a 2 GiB heap, 8 MiB at [`ARENA_LIMIT`]) and a
-/// huge block's two tag pages at 32 KiB; the hot path does not depend on it.
+/// at 1/2048 of the heap's extent (1 MiB for a 2 GiB heap, 8 MiB at [`ARENA_LIMIT`], 16 GiB)
+/// and a huge block's two tag pages at 32 KiB; the hot path does not depend on it.
 pub const PAGE: usize = 1 << 14;
 
 /// The arena's bytes, committed a page at a time on first write, like an anonymous mapping.
@@ -437,7 +485,7 @@ impl BoundaryTag {
         (PROLOGUE..self.arena.len()).map(|i| self.arena.byte(i)).collect()
     }
 
-    /// Bytes of real memory the arena holds: its committed pages (see [`Arena`]), prologue
+    /// Bytes of real memory the arena holds: its committed pages (see the module docs), prologue
     /// included.
     pub fn committed_bytes(&self) -> Bytes {
         self.arena.committed_bytes()
@@ -449,7 +497,7 @@ impl BoundaryTag {
     }
 
     /// Block size for a request of `n` bytes, or `None` if it cannot fit the arena. Never
-    /// overflows: a body past [`ARENA_LIMIT`] is refused before the tags are added.
+    /// overflows: a body past [`ARENA_LIMIT`] (16 GiB) is refused before the tags are added.
     fn block_size(&self, n: Bytes) -> Option<Bytes> {
         let body = n.max(self.params.min_size);
         if body > ARENA_LIMIT {
@@ -1280,6 +1328,109 @@ mod tests {
         let c = heap2.allocate(Request { size: 10, align: 128 }).unwrap();
         assert_eq!(c.payload % 128, 0);
         assert!(c.start >= 96 + 48);
+    }
+
+    #[test]
+    fn memalign_at_top_starts_after_a_gap_that_becomes_one_free_block_merged_with_nothing() {
+        // Rule 4, bare top: [0, 96) in use, top 96. memalign(10, 64): s = 48, w = 48 + 48 + 48
+        // = 144 > top (no list search). base = 96: g = 64 - (96 + 16) mod 64 = 16 < 48, so
+        // gap = 16 + ceil(32 / 64) * 64 = 80: block [176, 224), payload 192, top 224, and
+        // [96, 176) is one free block of 80 bytes (class 5), not merged with [48, 96) (in use).
+        let mut heap = plain();
+        malloc(&mut heap, 1);
+        malloc(&mut heap, 1);
+        let a = heap.allocate(Request { size: 10, align: 64 }).unwrap();
+        assert_eq!(a, Allocation { start: 176, size: 48, payload: 192 });
+        assert_eq!((heap.top(), heap.free_blocks()), (224, vec![(96, 80)]));
+        assert_eq!((heap.list(5), heap.free_bytes()), (vec![96], 80));
+
+        // Rule 3, growing: [0, 48) in use, [48, 176) free at top 176. memalign(10, 256): w =
+        // 336 > 176. base = 48: g = 256 - 64 = 192 >= 48, gap 192; 48 + 192 + 48 = 288 > 176:
+        // grow to 288. The gap [48, 240) is one free block of 192 bytes: the old free block
+        // [48, 176) and the new bytes [176, 240). Block [240, 288), payload 256.
+        let mut heap = plain();
+        malloc(&mut heap, 1);
+        let f = malloc(&mut heap, 100);
+        assert_eq!(f, block(48, 128));
+        heap.free(f);
+        let b = heap.allocate(Request { size: 10, align: 256 }).unwrap();
+        assert_eq!(b, Allocation { start: 240, size: 48, payload: 256 });
+        assert_eq!((heap.top(), heap.free_blocks()), (288, vec![(48, 192)]));
+        assert_eq!(heap.list(class_of(192)), [48]);
+
+        // Rule 3, carving: the same heap, memalign(10, 64): w = 144 <= 176, but no list holds
+        // 144 bytes (the free 128 is in class 8, below 144's class 9). base = 48: g = 64 - 64
+        // mod 64 = 0, so the block is [48, 96) (payload 64), within top: carved, and the rest
+        // [96, 176) stays free. No growth.
+        let mut heap = plain();
+        malloc(&mut heap, 1);
+        let f = malloc(&mut heap, 100);
+        heap.free(f);
+        let c = heap.allocate(Request { size: 10, align: 64 }).unwrap();
+        assert_eq!(c, Allocation { start: 48, size: 48, payload: 64 });
+        assert_eq!((heap.top(), heap.free_blocks()), (176, vec![(96, 80)]));
+    }
+
+    #[test]
+    fn a_realloc_growing_at_top_fails_at_the_limit_though_a_free_block_could_hold_it() {
+        // a = [0, 128), b = [128, 176) = top; free a. Limit 200. realloc(b, 60): s' = 96. Rule
+        // 2: nothing above. Rule 3: b ends at top, top would be 128 + 96 = 224 > 200: fails,
+        // though [0, 128) holds 96 bytes (rule 4 is not tried).
+        let mut heap = BoundaryTag::new(Params { heap_limit: Some(200), ..Params::default() });
+        let a = malloc(&mut heap, 100);
+        let b = malloc(&mut heap, 20);
+        assert_eq!(b, block(128, 48));
+        heap.free(a);
+        assert_eq!(heap.reallocate(b, Request::new(60)), None);
+        assert_eq!((heap.top(), heap.free_blocks()), (176, vec![(0, 128)]));
+        // It does hold it: a malloc of 60 gets it (its 32-byte rest is too small to split off).
+        assert_eq!(malloc(&mut heap, 60), block(0, 128));
+    }
+
+    #[test]
+    fn work_counts_calls_list_entries_bitmap_searches_and_list_changes() {
+        //  1. a = malloc(20) (s = w = 48) > top 0: no search; grows. 1 -> [0, 48)
+        //  2. b = malloc(100) (128) > top 48: 1 -> [48, 176)
+        //  3. c = malloc(20) (48) <= 176: class 3 empty (0 entries), bitmap 1; grows. 2
+        //  4. free(b): 1, put 1. 2
+        //  5. d = malloc(20): class 3 empty, bitmap 1 -> b's class 8: off 1, rest [96, 176)
+        //     put 1. 4 -> [48, 96)
+        //  6. e = malloc(50) (80): class 5: 1 entry, fits: off 1. 3 -> [96, 176)
+        //  7. free(d): 2 (a and e in use)   8. free(a): 1, merges d's 1, put 1. 3
+        //  9. free(e): 1, merges [0, 96) 1, put 1. 3 -> [0, 176) free
+        // 10. realloc(c, 100) (128): 1, rule 3 at bare top (top 304). 1
+        // 11. realloc(c, 20) (48): 1, the tail [224, 304) put 1. 2
+        // 12. free(c): 1, both neighbours merged 2, put 1. 4 -> [0, 304) free
+        // 13. f = malloc(20): class 3 empty, bitmap 1 -> [0, 304): off 1, rest put 1. 4
+        // 14. g = malloc(20): the same, from [48, 304). 4 -> [48, 96)
+        // 15. realloc(f, 60) (96): 1, rules 2 and 3 do not apply (g above); rule 4: class 6
+        //     empty, bitmap 1 -> [96, 304): off 1, rest put 1; old [0, 48) freed: put 1. 5
+        // Total 1+1+2+2+4+3+2+3+3+1+2+4+4+4+5 = 41.
+        let mut heap = plain();
+        let a = malloc(&mut heap, 20);
+        let b = malloc(&mut heap, 100);
+        let c = malloc(&mut heap, 20);
+        heap.free(b);
+        let d = malloc(&mut heap, 20);
+        let e = malloc(&mut heap, 50);
+        assert_eq!((d, e), (block(48, 48), block(96, 80)));
+        assert_eq!(heap.work(), 13);
+        heap.free(d);
+        heap.free(a);
+        heap.free(e);
+        let c = heap.reallocate(c, Request::new(100)).unwrap();
+        assert_eq!((c, heap.top()), (block(176, 128), 304));
+        let c = heap.reallocate(c, Request::new(20)).unwrap();
+        assert_eq!(heap.free_blocks(), [(0, 176), (224, 80)]);
+        heap.free(c);
+        assert_eq!((heap.free_blocks(), heap.work()), (vec![(0, 304)], 28));
+        let f = malloc(&mut heap, 20);
+        let g = malloc(&mut heap, 20);
+        assert_eq!((f, g), (block(0, 48), block(48, 48)));
+        let f = heap.reallocate(f, Request::new(60)).unwrap();
+        assert_eq!(f, block(96, 96));
+        assert_eq!(heap.free_blocks(), [(0, 48), (192, 112)]);
+        assert_eq!(heap.work(), 41);
     }
 
     #[test]

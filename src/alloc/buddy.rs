@@ -58,10 +58,34 @@
 
 //!
 //! # Work
-//! [`Strategy::work`] counts, per operation: 1 for the call; 1 for every free block taken from
-//! or put on an order's set (so every split counts 1, and a merge 2: the buddy taken off, the
-//! merged block put on), 1 for every buddy looked up that was not free, and 1 for every order
-//! a growing realloc checks for growth in place.
+//! [`Strategy::work`] counts, per call (`allocate`, `free`, `reallocate`), whether or not it
+//! succeeds:
+//! - 1 for the call;
+//! - placing a block of order `k` (a malloc, or the move of a growing realloc):
+//!   - growth first, when no free block of order `>= k` exists: 1 when the heap was empty (the
+//!     new heap put on its set), otherwise 2 per doubling of `top` (the old heap `[0, top)` looked
+//!     up as the buddy of the new upper half, and one block put on a set: the upper half, or the
+//!     merged heap when the old one was entirely free);
+//!   - then 1 for taking the lowest block of the smallest sufficient order `j`, and 1 per split,
+//!     `j - k` (each high half put on its set);
+//! - a free (and the old block of a moving realloc, freed with its own 1 for the call): 1 for
+//!   every buddy looked up, whether or not it is free, and 1 for putting the final block on its
+//!   set. The lookups go up the chain of merges: the block's buddy is looked up; if it is one
+//!   free block it is taken off its set (a merge) and the parent's buddy is looked up, and so on,
+//!   until a buddy is not free or the block is the whole heap (`top` bytes: nothing to look
+//!   up). So a free with `m` merges costs `1 + m + 1 + 1 = m + 3`, or `m + 2` when the merges
+//!   reach the whole heap: each merge of a chain adds 1 (the merged block is put on a set once,
+//!   at the end of the chain, not once per merge);
+//! - a realloc from order `k` to order `k'` (after its 1): nothing more when `k' == k`; `k - k'`
+//!   when it shrinks (the upper halves put on their sets); when it grows, `k' - k` for the
+//!   orders checked for growth in place (all of them, even when the first already fails), then
+//!   `k' - k` more for the buddies absorbed in place, or else the placement and the free above
+//!   (a move). A realloc that fails at the limit costs `1 + (k' - k)`: placement fails before
+//!   anything is counted. A request too large for any block (past [`ADDRESS_LIMIT`]) costs 1.
+//!
+//! For example, freeing the block `[32, 48)` of a 128-byte heap where `[48, 64)` and `[0, 32)`
+//! are free and `[64, 128)` is live costs 5: the call, two merges (`[32, 64)`, then `[0, 64)`),
+//! the lookup of `[64, 128)` (live) and putting `[0, 64)` on its set.
 
 use super::{
     Addr, Allocation, Bytes, Params, Request, Strategy, StrategyEntry, ADDRESS_LIMIT, ALIGN,
@@ -541,6 +565,62 @@ mod tests {
     }
 
     /// Check every invariant of the free sets against the live blocks.
+    #[test]
+    fn work_counts_each_merge_of_a_chain_once_and_every_buddy_looked_up() {
+        //  1. a = malloc(16) on an empty heap: 1, the new heap [0, 16) on its set 1, taken 1. 3
+        //  2. b = malloc(16): 1, doubling to 32 (lookup of [0, 16): live; [16, 32) put) 2, taken
+        //     1. 4
+        //  3. c = malloc(64): 1, doublings to 64 and 128 (2 each) 4, [64, 128) taken 1. 6
+        //  4. d = malloc(16): 1, [32, 64) taken 1, split ([48, 64) put) 1. 3 -> d = [32, 48)
+        //  5. free(a): 1, lookup of [16, 32) (live) 1, [0, 16) put 1. 3
+        //  6. free(b): 1, merge with [0, 16) 1, lookup of [32, 64) (split: not one free block)
+        //     1, [0, 32) put 1. 4
+        //  7. free(d): 1, merges with [48, 64) and [0, 32) 2, lookup of [64, 128) (live) 1,
+        //     [0, 64) put 1. 5
+        //  8. free(c): 1, merge with [0, 64) 1, [0, 128) is the whole heap: no lookup, put 1. 3
+        // Total 3+4+6+3+3+4+5+3 = 31.
+        let mut heap = heap();
+        let a = malloc(&mut heap, 16);
+        let b = malloc(&mut heap, 16);
+        let c = malloc(&mut heap, 64);
+        let d = malloc(&mut heap, 16);
+        assert_eq!((a.start, b.start, c.start, d.start, heap.top()), (0, 16, 64, 32, 128));
+        assert_eq!(heap.work(), 16);
+        for block in [a, b, d, c] {
+            heap.free(block);
+        }
+        assert_eq!(heap.free_blocks(), [(0, 128)]);
+        assert_eq!(heap.work(), 31);
+    }
+
+    #[test]
+    fn work_of_a_realloc_counts_the_orders_checked_and_what_it_moves() {
+        // Limit 128.
+        //  1. e = malloc(16): 3 (as above) -> [0, 16), top 16
+        //  2. realloc(e, 60): order 4 -> 6: 1, orders 4 and 5 checked 2 (none in place: nothing
+        //     above e is free); move: doublings 16 -> 32 -> 64 -> 128, 2 each: 6, [64, 128)
+        //     taken 1; free of [0, 16): 1, merges with [16, 32) and [32, 64) 2, lookup of
+        //     [64, 128) (live) 1, [0, 64) put 1. 15 -> e = [64, 128)
+        //  3. realloc(e, 20): order 6 -> 5: 1, [96, 128) put 1. 2
+        //  4. realloc(e, 60): order 5 -> 6: 1, order 5 checked 1 ([96, 128) is free: in place),
+        //     [96, 128) taken 1. 3
+        //  5. realloc(e, 64): same order. 1
+        //  6. realloc(e, 100): order 6 -> 7: 1, order 6 checked 1 (e is a high buddy); move
+        //     needs top 256 > 128: fails, nothing more. 2
+        // Total 3+15+2+3+1+2 = 26.
+        let mut heap = Buddy::new(Params { heap_limit: Some(128), ..Params::default() });
+        let e = malloc(&mut heap, 16);
+        let e = heap.reallocate(e, Request::new(60)).unwrap();
+        assert_eq!((e, heap.free_blocks()), (Allocation::at(64, 64), vec![(0, 64)]));
+        assert_eq!(heap.work(), 18);
+        let e = heap.reallocate(e, Request::new(20)).unwrap();
+        let e = heap.reallocate(e, Request::new(60)).unwrap();
+        let e = heap.reallocate(e, Request::new(64)).unwrap();
+        assert_eq!(e, Allocation::at(64, 64));
+        assert_eq!(heap.reallocate(e, Request::new(100)), None);
+        assert_eq!(heap.work(), 26);
+    }
+
     fn check_invariants(heap: &Buddy, live: &[Allocation]) {
         let top = heap.top();
         assert!(top == 0 || top.is_power_of_two(), "top {top} is not a power of two");

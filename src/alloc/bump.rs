@@ -7,7 +7,12 @@
 //!
 //! Cost: O(1) per operation.
 //!
-//! Work ([`Strategy::work`]): 1 per allocation and 1 per free; a realloc is both (2).
+//! Work ([`Strategy::work`]): 1 per allocation (counted whether or not it succeeds) and 1 per
+//! free; a realloc is an allocation and, when that succeeds, the free of the old block: 2, or 1
+//! when it fails. Nothing else is counted.
+//!
+//! At `--heap-limit` an allocation or realloc fails as soon as `top` plus its block would pass
+//! the limit: bump never reuses a freed block, so there is nowhere else to put it.
 
 use super::{Allocation, Bytes, Params, Request, Strategy, StrategyEntry};
 
@@ -105,6 +110,22 @@ mod tests {
         heap.allocate(Request::new(32)).unwrap();
         assert_eq!(heap.allocate(Request::new(16)), None);
         assert_eq!(heap.top(), 32);
+    }
+
+    #[test]
+    fn work_is_one_per_allocation_and_one_per_free() {
+        // malloc 1, malloc 1, realloc 2 (malloc + free of the old block), free 1, and at the
+        // limit 64 a failed malloc 1 and a failed realloc 1 (its malloc only): 7.
+        let mut heap = Bump::new(Params { heap_limit: Some(64), ..Params::default() });
+        let a = heap.allocate(Request::new(10)).unwrap();
+        let b = heap.allocate(Request::new(10)).unwrap();
+        let a = heap.reallocate(a, Request::new(20)).unwrap();
+        heap.free(b);
+        assert_eq!((a, heap.top()), (Allocation::at(32, 32), 64));
+        assert_eq!(heap.work(), 5);
+        assert_eq!(heap.allocate(Request::new(1)), None);
+        assert_eq!(heap.reallocate(a, Request::new(1)), None);
+        assert_eq!(heap.work(), 7);
     }
 
     #[test]

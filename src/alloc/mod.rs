@@ -179,7 +179,10 @@ pub trait Strategy: Send {
 
     /// Resize `old` to hold `req.size` bytes, in place or by moving it. `None` when that needs
     /// growth past the heap limit or past [`ADDRESS_LIMIT`]; `old` then stays allocated and
-    /// unchanged, as in C's `realloc`.
+    /// unchanged, as in C's `realloc`. "Needs" is by the strategy's own realloc rules, applied
+    /// in order and not retried: a rule that grows the block in place at `top` fails at the
+    /// limit even where a later rule could have moved the block into free space (each
+    /// strategy's module docs say which of its rules do).
     fn reallocate(&mut self, old: Allocation, req: Request) -> Option<Allocation>;
 
     /// Give a block back.
@@ -212,8 +215,10 @@ pub trait Strategy: Send {
 
     /// Units of work done so far: a running count, deterministic for a given trace and
     /// parameters, that each strategy defines in its module docs (list entries, tree nodes or
-    /// bitmap words visited, splits, merges). `work_per_event` in the reports is this over the
-    /// events replayed. It catches algorithmic regressions exactly, on any machine, where timings
+    /// bitmap words visited, splits, merges), precisely enough to recompute by hand. Every
+    /// strategy counts 1 for each call of `allocate`, `reallocate` and `free`, whether or not it
+    /// succeeds, plus what its docs say (the README's "What `work` counts" sums them up).
+    /// `work_per_event` in the reports is this over the events replayed. It catches algorithmic regressions exactly, on any machine, where timings
     /// only can within their noise. Counting costs a `u64` increment where the work is done.
     fn work(&self) -> u64 {
         0

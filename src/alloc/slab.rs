@@ -48,12 +48,17 @@
 //!   - large to large (`need(n) > 2048` and the block is large): the page allocator's realloc of
 //!     the page run to `round_up(need(n), 4096)` bytes: shrink in place freeing the tail pages,
 //!     grow in place into a following free run or past `top`, or else move (see the free-list
-//!     docs, which take the run for a block);
+//!     docs, which take the run for a block). The first of those rules that applies decides:
+//!     a run ending at `top` (or followed by the free run ending at `top`) grows past `top`,
+//!     and when that is past `--heap-limit` the realloc fails, even if a free run elsewhere is
+//!     large enough: it is not moved there (free-list realloc rule 3);
 //!   - anything else (another class, small to large, large to small): allocate the new block by
 //!     the malloc rule while the old one is live, then free the old one.
 //! - **Heap limit.** Only the page allocator grows the heap. When it cannot place a new slab or a
 //!   large run within `--heap-limit` and the address-space ceiling ([`super::ADDRESS_LIMIT`]),
-//!   the request fails (a failing realloc keeps the old block) and nothing has changed.
+//!   the request fails (a failing realloc keeps the old block) and nothing has changed. A large
+//!   realloc that grows at `top` fails there, as said above, without looking for a free run
+//!   elsewhere; every other realloc that fails has found no room anywhere.
 //!
 //! # Figures
 //! - `free_bytes` = the page allocator's free bytes + the bytes of the free slots of all slabs.
@@ -85,10 +90,24 @@
 //! with a free slot, and the page allocator's tree of free runs.
 //!
 //! # Work
-//! [`Strategy::work`] counts, per operation: 1 for the call (a moving realloc also counts its
-//! malloc and free); 1 for every bitmap word scanned for the lowest free slot; 1 for every
-//! change to a class's set of slabs with room; and all the work of the page allocator (a
-//! best-fit free list: see [`super::freelist`]).
+//! [`Strategy::work`] is the slab layer's own count plus all the work of the page allocator (a
+//! `best-fit` free list whose every block is a page run: its count is defined in
+//! [`super::freelist`], with 1 for each of its own calls). The slab layer counts, per call:
+//! - 1 for the call (`allocate`, `free`, `reallocate`), whether or not it succeeds;
+//! - a small malloc: the bitmap words of its slab scanned for the lowest free slot, `i / 64 + 1`
+//!   for slot `i` (1 for slots 0 to 63, 2 for 64 to 127, ...); 1 more when that fills the slab
+//!   (it leaves its class's set of slabs with room). When no slab of the class has room, first
+//!   a new slab: the page allocator's malloc of its pages, and 1 (the slab joins the set);
+//! - a small free: 1 when its slab was full (it joins the set again); when the slab becomes
+//!   empty, 1 (it leaves the set) and the page allocator's free of its pages;
+//! - a large malloc or free: nothing more than the page allocator's malloc or free of the run;
+//! - a realloc: to the same class, nothing more; large to large, the page allocator's realloc
+//!   of the run; anything else, a malloc and a free as above, each with its own 1 for the call
+//!   (so a moving realloc is `1 + malloc + free`; when the malloc fails, `1 + malloc`).
+//!
+//! So with few free page runs (each page-allocator search counting 1): the first small malloc
+//! of a class costs 6 (1, a new slab: page-allocator malloc 3 and 1, slot 0: 1), later ones 2,
+//! and a large malloc that grows the heap 4.
 
 use super::freelist::{FreeList, Policy};
 use super::{Addr, Allocation, Bytes, Params, Request, Strategy, StrategyEntry, ALIGN};
@@ -701,6 +720,78 @@ mod tests {
         assert_eq!(s, Allocation::at(2 * PAGE, 2048));
         assert_eq!(heap.top(), 4 * PAGE);
         heap.check_invariants();
+    }
+
+    #[test]
+    fn a_large_realloc_growing_at_top_fails_at_the_limit_though_a_free_run_could_hold_it() {
+        // x = malloc(9000): 3 pages [0, 12288); l = malloc(3000): 1 page [12288, 16384) = top.
+        // free(x): free run [0, 12288). realloc(l, 5000) wants 2 pages: l ends at top, so the
+        // page allocator's rule 3 grows it to top = 12288 + 8192 = 20480 > the limit 16384: it
+        // fails, though [0, 12288) holds 8192 bytes.
+        let mut heap =
+            SlabAllocator::new(Params { heap_limit: Some(4 * PAGE), ..Params::default() });
+        let x = malloc(&mut heap, 9000);
+        let l = malloc(&mut heap, 3000);
+        assert_eq!((x, l), (Allocation::at(0, 3 * PAGE), Allocation::at(3 * PAGE, PAGE)));
+        heap.free(x);
+        assert_eq!(heap.reallocate(l, Request::new(5000)), None);
+        assert_eq!((heap.top(), heap.free_bytes()), (4 * PAGE, 3 * PAGE));
+        // The free run does hold it: a malloc of the same size gets it.
+        assert_eq!(malloc(&mut heap, 5000), Allocation::at(0, 2 * PAGE));
+    }
+
+    #[test]
+    fn work_counts_calls_slot_words_set_changes_and_the_page_allocators_work() {
+        // The page allocator never has more than one free run: each of its searches counts 1.
+        //  1. a = malloc(16): 1; new slab of class 16 (1 page, 256 slots): page malloc 3 (call,
+        //     choice, highest), joins the set 1; slot 0: 1 word. 6 -> a = [0, 16)
+        //  2. b = malloc(16): 1, slot 1: 1 word. 2 -> [16, 32)
+        //  3. l = malloc(3000): 1, page malloc of 1 page 3. 4 -> [4096, 8192)
+        //  4. realloc(b, 10): same class. 1
+        //  5. realloc(l, 5000): 1, page realloc to 2 pages: call 1, next-run search 1, at top:
+        //     grows, 0 changes. 3 -> [4096, 12288)
+        //  6. realloc(a, 100): 1; malloc of class 112: 1, new slab (7 pages): page malloc 3,
+        //     set 1, slot 0: 1; free of a: 1 (its slab was not full, is not empty). 8
+        //     -> a = [12288, 12400); top 12288 + 28672 = 40960
+        //  7. free(b): 1, its slab is empty: leaves the set 1, page free of [0, 4096): call,
+        //     search, insert 3. 5
+        //  8. free(l): 1, page free: call, search, merge below (resize) 3. 4
+        //  9. free(a): 1, slab empty: 1, page free of [12288, 40960): 3. 5
+        // 10. p = malloc(2000): 1, new slab of class 2048 (1 page, 2 slots): page malloc from
+        //     the free run: call, choice, resize 3, set 1, slot 0: 1. 6 -> [0, 2048)
+        // 11. q = malloc(2000): 1, slot 1: 1, the slab is full: leaves the set 1. 3
+        // 12. free(p): 1, the slab was full: joins the set 1. 2
+        // Total 6+2+4+1+3+8+5+4+5+6+3+2 = 49.
+        let mut heap = heap();
+        let a = malloc(&mut heap, 16);
+        let b = malloc(&mut heap, 16);
+        let l = malloc(&mut heap, 3000);
+        assert_eq!((a.start, b.start, l.start), (0, 16, PAGE));
+        assert_eq!(heap.work(), 12);
+        let b = heap.reallocate(b, Request::new(10)).unwrap();
+        let l = heap.reallocate(l, Request::new(5000)).unwrap();
+        assert_eq!(l, Allocation::at(PAGE, 2 * PAGE));
+        let a = heap.reallocate(a, Request::new(100)).unwrap();
+        assert_eq!((a, heap.top()), (Allocation::at(3 * PAGE, 112), 10 * PAGE));
+        assert_eq!(heap.work(), 24);
+        heap.free(b);
+        heap.free(l);
+        heap.free(a);
+        assert_eq!(heap.pages.free_blocks().collect::<Vec<_>>(), [(0, 10 * PAGE)]);
+        assert_eq!(heap.work(), 38);
+        let p = malloc(&mut heap, 2000);
+        let q = malloc(&mut heap, 2000);
+        assert_eq!((p.start, q.start), (0, 2048));
+        heap.free(p);
+        assert_eq!(heap.work(), 49);
+
+        // Slot 64 is in the second bitmap word: its malloc scans 2. 6 for slot 0, 2 for each
+        // of slots 1 to 63, 3 for slot 64: 6 + 63 * 2 + 3 = 135.
+        let mut heap = SlabAllocator::new(Params::default());
+        for i in 0..65 {
+            assert_eq!(malloc(&mut heap, 16).start, 16 * i);
+        }
+        assert_eq!(heap.work(), 135);
     }
 
     #[test]

@@ -23,7 +23,12 @@
 //!    1/16 of `b`, and nothing for small sizes.
 //! 2. **Split.** The block is cut: its low `b` bytes are handed out, the rest goes back to the
 //!    free lists if it is at least `--min-size` bytes; a smaller rest stays inside the handed-out
-//!    block as internal waste (with the default `--min-size` of 16 there is never any).
+//!    block as internal waste (with the default `--min-size` of 16 there is never any). The
+//!    rest is then treated as a freed block: merged with the block after it if that one is free
+//!    (which only happens to the tail of a shrinking realloc: a block taken from a list, grown
+//!    into or found at the end of the heap never has a free block after it), and pushed at the
+//!    **head** of its class list, so the next request served from that class gets it before
+//!    any block that was already in the list.
 //! 3. **Growth, as sbrk.** When no class fits: if the last block of the heap (the one ending at
 //!    `top`) is free, it is used: split as in 2 when it is already big enough (a block the
 //!    rounding skipped), else extended so that `top = its start + b`. Otherwise a new block is
@@ -42,6 +47,11 @@
 //!    4. the block is the last one of the heap, or is followed by the free last block: grow in
 //!       place so that `top = its start + b` (fails at the heap limit, block unchanged);
 //!    5. otherwise allocate as in 1 and 3, then free the old block.
+//!
+//!    The first rule that applies decides. A realloc that fails at the heap limit in rule 4 does
+//!    not go on to rule 5; rule 5 could not succeed either (rule 3's search already found no
+//!    block, and growing from `top` or from the free last block needs a `top` at least as high
+//!    as rule 4's), so unlike the free-list family's rule 3 no free block is passed over.
 //!
 //! `free_bytes` is `top` minus the bytes of live blocks, waste included. `largest_satisfiable` is
 //! the largest request `r` (16-byte aligned) for which `allocate(r)` succeeds without growing the
@@ -65,10 +75,23 @@
 
 //!
 //! # Work
-//! [`Strategy::work`] counts, per operation: 1 for the call (a moving realloc also counts the
-//! free of the old block, and the malloc when it grows the heap); 1 for every good-fit search
-//! (two bitmap lookups at most); 1 for every block put on or taken off a class list; and 1 for
-//! every merge of physical neighbours.
+//! [`Strategy::work`] counts 1 for every call (`allocate`, `free`, `reallocate`), 1 for every
+//! good-fit search (two bitmap lookups at most: the second-level word of the class, then, if
+//! that has nothing, the first-level word), 1 for every block put on or taken off a class
+//! list, and 1 for every merge of two physical neighbours. Whether or not the call succeeds:
+//! - malloc: 2 (the call and its search); then 1 when a listed block is taken: the block found,
+//!   or the free last block used for growth (a new block at `top` takes nothing); then, if the
+//!   block is split, 1 for the rest put on its list. A malloc failing at the limit costs 2.
+//! - free: 1, then 2 (taken off its list, merged) for each free neighbour, then 1 for the block
+//!   put on its list: 2, 4 or 6.
+//! - realloc: 1, then by rule:
+//!   1. shrink: 1 if the tail is split off (put on its list; 2 more if it merges with a free
+//!      block after it), else 0;
+//!   2. grow into the next block: 2 (taken off, merged), plus 1 if the rest is split off;
+//!   3. to 5: 1 for the search of rule 3; rule 3 then costs 1 (taken off), 1 if split, and
+//!      the free of the old block (as a free: 2, 4 or 6); rule 4 costs 2 more if it takes over
+//!      the free last block, else 0 (also when it fails at the limit: a failed rule 4 costs 2
+//!      in all); rule 5 is a malloc and a free, as above (4 in all when the malloc fails).
 
 use super::{Addr, Allocation, Bytes, Params, Request, Strategy, StrategyEntry, ALIGN};
 
@@ -814,6 +837,85 @@ mod tests {
         // The remainder is found again by the next request it can serve.
         let d = malloc(&mut heap, 800);
         assert_eq!(d, Allocation::at(112, 800));
+        check_invariants(&heap);
+    }
+
+    #[test]
+    fn a_split_remainder_goes_to_the_head_of_its_class_list() {
+        // a = [0, 48), g1 = [48, 64), b = [64, 176), g2 = [176, 192); free a (class 48: [0]),
+        // free b (class 112). malloc(64): classes 64 to 96 are empty, so b; the rest
+        // [128, 176) is 48 bytes and goes to the head of class 48: [128, 0]. The next two
+        // malloc(48) get 128, then 0 (pushed at the tail, the first would have got 0).
+        let mut heap = heap();
+        let a = malloc(&mut heap, 48);
+        let g1 = malloc(&mut heap, 16);
+        let b = malloc(&mut heap, 112);
+        let g2 = malloc(&mut heap, 16);
+        assert_eq!((g1.start, b.start, g2.start), (48, 64, 176));
+        heap.free(a);
+        heap.free(b);
+        let c = malloc(&mut heap, 64);
+        assert_eq!(c, Allocation::at(64, 64));
+        assert_eq!(free_blocks(&heap), [(0, 48), (128, 48)]);
+        let d = malloc(&mut heap, 48);
+        let e = malloc(&mut heap, 48);
+        assert_eq!((d.start, e.start), (128, 0));
+        check_invariants(&heap);
+        // Work (see the module docs): 4 mallocs growing at top 2 each, 2 frees without free
+        // neighbours 2 each, malloc(64): 2 + taken 1 + rest listed 1, malloc(48) twice: 2 +
+        // taken 1. Then free(g1) and free(d = [128, 176)), whose neighbours are all live: 2
+        // each. Total 8 + 4 + 4 + 6 + 2 + 2 = 26.
+        heap.free(g1);
+        heap.free(d);
+        assert_eq!(heap.work(), 26);
+    }
+
+    #[test]
+    fn work_is_one_per_call_search_list_change_and_merge() {
+        // Limit 160. (call, search, list changes, merges)
+        //  1-3. x, y, z = malloc(32) -> [0, 32), [32, 64), [64, 96): 2 each. 6
+        //  4. free(x): 1 + put 1. 2    5. free(z): 2 (y is live)
+        //  6. free(y): 1, next z: off 1 + merge 1, previous x: off 1 + merge 1, put 1. 6
+        //     -> [0, 96) free, 16 so far
+        //  7. p = malloc(16): 2, [0, 96) taken 1, rest [16, 96) put 1. 4
+        //  8. realloc(p, 40) (48): 1, into the free next block: off 1 + merge 1, rest [48, 96)
+        //     put 1. 4
+        //  9. realloc(p, 20) (32): 1, tail [32, 48) split, merged with [48, 96): off 1 + merge
+        //     1, put 1. 4
+        // 10. realloc(p, 100) (112): 1, search 1 (nothing of 112), rule 4 with the free last
+        //     block [32, 96): off 1 + merge 1. 4 -> p = [0, 112), top 112
+        // 11. realloc(p, 200) (208): 1, search 1, rule 4: top 208 > 160 fails. 2
+        // 12. q = malloc(16): 2 -> [112, 128)
+        // 13. realloc(p, 200): 1, search 1, rule 5: malloc 2, fails (top 336). 4
+        // 14. realloc(q, 40) (48): 1, search 1, rule 4: top 160. 2
+        // 15. free(p): 2 -> [0, 112) free
+        // 16. realloc(q, 60) (64): 1, search 1, rule 3: [0, 112) off 1, rest [64, 112) put 1;
+        //     free of [112, 160): 1, previous [64, 112): off 1 + merge 1, put 1. 8
+        // Total 16 + 4 + 4 + 4 + 4 + 2 + 2 + 4 + 2 + 2 + 8 = 52.
+        let mut heap = Tlsf::new(Params { heap_limit: Some(160), ..Params::default() });
+        let x = malloc(&mut heap, 32);
+        let y = malloc(&mut heap, 32);
+        let z = malloc(&mut heap, 32);
+        heap.free(x);
+        heap.free(z);
+        heap.free(y);
+        assert_eq!((free_blocks(&heap), heap.work()), (vec![(0, 96)], 16));
+        let p = malloc(&mut heap, 16);
+        let p = heap.reallocate(p, Request::new(40)).unwrap();
+        let p = heap.reallocate(p, Request::new(20)).unwrap();
+        assert_eq!((p, free_blocks(&heap)), (Allocation::at(0, 32), vec![(32, 64)]));
+        let p = heap.reallocate(p, Request::new(100)).unwrap();
+        assert_eq!((p, heap.top()), (Allocation::at(0, 112), 112));
+        assert_eq!(heap.reallocate(p, Request::new(200)), None);
+        let q = malloc(&mut heap, 16);
+        assert_eq!(heap.reallocate(p, Request::new(200)), None);
+        let q = heap.reallocate(q, Request::new(40)).unwrap();
+        assert_eq!((q, heap.top()), (Allocation::at(112, 48), 160));
+        assert_eq!(heap.work(), 42);
+        heap.free(p);
+        let q = heap.reallocate(q, Request::new(60)).unwrap();
+        assert_eq!((q, free_blocks(&heap)), (Allocation::at(0, 64), vec![(64, 96)]));
+        assert_eq!(heap.work(), 52);
         check_invariants(&heap);
     }
 

@@ -42,6 +42,13 @@
 //! 4. else: place a new block of `need'` bytes by the policy while the old block is still held
 //!    (so it is neither chosen nor merged), then free the old block.
 //!
+//! The first rule whose condition holds decides; the rules are not tried again. So when rule 3
+//! applies and `a + need'` is past `--heap-limit` (or the ceiling), the realloc fails, even if a
+//! free block elsewhere holds `need'` bytes and rule 4 would have moved the block there without
+//! growing the heap: it is counted in `failed_allocations`, and the old block stays. (Example:
+//! free `[0, 64)`, live `[64, 80)` ending at `top = 80`, `--heap-limit 96`: a realloc of the live
+//! block to 48 bytes needs `top = 112` by rule 3 and fails, though `[0, 64)` would hold it.)
+//!
 //! A realloc that fails at the heap limit (or the ceiling) leaves the heap, and the old block,
 //! unchanged.
 //!
@@ -60,12 +67,38 @@
 
 //!
 //! # Work
-//! [`Strategy::work`] counts, per operation: 1 for the call; `height + 1` tree nodes for every
-//! search from the root (the policy's choice, where next fit may search twice; the highest free
-//! block when growing; the gap a freed block goes into; the block after a growing realloc); and
-//! 1 for every change to the free set (an insertion, a removal, a resize: so a split or a merge
-//! costs 1 each). Best fit's size index counts as one search. Cursor steps to neighbours are
-//! free (they stay within a node or two).
+//! [`Strategy::work`] counts, per call (`allocate`, `free`, `reallocate`), whether or not it
+//! succeeds:
+//! - 1 for the call;
+//! - `height + 1` for every *search* of the free tree, where `height` is the tree's number of
+//!   levels below its root at that moment ([`FreeTree::height`]). The tree is a single leaf,
+//!   `height` 0, until a 17th free block goes into it (a leaf holds 16), and loses a level again
+//!   only when merging underfull nodes leaves the root with one child: so on a heap that never
+//!   has more than 16 free blocks at once every search counts 1. The searches are:
+//!   - the policy's choice, once per placement (allocate, and the move of rule 4). `next-fit`
+//!     searches a second time, from the lowest address, when no block from the rover up fits;
+//!     `best-fit`'s size index counts as its one search; `worst-fit` looks up the largest block
+//!     in O(1) and counts one search;
+//!   - when nothing fits: the highest free block, for growth (counted even if the growth then
+//!     fails at the heap limit);
+//!   - the place of every block given back: a free, the tail of a shrinking realloc (rule 1),
+//!     the old block of a moving one (rule 4);
+//!   - the free block starting at the end of the block, once for every realloc that grows
+//!     (rules 2 to 4);
+//! - 1 for every change to the set of free blocks: an insertion, a removal, or a resize (a free
+//!   block that grows, shrinks or moves its start without changing its place in address order).
+//!   A placement in a free block is 1 (a resize, or a removal when the block is used whole);
+//!   growth is 1 when it takes over the free block ending at `top` (its removal), else 0; a
+//!   block given back is 1 (an insertion, or a resize of the one free neighbour it merges with)
+//!   or 2 when it merges with free blocks on both sides (a resize and a removal); rule 2 is 1,
+//!   rule 3 is 1 when it takes over the free block above, else 0.
+//!
+//! So, with at most 16 free blocks: a malloc placed in a free block costs 3 (`next-fit` 4 when
+//! it wraps around); one that grows the heap costs 3, plus 1 when it takes over the free block
+//! ending at `top` (`next-fit` 1 more for its second search); a free costs 3, or 4 when it
+//! merges with both neighbours. The example of `traces/coalescing.csv` in the README (`work`
+//! 30 over 10 events) is 4 mallocs that grow (3 each), 3 frees (3 each), a malloc that takes
+//! the merged free block whole (3) and 2 frees (3 each).
 
 mod by_size;
 mod tree;
@@ -682,6 +715,71 @@ mod tests {
         let mut heap = FreeList::new(Policy::FirstFit, params);
         let a = malloc(&mut heap, 32);
         assert_eq!(heap.reallocate(a, Request::new(64)), Some(Allocation::at(0, 64)));
+    }
+
+    #[test]
+    fn a_realloc_growing_at_top_fails_at_the_limit_though_a_free_block_could_hold_it() {
+        // Free [0, 64), live a = [64, 80) at top = 80, limit 96. realloc(a, 48): need' = 48.
+        // Rule 2: no free block starts at 80. Rule 3: a ends at top, top would be 64 + 48 = 112
+        // > 96: fail. Rule 4 would have placed [0, 48) without growth; it is not tried.
+        for policy in Policy::ALL {
+            let params = Params { heap_limit: Some(96), ..Params::default() };
+            let mut heap = FreeList::new(policy, params);
+            let x = malloc(&mut heap, 64);
+            let a = malloc(&mut heap, 16);
+            heap.free(x);
+            assert_eq!(heap.reallocate(a, Request::new(48)), None, "{policy:?}");
+            assert_eq!((heap.top(), free_list(&heap)), (80, vec![(0, 64)]), "{policy:?}");
+            // The free block does hold 48 bytes: a malloc gets it.
+            assert_eq!(malloc(&mut heap, 48), Allocation::at(0, 48), "{policy:?}");
+        }
+    }
+
+    #[test]
+    fn work_is_one_per_call_one_per_search_and_one_per_change_of_the_free_set() {
+        // Never more than 2 free blocks: the tree is one leaf, every search counts 1.
+        // Per step, first-fit / best-fit / worst-fit, then next-fit where it differs
+        // (call + searches + changes):
+        //  1. a = malloc(32) -> [0, 32): choice 1 (NF 2), highest 1, bare top 0: 3 (NF 4)
+        //  2. b = malloc(16) -> [32, 48): 3 (NF 4)
+        //  3. c = malloc(32) -> [48, 80): 3 (NF 4)
+        //  4. free(c): search 1, insert 1: 3. Free [48, 80), ending at top.
+        //  5. d = malloc(64): choice 1 (NF 2: nothing ends above the rover 80), highest 1, it
+        //     ends at top: removed 1, d = [48, 112): 4 (NF 5)
+        //  6. free(a): 3. 7. free(d): 3 (b below is live). Free [0, 32), [48, 112).
+        //  8. free(b): search 1, merges both sides (resize + remove) 2: 4. Free [0, 112).
+        //  9. e = malloc(16) -> [0, 16): choice 1 (NF 2: [0, 112) ends at 112, not above the
+        //     rover 112), resize 1: 3 (NF 4)
+        // 10. f = malloc(16) -> [16, 32): 3 (NF finds it from the rover 16 at once: 3)
+        // 11. realloc(e, 100) (need 112): next-block search 1 (none at 16); not at top; move:
+        //     choice 1 (NF 2), highest 1, [32, 112) ends at top: removed 1, e = [32, 144); old
+        //     [0, 16) back: search 1, insert 1: 7 (NF 8)
+        // 12. realloc(e, 20) (need 32): shrink, tail [64, 144) back: search 1, insert 1: 3
+        // Total 3+3+3+3+4+3+3+4+3+3+7+3 = 42; next-fit 4+4+4+3+5+3+3+4+4+3+8+3 = 48.
+        for policy in Policy::ALL {
+            let mut heap = FreeList::new(policy, Params::default());
+            let a = malloc(&mut heap, 32);
+            let b = malloc(&mut heap, 16);
+            let c = malloc(&mut heap, 32);
+            heap.free(c);
+            let d = malloc(&mut heap, 64);
+            assert_eq!(d, Allocation::at(48, 64), "{policy:?}");
+            heap.free(a);
+            heap.free(d);
+            heap.free(b);
+            assert_eq!(free_list(&heap), [(0, 112)], "{policy:?}");
+            let e = malloc(&mut heap, 16);
+            let f = malloc(&mut heap, 16);
+            assert_eq!((e.start, f.start), (0, 16), "{policy:?}");
+            let e = heap.reallocate(e, Request::new(100)).unwrap();
+            assert_eq!(e, Allocation::at(32, 112), "{policy:?}");
+            let e = heap.reallocate(e, Request::new(20)).unwrap();
+            assert_eq!(e, Allocation::at(32, 32), "{policy:?}");
+            assert_eq!(free_list(&heap), [(0, 16), (64, 80)], "{policy:?}");
+            assert_eq!(heap.free.height(), 0);
+            let expected = if policy == Policy::NextFit { 48 } else { 42 };
+            assert_eq!(heap.work(), expected, "{policy:?}");
+        }
     }
 
     #[test]
