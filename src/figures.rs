@@ -55,7 +55,7 @@ impl Unit {
     pub fn short(self, v: f64) -> String {
         match self {
             Unit::Count | Unit::Ns => format!("{v}"),
-            Unit::Bytes => crate::report::human_bytes(v as u64),
+            Unit::Bytes => human_bytes(v as u64),
             Unit::Ratio => format!("{:.2}%", v * 100.0),
             Unit::PerEvent => format!("{v:.2}"),
             Unit::EventsPerSec => format!("{:.2}M", v / 1e6),
@@ -66,7 +66,7 @@ impl Unit {
     /// figure.
     pub fn precise(self, v: f64) -> String {
         match self {
-            Unit::Bytes => format!("{} ({})", v as u64, crate::report::human_bytes(v as u64)),
+            Unit::Bytes => format!("{} ({})", v as u64, human_bytes(v as u64)),
             Unit::Count => format!("{}", v as u64),
             Unit::Ratio => format!("{:.4}%", v * 100.0),
             Unit::PerEvent => format!("{v:.4}"),
@@ -74,6 +74,21 @@ impl Unit {
             Unit::Ns => format!("{v} ns"),
         }
     }
+}
+
+/// Bytes as a person reads them: `512 B`, `1.5 KiB`, `3.25 MiB`.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.2} {}", UNITS[unit])
 }
 
 /// Where a figure comes from, which decides how the gate judges it.
@@ -437,6 +452,14 @@ pub fn default_thresholds() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn human_bytes_uses_binary_units() {
+        assert_eq!(human_bytes(0), "0 B");
+        assert_eq!(human_bytes(1023), "1023 B");
+        assert_eq!(human_bytes(1536), "1.50 KiB");
+        assert_eq!(human_bytes(3 * 1024 * 1024 + 256 * 1024), "3.25 MiB");
+    }
 
     #[test]
     fn every_key_is_unique_and_every_shared_gate_name_has_one_default() {

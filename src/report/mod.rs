@@ -11,9 +11,10 @@ pub mod markdown;
 pub mod table;
 pub mod write;
 
-use crate::alloc::{Bytes, Params};
+use crate::alloc::Params;
 use crate::engine::heap_pictures::HeapPictures;
 use crate::engine::{StrategyResult, Timing};
+pub use crate::figures::human_bytes;
 use crate::figures::Better;
 use crate::results::ResultRecord;
 use crate::trace::SkipKind;
@@ -117,21 +118,6 @@ pub fn best_rows(values: impl Iterator<Item = Option<f64>>, better: Better) -> V
     values.iter().map(|v| distinct && v.is_some() && *v == best).collect()
 }
 
-/// Bytes as a person reads them: `512 B`, `1.5 KiB`, `3.25 MiB`.
-pub fn human_bytes(bytes: Bytes) -> String {
-    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    let mut value = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.2} {}", UNITS[unit])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,13 +129,5 @@ mod tests {
         assert_eq!(best_rows(values.into_iter(), Better::Higher), [true, false, false, false]);
         assert_eq!(best_rows([Some(2.0), Some(2.0)].into_iter(), Better::Lower), [false, false]);
         assert_eq!(best_rows(values.into_iter(), Better::Neither), [false; 4]);
-    }
-
-    #[test]
-    fn human_bytes_uses_binary_units() {
-        assert_eq!(human_bytes(0), "0 B");
-        assert_eq!(human_bytes(1023), "1023 B");
-        assert_eq!(human_bytes(1536), "1.50 KiB");
-        assert_eq!(human_bytes(3 * 1024 * 1024 + 256 * 1024), "3.25 MiB");
     }
 }
