@@ -37,7 +37,7 @@
 //! colour of the kind holding most of its bytes.
 
 use crate::alloc::{Allocation, Bytes, Strategy, ALIGN};
-use crate::engine::{HeapState, Outcome, Probe};
+use super::probe::{HeapState, Outcome, Probe};
 use crate::trace::Event;
 
 /// Columns of the heap map; its rows wrap the address space like lines of text.

@@ -18,7 +18,7 @@
 //! Cost: O(log n) in live blocks per event, in the metrics pass only.
 
 use crate::alloc::{Addr, Allocation, Bytes, Strategy, ALIGN};
-use crate::engine::{HeapState, Outcome, Probe};
+use super::probe::{HeapState, Outcome, Probe};
 use crate::trace::{Event, Op};
 use std::collections::BTreeMap;
 
