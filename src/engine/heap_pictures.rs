@@ -36,8 +36,8 @@
 //! Binning is honest and says so: a cell stands for a stated number of bytes and takes the
 //! colour of the kind holding most of its bytes.
 
-use crate::alloc::{Allocation, Bytes, Strategy, ALIGN};
 use super::probe::{HeapState, Outcome, Probe};
+use crate::alloc::{Allocation, Bytes, Strategy, ALIGN};
 use crate::trace::Event;
 
 /// Columns of the heap map; its rows wrap the address space like lines of text.

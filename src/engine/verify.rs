@@ -17,8 +17,8 @@
 //!
 //! Cost: O(log n) in live blocks per event, in the metrics pass only.
 
-use crate::alloc::{Addr, Allocation, Bytes, Strategy, ALIGN};
 use super::probe::{HeapState, Outcome, Probe};
+use crate::alloc::{Addr, Allocation, Bytes, Strategy, ALIGN};
 use crate::trace::{Event, Op};
 use std::collections::BTreeMap;
 
