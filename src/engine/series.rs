@@ -82,3 +82,45 @@ impl Probe for SeriesProbe {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alloc::{bump, Params};
+    use crate::engine::exact::MetricsProbe;
+    use crate::engine::replayer::Replayer;
+
+    /// The figures and the series of `samples` samples of `events` through bump.
+    fn bump_series(events: &[Event], blocks: u32, samples: u64) -> (MemoryStats, Series) {
+        let mut replayer = Replayer::new(&bump::ENTRY, &Params::default(), blocks);
+        let mut probes = (MetricsProbe::default(), SeriesProbe::new(events.len() as u64, samples));
+        replayer.run(events, 0, &mut probes);
+        let (metrics, series) = probes;
+        let series = series.finish(&metrics.stats);
+        (metrics.stats, series)
+    }
+
+    #[test]
+    fn the_series_samples_evenly_spaced_events_the_last_one_and_the_peak() {
+        // Live bytes after each event: 10 30 60 50 20 10 0; the peak is event 2.
+        let events = [
+            Event::malloc(0, 10),
+            Event::malloc(1, 20),
+            Event::malloc(2, 30),
+            Event::free(0),
+            Event::free(2),
+            Event::free(1),
+            Event::malloc(3, 0),
+        ];
+        let (m, series) = bump_series(&events, 4, 3);
+        assert_eq!(m.peak_event, 2);
+        let at: Vec<u64> = series.samples.iter().map(|s| s.event).collect();
+        // stride ceil(7 / 3) = 3: events 0, 3, 6 (the last), and the peak 2.
+        assert_eq!(at, [0, 2, 3, 6]);
+        let live: Vec<u64> = series.samples.iter().map(|s| s.live_requested).collect();
+        assert_eq!(live, [10, 60, 50, 0]);
+        let peak = series.samples[1];
+        assert_eq!(peak, Sample::at_peak(&m));
+        assert_eq!(peak.free, peak.footprint - peak.live_consumed);
+    }
+}

@@ -237,7 +237,7 @@ impl Probe for Verifier<'_> {
 mod tests {
     use super::*;
     use crate::alloc::{bump, Params, Request, StrategyEntry};
-    use crate::engine::measure_memory_and_safety;
+    use crate::engine::replayer::Replayer;
 
     /// A broken strategy: every block at address 0, and it claims no free bytes.
     struct AlwaysZero;
@@ -272,11 +272,19 @@ mod tests {
         index + 2
     }
 
+    /// Replay `events` through `entry` with the verifier watching: the events replayed, and
+    /// what the verifier found.
+    fn verified(entry: &StrategyEntry, events: &[Event], blocks: u32) -> (u64, Safety) {
+        let mut replayer = Replayer::new(entry, &Params::default(), blocks);
+        let mut verifier = Verifier::new(&line_of);
+        let replayed = replayer.run(events, 0, &mut verifier);
+        (replayed, verifier.safety)
+    }
+
     #[test]
     fn verify_catches_a_strategy_that_hands_out_overlapping_blocks() {
         let events = [Event::malloc(0, 16), Event::malloc(1, 16)];
-        let (_, safety) =
-            measure_memory_and_safety(&ALWAYS_ZERO, &Params::default(), &events, 2, true, &line_of);
+        let (_, safety) = verified(&ALWAYS_ZERO, &events, 2);
         let overlap = safety
             .findings
             .iter()
@@ -291,14 +299,7 @@ mod tests {
     fn a_correct_strategy_passes_verification_on_a_real_trace() {
         let trace = crate::trace::synth::steady_state(500, 5_000, 3);
         for entry in crate::alloc::ALL {
-            let (_, safety) = measure_memory_and_safety(
-                entry,
-                &Params::default(),
-                &trace.events,
-                trace.blocks,
-                true,
-                &line_of,
-            );
+            let (_, safety) = verified(entry, &trace.events, trace.blocks);
             assert_eq!(safety.verify_errors, 0, "{}: {:?}", entry.name, safety.findings.first());
         }
     }
@@ -313,9 +314,8 @@ mod tests {
             Event::write(0, 0, 4, true), // use after free
             Event::malloc(1, 8),
         ];
-        let (memory, safety) =
-            measure_memory_and_safety(&bump::ENTRY, &Params::default(), &events, 2, true, &line_of);
-        assert_eq!(memory.events, 6, "the replay went on");
+        let (replayed, safety) = verified(&bump::ENTRY, &events, 2);
+        assert_eq!(replayed, 6, "the replay went on");
         assert_eq!((safety.overruns, safety.use_after_free, safety.verify_errors), (1, 1, 0));
         assert_eq!(safety.findings[0].line, 4);
         assert!(
@@ -327,19 +327,5 @@ mod tests {
             (safety.findings[1].kind, safety.findings[1].line),
             (FindingKind::UseAfterFree, 6)
         );
-    }
-
-    #[test]
-    fn without_verify_nothing_is_checked_or_counted() {
-        let events = [Event::malloc(0, 16), Event::write(0, 0, 64, false)];
-        let (_, safety) = measure_memory_and_safety(
-            &bump::ENTRY,
-            &Params::default(),
-            &events,
-            1,
-            false,
-            &line_of,
-        );
-        assert_eq!(safety, Safety::default());
     }
 }
