@@ -8,6 +8,7 @@
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use replay::alloc::{Params, ALL};
+use replay::engine::replayer::Setup;
 use replay::engine::timing::throughput_of;
 use replay::engine::{InMemory, LatencyProbe, NoProbe, Replayer};
 use replay::trace::synth::steady_state;
@@ -56,8 +57,7 @@ fn timing_overhead(c: &mut Criterion) {
     for entry in ALL {
         let every = LatencyProbe::sampling_for(
             throughput_of(
-                entry,
-                &params,
+                Setup::new(entry, &params),
                 &InMemory { events: &trace.events, blocks: trace.blocks },
                 &|_| {},
             )

@@ -6,11 +6,35 @@
 
 use super::probe::{HeapState, OpClass, Outcome, Probe};
 use super::source::EventSource;
+use crate::alloc::slowdown::{self, Slowdown};
 use crate::alloc::{Addr, Allocation, Bytes, Corruption, Params, Request, Strategy, StrategyEntry};
 use crate::trace::{BlockId, Event, Op, TraceError};
 
 /// How many events ahead [`Replayer::run`] prefetches the engine's table entry.
 const PREFETCH_DISTANCE: usize = 8;
+
+/// How a pass builds the heap it replays: the strategy, its parameters and, for tests, how the
+/// hidden `--test-slowdown` slows it (see [`crate::alloc::slowdown`]).
+#[derive(Clone, Copy)]
+pub struct Setup<'a> {
+    pub entry: &'a StrategyEntry,
+    pub params: &'a Params,
+    /// `None` (always, but in tests of the gate): the strategy as it is.
+    pub slowdown: Option<Slowdown>,
+}
+
+impl<'a> Setup<'a> {
+    /// `entry`'s strategy with `params`, not slowed.
+    pub fn new(entry: &'a StrategyEntry, params: &'a Params) -> Setup<'a> {
+        Setup { entry, params, slowdown: None }
+    }
+
+    /// A replayer of a fresh heap; `blocks` (the trace's id count) sizes the table.
+    pub fn replayer(&self, blocks: u32) -> Replayer {
+        let strategy = slowdown::new_strategy(self.entry, self.params, self.slowdown);
+        Replayer::with_strategy(strategy, blocks)
+    }
+}
 
 /// What the engine knows about one block id.
 #[derive(Clone, Copy, Debug, Default)]
@@ -47,9 +71,13 @@ pub struct Replayer {
 impl Replayer {
     /// A fresh heap of `entry`'s strategy; `blocks` (the trace's id count) sizes the table.
     pub fn new(entry: &StrategyEntry, params: &Params, blocks: u32) -> Replayer {
+        Setup::new(entry, params).replayer(blocks)
+    }
+
+    /// A replayer of `strategy`, a fresh heap; `blocks` sizes the table.
+    pub fn with_strategy(strategy: Box<dyn Strategy>, blocks: u32) -> Replayer {
         Replayer {
-            // Normally just `(entry.new)(params)`; the hidden `--test-slowdown` may wrap it.
-            strategy: crate::alloc::slowdown::new_strategy(entry, params),
+            strategy,
             slots: vec![Slot::default(); blocks as usize],
             heap: HeapState::default(),
             overruns: Vec::new(),

@@ -5,13 +5,14 @@
 
 use super::exact::MetricsProbe;
 use super::heap_pictures::{HeapPictures, LayoutProbe};
-use super::replayer::Replayer;
+use super::replayer::Setup;
 use super::series::SeriesProbe;
 use super::source::EventSource;
 #[cfg(test)]
 use super::source::InMemory;
 use super::timing::{measure_time, Times, Timing};
 use super::verify::{Finding, FindingKind, Safety, Verifier};
+use crate::alloc::slowdown::{self, Slowdown};
 use crate::alloc::{Params, StrategyEntry};
 use crate::metrics::{Latency, MemoryStats, Series, Throughput};
 #[cfg(test)]
@@ -94,22 +95,21 @@ pub(crate) fn metrics_pass(
     line_of: LineOf,
 ) -> (MemoryStats, Safety, Observed) {
     let source = InMemory { events, blocks };
-    metrics_pass_of(entry, params, &source, pass, line_of, &|_| {})
+    metrics_pass_of(Setup::new(entry, params), &source, pass, line_of, &|_| {})
         .expect("events in memory cannot fail to be read")
 }
 
 /// The metrics pass: the exact memory figures and what `pass` asks for besides: the memory
 /// time series, the heap pictures, the findings of the [`Verifier`].
 pub fn metrics_pass_of(
-    entry: &StrategyEntry,
-    params: &Params,
+    setup: Setup,
     source: &dyn EventSource,
     pass: Pass,
     line_of: LineOf,
     advance: &dyn Fn(u64),
 ) -> Result<(MemoryStats, Safety, Observed), TraceError> {
     let blocks = source.slots();
-    let mut replayer = Replayer::new(entry, params, blocks);
+    let mut replayer = setup.replayer(blocks);
     let n = source.len();
     let series = SeriesProbe::new(n, pass.samples);
     let layout = pass.layout.then(|| LayoutProbe::new(n, blocks));
@@ -126,14 +126,16 @@ pub fn metrics_pass_of(
     };
     let mut stats = metrics.stats;
     stats.work = replayer.strategy().work();
-    let observed =
-        Observed { series: series.finish(&stats), heap: layout.map(|l| l.finish(entry.name)) };
+    let observed = Observed {
+        series: series.finish(&stats),
+        heap: layout.map(|l| l.finish(setup.entry.name)),
+    };
     if let Some((event, corruption)) = replayer.stopped() {
         safety.corruption = Some(Finding {
             kind: FindingKind::Corruption,
             event,
             line: line_of(event),
-            message: format!("{corruption}; the replay of {} stopped here", entry.name),
+            message: format!("{corruption}; the replay of {} stopped here", setup.entry.name),
             culprit_line: replayer.last_overrun_covering(corruption.at).map(line_of),
         });
     }
@@ -144,6 +146,9 @@ pub fn metrics_pass_of(
 pub struct Plan<'a> {
     pub entries: &'a [&'static StrategyEntry],
     pub params: Params,
+    /// The hidden `--test-slowdown`: strategies to slow down on purpose, and how (empty but in
+    /// tests of the gate).
+    pub slowdowns: &'a [(&'static str, Slowdown)],
     /// The events, read afresh by every pass.
     pub source: &'a dyn EventSource,
     pub timing: Timing,
@@ -176,16 +181,21 @@ impl Plan<'_> {
 /// as `timing` says. Results come back in the order of `entries`. Fails only when the source
 /// cannot be read.
 pub fn run_all(plan: &Plan) -> Result<Vec<StrategyResult>, TraceError> {
-    let (params, source) = (&plan.params, plan.source);
+    let source = plan.source;
+    let setup = |entry: &'static StrategyEntry| Setup {
+        entry,
+        params: &plan.params,
+        slowdown: slowdown::of(plan.slowdowns, entry.name),
+    };
     let pass = Pass { verify: plan.verify, samples: plan.samples, layout: plan.layout };
     let memory: Vec<(MemoryStats, Safety, Observed)> = plan
         .entries
         .par_iter()
-        .map(|entry| metrics_pass_of(entry, params, source, pass, plan.line_of, plan.advance))
+        .map(|entry| metrics_pass_of(setup(entry), source, pass, plan.line_of, plan.advance))
         .collect::<Result<_, _>>()?;
     let time =
         |(entry, (stats, _, _)): (&&'static StrategyEntry, &(MemoryStats, Safety, Observed))| {
-            measure_time(entry, params, source, stats, plan.timing, plan.advance)
+            measure_time(setup(entry), source, stats, plan.timing, plan.advance)
         };
     let times: Vec<Times> = if plan.timing.parallel {
         plan.entries.par_iter().zip(memory.par_iter()).map(time).collect::<Result<_, _>>()?
@@ -260,5 +270,41 @@ mod tests {
             &|index| index + 2,
         );
         assert_eq!(safety, Safety::default());
+    }
+
+    #[test]
+    fn each_run_slows_only_the_strategies_its_own_plan_names() {
+        // One process, three runs: the slowdown of one run must not leak into the next (it was
+        // process-wide, and only the first setting counted).
+        let trace = crate::trace::synth::steady_state(50, 500, 7);
+        let source = InMemory { events: &trace.events, blocks: trace.blocks };
+        let entries = [&crate::alloc::freelist::FIRST_FIT, &bump::ENTRY];
+        let run = |slowdowns: &[(&'static str, Slowdown)]| {
+            let plan = Plan {
+                entries: &entries,
+                params: Params::default(),
+                slowdowns,
+                source: &source,
+                timing: Timing { runs: 0, parallel: false, fake_clock: true },
+                verify: false,
+                line_of: &|i| i,
+                samples: 0,
+                layout: false,
+                advance: &|_| {},
+            };
+            run_all(&plan).unwrap().into_iter().map(|r| r.memory).collect::<Vec<_>>()
+        };
+        let plain = run(&[]);
+        let slowed = run(&[("first-fit", Slowdown::Repeat(3))]);
+        let again = run(&[]);
+        assert!(plain[0].work > 0);
+        assert_eq!(slowed[0].work, 3 * plain[0].work, "the plan's slowdown applies");
+        assert_eq!(slowed[1], plain[1], "a strategy the plan does not name is not slowed");
+        assert_eq!(
+            MemoryStats { work: plain[0].work, ..slowed[0] },
+            plain[0],
+            "placements are unchanged"
+        );
+        assert_eq!(again, plain, "the next run is not slowed");
     }
 }

@@ -8,9 +8,8 @@
 
 use super::latency::LatencyProbe;
 use super::probe::NoProbe;
-use super::replayer::Replayer;
+use super::replayer::Setup;
 use super::source::EventSource;
-use crate::alloc::{Params, StrategyEntry};
 use crate::clock::Clock;
 use crate::metrics::{Latency, MemoryStats, Percentiles, Throughput};
 use crate::trace::{Op, TraceError};
@@ -31,12 +30,11 @@ pub struct Timing {
 /// Events per second of one untimed pass over `source`. The clock runs only while a chunk is
 /// replayed, not while the next one is read.
 pub fn throughput_of(
-    entry: &StrategyEntry,
-    params: &Params,
+    setup: Setup,
     source: &dyn EventSource,
     advance: &dyn Fn(u64),
 ) -> Result<f64, TraceError> {
-    let mut replayer = Replayer::new(entry, params, source.slots());
+    let mut replayer = setup.replayer(source.slots());
     let mut seconds = 0.0;
     let mut applied = 0;
     source.for_each_chunk(&mut |chunk, first| {
@@ -53,13 +51,12 @@ pub fn throughput_of(
 /// Latency percentiles from one pass over `source` with a clock read around one strategy call
 /// in `every` (1: every call).
 pub fn latency_of(
-    entry: &StrategyEntry,
-    params: &Params,
+    setup: Setup,
     source: &dyn EventSource,
     advance: &dyn Fn(u64),
     every: u32,
 ) -> Result<Latency, TraceError> {
-    let mut replayer = Replayer::new(entry, params, source.slots());
+    let mut replayer = setup.replayer(source.slots());
     let mut probe = LatencyProbe::sampling(every);
     replayer.replay(source, &mut probe, advance)?;
     Ok(probe.latency())
@@ -132,8 +129,7 @@ pub type Times = (Option<Throughput>, Option<Latency>);
 /// pass timing one call in [`LatencyProbe::sampling_for`] of the median throughput; or the fake
 /// clock's figures, computed from `stats` (see [`fake_time_of`]).
 pub fn measure_time(
-    entry: &StrategyEntry,
-    params: &Params,
+    setup: Setup,
     source: &dyn EventSource,
     stats: &MemoryStats,
     timing: Timing,
@@ -144,12 +140,12 @@ pub fn measure_time(
         return fake_time_of(source, stats, runs);
     }
     let runs = (0..runs)
-        .map(|_| throughput_of(entry, params, source, advance))
+        .map(|_| throughput_of(setup, source, advance))
         .collect::<Result<Vec<f64>, _>>()?;
     let throughput = Throughput::from_runs(runs);
     let every =
         throughput.as_ref().map_or(1, |t| LatencyProbe::sampling_for(t.median, source.len()));
-    Ok((throughput, Some(latency_of(entry, params, source, advance, every)?)))
+    Ok((throughput, Some(latency_of(setup, source, advance, every)?)))
 }
 
 /// The cost of one clock read pair as the latency pass makes it, in nanoseconds (median of many):
@@ -169,7 +165,7 @@ pub fn clock_overhead_ns() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alloc::bump;
+    use crate::alloc::{bump, Params, StrategyEntry};
     use crate::engine::source::InMemory;
     use crate::trace::Event;
 
@@ -180,7 +176,7 @@ mod tests {
         events: &[Event],
         blocks: u32,
     ) -> Latency {
-        latency_of(entry, params, &InMemory { events, blocks }, &|_| {}, 1)
+        latency_of(Setup::new(entry, params), &InMemory { events, blocks }, &|_| {}, 1)
             .expect("events in memory cannot fail to be read")
     }
 
