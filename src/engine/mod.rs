@@ -42,6 +42,7 @@ pub mod probe;
 pub mod replayer;
 pub mod run;
 pub mod series;
+pub mod shadow;
 pub mod source;
 pub mod timing;
 pub mod verify;

@@ -94,21 +94,6 @@ impl Replayer {
         &self.heap
     }
 
-    /// The block live under `id`, if any.
-    pub fn block(&self, id: BlockId) -> Option<Allocation> {
-        self.slots.get(id as usize).filter(|s| s.is_live()).map(|s| s.block)
-    }
-
-    /// The block live under `id` and the bytes requested for it, if any.
-    pub fn live_block(&self, id: BlockId) -> Option<(Allocation, Bytes)> {
-        self.slots.get(id as usize).filter(|s| s.is_live()).map(|s| (s.block, s.requested))
-    }
-
-    /// Every live block and the bytes requested for it, in block id order. O(ids ever used).
-    pub fn live_blocks(&self) -> impl Iterator<Item = (Allocation, Bytes)> + '_ {
-        self.slots.iter().filter(|s| s.is_live()).map(|s| (s.block, s.requested))
-    }
-
     fn slot(&mut self, id: BlockId) -> &mut Slot {
         let i = id as usize;
         if i >= self.slots.len() {
@@ -296,9 +281,10 @@ mod tests {
         let params = Params { heap_limit: Some(64), ..Params::default() };
         let mut r = Replayer::new(&bump::ENTRY, &params, 1);
         r.apply(0, &Event::malloc(0, 16), &mut NoProbe);
-        r.apply(1, &Event::realloc(0, 100), &mut NoProbe);
+        assert_eq!(r.apply(1, &Event::realloc(0, 100), &mut NoProbe), Outcome::Failed);
         assert_eq!(r.heap().failed_allocations, 1);
-        assert_eq!(r.block(0), Some(Allocation::at(0, 16)));
         assert_eq!(r.heap().live_requested, 16);
+        let freed = r.apply(2, &Event::free(0), &mut NoProbe);
+        assert_eq!(freed, Outcome::Freed(Allocation::at(0, 16)), "the old block was still live");
     }
 }
