@@ -7,7 +7,7 @@
 use proptest::prelude::*;
 use replay::alloc::{Allocation, Params, Request, StrategyEntry, ADDRESS_LIMIT, ALL};
 use replay::engine::shadow::{Problem, Shadow};
-use replay::engine::{NoProbe, Outcome, Replayer};
+use replay::engine::{HeapState, Outcome, Probe, Replayer};
 use replay::trace::{BlockId, Event, Op};
 
 /// Strategies that cannot hand freed memory back as one block (`bump` never reuses memory).
@@ -41,20 +41,43 @@ fn assert_sound(who: &str, i: usize, event: &Event, problems: impl IntoIterator<
     assert!(problems.is_empty(), "{who}: event {i} ({event:?}): {}", problems.join("; "));
 }
 
+/// What the loop said about the latest event.
+#[derive(Default)]
+struct Latest {
+    outcome: Option<Outcome>,
+    heap: HeapState,
+}
+
+impl Probe for Latest {
+    fn after_event(
+        &mut self,
+        _index: u64,
+        _event: &Event,
+        outcome: Outcome,
+        heap: &HeapState,
+        _strategy: &dyn replay::alloc::Strategy,
+    ) {
+        self.outcome = Some(outcome);
+        self.heap = *heap;
+    }
+}
+
 /// Replay `events` through `entry`, checking every invariant after every event. Returns the
-/// replayer at the end.
+/// replayer and the engine's totals at the end.
 fn replay_checked(
     entry: &StrategyEntry,
     params: &Params,
     events: &[Event],
     blocks: u32,
-) -> Replayer {
+) -> (Replayer, HeapState) {
     let who = entry.name;
     let mut replayer = Replayer::new(entry, params, blocks);
     let mut shadow = Shadow::default();
+    let mut latest = Latest::default();
     for (i, event) in events.iter().enumerate() {
         let top_before = replayer.strategy().top();
-        let outcome = replayer.apply(i as u64, event, &mut NoProbe);
+        replayer.run(std::slice::from_ref(event), i as u64, &mut latest);
+        let outcome = latest.outcome.take().expect("the loop reports every event");
         let strategy = replayer.strategy();
         let top = strategy.top();
         let align = Shadow::alignment(event);
@@ -85,7 +108,7 @@ fn replay_checked(
             _ => {}
         }
         assert!(top <= ADDRESS_LIMIT, "{who}: top {top:#x} is past the ceiling at event {i}");
-        let heap = replayer.heap();
+        let heap = &latest.heap;
         assert_sound(
             who,
             i,
@@ -98,7 +121,7 @@ fn replay_checked(
         );
         assert_eq!(heap.live_blocks as usize, shadow.len(), "{who}: live count drifted");
     }
-    replayer
+    (replayer, latest.heap)
 }
 
 /// One step of a random stream: an op byte (picks allocate, free, realloc or memalign, and the
@@ -194,9 +217,9 @@ proptest! {
     ) {
         let (events, blocks) = events_from(&steps);
         for entry in ALL {
-            let replayer = replay_checked(entry, &params, &events, blocks);
+            let (replayer, heap) = replay_checked(entry, &params, &events, blocks);
             let strategy = replayer.strategy();
-            prop_assert_eq!(replayer.heap().live_consumed, 0);
+            prop_assert_eq!(heap.live_consumed, 0);
             if params.coalesce && !NEVER_REUSES.contains(&entry.name) {
                 prop_assert_eq!(
                     strategy.largest_satisfiable(), strategy.top(),
@@ -229,8 +252,7 @@ fn every_strategy_counts_failures_at_the_heap_limit_and_ignores_their_frees() {
     ];
     let params = Params { heap_limit: Some(10_000), ..Params::default() };
     for entry in ALL {
-        let replayer = replay_checked(entry, &params, &events, 3);
-        let heap = replayer.heap();
+        let (replayer, heap) = replay_checked(entry, &params, &events, 3);
         assert_eq!((heap.failed_allocations, heap.ignored_frees), (1, 1), "{}", entry.name);
         assert!(replayer.strategy().top() <= 10_000, "{}", entry.name);
     }
@@ -255,8 +277,7 @@ fn a_request_near_two_to_the_sixty_four_fails_for_every_strategy() {
         Event::free(0),
     ];
     for entry in ALL {
-        let replayer = replay_checked(entry, &Params::default(), &events, 5);
-        let heap = replayer.heap();
+        let (replayer, heap) = replay_checked(entry, &Params::default(), &events, 5);
         assert_eq!(
             (heap.failed_allocations, heap.ignored_frees),
             (6, 4),

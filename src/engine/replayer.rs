@@ -90,10 +90,6 @@ impl Replayer {
         self.strategy.as_ref()
     }
 
-    pub fn heap(&self) -> &HeapState {
-        &self.heap
-    }
-
     fn slot(&mut self, id: BlockId) -> &mut Slot {
         let i = id as usize;
         if i >= self.slots.len() {
@@ -122,7 +118,7 @@ impl Replayer {
     /// new id, a free or realloc a live one (or one whose allocation failed at the heap limit).
     /// `index` is the event's index in the trace.
     #[inline]
-    pub fn apply<P: Probe>(&mut self, index: u64, event: &Event, probe: &mut P) -> Outcome {
+    fn apply<P: Probe>(&mut self, index: u64, event: &Event, probe: &mut P) -> Outcome {
         match event.op {
             Op::Malloc | Op::Calloc | Op::Memalign => {
                 let req = Request { size: event.size, align: event.align() };
@@ -282,8 +278,8 @@ mod tests {
         let mut r = Replayer::new(&bump::ENTRY, &params, 1);
         r.apply(0, &Event::malloc(0, 16), &mut NoProbe);
         assert_eq!(r.apply(1, &Event::realloc(0, 100), &mut NoProbe), Outcome::Failed);
-        assert_eq!(r.heap().failed_allocations, 1);
-        assert_eq!(r.heap().live_requested, 16);
+        assert_eq!(r.heap.failed_allocations, 1);
+        assert_eq!(r.heap.live_requested, 16);
         let freed = r.apply(2, &Event::free(0), &mut NoProbe);
         assert_eq!(freed, Outcome::Freed(Allocation::at(0, 16)), "the old block was still live");
     }
