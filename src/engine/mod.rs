@@ -1,39 +1,60 @@
-//! Driving events through strategies.
+//! Driving events through strategies: the event loop, the probes that watch it, and the passes
+//! built from them. One file per part, in the order data flows:
 //!
-//! A [`Replayer`] owns one strategy and the table of live blocks (by [`BlockId`]), and applies
-//! events one at a time, in order: it never looks back or ahead, so events can come from a
-//! `Vec` or a stream. What is observed while replaying is a [`Probe`], chosen at compile time, so
-//! the untimed pass pays nothing for the metrics or the clock.
+//! | file | owns |
+//! |---|---|
+//! | [`source`] | where a pass's events come from ([`EventSource`]: [`InMemory`], an `.rtrace` file), a chunk at a time |
+//! | [`probe`] | the [`Probe`] trait and what its hooks see ([`OpClass`], [`Outcome`], [`HeapState`]); [`NoProbe`] |
+//! | [`replayer`] | the event loop ([`Replayer`]): one strategy's heap, the table of live blocks, one event after another |
+//! | [`exact`] | the exact memory figures ([`MetricsProbe`]) |
+//! | [`series`] | the memory time series ([`SeriesProbe`], `--samples`) |
+//! | [`heap_pictures`] | the heap map and timeline of `--report` ([`heap_pictures::LayoutProbe`]) |
+//! | [`latency`] | per-call latency and its sampling rule ([`LatencyProbe`]) |
+//! | [`shadow`] | the heap model every placement must obey ([`shadow::Shadow`]), for `--verify` and the conformance suite |
+//! | [`verify`] | `--verify` ([`verify::Verifier`]) and the safety findings |
+//! | [`timing`] | the timing policy ([`Timing`]): how many timed passes, the fake clock, clock calibration |
+//! | [`run`] | which passes run and the assembly of each [`StrategyResult`] ([`run_all`]) |
 //!
+//! The loop and the probe trait know no probe: [`Replayer::run`] is generic over its probe, so
+//! each pass's loop is compiled for exactly what it observes (every hook `#[inline(always)]`, no
+//! dynamic dispatch), and the untimed pass pays nothing for the metrics or the clock. Probes
+//! import only [`probe`]; [`run`] is the one file that builds them.
+//!
+//! # The passes
 //! Each strategy is replayed in separate passes, so measuring one thing never distorts another:
-//! 1. the metrics pass ([`MetricsProbe`]): exact memory figures, after every event; with it the
-//!    memory time series ([`SeriesProbe`], `--samples`) and, only for `--report`, the heap
-//!    pictures ([`LayoutProbe`]), so nothing is replayed twice for the report;
-//! 2. `--runs` throughput passes ([`NoProbe`]): one clock read around the whole trace;
-//! 3. one latency pass ([`LatencyProbe`]): a clock read before and after every strategy call,
-//!    into hdrhistograms. The clock is the calibrated time-stamp counter of [`crate::clock`]
-//!    (`Instant` on other architectures), a few nanoseconds a read. For a strategy whose events
-//!    cost less than timing a call (bump: a few nanoseconds), timing every call would more than
-//!    double the pass and mostly measure the clock, so the pass times one call in `k`, with `k`
-//!    chosen from the throughput passes so that the latency pass costs at most about 1.8 times
-//!    the untimed one ([`LatencyProbe::sampling_for`]); every call is equally likely to be
-//!    timed, so the percentiles are those of a uniform sample. `k` is reported
-//!    (`latency_ns.sample_every`).
+//! 1. the metrics pass ([`run::metrics_pass_of`]): [`MetricsProbe`] (exact memory figures,
+//!    after every event), with [`SeriesProbe`] beside it, only for `--report` the heap pictures
+//!    (so nothing is replayed twice for the report), and with `--verify` the
+//!    [`verify::Verifier`];
+//! 2. `--runs` throughput passes ([`NoProbe`]): the clock read around each chunk of events;
+//! 3. one latency pass ([`LatencyProbe`]): a clock read before and after strategy calls, into
+//!    hdrhistograms. The clock is the calibrated time-stamp counter of [`crate::clock`]
+//!    (`Instant` on other architectures). For a strategy whose events cost less than timing a
+//!    call (bump), timing every call would more than double the pass and mostly measure the
+//!    clock, so the pass times one call in `k`, with `k` chosen from the throughput passes so
+//!    that the latency pass costs at most about 1.8 times the untimed one
+//!    ([`LatencyProbe::sampling_for`]); every call is equally likely to be timed, so the
+//!    percentiles are those of a uniform sample. `k` is reported (`latency_ns.sample_every`).
+//!
+//! With the hidden `--fake-clock` the timed passes do not run: [`timing::fake_time_of`] makes
+//! the timings up from the metrics pass's work count, the same on every machine.
 //!
 //! [`run_all`] does the metrics passes of all strategies in parallel (rayon; each has its own
 //! heap, nothing is shared) and, by default, the timing passes one strategy at a time, so
-//! strategies do not compete for the two cores while they are timed.
+//! strategies do not compete for the two cores while they are timed. Every pass builds its heap
+//! from a [`replayer::Setup`]: the strategy, its parameters and the hidden `--test-slowdown` of
+//! it, passed down from the [`Plan`] (see [`crate::alloc::slowdown`]).
 //!
 //! # Streaming
 //! Every pass reads its events from an [`EventSource`], one chunk at a time
 //! ([`CHUNK_EVENTS`], 1 MiB of events): [`InMemory`] hands out chunks of a parsed trace, an
-//! [`Rtrace`] file is read again for each pass, a chunk per bulk read into a buffer of the pass's
-//! own. A pass therefore holds one chunk, the strategy's heap and the engine's table of blocks
-//! (32 bytes per block id: ids are recycled in an `.rtrace`, so that is per block *live at
-//! once*), never the trace: memory does not grow with the trace's length. Re-reading costs a
-//! read of 16 bytes an event from the page cache per pass (about 1 GB/s or more), small next to
-//! any strategy's work; the throughput pass's clock runs only while events are replayed, not
-//! while they are read.
+//! `.rtrace` file ([`crate::trace::rtrace::Rtrace`]) is read again for each pass, a chunk per
+//! bulk read into a buffer of the pass's own. A pass therefore holds one chunk, the strategy's
+//! heap and the engine's table of blocks (32 bytes per block id: ids are recycled in an
+//! `.rtrace`, so that is per block *live at once*), never the trace: memory does not grow with
+//! the trace's length. Re-reading costs a sequential read of 16 bytes an event from the page
+//! cache per pass, small next to any strategy's work; the throughput pass's clock runs only while
+//! events are replayed, not while they are read.
 
 pub mod exact;
 pub mod heap_pictures;

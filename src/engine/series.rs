@@ -10,7 +10,8 @@ use crate::trace::Event;
 /// events). Costs one index comparison per event, plus a sample (with one
 /// `largest_satisfiable` query) at each of the sampled events; the samples are allocated up
 /// front, so nothing is allocated while replaying. The peak event is known only at the end of
-/// the pass: [`SeriesProbe::finish`] adds its sample from the figures [`MetricsProbe`] kept.
+/// the pass: [`SeriesProbe::finish`] adds its sample from the figures
+/// [`MetricsProbe`](super::exact::MetricsProbe) kept.
 #[derive(Debug)]
 pub struct SeriesProbe {
     /// Distance between samples; `u64::MAX` when no samples are wanted.

@@ -62,7 +62,7 @@ pub fn latency_of(
     Ok(probe.latency())
 }
 
-/// Ticks of the fake clock per event, and per unit of [`Strategy::work`]: see [`fake_time_of`].
+/// Ticks of the fake clock per event, and per unit of [`crate::alloc::Strategy::work`]: see [`fake_time_of`].
 pub const FAKE_NS_PER_EVENT: f64 = 10.0;
 pub const FAKE_NS_PER_WORK: f64 = 1.0;
 /// How much slower than its ideal time each fake run is, run `k` taking `FAKE_RUN_FACTORS[k % 5]`
