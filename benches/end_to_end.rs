@@ -46,6 +46,7 @@ fn end_to_end(c: &mut Criterion) {
                 let plan = Plan {
                     entries: &entries,
                     params: Params::default(),
+                    slowdowns: &[],
                     source: &source,
                     timing: Timing { runs, parallel: false, fake_clock: false },
                     verify: false,

@@ -8,7 +8,9 @@
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use replay::alloc::{Params, ALL};
-use replay::engine::{measure_throughput, LatencyProbe, NoProbe, Replayer};
+use replay::engine::replayer::Setup;
+use replay::engine::timing::throughput_of;
+use replay::engine::{InMemory, LatencyProbe, NoProbe, Replayer};
 use replay::trace::synth::steady_state;
 use std::time::Duration;
 
@@ -54,7 +56,12 @@ fn timing_overhead(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(3));
     for entry in ALL {
         let every = LatencyProbe::sampling_for(
-            measure_throughput(entry, &params, &trace.events, trace.blocks),
+            throughput_of(
+                Setup::new(entry, &params),
+                &InMemory { events: &trace.events, blocks: trace.blocks },
+                &|_| {},
+            )
+            .expect("events in memory cannot fail to be read"),
             trace.events.len() as u64,
         );
         group.bench_function(format!("{}/untimed", entry.name), |b| {

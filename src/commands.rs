@@ -167,7 +167,6 @@ fn prepare_outputs(config: &RunConfig) -> Result<Outputs, Error> {
 /// `replay TRACE ...`: load, replay through every chosen strategy, report. Returns whether
 /// every check passed: `false` when `--verify` caught a strategy breaking the heap model.
 pub fn run(config: &RunConfig) -> Result<bool, Error> {
-    crate::alloc::slowdown::set(config.slowdowns.clone());
     // Read the baseline first: a bad one should fail before a long replay, not after.
     let baseline =
         config.baseline.as_deref().map(ResultFile::read).transpose().map_err(Error::Usage)?;
@@ -245,6 +244,7 @@ pub fn run(config: &RunConfig) -> Result<bool, Error> {
     let plan = Plan {
         entries: &config.strategies,
         params: config.params,
+        slowdowns: &config.slowdowns,
         source: source.as_ref(),
         timing: config.timing,
         verify: config.verify,

@@ -1,13 +1,14 @@
 //! The conformance suite: every registered strategy (everything in `alloc::ALL`) replays random
-//! allocation streams under a shadow model of live ranges that fails on overlap, misalignment,
-//! out-of-heap addresses, a shrinking heap or accounting drift, and that expects a request to
-//! fail exactly when its block cannot fit under the address-space ceiling (`ADDRESS_LIMIT`).
+//! allocation streams under the shadow model of live ranges (`replay::engine::shadow::Shadow`,
+//! the one `--verify` uses) and fails on any rule it breaks (overlap, misalignment, out-of-heap
+//! addresses, a shrinking heap, accounting drift), and expects a request to fail exactly when its
+//! block cannot fit under the address-space ceiling (`ADDRESS_LIMIT`).
 
 use proptest::prelude::*;
-use replay::alloc::{Allocation, Params, Request, StrategyEntry, ADDRESS_LIMIT, ALIGN, ALL};
-use replay::engine::{NoProbe, Outcome, Replayer};
+use replay::alloc::{Allocation, Params, Request, StrategyEntry, ADDRESS_LIMIT, ALL};
+use replay::engine::shadow::{Problem, Shadow};
+use replay::engine::{HeapState, Outcome, Probe, Replayer};
 use replay::trace::{BlockId, Event, Op};
-use std::collections::BTreeMap;
 
 /// Strategies that cannot hand freed memory back as one block (`bump` never reuses memory).
 const NEVER_REUSES: &[&str] = &["bump"];
@@ -34,105 +35,93 @@ fn may_fail(params: &Params, top: u64, size: u64, align: u64) -> bool {
     params.heap_limit.is_some() || 2 * top + 4 * block + 32 * 1024 > ADDRESS_LIMIT
 }
 
-/// Live ranges as the engine sees them: `start -> (end, id)`.
-#[derive(Default)]
-struct Shadow {
-    live: BTreeMap<u64, (u64, BlockId)>,
+/// Panic with every problem the shadow found, if any.
+fn assert_sound(who: &str, i: usize, event: &Event, problems: impl IntoIterator<Item = Problem>) {
+    let problems: Vec<String> = problems.into_iter().map(|p| p.to_string()).collect();
+    assert!(problems.is_empty(), "{who}: event {i} ({event:?}): {}", problems.join("; "));
 }
 
-impl Shadow {
-    fn insert(
-        &mut self,
-        who: &str,
-        id: BlockId,
-        b: Allocation,
-        requested: u64,
-        align: u64,
-        top: u64,
-    ) {
-        assert!(b.size > 0, "{who}: block {id} has size 0");
-        assert_eq!(b.start % ALIGN, 0, "{who}: block {id} at {:#x} is not 16-aligned", b.start);
-        assert_eq!(b.size % ALIGN, 0, "{who}: block {id} size {} is not a multiple of 16", b.size);
-        assert_eq!(b.payload % align, 0, "{who}: payload of {id} not aligned to {align}");
-        assert!(b.payload >= b.start, "{who}: payload of {id} before its block");
-        assert!(b.payload + requested <= b.end(), "{who}: block {id} too small for {requested}");
-        assert!(b.end() <= top, "{who}: block {id} ends at {:#x}, above top {top:#x}", b.end());
-        if let Some((&s, &(e, other))) = self.live.range(..b.end()).next_back() {
-            assert!(
-                e <= b.start,
-                "{who}: block {id} [{:#x},{:#x}) overlaps block {other} [{s:#x},{e:#x})",
-                b.start,
-                b.end()
-            );
-        }
-        self.live.insert(b.start, (b.end(), id));
-    }
+/// What the loop said about the latest event.
+#[derive(Default)]
+struct Latest {
+    outcome: Option<Outcome>,
+    heap: HeapState,
+}
 
-    fn remove(&mut self, b: Allocation) {
-        self.live.remove(&b.start).expect("shadow knows every live block");
+impl Probe for Latest {
+    fn after_event(
+        &mut self,
+        _index: u64,
+        _event: &Event,
+        outcome: Outcome,
+        heap: &HeapState,
+        _strategy: &dyn replay::alloc::Strategy,
+    ) {
+        self.outcome = Some(outcome);
+        self.heap = *heap;
     }
 }
 
 /// Replay `events` through `entry`, checking every invariant after every event. Returns the
-/// replayer at the end.
+/// replayer and the engine's totals at the end.
 fn replay_checked(
     entry: &StrategyEntry,
     params: &Params,
     events: &[Event],
     blocks: u32,
-) -> Replayer {
+) -> (Replayer, HeapState) {
     let who = entry.name;
     let mut replayer = Replayer::new(entry, params, blocks);
     let mut shadow = Shadow::default();
-    let mut top = 0;
+    let mut latest = Latest::default();
     for (i, event) in events.iter().enumerate() {
-        let before = replayer.block(event.id);
-        let outcome = replayer.apply(i as u64, event, &mut NoProbe);
-        let after = replayer.block(event.id);
+        let top_before = replayer.strategy().top();
+        replayer.run(std::slice::from_ref(event), i as u64, &mut latest);
+        let outcome = latest.outcome.take().expect("the loop reports every event");
         let strategy = replayer.strategy();
-        let align = if event.op == Op::Memalign { event.align() } else { ALIGN };
+        let top = strategy.top();
+        let align = Shadow::alignment(event);
         if event.op.allocates() || event.op == Op::Realloc {
             let failed = outcome == Outcome::Failed;
             if cannot_fit(params, event.size, align) {
                 assert!(
                     failed,
-                    "{who}: event {i} ({event:?}) cannot fit under the ceiling, yet got {after:?}"
+                    "{who}: event {i} ({event:?}) cannot fit under the ceiling, yet got {outcome:?}"
                 );
             } else if failed && !CAPPED_BELOW_THE_CEILING.contains(&who) {
                 assert!(
-                    may_fail(params, top, event.size, align),
-                    "{who}: event {i} ({event:?}) fits under the ceiling (top {top:#x}), yet failed"
+                    may_fail(params, top_before, event.size, align),
+                    "{who}: event {i} ({event:?}) fits under the ceiling (top {top_before:#x}), \
+                     yet failed"
                 );
             }
             if failed {
-                assert_eq!(before, after, "{who}: a failed event {i} changed its block");
-                assert_eq!(strategy.top(), top, "{who}: a failed event {i} grew the heap");
+                assert_eq!(top, top_before, "{who}: a failed event {i} grew the heap");
             }
         }
-        assert!(strategy.top() >= top, "{who}: top shrank at event {i}");
-        top = strategy.top();
+        match outcome {
+            Outcome::Placed { old, new, requested } => {
+                assert_sound(who, i, event, old.and_then(|old| shadow.remove(old)));
+                assert_sound(who, i, event, shadow.place(new, requested, align, top));
+            }
+            Outcome::Freed(block) => assert_sound(who, i, event, shadow.remove(block)),
+            _ => {}
+        }
         assert!(top <= ADDRESS_LIMIT, "{who}: top {top:#x} is past the ceiling at event {i}");
-        if before != after {
-            if let Some(b) = before {
-                shadow.remove(b);
-            }
-            if let Some(b) = after {
-                shadow.insert(who, event.id, b, event.size, align, top);
-            }
-        }
-        let heap = replayer.heap();
-        assert_eq!(
-            top,
-            heap.live_consumed + strategy.free_bytes(),
-            "{who}: footprint != live consumed + free bytes after event {i} ({event:?})"
+        let heap = &latest.heap;
+        assert_sound(
+            who,
+            i,
+            event,
+            shadow.check_heap(top, heap.live_consumed, strategy.free_bytes()),
         );
         assert!(
             strategy.largest_satisfiable() <= strategy.free_bytes(),
             "{who}: largest satisfiable request exceeds free bytes after event {i}"
         );
-        assert_eq!(heap.live_blocks as usize, shadow.live.len(), "{who}: live count drifted");
+        assert_eq!(heap.live_blocks as usize, shadow.len(), "{who}: live count drifted");
     }
-    replayer
+    (replayer, latest.heap)
 }
 
 /// One step of a random stream: an op byte (picks allocate, free, realloc or memalign, and the
@@ -228,9 +217,9 @@ proptest! {
     ) {
         let (events, blocks) = events_from(&steps);
         for entry in ALL {
-            let replayer = replay_checked(entry, &params, &events, blocks);
+            let (replayer, heap) = replay_checked(entry, &params, &events, blocks);
             let strategy = replayer.strategy();
-            prop_assert_eq!(replayer.heap().live_consumed, 0);
+            prop_assert_eq!(heap.live_consumed, 0);
             if params.coalesce && !NEVER_REUSES.contains(&entry.name) {
                 prop_assert_eq!(
                     strategy.largest_satisfiable(), strategy.top(),
@@ -263,8 +252,7 @@ fn every_strategy_counts_failures_at_the_heap_limit_and_ignores_their_frees() {
     ];
     let params = Params { heap_limit: Some(10_000), ..Params::default() };
     for entry in ALL {
-        let replayer = replay_checked(entry, &params, &events, 3);
-        let heap = replayer.heap();
+        let (replayer, heap) = replay_checked(entry, &params, &events, 3);
         assert_eq!((heap.failed_allocations, heap.ignored_frees), (1, 1), "{}", entry.name);
         assert!(replayer.strategy().top() <= 10_000, "{}", entry.name);
     }
@@ -289,8 +277,7 @@ fn a_request_near_two_to_the_sixty_four_fails_for_every_strategy() {
         Event::free(0),
     ];
     for entry in ALL {
-        let replayer = replay_checked(entry, &Params::default(), &events, 5);
-        let heap = replayer.heap();
+        let (replayer, heap) = replay_checked(entry, &Params::default(), &events, 5);
         assert_eq!(
             (heap.failed_allocations, heap.ignored_frees),
             (6, 4),
@@ -299,4 +286,91 @@ fn a_request_near_two_to_the_sixty_four_fails_for_every_strategy() {
         );
         assert!(replayer.strategy().top() <= LIMIT, "{}", entry.name);
     }
+}
+
+/// A strategy that breaks one rule of the heap model on purpose, to show the suite catches it.
+struct Broken {
+    flaw: Flaw,
+    placed: u64,
+}
+
+#[derive(Clone, Copy)]
+enum Flaw {
+    /// Every block at address 0.
+    Overlaps,
+    /// Blocks 8 bytes off a multiple of 16.
+    Misaligned,
+    /// Blocks above `top`, which stays 0.
+    OutsideTheHeap,
+    /// Claims 16 free bytes it does not have.
+    DriftsInItsAccounting,
+}
+
+impl replay::alloc::Strategy for Broken {
+    fn allocate(&mut self, _req: Request) -> Option<Allocation> {
+        self.placed += 1;
+        Some(match self.flaw {
+            Flaw::Overlaps => Allocation::at(0, 16),
+            Flaw::Misaligned => Allocation::at(8 + 16 * (self.placed - 1), 16),
+            Flaw::OutsideTheHeap | Flaw::DriftsInItsAccounting => {
+                Allocation::at(16 * (self.placed - 1), 16)
+            }
+        })
+    }
+    fn reallocate(&mut self, _old: Allocation, req: Request) -> Option<Allocation> {
+        self.allocate(req)
+    }
+    fn free(&mut self, _block: Allocation) {}
+    fn top(&self) -> u64 {
+        match self.flaw {
+            Flaw::Overlaps => 16,
+            Flaw::Misaligned => 16 * self.placed + 8,
+            Flaw::OutsideTheHeap => 0,
+            Flaw::DriftsInItsAccounting => 16 * self.placed,
+        }
+    }
+    fn free_bytes(&self) -> u64 {
+        match self.flaw {
+            Flaw::Misaligned => 8,
+            Flaw::DriftsInItsAccounting => 16,
+            _ => 0,
+        }
+    }
+    fn largest_satisfiable(&self) -> u64 {
+        0
+    }
+}
+
+/// Replay two 16-byte mallocs through a strategy with `flaw` under the suite's checks.
+fn check_broken(name: &'static str, new: fn(&Params) -> Box<dyn replay::alloc::Strategy>) {
+    let entry = StrategyEntry { name, about: "broken on purpose", new };
+    replay_checked(&entry, &Params::default(), &[Event::malloc(0, 16), Event::malloc(1, 16)], 2);
+}
+
+fn broken(flaw: Flaw) -> Box<dyn replay::alloc::Strategy> {
+    Box::new(Broken { flaw, placed: 0 })
+}
+
+#[test]
+#[should_panic(expected = "overlaps the live block [0x0, 0x10)")]
+fn the_suite_fails_on_overlapping_blocks() {
+    check_broken("overlaps", |_| broken(Flaw::Overlaps));
+}
+
+#[test]
+#[should_panic(expected = "block [0x8, 0x18) is not 16-byte aligned")]
+fn the_suite_fails_on_a_misaligned_block() {
+    check_broken("misaligned", |_| broken(Flaw::Misaligned));
+}
+
+#[test]
+#[should_panic(expected = "block [0x0, 0x10) reaches past top 0x0")]
+fn the_suite_fails_on_a_block_outside_the_heap() {
+    check_broken("outside", |_| broken(Flaw::OutsideTheHeap));
+}
+
+#[test]
+#[should_panic(expected = "footprint identity broken: top 16 != live consumed 16 + free 16")]
+fn the_suite_fails_on_accounting_drift() {
+    check_broken("drift", |_| broken(Flaw::DriftsInItsAccounting));
 }

@@ -11,11 +11,12 @@
 //!   cannot remove; each counts 1 unit of work. A small `K` costs a few nanoseconds an
 //!   operation: a slowdown below the timing noise.
 //!
-//! The setting is process-wide (set once from the command line, before any replay), so that
-//! the replay engine needs no parameter that only tests use.
+//! The setting is a value, passed down: the command line's list of `(strategy, how)` goes into
+//! the run's plan (`engine::Plan::slowdowns`), which hands each strategy's slowdown to the passes
+//! that build its heap (`engine::replayer::Setup`). Nothing is kept between runs: two runs in one
+//! process may slow different strategies.
 
 use super::{Allocation, Bytes, Corruption, Params, Request, Strategy, StrategyEntry};
-use std::sync::OnceLock;
 
 /// How one strategy is slowed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,8 +26,6 @@ pub enum Slowdown {
     /// Spin this many iterations after every operation.
     Spin(u32),
 }
-
-static SLOWDOWNS: OnceLock<Vec<(&'static str, Slowdown)>> = OnceLock::new();
 
 /// Parse `STRATEGY=N` or `STRATEGY=spin:K`.
 pub fn parse(spec: &str) -> Result<(&'static StrategyEntry, Slowdown), String> {
@@ -46,20 +45,19 @@ pub fn parse(spec: &str) -> Result<(&'static StrategyEntry, Slowdown), String> {
     Ok((entry, slowdown))
 }
 
-/// Slow the given strategies for the rest of the process. Only the first call counts.
-pub fn set(slowdowns: Vec<(&'static str, Slowdown)>) {
-    let _ = SLOWDOWNS.set(slowdowns);
+/// The slowdown `slowdowns` gives the strategy `name`, if any (the first one naming it).
+pub fn of(slowdowns: &[(&str, Slowdown)], name: &str) -> Option<Slowdown> {
+    slowdowns.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
 }
 
-/// The slowdown set for `name`, if any.
-pub fn of(name: &str) -> Option<Slowdown> {
-    SLOWDOWNS.get()?.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
-}
-
-/// A fresh heap of `entry`'s strategy, slowed if [`set`] asked for it.
-pub fn new_strategy(entry: &StrategyEntry, params: &Params) -> Box<dyn Strategy> {
+/// A fresh heap of `entry`'s strategy, slowed as `slowdown` says (`None`: as it is).
+pub fn new_strategy(
+    entry: &StrategyEntry,
+    params: &Params,
+    slowdown: Option<Slowdown>,
+) -> Box<dyn Strategy> {
     let strategy = (entry.new)(params);
-    match of(entry.name) {
+    match slowdown {
         None | Some(Slowdown::Repeat(1)) | Some(Slowdown::Spin(0)) => strategy,
         Some(Slowdown::Repeat(n)) => Box::new(Slowed {
             inner: strategy,

@@ -36,8 +36,8 @@
 //! Binning is honest and says so: a cell stands for a stated number of bytes and takes the
 //! colour of the kind holding most of its bytes.
 
+use super::probe::{HeapState, Outcome, Probe};
 use crate::alloc::{Allocation, Bytes, Strategy, ALIGN};
-use crate::engine::{HeapState, Outcome, Probe};
 use crate::trace::Event;
 
 /// Columns of the heap map; its rows wrap the address space like lines of text.
@@ -311,7 +311,8 @@ impl LayoutProbe {
     }
 
     /// Block changes held in the log now (at most [`LOG_LIMIT`]).
-    pub fn logged_changes(&self) -> usize {
+    #[cfg(test)]
+    fn logged_changes(&self) -> usize {
         self.log.len()
     }
 
@@ -409,7 +410,7 @@ impl Probe for LayoutProbe {
 mod tests {
     use super::*;
     use crate::alloc::{bump, Params, Request, StrategyEntry, ALL};
-    use crate::engine::Replayer;
+    use crate::engine::replayer::Replayer;
     use crate::trace::synth::steady_state;
 
     fn heap_pictures(events: &[Event], blocks: u32) -> HeapPictures {

@@ -1,12 +1,10 @@
 //! The safety lab's engine side: `--verify`, a check of every replay that does not trust the
 //! strategy, and what the replay found about the trace's own memory errors.
 //!
-//! The [`Verifier`] keeps its own ordered map of live ranges and checks, after every event:
-//! - every placed block starts at a multiple of 16, its payload is aligned as requested, the
-//!   requested bytes fit between payload and block end, and the block lies inside `[0, top)`;
-//! - no placed block overlaps another live block;
-//! - `top` never decreases, and `top == live consumed bytes + the strategy's free bytes` (the
-//!   footprint identity: no byte is lost or counted twice);
+//! The [`Verifier`] checks every event of the metrics pass against the shadow heap model
+//! ([`Shadow`]: alignment, bounds, overlap, a `top` that never decreases, the footprint identity;
+//! see [`super::shadow`]), each broken rule a `verify_error` finding (a bug in the strategy), and
+//! watches the program's writes:
 //! - a `write` that runs past its block's requested size is a buffer overrun, and a `write`
 //!   through a pointer that was no longer live is a use-after-free. Both are the program's errors,
 //!   not the strategy's: they are reported with their lines and the replay goes on.
@@ -17,10 +15,10 @@
 //!
 //! Cost: O(log n) in live blocks per event, in the metrics pass only.
 
-use crate::alloc::{Addr, Allocation, Bytes, Strategy, ALIGN};
-use crate::engine::{HeapState, Outcome, Probe};
-use crate::trace::{Event, Op};
-use std::collections::BTreeMap;
+use super::probe::{HeapState, Outcome, Probe};
+use super::shadow::{Problem, Shadow};
+use crate::alloc::Strategy;
+use crate::trace::Event;
 
 /// At most this many findings of each kind are kept with their messages; all are counted.
 pub const MAX_FINDINGS: usize = 50;
@@ -90,9 +88,7 @@ pub struct Safety {
 
 /// The `--verify` probe. Findings carry event indices; lines are filled in by `line_of`.
 pub struct Verifier<'a> {
-    /// Live blocks: start -> end.
-    live: BTreeMap<Addr, Addr>,
-    top: Bytes,
+    shadow: Shadow,
     line_of: &'a (dyn Fn(u64) -> u64 + Sync),
     pub safety: Safety,
 }
@@ -100,8 +96,7 @@ pub struct Verifier<'a> {
 impl<'a> Verifier<'a> {
     pub fn new(line_of: &'a (dyn Fn(u64) -> u64 + Sync)) -> Verifier<'a> {
         Verifier {
-            live: BTreeMap::new(),
-            top: 0,
+            shadow: Shadow::default(),
             line_of,
             safety: Safety { verified: true, ..Safety::default() },
         }
@@ -126,41 +121,15 @@ impl<'a> Verifier<'a> {
         }
     }
 
-    /// Check a block placed for `requested` bytes aligned to `align` and add it to the map.
-    fn placed(
-        &mut self,
-        index: u64,
-        block: Allocation,
-        requested: Bytes,
-        align: Bytes,
-        top: Bytes,
-    ) {
-        let (start, end, payload) = (block.start, block.end(), block.payload);
-        let mut problems = Vec::new();
-        if start % ALIGN != 0 || (end - start) % ALIGN != 0 {
-            problems.push(format!("block [{start:#x}, {end:#x}) is not 16-byte aligned"));
-        }
-        if payload % align != 0 {
-            problems.push(format!("payload {payload:#x} is not aligned to {align}"));
-        }
-        if payload < start || payload.saturating_add(requested) > end {
-            problems.push(format!(
-                "block [{start:#x}, {end:#x}) cannot hold {requested} bytes at {payload:#x}"
-            ));
-        }
-        if end > top {
-            problems.push(format!("block [{start:#x}, {end:#x}) reaches past top {top:#x}"));
-        }
-        let below = self.live.range(..end).next_back().map(|(s, e)| (*s, *e));
-        if let Some((s, e)) = below.filter(|&(_, e)| e > start) {
-            problems.push(format!(
-                "block [{start:#x}, {end:#x}) overlaps the live block [{s:#x}, {e:#x})"
-            ));
-        }
-        for problem in problems {
-            self.report(FindingKind::VerifyError, index, || format!("placement: {problem}"));
-        }
-        self.live.insert(start, end);
+    /// A broken rule of the heap model: a verify error.
+    fn broken(&mut self, index: u64, problem: Problem) {
+        self.report(FindingKind::VerifyError, index, || {
+            if problem.is_placement() {
+                format!("placement: {problem}")
+            } else {
+                problem.to_string()
+            }
+        });
     }
 }
 
@@ -177,16 +146,16 @@ impl Probe for Verifier<'_> {
         match outcome {
             Outcome::Placed { old, new, requested } => {
                 if let Some(old) = old {
-                    self.live.remove(&old.start);
+                    self.shadow.remove(old);
                 }
-                let align = if event.op == Op::Memalign { event.align() } else { ALIGN };
-                self.placed(index, new, requested, align, top);
+                let align = Shadow::alignment(event);
+                for problem in self.shadow.place(new, requested, align, top) {
+                    self.broken(index, problem);
+                }
             }
             Outcome::Freed(block) => {
-                if self.live.remove(&block.start).is_none() {
-                    self.report(FindingKind::VerifyError, index, || {
-                        format!("freed block at {:#x} was not live", block.start)
-                    });
+                if let Some(problem) = self.shadow.remove(block) {
+                    self.broken(index, problem);
                 }
             }
             Outcome::Wrote { requested, offset, len, .. } => {
@@ -214,21 +183,8 @@ impl Probe for Verifier<'_> {
             }
             Outcome::Failed | Outcome::IgnoredFree => {}
         }
-        let previous_top = self.top;
-        if top < previous_top {
-            self.report(FindingKind::VerifyError, index, || {
-                format!("top shrank from {previous_top:#x} to {top:#x}")
-            });
-        }
-        self.top = top;
-        let free = strategy.free_bytes();
-        if heap.live_consumed.checked_add(free) != Some(top) {
-            self.report(FindingKind::VerifyError, index, || {
-                format!(
-                    "footprint identity broken: top {top} != live consumed {} + free {free}",
-                    heap.live_consumed
-                )
-            });
+        for problem in self.shadow.check_heap(top, heap.live_consumed, strategy.free_bytes()) {
+            self.broken(index, problem);
         }
     }
 }
@@ -236,8 +192,8 @@ impl Probe for Verifier<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alloc::{bump, Params, Request, StrategyEntry};
-    use crate::engine::measure_memory_and_safety;
+    use crate::alloc::{bump, Allocation, Bytes, Params, Request, StrategyEntry};
+    use crate::engine::replayer::Replayer;
 
     /// A broken strategy: every block at address 0, and it claims no free bytes.
     struct AlwaysZero;
@@ -272,11 +228,19 @@ mod tests {
         index + 2
     }
 
+    /// Replay `events` through `entry` with the verifier watching: the events replayed, and
+    /// what the verifier found.
+    fn verified(entry: &StrategyEntry, events: &[Event], blocks: u32) -> (u64, Safety) {
+        let mut replayer = Replayer::new(entry, &Params::default(), blocks);
+        let mut verifier = Verifier::new(&line_of);
+        let replayed = replayer.run(events, 0, &mut verifier);
+        (replayed, verifier.safety)
+    }
+
     #[test]
     fn verify_catches_a_strategy_that_hands_out_overlapping_blocks() {
         let events = [Event::malloc(0, 16), Event::malloc(1, 16)];
-        let (_, safety) =
-            measure_memory_and_safety(&ALWAYS_ZERO, &Params::default(), &events, 2, true, &line_of);
+        let (_, safety) = verified(&ALWAYS_ZERO, &events, 2);
         let overlap = safety
             .findings
             .iter()
@@ -291,14 +255,7 @@ mod tests {
     fn a_correct_strategy_passes_verification_on_a_real_trace() {
         let trace = crate::trace::synth::steady_state(500, 5_000, 3);
         for entry in crate::alloc::ALL {
-            let (_, safety) = measure_memory_and_safety(
-                entry,
-                &Params::default(),
-                &trace.events,
-                trace.blocks,
-                true,
-                &line_of,
-            );
+            let (_, safety) = verified(entry, &trace.events, trace.blocks);
             assert_eq!(safety.verify_errors, 0, "{}: {:?}", entry.name, safety.findings.first());
         }
     }
@@ -313,9 +270,8 @@ mod tests {
             Event::write(0, 0, 4, true), // use after free
             Event::malloc(1, 8),
         ];
-        let (memory, safety) =
-            measure_memory_and_safety(&bump::ENTRY, &Params::default(), &events, 2, true, &line_of);
-        assert_eq!(memory.events, 6, "the replay went on");
+        let (replayed, safety) = verified(&bump::ENTRY, &events, 2);
+        assert_eq!(replayed, 6, "the replay went on");
         assert_eq!((safety.overruns, safety.use_after_free, safety.verify_errors), (1, 1, 0));
         assert_eq!(safety.findings[0].line, 4);
         assert!(
@@ -327,19 +283,5 @@ mod tests {
             (safety.findings[1].kind, safety.findings[1].line),
             (FindingKind::UseAfterFree, 6)
         );
-    }
-
-    #[test]
-    fn without_verify_nothing_is_checked_or_counted() {
-        let events = [Event::malloc(0, 16), Event::write(0, 0, 64, false)];
-        let (_, safety) = measure_memory_and_safety(
-            &bump::ENTRY,
-            &Params::default(),
-            &events,
-            1,
-            false,
-            &line_of,
-        );
-        assert_eq!(safety, Safety::default());
     }
 }

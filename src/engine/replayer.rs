@@ -1,0 +1,286 @@
+//! The event loop: a [`Replayer`] owns one strategy's heap and the engine's table of live blocks
+//! (by [`BlockId`]), and applies events one at a time, in order, telling a [`Probe`] what each
+//! did. It never looks back or ahead, so events can come from a `Vec` or a stream
+//! ([`EventSource`]). It knows no probe: the caller passes one in, and the loop is compiled for
+//! it.
+
+use super::probe::{HeapState, OpClass, Outcome, Probe};
+use super::source::EventSource;
+use crate::alloc::slowdown::{self, Slowdown};
+use crate::alloc::{Addr, Allocation, Bytes, Corruption, Params, Request, Strategy, StrategyEntry};
+use crate::trace::{BlockId, Event, Op, TraceError};
+
+/// How many events ahead [`Replayer::run`] prefetches the engine's table entry.
+const PREFETCH_DISTANCE: usize = 8;
+
+/// How a pass builds the heap it replays: the strategy, its parameters and, for tests, how the
+/// hidden `--test-slowdown` slows it (see [`crate::alloc::slowdown`]).
+#[derive(Clone, Copy)]
+pub struct Setup<'a> {
+    pub entry: &'a StrategyEntry,
+    pub params: &'a Params,
+    /// `None` (always, but in tests of the gate): the strategy as it is.
+    pub slowdown: Option<Slowdown>,
+}
+
+impl<'a> Setup<'a> {
+    /// `entry`'s strategy with `params`, not slowed.
+    pub fn new(entry: &'a StrategyEntry, params: &'a Params) -> Setup<'a> {
+        Setup { entry, params, slowdown: None }
+    }
+
+    /// A replayer of a fresh heap; `blocks` (the trace's id count) sizes the table.
+    pub fn replayer(&self, blocks: u32) -> Replayer {
+        let strategy = slowdown::new_strategy(self.entry, self.params, self.slowdown);
+        Replayer::with_strategy(strategy, blocks)
+    }
+}
+
+/// What the engine knows about one block id.
+#[derive(Clone, Copy, Debug, Default)]
+struct Slot {
+    /// The block the strategy placed; `size == 0` when the id is not live.
+    block: Allocation,
+    /// Requested bytes while live; [`Slot::FAILED`] when its allocation failed.
+    requested: Bytes,
+}
+
+impl Slot {
+    /// Marks an id whose allocation failed at the heap limit, so that its free is ignored.
+    const FAILED: Bytes = Bytes::MAX;
+
+    fn is_live(&self) -> bool {
+        self.block.size != 0
+    }
+}
+
+/// One strategy's heap plus the engine's table of live blocks.
+pub struct Replayer {
+    strategy: Box<dyn Strategy>,
+    slots: Vec<Slot>,
+    heap: HeapState,
+    /// Writes that ran past their block's requested size, as `(event index, first byte, one
+    /// past the last byte)`: what may have damaged a strategy's inline tags.
+    overruns: Vec<(u64, Addr, Addr)>,
+    /// Whether any write reached the strategy, after which it may report corruption.
+    written: bool,
+    /// The corruption that stopped this replay, and the event after which it was found.
+    stopped: Option<(u64, Corruption)>,
+}
+
+impl Replayer {
+    /// A fresh heap of `entry`'s strategy; `blocks` (the trace's id count) sizes the table.
+    pub fn new(entry: &StrategyEntry, params: &Params, blocks: u32) -> Replayer {
+        Setup::new(entry, params).replayer(blocks)
+    }
+
+    /// A replayer of `strategy`, a fresh heap; `blocks` sizes the table.
+    pub fn with_strategy(strategy: Box<dyn Strategy>, blocks: u32) -> Replayer {
+        Replayer {
+            strategy,
+            slots: vec![Slot::default(); blocks as usize],
+            heap: HeapState::default(),
+            overruns: Vec::new(),
+            written: false,
+            stopped: None,
+        }
+    }
+
+    pub fn strategy(&self) -> &dyn Strategy {
+        self.strategy.as_ref()
+    }
+
+    fn slot(&mut self, id: BlockId) -> &mut Slot {
+        let i = id as usize;
+        if i >= self.slots.len() {
+            self.slots.resize(i + 1, Slot::default());
+        }
+        &mut self.slots[i]
+    }
+
+    /// The corruption that stopped this replay, if the strategy found its metadata damaged,
+    /// with the index of the event after which it was found.
+    pub fn stopped(&self) -> Option<(u64, Corruption)> {
+        self.stopped
+    }
+
+    /// The index of the last write that ran past its block and covered `addr`: the likely
+    /// culprit of damage found there.
+    pub fn last_overrun_covering(&self, addr: Addr) -> Option<u64> {
+        self.overruns
+            .iter()
+            .rev()
+            .find(|(_, start, end)| (*start..*end).contains(&addr))
+            .map(|w| w.0)
+    }
+
+    /// Apply one event. Events must be valid (as every parsed trace is): an allocation names a
+    /// new id, a free or realloc a live one (or one whose allocation failed at the heap limit).
+    /// `index` is the event's index in the trace.
+    #[inline]
+    fn apply<P: Probe>(&mut self, index: u64, event: &Event, probe: &mut P) -> Outcome {
+        match event.op {
+            Op::Malloc | Op::Calloc | Op::Memalign => {
+                let req = Request { size: event.size, align: event.align() };
+                probe.before_call(OpClass::Malloc);
+                let placed = self.strategy.allocate(req);
+                probe.after_call(OpClass::Malloc);
+                self.place(event.id, req, placed)
+            }
+            Op::Free => {
+                let slot = *self.slot(event.id);
+                if !slot.is_live() {
+                    self.heap.ignored_frees += 1;
+                    return Outcome::IgnoredFree;
+                }
+                probe.before_call(OpClass::Free);
+                self.strategy.free(slot.block);
+                probe.after_call(OpClass::Free);
+                self.heap.live_requested -= slot.requested;
+                self.heap.live_consumed -= slot.block.size;
+                self.heap.live_blocks -= 1;
+                *self.slot(event.id) = Slot::default();
+                Outcome::Freed(slot.block)
+            }
+            Op::Realloc => {
+                let slot = *self.slot(event.id);
+                let req = Request::new(event.size);
+                if !slot.is_live() {
+                    // The block's allocation failed at the heap limit: the program would have
+                    // passed NULL, and realloc(NULL, n) is malloc(n).
+                    probe.before_call(OpClass::Realloc);
+                    let placed = self.strategy.allocate(req);
+                    probe.after_call(OpClass::Realloc);
+                    return self.place(event.id, req, placed);
+                }
+                probe.before_call(OpClass::Realloc);
+                let moved = self.strategy.reallocate(slot.block, req);
+                probe.after_call(OpClass::Realloc);
+                let Some(block) = moved else {
+                    // C's realloc: the old block stays as it was.
+                    self.heap.failed_allocations += 1;
+                    return Outcome::Failed;
+                };
+                self.heap.live_requested += req.size;
+                self.heap.live_requested -= slot.requested;
+                self.heap.live_consumed += block.size;
+                self.heap.live_consumed -= slot.block.size;
+                *self.slot(event.id) = Slot { block, requested: req.size };
+                Outcome::Placed { old: Some(slot.block), new: block, requested: req.size }
+            }
+            Op::Write => {
+                let slot = *self.slot(event.id);
+                if event.is_stale_write() || !slot.is_live() {
+                    return Outcome::StrayWrite;
+                }
+                let (offset, len) = (event.write_offset(), event.write_len());
+                if offset + len > slot.requested {
+                    let start = slot.block.payload + offset.max(slot.requested);
+                    self.overruns.push((index, start, slot.block.payload + offset + len));
+                }
+                self.strategy.write(slot.block, offset, len);
+                self.written = true;
+                Outcome::Wrote { block: slot.block, requested: slot.requested, offset, len }
+            }
+        }
+    }
+
+    fn place(&mut self, id: BlockId, req: Request, placed: Option<Allocation>) -> Outcome {
+        match placed {
+            Some(block) => {
+                self.heap.live_requested += req.size;
+                self.heap.live_consumed += block.size;
+                self.heap.live_blocks += 1;
+                *self.slot(id) = Slot { block, requested: req.size };
+                Outcome::Placed { old: None, new: block, requested: req.size }
+            }
+            None => {
+                self.heap.failed_allocations += 1;
+                *self.slot(id) = Slot { block: Allocation::default(), requested: Slot::FAILED };
+                Outcome::Failed
+            }
+        }
+    }
+
+    /// Ask the CPU to start loading the table entry of `id`, which a coming event will need.
+    ///
+    /// Ids of frees and reallocs are scattered over a table as large as the trace's block count,
+    /// so without this every such event starts with a cache miss in the engine's own
+    /// bookkeeping, which would be charged to the strategy being measured.
+    #[inline(always)]
+    fn prefetch(&self, id: BlockId) {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(slot) = self.slots.get(id as usize) {
+            // SAFETY: prefetching is only a hint and never faults, even for a bad address; this
+            // one is a valid reference anyway. SSE is part of the x86_64 baseline.
+            #[allow(unused_unsafe)]
+            unsafe {
+                use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+                _mm_prefetch::<_MM_HINT_T0>((slot as *const Slot).cast::<i8>());
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = id;
+    }
+
+    /// Apply every event of `events`, in order, calling `probe` after each; `first_index` is the
+    /// index of `events[0]` in the whole trace (events may come in chunks). Stops early when the
+    /// strategy reports its metadata damaged (see [`Replayer::stopped`]): the event that ran into
+    /// the damage is not counted. Returns the number of events counted.
+    pub fn run<P: Probe>(&mut self, events: &[Event], first_index: u64, probe: &mut P) -> u64 {
+        if self.stopped.is_some() {
+            return 0;
+        }
+        for (i, event) in events.iter().enumerate() {
+            if let Some(ahead) = events.get(i + PREFETCH_DISTANCE) {
+                self.prefetch(ahead.id);
+            }
+            let index = first_index + i as u64;
+            let outcome = self.apply(index, event, probe);
+            // Once a strategy finds its metadata damaged, nothing it says can be trusted, not
+            // even about the event that ran into the damage: the replay ends before it.
+            if self.written {
+                if let Some(corruption) = self.strategy.corruption() {
+                    self.stopped = Some((index, corruption));
+                    return i as u64;
+                }
+            }
+            probe.after_event(index, event, outcome, &self.heap, self.strategy.as_ref());
+        }
+        events.len() as u64
+    }
+
+    /// Replay every chunk of `source`, calling `advance(events)` after each chunk; stops early
+    /// when the strategy finds its metadata damaged.
+    pub fn replay<P: Probe>(
+        &mut self,
+        source: &dyn EventSource,
+        probe: &mut P,
+        advance: &dyn Fn(u64),
+    ) -> Result<(), TraceError> {
+        source.for_each_chunk(&mut |chunk, first| {
+            self.run(chunk, first, probe);
+            advance(chunk.len() as u64);
+            self.stopped().is_none()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alloc::bump;
+    use crate::engine::probe::NoProbe;
+
+    #[test]
+    fn a_failed_realloc_keeps_the_old_block_live() {
+        let params = Params { heap_limit: Some(64), ..Params::default() };
+        let mut r = Replayer::new(&bump::ENTRY, &params, 1);
+        r.apply(0, &Event::malloc(0, 16), &mut NoProbe);
+        assert_eq!(r.apply(1, &Event::realloc(0, 100), &mut NoProbe), Outcome::Failed);
+        assert_eq!(r.heap.failed_allocations, 1);
+        assert_eq!(r.heap.live_requested, 16);
+        let freed = r.apply(2, &Event::free(0), &mut NoProbe);
+        assert_eq!(freed, Outcome::Freed(Allocation::at(0, 16)), "the old block was still live");
+    }
+}
