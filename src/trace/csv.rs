@@ -96,7 +96,7 @@
 use super::builder::{
     number_message, parse_number, show, Builder, Collect, NumError, Sink, HEX_DIGITS,
 };
-use super::{Op, ParseOptions, Trace, TraceError};
+use super::event::{Op, ParseOptions, Trace, TraceError};
 use csv::ByteRecord;
 use std::io::Read;
 use std::path::Path;

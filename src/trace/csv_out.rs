@@ -3,10 +3,24 @@
 //! has the same columns and parses strictly to the events the converter validated.
 
 use super::builder::{Builder, Sink};
-use super::mtrace::ImportSummary;
-use super::{Event, Op, ParseOptions, TraceError};
+use super::event::{Event, Op, ParseOptions, SkipKind, TraceError};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
+
+/// What a conversion to CSV (an importer's `to_csv`) wrote and what it left out.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ImportSummary {
+    /// Events written: the CSV parses, strictly, to exactly these.
+    pub events: u64,
+    /// Block ids those events use.
+    pub blocks: u32,
+    /// Events dropped or repaired (only with `--lenient`), by kind.
+    pub skipped: BTreeMap<SkipKind, u64>,
+    /// Allocations that returned NULL and failed reallocs: they changed nothing, so the CSV
+    /// leaves them out.
+    pub failed: u64,
+}
 
 /// The header of every converted file.
 pub(crate) const HEADER: &str = "op,ptr,size,old_ptr,align,thread,time_ns\n";

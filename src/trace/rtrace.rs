@@ -55,7 +55,7 @@
 //! gives the same events, the same ids included. Line numbers refer to the new file.
 
 use super::builder::{Builder, Sink};
-use super::{BlockId, Event, Format, Op, ParseOptions, SkipKind, Trace, TraceError};
+use super::event::{BlockId, Event, Format, Op, ParseOptions, SkipKind, Trace, TraceError};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -516,10 +516,10 @@ pub fn convert(
     format: Format,
     options: ParseOptions,
     out: &mut File,
-    progress: Option<super::ReadProgress>,
+    progress: Option<super::input::ReadProgress>,
 ) -> Result<Header, TraceError> {
     let write_error = |source| TraceError::Write { source };
-    let input = super::open_reporting(path, progress)?;
+    let input = super::input::open_reporting(path, progress)?;
     out.seek(SeekFrom::Start(0)).map_err(write_error)?;
     out.set_len(0).map_err(write_error)?;
     let writer = io::BufWriter::with_capacity(1 << 20, out.try_clone().map_err(write_error)?);

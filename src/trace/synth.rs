@@ -3,7 +3,7 @@
 //! [`steady_state`] builds a [`Trace`] in memory (the benches); [`generate`] writes a native CSV
 //! trace of any length to a writer, one line at a time, for `replay gen` and the scale tests.
 
-use super::{BlockId, Event, Trace};
+use super::event::{BlockId, Event, Trace};
 use std::io::{self, Write};
 
 /// A small, fast, seedable generator (SplitMix64). Not for cryptography; the same seed gives the
@@ -289,6 +289,7 @@ pub fn generate(spec: &GenSpec, out: impl Write) -> io::Result<GenSummary> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::trace::event::Op;
 
     #[test]
     fn the_same_seed_gives_the_same_trace() {
@@ -302,8 +303,8 @@ mod tests {
         let mut live = 0i64;
         for e in &trace.events {
             live += match e.op {
-                crate::trace::Op::Free => -1,
-                crate::trace::Op::Realloc => 0,
+                Op::Free => -1,
+                Op::Realloc => 0,
                 _ => 1,
             };
         }
@@ -332,7 +333,8 @@ mod tests {
 
     #[test]
     fn every_pattern_and_distribution_parses_strictly_with_exactly_the_events_asked_for() {
-        use crate::trace::{csv, ParseOptions};
+        use crate::trace::csv;
+        use crate::trace::event::ParseOptions;
         for pattern in [Pattern::Ramp, Pattern::Peak, Pattern::Plateau, Pattern::Random] {
             for sizes in
                 [SizeDistribution::Uniform, SizeDistribution::PowerLaw, SizeDistribution::Mixed]
