@@ -3,7 +3,8 @@
 //! [`steady_state`] builds a [`Trace`] in memory (the benches); [`generate`] writes a native CSV
 //! trace of any length to a writer, one line at a time, for `replay gen` and the scale tests.
 
-use super::event::{BlockId, Event, Trace};
+use super::csv_out::{Columns, CsvRow, CsvWriter};
+use super::event::{BlockId, Event, Op, Trace};
 use std::io::{self, Write};
 
 /// A small, fast, seedable generator (SplitMix64). Not for cryptography; the same seed gives the
@@ -167,62 +168,6 @@ fn target(pattern: Pattern, step: u64, events: u64, live: u64) -> u64 {
     t as u64
 }
 
-/// Formats CSV lines without `fmt` machinery (a hundred million of them add up).
-struct LineWriter<W: Write> {
-    out: W,
-    line: Vec<u8>,
-}
-
-impl<W: Write> LineWriter<W> {
-    fn hex(&mut self, n: u64) {
-        self.line.extend_from_slice(b"0x");
-        let digits = (64 - n.leading_zeros()).div_ceil(4).max(1);
-        for shift in (0..digits).rev() {
-            self.line.push(b"0123456789abcdef"[((n >> (shift * 4)) & 0xF) as usize]);
-        }
-    }
-
-    fn decimal(&mut self, mut n: u64) {
-        let mut buf = [0u8; 20];
-        let mut at = buf.len();
-        loop {
-            at -= 1;
-            buf[at] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        self.line.extend_from_slice(&buf[at..]);
-    }
-
-    /// `op,ptr,size,old_ptr`; `size` and `old_ptr` are left empty when `None`.
-    fn row(&mut self, op: &[u8], ptr: u64, size: Option<u64>, old: Option<u64>) -> io::Result<()> {
-        self.line.extend_from_slice(op);
-        self.line.push(b',');
-        self.hex(ptr);
-        self.line.push(b',');
-        if let Some(size) = size {
-            self.decimal(size);
-        }
-        self.line.push(b',');
-        if let Some(old) = old {
-            self.hex(old);
-        }
-        self.line.push(b'\n');
-        if self.line.len() >= 1 << 16 {
-            self.flush_line()?;
-        }
-        Ok(())
-    }
-
-    fn flush_line(&mut self) -> io::Result<()> {
-        self.out.write_all(&self.line)?;
-        self.line.clear();
-        Ok(())
-    }
-}
-
 /// Where generated pointers start; each address slot is 16 bytes apart.
 const GEN_BASE: u64 = 0x5555_0000_0000;
 
@@ -237,8 +182,7 @@ const GEN_BASE: u64 = 0x5555_0000_0000;
 /// freed, as a real allocator reuses them.
 pub fn generate(spec: &GenSpec, out: impl Write) -> io::Result<GenSummary> {
     let mut rng = SplitMix64::new(spec.seed);
-    let mut w = LineWriter { out, line: Vec::with_capacity(1 << 17) };
-    w.line.extend_from_slice(b"op,ptr,size,old_ptr\n");
+    let mut w = CsvWriter::new(out, Columns::default());
     let live_cap = spec.live.max(1);
     // Live blocks by address slot, and the slots free for reuse (LIFO, as allocators reuse).
     let mut alive: Vec<u64> = Vec::new();
@@ -263,33 +207,33 @@ pub fn generate(spec: &GenSpec, out: impl Write) -> io::Result<GenSummary> {
             let old = alive[i];
             let new = fresh(&mut free_slots);
             let size = draw_size(spec.sizes, &mut rng);
-            w.row(b"realloc", GEN_BASE + new * 16, Some(size), Some(GEN_BASE + old * 16))?;
+            let (ptr, old_ptr) = (GEN_BASE + new * 16, Some(GEN_BASE + old * 16));
+            w.row(Op::Realloc, &CsvRow { ptr, size: Some(size), old_ptr, ..CsvRow::default() })?;
             alive[i] = new;
             free_slots.push(old);
         } else if allocate {
             let slot = fresh(&mut free_slots);
             let size = draw_size(spec.sizes, &mut rng);
-            w.row(b"malloc", GEN_BASE + slot * 16, Some(size), None)?;
+            let ptr = GEN_BASE + slot * 16;
+            w.row(Op::Malloc, &CsvRow { ptr, size: Some(size), ..CsvRow::default() })?;
             alive.push(slot);
             summary.blocks += 1;
         } else {
             let i = rng.below(alive.len() as u64) as usize;
             let slot = alive.swap_remove(i);
-            w.row(b"free", GEN_BASE + slot * 16, None, None)?;
+            w.row(Op::Free, &CsvRow { ptr: GEN_BASE + slot * 16, ..CsvRow::default() })?;
             free_slots.push(slot);
         }
         summary.max_live = summary.max_live.max(alive.len() as u64);
         summary.events += 1;
     }
-    w.flush_line()?;
-    w.out.flush()?;
+    w.finish()?;
     Ok(summary)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trace::event::Op;
 
     #[test]
     fn the_same_seed_gives_the_same_trace() {
