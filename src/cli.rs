@@ -1,5 +1,7 @@
-//! The command line, as the user types it (clap derive). `config.rs` turns it into what the
-//! program needs.
+//! The command line, as the user types it (clap derive): the only module that knows clap.
+//! `commands.rs` turns each command's arguments into the library's plain configuration
+//! (`config::RunConfig`, `stats::StatsConfig`, `record::RecordConfig`); no other library module
+//! imports this one.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;

@@ -1,14 +1,21 @@
-//! The subcommands, each a short pipeline over the library.
+//! The subcommands, each a short pipeline over the library. The one place besides `main.rs` that
+//! knows the command line ([`crate::cli`]): each command turns its arguments into the library's
+//! plain configuration ([`RunConfig`], [`StatsConfig`], [`RecordConfig`], ...) and runs it.
 
+use crate::alloc::{self, round_up, Params, ALIGN};
 use crate::cleanup;
 use crate::cli::{
     CompareArgs, ConvertArgs, GenArgs, GenPattern, GenSizes, ImportArgs, ImportFormat, MergeArgs,
+    RecordArgs, RunArgs, StatsArgs,
 };
-use crate::config::RunConfig;
-use crate::engine::{clock_overhead_ns, run_all, EventSource, InMemory, Plan, CHUNK_EVENTS};
+use crate::config::{self, RunConfig};
+use crate::engine::{
+    clock_overhead_ns, run_all, EventSource, InMemory, Plan, Timing, CHUNK_EVENTS,
+};
 use crate::gate::compare::{self as gate_compare, Document};
 use crate::gate::thresholds::Thresholds;
 use crate::progress::Progress;
+use crate::record::RecordConfig;
 use crate::report::csv::CsvExporter;
 use crate::report::html;
 use crate::report::json::JsonExporter;
@@ -16,6 +23,7 @@ use crate::report::markdown::MarkdownExporter;
 use crate::report::table::TableExporter;
 use crate::report::write::{self, Destination};
 use crate::report::{request_size_histogram, Exporter, Report, TraceSummary};
+use crate::stats::StatsConfig;
 use crate::trace::rtrace::Rtrace;
 use crate::trace::{self, Format, ParseOptions};
 use crate::Error;
@@ -162,6 +170,55 @@ fn prepare_outputs(config: &RunConfig) -> Result<Outputs, Error> {
     }
     outputs.report = report;
     Ok(outputs)
+}
+
+/// What `replay TRACE ...` typed, turned into the run's configuration, with every check clap
+/// cannot make (usage errors).
+pub fn run_config(args: &RunArgs) -> Result<RunConfig, String> {
+    let trace = args.trace.clone().ok_or("no trace given")?;
+    if args.threads == Some(0) {
+        return Err("--threads must be at least 1".into());
+    }
+    let slowdowns = args
+        .test_slowdown
+        .iter()
+        .map(|spec| crate::alloc::slowdown::parse(spec).map(|(e, s)| (e.name, s)))
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok(RunConfig {
+        trace,
+        format: args.format.into(),
+        parse: ParseOptions { lenient: args.lenient, one_thread: args.threads == Some(1) },
+        strategies: config::parse_strategies(&args.alloc)?,
+        params: Params {
+            // Past the address-space ceiling every request fails (see alloc::ADDRESS_LIMIT).
+            min_size: round_up(args.min_size.clamp(ALIGN, alloc::OVERSIZED), ALIGN),
+            coalesce: !args.no_coalesce,
+            heap_limit: args.heap_limit.as_deref().map(config::parse_bytes).transpose()?,
+            guard: args.guard,
+        },
+        timing: Timing {
+            runs: args.runs,
+            parallel: args.parallel_timing,
+            fake_clock: args.fake_clock,
+        },
+        threads: args.threads,
+        verify: args.verify,
+        json: args.json.as_deref().map(Destination::parse),
+        csv: args.csv.as_deref().map(Destination::parse),
+        markdown: args.markdown.as_deref().map(Destination::parse),
+        report_dir: args.report.clone(),
+        samples: args.samples,
+        quiet: args.quiet,
+        stream: args.stream,
+        command_line: config::command_line(std::env::args_os()),
+        baseline: args.baseline.clone(),
+        thresholds: crate::gate::thresholds::Thresholds::parse(
+            args.max_regression.as_deref().unwrap_or(""),
+        )?,
+        force: args.force,
+        slowdowns,
+        slowdown_specs: args.test_slowdown.clone(),
+    })
 }
 
 /// `replay TRACE ...`: load, replay through every chosen strategy, report. Returns whether
@@ -524,4 +581,23 @@ pub fn convert(args: &ConvertArgs) -> Result<(), Error> {
     };
     eprintln!("replay: converted {note} from {} into {dest}", args.input.display());
     Ok(())
+}
+
+/// `replay stats TRACE [--json FILE]`.
+pub fn stats(args: &StatsArgs) -> Result<(), Error> {
+    crate::stats::command(&StatsConfig {
+        trace: args.trace.clone(),
+        format: args.format.into(),
+        parse: ParseOptions { lenient: args.lenient, ..ParseOptions::default() },
+        json: args.json.as_deref().map(Destination::parse),
+    })
+}
+
+/// `replay record -o OUT -- CMD ...`: the status to exit with (see [`crate::record::record`]).
+pub fn record(args: &RecordArgs) -> Result<u8, Error> {
+    crate::record::record(&RecordConfig {
+        output: Destination::parse(&args.output),
+        keep_raw: args.keep_raw,
+        command: args.command.clone(),
+    })
 }
