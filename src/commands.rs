@@ -13,6 +13,7 @@ use crate::engine::{
     clock_overhead_ns, run_all, EventSource, InMemory, Plan, Timing, CHUNK_EVENTS,
 };
 use crate::gate::compare::{self as gate_compare, Document};
+use crate::gate::hash;
 use crate::gate::thresholds::Thresholds;
 use crate::progress::Progress;
 use crate::record::RecordConfig;
@@ -252,7 +253,7 @@ pub fn run(config: &RunConfig) -> Result<bool, Error> {
                     blocks: trace.blocks,
                     skipped: trace.skipped.clone(),
                     request_sizes: request_size_histogram(&trace.events),
-                    content_hash: crate::gate::hash::of_file(&config.trace).ok(),
+                    content_hash: hash::of_file(&config.trace, hash::Algorithm::default()).ok(),
                 },
                 trace::Trace {
                     gaps: trace.gaps.clone(),
@@ -279,7 +280,7 @@ pub fn run(config: &RunConfig) -> Result<bool, Error> {
                         blocks: u32::try_from(rtrace.header.blocks).unwrap_or(u32::MAX),
                         skipped: rtrace.header.skipped(),
                         request_sizes: sizes,
-                        content_hash: crate::gate::hash::of_file(&config.trace).ok(),
+                        content_hash: hash::of_file(&config.trace, hash::Algorithm::default()).ok(),
                     },
                     trace::Trace {
                         gaps: rtrace.gaps.clone(),
