@@ -98,14 +98,37 @@ pub struct StatsArgs {
     pub json: Option<PathBuf>,
 }
 
-/// The default of `--max-regression`, for its help.
-const MAX_REGRESSION_HELP: &str = "How much worse each figure may get, in percent of the old \
-    value, or `off` to leave it out of the gate. Figures: footprint, overhead, internal, \
-    external, failed, work, throughput, p99. Unnamed figures keep their defaults: \
-    footprint=0,overhead=0,internal=off,external=off,failed=0,work=0,throughput=10%,p99=off. \
-    Throughput regresses only when the drop also passes a one-sided Mann-Whitney U test over \
-    the runs (alpha 0.05 over all strategies, Bonferroni: --runs 3 for one strategy, 5 for \
-    all nine).";
+/// `--max-regression`'s long help. The number of strategies, and the runs the throughput test
+/// needs for one and for all of them, come from the registry and the test itself.
+fn max_regression_help() -> String {
+    let all = crate::alloc::ALL.len();
+    format!(
+        "How much worse each figure may get, in percent of the old value, or `off` to leave it \
+         out of the gate. Figures: footprint, overhead, internal, external, failed, work, \
+         throughput, p99. Unnamed figures keep their defaults: \
+         footprint=0,overhead=0,internal=off,external=off,failed=0,work=0,throughput=10%,p99=off. \
+         Throughput regresses only when the drop also passes a one-sided Mann-Whitney U test over \
+         the runs (alpha 0.05 over all strategies, Bonferroni: --runs {} for one strategy, {} for \
+         all {all}).",
+        runs_needed(1),
+        runs_needed(all)
+    )
+}
+
+/// The fewest runs on each side with which the gate's throughput test can flag a regression
+/// among `strategies` strategies: runs whose every new time is slower than every old one must
+/// reach the Bonferroni level `ALPHA / strategies`.
+fn runs_needed(strategies: usize) -> usize {
+    use crate::gate::stats::{p_greater, ALPHA};
+    let level = ALPHA / strategies.max(1) as f64;
+    (1..=MAX_RUNS as usize)
+        .find(|&n| {
+            let old: Vec<f64> = (0..n).map(|i| i as f64).collect();
+            let new: Vec<f64> = (n..2 * n).map(|i| i as f64).collect();
+            p_greater(&new, &old) <= level
+        })
+        .unwrap_or(MAX_RUNS as usize)
+}
 
 #[derive(Debug, Args)]
 pub struct CompareArgs {
@@ -122,7 +145,7 @@ pub struct CompareArgs {
     #[arg(long, value_name = "FILE")]
     pub markdown: Option<PathBuf>,
 
-    #[arg(long, value_name = "LIST", long_help = MAX_REGRESSION_HELP, help = "How much worse each figure may get (e.g. footprint=0,throughput=5%,p99=off)")]
+    #[arg(long, value_name = "LIST", long_help = max_regression_help(), help = "How much worse each figure may get (e.g. footprint=0,throughput=5%,p99=off)")]
     pub max_regression: Option<String>,
 
     /// Compare even when the results replayed different traces (by content hash).
@@ -254,7 +277,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub baseline: Option<PathBuf>,
 
-    #[arg(long, value_name = "LIST", long_help = MAX_REGRESSION_HELP, help = "With --baseline: how much worse each figure may get (e.g. footprint=0,throughput=5%)")]
+    #[arg(long, value_name = "LIST", long_help = max_regression_help(), help = "With --baseline: how much worse each figure may get (e.g. footprint=0,throughput=5%)")]
     pub max_regression: Option<String>,
 
     /// With --baseline: compare even when the baseline replayed a different trace.
@@ -432,6 +455,14 @@ mod tests {
             let help = help_of(sub, name);
             assert!(help.contains(&max.to_string()), "--{name}: {help}");
         }
+    }
+
+    #[test]
+    fn the_max_regression_help_counts_the_registry_and_the_runs_its_test_needs() {
+        assert_eq!((runs_needed(1), runs_needed(9)), (3, 5));
+        let all = crate::alloc::ALL.len();
+        let help = max_regression_help();
+        assert!(help.contains(&format!(", {} for all {all})", runs_needed(all))), "{help}");
     }
 
     #[test]
