@@ -224,7 +224,8 @@ pub struct ParseOptions {
     pub lenient: bool,
     /// Read a CSV trace on the calling thread alone. By default, on a machine with two cores or
     /// more, its lines are read on a second thread while the calling one checks them (see
-    /// `csv::parse_into`): about 1.4x faster.
+    /// `csv::parse_into`), which is faster: `cargo bench --bench parse` measures both
+    /// (`benches/README.md`).
     pub one_thread: bool,
 }
 
