@@ -31,7 +31,7 @@ use crate::Error;
 use std::path::{Path, PathBuf};
 
 /// Uncompressed inputs larger than this are streamed rather than loaded whole: see `load`.
-pub const STREAM_ABOVE_BYTES: u64 = 64 << 20;
+const STREAM_ABOVE_BYTES: u64 = 64 << 20;
 
 /// A trace ready to replay: in memory, or an `.rtrace` file streamed by every pass.
 enum Loaded {

@@ -49,7 +49,7 @@ pub const INTERPOSER: &str = "libreplay_interposer.so";
 
 /// The interposer next to the running `replay` binary (or, for a test binary in `deps/`, one
 /// directory up).
-pub fn find_interposer() -> Result<PathBuf, Error> {
+fn find_interposer() -> Result<PathBuf, Error> {
     let exe = std::env::current_exe()
         .map_err(|e| Error::Usage(format!("cannot find replay's own binary: {e}")))?;
     let dir = exe.parent().unwrap_or(Path::new("."));

@@ -448,14 +448,14 @@ pub fn command(config: &StatsConfig) -> Result<(), Error> {
     Ok(())
 }
 
-/// The events' live bytes after each event (for tests and charts); block ids below `blocks`.
-pub fn live_bytes_series(events: &[Event], blocks: u32) -> Vec<u128> {
-    LiveBytes::new(events, blocks).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The events' live bytes after each event; block ids below `blocks`.
+    fn live_bytes_series(events: &[Event], blocks: u32) -> Vec<u128> {
+        LiveBytes::new(events, blocks).collect()
+    }
 
     #[test]
     fn percentiles_are_nearest_rank() {

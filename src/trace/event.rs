@@ -44,19 +44,6 @@ impl Op {
         }
     }
 
-    /// Parse a trace file's op name (`aligned_alloc` and `posix_memalign` count as `memalign`).
-    pub fn from_name(name: &str) -> Option<Op> {
-        Some(match name {
-            "malloc" => Op::Malloc,
-            "calloc" => Op::Calloc,
-            "realloc" => Op::Realloc,
-            "free" => Op::Free,
-            "memalign" | "aligned_alloc" | "posix_memalign" => Op::Memalign,
-            "write" => Op::Write,
-            _ => return None,
-        })
-    }
-
     /// Whether the op creates a new block.
     pub const fn allocates(self) -> bool {
         matches!(self, Op::Malloc | Op::Calloc | Op::Memalign)
@@ -188,11 +175,6 @@ impl Trace {
         let before = self.gaps.partition_point(|(at, _)| *at <= index);
         let passed: i64 = self.gaps[..before].iter().map(|(_, lines)| lines).sum();
         (self.first_line + index).saturating_add_signed(passed)
-    }
-
-    /// Total events skipped by `--lenient`.
-    pub fn skipped_total(&self) -> u64 {
-        self.skipped.values().sum()
     }
 }
 

@@ -482,12 +482,6 @@ impl<W: Write> Sink for RtraceSink<W> {
     }
 }
 
-/// What [`convert`] wrote.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConvertSummary {
-    pub header: Header,
-}
-
 /// [`convert`] the trace at `path` into a new (or emptied) file at `output`, and open it.
 pub fn convert_to_file(
     path: &Path,

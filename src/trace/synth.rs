@@ -10,14 +10,14 @@ use std::io::{self, Write};
 /// A small, fast, seedable generator (SplitMix64). Not for cryptography; the same seed gives the
 /// same sequence on every machine.
 #[derive(Clone, Debug)]
-pub struct SplitMix64(u64);
+struct SplitMix64(u64);
 
 impl SplitMix64 {
-    pub fn new(seed: u64) -> SplitMix64 {
+    fn new(seed: u64) -> SplitMix64 {
         SplitMix64(seed)
     }
 
-    pub fn next_u64(&mut self) -> u64 {
+    fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -26,14 +26,14 @@ impl SplitMix64 {
     }
 
     /// Uniform in `0..n` (n > 0), by multiply-shift.
-    pub fn below(&mut self, n: u64) -> u64 {
+    fn below(&mut self, n: u64) -> u64 {
         ((self.next_u64() as u128 * n as u128) >> 64) as u64
     }
 }
 
 /// A request size drawn like small-object-heavy programs allocate: mostly 8..256 bytes, some up
 /// to 4 KiB, a few up to 64 KiB.
-pub fn typical_size(rng: &mut SplitMix64) -> u64 {
+fn typical_size(rng: &mut SplitMix64) -> u64 {
     match rng.below(100) {
         0..=79 => 8 + rng.below(249),
         80..=97 => 256 + rng.below(3841),
@@ -127,7 +127,7 @@ pub struct GenSummary {
 }
 
 /// A request size drawn from `dist`.
-pub fn draw_size(dist: SizeDistribution, rng: &mut SplitMix64) -> u64 {
+fn draw_size(dist: SizeDistribution, rng: &mut SplitMix64) -> u64 {
     match dist {
         SizeDistribution::Uniform => 1 + rng.below(4096),
         SizeDistribution::PowerLaw => {
