@@ -1,9 +1,12 @@
 //! Parse throughput of the native CSV format (as `replay` runs it, and on one thread), against
-//! the bare csv crate reading the same bytes record by record (on one thread), and the read throughput of
-//! the same events as an `.rtrace` file (from the page cache), in one run:
-//! `cargo bench --bench parse`.
+//! the bare csv crate reading the same bytes record by record (on one thread), the read
+//! throughput of the same events as an `.rtrace` file (from the page cache), and the content
+//! hash every run computes over its trace file (`replay::gate::hash`, both algorithms), in one
+//! run: `cargo bench --bench parse` (`-- hash` for the hash alone; `REPLAY_BENCH_HASH_MIB=1024`
+//! hashes a 1 GiB file instead of 64 MiB).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use replay::gate::hash::{self, Algorithm};
 use replay::trace::rtrace::{self, Rtrace, CHUNK_EVENTS};
 use replay::trace::{csv, Format, ParseOptions};
 use std::hint::black_box;
@@ -122,5 +125,46 @@ fn parse(c: &mut Criterion) {
     let _ = std::fs::remove_file(&rtrace_path);
 }
 
-criterion_group!(benches, parse);
+/// `replay::gate::hash::of_file` over a file of pseudo-random bytes in the page cache.
+fn content_hash(c: &mut Criterion) {
+    let mib: usize =
+        std::env::var("REPLAY_BENCH_HASH_MIB").ok().and_then(|v| v.parse().ok()).unwrap_or(64);
+    let path = std::env::temp_dir().join(format!("replay-bench-hash-{}", std::process::id()));
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let piece: Vec<u8> = (0..1 << 20)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    {
+        let mut file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+        for i in 0..mib {
+            let mut block = piece.clone();
+            block[0] = i as u8;
+            std::io::Write::write_all(&mut file, &block).unwrap();
+        }
+    }
+    let mut group = c.benchmark_group("hash");
+    group.throughput(Throughput::Bytes((mib << 20) as u64));
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4));
+    for algorithm in [Algorithm::Crc32, Algorithm::Fnv1a64] {
+        group.bench_function(format!("{} of_file", algorithm.prefix()), |b| {
+            b.iter(|| black_box(hash::of_file(&path, algorithm).unwrap()))
+        });
+    }
+    // The hash alone, on bytes already in memory: what of_file would reach if reading the
+    // file cost nothing.
+    let bytes = std::fs::read(&path).unwrap();
+    group.bench_function("crc32 in memory", |b| b.iter(|| black_box(crc32fast::hash(&bytes))));
+    group.finish();
+    let _ = std::fs::remove_file(&path);
+}
+
+criterion_group!(benches, parse, content_hash);
 criterion_main!(benches);

@@ -1,5 +1,7 @@
-//! The command line, as the user types it (clap derive). `config.rs` turns it into what the
-//! program needs.
+//! The command line, as the user types it (clap derive): the only module that knows clap.
+//! `commands.rs` turns each command's arguments into the library's plain configuration
+//! (`config::RunConfig`, `stats::StatsConfig`, `record::RecordConfig`); no other library module
+//! imports this one.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -450,6 +452,17 @@ mod tests {
         ] {
             let help = help_of(sub, name);
             assert!(help.contains(&max.to_string()), "--{name}: {help}");
+        }
+    }
+
+    #[test]
+    fn the_max_regression_help_counts_the_registry_and_the_runs_its_test_needs() {
+        let all = crate::alloc::ALL.len();
+        let runs = crate::gate::stats::min_runs(all);
+        let help = max_regression_help();
+        assert!(help.contains(&format!(", {runs} for all {all})")), "{help}");
+        for name in crate::figures::gate_names() {
+            assert!(help.contains(&format!("{name}=")), "{name}: {help}");
         }
     }
 

@@ -1,19 +1,23 @@
 //! The latency pass's clock: cheap enough to read twice around every strategy call.
 //!
-//! On x86_64 it is the CPU's time-stamp counter (`rdtsc`, no fence: a few nanoseconds, against
-//! 20-30 for `Instant::now()`, which goes through the vDSO). Its ticks are turned into
-//! nanoseconds by a rate calibrated once per process against `Instant`: [`Clock::calibrated`]
-//! spins for [`CALIBRATION`], reading both clocks at the start and the end, and divides. The
-//! counter runs at a constant rate on every x86_64 CPU of the last fifteen years
-//! (`constant_tsc`, `nonstop_tsc` in `/proc/cpuinfo`), whatever the core's frequency. Without
-//! a fence, a read may be reordered by a few instructions around the call it times: the error is
-//! a few nanoseconds either way, below the histograms' resolution for anything but the fastest
-//! calls, and the same for every strategy.
+//! It is the CPU's time-stamp counter (`rdtsc`, no fence; what reading it costs is measured on
+//! every timed run: `clock_overhead_ns` in the JSON) when the counter passes the checks of `src/tsc.rs`,
+//! the one set the interposer's clock (`replay record`) passes too: an invariant TSC, the
+//! kernel's own clock source, readable by the process. Its ticks are turned into nanoseconds by
+//! a rate calibrated once per process: [`Clock::calibrated`] pairs a counter reading with
+//! `CLOCK_MONOTONIC` (as the interposer's clock records do), spins for [`CALIBRATION`], pairs
+//! them again and divides. Without a fence, a read may be reordered by a few instructions
+//! around the call it times: the error is a few nanoseconds either way, below the histograms'
+//! resolution for anything but the fastest calls, and the same for every strategy.
 //!
-//! Elsewhere the clock is `Instant`, in nanoseconds since the calibration (one tick = 1 ns).
+//! Otherwise (and on CPUs other than x86_64) the clock is `CLOCK_MONOTONIC` in nanoseconds (one
+//! tick = 1 ns).
+
+#[path = "tsc.rs"]
+mod tsc;
 
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long the calibration spins.
 pub const CALIBRATION: Duration = Duration::from_millis(20);
@@ -21,11 +25,10 @@ pub const CALIBRATION: Duration = Duration::from_millis(20);
 /// A calibrated clock: read [`Clock::ticks`], convert differences with [`Clock::ns`].
 #[derive(Clone, Copy, Debug)]
 pub struct Clock {
+    /// Whether the ticks are the time-stamp counter's (else `CLOCK_MONOTONIC` nanoseconds).
+    tsc: bool,
     /// Nanoseconds per tick.
     ns_per_tick: f64,
-    /// `Instant` at calibration: the origin of the fallback clock's ticks.
-    #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
-    origin: Instant,
 }
 
 impl Clock {
@@ -35,36 +38,26 @@ impl Clock {
         *CLOCK.get_or_init(|| Clock::calibrate(CALIBRATION))
     }
 
-    /// Measure the tick rate over `span`.
-    pub fn calibrate(span: Duration) -> Clock {
-        let origin = Instant::now();
-        let mut clock = Clock { ns_per_tick: 1.0, origin };
-        if cfg!(target_arch = "x86_64") {
-            let (t0, c0) = (Instant::now(), clock.ticks());
-            while t0.elapsed() < span {
+    /// Check the counter and measure its rate over `span`.
+    fn calibrate(span: Duration) -> Clock {
+        let tsc = tsc::usable();
+        let mut clock = Clock { tsc, ns_per_tick: 1.0 };
+        if tsc {
+            let span = span.as_nanos() as u64;
+            let (c0, n0) = tsc::paired(true);
+            while tsc::monotonic_ns().saturating_sub(n0) < span {
                 std::hint::spin_loop();
             }
-            let (ns, c1) = (t0.elapsed().as_nanos() as f64, clock.ticks());
-            clock.ns_per_tick = ns / (c1.wrapping_sub(c0).max(1)) as f64;
+            let (c1, n1) = tsc::paired(true);
+            clock.ns_per_tick = n1.saturating_sub(n0) as f64 / (c1.wrapping_sub(c0).max(1)) as f64;
         }
         clock
     }
 
-    /// The counter now.
+    /// The clock now.
     #[inline(always)]
     pub fn ticks(&self) -> u64 {
-        #[cfg(target_arch = "x86_64")]
-        {
-            // SAFETY: rdtsc has no preconditions; every x86_64 CPU has it.
-            #[allow(unused_unsafe)]
-            unsafe {
-                std::arch::x86_64::_rdtsc()
-            }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            self.origin.elapsed().as_nanos() as u64
-        }
+        tsc::now(self.tsc)
     }
 
     /// `ticks` ticks in nanoseconds.
@@ -82,6 +75,24 @@ impl Clock {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Instant;
+
+    #[test]
+    fn the_clock_is_the_counter_exactly_when_the_shared_checks_pass() {
+        let clock = Clock::calibrated();
+        assert_eq!(clock.tsc, tsc::usable());
+        if !clock.tsc {
+            assert_eq!(clock.ns_per_tick(), 1.0);
+        }
+    }
+
+    #[test]
+    fn without_the_counter_a_paired_reading_is_one_monotonic_time() {
+        let before = tsc::monotonic_ns();
+        let (time, ns) = tsc::paired(false);
+        assert_eq!(time, ns);
+        assert!(ns >= before && tsc::now(false) >= ns);
+    }
 
     #[test]
     fn the_calibrated_clock_agrees_with_instant_over_a_sleep() {

@@ -1,14 +1,22 @@
-//! The subcommands, each a short pipeline over the library.
+//! The subcommands, each a short pipeline over the library. The one place besides `main.rs` that
+//! knows the command line ([`crate::cli`]): each command turns its arguments into the library's
+//! plain configuration ([`RunConfig`], [`StatsConfig`], [`RecordConfig`], ...) and runs it.
 
+use crate::alloc::{self, round_up, Params, ALIGN};
 use crate::cleanup;
 use crate::cli::{
     CompareArgs, ConvertArgs, GenArgs, GenPattern, GenSizes, ImportArgs, ImportFormat, MergeArgs,
+    RecordArgs, RunArgs, StatsArgs,
 };
-use crate::config::RunConfig;
-use crate::engine::{clock_overhead_ns, run_all, EventSource, InMemory, Plan, CHUNK_EVENTS};
+use crate::config::{self, RunConfig};
+use crate::engine::{
+    clock_overhead_ns, run_all, EventSource, InMemory, Plan, Timing, CHUNK_EVENTS,
+};
 use crate::gate::compare::{self as gate_compare, ResultFile};
+use crate::gate::hash;
 use crate::gate::thresholds::Thresholds;
 use crate::progress::Progress;
+use crate::record::RecordConfig;
 use crate::report::csv::CsvExporter;
 use crate::report::html;
 use crate::report::json::JsonExporter;
@@ -16,13 +24,14 @@ use crate::report::markdown::MarkdownExporter;
 use crate::report::table::TableExporter;
 use crate::report::write::{self, Destination};
 use crate::report::{request_size_histogram, Exporter, Report, TraceSummary};
+use crate::stats::StatsConfig;
 use crate::trace::rtrace::Rtrace;
 use crate::trace::{self, Format, ParseOptions};
 use crate::Error;
 use std::path::{Path, PathBuf};
 
 /// Uncompressed inputs larger than this are streamed rather than loaded whole: see `load`.
-pub const STREAM_ABOVE_BYTES: u64 = 64 << 20;
+const STREAM_ABOVE_BYTES: u64 = 64 << 20;
 
 /// A trace ready to replay: in memory, or an `.rtrace` file streamed by every pass.
 enum Loaded {
@@ -164,6 +173,56 @@ fn prepare_outputs(config: &RunConfig) -> Result<Outputs, Error> {
     Ok(outputs)
 }
 
+/// What `replay TRACE ...` typed, turned into the run's configuration, with every check clap
+/// cannot make (usage errors).
+pub fn run_config(args: &RunArgs) -> Result<RunConfig, String> {
+    let trace = args.trace.clone().ok_or("no trace given")?;
+    if args.threads == Some(0) {
+        return Err("--threads must be at least 1".into());
+    }
+    let slowdowns = args
+        .test_slowdown
+        .iter()
+        .map(|spec| crate::alloc::slowdown::parse(spec).map(|(e, s)| (e.name, s)))
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok(RunConfig {
+        trace,
+        format: args.format.into(),
+        parse: ParseOptions { lenient: args.lenient, one_thread: args.threads == Some(1) },
+        strategies: config::parse_strategies(&args.alloc)?,
+        params: Params {
+            // Past the address-space ceiling every request fails (see alloc::ADDRESS_LIMIT).
+            min_size: round_up(args.min_size.clamp(ALIGN, alloc::OVERSIZED), ALIGN),
+            coalesce: !args.no_coalesce,
+            heap_limit: args.heap_limit.as_deref().map(config::parse_bytes).transpose()?,
+            guard: args.guard,
+        },
+        timing: Timing {
+            runs: args.runs,
+            parallel: args.parallel_timing,
+            fake_clock: args.fake_clock,
+        },
+        threads: args.threads,
+        verify: args.verify,
+        json: args.json.as_deref().map(Destination::parse),
+        csv: args.csv.as_deref().map(Destination::parse),
+        markdown: args.markdown.as_deref().map(Destination::parse),
+        report_dir: args.report.clone(),
+        samples: args.samples,
+        quiet: args.quiet,
+        stream: args.stream,
+        command_line: config::command_line(std::env::args_os()),
+        baseline: args.baseline.clone(),
+        thresholds: crate::gate::thresholds::Thresholds::parse(
+            args.max_regression.as_deref().unwrap_or(""),
+        )?,
+        force: args.force,
+        allow_missing: args.allow_missing,
+        slowdowns,
+        slowdown_specs: args.test_slowdown.clone(),
+    })
+}
+
 /// `replay TRACE ...`: load, replay through every chosen strategy, report. Returns whether
 /// every check passed: `false` when `--verify` caught a strategy breaking the heap model.
 pub fn run(config: &RunConfig) -> Result<bool, Error> {
@@ -194,7 +253,7 @@ pub fn run(config: &RunConfig) -> Result<bool, Error> {
                     blocks: trace.blocks,
                     skipped: trace.skipped.clone(),
                     request_sizes: request_size_histogram(&trace.events),
-                    content_hash: crate::gate::hash::of_file(&config.trace).ok(),
+                    content_hash: hash::of_file(&config.trace, hash::Algorithm::default()).ok(),
                 },
                 trace::Trace {
                     gaps: trace.gaps.clone(),
@@ -221,7 +280,7 @@ pub fn run(config: &RunConfig) -> Result<bool, Error> {
                         blocks: u32::try_from(rtrace.header.blocks).unwrap_or(u32::MAX),
                         skipped: rtrace.header.skipped(),
                         request_sizes: sizes,
-                        content_hash: crate::gate::hash::of_file(&config.trace).ok(),
+                        content_hash: hash::of_file(&config.trace, hash::Algorithm::default()).ok(),
                     },
                     trace::Trace {
                         gaps: rtrace.gaps.clone(),
@@ -311,8 +370,10 @@ pub fn run(config: &RunConfig) -> Result<bool, Error> {
     let json = JsonExporter.export(&report)?;
     let new = ResultFile::parse(format!("this run of {}", config.trace.display()), &json)
         .map_err(Error::Usage)?;
-    gate_compare::check_same_trace(&old, &new, config.force).map_err(Error::Usage)?;
-    let comparison = gate_compare::compare(&old, &new, &config.thresholds, config.allow_missing);
+    let note = gate_compare::check_same_trace(&old, &new, config.force, Some(&config.trace))
+        .map_err(Error::Usage)?;
+    let comparison =
+        gate_compare::compare(&old, &new, &config.thresholds, config.allow_missing, note);
     let text = crate::gate::text(&comparison);
     if to_stdout {
         eprint!("{text}");
@@ -338,8 +399,9 @@ pub fn compare(args: &CompareArgs) -> Result<bool, Error> {
     };
     let old = ResultFile::read(&args.old).map_err(Error::Usage)?;
     let new = ResultFile::read(&args.new).map_err(Error::Usage)?;
-    gate_compare::check_same_trace(&old, &new, args.force).map_err(Error::Usage)?;
-    let comparison = gate_compare::compare(&old, &new, &thresholds, args.allow_missing);
+    let note =
+        gate_compare::check_same_trace(&old, &new, args.force, None).map_err(Error::Usage)?;
+    let comparison = gate_compare::compare(&old, &new, &thresholds, args.allow_missing, note);
     if let (Some(dest), Some(prepared)) = (&markdown, prepared) {
         finish(dest, prepared, crate::gate::markdown(&comparison).as_bytes())?;
     }
@@ -523,4 +585,23 @@ pub fn convert(args: &ConvertArgs) -> Result<(), Error> {
     };
     eprintln!("replay: converted {note} from {} into {dest}", args.input.display());
     Ok(())
+}
+
+/// `replay stats TRACE [--json FILE]`.
+pub fn stats(args: &StatsArgs) -> Result<(), Error> {
+    crate::stats::command(&StatsConfig {
+        trace: args.trace.clone(),
+        format: args.format.into(),
+        parse: ParseOptions { lenient: args.lenient, ..ParseOptions::default() },
+        json: args.json.as_deref().map(Destination::parse),
+    })
+}
+
+/// `replay record -o OUT -- CMD ...`: the status to exit with (see [`crate::record::record`]).
+pub fn record(args: &RecordArgs) -> Result<u8, Error> {
+    crate::record::record(&RecordConfig {
+        output: Destination::parse(&args.output),
+        keep_raw: args.keep_raw,
+        command: args.command.clone(),
+    })
 }

@@ -1,8 +1,9 @@
-//! What the user typed ([`crate::cli`]) turned into what the program needs, with every check that
-//! clap cannot make. Errors here are usage errors (exit status 2).
+//! What a replay run needs ([`RunConfig`]), and the checks of what the user typed that clap
+//! cannot make: strategy lists, byte counts. Errors here are usage errors (exit status 2). Plain
+//! data: `commands::run_config` fills a [`RunConfig`] from the command line ([`crate::cli`]),
+//! which this module does not know.
 
-use crate::alloc::{self, round_up, Bytes, Params, StrategyEntry, ALIGN};
-use crate::cli::RunArgs;
+use crate::alloc::{self, Bytes, Params, StrategyEntry};
 use crate::engine::Timing;
 use crate::report::write::Destination;
 use crate::trace::{Format, ParseOptions};
@@ -43,56 +44,6 @@ pub struct RunConfig {
     /// The hidden `--test-slowdown` settings, parsed, and as typed.
     pub slowdowns: Vec<(&'static str, crate::alloc::slowdown::Slowdown)>,
     pub slowdown_specs: Vec<String>,
-}
-
-impl RunConfig {
-    pub fn from_args(args: &RunArgs) -> Result<RunConfig, String> {
-        let trace = args.trace.clone().ok_or("no trace given")?;
-        if args.threads == Some(0) {
-            return Err("--threads must be at least 1".into());
-        }
-        let slowdowns = args
-            .test_slowdown
-            .iter()
-            .map(|spec| crate::alloc::slowdown::parse(spec).map(|(e, s)| (e.name, s)))
-            .collect::<Result<Vec<_>, String>>()?;
-        Ok(RunConfig {
-            trace,
-            format: args.format.into(),
-            parse: ParseOptions { lenient: args.lenient, one_thread: args.threads == Some(1) },
-            strategies: parse_strategies(&args.alloc)?,
-            params: Params {
-                // Past the address-space ceiling every request fails (see alloc::ADDRESS_LIMIT).
-                min_size: round_up(args.min_size.clamp(ALIGN, alloc::OVERSIZED), ALIGN),
-                coalesce: !args.no_coalesce,
-                heap_limit: args.heap_limit.as_deref().map(parse_bytes).transpose()?,
-                guard: args.guard,
-            },
-            timing: Timing {
-                runs: args.runs,
-                parallel: args.parallel_timing,
-                fake_clock: args.fake_clock,
-            },
-            threads: args.threads,
-            verify: args.verify,
-            json: args.json.as_deref().map(Destination::parse),
-            csv: args.csv.as_deref().map(Destination::parse),
-            markdown: args.markdown.as_deref().map(Destination::parse),
-            report_dir: args.report.clone(),
-            samples: args.samples,
-            quiet: args.quiet,
-            stream: args.stream,
-            command_line: command_line(std::env::args_os()),
-            baseline: args.baseline.clone(),
-            thresholds: crate::gate::thresholds::Thresholds::parse(
-                args.max_regression.as_deref().unwrap_or(""),
-            )?,
-            force: args.force,
-            allow_missing: args.allow_missing,
-            slowdowns,
-            slowdown_specs: args.test_slowdown.clone(),
-        })
-    }
 }
 
 /// Arguments joined by spaces, each quoted for a POSIX shell when it needs to be; the program

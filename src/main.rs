@@ -2,7 +2,6 @@
 
 use clap::Parser;
 use replay::cli::{Cli, Command};
-use replay::config::RunConfig;
 use replay::{commands, Error};
 use std::process::ExitCode;
 
@@ -15,18 +14,18 @@ fn main() -> ExitCode {
     let outcome = match &cli.command {
         Some(Command::Import(args)) => commands::import(args).map(|()| true),
         // The recorded program's exit status, once its trace is written.
-        Some(Command::Record(args)) => match replay::record::record(args) {
+        Some(Command::Record(args)) => match commands::record(args) {
             Ok(status) => return ExitCode::from(status),
             Err(error) => Err(error),
         },
-        Some(Command::Stats(args)) => replay::stats::command(args).map(|()| true),
+        Some(Command::Stats(args)) => commands::stats(args).map(|()| true),
         Some(Command::Compare(args)) => commands::compare(args),
         Some(Command::Merge(args)) => commands::merge(args).map(|()| true),
         Some(Command::Gen(args)) => commands::gen(args).map(|()| true),
         Some(Command::Convert(args)) => commands::convert(args).map(|()| true),
-        None => {
-            RunConfig::from_args(&cli.run).map_err(Error::Usage).and_then(|c| commands::run(&c))
-        }
+        None => commands::run_config(&cli.run)
+            .map_err(Error::Usage)
+            .and_then(|config| commands::run(&config)),
     };
     match outcome {
         Ok(true) => ExitCode::SUCCESS,

@@ -30,7 +30,6 @@
 //! filesystem, a file size limit: the error is named, with the file), or the CSV could not be
 //! written. No CSV is written then (and an existing one is left as it was).
 
-use crate::cli::RecordArgs;
 use crate::report::write::{self, Destination};
 use crate::trace::recorded::{self, RecordingSummary, Streamed, STREAM_READ};
 use crate::trace::TraceError;
@@ -50,7 +49,7 @@ pub const INTERPOSER: &str = "libreplay_interposer.so";
 
 /// The interposer next to the running `replay` binary (or, for a test binary in `deps/`, one
 /// directory up).
-pub fn find_interposer() -> Result<PathBuf, Error> {
+fn find_interposer() -> Result<PathBuf, Error> {
     let exe = std::env::current_exe()
         .map_err(|e| Error::Usage(format!("cannot find replay's own binary: {e}")))?;
     let dir = exe.parent().unwrap_or(Path::new("."));
@@ -306,15 +305,26 @@ impl Output {
     }
 }
 
+/// What `replay record` runs and where its trace goes.
+#[derive(Clone, Debug)]
+pub struct RecordConfig {
+    /// Where the CSV trace goes.
+    pub output: Destination,
+    /// Keep the interposer's raw recording next to the output (as OUT.raw).
+    pub keep_raw: bool,
+    /// The program to run and its arguments.
+    pub command: Vec<std::ffi::OsString>,
+}
+
 /// Run the program under the interposer and write its trace: the status to exit with, the
 /// program's own ([`exit_code`]), once the trace is written. An error (exit status 2) when the
 /// trace cannot be written whole: the program cannot be run or recorded (checked before it runs:
 /// see [`check_loadable`]), the interposer could not write its raw file (a full filesystem, a
 /// file size limit: the raw file's status record names the error), or the CSV cannot be
 /// written. The program's own status is then in the message, not in the exit status.
-pub fn record(args: &RecordArgs) -> Result<u8, Error> {
+pub fn record(config: &RecordConfig) -> Result<u8, Error> {
     let interposer = find_interposer()?;
-    let dest = Destination::parse(&args.output);
+    let dest = config.output.clone();
     // The raw file goes into a new private directory (an unpredictable name) beside OUT, or in
     // the system's temporary directory for `-o -`, removed at the end and on a signal (see
     // `crate::cleanup`); `--keep-raw` moves it to OUT.raw (`-o -`: $TMPDIR/replay-record-PID.raw).
@@ -332,7 +342,7 @@ pub fn record(args: &RecordArgs) -> Result<u8, Error> {
     let raw_dir = crate::cleanup::temp_dir_in(&raw_home, ".replay-record.", "", 0o700)
         .map_err(|source| Error::Output { dest: raw_home.display().to_string(), source })?;
     let raw = raw_dir.path().join("recording.raw");
-    let Some((program, rest)) = args.command.split_first() else {
+    let Some((program, rest)) = config.command.split_first() else {
         return Err(Error::Usage("no command to record (replay record -o OUT -- CMD ...)".into()));
     };
     let shown = Path::new(program).display();
@@ -426,7 +436,7 @@ pub fn record(args: &RecordArgs) -> Result<u8, Error> {
     // Removing a large file takes a while (its pages are freed when the last descriptor
     // closes, here): done on the other core, beside the commit.
     let read = tail.file;
-    if args.keep_raw {
+    if config.keep_raw {
         if let Err(e) = std::fs::rename(&raw, &kept_raw) {
             eprintln!("replay: warning: cannot keep the raw file as {}: {e}", kept_raw.display());
         }

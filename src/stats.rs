@@ -28,13 +28,12 @@
 //!    least 75% of the events after that.
 //! 4. **peak** otherwise: one phase of growth followed by a release.
 
-use crate::cli::StatsArgs;
 use crate::report::write::{self, Destination};
 use crate::trace::{self, Event, Format, Op, ParseOptions, Trace};
 use crate::Error;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Nearest-rank percentiles of a set of numbers (all 0 when it is empty).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -415,25 +414,31 @@ pub fn render(stats: &TraceStats) -> String {
     out
 }
 
-/// `replay stats TRACE [--json FILE]`.
-pub fn command(args: &StatsArgs) -> Result<(), Error> {
-    let format = Format::from(args.format);
-    let trace = trace::load(
-        &args.trace,
-        format,
-        ParseOptions { lenient: args.lenient, ..ParseOptions::default() },
-    )?;
-    let threads = if format == Format::Csv { count_threads(&args.trace) } else { None };
+/// What `replay stats` profiles and where the profile goes.
+#[derive(Clone, Debug)]
+pub struct StatsConfig {
+    /// The trace to profile.
+    pub trace: PathBuf,
+    pub format: Format,
+    pub parse: ParseOptions,
+    /// Where the profile goes as JSON, if anywhere; standard output replaces the text.
+    pub json: Option<Destination>,
+}
+
+/// `replay stats TRACE [--json FILE]`: the profile as text on standard output, and as JSON.
+pub fn command(config: &StatsConfig) -> Result<(), Error> {
+    let format = config.format;
+    let trace = trace::load(&config.trace, format, config.parse)?;
+    let threads = if format == Format::Csv { count_threads(&config.trace) } else { None };
     let stats = profile(&trace, threads);
     let mut to_stdout = false;
-    if let Some(json) = &args.json {
-        let dest = Destination::parse(json);
+    if let Some(dest) = &config.json {
         let mut bytes = serde_json::to_vec_pretty(&stats)
             .map_err(|e| Error::Export(crate::report::ExportError::Json(e)))?;
         bytes.push(b'\n');
-        write::write(&dest, &bytes)
+        write::write(dest, &bytes)
             .map_err(|source| Error::Output { dest: dest.to_string(), source })?;
-        to_stdout = dest == Destination::Stdout;
+        to_stdout = *dest == Destination::Stdout;
     }
     if !to_stdout {
         let dest = Destination::Stdout;
@@ -443,14 +448,14 @@ pub fn command(args: &StatsArgs) -> Result<(), Error> {
     Ok(())
 }
 
-/// The events' live bytes after each event (for tests and charts); block ids below `blocks`.
-pub fn live_bytes_series(events: &[Event], blocks: u32) -> Vec<u128> {
-    LiveBytes::new(events, blocks).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The events' live bytes after each event; block ids below `blocks`.
+    fn live_bytes_series(events: &[Event], blocks: u32) -> Vec<u128> {
+        LiveBytes::new(events, blocks).collect()
+    }
 
     #[test]
     fn percentiles_are_nearest_rank() {

@@ -306,7 +306,7 @@ fn verify_reports_the_use_after_free_with_its_line() {
 }
 
 #[test]
-fn all_nine_strategies_of_the_catalogue_are_in_all() {
+fn all_runs_every_strategy_of_the_registry_in_its_order() {
     let doc = json_of(&[&shipped("xz.csv"), "--runs", "0"]);
     let names: Vec<&str> = doc["results"]
         .as_array()
@@ -314,18 +314,40 @@ fn all_nine_strategies_of_the_catalogue_are_in_all() {
         .iter()
         .map(|r| r["allocator"].as_str().unwrap())
         .collect();
-    assert_eq!(
-        names,
-        [
-            "bump",
-            "first-fit",
-            "next-fit",
-            "best-fit",
-            "worst-fit",
-            "boundary-tag",
-            "slab",
-            "buddy",
-            "tlsf"
-        ]
-    );
+    let registry: Vec<&str> = replay::alloc::ALL.iter().map(|e| e.name).collect();
+    assert_eq!(names, registry);
+}
+
+/// Every `.rs` file under `dir`, recursively.
+fn sources(dir: &Path, into: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            sources(&path, into);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            into.push(path);
+        }
+    }
+}
+
+#[test]
+fn only_the_command_line_modules_know_clap_and_the_cli() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    sources(&src, &mut files);
+    for file in files {
+        let name = file.strip_prefix(&src).unwrap().display().to_string();
+        let code: String = std::fs::read_to_string(&file)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("//"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        if name != "cli.rs" && name != "main.rs" {
+            assert!(!code.contains("clap::") && !code.contains("use clap"), "{name} uses clap");
+        }
+        if !["cli.rs", "main.rs", "commands.rs"].contains(&name.as_str()) {
+            assert!(!code.contains("cli::"), "{name} imports the command line (crate::cli)");
+        }
+    }
 }

@@ -515,3 +515,38 @@ fn a_result_of_another_schema_version_is_refused_before_its_layout_is_read() {
     assert_eq!(code, 2);
     assert!(err.contains("not a version number"), "{err}");
 }
+
+#[test]
+fn a_baseline_hashed_the_old_way_still_gates_a_run_of_its_trace() {
+    use replay::gate::hash::{of_file, Algorithm};
+    let dir = tempfile::tempdir().unwrap();
+    let mut old = real_result(&[]);
+    let fnv = of_file(Path::new(&trace("xz.csv")), Algorithm::Fnv1a64).unwrap();
+    assert!(fnv.starts_with("fnv1a64:"), "{fnv}");
+    old["trace"]["content_hash"] = json!(fnv);
+    let base = dir.path().join("base.json");
+    std::fs::write(&base, serde_json::to_vec(&old).unwrap()).unwrap();
+    let run = |t: &str| {
+        replay()
+            .args([&trace(t), "--alloc", "all", "--fake-clock", "--runs", "3", "--baseline"])
+            .arg(&base)
+            .output()
+            .unwrap()
+    };
+    let out = run("xz.csv");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("hashed its trace with fnv1a64") && text.contains("matches"), "{text}");
+    // Another trace does not match the old hash either.
+    let out = run("perl-hash.csv");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("replayed different traces"));
+    // Two files alone cannot be matched: said, and --force still compares.
+    let p = pair(old, real_result(&[]));
+    let (code, _, err) = compare(&p, &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("hashed its trace with fnv1a64") && err.contains("crc32"), "{err}");
+    let (code, out, _) = compare(&p, &["--force"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("(compared with --force)"), "{out}");
+}

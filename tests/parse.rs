@@ -416,7 +416,7 @@ fn lenient_parsing_drops_bad_lines_and_counts_each_kind() {
     assert_eq!(skipped(&trace, SkipKind::Malformed), 3);
     assert_eq!(skipped(&trace, SkipKind::NotLive), 2);
     assert_eq!(skipped(&trace, SkipKind::StillLive), 0);
-    assert_eq!(trace.skipped_total(), 5);
+    assert_eq!(trace.skipped.values().sum::<u64>(), 5);
 }
 
 #[test]
@@ -572,7 +572,7 @@ fn lenient_mtrace_parsing_drops_frees_of_blocks_from_before_the_recording() {
 }
 
 /// `to_csv` of `text`, then the CSV parsed strictly: the same events as `mtrace::parse`.
-fn assert_converts_faithfully(text: &[u8], options: ParseOptions) -> mtrace::ImportSummary {
+fn assert_converts_faithfully(text: &[u8], options: ParseOptions) -> replay::trace::ImportSummary {
     let path = Path::new("in.mtrace");
     let mut out = Vec::new();
     let summary = mtrace::to_csv(text, path, &mut out, options).unwrap();

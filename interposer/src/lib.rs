@@ -24,10 +24,12 @@
 //!
 //! # Time
 //! Each record's `time` is a reading of the recording's clock: the CPU's time-stamp counter
-//! (`rdtsc`, about 9 ns) when it runs at a constant rate (CPUID's invariant TSC), the kernel
-//! uses it as its own clock source (so it found it synchronised between CPUs) and the process
-//! may read it; `CLOCK_MONOTONIC` in nanoseconds otherwise (`clock_gettime`, about 21 ns: on
-//! an allocation-heavy Python run, the counter took a third off the interposer's cost). A clock
+//! (`rdtsc`) when it runs at a constant rate (CPUID's invariant TSC), the kernel uses it as its
+//! own clock source (so it found it synchronised between CPUs) and the process may read it;
+//! `CLOCK_MONOTONIC` in nanoseconds otherwise (`clock_gettime`, slower: on an allocation-heavy
+//! Python run, the counter took a third off the interposer's cost). The counter, its checks and
+//! the paired reading below are `src/tsc.rs` of `replay`, included here as [`tsc`], the same
+//! code as `replay`'s latency clock: no allocation, no lock, async-signal-safe calls only. A clock
 //! record pairs a reading with `CLOCK_MONOTONIC` at the same instant: one is written when
 //! recording starts and one at the head of every chunk, taken when the chunk is written.
 //! `replay record` turns readings into nanoseconds with them (within a few tens of
@@ -115,6 +117,11 @@ use core::ptr::null_mut;
 use core::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize};
 use libc::{c_char, c_int, c_void, size_t};
+
+/// The time-stamp counter and its checks, one source file shared with `replay`'s latency clock
+/// (see "Time").
+#[path = "../../src/tsc.rs"]
+mod tsc;
 
 /// One recorded call, as written to the raw file.
 #[repr(C)]
@@ -558,7 +565,7 @@ fn start_recording() {
         }
         FILE_DEV.store(stat.st_dev, Relaxed);
         FILE_INO.store(stat.st_ino, Relaxed);
-        TSC.store(tsc_is_the_clock(), Relaxed);
+        TSC.store(tsc::usable(), Relaxed);
         let mut start = [0u8; MAGIC.len() + 2 * RECORD_BYTES];
         start[..MAGIC.len()].copy_from_slice(MAGIC);
         let status = status_record(STOP_NONE, 0);
@@ -787,86 +794,16 @@ fn tid() -> u32 {
 /// Whether the clock is the time-stamp counter (else `CLOCK_MONOTONIC`): see "Time".
 static TSC: AtomicBool = AtomicBool::new(false);
 
-fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: a valid timespec to fill (served by the vDSO, no system call).
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
-
 /// The recording's clock: see "Time".
 #[inline]
 fn now() -> u64 {
-    #[cfg(target_arch = "x86_64")]
-    if TSC.load(Relaxed) {
-        // SAFETY: rdtsc has no preconditions; `tsc_is_the_clock` checked that it is usable.
-        return unsafe { core::arch::x86_64::_rdtsc() };
-    }
-    monotonic_ns()
+    tsc::now(TSC.load(Relaxed))
 }
 
-/// The clock and `CLOCK_MONOTONIC` at the same instant. The counter is read on both sides of
-/// `clock_gettime` and the middle taken; of three tries the one with the shortest gap is kept
-/// (the first call of a process, or one that was interrupted, can be off by microseconds).
+/// The clock and `CLOCK_MONOTONIC` at the same instant ([`tsc::paired`]).
 fn clock_record() -> Record {
-    let (time, ns) = if TSC.load(Relaxed) {
-        let mut best = (u64::MAX, 0, 0);
-        for _ in 0..3 {
-            let before = now();
-            let ns = monotonic_ns();
-            let gap = now().saturating_sub(before);
-            if gap < best.0 {
-                best = (gap, before + gap / 2, ns);
-            }
-        }
-        (best.1, best.2)
-    } else {
-        let ns = monotonic_ns();
-        (ns, ns)
-    };
+    let (time, ns) = tsc::paired(TSC.load(Relaxed));
     Record { seq: 0, time, ptr: ns, size: 0, arg: 0, tid: tid(), op: OP_CLOCK }
-}
-
-/// Whether to read the time-stamp counter: it runs at a constant rate whatever the CPU's
-/// power state (CPUID's invariant TSC), the kernel uses it as its own clock (so it found it
-/// synchronised between CPUs), and the process may read it (`PR_GET_TSC`).
-fn tsc_is_the_clock() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use core::arch::x86_64::__cpuid;
-        // SAFETY: cpuid exists on every x86_64 CPU; leaf 0x80000007 is asked for only when
-        // the CPU has it. (`__cpuid` is a safe function in recent Rust, unsafe in older ones.)
-        #[allow(unused_unsafe)]
-        let invariant = unsafe {
-            __cpuid(0x8000_0000).eax >= 0x8000_0007 && __cpuid(0x8000_0007).edx & (1 << 8) != 0
-        };
-        let mut allowed: c_int = 0;
-        // SAFETY: PR_GET_TSC writes the setting to the int it is given.
-        let readable = unsafe {
-            libc::prctl(libc::PR_GET_TSC, &mut allowed as *mut c_int) == 0
-                && allowed == libc::PR_TSC_ENABLE
-        };
-        invariant && readable && kernel_clock_is_tsc()
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    false
-}
-
-/// Whether the kernel's current clock source is the TSC.
-#[cfg(target_arch = "x86_64")]
-fn kernel_clock_is_tsc() -> bool {
-    let path = c"/sys/devices/system/clocksource/clocksource0/current_clocksource";
-    let mut name = [0u8; 16];
-    // SAFETY: open/read/close of a NUL-terminated path into a local buffer (no allocation).
-    unsafe {
-        let fd = libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
-        if fd < 0 {
-            return false;
-        }
-        let n = libc::read(fd, name.as_mut_ptr().cast(), name.len());
-        libc::close(fd);
-        n >= 4 && &name[..4] == b"tsc\n"
-    }
 }
 
 /// Start recording a call on this thread: false when the call must pass through unrecorded

@@ -53,7 +53,8 @@
 //! heap and the engine's table of blocks (32 bytes per block id: ids are recycled in an
 //! `.rtrace`, so that is per block *live at once*), never the trace: memory does not grow with
 //! the trace's length. Re-reading costs a sequential read of 16 bytes an event from the page
-//! cache per pass, small next to any strategy's work; the throughput pass's clock runs only while
+//! cache per pass (`.rtrace` chunks in `cargo bench --bench parse`, benches/README.md: 8.3 GiB/s),
+//! small next to any strategy's work; the throughput pass's clock runs only while
 //! events are replayed, not while they are read.
 
 pub mod exact;

@@ -8,6 +8,7 @@
 //! figure that is not compared cannot regress. A figure absent from the baseline (a run without
 //! timing, a trace without realloc) is not compared.
 
+use super::hash;
 use super::stats;
 use super::thresholds::Thresholds;
 use crate::figures::{Better, Figure, Kind, Unit, FIGURES};
@@ -51,28 +52,83 @@ impl ResultFile {
     }
 }
 
-/// Refuse to compare results of different traces (unless `force`).
-pub fn check_same_trace(old: &ResultFile, new: &ResultFile, force: bool) -> Result<(), String> {
-    if force {
-        return Ok(());
-    }
+/// Refuse to compare results of different traces, unless `force`; `Ok` carries a note for
+/// the comparison when there is something to say (traces compared with `--force`, a baseline
+/// hashed the old way).
+///
+/// Each content hash names its algorithm ([`hash::algorithm_of`]). A baseline written by an
+/// older replay (`fnv1a64:`) still compares: when the trace itself is at hand (`--baseline`),
+/// it is hashed again the baseline's way; without it (`replay compare` of two files) the two
+/// cannot be matched and that is said.
+pub fn check_same_trace(
+    old: &ResultFile,
+    new: &ResultFile,
+    force: bool,
+    trace: Option<&Path>,
+) -> Result<Option<String>, String> {
+    let differ = || {
+        format!(
+            "{} and {} replayed different traces: {} vs {}",
+            old.name,
+            new.name,
+            old.trace_label(),
+            new.trace_label()
+        )
+    };
+    let refused = |why: String| {
+        if force {
+            Ok(Some(format!("different traces (compared with --force): {why}")))
+        } else {
+            Err(format!("{why}; pass --force to compare anyway"))
+        }
+    };
     match (old.content_hash(), new.content_hash()) {
-        (Some(a), Some(b)) if a == b => Ok(()),
-        (None, _) | (_, None) => Err(format!(
+        (Some(a), Some(b)) if a == b => Ok(None),
+        (None, _) | (_, None) => refused(format!(
             "{} or {} has no trace content hash, so they may have replayed different traces: \
-             {} vs {}; pass --force to compare anyway",
+             {} vs {}",
             old.name,
             new.name,
             old.trace_label(),
             new.trace_label()
         )),
-        _ => Err(format!(
-            "{} and {} replayed different traces: {} vs {}; pass --force to compare anyway",
-            old.name,
-            new.name,
-            old.trace_label(),
-            new.trace_label()
-        )),
+        (Some(a), Some(b)) => {
+            let (Some(was), Some(now)) = (hash::algorithm_of(a), hash::algorithm_of(b)) else {
+                return refused(differ());
+            };
+            if was == now {
+                return refused(differ());
+            }
+            let Some(trace) = trace else {
+                return refused(format!(
+                    "{} hashed its trace with {} and {} with {}, so this comparison cannot tell \
+                     whether they replayed the same trace: re-run {} with this replay, or \
+                     compare with --baseline on the trace",
+                    old.name,
+                    was.prefix(),
+                    new.name,
+                    now.prefix(),
+                    old.name
+                ));
+            };
+            match hash::of_file(trace, was) {
+                Ok(again) if again == a => Ok(Some(format!(
+                    "{} hashed its trace with {}; {} hashed the same way matches it",
+                    old.name,
+                    was.prefix(),
+                    trace.display()
+                ))),
+                Ok(again) => refused(format!(
+                    "{} and {} replayed different traces: {} vs {} ({} hashed the old way: {again})",
+                    old.name,
+                    new.name,
+                    old.trace_label(),
+                    new.trace_label(),
+                    trace.display()
+                )),
+                Err(e) => refused(format!("cannot hash {} again: {e}", trace.display())),
+            }
+        }
     }
 }
 
@@ -243,6 +299,7 @@ pub fn compare(
     new: &ResultFile,
     thresholds: &Thresholds,
     allow_missing: bool,
+    trace_note: Option<String>,
 ) -> Comparison {
     let mut comparison = Comparison {
         old_name: old.name.clone(),
@@ -251,6 +308,7 @@ pub fn compare(
         allow_missing,
         ..Comparison::default()
     };
+    comparison.notes.extend(trace_note);
     settings_notes(old, new, &mut comparison.notes);
     let in_new = |o: &ResultRecord| new.document.result(&o.allocator);
     // Bonferroni: one test per repeated figure per strategy in both, so that the chance of any
@@ -400,13 +458,6 @@ fn settings_notes(old: &ResultFile, new: &ResultFile, notes: &mut Vec<String>) {
     let (a, b) = (&old.document, &new.document);
     if a.tool.version != b.tool.version {
         notes.push(format!("tool version: {} -> {}", a.tool.version, b.tool.version));
-    }
-    if a.trace.content_hash != b.trace.content_hash {
-        notes.push(format!(
-            "different traces (compared with --force): {} vs {}",
-            old.trace_label(),
-            new.trace_label()
-        ));
     }
     // Compared as JSON values, key by key, so every setting is covered and named as written.
     let as_map = |d: &Document| match serde_json::to_value(&d.settings) {

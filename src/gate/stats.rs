@@ -17,7 +17,7 @@
 //!
 //! The smallest p-value `n` and `m` runs can give is `1 / C(n + m, n)`: 0.1 for 2 runs each,
 //! 0.05 for 3, 0.014 for 4, 0.004 for 5, 0.001 for 6. So a throughput regression of one
-//! strategy can be flagged from 3 runs on each side (`--runs 3`, the default); comparing all 9
+//! strategy can be flagged from 3 runs on each side (`--runs 3`, the default); comparing 9
 //! strategies (level 0.05 / 9 = 0.0056) needs `--runs 5` or more.
 
 /// The default significance level of time verdicts.

@@ -19,7 +19,7 @@
 //!   address twice), then the allocation is replayed. Both events get the allocation's line.
 //!   Counted as `still_live`.
 
-use super::{BlockId, Event, Op, ParseOptions, SkipKind, Trace, TraceError};
+use super::event::{BlockId, Event, Op, ParseOptions, SkipKind, Trace, TraceError};
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::path::{Path, PathBuf};

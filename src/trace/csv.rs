@@ -80,10 +80,10 @@
 //! comma or newline where the header says; the csv crate reads only the header and every other
 //! line (see `parse_into`). Per line, what remains is one pointer-map probe per allocation or
 //! free and one pushed event: about half the time each. So on two cores, lines are read on one
-//! while the other checks them. On `cargo bench --bench parse` (16 MiB, a shared 2-core
-//! machine), against the bare csv crate's record loop on one thread (which only splits): 970
-//! MiB/s, 117% of it; on one thread (`--threads 1`), 710 MiB/s, 85%. (The first version, all
-//! through the csv crate: 41-50%; splitting in our own buffer: 57-67%.)
+//! while the other checks them. `cargo bench --bench parse` measures it that way and on one
+//! thread (`--threads 1`), against the bare csv crate's record loop on one thread (which only
+//! splits): the figures, and those of earlier versions, are in `benches/README.md` ("reading
+//! traces").
 //!
 //! With `--lenient` ([`ParseOptions::lenient`]) every problem from "wrong number of fields" on is
 //! counted in [`Trace::skipped`] instead, and the event dropped or repaired: a free of a dead
@@ -96,7 +96,7 @@
 use super::builder::{
     number_message, parse_number, show, Builder, Collect, NumError, Sink, HEX_DIGITS,
 };
-use super::{Op, ParseOptions, Trace, TraceError};
+use super::event::{Op, ParseOptions, Trace, TraceError};
 use csv::ByteRecord;
 use std::io::Read;
 use std::path::Path;

@@ -1,56 +1,160 @@
-//! Writing validated events back out as native CSV rows, with their recorded pointers: what the
-//! importers (`replay import`) and `replay record` produce. Shared so that every converted file
-//! has the same columns and parses strictly to the events the converter validated.
+//! The one writer of native CSV ([`CsvWriter`]), and writing validated events back out as rows
+//! with their recorded pointers ([`CsvSink`], [`convert`]): what the importers (`replay import`)
+//! and `replay record` produce. Shared so that every converted file has the same columns and
+//! parses strictly to the events the converter validated; `replay gen` and `replay convert`
+//! write through the same writer.
 
 use super::builder::{Builder, Sink};
-use super::mtrace::ImportSummary;
-use super::{Event, Op, ParseOptions, TraceError};
+use super::event::{Event, Op, ParseOptions, SkipKind, TraceError};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
-/// The header of every converted file.
-pub(crate) const HEADER: &str = "op,ptr,size,old_ptr,align,thread,time_ns\n";
+/// What a conversion to CSV (an importer's `to_csv`) wrote and what it left out.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ImportSummary {
+    /// Events written: the CSV parses, strictly, to exactly these.
+    pub events: u64,
+    /// Block ids those events use.
+    pub blocks: u32,
+    /// Events dropped or repaired (only with `--lenient`), by kind.
+    pub skipped: BTreeMap<SkipKind, u64>,
+    /// Allocations that returned NULL and failed reallocs: they changed nothing, so the CSV
+    /// leaves them out.
+    pub failed: u64,
+}
 
-/// Writes each event as a row. `thread` and `time_ns` are written as they are set when the
-/// event comes (empty when `None`). Rows are formatted by hand into a buffer that goes to `out`
-/// in large writes: `write!` per field was most of the conversion's time.
-pub(crate) struct CsvSink<W> {
-    out: W,
-    buf: Vec<u8>,
+/// The native CSV's optional columns, after `op,ptr,size,old_ptr`, in this order. A writer
+/// writes exactly the columns it was made with, in every row.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Columns {
+    pub align: bool,
+    /// The offset of a `write` event (the safety lab).
+    pub offset: bool,
+    pub thread: bool,
+    pub time_ns: bool,
+}
+
+impl Columns {
+    /// What the importers and `replay record` write: `op,ptr,size,old_ptr,align,thread,time_ns`.
+    pub const CONVERTED: Columns =
+        Columns { align: true, offset: false, thread: true, time_ns: true };
+}
+
+/// One row of native CSV. A field that is `None` is written empty; `ptr` and `old_ptr` in
+/// lowercase hex with `0x`, every other number in decimal.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct CsvRow {
+    pub ptr: u64,
+    /// The requested size (a `write` event's length).
+    pub size: Option<u64>,
+    pub old_ptr: Option<u64>,
+    pub align: Option<u64>,
+    pub offset: Option<u64>,
     pub thread: Option<u64>,
     pub time_ns: Option<u64>,
+}
+
+/// The one writer of native CSV (`op,ptr,size,old_ptr,...`): the importers, `replay record`,
+/// `replay gen` and `replay convert` to CSV all write through it. Rows are formatted by hand on
+/// the stack and go to `out` in large writes (`write!` per field was most of a conversion's
+/// time). Nothing reaches `out` before the buffer fills or [`CsvWriter::finish`].
+pub(crate) struct CsvWriter<W: Write> {
+    out: W,
+    buf: Vec<u8>,
+    columns: Columns,
 }
 
 /// Bytes buffered before a write to `out`.
 const FLUSH_AT: usize = 1 << 18;
 
-/// The longest row: "memalign," and five 20-digit (or 18-character hex) fields with commas.
-const MAX_ROW: usize = 160;
+/// The longest row: "memalign," (the longest op with its comma), two 18-character hex fields,
+/// five 20-digit decimal fields, the six commas between them and the newline.
+const MAX_ROW: usize = 9 + 2 * 18 + 5 * 20 + 6 + 1;
 
-impl<W: Write> CsvSink<W> {
-    fn new(out: W) -> CsvSink<W> {
-        CsvSink { out, buf: Vec::with_capacity(FLUSH_AT + MAX_ROW), thread: None, time_ns: None }
+impl<W: Write> CsvWriter<W> {
+    /// A writer of `columns`; the header row is the first thing written.
+    pub fn new(out: W, columns: Columns) -> CsvWriter<W> {
+        let mut buf = Vec::with_capacity(FLUSH_AT + MAX_ROW);
+        buf.extend_from_slice(b"op,ptr,size,old_ptr");
+        for (present, name) in [
+            (columns.align, &b",align"[..]),
+            (columns.offset, b",offset"),
+            (columns.thread, b",thread"),
+            (columns.time_ns, b",time_ns"),
+        ] {
+            if present {
+                buf.extend_from_slice(name);
+            }
+        }
+        buf.push(b'\n');
+        CsvWriter { out, buf, columns }
     }
 
-    /// Write everything buffered to `out`, and flush it.
-    fn flush(&mut self) -> std::io::Result<()> {
+    /// Write one row of `op`: the fields of `row` that are columns of this writer.
+    #[inline]
+    pub fn row(&mut self, op: Op, row: &CsvRow) -> std::io::Result<()> {
+        let mut line = Line::new();
+        line.push_str(match op {
+            Op::Malloc => b"malloc,",
+            Op::Calloc => b"calloc,",
+            Op::Realloc => b"realloc,",
+            Op::Free => b"free,",
+            Op::Memalign => b"memalign,",
+            Op::Write => b"write,",
+        });
+        line.push_hex(row.ptr);
+        line.push(b',');
+        if let Some(size) = row.size {
+            line.push_dec(size);
+        }
+        line.push(b',');
+        if let Some(old) = row.old_ptr {
+            line.push_hex(old);
+        }
+        let columns = self.columns;
+        for (present, value) in [
+            (columns.align, row.align),
+            (columns.offset, row.offset),
+            (columns.thread, row.thread),
+            (columns.time_ns, row.time_ns),
+        ] {
+            if present {
+                line.push(b',');
+                if let Some(n) = value {
+                    line.push_dec(n);
+                }
+            }
+        }
+        line.push(b'\n');
+        self.buf.extend_from_slice(&line.bytes[..line.len]);
+        if self.buf.len() >= FLUSH_AT {
+            self.out.write_all(&self.buf)?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+
+    /// Write everything buffered to `out` and flush it; `out` back.
+    pub fn finish(mut self) -> std::io::Result<W> {
         self.out.write_all(&self.buf)?;
         self.buf.clear();
-        self.out.flush()
+        self.out.flush()?;
+        Ok(self.out)
     }
 }
 
 /// One row being formatted, on the stack: the buffer then takes it in one copy (a copy per
 /// field, of a length unknown to the compiler, cost more than the formatting).
-struct Row {
+struct Line {
     bytes: [u8; MAX_ROW],
     len: usize,
 }
 
-impl Row {
+impl Line {
     #[inline]
-    fn new() -> Row {
-        Row { bytes: [0; MAX_ROW], len: 0 }
+    fn new() -> Line {
+        Line { bytes: [0; MAX_ROW], len: 0 }
     }
 
     #[inline]
@@ -91,61 +195,38 @@ impl Row {
     }
 }
 
+/// The builder's sink of a conversion to CSV: writes each validated event as a row of
+/// [`Columns::CONVERTED`], with its recorded pointers. `thread` and `time_ns` are written as
+/// they are set when the event comes (empty when `None`).
+pub(crate) struct CsvSink<W: Write> {
+    writer: CsvWriter<W>,
+    pub thread: Option<u64>,
+    pub time_ns: Option<u64>,
+}
+
 impl<W: Write> Sink for CsvSink<W> {
     #[inline]
     fn event(&mut self, event: Event, ptr: u64, old_ptr: u64) -> Result<(), TraceError> {
-        let mut row = Row::new();
+        let mut row =
+            CsvRow { ptr, thread: self.thread, time_ns: self.time_ns, ..CsvRow::default() };
         match event.op {
-            Op::Free => {
-                row.push_str(b"free,");
-                row.push_hex(ptr);
-                row.push_str(b",,,,");
-            }
+            Op::Free => {}
             Op::Realloc => {
-                row.push_str(b"realloc,");
-                row.push_hex(ptr);
-                row.push(b',');
-                row.push_dec(event.size);
-                row.push(b',');
-                row.push_hex(old_ptr);
-                row.push_str(b",,");
+                row.size = Some(event.size);
+                row.old_ptr = Some(old_ptr);
             }
             Op::Memalign => {
-                row.push_str(b"memalign,");
-                row.push_hex(ptr);
-                row.push(b',');
-                row.push_dec(event.size);
-                row.push_str(b",,");
-                row.push_dec(event.align());
-                row.push(b',');
+                row.size = Some(event.size);
+                row.align = Some(event.align());
             }
             Op::Write => {
                 return Err(TraceError::Write {
                     source: std::io::Error::other("write events are not converted"),
                 })
             }
-            op @ (Op::Malloc | Op::Calloc) => {
-                row.push_str(if op == Op::Calloc { b"calloc," } else { b"malloc," });
-                row.push_hex(ptr);
-                row.push(b',');
-                row.push_dec(event.size);
-                row.push_str(b",,,");
-            }
+            Op::Malloc | Op::Calloc => row.size = Some(event.size),
         }
-        if let Some(t) = self.thread {
-            row.push_dec(t);
-        }
-        row.push(b',');
-        if let Some(t) = self.time_ns {
-            row.push_dec(t);
-        }
-        row.push(b'\n');
-        self.buf.extend_from_slice(&row.bytes[..row.len]);
-        if self.buf.len() >= FLUSH_AT {
-            self.out.write_all(&self.buf).map_err(|source| TraceError::Write { source })?;
-            self.buf.clear();
-        }
-        Ok(())
+        self.writer.row(event.op, &row).map_err(|source| TraceError::Write { source })
     }
 }
 
@@ -157,12 +238,12 @@ pub(crate) fn convert<W: Write>(
     options: ParseOptions,
     read: impl FnOnce(&mut Builder<CsvSink<W>>) -> Result<(), TraceError>,
 ) -> Result<ImportSummary, TraceError> {
-    let mut sink = CsvSink::new(out);
-    sink.buf.extend_from_slice(HEADER.as_bytes());
+    let sink =
+        CsvSink { writer: CsvWriter::new(out, Columns::CONVERTED), thread: None, time_ns: None };
     let mut builder = Builder::new(path, options, sink);
     read(&mut builder)?;
-    builder.sink.flush().map_err(|source| TraceError::Write { source })?;
     let summary = builder.summary();
+    builder.sink.writer.finish().map_err(|source| TraceError::Write { source })?;
     if summary.events == 0 {
         return Err(TraceError::File {
             path: path.to_path_buf(),
@@ -181,6 +262,66 @@ pub(crate) fn convert<W: Write>(
 mod tests {
     use super::*;
 
+    fn written(columns: Columns, rows: &[(Op, CsvRow)]) -> String {
+        let mut writer = CsvWriter::new(Vec::new(), columns);
+        for (op, row) in rows {
+            writer.row(*op, row).unwrap();
+        }
+        String::from_utf8(writer.finish().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_writer_writes_the_header_and_every_row_with_exactly_its_columns() {
+        let rows = [
+            (
+                Op::Malloc,
+                CsvRow { ptr: 0x10, size: Some(24), thread: Some(7), ..CsvRow::default() },
+            ),
+            (
+                Op::Realloc,
+                CsvRow { ptr: 0x20, size: Some(0), old_ptr: Some(0x10), ..CsvRow::default() },
+            ),
+            (
+                Op::Memalign,
+                CsvRow { ptr: 0x40, size: Some(8), align: Some(64), ..CsvRow::default() },
+            ),
+            (Op::Write, CsvRow { ptr: 0x40, size: Some(4), offset: Some(2), ..CsvRow::default() }),
+            (Op::Free, CsvRow { ptr: 0x40, time_ns: Some(99), ..CsvRow::default() }),
+        ];
+        assert_eq!(
+            written(Columns::default(), &rows),
+            "op,ptr,size,old_ptr\nmalloc,0x10,24,\nrealloc,0x20,0,0x10\nmemalign,0x40,8,\n\
+             write,0x40,4,\nfree,0x40,,\n"
+        );
+        assert_eq!(
+            written(Columns { align: true, offset: true, ..Columns::default() }, &rows),
+            "op,ptr,size,old_ptr,align,offset\nmalloc,0x10,24,,,\nrealloc,0x20,0,0x10,,\n\
+             memalign,0x40,8,,64,\nwrite,0x40,4,,,2\nfree,0x40,,,,\n"
+        );
+        assert_eq!(
+            written(Columns::CONVERTED, &rows),
+            "op,ptr,size,old_ptr,align,thread,time_ns\nmalloc,0x10,24,,,7,\n\
+             realloc,0x20,0,0x10,,,\nmemalign,0x40,8,,64,,\nwrite,0x40,4,,,,\nfree,0x40,,,,,99\n"
+        );
+    }
+
+    #[test]
+    fn the_longest_row_fits() {
+        let max = Some(u64::MAX);
+        let row = CsvRow {
+            ptr: u64::MAX,
+            size: max,
+            old_ptr: max,
+            align: max,
+            offset: max,
+            thread: max,
+            time_ns: max,
+        };
+        let all = Columns { align: true, offset: true, thread: true, time_ns: true };
+        let text = written(all, &[(Op::Memalign, row)]);
+        assert_eq!(text.lines().nth(1).unwrap().len() + 1, MAX_ROW);
+    }
+
     #[test]
     fn numbers_are_written_as_format_writes_them() {
         let mut values = vec![0, 1, 9, 10, 15, 16, 99, 100, 255, 256, u64::MAX, u64::MAX - 1];
@@ -190,7 +331,7 @@ mod tests {
             values.push(10u64.saturating_pow(shift / 3));
         }
         for n in values {
-            let mut row = Row::new();
+            let mut row = Line::new();
             row.push_hex(n);
             row.push(b' ');
             row.push_dec(n);

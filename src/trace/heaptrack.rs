@@ -40,8 +40,8 @@
 //! - `t.zst:9: a raw "+ SIZE TRACE PTR" line in an interpreted file` (and the other way round)
 
 use super::builder::{number_message, parse_hex, show, Builder, NumError, Sink};
-use super::mtrace::ImportSummary;
-use super::{Op, ParseOptions, Trace, TraceError};
+use super::csv_out::ImportSummary;
+use super::event::{Op, ParseOptions, Trace, TraceError};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 
@@ -197,7 +197,7 @@ pub(crate) fn read<S: Sink>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trace::Event;
+    use crate::trace::event::Event;
 
     fn parse_str(text: &str, lenient: bool) -> Result<Trace, TraceError> {
         parse(

@@ -46,8 +46,8 @@
 //!   started, or freed twice? --lenient skips such events)`
 
 use super::builder::{parse_hex, show, Builder, NumError, Sink};
-use super::{Op, ParseOptions, SkipKind, Trace, TraceError};
-use std::collections::BTreeMap;
+use super::csv_out::ImportSummary;
+use super::event::{Op, ParseOptions, Trace, TraceError};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 
@@ -59,20 +59,6 @@ const REALLOC_HINT: &str =
 /// Parse an mtrace file from `input`; `path` is only used in messages.
 pub fn parse(input: impl Read, path: &Path, options: ParseOptions) -> Result<Trace, TraceError> {
     Builder::collect(path, options, |builder| read(input, path, builder))
-}
-
-/// What [`to_csv`] wrote and what it left out.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ImportSummary {
-    /// Events written: the CSV parses, strictly, to exactly these.
-    pub events: u64,
-    /// Block ids those events use.
-    pub blocks: u32,
-    /// Events dropped or repaired (only with `--lenient`), by kind.
-    pub skipped: BTreeMap<SkipKind, u64>,
-    /// Allocations that returned NULL and failed reallocs: they changed nothing, so the CSV
-    /// leaves them out.
-    pub failed: u64,
 }
 
 /// Convert the mtrace file `input` (named `path` in messages) to the native CSV on `out`, with
@@ -229,7 +215,7 @@ fn size(text: &[u8]) -> Result<u64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trace::Event;
+    use crate::trace::event::Event;
 
     fn parse_str(text: &str, lenient: bool) -> Result<Trace, TraceError> {
         parse(

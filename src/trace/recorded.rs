@@ -30,9 +30,9 @@
 //! records are put in order as they come, by `Reorder`), giving the same CSV.
 
 use super::builder::Builder;
+use super::csv_out::ImportSummary;
 use super::csv_out::{convert, CsvSink};
-use super::mtrace::ImportSummary;
-use super::{Op, ParseOptions, TraceError};
+use super::event::{Op, ParseOptions, TraceError};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 use std::io::Write;

@@ -33,8 +33,8 @@
 //!   on the last line)
 
 use super::builder::{number_message, parse_number, show, Builder, Sink};
-use super::mtrace::ImportSummary;
-use super::{Op, ParseOptions, Trace, TraceError};
+use super::csv_out::ImportSummary;
+use super::event::{Op, ParseOptions, Trace, TraceError};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 
@@ -175,7 +175,7 @@ pub(crate) fn read<S: Sink>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trace::Event;
+    use crate::trace::event::Event;
 
     fn parse_str(text: &str) -> Result<Trace, TraceError> {
         parse(text.as_bytes(), Path::new("t.rep"), ParseOptions::default())

@@ -55,7 +55,8 @@
 //! gives the same events, the same ids included. Line numbers refer to the new file.
 
 use super::builder::{Builder, Sink};
-use super::{BlockId, Event, Format, Op, ParseOptions, SkipKind, Trace, TraceError};
+use super::csv_out::{Columns, CsvRow, CsvWriter};
+use super::event::{BlockId, Event, Format, Op, ParseOptions, SkipKind, Trace, TraceError};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -481,12 +482,6 @@ impl<W: Write> Sink for RtraceSink<W> {
     }
 }
 
-/// What [`convert`] wrote.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConvertSummary {
-    pub header: Header,
-}
-
 /// [`convert`] the trace at `path` into a new (or emptied) file at `output`, and open it.
 pub fn convert_to_file(
     path: &Path,
@@ -516,10 +511,10 @@ pub fn convert(
     format: Format,
     options: ParseOptions,
     out: &mut File,
-    progress: Option<super::ReadProgress>,
+    progress: Option<super::input::ReadProgress>,
 ) -> Result<Header, TraceError> {
     let write_error = |source| TraceError::Write { source };
-    let input = super::open_reporting(path, progress)?;
+    let input = super::input::open_reporting(path, progress)?;
     out.seek(SeekFrom::Start(0)).map_err(write_error)?;
     out.set_len(0).map_err(write_error)?;
     let writer = io::BufWriter::with_capacity(1 << 20, out.try_clone().map_err(write_error)?);
@@ -960,29 +955,32 @@ fn pointer_of(id: BlockId) -> u64 {
 /// (see the module docs). Streams: memory is one chunk.
 pub fn to_csv(rtrace: &Rtrace, out: impl Write) -> Result<(), TraceError> {
     let write_error = |source| TraceError::Write { source };
-    let mut out = io::BufWriter::with_capacity(1 << 20, out);
     let writes = rtrace.header.flags & FLAG_WRITES != 0;
-    let header: &[u8] =
-        if writes { b"op,ptr,size,old_ptr,align,offset\n" } else { b"op,ptr,size,old_ptr,align\n" };
-    out.write_all(header).map_err(write_error)?;
-    let tail = if writes { "," } else { "" };
+    let columns = Columns { align: true, offset: writes, ..Columns::default() };
+    let mut out = CsvWriter::new(out, columns);
     let mut failed = None;
     rtrace.for_each_chunk(CHUNK_EVENTS, &mut |events, _| {
         for e in events {
             let ptr = pointer_of(e.id);
-            let written = match e.op {
-                Op::Free => writeln!(out, "free,{ptr:#x},,,{tail}"),
-                Op::Realloc => writeln!(out, "realloc,{ptr:#x},{},{ptr:#x},{tail}", e.size),
-                Op::Memalign => writeln!(out, "memalign,{ptr:#x},{},,{}{tail}", e.size, e.align()),
-                Op::Write => writeln!(
-                    out,
-                    "write,{ptr:#x},{},,,{}",
-                    e.write_len(),
-                    e.write_offset() // a stale write's pointer is dead by now: same event
-                ),
-                op => writeln!(out, "{},{ptr:#x},{},,{tail}", op.name(), e.size),
+            let row = match e.op {
+                Op::Free => CsvRow { ptr, ..CsvRow::default() },
+                // A realloc stays at its address.
+                Op::Realloc => {
+                    CsvRow { ptr, size: Some(e.size), old_ptr: Some(ptr), ..CsvRow::default() }
+                }
+                Op::Memalign => {
+                    CsvRow { ptr, size: Some(e.size), align: Some(e.align()), ..CsvRow::default() }
+                }
+                // A stale write's pointer is dead by now: the same event.
+                Op::Write => CsvRow {
+                    ptr,
+                    size: Some(e.write_len()),
+                    offset: Some(e.write_offset()),
+                    ..CsvRow::default()
+                },
+                Op::Malloc | Op::Calloc => CsvRow { ptr, size: Some(e.size), ..CsvRow::default() },
             };
-            if let Err(error) = written {
+            if let Err(error) = out.row(e.op, &row) {
                 failed = Some(error);
                 return false;
             }
@@ -992,7 +990,7 @@ pub fn to_csv(rtrace: &Rtrace, out: impl Write) -> Result<(), TraceError> {
     if let Some(error) = failed {
         return Err(write_error(error));
     }
-    out.flush().map_err(write_error)
+    out.finish().map(drop).map_err(write_error)
 }
 
 #[cfg(test)]

@@ -3,20 +3,21 @@
 //! [`steady_state`] builds a [`Trace`] in memory (the benches); [`generate`] writes a native CSV
 //! trace of any length to a writer, one line at a time, for `replay gen` and the scale tests.
 
-use super::{BlockId, Event, Trace};
+use super::csv_out::{Columns, CsvRow, CsvWriter};
+use super::event::{BlockId, Event, Op, Trace};
 use std::io::{self, Write};
 
 /// A small, fast, seedable generator (SplitMix64). Not for cryptography; the same seed gives the
 /// same sequence on every machine.
 #[derive(Clone, Debug)]
-pub struct SplitMix64(u64);
+struct SplitMix64(u64);
 
 impl SplitMix64 {
-    pub fn new(seed: u64) -> SplitMix64 {
+    fn new(seed: u64) -> SplitMix64 {
         SplitMix64(seed)
     }
 
-    pub fn next_u64(&mut self) -> u64 {
+    fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -25,14 +26,14 @@ impl SplitMix64 {
     }
 
     /// Uniform in `0..n` (n > 0), by multiply-shift.
-    pub fn below(&mut self, n: u64) -> u64 {
+    fn below(&mut self, n: u64) -> u64 {
         ((self.next_u64() as u128 * n as u128) >> 64) as u64
     }
 }
 
 /// A request size drawn like small-object-heavy programs allocate: mostly 8..256 bytes, some up
 /// to 4 KiB, a few up to 64 KiB.
-pub fn typical_size(rng: &mut SplitMix64) -> u64 {
+fn typical_size(rng: &mut SplitMix64) -> u64 {
     match rng.below(100) {
         0..=79 => 8 + rng.below(249),
         80..=97 => 256 + rng.below(3841),
@@ -126,7 +127,7 @@ pub struct GenSummary {
 }
 
 /// A request size drawn from `dist`.
-pub fn draw_size(dist: SizeDistribution, rng: &mut SplitMix64) -> u64 {
+fn draw_size(dist: SizeDistribution, rng: &mut SplitMix64) -> u64 {
     match dist {
         SizeDistribution::Uniform => 1 + rng.below(4096),
         SizeDistribution::PowerLaw => {
@@ -167,62 +168,6 @@ fn target(pattern: Pattern, step: u64, events: u64, live: u64) -> u64 {
     t as u64
 }
 
-/// Formats CSV lines without `fmt` machinery (a hundred million of them add up).
-struct LineWriter<W: Write> {
-    out: W,
-    line: Vec<u8>,
-}
-
-impl<W: Write> LineWriter<W> {
-    fn hex(&mut self, n: u64) {
-        self.line.extend_from_slice(b"0x");
-        let digits = (64 - n.leading_zeros()).div_ceil(4).max(1);
-        for shift in (0..digits).rev() {
-            self.line.push(b"0123456789abcdef"[((n >> (shift * 4)) & 0xF) as usize]);
-        }
-    }
-
-    fn decimal(&mut self, mut n: u64) {
-        let mut buf = [0u8; 20];
-        let mut at = buf.len();
-        loop {
-            at -= 1;
-            buf[at] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        self.line.extend_from_slice(&buf[at..]);
-    }
-
-    /// `op,ptr,size,old_ptr`; `size` and `old_ptr` are left empty when `None`.
-    fn row(&mut self, op: &[u8], ptr: u64, size: Option<u64>, old: Option<u64>) -> io::Result<()> {
-        self.line.extend_from_slice(op);
-        self.line.push(b',');
-        self.hex(ptr);
-        self.line.push(b',');
-        if let Some(size) = size {
-            self.decimal(size);
-        }
-        self.line.push(b',');
-        if let Some(old) = old {
-            self.hex(old);
-        }
-        self.line.push(b'\n');
-        if self.line.len() >= 1 << 16 {
-            self.flush_line()?;
-        }
-        Ok(())
-    }
-
-    fn flush_line(&mut self) -> io::Result<()> {
-        self.out.write_all(&self.line)?;
-        self.line.clear();
-        Ok(())
-    }
-}
-
 /// Where generated pointers start; each address slot is 16 bytes apart.
 const GEN_BASE: u64 = 0x5555_0000_0000;
 
@@ -237,8 +182,7 @@ const GEN_BASE: u64 = 0x5555_0000_0000;
 /// freed, as a real allocator reuses them.
 pub fn generate(spec: &GenSpec, out: impl Write) -> io::Result<GenSummary> {
     let mut rng = SplitMix64::new(spec.seed);
-    let mut w = LineWriter { out, line: Vec::with_capacity(1 << 17) };
-    w.line.extend_from_slice(b"op,ptr,size,old_ptr\n");
+    let mut w = CsvWriter::new(out, Columns::default());
     let live_cap = spec.live.max(1);
     // Live blocks by address slot, and the slots free for reuse (LIFO, as allocators reuse).
     let mut alive: Vec<u64> = Vec::new();
@@ -263,26 +207,27 @@ pub fn generate(spec: &GenSpec, out: impl Write) -> io::Result<GenSummary> {
             let old = alive[i];
             let new = fresh(&mut free_slots);
             let size = draw_size(spec.sizes, &mut rng);
-            w.row(b"realloc", GEN_BASE + new * 16, Some(size), Some(GEN_BASE + old * 16))?;
+            let (ptr, old_ptr) = (GEN_BASE + new * 16, Some(GEN_BASE + old * 16));
+            w.row(Op::Realloc, &CsvRow { ptr, size: Some(size), old_ptr, ..CsvRow::default() })?;
             alive[i] = new;
             free_slots.push(old);
         } else if allocate {
             let slot = fresh(&mut free_slots);
             let size = draw_size(spec.sizes, &mut rng);
-            w.row(b"malloc", GEN_BASE + slot * 16, Some(size), None)?;
+            let ptr = GEN_BASE + slot * 16;
+            w.row(Op::Malloc, &CsvRow { ptr, size: Some(size), ..CsvRow::default() })?;
             alive.push(slot);
             summary.blocks += 1;
         } else {
             let i = rng.below(alive.len() as u64) as usize;
             let slot = alive.swap_remove(i);
-            w.row(b"free", GEN_BASE + slot * 16, None, None)?;
+            w.row(Op::Free, &CsvRow { ptr: GEN_BASE + slot * 16, ..CsvRow::default() })?;
             free_slots.push(slot);
         }
         summary.max_live = summary.max_live.max(alive.len() as u64);
         summary.events += 1;
     }
-    w.flush_line()?;
-    w.out.flush()?;
+    w.finish()?;
     Ok(summary)
 }
 
@@ -302,8 +247,8 @@ mod tests {
         let mut live = 0i64;
         for e in &trace.events {
             live += match e.op {
-                crate::trace::Op::Free => -1,
-                crate::trace::Op::Realloc => 0,
+                Op::Free => -1,
+                Op::Realloc => 0,
                 _ => 1,
             };
         }
@@ -332,7 +277,8 @@ mod tests {
 
     #[test]
     fn every_pattern_and_distribution_parses_strictly_with_exactly_the_events_asked_for() {
-        use crate::trace::{csv, ParseOptions};
+        use crate::trace::csv;
+        use crate::trace::event::ParseOptions;
         for pattern in [Pattern::Ramp, Pattern::Peak, Pattern::Plateau, Pattern::Random] {
             for sizes in
                 [SizeDistribution::Uniform, SizeDistribution::PowerLaw, SizeDistribution::Mixed]
