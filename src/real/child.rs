@@ -27,8 +27,12 @@
 //! points at standard error), so that a library printing on standard output cannot corrupt the
 //! report; the report is written to the saved descriptor.
 
-use super::allocator::AllocatorStats;
+use super::allocator::{AllocatorStats, RealAllocator};
+use super::glibc::Glibc;
+use super::jemalloc::Jemalloc;
 use super::measure::{self, Measured, Options};
+use super::mimalloc::Mimalloc;
+use super::preload::Preload;
 use super::registry::RealSpec;
 use crate::trace::{Event, Format, Op, ParseOptions};
 use std::ffi::c_void;
@@ -355,6 +359,29 @@ impl Drop for EventsMap {
     }
 }
 
+/// Replay through `alloc` and gather its report.
+fn measure_with<A: RealAllocator + ?Sized>(
+    alloc: &A,
+    events: &[Event],
+    blocks: u32,
+    options: &Options,
+) -> Result<ChildReport, String> {
+    let version = alloc.version();
+    let stats_before = alloc.stats();
+    // SAFETY: the events come from a trace the crate's loader validated (stage 1).
+    let measured =
+        unsafe { measure::replay(alloc, events, blocks, options) }.map_err(|e| e.to_string())?;
+    Ok(ChildReport {
+        allocator: alloc.name(),
+        version,
+        pid: std::process::id(),
+        trace_events: events.len() as u64,
+        trace_blocks: blocks,
+        stats_before,
+        measured,
+    })
+}
+
 /// Stage 2: map the events, replay, report.
 fn run(fd: i32) -> Result<(), String> {
     // SAFETY: fstat into a zeroed struct.
@@ -428,21 +455,21 @@ fn run(fd: i32) -> Result<(), String> {
     }
     REPORT_FD.store(report_fd, std::sync::atomic::Ordering::Relaxed);
 
-    let alloc = spec.open()?;
-    let version = alloc.version();
-    let stats_before = alloc.stats();
-    // SAFETY: the events come from a trace the crate's loader validated (stage 1).
-    let measured = unsafe { measure::replay(alloc.as_ref(), events, blocks, &request.options) }
-        .map_err(|e| e.to_string())?;
-    let report = ChildReport {
-        allocator: alloc.name(),
-        version,
-        pid: std::process::id(),
-        trace_events: events.len() as u64,
-        trace_blocks: blocks,
-        stats_before,
-        measured,
-    };
+    // Each backend by its concrete type, so that its calls are inlined into the loop.
+    let report = match &spec {
+        RealSpec::Builtin("glibc") => measure_with(&Glibc, events, blocks, &request.options),
+        RealSpec::Builtin("mimalloc") => measure_with(&Mimalloc, events, blocks, &request.options),
+        RealSpec::Builtin("jemalloc") => {
+            measure_with(&Jemalloc::new()?, events, blocks, &request.options)
+        }
+        RealSpec::Preload(path) => {
+            measure_with(&Preload::new(path)?, events, blocks, &request.options)
+        }
+        // A built-in without a concrete arm here: through the trait object.
+        RealSpec::Builtin(_) => {
+            measure_with(spec.open()?.as_ref(), events, blocks, &request.options)
+        }
+    }?;
     let json = serde_json::to_string(&ChildOutput::Report(Box::new(report)))
         .map_err(|e| format!("cannot encode the report: {e}"))?;
     write_report(&json);

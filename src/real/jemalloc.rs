@@ -26,18 +26,25 @@ pub struct Jemalloc {
     mapped: stats::mapped_mib,
 }
 
-/// The registry's constructor: looks the MIBs up and advances the epoch once.
+/// The registry's constructor.
 pub fn new() -> Result<Box<dyn RealAllocator>, String> {
-    let error = |e: tikv_jemalloc_ctl::Error| format!("jemalloc's mallctl failed: {e}");
-    let jemalloc = Jemalloc {
-        epoch: epoch::mib().map_err(error)?,
-        allocated: stats::allocated::mib().map_err(error)?,
-        active: stats::active::mib().map_err(error)?,
-        resident: stats::resident::mib().map_err(error)?,
-        mapped: stats::mapped::mib().map_err(error)?,
-    };
-    jemalloc.epoch.advance().map_err(error)?;
-    Ok(Box::new(jemalloc))
+    Ok(Box::new(Jemalloc::new()?))
+}
+
+impl Jemalloc {
+    /// Look the MIBs up and advance the epoch once.
+    pub fn new() -> Result<Jemalloc, String> {
+        let error = |e: tikv_jemalloc_ctl::Error| format!("jemalloc's mallctl failed: {e}");
+        let jemalloc = Jemalloc {
+            epoch: epoch::mib().map_err(error)?,
+            allocated: stats::allocated::mib().map_err(error)?,
+            active: stats::active::mib().map_err(error)?,
+            resident: stats::resident::mib().map_err(error)?,
+            mapped: stats::mapped::mib().map_err(error)?,
+        };
+        jemalloc.epoch.advance().map_err(error)?;
+        Ok(jemalloc)
+    }
 }
 
 impl RealAllocator for Jemalloc {

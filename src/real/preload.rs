@@ -41,35 +41,42 @@ fn symbol(handle: *mut c_void, name: &CStr) -> Option<*mut c_void> {
     (!addr.is_null()).then_some(addr)
 }
 
-/// The backend for the library at `path`, which must already be loaded (preloaded).
+/// The registry's constructor.
 pub fn new(path: &Path) -> Result<Box<dyn RealAllocator>, String> {
-    let shown = path.display();
-    let c_path = CString::new(path.as_os_str().as_encoded_bytes())
-        .map_err(|_| format!("preload:{shown}: the path contains a NUL byte"))?;
-    // SAFETY: RTLD_NOLOAD only looks the library up among those loaded; nothing is run.
-    let handle = unsafe { libc::dlopen(c_path.as_ptr(), libc::RTLD_LAZY | libc::RTLD_NOLOAD) };
-    if handle.is_null() {
-        return Err(format!(
-            "preload:{shown}: the library is not loaded (LD_PRELOAD did not take)"
-        ));
+    Ok(Box::new(Preload::new(path)?))
+}
+
+impl Preload {
+    /// The backend for the library at `path`, which must already be loaded (preloaded).
+    pub fn new(path: &Path) -> Result<Preload, String> {
+        let shown = path.display();
+        let c_path = CString::new(path.as_os_str().as_encoded_bytes())
+            .map_err(|_| format!("preload:{shown}: the path contains a NUL byte"))?;
+        // SAFETY: RTLD_NOLOAD only looks the library up among those loaded; nothing is run.
+        let handle = unsafe { libc::dlopen(c_path.as_ptr(), libc::RTLD_LAZY | libc::RTLD_NOLOAD) };
+        if handle.is_null() {
+            return Err(format!(
+                "preload:{shown}: the library is not loaded (LD_PRELOAD did not take)"
+            ));
+        }
+        // The object the handle names, and the library's own malloc and malloc_usable_size (dlsym
+        // on a handle also searches the library's dependencies, glibc among them).
+        let library = object_of(dynamic_section(handle))
+            .ok_or_else(|| format!("preload:{shown}: cannot find where the library is loaded"))?;
+        let own = |name: &CStr| symbol(handle, name).filter(|&f| object_of(f) == Some(library));
+        let own_malloc = own(c"malloc")
+            .ok_or_else(|| format!("preload:{shown}: the library does not define malloc"))?;
+        if symbol(libc::RTLD_DEFAULT, c"malloc") != Some(own_malloc) {
+            return Err(format!(
+                "preload:{shown}: malloc does not resolve to the library (is it preloaded first?)"
+            ));
+        }
+        let usable_size = own(c"malloc_usable_size")
+            // SAFETY: a function the library exports under this name has this C signature.
+            .map(|f| unsafe { std::mem::transmute::<*mut c_void, UsableSize>(f) });
+        // The handle is left open: the library stays loaded for the life of the process anyway.
+        Ok(Preload { path: path.to_path_buf(), usable_size })
     }
-    // The object the handle names, and the library's own malloc and malloc_usable_size (dlsym
-    // on a handle also searches the library's dependencies, glibc among them).
-    let library = object_of(dynamic_section(handle))
-        .ok_or_else(|| format!("preload:{shown}: cannot find where the library is loaded"))?;
-    let own = |name: &CStr| symbol(handle, name).filter(|&f| object_of(f) == Some(library));
-    let own_malloc = own(c"malloc")
-        .ok_or_else(|| format!("preload:{shown}: the library does not define malloc"))?;
-    if symbol(libc::RTLD_DEFAULT, c"malloc") != Some(own_malloc) {
-        return Err(format!(
-            "preload:{shown}: malloc does not resolve to the library (is it preloaded first?)"
-        ));
-    }
-    let usable_size = own(c"malloc_usable_size")
-        // SAFETY: a function the library exports under this name has this C signature.
-        .map(|f| unsafe { std::mem::transmute::<*mut c_void, UsableSize>(f) });
-    // The handle is left open: the library stays loaded for the life of the process anyway.
-    Ok(Box::new(Preload { path: path.to_path_buf(), usable_size }))
 }
 
 /// The address of the dynamic section of the object behind `handle` (an address inside it, for

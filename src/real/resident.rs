@@ -47,17 +47,7 @@ impl Resident {
         if n <= 0 {
             return None;
         }
-        // "size resident shared text lib data dt": the second field.
-        let mut fields = buf[..n as usize].split(|&b| b == b' ');
-        let resident = fields.nth(1)?;
-        let mut pages = 0u64;
-        for &digit in resident {
-            if !digit.is_ascii_digit() {
-                return None;
-            }
-            pages = pages * 10 + u64::from(digit - b'0');
-        }
-        Some(pages * self.page)
+        parse_statm(&buf[..n as usize], self.page)
     }
 
     /// Reset the kernel's resident high-water mark to the current resident size (writes `5` to
@@ -79,6 +69,23 @@ impl Resident {
     }
 }
 
+/// The resident bytes in a `statm` line ("size resident shared text lib data dt": the second
+/// field, in pages).
+fn parse_statm(line: &[u8], page: u64) -> Option<u64> {
+    let resident = line.split(|&b| b == b' ').nth(1)?;
+    if resident.is_empty() {
+        return None;
+    }
+    let mut pages = 0u64;
+    for &digit in resident {
+        if !digit.is_ascii_digit() {
+            return None;
+        }
+        pages = pages.checked_mul(10)?.checked_add(u64::from(digit - b'0'))?;
+    }
+    pages.checked_mul(page)
+}
+
 impl Drop for Resident {
     fn drop(&mut self) {
         // SAFETY: fds opened in `open`, closed once.
@@ -88,5 +95,26 @@ impl Drop for Resident {
                 libc::close(self.clear_refs);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_resident_field_of_statm_is_read_in_pages() {
+        assert_eq!(parse_statm(b"5000 1234 100 10 0 900 0\n", 4096), Some(1234 * 4096));
+        assert_eq!(parse_statm(b"5000", 4096), None);
+        assert_eq!(parse_statm(b"5000 12x4 1", 4096), None);
+        assert_eq!(parse_statm(b"5000  1", 4096), None);
+    }
+
+    #[test]
+    fn this_process_has_resident_memory() {
+        let resident = Resident::open().unwrap();
+        assert!(resident.bytes().unwrap() > 0);
+        assert!(resident.reset_peak());
+        assert!(resident.peak_since_reset().unwrap() > 0);
     }
 }
