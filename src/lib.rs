@@ -20,6 +20,7 @@ pub mod figures;
 pub mod gate;
 pub mod metrics;
 pub mod progress;
+pub mod real;
 pub mod record;
 pub mod report;
 pub mod results;

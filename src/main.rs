@@ -6,6 +6,11 @@ use replay::{commands, Error};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // The child that replays a trace through one real allocator: an internal protocol between
+    // `replay` and itself (src/real/child.rs), not a command.
+    if std::env::args_os().nth(1).as_deref() == Some(replay::real::child::CHILD_ARG.as_ref()) {
+        std::process::exit(replay::real::child::main());
+    }
     let cli = Cli::parse();
     // From here on SIGINT, SIGTERM and SIGHUP remove every temporary file before exiting.
     if let Err(e) = replay::cleanup::install() {

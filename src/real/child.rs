@@ -1,0 +1,478 @@
+//! The child process that replays a trace through one real allocator, and the parent's side of
+//! the protocol ([`spawn`]).
+//!
+//! # Protocol
+//! [`spawn`] runs `EXE __real-child` (with `LD_PRELOAD=PATH` for `preload:PATH`, and without any
+//! inherited `LD_PRELOAD` otherwise), writes the [`ChildRequest`] as JSON on its standard input
+//! and reads one [`ChildOutput`] as JSON on its standard output. Standard error is the
+//! allocator's and the child's own (kept, and its tail quoted when the child fails). Any abnormal
+//! end (a signal, a non-zero exit status, something on standard output that is not the report)
+//! is a [`ChildFailure`] naming the allocator, the signal or status and the tail of standard
+//! error: never a panic of the parent. Each call is one fresh process, so heaps and resident
+//! memory never mix between allocators or runs.
+//!
+//! # Two stages, one process
+//! Reading a trace allocates a lot (the CSV parser's map of live pointers, the growing event
+//! vector) through the Rust global allocator, which in the child of `glibc` and `preload:` is
+//! the measured allocator: its heap would start the replay full of freed chunks, and glibc's
+//! dynamic mmap threshold would be raised by the large frees. So the child works in two stages:
+//! 1. `__real-child`: reads the request, loads the trace with the crate's loaders (any format
+//!    `replay` reads), writes the request and the events (16 bytes each) into an anonymous
+//!    `memfd`, and `exec`s itself as `__real-child --run FD`;
+//! 2. `__real-child --run FD`: a fresh process image (same pid, same pipes, a pristine heap)
+//!    that maps the memfd (prefaulted, outside every heap), makes the allocator's backend,
+//!    replays ([`super::measure::replay`]) and prints the report.
+//!
+//! In stage 2 standard output is moved aside before the allocator is first called (fd 1 then
+//! points at standard error), so that a library printing on standard output cannot corrupt the
+//! report; the report is written to the saved descriptor.
+
+use super::allocator::{AllocatorStats, RealAllocator};
+use super::glibc::Glibc;
+use super::jemalloc::Jemalloc;
+use super::measure::{self, Measured, Options};
+use super::mimalloc::Mimalloc;
+use super::preload::Preload;
+use super::registry::RealSpec;
+use crate::trace::{Event, Format, Op, ParseOptions};
+use std::ffi::c_void;
+use std::io::{Read, Write};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// The first argument that makes `replay` the child (an internal protocol, not a command).
+pub const CHILD_ARG: &str = "__real-child";
+
+/// What the parent asks one child to do.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ChildRequest {
+    /// The trace file, as `replay` reads it (any format; `.gz`/`.zst` transparently).
+    pub trace: PathBuf,
+    /// Its format's name (`csv`, `mtrace`, `heaptrack`, `rep`, `rtrace`); an `.rtrace` file is
+    /// recognised whatever this says.
+    pub format: String,
+    /// `--lenient` parsing.
+    pub lenient: bool,
+    /// The allocator, as `--alloc` names it (`glibc`, `preload:/path/lib.so`).
+    pub allocator: String,
+    pub options: Options,
+}
+
+/// What one child measured.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ChildReport {
+    /// The allocator's name in reports.
+    pub allocator: String,
+    /// Its version, as it tells it.
+    pub version: String,
+    /// The child's process id (each run is a different process).
+    pub pid: u32,
+    /// Events and block ids of the trace the child loaded.
+    pub trace_events: u64,
+    pub trace_blocks: u32,
+    /// The allocator's own figures before the replay (before its warm-up); those right after
+    /// the last event are `measured.allocator_stats_at_end`.
+    pub stats_before: AllocatorStats,
+    pub measured: Measured,
+}
+
+/// The one JSON value a child prints on standard output.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChildOutput {
+    Report(Box<ChildReport>),
+    /// The child could not replay (a bad trace, an allocator that cannot be set up): the message.
+    Error(String),
+}
+
+/// How a child failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The child could not be started or talked to.
+    Spawn(String),
+    /// The child was killed by a signal (an allocator's abort, a segfault).
+    Signal { signal: i32, core_dumped: bool },
+    /// The child exited with a non-zero status without saying why.
+    Exit(i32),
+    /// The child said why it could not replay (exit status 2).
+    Refused(String),
+    /// The child exited 0 but its standard output was not a report.
+    BadReport(String),
+}
+
+/// A child that did not deliver a report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChildFailure {
+    /// The allocator, as requested.
+    pub allocator: String,
+    pub kind: FailureKind,
+    /// The last lines of the child's standard error (at most 20 lines, 4 KiB).
+    pub stderr_tail: String,
+}
+
+/// `SIGABRT` for 6, and so on; `signal N` for one without a name here.
+pub fn signal_name(signal: i32) -> String {
+    let name = match signal {
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGILL => "SIGILL",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGINT => "SIGINT",
+        libc::SIGTRAP => "SIGTRAP",
+        libc::SIGSYS => "SIGSYS",
+        _ => return format!("signal {signal}"),
+    };
+    name.to_string()
+}
+
+impl std::fmt::Display for ChildFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let who = &self.allocator;
+        match &self.kind {
+            FailureKind::Spawn(why) => write!(f, "{who}: cannot run the replay's child: {why}")?,
+            FailureKind::Signal { signal, core_dumped } => write!(
+                f,
+                "{who}: the child replaying it was killed by {} (signal {signal}){}",
+                signal_name(*signal),
+                if *core_dumped { ", core dumped" } else { "" }
+            )?,
+            FailureKind::Exit(code) => {
+                write!(f, "{who}: the child replaying it exited with status {code}")?
+            }
+            FailureKind::Refused(why) => write!(f, "{who}: {why}")?,
+            FailureKind::BadReport(why) => {
+                write!(f, "{who}: the child replaying it printed no valid report: {why}")?
+            }
+        }
+        if !self.stderr_tail.trim().is_empty() {
+            write!(f, "; its standard error ended with:\n{}", self.stderr_tail.trim_end())?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ChildFailure {}
+
+/// The last lines of `stderr`: at most 20 lines and 4 KiB.
+fn tail(stderr: &[u8]) -> String {
+    let text = String::from_utf8_lossy(stderr);
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = lines[lines.len().saturating_sub(20)..].join("\n");
+    if out.len() > 4096 {
+        let mut cut = out.len() - 4096;
+        while !out.is_char_boundary(cut) {
+            cut += 1;
+        }
+        out = format!("...{}", &out[cut..]);
+    }
+    out
+}
+
+/// Replay `request` in a fresh child process: `exe` is the `replay` binary (the parent's own,
+/// `std::env::current_exe()`, or `cargo_bin("replay")` in tests). Blocks until the child ends.
+pub fn spawn(exe: &Path, request: &ChildRequest) -> Result<ChildReport, ChildFailure> {
+    let fail = |kind, stderr: &[u8]| ChildFailure {
+        allocator: request.allocator.clone(),
+        kind,
+        stderr_tail: tail(stderr),
+    };
+    let spec = match RealSpec::parse(&request.allocator) {
+        Some(Ok(spec)) => spec,
+        Some(Err(why)) => return Err(fail(FailureKind::Refused(why), b"")),
+        None => {
+            let why = format!(
+                "not a real allocator (known: {}, or preload:PATH)",
+                super::registry::names()
+            );
+            return Err(fail(FailureKind::Refused(why), b""));
+        }
+    };
+    let json = serde_json::to_vec(request)
+        .map_err(|e| fail(FailureKind::Spawn(format!("cannot encode the request: {e}")), b""))?;
+    let mut command = Command::new(exe);
+    command.arg(CHILD_ARG).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    match spec.preload_path() {
+        Some(path) => command.env("LD_PRELOAD", path),
+        None => command.env_remove("LD_PRELOAD"),
+    };
+    let mut child = command
+        .spawn()
+        .map_err(|e| fail(FailureKind::Spawn(format!("{}: {e}", exe.display())), b""))?;
+    // The request is small (far below a pipe's buffer), so writing it before reading the
+    // child's output cannot deadlock; a child that died at once closes the pipe (EPIPE), and
+    // its status says why.
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(&json);
+    }
+    let output = child
+        .wait_with_output()
+        .map_err(|e| fail(FailureKind::Spawn(format!("waiting for the child: {e}")), b""))?;
+    let status = output.status;
+    if let Some(signal) = status.signal() {
+        let kind = FailureKind::Signal { signal, core_dumped: status.core_dumped() };
+        return Err(fail(kind, &output.stderr));
+    }
+    let parsed = serde_json::from_slice::<ChildOutput>(&output.stdout);
+    match (status.code(), parsed) {
+        (Some(0), Ok(ChildOutput::Report(report))) => Ok(*report),
+        (_, Ok(ChildOutput::Error(why))) => Err(fail(FailureKind::Refused(why), &output.stderr)),
+        (Some(0), Err(_)) => {
+            let shown = String::from_utf8_lossy(&output.stdout);
+            let shown: String = shown.chars().take(200).collect();
+            let why = if shown.is_empty() { "nothing".to_string() } else { format!("{shown:?}") };
+            Err(fail(FailureKind::BadReport(why), &output.stderr))
+        }
+        (code, _) => Err(fail(FailureKind::Exit(code.unwrap_or(-1)), &output.stderr)),
+    }
+}
+
+/// The child's entry point: `replay __real-child [--run FD]`. Returns the exit status (0: a
+/// report was printed; 2: an error was printed as [`ChildOutput::Error`]).
+pub fn main() -> i32 {
+    let args: Vec<String> = std::env::args().skip(2).collect();
+    let outcome = match args.as_slice() {
+        [] => load_and_exec(),
+        [flag, fd] if flag == "--run" => match fd.parse::<i32>() {
+            Ok(fd) => run(fd),
+            Err(_) => Err(format!("{CHILD_ARG}: bad descriptor {fd:?}")),
+        },
+        _ => Err(format!("{CHILD_ARG}: unexpected arguments {args:?} (an internal protocol)")),
+    };
+    match outcome {
+        Ok(()) => 0,
+        Err(why) => {
+            let json = serde_json::to_string(&ChildOutput::Error(why.clone()))
+                .unwrap_or_else(|_| String::from("{\"error\":\"unprintable error\"}"));
+            // A second line on stderr, for a person reading it.
+            eprintln!("replay {CHILD_ARG}: {why}");
+            // Standard output may have been moved aside (stage 2): `REPORT_FD` says where.
+            write_report(&json);
+            2
+        }
+    }
+}
+
+/// The descriptor the report goes to: 1, or where stage 2 moved standard output.
+static REPORT_FD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(1);
+
+fn write_report(json: &str) {
+    let fd = REPORT_FD.load(std::sync::atomic::Ordering::Relaxed);
+    let mut bytes = json.as_bytes();
+    while !bytes.is_empty() {
+        // SAFETY: writes from a valid buffer to a descriptor this process owns.
+        let n = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
+        if n <= 0 {
+            if n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return;
+        }
+        bytes = &bytes[n as usize..];
+    }
+}
+
+/// The format named `name`, as the request gives it.
+fn format_named(name: &str) -> Result<Format, String> {
+    Ok(match name {
+        "csv" => Format::Csv,
+        "mtrace" => Format::Mtrace,
+        "heaptrack" => Format::Heaptrack,
+        "rep" => Format::Rep,
+        "rtrace" => Format::Rtrace,
+        _ => return Err(format!("unknown trace format {name:?}")),
+    })
+}
+
+/// The memfd's layout: this header, the request's JSON, zero padding to a multiple of 16, then
+/// the events (16 bytes each, in `Event`'s own layout).
+const MAGIC: [u8; 8] = *b"RREAL01\0";
+const HEADER: usize = 32;
+
+/// Stage 1: load the trace, hand it to a fresh image of this program.
+fn load_and_exec() -> Result<(), String> {
+    let mut input = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut input)
+        .map_err(|e| format!("cannot read the request: {e}"))?;
+    let request: ChildRequest =
+        serde_json::from_slice(&input).map_err(|e| format!("bad request: {e}"))?;
+    let format = format_named(&request.format)?;
+    let options = ParseOptions { lenient: request.lenient, one_thread: false };
+    let trace = crate::trace::load(&request.trace, format, options).map_err(|e| e.to_string())?;
+    let json = serde_json::to_vec(&request).map_err(|e| e.to_string())?;
+    // SAFETY: a NUL-terminated name; flags 0: the descriptor survives exec.
+    let fd = unsafe { libc::memfd_create(c"replay-real-events".as_ptr(), 0) };
+    if fd < 0 {
+        return Err(format!("memfd_create: {}", std::io::Error::last_os_error()));
+    }
+    // SAFETY: a new descriptor owned by nothing else; `File` closes it on drop, which stage 1
+    // never reaches (exec replaces it), except on error.
+    let file = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, &file);
+    let mut header = [0u8; HEADER];
+    header[..8].copy_from_slice(&MAGIC);
+    header[8..16].copy_from_slice(&(trace.events.len() as u64).to_le_bytes());
+    header[16..20].copy_from_slice(&trace.blocks.to_le_bytes());
+    header[20..24].copy_from_slice(&(json.len() as u32).to_le_bytes());
+    let padding = (16 - (HEADER + json.len()) % 16) % 16;
+    let write = |out: &mut std::io::BufWriter<&std::fs::File>, bytes: &[u8]| {
+        out.write_all(bytes).map_err(|e| format!("cannot write the events: {e}"))
+    };
+    write(&mut out, &header)?;
+    write(&mut out, &json)?;
+    write(&mut out, &[0u8; 16][..padding])?;
+    for event in &trace.events {
+        write(&mut out, &encode(event))?;
+    }
+    out.flush().map_err(|e| format!("cannot write the events: {e}"))?;
+    drop(out);
+    std::mem::forget(file);
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
+    let error = Command::new(exe).arg(CHILD_ARG).arg("--run").arg(fd.to_string()).exec();
+    Err(format!("cannot re-execute this program: {error}"))
+}
+
+/// An event in its in-memory layout (`repr(C)`: size, id, op, align_log2, two zero bytes).
+fn encode(event: &Event) -> [u8; 16] {
+    let mut bytes = [0u8; 16];
+    bytes[std::mem::offset_of!(Event, size)..][..8].copy_from_slice(&event.size.to_ne_bytes());
+    bytes[std::mem::offset_of!(Event, id)..][..4].copy_from_slice(&event.id.to_ne_bytes());
+    bytes[std::mem::offset_of!(Event, op)] = event.op as u8;
+    bytes[std::mem::offset_of!(Event, align_log2)] = event.align_log2;
+    bytes
+}
+
+/// The memfd of stage 1, mapped read-only and prefaulted.
+struct EventsMap {
+    base: *mut c_void,
+    len: usize,
+}
+
+impl Drop for EventsMap {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made in `run`, unmapped once.
+        unsafe { libc::munmap(self.base, self.len) };
+    }
+}
+
+/// Replay through `alloc` and gather its report.
+fn measure_with<A: RealAllocator + ?Sized>(
+    alloc: &A,
+    events: &[Event],
+    blocks: u32,
+    options: &Options,
+) -> Result<ChildReport, String> {
+    let version = alloc.version();
+    let stats_before = alloc.stats();
+    // SAFETY: the events come from a trace the crate's loader validated (stage 1).
+    let measured =
+        unsafe { measure::replay(alloc, events, blocks, options) }.map_err(|e| e.to_string())?;
+    Ok(ChildReport {
+        allocator: alloc.name(),
+        version,
+        pid: std::process::id(),
+        trace_events: events.len() as u64,
+        trace_blocks: blocks,
+        stats_before,
+        measured,
+    })
+}
+
+/// Stage 2: map the events, replay, report.
+fn run(fd: i32) -> Result<(), String> {
+    // SAFETY: fstat into a zeroed struct.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstat(fd, &mut st) } != 0 {
+        return Err(format!("fstat of the events: {}", std::io::Error::last_os_error()));
+    }
+    let len = st.st_size as usize;
+    if len < HEADER {
+        return Err("the events file is truncated".into());
+    }
+    // SAFETY: a private read-only mapping of the whole file.
+    let base = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ,
+            libc::MAP_PRIVATE | libc::MAP_POPULATE,
+            fd,
+            0,
+        )
+    };
+    if base == libc::MAP_FAILED {
+        return Err(format!("cannot map the events: {}", std::io::Error::last_os_error()));
+    }
+    // SAFETY: the descriptor is ours and no longer needed once mapped.
+    unsafe { libc::close(fd) };
+    let map = EventsMap { base, len };
+    // SAFETY: `len` readable bytes at `base`, alive while `map` is.
+    let bytes = unsafe { std::slice::from_raw_parts(map.base.cast::<u8>(), map.len) };
+    if bytes[..8] != MAGIC {
+        return Err("the events file is not this program's".into());
+    }
+    let word = |at: usize, n: usize| {
+        let mut b = [0u8; 8];
+        b[..n].copy_from_slice(&bytes[at..at + n]);
+        u64::from_le_bytes(b)
+    };
+    let (events, blocks, json_len) =
+        (word(8, 8) as usize, word(16, 4) as u32, word(20, 4) as usize);
+    let start = HEADER + json_len + (16 - (HEADER + json_len) % 16) % 16;
+    if events.checked_mul(16).and_then(|n| n.checked_add(start)) != Some(len) {
+        return Err("the events file has the wrong length".into());
+    }
+    let request: ChildRequest = serde_json::from_slice(&bytes[HEADER..HEADER + json_len])
+        .map_err(|e| format!("bad request in the events file: {e}"))?;
+    let raw = &bytes[start..];
+    // Every op byte must be an `Op` before the bytes may be read as events.
+    if raw.chunks_exact(16).any(|e| e[std::mem::offset_of!(Event, op)] > Op::Write as u8) {
+        return Err("the events file holds an unknown operation".into());
+    }
+    // SAFETY: `raw` is 16-aligned (the mapping is page-aligned and `start` a multiple of 16),
+    // holds `events` events in `Event`'s layout (written by `encode`), every op valid.
+    let events: &[Event] = unsafe { std::slice::from_raw_parts(raw.as_ptr().cast(), events) };
+    if events.iter().any(|e| e.id >= blocks) {
+        return Err("the events file names a block id past its count".into());
+    }
+
+    let spec = match RealSpec::parse(&request.allocator) {
+        Some(spec) => spec?,
+        None => return Err(format!("not a real allocator: {}", request.allocator)),
+    };
+    // From here on standard output is the report's alone (see the module docs).
+    // SAFETY: dup and dup2 of this process's own descriptors.
+    let report_fd = unsafe { libc::dup(1) };
+    if report_fd < 0 || unsafe { libc::dup2(2, 1) } < 0 {
+        return Err(format!(
+            "cannot set standard output aside: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    REPORT_FD.store(report_fd, std::sync::atomic::Ordering::Relaxed);
+
+    // Each backend by its concrete type, so that its calls are inlined into the loop.
+    let report = match &spec {
+        RealSpec::Builtin("glibc") => measure_with(&Glibc, events, blocks, &request.options),
+        RealSpec::Builtin("mimalloc") => measure_with(&Mimalloc, events, blocks, &request.options),
+        RealSpec::Builtin("jemalloc") => {
+            measure_with(&Jemalloc::new()?, events, blocks, &request.options)
+        }
+        RealSpec::Preload(path) => {
+            measure_with(&Preload::new(path)?, events, blocks, &request.options)
+        }
+        // A built-in without a concrete arm here: through the trait object.
+        RealSpec::Builtin(_) => {
+            measure_with(spec.open()?.as_ref(), events, blocks, &request.options)
+        }
+    }?;
+    let json = serde_json::to_string(&ChildOutput::Report(Box::new(report)))
+        .map_err(|e| format!("cannot encode the report: {e}"))?;
+    write_report(&json);
+    drop(map);
+    Ok(())
+}

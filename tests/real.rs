@@ -1,0 +1,256 @@
+//! Real allocators replayed in child processes of the built `replay` binary
+//! (`replay::real::spawn`): exact figures equal to the simulations', resident memory that
+//! follows touching, a preloaded tcmalloc, and a crashing allocator reported, not panicked on.
+//! Nothing here depends on timing: timings are only checked to be present and ordered.
+
+use replay::real::measure::Mode;
+use replay::real::{spawn, ChildFailure, ChildReport, ChildRequest, FailureKind, Options};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const TCMALLOC: &str = "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4";
+const BUILTIN: [&str; 3] = ["glibc", "mimalloc", "jemalloc"];
+
+fn exe() -> PathBuf {
+    assert_cmd::cargo::cargo_bin("replay")
+}
+
+fn request(trace: &Path, allocator: &str, options: Options) -> ChildRequest {
+    ChildRequest {
+        trace: trace.to_path_buf(),
+        format: "csv".into(),
+        lenient: false,
+        allocator: allocator.into(),
+        options,
+    }
+}
+
+fn replay_real(trace: &Path, allocator: &str, options: Options) -> ChildReport {
+    spawn(&exe(), &request(trace, allocator, options)).unwrap_or_else(|failure| panic!("{failure}"))
+}
+
+/// `max_live_bytes` and `peak_event` of the simulation `first-fit`, from `replay --json -`.
+fn simulated_peak(trace: &str) -> (u64, u64) {
+    let out = Command::new(exe())
+        .args([trace, "--alloc", "first-fit", "--runs", "0", "-q", "--json", "-"])
+        .output()
+        .expect("replay runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let result = &json["results"][0];
+    (result["max_live_bytes"].as_u64().unwrap(), result["peak_event"].as_u64().unwrap())
+}
+
+fn write_trace(dir: &Path, name: &str, lines: &[String]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, format!("op,ptr,size,old_ptr\n{}\n", lines.join("\n"))).unwrap();
+    path
+}
+
+/// 64 blocks of 1 MiB, all live at once, then freed.
+fn big_blocks(dir: &Path) -> PathBuf {
+    let mut lines: Vec<String> =
+        (0..64).map(|i| format!("malloc,{:#x},{},", 0x10_0000 * (i + 1), 1 << 20)).collect();
+    lines.extend((0..64).map(|i| format!("free,{:#x},,", 0x10_0000 * (i + 1))));
+    write_trace(dir, "big.csv", &lines)
+}
+
+#[test]
+fn every_builtin_real_allocator_has_the_simulations_max_live_bytes_and_peak_event() {
+    let (max_live, peak_event) = simulated_peak("traces/perl-hash.csv");
+    for allocator in BUILTIN {
+        let report = replay_real(Path::new("traces/perl-hash.csv"), allocator, Options::default());
+        let m = &report.measured;
+        assert_eq!((m.max_live_bytes, m.peak_event), (max_live, peak_event), "{allocator}");
+        assert_eq!(m.events, 101_002, "{allocator}");
+        assert_eq!((m.failed_allocations, m.ignored_frees), (0, 0), "{allocator}");
+        assert!(m.usable_sizes_known, "{allocator}");
+        // Usable sizes are never below the requested ones.
+        assert!(m.live_consumed_at_peak >= m.max_live_bytes, "{allocator}");
+        let internal = m.internal_fragmentation.expect("usable sizes are known");
+        assert!((0.0..1.0).contains(&internal), "{allocator}: {internal}");
+        assert!(m.rss_peak_above_baseline > 0, "{allocator}");
+        assert!(m.events_per_sec > 0.0 && m.latency_ns.is_none(), "{allocator}");
+        assert!(!report.version.is_empty() && report.version.starts_with(allocator));
+        // A sample after every 65,536 events and after the last.
+        let events: Vec<u64> = m.series.iter().map(|s| s.event).collect();
+        assert_eq!(events, [65_535, 101_001], "{allocator}");
+    }
+}
+
+#[test]
+fn each_run_is_a_fresh_process() {
+    let a = replay_real(Path::new("traces/coalescing.csv"), "glibc", Options::default());
+    let b = replay_real(Path::new("traces/coalescing.csv"), "glibc", Options::default());
+    assert_ne!(a.pid, b.pid);
+    assert_eq!(a.measured.max_live_bytes, 208);
+}
+
+#[test]
+fn allocators_that_report_statistics_report_them() {
+    let trace = Path::new("traces/perl-hash.csv");
+    let jemalloc = replay_real(trace, "jemalloc", Options::default()).measured;
+    let at_end = jemalloc.allocator_stats_at_end;
+    assert!(at_end.resident.is_some() && at_end.allocated.is_some());
+    assert!(at_end.active.is_some() && at_end.mapped.is_some());
+    assert!(jemalloc.allocator_resident_peak.is_some());
+    let mimalloc = replay_real(trace, "mimalloc", Options::default()).measured;
+    assert!(mimalloc.allocator_resident_peak.is_some());
+    let glibc = replay_real(trace, "glibc", Options::default()).measured;
+    assert!(glibc.allocator_resident_peak.is_none());
+    assert!(glibc.allocator_stats_at_end.mapped.is_some());
+}
+
+#[test]
+fn touching_makes_big_blocks_resident_and_no_touch_leaves_them_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = big_blocks(dir.path());
+    let size = 64u64 << 20;
+    for allocator in BUILTIN {
+        let touched = replay_real(&trace, allocator, Options::default()).measured;
+        let untouched =
+            replay_real(&trace, allocator, Options { touch: false, ..Options::default() }).measured;
+        assert_eq!(touched.max_live_bytes, size, "{allocator}");
+        assert_eq!(untouched.max_live_bytes, size, "{allocator}");
+        assert!(touched.touched && !untouched.touched);
+        let (with, without) = (touched.rss_hwm_above_baseline, untouched.rss_hwm_above_baseline);
+        let (with, without) = (with.unwrap(), without.unwrap());
+        // Every page of every block was written: all 64 MiB resident at the peak.
+        assert!(with >= size, "{allocator}: {with} resident with touching");
+        // mimalloc asks for transparent huge pages on its arenas (its `allow_thp` option, on
+        // by default), so the one header it writes makes a whole 2 MiB page resident.
+        if allocator != "mimalloc" {
+            assert!(without < size / 4, "{allocator}: {without} resident without touching");
+        }
+    }
+}
+
+#[test]
+fn a_failed_allocation_is_counted_and_its_free_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = [
+        "malloc,0x1000,100,".to_string(),
+        format!("malloc,0x2000,{},", 1u64 << 62),
+        "realloc,0x3000,0,0x1000".to_string(),
+        "free,0x2000,,".to_string(),
+        "free,0x3000,,".to_string(),
+    ];
+    let trace = write_trace(dir.path(), "fail.csv", &lines);
+    for allocator in BUILTIN {
+        let m = replay_real(&trace, allocator, Options::default()).measured;
+        assert_eq!((m.failed_allocations, m.ignored_frees), (1, 1), "{allocator}");
+        assert_eq!((m.max_live_bytes, m.peak_event), (100, 0), "{allocator}");
+    }
+}
+
+#[test]
+fn the_latency_mode_times_every_call_by_kind() {
+    let trace = Path::new("traces/perl-hash.csv");
+    let counts = |op: &str| {
+        std::fs::read_to_string(trace).unwrap().lines().filter(|l| l.starts_with(op)).count() as u64
+    };
+    let (mallocs, frees, reallocs) = (counts("malloc,"), counts("free,"), counts("realloc,"));
+    for allocator in BUILTIN {
+        let options = Options { mode: Mode::Latency, ..Options::default() };
+        let m = replay_real(trace, allocator, options).measured;
+        let latency = m.latency_ns.expect("latency mode");
+        let malloc = latency.malloc.expect("mallocs");
+        let free = latency.free.expect("frees");
+        assert_eq!(malloc.count, mallocs, "{allocator}");
+        assert_eq!(free.count, frees, "{allocator}");
+        assert_eq!(latency.realloc.map_or(0, |r| r.count), reallocs, "{allocator}");
+        for p in [malloc, free] {
+            assert!(p.p50 <= p.p99 && p.p99 <= p.p999 && p.p999 <= p.max, "{allocator}: {p:?}");
+        }
+    }
+}
+
+#[test]
+fn a_preloaded_tcmalloc_replays_with_its_own_usable_sizes() {
+    assert!(Path::new(TCMALLOC).exists(), "{TCMALLOC} is missing: run `bash .ci/install-deps`");
+    let (max_live, peak_event) = simulated_peak("traces/perl-hash.csv");
+    let name = format!("preload:{TCMALLOC}");
+    let report = replay_real(Path::new("traces/perl-hash.csv"), &name, Options::default());
+    let m = &report.measured;
+    assert_eq!((m.max_live_bytes, m.peak_event), (max_live, peak_event));
+    assert_eq!(report.allocator, name);
+    assert!(report.version.starts_with("libtcmalloc_minimal.so"), "{}", report.version);
+    // tcmalloc exports malloc_usable_size (its size classes round requests up).
+    assert!(m.usable_sizes_known && m.live_consumed_at_peak > m.max_live_bytes);
+    assert!(m.rss_peak_above_baseline > 0);
+}
+
+/// Build a shared library from C source with the system's `cc`.
+fn build_library(dir: &Path, name: &str, source: &str) -> PathBuf {
+    let c = dir.join(format!("{name}.c"));
+    let so = dir.join(format!("{name}.so"));
+    std::fs::write(&c, source).unwrap();
+    let status = Command::new("cc")
+        .args(["-shared", "-fPIC", "-O1", "-o"])
+        .arg(&so)
+        .arg(&c)
+        .status()
+        .expect("cc runs");
+    assert!(status.success(), "cc failed on {name}.c");
+    so
+}
+
+/// A malloc that passes everything to glibc's, but aborts on a request of 777777 bytes.
+const ABORTING_MALLOC: &str = r#"
+#include <stdlib.h>
+extern void *__libc_malloc(size_t);
+void *malloc(size_t n) {
+    if (n == 777777) abort();
+    return __libc_malloc(n);
+}
+"#;
+
+#[test]
+fn a_preloaded_library_that_aborts_is_a_failure_naming_sigabrt() {
+    let dir = tempfile::tempdir().unwrap();
+    let library = build_library(dir.path(), "aborting", ABORTING_MALLOC);
+    let lines = ["malloc,0x1000,64,", "malloc,0x2000,777777,", "free,0x1000,,"].map(String::from);
+    let trace = write_trace(dir.path(), "abort.csv", &lines);
+    let name = format!("preload:{}", library.display());
+    let failure: ChildFailure =
+        spawn(&exe(), &request(&trace, &name, Options::default())).expect_err("it aborts");
+    assert_eq!(failure.kind, FailureKind::Signal { signal: libc::SIGABRT, core_dumped: false });
+    let message = failure.to_string();
+    assert!(message.contains("SIGABRT") && message.contains(&name), "{message}");
+}
+
+#[test]
+fn a_preloaded_library_without_malloc_is_refused_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let library =
+        build_library(dir.path(), "nomalloc", "int not_an_allocator(void) { return 1; }\n");
+    let name = format!("preload:{}", library.display());
+    let failure =
+        spawn(&exe(), &request(Path::new("traces/coalescing.csv"), &name, Options::default()))
+            .expect_err("not an allocator");
+    assert!(
+        matches!(&failure.kind, FailureKind::Refused(why) if why.contains("does not define malloc")),
+        "{failure}"
+    );
+}
+
+#[test]
+fn a_bad_trace_is_an_error_from_the_child_naming_the_file() {
+    let failure =
+        spawn(&exe(), &request(Path::new("traces/no-such-trace.csv"), "glibc", Options::default()))
+            .expect_err("no such trace");
+    assert!(
+        matches!(&failure.kind, FailureKind::Refused(why) if why.contains("no-such-trace.csv")),
+        "{failure}"
+    );
+}
+
+#[test]
+fn names_that_are_not_real_allocators_are_refused_before_any_child_runs() {
+    for name in ["first-fit", "preload:", "preload:/no/such/lib.so", "preload:/tmp/a b.so"] {
+        let failure =
+            spawn(&exe(), &request(Path::new("traces/coalescing.csv"), name, Options::default()))
+                .expect_err(name);
+        assert!(matches!(failure.kind, FailureKind::Refused(_)), "{name}: {failure}");
+    }
+}
