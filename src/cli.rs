@@ -167,6 +167,12 @@ pub struct RunArgs {
     #[arg(short, long, value_name = "LIST", default_value = "all", long_help = alloc_help())]
     pub alloc: String,
 
+    /// Real allocators only: do not write the blocks (by default every block is written as a
+    /// program would: one byte per 4 KiB page and its first and last byte), measuring the
+    /// allocator alone; resident memory then counts only what the allocator itself touched.
+    #[arg(long)]
+    pub no_touch: bool,
+
     /// Format of the trace file.
     #[arg(long, value_enum, default_value_t = InputFormat::Csv)]
     pub format: InputFormat,
@@ -404,10 +410,21 @@ pub enum ImportFormat {
 
 /// `--alloc`'s long help, generated from the registry so that it cannot drift.
 fn alloc_help() -> String {
-    let mut help = String::from("Strategies to run: a comma-separated list of names, or `all`.\n");
+    let mut help = String::from(
+        "Strategies to run: a comma-separated list of names; `all` or `simulated` for every \
+         simulated strategy, `real` for every built-in real allocator.\n\nSimulated:",
+    );
     for entry in crate::alloc::ALL {
         help.push_str(&format!("\n  {:<12} {}", entry.name, entry.about));
     }
+    help.push_str("\n\nReal (each replayed for real in fresh child processes):");
+    for entry in crate::real::REAL {
+        help.push_str(&format!("\n  {:<12} {}", entry.name, entry.about));
+    }
+    help.push_str(&format!(
+        "\n  {:<12} {}",
+        "preload:PATH", "any malloc-compatible shared library, preloaded into the child"
+    ));
     help
 }
 

@@ -16,6 +16,7 @@ use crate::gate::compare::{self as gate_compare, ResultFile};
 use crate::gate::hash;
 use crate::gate::thresholds::Thresholds;
 use crate::progress::Progress;
+use crate::real::run::{RealPlan, RealResult};
 use crate::record::RecordConfig;
 use crate::report::csv::CsvExporter;
 use crate::report::html;
@@ -180,6 +181,7 @@ pub fn run_config(args: &RunArgs) -> Result<RunConfig, String> {
     if args.threads == Some(0) {
         return Err("--threads must be at least 1".into());
     }
+    let chosen = config::parse_strategies(&args.alloc)?;
     let slowdowns = args
         .test_slowdown
         .iter()
@@ -189,7 +191,9 @@ pub fn run_config(args: &RunArgs) -> Result<RunConfig, String> {
         trace,
         format: args.format.into(),
         parse: ParseOptions { lenient: args.lenient, one_thread: args.threads == Some(1) },
-        strategies: config::parse_strategies(&args.alloc)?,
+        strategies: chosen.simulated,
+        real: chosen.real,
+        touch: !args.no_touch,
         params: Params {
             // Past the address-space ceiling every request fails (see alloc::ADDRESS_LIMIT).
             min_size: round_up(args.min_size.clamp(ALIGN, alloc::OVERSIZED), ALIGN),
@@ -317,6 +321,7 @@ pub fn run(config: &RunConfig) -> Result<bool, Error> {
     replaying.finish_and_clear();
     let mut results = results?;
     let heap = results.iter_mut().filter_map(|r| r.heap.take()).collect();
+    let real = replay_real(config, &progress)?;
     let report = Report {
         trace: summary,
         params: config.params,
@@ -328,6 +333,7 @@ pub fn run(config: &RunConfig) -> Result<bool, Error> {
         },
         samples: config.samples,
         results,
+        real,
         heap,
         command_line: config.command_line.clone(),
         test_slowdown: config.slowdown_specs.clone(),
@@ -363,7 +369,9 @@ pub fn run(config: &RunConfig) -> Result<bool, Error> {
     if !config.quiet && !to_stdout {
         emit(&Destination::Stdout, &TableExporter.export(&report)?)?;
     }
-    let verified = report.results.iter().all(|r| r.safety.verify_errors == 0);
+    // A real allocator whose child failed has an error row in every output, and fails the run.
+    let verified = report.results.iter().all(|r| r.safety.verify_errors == 0)
+        && report.real.iter().all(|r| r.failure.is_none());
     let Some(old) = baseline else { return Ok(verified) };
     // The comparison reads this run as its JSON says it, so `--baseline` and `replay compare`
     // of the same two files agree exactly.
@@ -381,6 +389,33 @@ pub fn run(config: &RunConfig) -> Result<bool, Error> {
         emit(&Destination::Stdout, text.as_bytes())?;
     }
     Ok(verified && comparison.passed())
+}
+
+/// The real allocators of `--alloc`, one after another (each in its own child processes, so
+/// they never share a heap or compete for the cores while timed).
+fn replay_real(config: &RunConfig, progress: &Progress) -> Result<Vec<RealResult>, Error> {
+    if config.real.is_empty() {
+        return Ok(Vec::new());
+    }
+    let plan = RealPlan {
+        exe: crate::real::run::this_exe().map_err(Error::Usage)?,
+        trace: config.trace.clone(),
+        format: Format::detect(&config.trace, config.format).name().to_string(),
+        lenient: config.parse.lenient,
+        runs: config.timing.runs,
+        touch: config.touch,
+    };
+    let mut results = Vec::new();
+    for spec in &config.real {
+        let bar = progress.events_bar(format!("replaying through {} (real)", spec.name()), 0);
+        let result = crate::real::run::replay(&plan, spec);
+        bar.finish_and_clear();
+        if let Some(why) = &result.failure {
+            eprintln!("replay: {why}");
+        }
+        results.push(result);
+    }
+    Ok(results)
 }
 
 /// `replay compare OLD NEW`: print the comparison (and write it as Markdown); `Ok(false)` when

@@ -16,6 +16,10 @@ pub struct RunConfig {
     pub format: Format,
     pub parse: ParseOptions,
     pub strategies: Vec<&'static StrategyEntry>,
+    /// Real allocators to replay, each in child processes (`--alloc glibc,preload:PATH`).
+    pub real: Vec<crate::real::RealSpec>,
+    /// Write every block of a real allocator as a program would (off with `--no-touch`).
+    pub touch: bool,
     pub params: Params,
     pub timing: Timing,
     pub threads: Option<usize>,
@@ -64,22 +68,57 @@ pub fn command_line(mut args: impl Iterator<Item = std::ffi::OsString>) -> Strin
     program.into_iter().chain(args).map(quote).collect::<Vec<_>>().join(" ")
 }
 
-/// `all`, or a comma-separated list of registered names (each at most once, in the given order).
-pub fn parse_strategies(list: &str) -> Result<Vec<&'static StrategyEntry>, String> {
-    if list.trim() == "all" {
-        return Ok(alloc::ALL.iter().collect());
-    }
-    let mut chosen: Vec<&'static StrategyEntry> = Vec::new();
+/// What `--alloc` chose: simulated strategies and real allocators, each once, in the order
+/// named.
+#[derive(Debug, Default)]
+pub struct Chosen {
+    pub simulated: Vec<&'static StrategyEntry>,
+    pub real: Vec<crate::real::RealSpec>,
+}
+
+/// `--alloc LIST`: names of strategies ([`alloc::ALL`]) and real allocators
+/// ([`crate::real::REAL`], `preload:PATH`), and the groups `all` (every simulated strategy),
+/// `simulated` (the same) and `real` (every built-in real allocator).
+pub fn parse_strategies(list: &str) -> Result<Chosen, String> {
+    use crate::real::{RealSpec, REAL};
+    let valid = || {
+        format!(
+            "valid: all, simulated, real, {}, {}, preload:PATH",
+            alloc::names(),
+            crate::real::registry::names()
+        )
+    };
+    let mut chosen = Chosen::default();
+    let add_real = |chosen: &mut Chosen, spec: RealSpec| {
+        if !chosen.real.iter().any(|r| r.name() == spec.name()) {
+            chosen.real.push(spec);
+        }
+    };
     for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-        let entry = alloc::by_name(name).ok_or_else(|| {
-            format!("unknown strategy '{name}' in --alloc (valid: all, {})", alloc::names())
-        })?;
-        if !chosen.iter().any(|e| e.name == entry.name) {
-            chosen.push(entry);
+        match name {
+            "all" | "simulated" => {
+                for entry in alloc::ALL {
+                    if !chosen.simulated.iter().any(|e| e.name == entry.name) {
+                        chosen.simulated.push(entry);
+                    }
+                }
+            }
+            "real" => REAL.iter().for_each(|e| add_real(&mut chosen, RealSpec::Builtin(e.name))),
+            _ => {
+                if let Some(entry) = alloc::by_name(name) {
+                    if !chosen.simulated.iter().any(|e| e.name == entry.name) {
+                        chosen.simulated.push(entry);
+                    }
+                } else if let Some(spec) = RealSpec::parse(name) {
+                    add_real(&mut chosen, spec.map_err(|e| format!("--alloc {name}: {e}"))?);
+                } else {
+                    return Err(format!("unknown strategy '{name}' in --alloc ({})", valid()));
+                }
+            }
         }
     }
-    if chosen.is_empty() {
-        return Err(format!("--alloc names no strategy (valid: all, {})", alloc::names()));
+    if chosen.simulated.is_empty() && chosen.real.is_empty() {
+        return Err(format!("--alloc names no strategy ({})", valid()));
     }
     Ok(chosen)
 }
@@ -132,8 +171,19 @@ mod tests {
 
     #[test]
     fn all_means_the_whole_registry_and_duplicates_count_once() {
-        assert_eq!(parse_strategies("all").unwrap().len(), alloc::ALL.len());
-        let two = parse_strategies("bump, bump,first-fit").unwrap();
+        assert_eq!(parse_strategies("all").unwrap().simulated.len(), alloc::ALL.len());
+        let two = parse_strategies("bump, bump,first-fit").unwrap().simulated;
         assert_eq!(two.iter().map(|e| e.name).collect::<Vec<_>>(), ["bump", "first-fit"]);
+    }
+
+    #[test]
+    fn real_allocators_and_groups_are_named_beside_the_strategies() {
+        let c = parse_strategies("tlsf,glibc,real,glibc").unwrap();
+        assert_eq!(c.simulated.iter().map(|e| e.name).collect::<Vec<_>>(), ["tlsf"]);
+        let real: Vec<String> = c.real.iter().map(|r| r.name()).collect();
+        assert_eq!(real, ["glibc", "mimalloc", "jemalloc"]);
+        assert!(parse_strategies("real").unwrap().simulated.is_empty());
+        let err = parse_strategies("preload:/no/such/lib.so").unwrap_err();
+        assert!(err.contains("/no/such/lib.so"), "{err}");
     }
 }

@@ -128,8 +128,9 @@ pub struct Figure {
     pub definition: &'static str,
     /// The figure, from a result; `None` when the result does not have it.
     pub read: fn(&ResultRecord) -> Option<f64>,
-    /// For a timing repeated `--runs` times: every repetition, which the gate tests for
-    /// significance and the terminal shows the range of. `None` for a figure measured once.
+    /// For a figure repeated `--runs` times (a timing; a real allocator's footprint): every
+    /// repetition, which the gate tests for significance and the terminal shows the range of.
+    /// `None`, or `None` from the reader, for a figure measured once.
     pub runs: Option<Repetitions>,
     /// `None`: never gated (not a score).
     pub gate: Option<Gate>,
@@ -198,9 +199,15 @@ pub const FIGURES: &[Figure] = &[
         better: Better::Lower,
         kind: Kind::Exact,
         definition: "`max_i footprint(i)`: the highest address the strategy's heap has grown \
-                     to.",
+                     to. For a real allocator: the process's resident bytes above its baseline \
+                     right before the replay, at their highest sample (every 65,536 events and \
+                     at the end), the median of `--runs` runs, every run in \
+                     `resident.rss_peak_above_baseline`.",
         read: |r| exact(r.peak_footprint_bytes),
-        runs: None,
+        runs: Some(|r| {
+            let runs = &r.resident.as_ref()?.rss_peak_above_baseline;
+            Some(runs.iter().map(|&b| b as f64).collect())
+        }),
         gate: Some(Gate { name: "footprint", default: Some(0.0) }),
     },
     Figure {
@@ -227,7 +234,11 @@ pub const FIGURES: &[Figure] = &[
                      strategy needs beyond what the program ever had live at once (null when \
                      `max_live_bytes` is 0).",
         read: |r| r.overhead,
-        runs: None,
+        runs: Some(|r| {
+            let live = r.max_live_bytes.filter(|&l| l > 0)? as f64;
+            let runs = &r.resident.as_ref()?.rss_peak_above_baseline;
+            Some(runs.iter().map(|&b| (b as f64 - live) / live).collect())
+        }),
         gate: Some(Gate { name: "overhead", default: Some(0.0) }),
     },
     Figure {
@@ -422,28 +433,37 @@ pub const TERMS: &[(&str, &str)] = &[
     ("latency", SAMPLED),
 ];
 
-/// The names `--max-regression` accepts, once each, in the order of [`FIGURES`].
+/// The threshold of a real allocator's footprint figures (peak footprint, overhead), which are
+/// measured, not exact: judged over the runs like throughput, worse past 2% and significantly.
+pub const REAL_MEMORY: Gate = Gate { name: "real", default: Some(0.02) };
+
+/// The names `--max-regression` accepts, once each, in the order of [`FIGURES`], then
+/// [`REAL_MEMORY`]'s.
 pub fn gate_names() -> Vec<&'static str> {
-    let mut names: Vec<&'static str> = Vec::new();
+    let mut names: Vec<&'static str> = vec![];
     for gate in FIGURES.iter().filter_map(|f| f.gate) {
         if !names.contains(&gate.name) {
             names.push(gate.name);
         }
     }
+    names.push(REAL_MEMORY.name);
     names
+}
+
+/// The default threshold of a gate name.
+pub fn default_of(name: &str) -> Option<f64> {
+    let gates = FIGURES.iter().filter_map(|f| f.gate).chain([REAL_MEMORY]);
+    gates.into_iter().find(|g| g.name == name).and_then(|g| g.default)
 }
 
 /// The default `--max-regression`, as the user would type it: `footprint=0,...,p99=off`.
 pub fn default_thresholds() -> String {
     gate_names()
         .iter()
-        .map(|name| {
-            let gate = FIGURES.iter().filter_map(|f| f.gate).find(|g| g.name == *name);
-            match gate.and_then(|g| g.default) {
-                None => format!("{name}=off"),
-                Some(0.0) => format!("{name}=0"),
-                Some(t) => format!("{name}={}%", t * 100.0),
-            }
+        .map(|name| match default_of(name) {
+            None => format!("{name}=off"),
+            Some(0.0) => format!("{name}=0"),
+            Some(t) => format!("{name}={}%", t * 100.0),
         })
         .collect::<Vec<_>>()
         .join(",")
@@ -483,7 +503,7 @@ mod tests {
         assert_eq!(
             default_thresholds(),
             "footprint=0,overhead=0,internal=off,external=off,failed=0,work=0,throughput=10%,\
-             p99=off"
+             p99=off,real=2%"
         );
     }
 

@@ -12,6 +12,7 @@
 use crate::engine::verify::{Finding, Safety};
 use crate::engine::StrategyResult;
 use crate::metrics::{Latency, MemoryStats, Percentiles, Series, Throughput};
+use crate::real::run::RealResult;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -77,6 +78,16 @@ pub struct Settings {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ResultRecord {
     pub allocator: String,
+    /// `simulated` (a strategy of [`crate::alloc::ALL`], replayed exactly) or `real` (an
+    /// allocator replayed for real in child processes, [`crate::real`]).
+    pub kind: Option<String>,
+    /// A real allocator's version, as it tells it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Why a real allocator's replay failed (its child crashed or refused): every figure is
+    /// then null.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
     pub events: Option<u64>,
     pub peak_footprint_bytes: Option<u64>,
     pub max_live_bytes: Option<u64>,
@@ -102,6 +113,29 @@ pub struct ResultRecord {
     pub safety: SafetyRecord,
     #[serde(default)]
     pub series: SeriesRecord,
+    /// A real allocator's memory, run by run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resident: Option<ResidentRecord>,
+}
+
+/// What a real allocator's replays took from the system, one entry per run (each a fresh
+/// process), in the order they ran.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ResidentRecord {
+    /// Whether every block was written as a program would (`--no-touch` turns it off).
+    pub touched: bool,
+    /// The process's resident bytes above its baseline right before the replay, at its
+    /// highest sample (every 65,536 events and at the end): `peak_footprint_bytes` is their
+    /// median.
+    pub rss_peak_above_baseline: Vec<u64>,
+    /// The kernel's high-water mark of resident memory above the baseline (catches a peak
+    /// between samples); null where the kernel did not give it.
+    pub rss_hwm_above_baseline: Vec<Option<u64>>,
+    /// The allocator's own figure of its resident memory at its highest sample, where it
+    /// reports one (jemalloc's `stats.resident`, mimalloc's process info).
+    pub allocator_resident_peak: Vec<Option<u64>>,
+    /// The memory series of the first run.
+    pub series: Vec<crate::real::MemorySample>,
 }
 
 /// The heap at the peak event.
@@ -183,6 +217,9 @@ impl ResultRecord {
         let m = &r.memory;
         ResultRecord {
             allocator: r.allocator.to_string(),
+            kind: Some("simulated".into()),
+            version: None,
+            error: None,
             events: Some(m.events),
             peak_footprint_bytes: Some(m.peak_footprint_bytes),
             max_live_bytes: Some(m.max_live_bytes),
@@ -201,7 +238,78 @@ impl ResultRecord {
             latency_ns: r.latency.as_ref().map(LatencyRecord::of),
             safety: SafetyRecord::of(&r.safety),
             series: SeriesRecord::of(&r.series),
+            resident: None,
         }
+    }
+
+    /// The record of a real allocator's replays. Figures a real allocator does not have are
+    /// null: external fragmentation (no largest satisfiable request), work, the `at_peak` raw
+    /// figures. The footprint figures are the medians of the runs (of an even count, the lower
+    /// middle one), every run in `resident`; the live figures are the same in every run.
+    pub fn of_real(r: &RealResult) -> ResultRecord {
+        let mut record = ResultRecord {
+            allocator: r.allocator.clone(),
+            kind: Some("real".into()),
+            version: (!r.version.is_empty()).then(|| r.version.clone()),
+            error: r.failure.clone(),
+            ..ResultRecord::default()
+        };
+        let Some(first) = r.runs.first() else { return record };
+        if r.failure.is_some() {
+            return record;
+        }
+        let median = |values: Vec<u64>| -> u64 {
+            let mut sorted = values;
+            sorted.sort_unstable();
+            sorted[(sorted.len() - 1) / 2]
+        };
+        let peak = median(r.runs.iter().map(|m| m.rss_peak_above_baseline).collect());
+        let fin = median(r.runs.iter().map(|m| m.rss_final_above_baseline.max(0) as u64).collect());
+        let live = first.max_live_bytes;
+        record.events = Some(first.events);
+        record.peak_footprint_bytes = Some(peak);
+        record.max_live_bytes = Some(live);
+        record.overhead = (live > 0).then(|| (peak as f64 - live as f64) / live as f64);
+        record.internal_fragmentation = first.internal_fragmentation;
+        record.peak_event = Some(first.peak_event);
+        record.failed_allocations = Some(first.failed_allocations);
+        record.ignored_frees = Some(first.ignored_frees);
+        record.final_footprint_bytes = Some(fin);
+        let runs: Vec<f64> = r.runs.iter().map(|m| m.events_per_sec).collect();
+        if let Some(t) = Throughput::from_runs(runs) {
+            record.throughput_events_per_sec = Some(t.median);
+            record.throughput = Some(ThroughputRecord::of(&t));
+        }
+        record.latency_ns = r.latency.map(|l| {
+            let of = |c: Option<crate::real::measure::CallLatency>| {
+                c.map(|c| PercentilesRecord {
+                    count: Some(c.count),
+                    p50: Some(c.p50),
+                    p99: Some(c.p99),
+                    p999: Some(c.p999),
+                    max: Some(c.max),
+                })
+            };
+            LatencyRecord {
+                malloc: of(l.malloc),
+                free: of(l.free),
+                realloc: of(l.realloc),
+                sample_every: Some(1),
+            }
+        });
+        record.resident = Some(ResidentRecord {
+            touched: first.touched,
+            rss_peak_above_baseline: r.runs.iter().map(|m| m.rss_peak_above_baseline).collect(),
+            rss_hwm_above_baseline: r.runs.iter().map(|m| m.rss_hwm_above_baseline).collect(),
+            allocator_resident_peak: r.runs.iter().map(|m| m.allocator_resident_peak).collect(),
+            series: first.series.clone(),
+        });
+        record
+    }
+
+    /// Whether this is a real allocator's result.
+    pub fn is_real(&self) -> bool {
+        self.kind.as_deref() == Some("real")
     }
 }
 

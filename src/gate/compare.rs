@@ -143,11 +143,15 @@ enum Judged {
     Single,
 }
 
-fn judged(figure: &Figure) -> Judged {
-    match (figure.kind, figure.runs) {
-        (Kind::Exact, _) => Judged::Exact,
-        (Kind::Timed, Some(_)) => Judged::Repeated,
-        (Kind::Timed, None) => Judged::Single,
+/// Repeated when the baseline has the figure's repetitions (a timing, a real allocator's
+/// footprint), else exact or, for a timing, single.
+fn judged(figure: &Figure, old: &ResultRecord) -> Judged {
+    if figure.runs.and_then(|runs| runs(old)).is_some() {
+        return Judged::Repeated;
+    }
+    match figure.kind {
+        Kind::Exact => Judged::Exact,
+        Kind::Timed => Judged::Single,
     }
 }
 
@@ -320,8 +324,7 @@ pub fn compare(
         .map(|(o, n)| {
             FIGURES
                 .iter()
-                .filter(|f| judged(f) == Judged::Repeated)
-                .filter(|f| f.runs.and_then(|runs| runs(o)).is_some() && samples(f, n).is_some())
+                .filter(|f| judged(f, o) == Judged::Repeated && samples(f, n).is_some())
                 .count()
         })
         .sum::<usize>();
@@ -338,8 +341,9 @@ pub fn compare(
                 comparison.missing.push(format!("{name}: {} ({})", figure.name, figure.key));
                 continue;
             };
-            let threshold = thresholds.of(figure);
-            comparison.rows.push(judge(name, figure, &a, &b, threshold, comparison.alpha));
+            let threshold = thresholds.of(figure, o.is_real());
+            let kind = judged(figure, o);
+            comparison.rows.push(judge(name, figure, kind, &a, &b, threshold, comparison.alpha));
         }
     }
     for n in new.results() {
@@ -356,6 +360,7 @@ pub fn compare(
 fn judge(
     allocator: &str,
     figure: &Figure,
+    kind: Judged,
     old: &[f64],
     new: &[f64],
     threshold: Option<f64>,
@@ -379,7 +384,6 @@ fn judge(
         Better::Higher => -change,
         Better::Neither => 0.0,
     };
-    let kind = judged(figure);
     let t = threshold.unwrap_or(0.0);
     let mut p_value = None;
     let verdict = if old == new || a == b && kind == Judged::Exact {

@@ -10,7 +10,7 @@
 //! medians by several percent); latency p99 comes from one pass per run, so it cannot be tested
 //! for significance, and is off.
 
-use crate::figures::{gate_names, Figure, FIGURES};
+use crate::figures::{default_of, gate_names, Figure, REAL_MEMORY};
 
 /// A threshold per gate name, as fractions (`0.1` for 10%); `None` for off.
 #[derive(Clone, Debug, PartialEq)]
@@ -20,13 +20,7 @@ pub struct Thresholds {
 
 impl Default for Thresholds {
     fn default() -> Self {
-        let values = gate_names()
-            .into_iter()
-            .map(|name| {
-                let gate = FIGURES.iter().filter_map(|f| f.gate).find(|g| g.name == name);
-                (name, gate.and_then(|g| g.default))
-            })
-            .collect();
+        let values = gate_names().into_iter().map(|name| (name, default_of(name))).collect();
         Thresholds { values }
     }
 }
@@ -71,9 +65,14 @@ impl Thresholds {
         self.values.iter().find(|(n, _)| *n == name).and_then(|(_, v)| *v)
     }
 
-    /// The threshold `figure` is held to; `None` when it is off or never gated.
-    pub fn of(&self, figure: &Figure) -> Option<f64> {
-        figure.gate.and_then(|g| self.get(g.name))
+    /// The threshold `figure` is held to; `None` when it is off or never gated. A real
+    /// allocator's repeated memory figures are held to [`REAL_MEMORY`]'s instead.
+    pub fn of(&self, figure: &Figure, real: bool) -> Option<f64> {
+        let gate = figure.gate?;
+        if real && figure.kind == crate::figures::Kind::Exact && figure.runs.is_some() {
+            return self.get(REAL_MEMORY.name);
+        }
+        self.get(gate.name)
     }
 }
 
@@ -89,8 +88,11 @@ mod tests {
         assert_eq!(t.get("p99"), None);
         assert_eq!(t.get("footprint"), Some(0.0));
         assert_eq!(Thresholds::default().get("throughput"), Some(0.1));
-        let p99 = FIGURES.iter().find(|f| f.key == "latency_ns.free.p99").unwrap();
-        assert_eq!(Thresholds::parse("p99=20").unwrap().of(p99), Some(0.2));
+        let p99 = crate::figures::FIGURES.iter().find(|f| f.key == "latency_ns.free.p99").unwrap();
+        assert_eq!(Thresholds::parse("p99=20").unwrap().of(p99, false), Some(0.2));
+        let footprint = &crate::figures::FIGURES[1];
+        assert_eq!(Thresholds::default().of(footprint, true), Some(0.02));
+        assert_eq!(Thresholds::default().of(footprint, false), Some(0.0));
     }
 
     #[test]

@@ -12,7 +12,9 @@
 //!   costs and which figure we recommend as the footprint;
 //! - [`mapped`], [`resident`]: the replayer's own memory outside every heap (`mmap`), and the
 //!   process's resident memory read without allocating;
-//! - [`child`]: the child process and its protocol ([`spawn`] on the parent's side).
+//! - [`child`]: the child process and its protocol ([`spawn`] on the parent's side);
+//! - [`run`]: the parent's plan for one allocator: `--runs` children, then a latency child
+//!   ([`run::RealResult`]).
 //!
 //! # Isolation
 //! Each replay runs in a fresh process (re-executing `replay`), so heaps and resident memory never
@@ -31,6 +33,7 @@ pub mod mimalloc;
 pub mod preload;
 pub mod registry;
 pub mod resident;
+pub mod run;
 
 pub use allocator::{AllocatorStats, RealAllocator};
 pub use child::{spawn, ChildFailure, ChildReport, ChildRequest, FailureKind};

@@ -2,7 +2,7 @@
 //! same types `replay compare` reads them back with).
 
 use super::{ExportError, Exporter, Report};
-use crate::results::{Document, ResultRecord, Settings, Tool, TraceInfo, SCHEMA_VERSION};
+use crate::results::{Document, Settings, Tool, TraceInfo, SCHEMA_VERSION};
 
 pub struct JsonExporter;
 
@@ -31,7 +31,7 @@ pub fn document(report: &Report) -> Document {
             guard: report.params.guard,
             test_slowdown: report.test_slowdown.clone(),
         },
-        results: report.results.iter().map(ResultRecord::of).collect(),
+        results: report.records(),
     }
 }
 

@@ -32,6 +32,8 @@ pub struct Report {
     /// `--samples`: samples of the memory time series per strategy.
     pub samples: u64,
     pub results: Vec<StrategyResult>,
+    /// The real allocators' results, after the simulations' in every table.
+    pub real: Vec<crate::real::run::RealResult>,
     /// Heap map and timeline per strategy, in the order of `results`; empty unless `--report`
     /// asked for them (they cost one more replay per strategy).
     pub heap: Vec<HeapPictures>,
@@ -45,7 +47,8 @@ impl Report {
     /// Every strategy's results as the JSON has them, which is what every table reads its
     /// figures from ([`crate::figures::Figure::read`]).
     pub fn records(&self) -> Vec<ResultRecord> {
-        self.results.iter().map(ResultRecord::of).collect()
+        let simulated = self.results.iter().map(ResultRecord::of);
+        simulated.chain(self.real.iter().map(ResultRecord::of_real)).collect()
     }
 }
 

@@ -47,13 +47,15 @@ fn figure_table(records: &[ResultRecord], figures: &[&Figure]) -> String {
     render(&header, &rows)
 }
 
-/// A figure's cell; a repeated timing also shows the range of its runs: `1.20M [1.10M .. 1.30M]`.
+/// A figure's cell; a repeated figure also shows the range of its runs: `1.20M [1.10M .. 1.30M]`
+/// (a real allocator's footprint only when its runs differ).
 fn cell(f: &Figure, r: &ResultRecord) -> String {
     let value = f.short(r);
     let range = f.runs.and_then(|runs| runs(r)).and_then(|runs| {
         let min = runs.iter().copied().reduce(f64::min)?;
         let max = runs.iter().copied().reduce(f64::max)?;
-        Some(format!(" [{} .. {}]", f.unit.short(min), f.unit.short(max)))
+        (f.kind == Kind::Timed || min != max)
+            .then(|| format!(" [{} .. {}]", f.unit.short(min), f.unit.short(max)))
     });
     value + &range.unwrap_or_default()
 }
