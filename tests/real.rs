@@ -254,3 +254,138 @@ fn names_that_are_not_real_allocators_are_refused_before_any_child_runs() {
         assert!(matches!(failure.kind, FailureKind::Refused(_)), "{name}: {failure}");
     }
 }
+
+/// `replay ARGS` from the crate root: status, stdout, stderr.
+fn run_cli(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(exe())
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(args)
+        .output()
+        .expect("replay runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn simulations_and_real_allocators_share_one_table_and_one_json() {
+    let (code, out, err) = run_cli(&[
+        "traces/perl-hash.csv",
+        "--alloc",
+        "first-fit,tlsf,glibc,mimalloc,jemalloc",
+        "--runs",
+        "2",
+        "--json",
+        "-",
+        "-q",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let results = json["results"].as_array().unwrap();
+    let names: Vec<&str> = results.iter().map(|r| r["allocator"].as_str().unwrap()).collect();
+    assert_eq!(names, ["first-fit", "tlsf", "glibc", "mimalloc", "jemalloc"]);
+    let live = &results[0]["max_live_bytes"];
+    for r in results {
+        // The trace's own figures are the same for every allocator, simulated or real.
+        assert_eq!(&r["max_live_bytes"], live, "{}", r["allocator"]);
+        assert_eq!(r["peak_event"], results[0]["peak_event"]);
+        let real = r["allocator"].as_str().unwrap().contains("malloc") || r["allocator"] == "glibc";
+        assert_eq!(r["kind"], if real { "real" } else { "simulated" });
+        if real {
+            assert!(r["version"].is_string(), "{r}");
+            // Internal fragmentation from the allocator's usable sizes.
+            let internal = r["internal_fragmentation"].as_f64().unwrap();
+            assert!((0.0..1.0).contains(&internal), "{internal}");
+            assert!(r["external_fragmentation"].is_null() && r["work_per_event"].is_null());
+            let runs = r["resident"]["rss_peak_above_baseline"].as_array().unwrap();
+            assert_eq!(runs.len(), 2);
+            assert!(r["peak_footprint_bytes"].as_u64().unwrap() > 0);
+            assert_eq!(r["throughput"]["runs"].as_array().unwrap().len(), 2);
+            assert!(r["latency_ns"]["malloc"]["p50"].is_u64());
+        }
+    }
+}
+
+#[test]
+fn a_crashing_allocator_is_an_error_row_and_exit_one_and_the_others_are_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let library = build_library(dir.path(), "aborting", ABORTING_MALLOC);
+    let lines = ["malloc,0x1000,64,", "malloc,0x2000,777777,", "free,0x1000,,"].map(String::from);
+    let trace = write_trace(dir.path(), "abort.csv", &lines);
+    let alloc = format!("first-fit,glibc,preload:{}", library.display());
+    let json = dir.path().join("r.json");
+    let csv = dir.path().join("r.csv");
+    let (code, out, err) = run_cli(&[
+        trace.to_str().unwrap(),
+        "--alloc",
+        &alloc,
+        "--runs",
+        "1",
+        "--json",
+        json.to_str().unwrap(),
+        "--csv",
+        csv.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("SIGABRT"), "{err}");
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let results = doc["results"].as_array().unwrap();
+    assert_eq!(results.len(), 3);
+    assert_eq!(results[1]["peak_footprint_bytes"].as_u64().map(|b| b > 0), Some(true));
+    assert!(results[2]["error"].as_str().unwrap().contains("SIGABRT"), "{}", results[2]);
+    assert!(results[2]["peak_footprint_bytes"].is_null());
+    assert_eq!(std::fs::read_to_string(&csv).unwrap().lines().count(), 4);
+    assert!(out.contains("glibc") && out.contains("aborting.so"), "{out}");
+}
+
+#[test]
+fn tcmalloc_replays_preloaded_from_the_command_line() {
+    let (code, out, err) = run_cli(&[
+        "traces/xz.csv",
+        "--alloc",
+        &format!("preload:{TCMALLOC}"),
+        "--runs",
+        "1",
+        "--json",
+        "-",
+        "-q",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let r = &json["results"][0];
+    assert_eq!(r["kind"], "real");
+    assert!(r["version"].as_str().unwrap().starts_with("libtcmalloc_minimal.so"), "{r}");
+}
+
+#[test]
+fn the_gate_holds_a_real_allocators_footprint_to_its_runs_not_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("base.json");
+    let args = ["traces/perl-hash.csv", "--alloc", "glibc", "--runs", "5", "-q", "--json"];
+    let (code, _, err) = run_cli(&[&args[..], &[base.to_str().unwrap()]].concat());
+    assert_eq!(code, 0, "{err}");
+    // The same result, one run's peak 1% higher: within real=2%, not a regression.
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&base).unwrap()).unwrap();
+    let r = &mut doc["results"][0];
+    let runs = r["resident"]["rss_peak_above_baseline"].as_array_mut().unwrap();
+    let bumped = runs[0].as_u64().unwrap() * 101 / 100;
+    runs[0] = serde_json::json!(bumped);
+    let new = dir.path().join("new.json");
+    std::fs::write(&new, serde_json::to_vec(&doc).unwrap()).unwrap();
+    let (code, out, _) =
+        run_cli(&["compare", base.to_str().unwrap(), new.to_str().unwrap(), "--force"]);
+    assert_eq!(code, 0, "{out}");
+    // Every run half as high again: past 2%, and significant over 5 runs (on a heap this
+    // small, runs differ by a 64 KiB step of the kernel's counters: 8%).
+    let runs = doc["results"][0]["resident"]["rss_peak_above_baseline"].as_array_mut().unwrap();
+    for run in runs.iter_mut() {
+        *run = serde_json::json!(run.as_u64().unwrap() * 3 / 2 + 65536);
+    }
+    std::fs::write(&new, serde_json::to_vec(&doc).unwrap()).unwrap();
+    let (code, out, _) = run_cli(&["compare", base.to_str().unwrap(), new.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("REGRESSION: glibc peak footprint"), "{out}");
+}
