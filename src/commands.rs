@@ -185,7 +185,9 @@ pub fn run_config(args: &RunArgs) -> Result<RunConfig, String> {
     let slowdowns = args
         .test_slowdown
         .iter()
-        .map(|spec| crate::alloc::slowdown::parse(spec).map(|(e, s)| (e.name, s)))
+        .map(|spec| {
+            crate::alloc::slowdown::parse(spec, crate::alloc::ALL).map(|(e, s)| (e.name, s))
+        })
         .collect::<Result<Vec<_>, String>>()?;
     Ok(RunConfig {
         trace,

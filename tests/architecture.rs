@@ -10,14 +10,22 @@
 //! same rule), and `super` inside them is resolved from the inline module, as the compiler does.
 //!
 //! An import is a path in code (comments, doc comments, string and char literals are skipped)
-//! that starts with `crate::`, `super::` or `self::` (and, in `main.rs`, `replay::`): in a `use`
-//! item, nested groups included (`use crate::{a::X, b::{Y, Z}}` is `crate::a::X`,
-//! `crate::b::Y` and `crate::b::Z`), or inline (`crate::a::b::f(...)`, `super::x::Y`). Paths
-//! without such a prefix (`tree::FreeTree` in a `mod.rs` naming its child, `bump::ENTRY` in
-//! `ALL`) and `mod` declarations are not imports: a `mod.rs` may declare and re-export its
-//! children. A path resolves to the file of its longest prefix that is a file's module (so an
-//! item, or an inline module, of `alloc/mod.rs` resolves to `alloc/mod.rs`, and an item that
-//! `mod.rs` re-exports resolves to `mod.rs` too). Edges from a file to itself are dropped.
+//! that starts with `crate::`, `super::` or `self::` (and, in `main.rs`, `replay::`), or with
+//! the name of a child module the file declares (`mod x;`, `pub mod x;`, `pub(crate) mod x;`
+//! written in the file: `x::Y` is `self::x::Y`): in a `use` item, nested groups included (`use
+//! crate::{a::X, b::{Y, Z}}` is `crate::a::X`, `crate::b::Y` and `crate::b::Z`; `pub use
+//! x::Y` and `use x::{Y, Z}` re-exporting a child's items are imports of the child), or inline
+//! (`crate::a::b::f(...)`, `super::x::Y`, `bump::ENTRY` in `alloc/mod.rs`'s `ALL`). So a
+//! `mod.rs` that names a child's items imports that child, and that child may then not import
+//! anything of the `mod.rs` back (`use super::Strategy`): what the children share lives in a
+//! sibling file they import directly. A child name counts in the file's inline modules too
+//! (where `use super::*` brings it in). Only the `mod x;` declaration itself is not an import:
+//! a `mod.rs` may declare children that import it (as `#[cfg(test)] mod reference;` does) as
+//! long as it names nothing of theirs. A path that starts with any other name (an external
+//! crate, an imported item, a local) is not an import. A path resolves to the file of its
+//! longest prefix that is a file's module (so an item, or an inline module, of `alloc/mod.rs`
+//! resolves to `alloc/mod.rs`, and an item that `mod.rs` re-exports resolves to `mod.rs` too).
+//! Edges from a file to itself are dropped.
 //!
 //! `cargo test --release --test architecture -- --nocapture` prints the graph, `file ->
 //! [files]`, one line per file, sorted; it is also written to `module-graph.txt` in
@@ -254,6 +262,7 @@ fn references(src: &str, module: &ModPath) -> Vec<ModPath> {
         Some(Tok::Ident(s)) => Some(s.as_str()),
         _ => None,
     };
+    let children = child_modules(&toks);
     let mut i = 0;
     while i < toks.len() {
         match &toks[i] {
@@ -282,7 +291,7 @@ fn references(src: &str, module: &ModPath) -> Vec<ModPath> {
                 let mut paths = Vec::new();
                 let end = use_tree(&toks, i + 1, Vec::new(), &mut paths);
                 for p in paths {
-                    if let Some(abs) = absolute(&p, &here, &root, in_main) {
+                    if let Some(abs) = absolute(&p, &here, &root, in_main, module, &children) {
                         out.push(abs);
                     }
                 }
@@ -290,10 +299,11 @@ fn references(src: &str, module: &ModPath) -> Vec<ModPath> {
             }
             Tok::Ident(w)
                 if matches!(w.as_str(), "crate" | "super" | "self")
-                    || (in_main && w == LIB_NAME) =>
+                    || (in_main && w == LIB_NAME)
+                    || children.contains(w) =>
             {
                 // An inline path; `$crate` in a macro is the crate too. A path continuing
-                // another (`x::crate`) cannot occur in valid code.
+                // another (`x::crate`, `Self::tree::X`) is not a path of its own.
                 let after_sep = i > 0 && toks[i - 1] == Tok::PathSep;
                 let mut segs = vec![w.clone()];
                 let mut j = i + 1;
@@ -307,7 +317,8 @@ fn references(src: &str, module: &ModPath) -> Vec<ModPath> {
                     }
                 }
                 if !after_sep && segs.len() > 1 {
-                    if let Some(abs) = absolute(&segs, &current(&inline), &root, in_main) {
+                    let here = current(&inline);
+                    if let Some(abs) = absolute(&segs, &here, &root, in_main, module, &children) {
                         out.push(abs);
                     }
                 }
@@ -385,9 +396,29 @@ fn use_tree(
     }
 }
 
-/// The absolute module path of `path`, written in the module `here` whose crate root is
-/// `root`; `None` for a path into another crate.
-fn absolute(path: &[String], here: &ModPath, root: &ModPath, in_main: bool) -> Option<ModPath> {
+/// The child modules a file declares (`mod x;`, `pub mod x;`, `pub(crate) mod x;`: a `mod`
+/// followed by a name and `;`, so not an inline `mod x { ... }`), by name.
+fn child_modules(toks: &[Tok]) -> BTreeSet<String> {
+    toks.windows(3)
+        .filter_map(|w| match w {
+            [Tok::Ident(m), Tok::Ident(name), Tok::Punct(';')] if m == "mod" => Some(name.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The absolute module path of `path`, written in the module `here` (of the file whose module
+/// is `file`, which declares the child modules `children`) whose crate root is `root`; `None`
+/// for a path into another crate. A path starting with a child's name (`bump::ENTRY`) is that
+/// child's, from any inline module of the file too (where `use super::*` brings the name in).
+fn absolute(
+    path: &[String],
+    here: &ModPath,
+    root: &ModPath,
+    in_main: bool,
+    file: &ModPath,
+    children: &BTreeSet<String>,
+) -> Option<ModPath> {
     let first = path.first()?;
     let mut abs: ModPath;
     let mut rest = &path[1..];
@@ -398,6 +429,10 @@ fn absolute(path: &[String], here: &ModPath, root: &ModPath, in_main: bool) -> O
         "super" => {
             abs = here.clone();
             abs.pop();
+        }
+        child if children.contains(child) => {
+            abs = file.clone();
+            rest = path;
         }
         _ => return None,
     }
@@ -654,6 +689,56 @@ fn the_binary_reaches_the_library_by_its_name() {
     .map(|p| p.join("::"))
     .collect();
     assert_eq!(found, ["cli::Cli", "cli::Command", "cleanup::install", "<main>::x"]);
+}
+
+#[test]
+fn a_path_through_a_declared_child_module_is_an_import_of_the_child() {
+    let src = "pub mod bump;\nmod tree;\n#[cfg(test)]\nmod reference;\nmod inline { }\n\
+               pub use tree::{Cursor, FreeTree};\nuse bump::ENTRY as B;\n\
+               pub static ALL: &[E] = &[bump::ENTRY, B];\n\
+               fn f() { other::bump::X; inline::Y; self.tree.len(); x.tree::<u8>(); }\n\
+               mod tests { use super::*; fn t() { tree::check(); } }";
+    assert_eq!(
+        refs(src, "alloc"),
+        [
+            "alloc::tree::Cursor",
+            "alloc::tree::FreeTree",
+            "alloc::bump::ENTRY",
+            "alloc::bump::ENTRY",
+            "alloc",
+            "alloc::tree::check"
+        ]
+    );
+}
+
+#[test]
+fn a_mod_rs_naming_its_child_that_uses_super_is_a_cycle() {
+    // Hand-made files: `mod.rs` lists its child's entry, the child implements the trait that
+    // `mod.rs` defines. Neither names the other by `crate::` or `super::` from `mod.rs`'s side.
+    let files: BTreeMap<ModPath, File> =
+        [(vec!["alloc"], "src/alloc/mod.rs"), (vec!["alloc", "bump"], "src/alloc/bump.rs")]
+            .into_iter()
+            .map(|(m, f)| (m.into_iter().map(str::to_string).collect(), f.to_string()))
+            .collect();
+    let texts = [
+        (
+            "src/alloc/mod.rs",
+            "pub mod bump;\npub trait Strategy {}\npub static ALL: &[Entry] = &[bump::ENTRY];",
+        ),
+        ("src/alloc/bump.rs", "use super::Strategy;\npub const ENTRY: Entry = Entry;"),
+    ];
+    let mut graph: BTreeMap<File, BTreeSet<File>> = BTreeMap::new();
+    for (module, file) in &files {
+        let text = texts.iter().find(|(f, _)| f == file).expect("a text").1;
+        let to = references(text, module)
+            .iter()
+            .filter_map(|p| resolve(&files, p))
+            .filter(|target| target != file)
+            .collect();
+        graph.insert(file.clone(), to);
+    }
+    let found: Vec<String> = cycles(&graph, 10).iter().map(|c| c.join(" -> ")).collect();
+    assert_eq!(found, ["src/alloc/bump.rs -> src/alloc/mod.rs -> src/alloc/bump.rs"]);
 }
 
 #[test]

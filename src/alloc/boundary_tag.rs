@@ -182,7 +182,7 @@
 //! Whatever the arena holds, this code never panics, never indexes out of bounds (every access
 //! is checked) and never loops unboundedly (every walk is bounded).
 
-use super::{
+use super::model::{
     round_up, Addr, Allocation, Bytes, Corruption, CorruptionKind, Params, Request, Strategy,
     StrategyEntry, ADDRESS_LIMIT, ALIGN, WRITE_BYTE,
 };

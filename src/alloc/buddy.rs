@@ -87,7 +87,7 @@
 //! are free and `[64, 128)` is live costs 5: the call, two merges (`[32, 64)`, then `[0, 64)`),
 //! the lookup of `[64, 128)` (live) and putting `[0, 64)` on its set.
 
-use super::{
+use super::model::{
     Addr, Allocation, Bytes, Params, Request, Strategy, StrategyEntry, ADDRESS_LIMIT, ALIGN,
 };
 use std::collections::BTreeSet;
@@ -324,7 +324,7 @@ impl Strategy for Buddy {
 mod tests {
     use super::Strategy;
     use super::*;
-    use crate::alloc::limits;
+    use crate::alloc::model::limits;
     use proptest::prelude::*;
 
     impl Buddy {

@@ -14,7 +14,7 @@
 //! At `--heap-limit` an allocation or realloc fails as soon as `top` plus its block would pass
 //! the limit: bump never reuses a freed block, so there is nowhere else to put it.
 
-use super::{Allocation, Bytes, Params, Request, Strategy, StrategyEntry};
+use super::model::{Allocation, Bytes, Params, Request, Strategy, StrategyEntry};
 
 pub const ENTRY: StrategyEntry = StrategyEntry {
     name: "bump",

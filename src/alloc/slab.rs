@@ -110,7 +110,7 @@
 //! and a large malloc that grows the heap 4.
 
 use super::freelist::{FreeList, Policy};
-use super::{Addr, Allocation, Bytes, Params, Request, Strategy, StrategyEntry, ALIGN};
+use super::model::{Addr, Allocation, Bytes, Params, Request, Strategy, StrategyEntry, ALIGN};
 use std::collections::{BTreeMap, BTreeSet};
 
 pub const ENTRY: StrategyEntry = StrategyEntry {
@@ -486,7 +486,7 @@ impl Strategy for SlabAllocator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alloc::{limits, Strategy, ADDRESS_LIMIT};
+    use crate::alloc::model::{limits, Strategy, ADDRESS_LIMIT};
     use proptest::prelude::{any, prop_assert, prop_assert_eq, prop_oneof, proptest};
     use proptest::strategy::Strategy as _;
     use proptest::test_runner::Config as ProptestConfig;

@@ -93,7 +93,7 @@
 //!      the free last block, else 0 (also when it fails at the limit: a failed rule 4 costs 2
 //!      in all); rule 5 is a malloc and a free, as above (4 in all when the malloc fails).
 
-use super::{Addr, Allocation, Bytes, Params, Request, Strategy, StrategyEntry, ALIGN};
+use super::model::{Addr, Allocation, Bytes, Params, Request, Strategy, StrategyEntry, ALIGN};
 
 pub const ENTRY: StrategyEntry = StrategyEntry {
     name: "tlsf",
@@ -647,7 +647,7 @@ impl Strategy for Tlsf {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alloc::{limits, ADDRESS_LIMIT};
+    use crate::alloc::model::{limits, ADDRESS_LIMIT};
     use proptest::prelude::{any, prop_oneof, proptest, Just, ProptestConfig};
 
     fn heap() -> Tlsf {

@@ -23,7 +23,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap};
 
 use super::tree::{Cursor, FreeTree};
-use crate::alloc::{Addr, Bytes, ALIGN};
+use crate::alloc::model::{Addr, Bytes, ALIGN};
 
 /// Sizes below this get a bucket each; larger ones share the exact ordered set.
 const SMALL_LIMIT: Bytes = 64 * 1024;

@@ -106,7 +106,7 @@ mod tree;
 #[cfg(test)]
 mod reference;
 
-use super::{Addr, Allocation, Bytes, Params, Request, Strategy, StrategyEntry};
+use crate::alloc::model::{Addr, Allocation, Bytes, Params, Request, Strategy, StrategyEntry};
 use by_size::SizeIndex;
 pub use tree::{Cursor, FreeTree};
 

@@ -9,7 +9,7 @@
 use proptest::prelude::*;
 
 use super::{FreeList, Policy, BEST_FIT, FIRST_FIT, NEXT_FIT, WORST_FIT};
-use crate::alloc::{
+use crate::alloc::model::{
     limits, Addr, Allocation, Bytes, Params, Request, Strategy as HeapStrategy, ADDRESS_LIMIT,
     ALIGN,
 };

@@ -30,7 +30,7 @@
 //! [`FreeTree::largest`] and [`FreeTree::get`] are O(1); a step to the next or previous block is
 //! O(log n), and O(1) amortized over a walk.
 
-use crate::alloc::{Addr, Bytes};
+use crate::alloc::model::{Addr, Bytes};
 
 /// The most blocks a leaf holds.
 pub const LEAF_CAP: usize = 16;

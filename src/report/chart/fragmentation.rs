@@ -1,6 +1,8 @@
 //! Chart 2: overhead, internal and external fragmentation per strategy (grouped bars).
 
-use super::*;
+use super::common::*;
+use crate::report::{ExportError, Report};
+use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 /// Colours of the three measures.

@@ -1,9 +1,11 @@
 //! Chart 6a: the heap map: each strategy's address space at the peak event, in rows like lines
 //! of text, coloured by live payload, internal waste and free bytes.
 
-use super::*;
+use super::common::*;
 use crate::engine::heap_pictures::{MAP_COLUMNS, MAP_MAX_ROWS};
 use crate::report::human_bytes;
+use crate::report::{ExportError, Report};
+use plotters::prelude::*;
 
 /// Pixels per cell, across and down.
 const CELL_PX: (i32, i32) = (2, 2);

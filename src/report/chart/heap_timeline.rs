@@ -1,9 +1,11 @@
 //! Chart 6b: the heap timeline: time downwards, address across, coloured like the heap map, so
 //! fragmentation can be watched building up.
 
-use super::*;
+use super::common::*;
 use crate::engine::heap_pictures::{TIMELINE_COLUMNS, TIMELINE_ROWS};
 use crate::report::human_bytes;
+use crate::report::{ExportError, Report};
+use plotters::prelude::*;
 
 /// Pixels per cell, across and down.
 const CELL_PX: (i32, i32) = (1, 2);

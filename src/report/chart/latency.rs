@@ -1,8 +1,10 @@
 //! Chart 4: latency percentiles (p50, p99, p99.9, max) of malloc and free per strategy, on a
 //! log scale.
 
-use super::*;
+use super::common::*;
 use crate::metrics::{Latency, Percentiles};
+use crate::report::{ExportError, Report};
+use plotters::prelude::*;
 
 /// Colours of the four percentiles, light to dark.
 const PERCENTILE_COLOURS: [RGBColor; 4] = [

@@ -1,7 +1,9 @@
 //! Chart 5: memory over time: the footprint of every strategy over the event index, on top of
 //! the trace's live bytes.
 
-use super::*;
+use super::common::*;
+use crate::report::{ExportError, Report};
+use plotters::prelude::*;
 
 pub fn chart(report: &Report) -> Result<Chart, ExportError> {
     let caption = "Heap footprint of each strategy (lines) after each sampled event, over the \

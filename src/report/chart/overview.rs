@@ -1,7 +1,9 @@
 //! Chart 1: peak footprint per strategy, against the trace's max live bytes.
 
-use super::*;
+use super::common::*;
 use crate::report::human_bytes;
+use crate::report::{ExportError, Report};
+use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 pub fn chart(report: &Report) -> Result<Chart, ExportError> {

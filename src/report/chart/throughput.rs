@@ -1,6 +1,8 @@
 //! Chart 3: throughput per strategy, with the min-max spread of the runs.
 
-use super::*;
+use super::common::*;
+use crate::report::{ExportError, Report};
+use plotters::prelude::*;
 
 pub fn chart(report: &Report) -> Result<Chart, ExportError> {
     let caption = format!(

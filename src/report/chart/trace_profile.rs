@@ -1,6 +1,8 @@
 //! Chart 7: the trace itself: its request sizes (log2 buckets) and its live bytes over time.
 
-use super::*;
+use super::common::*;
+use crate::report::{ExportError, Report};
+use plotters::prelude::*;
 
 const HISTOGRAM_COLOUR: RGBColor = RGBColor(0x59, 0xa1, 0x4f);
 

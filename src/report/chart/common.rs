@@ -1,0 +1,270 @@
+//! What the charts share: their sizes and palette, as named constants, the [`Chart`] they
+//! produce, [`render`] (a chart into an SVG string, drawing errors returned) and the helpers for
+//! axes, bars, legends and heap pictures. Every chart file imports it (`use super::common::*`);
+//! `chart/mod.rs`, which names every chart file, re-exports it and is imported by none of them.
+
+use crate::report::ExportError;
+use plotters::coord::ranged1d::SegmentedCoord;
+use plotters::coord::types::RangedCoordi32;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+/// Width and height of a chart, in pixels.
+pub const WIDTH: u32 = 900;
+pub const HEIGHT: u32 = 420;
+/// Space around a chart's plotting area, in pixels.
+pub const MARGIN: u32 = 12;
+/// Height of the area for x-axis labels, width of the area for y-axis labels.
+pub const X_LABEL_AREA: u32 = 45;
+pub const Y_LABEL_AREA: u32 = 80;
+/// Pixels between bars of different strategies, on each side.
+pub const BAR_GAP: u32 = 6;
+
+pub const FONT: &str = "sans-serif";
+pub const TITLE_SIZE: u32 = 20;
+pub const LABEL_SIZE: u32 = 13;
+pub const NOTE_SIZE: u32 = 12;
+
+pub const BACKGROUND: RGBColor = WHITE;
+pub const INK: RGBColor = RGBColor(0x22, 0x22, 0x22);
+/// One colour per strategy, in registry order (Tableau 10).
+pub const STRATEGY_COLOURS: [RGBColor; 10] = [
+    RGBColor(0x4e, 0x79, 0xa7),
+    RGBColor(0xf2, 0x8e, 0x2b),
+    RGBColor(0xe1, 0x57, 0x59),
+    RGBColor(0x76, 0xb7, 0xb2),
+    RGBColor(0x59, 0xa1, 0x4f),
+    RGBColor(0xed, 0xc9, 0x48),
+    RGBColor(0xb0, 0x7a, 0xa1),
+    RGBColor(0xff, 0x9d, 0xa7),
+    RGBColor(0x9c, 0x75, 0x5f),
+    RGBColor(0xba, 0xb0, 0xac),
+];
+/// Bytes a program asked for, in the heap pictures.
+pub const LIVE_COLOUR: RGBColor = RGBColor(0x2b, 0x6c, 0xb0);
+/// Bytes of live blocks nobody asked for (rounding, headers, padding).
+pub const WASTE_COLOUR: RGBColor = RGBColor(0xf0, 0x9a, 0x2e);
+/// Free heap bytes.
+pub const FREE_COLOUR: RGBColor = RGBColor(0xd8, 0xd8, 0xd8);
+/// The live bytes of the trace, where charts show them behind the strategies.
+pub const TRACE_LIVE_COLOUR: RGBColor = RGBColor(0x99, 0x99, 0x99);
+
+/// One chart of the report.
+#[derive(Clone, Debug)]
+pub struct Chart {
+    /// File name stem: the chart is `NAME.svg`.
+    pub name: &'static str,
+    pub title: &'static str,
+    /// One line on how to read it.
+    pub caption: String,
+    pub svg: String,
+}
+
+pub(super) type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
+pub(super) type DrawResult = Result<(), Box<dyn std::error::Error>>;
+
+/// Draw a chart of `size` pixels with `draw` into an SVG string.
+pub(super) fn render(
+    name: &'static str,
+    title: &'static str,
+    caption: String,
+    size: (u32, u32),
+    draw: impl FnOnce(&Area) -> DrawResult,
+) -> Result<Chart, ExportError> {
+    let mut svg = String::new();
+    let drawn = (|| {
+        let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
+        root.fill(&BACKGROUND)?;
+        draw(&root)?;
+        root.present()?;
+        Ok::<(), Box<dyn std::error::Error>>(())
+    })();
+    drawn.map_err(|e| ExportError::Chart { chart: name, message: e.to_string() })?;
+    Ok(Chart { name, title, caption, svg })
+}
+
+/// The colour of the strategy in row `i`.
+pub fn strategy_colour(i: usize) -> RGBColor {
+    STRATEGY_COLOURS[i % STRATEGY_COLOURS.len()]
+}
+
+/// The binary unit to show byte figures up to `max` in: its size and name.
+pub fn byte_unit(max: f64) -> (f64, &'static str) {
+    const UNITS: [(f64, &str); 4] = [
+        (1024.0 * 1024.0 * 1024.0, "GiB"),
+        (1024.0 * 1024.0, "MiB"),
+        (1024.0, "KiB"),
+        (1.0, "bytes"),
+    ];
+    UNITS.into_iter().find(|(size, _)| max >= 2.0 * size).unwrap_or((1.0, "bytes"))
+}
+
+/// The label of segment `v` of a chart with one segment per name (every `group` segments, the
+/// middle one of a group carries the name).
+pub(super) fn group_label(v: &SegmentValue<i32>, names: &[&str], group: i32) -> String {
+    match v {
+        SegmentValue::CenterOf(i) if i % group == (group - 1) / 2 => {
+            names.get((i / group) as usize).map_or(String::new(), |n| n.to_string())
+        }
+        _ => String::new(),
+    }
+}
+
+/// A category axis of `n` segments, `0 .. n - 1` (plotters' integer ranges include their end).
+/// One segment would make a range of zero width, so it gets a second, empty one.
+pub(super) fn segments(n: i32) -> SegmentedCoord<RangedCoordi32> {
+    (0..(n - 1).max(1)).into_segmented()
+}
+
+/// A bar over segments `[from, to)` of a segmented axis, up to `value`.
+pub(super) fn bar(
+    from: i32,
+    to: i32,
+    value: f64,
+    colour: RGBColor,
+) -> Rectangle<(SegmentValue<i32>, f64)> {
+    bar_between((from, to), (0.0, value), colour, BAR_GAP)
+}
+
+/// A bar over segments `[from, to)` of a segmented axis, from `base` up to `top`, `gap` pixels
+/// in from each side.
+pub(super) fn bar_between(
+    (from, to): (i32, i32),
+    (base, top): (f64, f64),
+    colour: RGBColor,
+    gap: u32,
+) -> Rectangle<(SegmentValue<i32>, f64)> {
+    let mut bar = Rectangle::new(
+        [(SegmentValue::Exact(from), base), (SegmentValue::Exact(to), top)],
+        colour.filled(),
+    );
+    bar.set_margin(0, 0, gap, gap);
+    bar
+}
+
+/// Draw the chart's series legend at `position`, in `font`, on a box that lets the bars show
+/// through a little.
+pub(super) fn draw_series_legend<'a, DB, CT>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    position: SeriesLabelPosition,
+    font: TextStyle<'_>,
+) -> DrawResult
+where
+    DB: DrawingBackend + 'a,
+    DB::ErrorType: 'static,
+    CT: CoordTranslate,
+{
+    chart
+        .configure_series_labels()
+        .position(position)
+        .label_font(font)
+        .background_style(BACKGROUND.mix(0.85))
+        .border_style(INK)
+        .draw()?;
+    Ok(())
+}
+
+pub(super) fn title_style() -> TextStyle<'static> {
+    (FONT, TITLE_SIZE).into_font().color(&INK)
+}
+
+pub(super) fn label_style() -> TextStyle<'static> {
+    (FONT, LABEL_SIZE).into_font().color(&INK)
+}
+
+pub(super) fn note_style() -> TextStyle<'static> {
+    (FONT, NOTE_SIZE).into_font().color(&INK)
+}
+
+/// Short byte count for axis labels: `16B`, `4K`, `2M`.
+pub(super) fn short_bytes(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 30 && b % (1 << 30) == 0 => format!("{}G", b >> 30),
+        b if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{}M", b >> 20),
+        b if b >= 1 << 10 && b % (1 << 10) == 0 => format!("{}K", b >> 10),
+        b => format!("{b}B"),
+    }
+}
+
+/// Draw a legend of coloured swatches with names in a row, from pixel `(x, y)`.
+pub(super) fn swatch_legend(area: &Area, x: i32, y: i32, items: &[(RGBColor, &str)]) -> DrawResult {
+    let mut x = x;
+    for (colour, name) in items {
+        area.draw(&Rectangle::new([(x, y), (x + 14, y + 14)], colour.filled()))?;
+        area.draw(&Rectangle::new([(x, y), (x + 14, y + 14)], INK.stroke_width(1)))?;
+        area.draw(&Text::new(name.to_string(), (x + 20, y + 1), note_style()))?;
+        x += 30 + 7 * name.len() as i32;
+    }
+    Ok(())
+}
+
+/// Draw `cells` (row after row, `columns` to a row) from pixel `(x, y)`, `width` pixels wide
+/// and `cell_h` pixels to a row, merging runs of one kind in a row into one rectangle (so a big heap does
+/// not make a huge file); [`Kind::Outside`] cells are left blank. A thin frame marks the
+/// address space the rows span.
+pub(super) fn draw_cells(
+    area: &Area,
+    (x, y): (i32, i32),
+    columns: usize,
+    cells: &[crate::engine::heap_pictures::Kind],
+    (width, cell_h): (i32, i32),
+) -> DrawResult {
+    let across = |column: usize| x + (column as i64 * width as i64 / columns.max(1) as i64) as i32;
+    use crate::engine::heap_pictures::Kind;
+    for (r, row) in cells.chunks(columns).enumerate() {
+        let top = y + r as i32 * cell_h;
+        let mut start = 0;
+        while start < row.len() {
+            let kind = row[start];
+            let end = row[start..].iter().position(|&k| k != kind).map_or(row.len(), |n| start + n);
+            let colour = match kind {
+                Kind::Live => Some(LIVE_COLOUR),
+                Kind::Waste => Some(WASTE_COLOUR),
+                Kind::Free => Some(FREE_COLOUR),
+                Kind::Outside => None,
+            };
+            if let Some(colour) = colour {
+                area.draw(&Rectangle::new(
+                    [(across(start), top), (across(end), top + cell_h)],
+                    colour.filled(),
+                ))?;
+            }
+            start = end;
+        }
+    }
+    let rows = cells.len().div_ceil(columns.max(1)) as i32;
+    area.draw(&Rectangle::new(
+        [(x - 1, y - 1), (x + width + 1, y + rows * cell_h + 1)],
+        INK.mix(0.5).stroke_width(1),
+    ))?;
+    Ok(())
+}
+
+/// The legend of the heap pictures.
+pub(super) fn heap_legend(area: &Area, x: i32, y: i32) -> DrawResult {
+    swatch_legend(
+        area,
+        x,
+        y,
+        &[
+            (LIVE_COLOUR, "live payload (requested)"),
+            (WASTE_COLOUR, "internal waste (headers, rounding, padding)"),
+            (FREE_COLOUR, "free"),
+        ],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_axes_use_the_largest_unit_that_keeps_two_or_more() {
+        assert_eq!(byte_unit(3000.0).1, "KiB");
+        assert_eq!(byte_unit(1500.0).1, "bytes");
+        assert_eq!(byte_unit(5.0 * 1024.0 * 1024.0).1, "MiB");
+        assert_eq!(short_bytes(16), "16B");
+        assert_eq!(short_bytes(4096), "4K");
+        assert_eq!(short_bytes(1 << 21), "2M");
+    }
+}
