@@ -46,17 +46,38 @@ pub trait RealAllocator {
     /// The allocator's version, as it tells it (glibc `gnu_get_libc_version`, `mi_version`,
     /// jemalloc's `version` mallctl, a preloaded library's file name).
     fn version(&self) -> String;
-    /// `malloc(size)`; null when it fails.
-    unsafe fn malloc(&self, size: usize) -> *mut c_void;
+    /// `malloc(size)`; null when it fails. The calls default to the process's C symbols
+    /// (`malloc`, `calloc`, `realloc`, `posix_memalign`, `free`): glibc's, or a preloaded
+    /// library's; mimalloc and jemalloc, which live beside them, override every one.
+    #[inline(always)]
+    unsafe fn malloc(&self, size: usize) -> *mut c_void {
+        libc::malloc(size)
+    }
     /// `calloc(1, size)`; null when it fails.
-    unsafe fn calloc(&self, size: usize) -> *mut c_void;
+    #[inline(always)]
+    unsafe fn calloc(&self, size: usize) -> *mut c_void {
+        libc::calloc(1, size)
+    }
     /// `realloc(ptr, size)` with `size > 0` (`realloc(p, 0)` means different things in
     /// different allocators: glibc frees `p`); null when it fails, `ptr` then still live.
-    unsafe fn realloc(&self, ptr: *mut c_void, size: usize) -> *mut c_void;
+    #[inline(always)]
+    unsafe fn realloc(&self, ptr: *mut c_void, size: usize) -> *mut c_void {
+        libc::realloc(ptr, size)
+    }
     /// An allocation of `size` bytes aligned to `align`; null when it fails.
-    unsafe fn memalign(&self, align: usize, size: usize) -> *mut c_void;
+    #[inline(always)]
+    unsafe fn memalign(&self, align: usize, size: usize) -> *mut c_void {
+        let mut out = std::ptr::null_mut();
+        if libc::posix_memalign(&mut out, align, size) != 0 {
+            return std::ptr::null_mut();
+        }
+        out
+    }
     /// `free(ptr)`.
-    unsafe fn free(&self, ptr: *mut c_void);
+    #[inline(always)]
+    unsafe fn free(&self, ptr: *mut c_void) {
+        libc::free(ptr)
+    }
     /// The bytes usable at `ptr` (`malloc_usable_size` and its kin): what the block really
     /// occupies for the program. `None` when the allocator does not tell.
     unsafe fn usable_size(&self, ptr: *mut c_void) -> Option<usize>;

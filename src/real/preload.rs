@@ -118,35 +118,6 @@ impl RealAllocator for Preload {
     }
 
     #[inline(always)]
-    unsafe fn malloc(&self, size: usize) -> *mut c_void {
-        libc::malloc(size)
-    }
-
-    #[inline(always)]
-    unsafe fn calloc(&self, size: usize) -> *mut c_void {
-        libc::calloc(1, size)
-    }
-
-    #[inline(always)]
-    unsafe fn realloc(&self, ptr: *mut c_void, size: usize) -> *mut c_void {
-        libc::realloc(ptr, size)
-    }
-
-    #[inline(always)]
-    unsafe fn memalign(&self, align: usize, size: usize) -> *mut c_void {
-        let mut out = std::ptr::null_mut();
-        if libc::posix_memalign(&mut out, align, size) != 0 {
-            return std::ptr::null_mut();
-        }
-        out
-    }
-
-    #[inline(always)]
-    unsafe fn free(&self, ptr: *mut c_void) {
-        libc::free(ptr)
-    }
-
-    #[inline(always)]
     unsafe fn usable_size(&self, ptr: *mut c_void) -> Option<usize> {
         self.usable_size.map(|f| f(ptr))
     }
