@@ -276,7 +276,7 @@ impl ResultRecord {
         record.ignored_frees = Some(first.ignored_frees);
         record.final_footprint_bytes = Some(fin);
         let runs: Vec<f64> = r.runs.iter().map(|m| m.events_per_sec).collect();
-        if let Some(t) = Throughput::from_runs(runs) {
+        if let Some(t) = Throughput::from_runs(runs).filter(|_| r.timed) {
             record.throughput_events_per_sec = Some(t.median);
             record.throughput = Some(ThroughputRecord::of(&t));
         }

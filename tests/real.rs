@@ -389,3 +389,15 @@ fn the_gate_holds_a_real_allocators_footprint_to_its_runs_not_exactly() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("REGRESSION: glibc peak footprint"), "{out}");
 }
+
+#[test]
+fn with_runs_zero_a_real_allocator_has_its_memory_figures_and_no_timings() {
+    let (code, out, err) =
+        run_cli(&["traces/xz.csv", "--alloc", "glibc", "--runs", "0", "--json", "-", "-q"]);
+    assert_eq!(code, 0, "{err}");
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let r = &json["results"][0];
+    assert!(r["peak_footprint_bytes"].as_u64().unwrap() > r["max_live_bytes"].as_u64().unwrap());
+    assert!(r["throughput"].is_null() && r["latency_ns"].is_null(), "{r}");
+    assert_eq!(r["resident"]["rss_peak_above_baseline"].as_array().unwrap().len(), 1);
+}

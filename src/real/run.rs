@@ -21,6 +21,9 @@ pub struct RealResult {
     pub latency: Option<LatencyNs>,
     /// Why the replays stopped, when a child failed: a message naming the allocator and how.
     pub failure: Option<String>,
+    /// Whether the runs count as timed (`--runs` > 0); with `--runs 0` the one run is for the
+    /// memory figures only, and its events/s is not reported.
+    pub timed: bool,
 }
 
 /// How the real allocators are replayed.
@@ -54,6 +57,7 @@ pub fn replay(plan: &RealPlan, spec: &RealSpec) -> RealResult {
         runs: Vec::new(),
         latency: None,
         failure: None,
+        timed: plan.runs > 0,
     };
     let failed = |e: ChildFailure| Some(e.to_string());
     for _ in 0..plan.runs.max(1) {
