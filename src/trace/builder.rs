@@ -101,6 +101,21 @@ pub(crate) struct Builder<S> {
     skipped: [u64; 3],
     /// Allocations that returned NULL and failed `realloc`s (no event).
     pub(crate) failed: u64,
+    /// The recorded thread of each event, when the format says ([`Builder::track_threads`]).
+    threads: Option<Threads>,
+    want_threads: bool,
+}
+
+/// The recorded threads of a trace's events (see [`Trace::threads`]).
+#[derive(Default)]
+struct Threads {
+    /// Recorded thread id -> its index in `ids`.
+    index: HashMap<Option<u64>, u32>,
+    ids: Vec<Option<u64>>,
+    /// The thread of the line being read.
+    current: u32,
+    /// The thread of each event handed to the sink so far.
+    of_events: Vec<u32>,
 }
 
 /// Display a recorded pointer the way C prints it.
@@ -127,6 +142,37 @@ impl<S: Sink> Builder<S> {
             gaps: Vec::new(),
             skipped: [0; 3],
             failed: 0,
+            threads: None,
+            want_threads: false,
+        }
+    }
+
+    /// Keep the recorded thread of every event for the [`Trace`], if the input names them
+    /// (the format then calls [`Builder::input_has_threads`] and gives each line's thread with
+    /// [`Builder::on_thread`]). Off for streaming sinks, whose memory must not grow with the
+    /// trace.
+    pub(crate) fn track_threads(&mut self) {
+        self.want_threads = true;
+    }
+
+    /// The input names the thread of every line (CSV's `thread` column).
+    pub(crate) fn input_has_threads(&mut self) {
+        if self.want_threads {
+            self.threads.get_or_insert_with(Threads::default);
+        }
+    }
+
+    /// The line about to be handed over was recorded on thread `tid` (`None`: not said).
+    /// Ignored unless [`Builder::track_threads`] was called.
+    #[inline]
+    pub(crate) fn on_thread(&mut self, tid: Option<u64>) {
+        if let Some(threads) = &mut self.threads {
+            let next = threads.ids.len();
+            threads.current = *threads.index.entry(tid).or_insert_with(|| {
+                threads.ids.push(tid);
+                // Below 2^32 threads: a trace has fewer threads than events.
+                next as u32
+            });
         }
     }
 
@@ -246,6 +292,9 @@ impl<S: Sink> Builder<S> {
         }
         self.last_line = line;
         self.events += 1;
+        if let Some(threads) = &mut self.threads {
+            threads.of_events.push(threads.current);
+        }
         self.sink.event(event, ptr, old_ptr)
     }
 
@@ -419,6 +468,7 @@ impl Builder<Collect> {
         read: impl FnOnce(&mut Builder<Collect>) -> Result<(), TraceError>,
     ) -> Result<Trace, TraceError> {
         let mut builder = Builder::new(path, options, Collect::default());
+        builder.track_threads();
         read(&mut builder)?;
         Ok(builder.into_trace())
     }
@@ -426,6 +476,11 @@ impl Builder<Collect> {
     /// The finished trace.
     pub(crate) fn into_trace(self) -> Trace {
         let summary = self.summary();
+        // One thread is the same as none: only a trace of two or more keeps them.
+        let (threads, thread_ids) = match self.threads {
+            Some(t) if t.ids.len() > 1 => (t.of_events, t.ids),
+            _ => (Vec::new(), Vec::new()),
+        };
         Trace {
             path: self.path,
             events: self.sink.0,
@@ -433,6 +488,8 @@ impl Builder<Collect> {
             gaps: self.gaps,
             first_line: self.first_line,
             skipped: summary.skipped,
+            threads,
+            thread_ids,
         }
     }
 }

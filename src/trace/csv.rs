@@ -23,8 +23,12 @@
 //!   written; `size` is then the number of bytes written. Needed as soon as the trace has a
 //!   `write`. Both must be below 4 GiB. `ptr` may be a pointer that is no longer live: that is a
 //!   use-after-free, which the replay reports (a pointer never allocated is an error).
-//! - `thread`, `time_ns`: read but not used yet. When not empty they must be numbers, so that a
-//!   later version that uses them does not reject traces this one accepted.
+//! - `thread`: the recorded thread of the call (any number: a kernel thread id, an index). The
+//!   simulations replay in file order whatever it says; the real allocators replay each thread
+//!   on an OS thread of its own (`real::threads`). An empty field is a thread of its own ("not
+//!   said"). A trace whose lines all name one thread is single-threaded.
+//! - `time_ns`: read but not used yet. When not empty it must be a number, so that a later
+//!   version that uses it does not reject traces this one accepted.
 //!
 //! Numbers are decimal or hex with a `0x` prefix, without sign or spaces. Lines starting with
 //! `#` are comments; blank lines are ignored. A field may be quoted (`"0x10"`), as CSV allows.
@@ -129,6 +133,7 @@ pub fn parse_with_size_hint(
     // Real traces take 25-40 bytes a line; a little too much room beats copying everything once.
     let capacity = usize::try_from(bytes / 24).unwrap_or(0).min(1 << 28);
     let mut builder = Builder::new(path, options, Collect(Vec::with_capacity(capacity)));
+    builder.track_threads();
     parse_into(input, path, &mut builder, options)?;
     Ok(builder.into_trace())
 }
@@ -169,6 +174,9 @@ fn parse_lines<R: Read + Send, S: Sink>(
 ) -> Result<(), TraceError> {
     if lines.columns.offset.is_some() {
         builder.track_dead_pointers();
+    }
+    if lines.columns.thread.is_some() {
+        builder.input_has_threads();
     }
     if beside {
         read_beside(lines, builder)
@@ -523,9 +531,10 @@ impl Slot {
     const OLD_PTR: u8 = 2;
     const ALIGN: u8 = 3;
     const OFFSET: u8 = 4;
-    /// `thread` and `time_ns`: checked, not kept.
-    const CHECKED: u8 = 5;
-    const COUNT: usize = 6;
+    const THREAD: u8 = 5;
+    /// `time_ns`: checked, not kept.
+    const CHECKED: u8 = 6;
+    const COUNT: usize = 7;
 }
 
 /// The header's columns in order, for [`fast_row`].
@@ -547,7 +556,7 @@ impl Layout {
             (columns.old_ptr, Slot::OLD_PTR),
             (columns.align, Slot::ALIGN),
             (columns.offset, Slot::OFFSET),
-            (columns.thread, Slot::CHECKED),
+            (columns.thread, Slot::THREAD),
             (columns.time_ns, Slot::CHECKED),
         ] {
             if let Some(index) = column {
@@ -637,6 +646,7 @@ fn fast_row(rest: &[u8], layout: &Layout) -> Option<(Row, usize)> {
         old_ptr: only(Op::Realloc, Slot::OLD_PTR),
         align: only(Op::Memalign, Slot::ALIGN),
         offset: only(Op::Write, Slot::OFFSET),
+        thread: has(Slot::THREAD).then(|| value(Slot::THREAD)),
     };
     Some((row, at))
 }
@@ -764,6 +774,8 @@ struct Row {
     align: u64,
     /// For a write: the offset into the payload; 0 otherwise.
     offset: u64,
+    /// The recorded thread; `None` without a `thread` column or with an empty field.
+    thread: Option<u64>,
 }
 
 /// Read `record`'s fields, or say what is wrong with them.
@@ -833,14 +845,18 @@ fn read_row(record: &ByteRecord, columns: &Columns) -> Result<Row, String> {
         (Op::Write, Some(index)) => number("offset", index)?,
         _ => 0,
     };
+    let mut thread = None;
     for (name, index) in [("thread", columns.thread), ("time_ns", columns.time_ns)] {
         if let Some(index) = index {
             if !field(index).is_empty() {
-                number(name, index)?;
+                let value = number(name, index)?;
+                if name == "thread" {
+                    thread = Some(value);
+                }
             }
         }
     }
-    Ok(Row { op, ptr, size, old_ptr, align, offset })
+    Ok(Row { op, ptr, size, old_ptr, align, offset, thread })
 }
 
 /// The op a trace names `text`, if any.
@@ -860,7 +876,8 @@ fn op_named(text: &[u8]) -> Option<Op> {
 /// Check `row` against the live blocks and record its event.
 #[inline]
 fn apply<S: Sink>(builder: &mut Builder<S>, line: u64, row: Row) -> Result<(), TraceError> {
-    let Row { op, ptr, size, old_ptr, align, offset } = row;
+    let Row { op, ptr, size, old_ptr, align, offset, thread } = row;
+    builder.on_thread(thread);
     match op {
         Op::Free => builder.free(line, ptr, FREE_HINT),
         Op::Write => builder.write(line, ptr, offset, size),
@@ -888,17 +905,46 @@ mod tests {
         let path = Path::new("t.csv");
         let options = ParseOptions { lenient, ..ParseOptions::default() };
         let mut builder = Builder::new(path, options, Collect::default());
+        builder.track_threads();
         let parsed = Lines::new(text.as_bytes(), path, fast)
             .and_then(|lines| parse_lines(lines, &mut builder, beside));
         match parsed {
             Ok(()) => {
                 let trace = builder.into_trace();
                 Ok(format!(
-                    "{:?} blocks {} first line {} gaps {:?} skipped {:?}",
-                    trace.events, trace.blocks, trace.first_line, trace.gaps, trace.skipped
+                    "{:?} blocks {} first line {} gaps {:?} skipped {:?} threads {:?} {:?}",
+                    trace.events,
+                    trace.blocks,
+                    trace.first_line,
+                    trace.gaps,
+                    trace.skipped,
+                    trace.threads,
+                    trace.thread_ids
                 ))
             }
             Err(error) => Err(error.to_string()),
+        }
+    }
+
+    #[test]
+    fn each_event_keeps_its_recorded_thread_in_order_of_first_appearance() {
+        // The quoted line takes the csv crate's path; the others the fast one.
+        let text = "op,ptr,size,thread\nmalloc,0x10,8,7\nmalloc,0x20,8,\"3\"\nfree,0x10,,7\n\
+                    free,0x20,,\n";
+        let trace = parse(text.as_bytes(), Path::new("t.csv"), ParseOptions::default()).unwrap();
+        assert_eq!(trace.threads, [0, 1, 0, 2]);
+        assert_eq!(trace.thread_ids, [Some(7), Some(3), None]);
+    }
+
+    #[test]
+    fn a_trace_on_one_thread_or_without_the_column_keeps_no_threads() {
+        for text in [
+            "op,ptr,size,thread\nmalloc,0x10,8,5\nfree,0x10,,5\n",
+            "op,ptr,size\nmalloc,0x10,8\nfree,0x10,\n",
+        ] {
+            let trace =
+                parse(text.as_bytes(), Path::new("t.csv"), ParseOptions::default()).unwrap();
+            assert!(trace.threads.is_empty() && trace.thread_ids.is_empty(), "{text}");
         }
     }
 

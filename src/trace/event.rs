@@ -167,6 +167,14 @@ pub struct Trace {
     pub first_line: u64,
     /// Events dropped or repaired by `--lenient`, by kind. Empty without `--lenient`.
     pub skipped: std::collections::BTreeMap<SkipKind, u64>,
+    /// The recorded thread of every event, as an index into `thread_ids`, when the trace names
+    /// two threads or more (a CSV `thread` column with two distinct values); empty otherwise.
+    /// The simulations ignore it; the real allocators replay each thread on an OS thread of its
+    /// own (see `real::threads`). 4 bytes an event, only for such traces.
+    pub threads: Vec<u32>,
+    /// The recorded thread ids, in order of first appearance (`None`: an empty `thread` field).
+    /// Empty when `threads` is.
+    pub thread_ids: Vec<Option<u64>>,
 }
 
 impl Trace {

@@ -942,6 +942,9 @@ impl Rtrace {
             gaps: self.gaps.clone(),
             first_line: self.header.first_line,
             skipped: self.header.skipped(),
+            // The format keeps no threads: an `.rtrace` replays on one thread.
+            threads: Vec::new(),
+            thread_ids: Vec::new(),
         })
     }
 }
