@@ -173,6 +173,12 @@ pub struct RunArgs {
     #[arg(long)]
     pub no_touch: bool,
 
+    /// Real allocators only: replay a trace with a `thread` column on one OS thread, in file
+    /// order. By default each recorded thread replays on an OS thread of its own, ordered with
+    /// the others only where a block passes between them (README, "Real threads").
+    #[arg(long)]
+    pub serial: bool,
+
     /// Format of the trace file.
     #[arg(long, value_enum, default_value_t = InputFormat::Csv)]
     pub format: InputFormat,

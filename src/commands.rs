@@ -196,6 +196,7 @@ pub fn run_config(args: &RunArgs) -> Result<RunConfig, String> {
         strategies: chosen.simulated,
         real: chosen.real,
         touch: !args.no_touch,
+        serial: args.serial,
         params: Params {
             // Past the address-space ceiling every request fails (see alloc::ADDRESS_LIMIT).
             min_size: round_up(args.min_size.clamp(ALIGN, alloc::OVERSIZED), ALIGN),
@@ -406,6 +407,7 @@ fn replay_real(config: &RunConfig, progress: &Progress) -> Result<Vec<RealResult
         lenient: config.parse.lenient,
         runs: config.timing.runs,
         touch: config.touch,
+        serial: config.serial,
     };
     let mut results = Vec::new();
     for spec in &config.real {

@@ -20,6 +20,8 @@ pub struct RunConfig {
     pub real: Vec<crate::real::RealSpec>,
     /// Write every block of a real allocator as a program would (off with `--no-touch`).
     pub touch: bool,
+    /// Replay a real allocator on one thread even when the trace has threads (`--serial`).
+    pub serial: bool,
     pub params: Params,
     pub timing: Timing,
     pub threads: Option<usize>,

@@ -116,6 +116,27 @@ pub struct ResultRecord {
     /// A real allocator's memory, run by run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resident: Option<ResidentRecord>,
+    /// A real allocator's OS threads (see `real::threads`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threads: Option<ThreadsRecord>,
+}
+
+/// On how many OS threads a real allocator replayed, and how often they had to wait for each
+/// other.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ThreadsRecord {
+    /// OS threads that replayed the events (distinct kernel thread ids), in the first run: 1
+    /// for a trace without threads or with `--serial`, else one per recorded thread.
+    pub os_threads: u64,
+    /// Consecutive events of one block on two different recorded threads: the orders the
+    /// replay enforces between threads (a property of the trace).
+    pub cross_thread_orders: u64,
+    /// Per run: the events that found the event they follow on another thread not yet done,
+    /// and waited for it.
+    pub waits: Vec<u64>,
+    /// Per run: events that found their block in another state than the file's order gives
+    /// it. Always 0: a check of the replay's orders.
+    pub out_of_order: Vec<u64>,
 }
 
 /// What a real allocator's replays took from the system, one entry per run (each a fresh
@@ -239,6 +260,7 @@ impl ResultRecord {
             safety: SafetyRecord::of(&r.safety),
             series: SeriesRecord::of(&r.series),
             resident: None,
+            threads: None,
         }
     }
 
@@ -303,6 +325,12 @@ impl ResultRecord {
             rss_hwm_above_baseline: r.runs.iter().map(|m| m.rss_hwm_above_baseline).collect(),
             allocator_resident_peak: r.runs.iter().map(|m| m.allocator_resident_peak).collect(),
             series: first.series.clone(),
+        });
+        record.threads = Some(ThreadsRecord {
+            os_threads: first.threads,
+            cross_thread_orders: first.cross_thread_orders,
+            waits: r.runs.iter().map(|m| m.waits).collect(),
+            out_of_order: r.runs.iter().map(|m| m.out_of_order).collect(),
         });
         record
     }

@@ -32,7 +32,8 @@ pub struct AllocatorStats {
     pub mapped: Option<Bytes>,
 }
 
-/// A real allocator: one process-wide heap behind C's allocation calls.
+/// A real allocator: one process-wide heap behind C's allocation calls, callable from any
+/// thread (`Sync`: the threaded replay calls it from one OS thread per recorded thread).
 ///
 /// # Safety
 /// The methods are as unsafe as the C calls they wrap: `realloc`, `free` and `usable_size` take
@@ -40,7 +41,7 @@ pub struct AllocatorStats {
 /// power-of-two `align` that is a multiple of `size_of::<*const ()>()`. (One section for all
 /// the methods, hence the `allow`.)
 #[allow(clippy::missing_safety_doc)]
-pub trait RealAllocator {
+pub trait RealAllocator: Sync {
     /// The name used with `--alloc` and in every report (`glibc`, `preload:/path/lib.so`).
     fn name(&self) -> String;
     /// The allocator's version, as it tells it (glibc `gnu_get_libc_version`, `mi_version`,

@@ -34,6 +34,7 @@ use super::measure::{self, Measured, Options};
 use super::mimalloc::Mimalloc;
 use super::preload::Preload;
 use super::registry::RealSpec;
+use super::threads;
 use crate::trace::{Event, Format, Op, ParseOptions};
 use std::ffi::c_void;
 use std::io::{Read, Write};
@@ -288,7 +289,9 @@ fn format_named(name: &str) -> Result<Format, String> {
 }
 
 /// The memfd's layout: this header, the request's JSON, zero padding to a multiple of 16, then
-/// the events (16 bytes each, in `Event`'s own layout).
+/// the events (16 bytes each, in `Event`'s own layout), then, for a trace with threads, each
+/// event's thread (4 bytes each, native order). The header: magic, events (u64), blocks (u32),
+/// the JSON's length (u32), threads (u32: 0 for a trace without).
 const MAGIC: [u8; 8] = *b"RREAL01\0";
 const HEADER: usize = 32;
 
@@ -318,6 +321,7 @@ fn load_and_exec() -> Result<(), String> {
     header[8..16].copy_from_slice(&(trace.events.len() as u64).to_le_bytes());
     header[16..20].copy_from_slice(&trace.blocks.to_le_bytes());
     header[20..24].copy_from_slice(&(json.len() as u32).to_le_bytes());
+    header[24..28].copy_from_slice(&(trace.thread_ids.len() as u32).to_le_bytes());
     let padding = (16 - (HEADER + json.len()) % 16) % 16;
     let write = |out: &mut std::io::BufWriter<&std::fs::File>, bytes: &[u8]| {
         out.write_all(bytes).map_err(|e| format!("cannot write the events: {e}"))
@@ -327,6 +331,9 @@ fn load_and_exec() -> Result<(), String> {
     write(&mut out, &[0u8; 16][..padding])?;
     for event in &trace.events {
         write(&mut out, &encode(event))?;
+    }
+    for thread in &trace.threads {
+        write(&mut out, &thread.to_ne_bytes())?;
     }
     out.flush().map_err(|e| format!("cannot write the events: {e}"))?;
     drop(out);
@@ -359,18 +366,34 @@ impl Drop for EventsMap {
     }
 }
 
-/// Replay through `alloc` and gather its report.
+/// The recorded thread of every event (empty, and `count` 0, for a trace without threads).
+struct Threads<'a> {
+    of_events: &'a [u32],
+    count: u32,
+}
+
+/// Replay through `alloc` (on the trace's threads, unless it has none or `options.serial`)
+/// and gather its report.
 fn measure_with<A: RealAllocator + ?Sized>(
     alloc: &A,
     events: &[Event],
+    threads: &Threads<'_>,
     blocks: u32,
     options: &Options,
 ) -> Result<ChildReport, String> {
     let version = alloc.version();
     let stats_before = alloc.stats();
-    // SAFETY: the events come from a trace the crate's loader validated (stage 1).
-    let measured =
-        unsafe { measure::replay(alloc, events, blocks, options) }.map_err(|e| e.to_string())?;
+    let threaded = threads.count > 1 && !options.serial;
+    // SAFETY: the events come from a trace the crate's loader validated (stage 1), and so do
+    // their threads (each below the count: checked in `run`).
+    let measured = unsafe {
+        if threaded {
+            threads::replay(alloc, events, threads.of_events, threads.count, blocks, options)
+        } else {
+            measure::replay(alloc, events, blocks, options)
+        }
+    }
+    .map_err(|e| e.to_string())?;
     Ok(ChildReport {
         allocator: alloc.name(),
         version,
@@ -420,15 +443,17 @@ fn run(fd: i32) -> Result<(), String> {
         b[..n].copy_from_slice(&bytes[at..at + n]);
         u64::from_le_bytes(b)
     };
-    let (events, blocks, json_len) =
-        (word(8, 8) as usize, word(16, 4) as u32, word(20, 4) as usize);
+    let (events, blocks, json_len, threads) =
+        (word(8, 8) as usize, word(16, 4) as u32, word(20, 4) as usize, word(24, 4) as u32);
     let start = HEADER + json_len + (16 - (HEADER + json_len) % 16) % 16;
-    if events.checked_mul(16).and_then(|n| n.checked_add(start)) != Some(len) {
+    let per_event = if threads > 0 { 20 } else { 16 };
+    if events.checked_mul(per_event).and_then(|n| n.checked_add(start)) != Some(len) {
         return Err("the events file has the wrong length".into());
     }
     let request: ChildRequest = serde_json::from_slice(&bytes[HEADER..HEADER + json_len])
         .map_err(|e| format!("bad request in the events file: {e}"))?;
-    let raw = &bytes[start..];
+    let raw = &bytes[start..start + 16 * events];
+    let thread_bytes = &bytes[start + 16 * events..];
     // Every op byte must be an `Op` before the bytes may be read as events.
     if raw.chunks_exact(16).any(|e| e[std::mem::offset_of!(Event, op)] > Op::Write as u8) {
         return Err("the events file holds an unknown operation".into());
@@ -439,6 +464,13 @@ fn run(fd: i32) -> Result<(), String> {
     if events.iter().any(|e| e.id >= blocks) {
         return Err("the events file names a block id past its count".into());
     }
+    // SAFETY: 4-aligned (16-aligned start plus 16 bytes an event), `events.len()` values.
+    let thread_of: &[u32] =
+        unsafe { std::slice::from_raw_parts(thread_bytes.as_ptr().cast(), thread_bytes.len() / 4) };
+    if thread_of.iter().any(|&t| t >= threads) {
+        return Err("the events file names a thread past its count".into());
+    }
+    let threads = Threads { of_events: thread_of, count: threads };
 
     let spec = match RealSpec::parse(&request.allocator) {
         Some(spec) => spec?,
@@ -456,18 +488,19 @@ fn run(fd: i32) -> Result<(), String> {
     REPORT_FD.store(report_fd, std::sync::atomic::Ordering::Relaxed);
 
     // Each backend by its concrete type, so that its calls are inlined into the loop.
+    let options = &request.options;
     let report = match &spec {
-        RealSpec::Builtin("glibc") => measure_with(&Glibc, events, blocks, &request.options),
-        RealSpec::Builtin("mimalloc") => measure_with(&Mimalloc, events, blocks, &request.options),
+        RealSpec::Builtin("glibc") => measure_with(&Glibc, events, &threads, blocks, options),
+        RealSpec::Builtin("mimalloc") => measure_with(&Mimalloc, events, &threads, blocks, options),
         RealSpec::Builtin("jemalloc") => {
-            measure_with(&Jemalloc::new()?, events, blocks, &request.options)
+            measure_with(&Jemalloc::new()?, events, &threads, blocks, options)
         }
         RealSpec::Preload(path) => {
-            measure_with(&Preload::new(path)?, events, blocks, &request.options)
+            measure_with(&Preload::new(path)?, events, &threads, blocks, options)
         }
         // A built-in without a concrete arm here: through the trait object.
         RealSpec::Builtin(_) => {
-            measure_with(spec.open()?.as_ref(), events, blocks, &request.options)
+            measure_with(spec.open()?.as_ref(), events, &threads, blocks, options)
         }
     }?;
     let json = serde_json::to_string(&ChildOutput::Report(Box::new(report)))

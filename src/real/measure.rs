@@ -88,7 +88,7 @@ pub const TOUCH_PAGE: usize = 4096;
 const TOUCH_BYTE: u8 = 0xA5;
 
 /// The byte a `write` event stores (the simulations' `WRITE_BYTE`).
-const WRITE_BYTE: u8 = crate::alloc::WRITE_BYTE;
+pub(super) const WRITE_BYTE: u8 = crate::alloc::WRITE_BYTE;
 
 /// What one replay measures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -109,11 +109,19 @@ pub struct Options {
     pub touch: bool,
     /// Read resident memory after every this many events (and after the last); at least 1.
     pub sample_every: u64,
+    /// Replay a trace with threads on one thread, in file order (`--serial`).
+    #[serde(default)]
+    pub serial: bool,
 }
 
 impl Default for Options {
     fn default() -> Options {
-        Options { mode: Mode::Throughput, touch: true, sample_every: DEFAULT_SAMPLE_EVERY }
+        Options {
+            mode: Mode::Throughput,
+            touch: true,
+            sample_every: DEFAULT_SAMPLE_EVERY,
+            serial: false,
+        }
     }
 }
 
@@ -204,6 +212,21 @@ pub struct Measured {
     /// The allocator's own figures right after the last event, before the blocks still live
     /// are freed.
     pub allocator_stats_at_end: AllocatorStats,
+    /// OS threads that replayed the events (distinct kernel thread ids): 1 for a serial
+    /// replay, one per recorded thread otherwise (see [`super::threads`]).
+    #[serde(default)]
+    pub threads: u64,
+    /// Pairs of consecutive events of one block on two different threads: the orders the
+    /// threaded replay enforces (0 when serial).
+    #[serde(default)]
+    pub cross_thread_orders: u64,
+    /// Events that found the event they follow (on another thread) not yet done, and waited.
+    #[serde(default)]
+    pub waits: u64,
+    /// Events that found their block in another state than the file's order gives it: 0
+    /// unless the threaded replay broke an order it must keep (see [`super::threads`]).
+    #[serde(default)]
+    pub out_of_order: u64,
 }
 
 /// Why a measured replay could not run (before its loop: the loop itself cannot fail).
@@ -215,30 +238,32 @@ pub enum MeasureError {
     Resident(std::io::Error),
     #[error("cannot make the latency histograms: {0}")]
     Histogram(String),
+    #[error("cannot start OS thread {0} of the trace's threads: {1}")]
+    Thread(usize, std::io::Error),
 }
 
 /// One block id's entry in the block table.
 #[derive(Clone, Copy)]
 #[repr(C)]
-struct Block {
+pub(super) struct Block {
     /// The allocator's pointer while live; null otherwise.
-    ptr: *mut c_void,
+    pub(super) ptr: *mut c_void,
     /// Requested bytes while live.
-    requested: Bytes,
+    pub(super) requested: Bytes,
     /// Usable bytes while live (`requested` when the allocator does not tell).
-    usable: Bytes,
+    pub(super) usable: Bytes,
 }
 
 /// The latency pass's histograms, in clock ticks.
-struct Timers {
-    clock: Clock,
-    malloc: Histogram<u64>,
-    free: Histogram<u64>,
-    realloc: Histogram<u64>,
+pub(super) struct Timers {
+    pub(super) clock: Clock,
+    pub(super) malloc: Histogram<u64>,
+    pub(super) free: Histogram<u64>,
+    pub(super) realloc: Histogram<u64>,
 }
 
 impl Timers {
-    fn new() -> Result<Timers, MeasureError> {
+    pub(super) fn new() -> Result<Timers, MeasureError> {
         let clock = Clock::calibrated();
         // Up to 2^40 ticks (several minutes) at 3 significant digits: ~250 KiB each.
         let make = || {
@@ -248,7 +273,7 @@ impl Timers {
         Ok(Timers { clock, malloc: make()?, free: make()?, realloc: make()? })
     }
 
-    fn percentiles(&self, h: &Histogram<u64>) -> Option<CallLatency> {
+    pub(super) fn percentiles(&self, h: &Histogram<u64>) -> Option<CallLatency> {
         let ns = |ticks| self.clock.ns(ticks);
         (!h.is_empty()).then(|| CallLatency {
             count: h.len(),
@@ -262,7 +287,7 @@ impl Timers {
 
 /// Which histogram a call goes to.
 #[derive(Clone, Copy)]
-enum Kind {
+pub(super) enum Kind {
     Malloc,
     Free,
     Realloc,
@@ -270,7 +295,7 @@ enum Kind {
 
 /// Write one byte in each 4 KiB page of `[p + from, p + to)`, and its first and last byte.
 #[inline(always)]
-unsafe fn touch(p: *mut u8, from: usize, to: usize) {
+pub(super) unsafe fn touch(p: *mut u8, from: usize, to: usize) {
     if to <= from {
         return;
     }
@@ -450,6 +475,10 @@ unsafe fn run<A: RealAllocator + ?Sized, const TIMED: bool, const TOUCH: bool>(
         series,
         touched: TOUCH,
         allocator_stats_at_end,
+        threads: 1,
+        cross_thread_orders: 0,
+        waits: 0,
+        out_of_order: 0,
     };
     // Give the blocks still live back, so that a bench replaying many times does not leak.
     for block in table.iter().filter(|b| !b.ptr.is_null()) {
@@ -459,14 +488,14 @@ unsafe fn run<A: RealAllocator + ?Sized, const TIMED: bool, const TOUCH: bool>(
 }
 
 /// How many events ahead the loop asks for the block table entry a coming event will need.
-const PREFETCH_DISTANCE: usize = 8;
+pub(super) const PREFETCH_DISTANCE: usize = 8;
 
 /// Ask the CPU to start loading the table entry of `id`. Ids of frees and reallocs are scattered
 /// over a table as large as the trace's block count: without this, most such events would start
 /// with a cache miss in the replayer's own table, charged to the allocator (the engine of the
 /// simulations does the same).
 #[inline(always)]
-fn prefetch(table: &[Block], id: u32) {
+pub(super) fn prefetch(table: &[Block], id: u32) {
     #[cfg(target_arch = "x86_64")]
     if let Some(block) = table.get(id as usize) {
         // SAFETY: prefetching is a hint and never faults; SSE is part of the x86_64 baseline.
@@ -481,7 +510,7 @@ fn prefetch(table: &[Block], id: u32) {
 
 /// Time `call` into the histogram of `kind` when `TIMED`.
 #[inline(always)]
-fn timed<const TIMED: bool, R>(
+pub(super) fn timed<const TIMED: bool, R>(
     timers: &mut Option<Timers>,
     kind: Kind,
     call: impl FnOnce() -> R,

@@ -10,6 +10,8 @@
 //! - [`measure`]: the measured replay, on one thread: exact live figures from usable sizes,
 //!   resident memory, throughput, latency; its docs define every figure, say what touching
 //!   costs and which figure we recommend as the footprint;
+//! - [`threads`]: the measured replay on the trace's own threads (one OS thread per recorded
+//!   thread, ordered per block), and its model against `memory_replay`'s and `trace_run`'s;
 //! - [`mapped`], [`resident`]: the replayer's own memory outside every heap (`mmap`), and the
 //!   process's resident memory read without allocating;
 //! - [`child`]: the child process and its protocol ([`spawn`] on the parent's side);
@@ -34,6 +36,7 @@ pub mod preload;
 pub mod registry;
 pub mod resident;
 pub mod run;
+pub mod threads;
 
 pub use allocator::{AllocatorStats, RealAllocator};
 pub use child::{spawn, ChildFailure, ChildReport, ChildRequest, FailureKind};

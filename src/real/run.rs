@@ -39,6 +39,8 @@ pub struct RealPlan {
     pub runs: u32,
     /// Write every block as a program would (`--no-touch` turns it off).
     pub touch: bool,
+    /// Replay on one thread even when the trace has threads (`--serial`).
+    pub serial: bool,
 }
 
 /// Replay the trace through `spec`: `max(runs, 1)` throughput runs, and a latency run when
@@ -49,7 +51,7 @@ pub fn replay(plan: &RealPlan, spec: &RealSpec) -> RealResult {
         format: plan.format.clone(),
         lenient: plan.lenient,
         allocator: spec.name(),
-        options: Options { mode, touch: plan.touch, ..Options::default() },
+        options: Options { mode, touch: plan.touch, serial: plan.serial, ..Options::default() },
     };
     let mut result = RealResult {
         allocator: spec.name(),
