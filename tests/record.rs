@@ -767,3 +767,82 @@ fn sixteen_threads_recording_at_once_lose_no_call() {
     let stats = stats_json(&[csv.to_str().unwrap()]);
     assert!(stats["threads"].as_u64().unwrap() >= 17, "{}", stats["threads"]);
 }
+
+/// A C program whose four worker threads each allocate 2,000 blocks, wait for each other, and
+/// then free the blocks of the next worker (every free crosses threads); the main thread only
+/// starts and joins them.
+const FOUR_THREADS: &str = r#"
+#include <pthread.h>
+#include <stdlib.h>
+#define THREADS 4
+#define BLOCKS 2000
+static void *blocks[THREADS][BLOCKS];
+static pthread_barrier_t barrier;
+static void *work(void *arg) {
+    long me = (long)arg;
+    for (int i = 0; i < BLOCKS; i++) {
+        blocks[me][i] = malloc(16 + (i * 37 + me * 11) % 3000);
+        if (i % 3 == 0) blocks[me][i] = realloc(blocks[me][i], 5000);
+    }
+    pthread_barrier_wait(&barrier);
+    long next = (me + 1) % THREADS;
+    for (int i = 0; i < BLOCKS; i++) free(blocks[next][i]);
+    return 0;
+}
+int main(void) {
+    pthread_t t[THREADS];
+    pthread_barrier_init(&barrier, 0, THREADS);
+    for (long i = 0; i < THREADS; i++) pthread_create(&t[i], 0, work, (void *)i);
+    for (int i = 0; i < THREADS; i++) pthread_join(t[i], 0);
+    return 0;
+}
+"#;
+
+#[test]
+fn a_recorded_four_thread_program_replays_on_four_os_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("four.c");
+    std::fs::write(&source, FOUR_THREADS).unwrap();
+    let program = dir.path().join("four");
+    let built = std::process::Command::new("cc")
+        .args(["-O1", "-pthread", "-o"])
+        .arg(&program)
+        .arg(&source)
+        .status()
+        .expect("cc runs (bash .ci/install-deps installs gcc)");
+    assert!(built.success());
+    let output = record_output(dir.path(), "four.csv", &[], &[program.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let trace = dir.path().join("four.csv");
+
+    // The threads the trace names: the four workers (their 2,000 mallocs each), and perhaps the
+    // main thread, for what the C library allocates when it starts threads.
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let mut per_thread = std::collections::BTreeMap::<String, u64>::new();
+    for line in text.lines().skip(1) {
+        let malloc = u64::from(line.starts_with("malloc,"));
+        *per_thread.entry(line.split(',').nth(5).unwrap().to_string()).or_default() += malloc;
+    }
+    let workers = per_thread.values().filter(|&&n| n >= 2000).count();
+    assert_eq!(workers, 4, "{per_thread:?}");
+
+    let out = replay()
+        .arg(&trace)
+        .args(["--alloc", "first-fit,glibc,jemalloc,mimalloc", "--runs", "0", "-q", "--json", "-"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let results = json["results"].as_array().unwrap();
+    for real in &results[1..] {
+        let name = &real["allocator"];
+        let threads = &real["threads"];
+        assert_eq!(threads["os_threads"], per_thread.len() as u64, "{name}: {threads}");
+        // Every worker frees 2,000 blocks another worker allocated.
+        assert!(threads["cross_thread_orders"].as_u64().unwrap() >= 4 * 2000, "{name}");
+        assert_eq!(threads["out_of_order"], serde_json::json!([0]), "{name}");
+        for key in ["max_live_bytes", "peak_event", "ignored_frees", "failed_allocations"] {
+            assert_eq!(real[key], results[0][key], "{name}: {key}");
+        }
+    }
+}
