@@ -128,6 +128,7 @@ fn a_trace_without_threads_replays_on_one_thread() {
         .unwrap();
     check(&results(&trace, "glibc", &[]), 1, 0);
     // A thread column naming one thread is the same.
-    let one = write(dir.path(), "one.csv", &["malloc,0x10,8,,,9,".into(), "free,0x10,,,,9,".into()]);
+    let one =
+        write(dir.path(), "one.csv", &["malloc,0x10,8,,,9,".into(), "free,0x10,,,,9,".into()]);
     check(&results(&one, "glibc", &[]), 1, 0);
 }

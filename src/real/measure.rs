@@ -1,5 +1,7 @@
 //! The measured replay: a trace's events through one real allocator, on one thread, in the
-//! process that runs it (the child of [`super::child`], or a bench).
+//! process that runs it (the child of [`super::child`], or a bench). A trace with threads
+//! replays on its own threads through [`super::threads`], which shares this file's calls,
+//! touching and timers, and defines its figures the same way.
 //!
 //! # What is measured, and how the replayer stays out of it
 //! Everything is prepared before the loop: the block table (pointer, requested and usable size
