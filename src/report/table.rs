@@ -105,8 +105,21 @@ impl Exporter for TableExporter {
         } else {
             out.push_str("\ntiming skipped (--runs 0)\n");
         }
+        threads(&mut out, &records);
         safety(&mut out, report);
         Ok(out.into_bytes())
+    }
+}
+
+/// On how many OS threads the real allocators replayed, when the trace has threads.
+fn threads(out: &mut String, records: &[ResultRecord]) {
+    let threaded = records.iter().filter_map(|r| r.threads.as_ref()).find(|t| t.os_threads > 1);
+    if let Some(t) = threaded {
+        out.push_str(&format!(
+            "real allocators: replayed on the trace's {} threads, one OS thread each, {} orders \
+             between them kept (--serial replays on one)\n",
+            t.os_threads, t.cross_thread_orders
+        ));
     }
 }
 
