@@ -82,6 +82,10 @@ const SPINS: u32 = 100;
 /// Events a thread replays between two additions to the shared count of completed events.
 const BATCH: u64 = 1024;
 
+/// Each replaying thread's stack: the replay's frames are shallow, and an allocator's calls
+/// need little; a smaller stack than std's 2 MiB lets traces of thousands of threads start.
+const STACK: usize = 512 << 10;
+
 /// A gate's value once its thread may start, and once it must give up (setup failed).
 const GO: u32 = 1;
 const ABORT: u32 = 2;
@@ -354,6 +358,7 @@ unsafe fn run<A: RealAllocator + ?Sized, const TIMED: bool, const TOUCH: bool>(
             let (shared, aborted) = (&shared, &aborted);
             let spawned = std::thread::Builder::new()
                 .name(format!("replay-{t}"))
+                .stack_size(STACK)
                 .spawn_scoped(scope, move || {
                     worker::<A, TIMED, TOUCH>(shared, aborted, mine, t as u32, timers)
                 });
