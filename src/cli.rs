@@ -163,7 +163,7 @@ pub struct RunArgs {
     #[arg(required = true, value_name = "TRACE")]
     pub trace: Option<PathBuf>,
 
-    /// Strategies to run: a comma-separated list of names, or `all`.
+    /// Strategies to run: a comma-separated list of names, or `simulated`, `real`, `all` (both).
     #[arg(short, long, value_name = "LIST", default_value = "all", long_help = alloc_help())]
     pub alloc: String,
 
@@ -262,7 +262,9 @@ pub struct RunArgs {
 
     /// Made-up timings instead of measured ones, so tests get the same output on every machine:
     /// an event takes 10 ns plus 1 ns per unit of work, run k times 1.00/1.02/0.99/1.01/0.98;
-    /// latencies 10/100/1000/10000 ns.
+    /// latencies 10/100/1000/10000 ns. Real allocators cannot run on a made-up clock: they are
+    /// still replayed (`--runs` runs, for their memory figures, which stay measured), but their
+    /// throughput and latency are left out (null, `-`), as with `--runs 0`.
     #[arg(long, hide = true)]
     pub fake_clock: bool,
 
@@ -411,8 +413,10 @@ pub enum ImportFormat {
 /// `--alloc`'s long help, generated from the registry so that it cannot drift.
 fn alloc_help() -> String {
     let mut help = String::from(
-        "Strategies to run: a comma-separated list of names; `all` or `simulated` for every \
-         simulated strategy, `real` for every built-in real allocator.\n\nSimulated:",
+        "Strategies to run: a comma-separated list of names; `simulated` for every simulated \
+         strategy, `real` for every built-in real allocator (not preload:PATH), `all` (the \
+         default) for both. The simulations are reported first, then the real allocators.\n\n\
+         Simulated:",
     );
     for entry in crate::alloc::ALL {
         help.push_str(&format!("\n  {:<12} {}", entry.name, entry.about));

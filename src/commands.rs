@@ -406,6 +406,7 @@ fn replay_real(config: &RunConfig, progress: &Progress) -> Result<Vec<RealResult
         lenient: config.parse.lenient,
         runs: config.timing.runs,
         touch: config.touch,
+        fake_clock: config.timing.fake_clock,
     };
     let mut results = Vec::new();
     for spec in &config.real {

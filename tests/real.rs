@@ -401,3 +401,31 @@ fn with_runs_zero_a_real_allocator_has_its_memory_figures_and_no_timings() {
     assert!(r["throughput"].is_null() && r["latency_ns"].is_null(), "{r}");
     assert_eq!(r["resident"]["rss_peak_above_baseline"].as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn with_the_fake_clock_a_real_allocator_keeps_its_memory_figures_and_has_no_timings() {
+    // A real allocator cannot run on a made-up clock: its timings are left out, not measured
+    // beside the simulations' made-up ones.
+    let (code, out, err) = run_cli(&[
+        "traces/xz.csv",
+        "--alloc",
+        "first-fit,glibc",
+        "--fake-clock",
+        "--runs",
+        "2",
+        "--json",
+        "-",
+        "-q",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let (simulated, real) = (&json["results"][0], &json["results"][1]);
+    assert_eq!(simulated["throughput"]["runs"].as_array().unwrap().len(), 2, "{simulated}");
+    assert!(simulated["latency_ns"]["malloc"]["p50"].is_u64());
+    assert_eq!(real["allocator"], "glibc");
+    assert!(real["throughput"].is_null() && real["latency_ns"].is_null(), "{real}");
+    assert!(real["throughput_events_per_sec"].is_null());
+    // Its memory figures are measured as always, over every run.
+    assert_eq!(real["resident"]["rss_peak_above_baseline"].as_array().unwrap().len(), 2);
+    assert!(real["peak_footprint_bytes"].as_u64().unwrap() > 0);
+}

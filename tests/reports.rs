@@ -49,7 +49,14 @@ fn exports_of_a_small_trace_with_a_fake_clock_match_their_snapshots() {
     let dir = tempfile::tempdir().unwrap();
     let out = |name: &str| dir.path().join(name).display().to_string();
     replay()
-        .args(["tests/data/cli-small.csv", "--alloc", "all", "--fake-clock", "--samples", "5"])
+        .args([
+            "tests/data/cli-small.csv",
+            "--alloc",
+            "simulated",
+            "--fake-clock",
+            "--samples",
+            "5",
+        ])
         .args(["--json", &out("r.json"), "--csv", &out("r.csv"), "--markdown", &out("r.md")])
         .arg("-q")
         .assert()
@@ -69,7 +76,7 @@ fn json_path<'a>(result: &'a Value, column: &str) -> &'a Value {
 fn every_output(dir: &Path, trace: &str) -> (Value, String, String, String, String) {
     let out = |name: &str| dir.join(name).display().to_string();
     let run = replay()
-        .args([trace, "--alloc", "all", "--fake-clock", "--runs", "2", "--verify"])
+        .args([trace, "--alloc", "simulated", "--fake-clock", "--runs", "2", "--verify"])
         .args(["--json", &out("r.json"), "--csv", &out("r.csv"), "--markdown", &out("r.md")])
         .args(["--report", &out("report")])
         .output()
@@ -126,7 +133,7 @@ fn json_csv_and_markdown_carry_the_same_numbers() {
     let dir = tempfile::tempdir().unwrap();
     let out = |name: &str| dir.path().join(name).display().to_string();
     replay()
-        .args(["traces/perl-hash.csv", "--alloc", "all", "--runs", "2"])
+        .args(["traces/perl-hash.csv", "--alloc", "simulated", "--runs", "2"])
         .args(["--json", &out("r.json"), "--csv", &out("r.csv"), "--markdown", &out("r.md")])
         .arg("-q")
         .assert()
@@ -261,7 +268,7 @@ fn the_html_report_renders_in_headless_chromium_with_every_chart() {
     let dir = tempfile::tempdir().unwrap();
     let report = dir.path().join("new").join("report");
     replay()
-        .args(["traces/perl-hash.csv", "--alloc", "all", "--runs", "1", "-q", "--report"])
+        .args(["traces/perl-hash.csv", "--alloc", "simulated", "--runs", "1", "-q", "--report"])
         .arg(&report)
         .assert()
         .success();
@@ -321,7 +328,7 @@ fn a_report_without_timing_leaves_out_the_timing_charts() {
 fn a_report_of_a_strategy_stopped_by_corruption_still_has_its_pictures() {
     let dir = tempfile::tempdir().unwrap();
     replay()
-        .args(["traces/overrun.csv", "--alloc", "all", "--verify", "--guard", "--runs", "0"])
+        .args(["traces/overrun.csv", "--alloc", "simulated", "--verify", "--guard", "--runs", "0"])
         .args(["-q", "--json", "-", "--report"])
         .arg(dir.path())
         .assert()

@@ -39,10 +39,14 @@ pub struct RealPlan {
     pub runs: u32,
     /// Write every block as a program would (`--no-touch` turns it off).
     pub touch: bool,
+    /// `--fake-clock`: a real allocator cannot run on a made-up clock, so its runs give the
+    /// memory figures only (no events/s, no latency run), as with `--runs 0`; its memory figures
+    /// are measured as always.
+    pub fake_clock: bool,
 }
 
 /// Replay the trace through `spec`: `max(runs, 1)` throughput runs, and a latency run when
-/// `runs > 0`. Never fails: a child's failure is in the result.
+/// `runs > 0` (and the clock is real). Never fails: a child's failure is in the result.
 pub fn replay(plan: &RealPlan, spec: &RealSpec) -> RealResult {
     let request = |mode| ChildRequest {
         trace: plan.trace.clone(),
@@ -57,7 +61,7 @@ pub fn replay(plan: &RealPlan, spec: &RealSpec) -> RealResult {
         runs: Vec::new(),
         latency: None,
         failure: None,
-        timed: plan.runs > 0,
+        timed: plan.runs > 0 && !plan.fake_clock,
     };
     let failed = |e: ChildFailure| Some(e.to_string());
     for _ in 0..plan.runs.max(1) {
@@ -72,7 +76,7 @@ pub fn replay(plan: &RealPlan, spec: &RealSpec) -> RealResult {
             }
         }
     }
-    if plan.runs > 0 {
+    if result.timed {
         match spawn(&plan.exe, &request(Mode::Latency)) {
             Ok(report) => result.latency = report.measured.latency_ns,
             Err(e) => result.failure = failed(e),
