@@ -304,6 +304,19 @@ fn simulations_and_real_allocators_share_one_table_and_one_json() {
             assert!(r["peak_footprint_bytes"].as_u64().unwrap() > 0);
             assert_eq!(r["throughput"]["runs"].as_array().unwrap().len(), 2);
             assert!(r["latency_ns"]["malloc"]["p50"].is_u64());
+            // A latency run per throughput run, each a fresh process; each percentile is the
+            // median of the runs' (of two, the lower).
+            let runs = r["latency_ns_runs"].as_array().unwrap();
+            assert_eq!(runs.len(), 2, "{r}");
+            for kind in ["malloc", "free", "realloc"] {
+                for p in ["p50", "p99", "p999", "max"] {
+                    let of_runs = runs.iter().map(|run| run[kind][p].as_u64().unwrap());
+                    let lower = of_runs.min().unwrap();
+                    assert_eq!(r["latency_ns"][kind][p].as_u64(), Some(lower), "{kind} {p}");
+                }
+            }
+        } else {
+            assert!(r.get("latency_ns_runs").is_none(), "{r}");
         }
     }
 }
