@@ -17,6 +17,8 @@ pub const MAX_THREADS: u64 = 1024;
 pub const MAX_MIN_SIZE: u64 = crate::alloc::ADDRESS_LIMIT;
 pub const MAX_GEN_EVENTS: u64 = 1_000_000_000;
 pub const MAX_GEN_LIVE: u64 = 10_000_000;
+/// `--real-timeout`: at most a week, in seconds.
+pub const MAX_REAL_TIMEOUT: u64 = 604_800;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -172,6 +174,13 @@ pub struct RunArgs {
     /// allocator alone; resident memory then counts only what the allocator itself touched.
     #[arg(long)]
     pub no_touch: bool,
+
+    /// Real allocators only: kill a child replay (each run is one) still running after this
+    /// many seconds, and report that allocator as failed (exit status 1; the others' results
+    /// are still written). 0: no timeout. At most 604800 (a week).
+    #[arg(long, value_name = "SECONDS", default_value_t = 600,
+          value_parser = clap::builder::RangedU64ValueParser::<u64>::new().range(..=MAX_REAL_TIMEOUT))]
+    pub real_timeout: u64,
 
     /// Format of the trace file.
     #[arg(long, value_enum, default_value_t = InputFormat::Csv)]
@@ -468,6 +477,7 @@ mod tests {
             (None, "samples", MAX_SAMPLES),
             (None, "threads", MAX_THREADS),
             (None, "min-size", MAX_MIN_SIZE),
+            (None, "real-timeout", MAX_REAL_TIMEOUT),
             (Some("gen"), "events", MAX_GEN_EVENTS),
             (Some("gen"), "live", MAX_GEN_LIVE),
         ] {

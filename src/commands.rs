@@ -196,6 +196,8 @@ pub fn run_config(args: &RunArgs) -> Result<RunConfig, String> {
         strategies: chosen.simulated,
         real: chosen.real,
         touch: !args.no_touch,
+        real_timeout: (args.real_timeout > 0)
+            .then(|| std::time::Duration::from_secs(args.real_timeout)),
         params: Params {
             // Past the address-space ceiling every request fails (see alloc::ADDRESS_LIMIT).
             min_size: round_up(args.min_size.clamp(ALIGN, alloc::OVERSIZED), ALIGN),
@@ -407,6 +409,7 @@ fn replay_real(config: &RunConfig, progress: &Progress) -> Result<Vec<RealResult
         runs: config.timing.runs,
         touch: config.touch,
         fake_clock: config.timing.fake_clock,
+        timeout: config.real_timeout,
     };
     let mut results = Vec::new();
     for spec in &config.real {

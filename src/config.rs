@@ -20,6 +20,9 @@ pub struct RunConfig {
     pub real: Vec<crate::real::RealSpec>,
     /// Write every block of a real allocator as a program would (off with `--no-touch`).
     pub touch: bool,
+    /// `--real-timeout`: how long one child replay of a real allocator may run before it is
+    /// killed and the allocator reported as failed; `None` for no limit.
+    pub real_timeout: Option<std::time::Duration>,
     pub params: Params,
     pub timing: Timing,
     pub threads: Option<usize>,

@@ -3,7 +3,7 @@
 //! (latency), gathered into one [`RealResult`]. A child that fails ends the allocator's
 //! replays: its result carries the failure, and the other allocators go on.
 
-use super::child::{spawn, ChildFailure, ChildRequest};
+use super::child::{spawn_with_timeout, ChildFailure, ChildRequest};
 use super::measure::{CallLatency, LatencyNs, Measured, Mode, Options};
 use super::registry::RealSpec;
 use std::path::PathBuf;
@@ -44,6 +44,9 @@ pub struct RealPlan {
     /// memory figures only (no events/s, no latency run), as with `--runs 0`; its memory figures
     /// are measured as always.
     pub fake_clock: bool,
+    /// `--real-timeout`: a child still running after this long is killed, and the allocator's
+    /// replays end with that failure; `None` for no limit.
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// Replay the trace through `spec`: `max(runs, 1)` throughput runs, and a latency run when
@@ -66,7 +69,7 @@ pub fn replay(plan: &RealPlan, spec: &RealSpec) -> RealResult {
     };
     let failed = |e: ChildFailure| Some(e.to_string());
     for _ in 0..plan.runs.max(1) {
-        match spawn(&plan.exe, &request(Mode::Throughput)) {
+        match spawn_with_timeout(&plan.exe, &request(Mode::Throughput), plan.timeout) {
             Ok(report) => {
                 result.version = report.version;
                 result.runs.push(report.measured);
@@ -79,7 +82,7 @@ pub fn replay(plan: &RealPlan, spec: &RealSpec) -> RealResult {
     }
     if result.timed {
         for _ in 0..plan.runs {
-            match spawn(&plan.exe, &request(Mode::Latency)) {
+            match spawn_with_timeout(&plan.exe, &request(Mode::Latency), plan.timeout) {
                 Ok(report) => result.latency_runs.extend(report.measured.latency_ns),
                 Err(e) => {
                     result.failure = failed(e);
