@@ -1,4 +1,4 @@
-//! The whole run, as `replay TRACE --alloc all` does it: a generated trace (`replay gen`'s
+//! The whole run, as `replay TRACE --alloc simulated` does it: a generated trace (`replay gen`'s
 //! generator, 1M events, 10k live blocks, mixed sizes, plateau) converted to an `.rtrace` file,
 //! then every strategy's metrics pass streamed from it (in parallel, as `run_all` does), with
 //! and without one throughput pass and the latency pass.

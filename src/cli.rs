@@ -17,6 +17,8 @@ pub const MAX_THREADS: u64 = 1024;
 pub const MAX_MIN_SIZE: u64 = crate::alloc::ADDRESS_LIMIT;
 pub const MAX_GEN_EVENTS: u64 = 1_000_000_000;
 pub const MAX_GEN_LIVE: u64 = 10_000_000;
+/// `--real-timeout`: at most a week, in seconds.
+pub const MAX_REAL_TIMEOUT: u64 = 604_800;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -163,7 +165,7 @@ pub struct RunArgs {
     #[arg(required = true, value_name = "TRACE")]
     pub trace: Option<PathBuf>,
 
-    /// Strategies to run: a comma-separated list of names, or `all`.
+    /// Strategies to run: a comma-separated list of names, or `simulated`, `real`, `all` (both).
     #[arg(short, long, value_name = "LIST", default_value = "all", long_help = alloc_help())]
     pub alloc: String,
 
@@ -178,6 +180,13 @@ pub struct RunArgs {
     /// the others only where a block passes between them (README, "Real threads").
     #[arg(long)]
     pub serial: bool,
+
+    /// Real allocators only: kill a child replay (each run is one) still running after this
+    /// many seconds, and report that allocator as failed (exit status 1; the others' results
+    /// are still written). 0: no timeout. At most 604800 (a week).
+    #[arg(long, value_name = "SECONDS", default_value_t = 600,
+          value_parser = clap::builder::RangedU64ValueParser::<u64>::new().range(..=MAX_REAL_TIMEOUT))]
+    pub real_timeout: u64,
 
     /// Format of the trace file.
     #[arg(long, value_enum, default_value_t = InputFormat::Csv)]
@@ -268,7 +277,9 @@ pub struct RunArgs {
 
     /// Made-up timings instead of measured ones, so tests get the same output on every machine:
     /// an event takes 10 ns plus 1 ns per unit of work, run k times 1.00/1.02/0.99/1.01/0.98;
-    /// latencies 10/100/1000/10000 ns.
+    /// latencies 10/100/1000/10000 ns. Real allocators cannot run on a made-up clock: they are
+    /// still replayed (`--runs` runs, for their memory figures, which stay measured), but their
+    /// throughput and latency are left out (null, `-`), as with `--runs 0`.
     #[arg(long, hide = true)]
     pub fake_clock: bool,
 
@@ -417,8 +428,10 @@ pub enum ImportFormat {
 /// `--alloc`'s long help, generated from the registry so that it cannot drift.
 fn alloc_help() -> String {
     let mut help = String::from(
-        "Strategies to run: a comma-separated list of names; `all` or `simulated` for every \
-         simulated strategy, `real` for every built-in real allocator.\n\nSimulated:",
+        "Strategies to run: a comma-separated list of names; `simulated` for every simulated \
+         strategy, `real` for every built-in real allocator (not preload:PATH), `all` (the \
+         default) for both. The simulations are reported first, then the real allocators.\n\n\
+         Simulated:",
     );
     for entry in crate::alloc::ALL {
         help.push_str(&format!("\n  {:<12} {}", entry.name, entry.about));
@@ -470,6 +483,7 @@ mod tests {
             (None, "samples", MAX_SAMPLES),
             (None, "threads", MAX_THREADS),
             (None, "min-size", MAX_MIN_SIZE),
+            (None, "real-timeout", MAX_REAL_TIMEOUT),
             (Some("gen"), "events", MAX_GEN_EVENTS),
             (Some("gen"), "live", MAX_GEN_LIVE),
         ] {

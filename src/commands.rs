@@ -197,6 +197,8 @@ pub fn run_config(args: &RunArgs) -> Result<RunConfig, String> {
         real: chosen.real,
         touch: !args.no_touch,
         serial: args.serial,
+        real_timeout: (args.real_timeout > 0)
+            .then(|| std::time::Duration::from_secs(args.real_timeout)),
         params: Params {
             // Past the address-space ceiling every request fails (see alloc::ADDRESS_LIMIT).
             min_size: round_up(args.min_size.clamp(ALIGN, alloc::OVERSIZED), ALIGN),
@@ -408,6 +410,8 @@ fn replay_real(config: &RunConfig, progress: &Progress) -> Result<Vec<RealResult
         runs: config.timing.runs,
         touch: config.touch,
         serial: config.serial,
+        fake_clock: config.timing.fake_clock,
+        timeout: config.real_timeout,
     };
     let mut results = Vec::new();
     for spec in &config.real {

@@ -22,6 +22,9 @@ pub struct RunConfig {
     pub touch: bool,
     /// Replay a real allocator on one thread even when the trace has threads (`--serial`).
     pub serial: bool,
+    /// `--real-timeout`: how long one child replay of a real allocator may run before it is
+    /// killed and the allocator reported as failed; `None` for no limit.
+    pub real_timeout: Option<std::time::Duration>,
     pub params: Params,
     pub timing: Timing,
     pub threads: Option<usize>,
@@ -79,8 +82,9 @@ pub struct Chosen {
 }
 
 /// `--alloc LIST`: names of strategies ([`alloc::ALL`]) and real allocators
-/// ([`crate::real::REAL`], `preload:PATH`), and the groups `all` (every simulated strategy),
-/// `simulated` (the same) and `real` (every built-in real allocator).
+/// ([`crate::real::REAL`], `preload:PATH`), and the groups `simulated` (every simulated
+/// strategy), `real` (every built-in real allocator) and `all` (both). Reports list the
+/// simulations first, then the real allocators, each in the order named.
 pub fn parse_strategies(list: &str) -> Result<Chosen, String> {
     use crate::real::{RealSpec, REAL};
     let valid = || {
@@ -103,6 +107,9 @@ pub fn parse_strategies(list: &str) -> Result<Chosen, String> {
                     if !chosen.simulated.iter().any(|e| e.name == entry.name) {
                         chosen.simulated.push(entry);
                     }
+                }
+                if name == "all" {
+                    REAL.iter().for_each(|e| add_real(&mut chosen, RealSpec::Builtin(e.name)));
                 }
             }
             "real" => REAL.iter().for_each(|e| add_real(&mut chosen, RealSpec::Builtin(e.name))),
@@ -172,8 +179,10 @@ mod tests {
     }
 
     #[test]
-    fn all_means_the_whole_registry_and_duplicates_count_once() {
-        assert_eq!(parse_strategies("all").unwrap().simulated.len(), alloc::ALL.len());
+    fn simulated_means_the_whole_registry_and_duplicates_count_once() {
+        let simulated = parse_strategies("simulated").unwrap();
+        assert_eq!(simulated.simulated.len(), alloc::ALL.len());
+        assert!(simulated.real.is_empty());
         let two = parse_strategies("bump, bump,first-fit").unwrap().simulated;
         assert_eq!(two.iter().map(|e| e.name).collect::<Vec<_>>(), ["bump", "first-fit"]);
     }
@@ -187,5 +196,31 @@ mod tests {
         assert!(parse_strategies("real").unwrap().simulated.is_empty());
         let err = parse_strategies("preload:/no/such/lib.so").unwrap_err();
         assert!(err.contains("/no/such/lib.so"), "{err}");
+    }
+
+    #[test]
+    fn all_is_every_simulated_strategy_then_every_builtin_real_allocator_each_once() {
+        let names = |list: &str| {
+            let c = parse_strategies(list).unwrap();
+            let simulated = c.simulated.iter().map(|e| e.name.to_string());
+            simulated.chain(c.real.iter().map(|r| r.name())).collect::<Vec<_>>()
+        };
+        let expected: Vec<String> = alloc::ALL
+            .iter()
+            .map(|e| e.name)
+            .chain(crate::real::REAL.iter().map(|e| e.name))
+            .map(String::from)
+            .collect();
+        assert_eq!(names("all"), expected);
+        for list in ["all,glibc", "glibc,all", "all,all", "simulated,real", "tlsf,all,real"] {
+            let mut chosen = names(list);
+            assert_eq!(chosen.len(), expected.len(), "{list}: {chosen:?}");
+            chosen.sort();
+            let mut sorted = expected.clone();
+            sorted.sort();
+            assert_eq!(chosen, sorted, "{list}");
+        }
+        // Each group in its own order: the simulations of `ALL`, then the real ones of `REAL`.
+        assert_eq!(names("simulated,real"), expected);
     }
 }

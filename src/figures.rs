@@ -169,12 +169,25 @@ fn latency(
     exact(r.latency_ns.as_ref().and_then(pick))
 }
 
+/// Every run of a latency figure (a real allocator's `latency_ns_runs`); `None` for a result
+/// measured once (a simulation's).
+fn latency_runs(
+    r: &ResultRecord,
+    pick: fn(&crate::results::LatencyRecord) -> Option<u64>,
+) -> Option<Vec<f64>> {
+    let runs = r.latency_ns_runs.as_ref().filter(|runs| !runs.is_empty())?;
+    runs.iter().map(|l| pick(l).map(|v| v as f64)).collect()
+}
+
 const SAMPLED: &str = "the latency figures come from a separate pass that reads the clock (the \
      calibrated time-stamp counter) before and after each strategy call, into hdrhistograms. \
      For a strategy whose calls are cheaper than that, it times one call in \
      `latency_ns.sample_every`, every call equally likely (chosen so the pass costs under 2x the \
      untimed one; `count` is the calls timed). Each figure includes about \
-     `settings.clock_overhead_ns` of clock reads; p99.9 and max are in the JSON and CSV.";
+     `settings.clock_overhead_ns` of clock reads; p99.9 and max are in the JSON and CSV. A real \
+     allocator times every call, in `--runs` latency runs (each a fresh process, after its \
+     throughput runs): each percentile is the median of the runs', every run in \
+     `latency_ns_runs`.";
 
 /// Every figure, in the order of the tables' columns.
 pub const FIGURES: &[Figure] = &[
@@ -349,7 +362,7 @@ pub const FIGURES: &[Figure] = &[
         definition: "the median time of a malloc, calloc or memalign call to the strategy, \
                      from the latency pass (see latency).",
         read: |r| latency(r, |l| l.malloc?.p50),
-        runs: None,
+        runs: Some(|r| latency_runs(r, |l| l.malloc?.p50)),
         gate: None,
     },
     Figure {
@@ -361,7 +374,7 @@ pub const FIGURES: &[Figure] = &[
         kind: Kind::Timed,
         definition: "the 99th percentile time of a malloc, calloc or memalign call.",
         read: |r| latency(r, |l| l.malloc?.p99),
-        runs: None,
+        runs: Some(|r| latency_runs(r, |l| l.malloc?.p99)),
         gate: Some(Gate { name: "p99", default: None }),
     },
     Figure {
@@ -373,7 +386,7 @@ pub const FIGURES: &[Figure] = &[
         kind: Kind::Timed,
         definition: "the median time of a free call.",
         read: |r| latency(r, |l| l.free?.p50),
-        runs: None,
+        runs: Some(|r| latency_runs(r, |l| l.free?.p50)),
         gate: None,
     },
     Figure {
@@ -385,7 +398,7 @@ pub const FIGURES: &[Figure] = &[
         kind: Kind::Timed,
         definition: "the 99th percentile time of a free call.",
         read: |r| latency(r, |l| l.free?.p99),
-        runs: None,
+        runs: Some(|r| latency_runs(r, |l| l.free?.p99)),
         gate: Some(Gate { name: "p99", default: None }),
     },
     Figure {
@@ -397,7 +410,7 @@ pub const FIGURES: &[Figure] = &[
         kind: Kind::Timed,
         definition: "the median time of a realloc call (null when the trace has none).",
         read: |r| latency(r, |l| l.realloc?.p50),
-        runs: None,
+        runs: Some(|r| latency_runs(r, |l| l.realloc?.p50)),
         gate: None,
     },
     Figure {
@@ -409,7 +422,7 @@ pub const FIGURES: &[Figure] = &[
         kind: Kind::Timed,
         definition: "the 99th percentile time of a realloc call.",
         read: |r| latency(r, |l| l.realloc?.p99),
-        runs: None,
+        runs: Some(|r| latency_runs(r, |l| l.realloc?.p99)),
         gate: None,
     },
 ];

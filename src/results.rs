@@ -109,6 +109,10 @@ pub struct ResultRecord {
     pub throughput_events_per_sec: Option<f64>,
     pub throughput: Option<ThroughputRecord>,
     pub latency_ns: Option<LatencyRecord>,
+    /// A real allocator's latency, run by run (each a fresh process, `--runs` of them, in the
+    /// order they ran): each percentile of `latency_ns` is the median of these.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ns_runs: Option<Vec<LatencyRecord>>,
     #[serde(default)]
     pub safety: SafetyRecord,
     #[serde(default)]
@@ -257,6 +261,7 @@ impl ResultRecord {
             throughput_events_per_sec: r.throughput.as_ref().map(|t| t.median),
             throughput: r.throughput.as_ref().map(ThroughputRecord::of),
             latency_ns: r.latency.as_ref().map(LatencyRecord::of),
+            latency_ns_runs: None,
             safety: SafetyRecord::of(&r.safety),
             series: SeriesRecord::of(&r.series),
             resident: None,
@@ -267,7 +272,8 @@ impl ResultRecord {
     /// The record of a real allocator's replays. Figures a real allocator does not have are
     /// null: external fragmentation (no largest satisfiable request), work, the `at_peak` raw
     /// figures. The footprint figures are the medians of the runs (of an even count, the lower
-    /// middle one), every run in `resident`; the live figures are the same in every run.
+    /// middle one), every run in `resident`; the latency percentiles the medians of the latency
+    /// runs, every run in `latency_ns_runs`; the live figures are the same in every run.
     pub fn of_real(r: &RealResult) -> ResultRecord {
         let mut record = ResultRecord {
             allocator: r.allocator.clone(),
@@ -302,23 +308,11 @@ impl ResultRecord {
             record.throughput_events_per_sec = Some(t.median);
             record.throughput = Some(ThroughputRecord::of(&t));
         }
-        record.latency_ns = r.latency.map(|l| {
-            let of = |c: Option<crate::real::measure::CallLatency>| {
-                c.map(|c| PercentilesRecord {
-                    count: Some(c.count),
-                    p50: Some(c.p50),
-                    p99: Some(c.p99),
-                    p999: Some(c.p999),
-                    max: Some(c.max),
-                })
-            };
-            LatencyRecord {
-                malloc: of(l.malloc),
-                free: of(l.free),
-                realloc: of(l.realloc),
-                sample_every: Some(1),
-            }
-        });
+        record.latency_ns = r.latency().as_ref().map(LatencyRecord::of_real);
+        if !r.latency_runs.is_empty() {
+            record.latency_ns_runs =
+                Some(r.latency_runs.iter().map(LatencyRecord::of_real).collect());
+        }
         record.resident = Some(ResidentRecord {
             touched: first.touched,
             rss_peak_above_baseline: r.runs.iter().map(|m| m.rss_peak_above_baseline).collect(),
@@ -367,6 +361,27 @@ impl LatencyRecord {
             free: l.free.map(PercentilesRecord::of),
             realloc: l.realloc.map(PercentilesRecord::of),
             sample_every: Some(l.sample_every),
+        }
+    }
+}
+
+impl LatencyRecord {
+    /// A real allocator's latency: every call timed.
+    fn of_real(l: &crate::real::measure::LatencyNs) -> LatencyRecord {
+        let of = |c: Option<crate::real::measure::CallLatency>| {
+            c.map(|c| PercentilesRecord {
+                count: Some(c.count),
+                p50: Some(c.p50),
+                p99: Some(c.p99),
+                p999: Some(c.p999),
+                max: Some(c.max),
+            })
+        };
+        LatencyRecord {
+            malloc: of(l.malloc),
+            free: of(l.free),
+            realloc: of(l.realloc),
+            sample_every: Some(1),
         }
     }
 }

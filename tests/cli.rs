@@ -30,8 +30,10 @@ fn result<'a>(doc: &'a Value, allocator: &str) -> &'a Value {
 
 #[test]
 fn the_table_has_a_row_for_every_strategy() {
-    let out =
-        replay().args([&data("cli-small.csv"), "--alloc", "all", "--runs", "1"]).assert().success();
+    let out = replay()
+        .args([&data("cli-small.csv"), "--alloc", "simulated", "--runs", "1"])
+        .assert()
+        .success();
     let stdout = String::from_utf8(out.get_output().stdout.clone()).unwrap();
     for entry in replay::alloc::ALL {
         assert!(stdout.contains(entry.name), "no row for {}:\n{stdout}", entry.name);
@@ -41,7 +43,7 @@ fn the_table_has_a_row_for_every_strategy() {
 
 #[test]
 fn json_output_has_the_documented_keys() {
-    let doc = json_of(&[&data("cli-small.csv"), "--alloc", "all", "--runs", "2"]);
+    let doc = json_of(&[&data("cli-small.csv"), "--alloc", "simulated", "--runs", "2"]);
     assert_eq!(doc["schema_version"], 1);
     assert_eq!(doc["trace"]["events"], 14);
     assert_eq!(doc["settings"]["timing_parallel"], false);
@@ -139,7 +141,14 @@ fn a_bad_trace_fails_with_its_line_and_writes_nothing() {
 
 #[test]
 fn lenient_replays_the_valid_events_and_counts_the_rest() {
-    let doc = json_of(&[&data("cli-double-free.csv"), "--lenient", "--runs", "0"]);
+    let doc = json_of(&[
+        &data("cli-double-free.csv"),
+        "--alloc",
+        "simulated",
+        "--lenient",
+        "--runs",
+        "0",
+    ]);
     assert_eq!(doc["trace"]["events"], 2);
     assert_eq!(doc["trace"]["skipped"]["not_live"], 1);
 }
@@ -178,7 +187,7 @@ fn shipped(name: &str) -> String {
 
 #[test]
 fn the_readme_command_replays_a_shipped_real_trace_through_every_strategy() {
-    let doc = json_of(&[&shipped("perl-hash.csv"), "--alloc", "all", "--runs", "1"]);
+    let doc = json_of(&[&shipped("perl-hash.csv"), "--alloc", "simulated", "--runs", "1"]);
     assert_eq!(doc["trace"]["events"], 101_002);
     let results = doc["results"].as_array().unwrap();
     assert_eq!(results.len(), replay::alloc::ALL.len());
@@ -200,9 +209,16 @@ fn an_imported_mtrace_replays_exactly_like_the_mtrace_itself() {
         .assert()
         .success()
         .stderr(predicate::str::contains("imported 428 events"));
-    let from_csv = json_of(&[csv.to_str().unwrap(), "--runs", "0"]);
-    let from_mtrace =
-        json_of(&[&shipped("sort-small.mtrace"), "--format", "mtrace", "--runs", "0"]);
+    let from_csv = json_of(&[csv.to_str().unwrap(), "--alloc", "simulated", "--runs", "0"]);
+    let from_mtrace = json_of(&[
+        &shipped("sort-small.mtrace"),
+        "--format",
+        "mtrace",
+        "--alloc",
+        "simulated",
+        "--runs",
+        "0",
+    ]);
     assert_eq!(from_csv["results"], from_mtrace["results"]);
 }
 
@@ -230,7 +246,7 @@ fn a_bad_mtrace_import_fails_with_its_line_and_writes_nothing() {
 #[test]
 fn every_strategy_passes_verification_on_the_real_traces() {
     for trace in ["perl-hash.csv", "xz.csv", "python-dict.csv.gz"] {
-        let doc = json_of(&[&shipped(trace), "--alloc", "all", "--verify", "--runs", "0"]);
+        let doc = json_of(&[&shipped(trace), "--alloc", "simulated", "--verify", "--runs", "0"]);
         for r in doc["results"].as_array().unwrap() {
             assert_eq!(r["safety"]["verified"], true);
             assert_eq!(
@@ -295,7 +311,14 @@ fn without_the_guard_the_damaged_size_is_reported_and_the_run_ends_cleanly() {
 
 #[test]
 fn verify_reports_the_use_after_free_with_its_line() {
-    let doc = json_of(&[&shipped("use-after-free.csv"), "--verify", "--runs", "0"]);
+    let doc = json_of(&[
+        &shipped("use-after-free.csv"),
+        "--alloc",
+        "simulated",
+        "--verify",
+        "--runs",
+        "0",
+    ]);
     for r in doc["results"].as_array().unwrap() {
         let safety = &r["safety"];
         assert_eq!(safety["use_after_free"], 1, "{}", r["allocator"]);
@@ -306,16 +329,37 @@ fn verify_reports_the_use_after_free_with_its_line() {
 }
 
 #[test]
-fn all_runs_every_strategy_of_the_registry_in_its_order() {
-    let doc = json_of(&[&shipped("xz.csv"), "--runs", "0"]);
-    let names: Vec<&str> = doc["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["allocator"].as_str().unwrap())
-        .collect();
+fn simulated_runs_every_strategy_of_the_registry_in_its_order() {
+    let doc = json_of(&[&shipped("xz.csv"), "--alloc", "simulated", "--runs", "0"]);
     let registry: Vec<&str> = replay::alloc::ALL.iter().map(|e| e.name).collect();
-    assert_eq!(names, registry);
+    assert_eq!(allocators(&doc), registry);
+}
+
+/// The `allocator` of every result, in order.
+fn allocators(doc: &Value) -> Vec<&str> {
+    let results = doc["results"].as_array().unwrap();
+    results.iter().map(|r| r["allocator"].as_str().unwrap()).collect()
+}
+
+#[test]
+fn all_the_default_runs_every_simulated_strategy_then_every_builtin_real_allocator_once() {
+    let simulated = replay::alloc::ALL.iter().map(|e| e.name);
+    let expected: Vec<&str> = simulated.chain(replay::real::REAL.iter().map(|e| e.name)).collect();
+    for alloc in [None, Some("all,glibc")] {
+        let mut args = vec![shipped("xz.csv"), "--runs".into(), "0".into()];
+        if let Some(alloc) = alloc {
+            args.extend(["--alloc".into(), alloc.to_string()]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let doc = json_of(&args);
+        assert_eq!(allocators(&doc), expected, "--alloc {alloc:?}");
+        for r in doc["results"].as_array().unwrap() {
+            let real = replay::real::REAL.iter().any(|e| r["allocator"] == e.name);
+            assert_eq!(r["kind"], if real { "real" } else { "simulated" }, "{r}");
+            assert!(r["error"].is_null(), "{r}");
+            assert_eq!(r["max_live_bytes"], doc["results"][0]["max_live_bytes"]);
+        }
+    }
 }
 
 /// Every `.rs` file under `dir`, recursively.

@@ -457,7 +457,9 @@ fn binary_args(kind: Kind, path: &Path, dir: &Path, lenient: bool) -> Vec<Vec<St
     let lenient = if lenient { vec!["--lenient".to_string()] } else { vec![] };
     if let Some(format) = kind.format() {
         let mut run = vec![path.clone(), "--format".into(), format.into()];
-        run.extend(["--alloc", "all", "--runs", "1", "--fake-clock", "--quiet"].map(String::from));
+        run.extend(
+            ["--alloc", "simulated", "--runs", "1", "--fake-clock", "--quiet"].map(String::from),
+        );
         run.extend(lenient.clone());
         runs.push(run);
         let mut stats = vec!["stats".to_string(), path.clone(), "--format".into(), format.into()];
@@ -635,6 +637,7 @@ fn children_peak_rss_kib() -> u64 {
 fn the_binary_runs_a_valid_trace_under_the_address_space_limit() {
     // Otherwise every binary case above would fail for the limit, not for its input.
     let trace = root().join("traces/perl-hash.csv");
-    let run = run_binary(&[trace.to_str().unwrap(), "--alloc", "all", "--runs", "1", "--quiet"]);
+    let run =
+        run_binary(&[trace.to_str().unwrap(), "--alloc", "simulated", "--runs", "1", "--quiet"]);
     assert_eq!(run.status.code(), Some(0), "{}", run.stderr);
 }

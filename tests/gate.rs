@@ -276,7 +276,7 @@ fn memory_figures_and_work_are_identical_across_runs_and_thread_counts() {
     let t = trace("perl-hash.csv");
     // With the fake clock every byte is the same, floats included.
     let fake = |threads: &[&str]| {
-        let mut args = vec![t.as_str(), "--fake-clock", "--samples", "50"];
+        let mut args = vec![t.as_str(), "--alloc", "simulated", "--fake-clock", "--samples", "50"];
         args.extend_from_slice(threads);
         run_json(&args)
     };
@@ -285,8 +285,9 @@ fn memory_figures_and_work_are_identical_across_runs_and_thread_counts() {
     assert_eq!(one, fake(&["--threads", "2"]));
     assert_eq!(one, fake(&["--threads", "1"]));
     // Measured timings differ from run to run; nothing else does.
-    let a = without_timing(&run_json(&[&t, "--runs", "1", "--threads", "1"]));
-    let b = without_timing(&run_json(&[&t, "--runs", "1"]));
+    let a =
+        without_timing(&run_json(&[&t, "--alloc", "simulated", "--runs", "1", "--threads", "1"]));
+    let b = without_timing(&run_json(&[&t, "--alloc", "simulated", "--runs", "1"]));
     assert_eq!(a, b);
     assert!(a["results"][1]["work"].as_u64().unwrap() > 0);
 }
@@ -296,9 +297,13 @@ fn a_worse_setting_is_caught_as_a_footprint_regression() {
     let dir = tempfile::tempdir().unwrap();
     let base = dir.path().join("base.json").display().to_string();
     let t = trace("xz.csv");
-    replay().args([&t, "--runs", "3", "--fake-clock", "-q", "--json", &base]).assert().success();
+    replay()
+        .args([&t, "--alloc", "simulated", "--runs", "3", "--fake-clock", "-q", "--json", &base])
+        .assert()
+        .success();
     let out = replay()
-        .args([&t, "--runs", "3", "--fake-clock", "--min-size", "64", "--baseline", &base])
+        .args([&t, "--alloc", "simulated", "--runs", "3", "--fake-clock", "--min-size", "64"])
+        .args(["--baseline", &base])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -320,9 +325,22 @@ fn the_same_configuration_twice_is_never_flagged_at_the_default_thresholds() {
     let base = dir.path().join("base.json").display().to_string();
     let t = trace("perl-hash.csv");
     // The fake clock's runs spread by 4% (as quiet real runs do), the same in every process.
-    replay().args([&t, "--runs", "5", "--fake-clock", "-q", "--json", &base]).assert().success();
+    replay()
+        .args([&t, "--alloc", "simulated", "--runs", "5", "--fake-clock", "-q", "--json", &base])
+        .assert()
+        .success();
     let out = replay()
-        .args([&t, "--runs", "5", "--fake-clock", "-q", "--baseline", &base])
+        .args([
+            &t,
+            "--alloc",
+            "simulated",
+            "--runs",
+            "5",
+            "--fake-clock",
+            "-q",
+            "--baseline",
+            &base,
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
@@ -397,7 +415,16 @@ fn a_slowdown_below_the_noise_is_seen_by_work_but_not_flagged_by_throughput() {
 /// A real result of every strategy on a shipped trace, with made-up timings.
 fn real_result(extra: &[&str]) -> Value {
     let out = replay()
-        .args([&trace("xz.csv"), "--alloc", "all", "--fake-clock", "--runs", "3", "--json", "-"])
+        .args([
+            &trace("xz.csv"),
+            "--alloc",
+            "simulated",
+            "--fake-clock",
+            "--runs",
+            "3",
+            "--json",
+            "-",
+        ])
         .args(["-q", "--samples", "0"])
         .args(extra)
         .output()
@@ -487,7 +514,7 @@ fn a_baseline_run_without_the_timings_the_baseline_has_fails_unless_allowed() {
     std::fs::write(&base, serde_json::to_vec(&real_result(&[])).unwrap()).unwrap();
     let run = |extra: &[&str]| {
         replay()
-            .args([&trace("xz.csv"), "--alloc", "all", "--runs", "0", "--baseline"])
+            .args([&trace("xz.csv"), "--alloc", "simulated", "--runs", "0", "--baseline"])
             .arg(&base)
             .args(extra)
             .output()
@@ -528,7 +555,7 @@ fn a_baseline_hashed_the_old_way_still_gates_a_run_of_its_trace() {
     std::fs::write(&base, serde_json::to_vec(&old).unwrap()).unwrap();
     let run = |t: &str| {
         replay()
-            .args([&trace(t), "--alloc", "all", "--fake-clock", "--runs", "3", "--baseline"])
+            .args([&trace(t), "--alloc", "simulated", "--fake-clock", "--runs", "3", "--baseline"])
             .arg(&base)
             .output()
             .unwrap()

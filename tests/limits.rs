@@ -27,7 +27,7 @@ fn write(dir: &Path, name: &str, text: &str) -> String {
 fn a_malloc_of_two_to_the_sixty_four_minus_one_fails_for_every_strategy() {
     let dir = tempfile::tempdir().unwrap();
     let trace = write(dir.path(), "huge.csv", "op,ptr,size\nmalloc,0x10,18446744073709551615\n");
-    let doc = json_of(&[&trace, "--alloc", "all", "--runs", "0"]);
+    let doc = json_of(&[&trace, "--alloc", "simulated", "--runs", "0"]);
     let results = doc["results"].as_array().unwrap();
     assert_eq!(results.len(), replay::alloc::ALL.len());
     for r in results {
@@ -47,7 +47,7 @@ fn a_realloc_past_the_address_space_fails_and_keeps_the_block() {
         "grow.csv",
         "op,ptr,size,old_ptr\nmalloc,0x10,100,\nrealloc,0x20,140737488355329,0x10\nfree,0x20,,\n",
     );
-    let doc = json_of(&[&trace, "--alloc", "all", "--runs", "0"]);
+    let doc = json_of(&[&trace, "--alloc", "simulated", "--runs", "0"]);
     for r in doc["results"].as_array().unwrap() {
         let name = &r["allocator"];
         assert_eq!(r["failed_allocations"], 1, "{name}");

@@ -360,7 +360,7 @@ fn sigint_removes_every_temporary_file_and_exits_130() {
     let mut child = Running::spawn(
         std::process::Command::new(replay_exe())
             .arg(&t)
-            .args(["--stream", "--runs", "1000", "-q", "--json"])
+            .args(["--alloc", "simulated", "--stream", "--runs", "1000", "-q", "--json"])
             .arg(out.join("r.json"))
             .arg("--report")
             .arg(out.join("report"))
@@ -387,7 +387,7 @@ fn a_compressed_trace_is_streamed_never_loaded_whole() {
     let mut child = Running::spawn(
         std::process::Command::new(replay_exe())
             .arg(&t)
-            .args(["--runs", "1000", "-q"])
+            .args(["--alloc", "simulated", "--runs", "1000", "-q"])
             .env("TMPDIR", &tmp),
     );
     wait_for("the temporary .rtrace", || {

@@ -304,6 +304,19 @@ fn simulations_and_real_allocators_share_one_table_and_one_json() {
             assert!(r["peak_footprint_bytes"].as_u64().unwrap() > 0);
             assert_eq!(r["throughput"]["runs"].as_array().unwrap().len(), 2);
             assert!(r["latency_ns"]["malloc"]["p50"].is_u64());
+            // A latency run per throughput run, each a fresh process; each percentile is the
+            // median of the runs' (of two, the lower).
+            let runs = r["latency_ns_runs"].as_array().unwrap();
+            assert_eq!(runs.len(), 2, "{r}");
+            for kind in ["malloc", "free", "realloc"] {
+                for p in ["p50", "p99", "p999", "max"] {
+                    let of_runs = runs.iter().map(|run| run[kind][p].as_u64().unwrap());
+                    let lower = of_runs.min().unwrap();
+                    assert_eq!(r["latency_ns"][kind][p].as_u64(), Some(lower), "{kind} {p}");
+                }
+            }
+        } else {
+            assert!(r.get("latency_ns_runs").is_none(), "{r}");
         }
     }
 }
@@ -400,4 +413,105 @@ fn with_runs_zero_a_real_allocator_has_its_memory_figures_and_no_timings() {
     assert!(r["peak_footprint_bytes"].as_u64().unwrap() > r["max_live_bytes"].as_u64().unwrap());
     assert!(r["throughput"].is_null() && r["latency_ns"].is_null(), "{r}");
     assert_eq!(r["resident"]["rss_peak_above_baseline"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn with_the_fake_clock_a_real_allocator_keeps_its_memory_figures_and_has_no_timings() {
+    // A real allocator cannot run on a made-up clock: its timings are left out, not measured
+    // beside the simulations' made-up ones.
+    let (code, out, err) = run_cli(&[
+        "traces/xz.csv",
+        "--alloc",
+        "first-fit,glibc",
+        "--fake-clock",
+        "--runs",
+        "2",
+        "--json",
+        "-",
+        "-q",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let (simulated, real) = (&json["results"][0], &json["results"][1]);
+    assert_eq!(simulated["throughput"]["runs"].as_array().unwrap().len(), 2, "{simulated}");
+    assert!(simulated["latency_ns"]["malloc"]["p50"].is_u64());
+    assert_eq!(real["allocator"], "glibc");
+    assert!(real["throughput"].is_null() && real["latency_ns"].is_null(), "{real}");
+    assert!(real["throughput_events_per_sec"].is_null());
+    // Its memory figures are measured as always, over every run.
+    assert_eq!(real["resident"]["rss_peak_above_baseline"].as_array().unwrap().len(), 2);
+    assert!(real["peak_footprint_bytes"].as_u64().unwrap() > 0);
+}
+
+/// A malloc that passes everything to glibc's, but never returns from a request of 777778
+/// bytes (it waits for a signal that never comes).
+const HANGING_MALLOC: &str = r#"
+#include <stdlib.h>
+#include <unistd.h>
+extern void *__libc_malloc(size_t);
+void *malloc(size_t n) {
+    if (n == 777778) for (;;) pause();
+    return __libc_malloc(n);
+}
+"#;
+
+/// A trace whose second malloc hangs in `HANGING_MALLOC`, and that library's `--alloc` name.
+fn hanging(dir: &Path) -> (PathBuf, String) {
+    let library = build_library(dir, "hanging", HANGING_MALLOC);
+    let lines = ["malloc,0x1000,64,", "malloc,0x2000,777778,", "free,0x1000,,"].map(String::from);
+    (write_trace(dir, "hang.csv", &lines), format!("preload:{}", library.display()))
+}
+
+#[test]
+fn a_child_that_hangs_is_killed_at_the_timeout_and_is_a_failure_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (trace, name) = hanging(dir.path());
+    let timeout = std::time::Duration::from_secs(1);
+    let failure = replay::real::spawn_with_timeout(
+        &exe(),
+        &request(&trace, &name, Options::default()),
+        Some(timeout),
+    )
+    .expect_err("it hangs");
+    assert_eq!(failure.kind, FailureKind::TimedOut(timeout));
+    let message = failure.to_string();
+    assert!(message.contains("timeout of 1 s") && message.contains(&name), "{message}");
+    assert!(message.contains("--real-timeout") && message.contains("SIGKILL"), "{message}");
+    // A child that ends in time is not touched by the timeout.
+    let report = replay::real::spawn_with_timeout(
+        &exe(),
+        &request(Path::new("traces/coalescing.csv"), "glibc", Options::default()),
+        Some(std::time::Duration::from_secs(600)),
+    )
+    .unwrap_or_else(|failure| panic!("{failure}"));
+    assert_eq!(report.measured.max_live_bytes, 208);
+}
+
+#[test]
+fn a_hanging_allocator_is_an_error_row_and_exit_one_and_the_others_are_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let (trace, name) = hanging(dir.path());
+    let json = dir.path().join("r.json");
+    let (code, out, err) = run_cli(&[
+        trace.to_str().unwrap(),
+        "--alloc",
+        &format!("first-fit,{name},glibc"),
+        "--runs",
+        "1",
+        "--real-timeout",
+        "2",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("timeout of 2 s"), "{err}");
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let results = doc["results"].as_array().unwrap();
+    let names: Vec<&str> = results.iter().map(|r| r["allocator"].as_str().unwrap()).collect();
+    assert_eq!(names, ["first-fit", name.as_str(), "glibc"]);
+    assert!(results[1]["error"].as_str().unwrap().contains("--real-timeout"), "{}", results[1]);
+    assert!(results[1]["peak_footprint_bytes"].is_null());
+    assert_eq!(results[2]["max_live_bytes"], results[0]["max_live_bytes"]);
+    assert!(results[2]["error"].is_null(), "{}", results[2]);
+    assert!(out.contains("hanging.so") && out.contains("glibc"), "{out}");
 }

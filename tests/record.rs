@@ -86,7 +86,7 @@ fn ops(csv: &Path) -> std::collections::BTreeMap<String, u64> {
 }
 
 fn replays_strictly(csv: &Path) {
-    replay().arg(csv).args(["--alloc", "all", "--runs", "0", "-q"]).assert().success();
+    replay().arg(csv).args(["--alloc", "simulated", "--runs", "0", "-q"]).assert().success();
 }
 
 fn stats_json(args: &[&str]) -> Value {
@@ -447,7 +447,11 @@ fn a_malloc_lab_trace_imports_and_replays() {
         .success()
         .stderr(predicates::str::contains("imported 6 events (3 blocks)"));
     replays_strictly(&csv);
-    replay().arg(&rep).args(["--format", "rep", "--runs", "0", "-q"]).assert().success();
+    replay()
+        .arg(&rep)
+        .args(["--format", "rep", "--alloc", "simulated", "--runs", "0", "-q"])
+        .assert()
+        .success();
     std::fs::write(&rep, "20000\n3\n1\n1\nf 2\n").unwrap();
     replay()
         .arg(&rep)

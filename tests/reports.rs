@@ -49,7 +49,14 @@ fn exports_of_a_small_trace_with_a_fake_clock_match_their_snapshots() {
     let dir = tempfile::tempdir().unwrap();
     let out = |name: &str| dir.path().join(name).display().to_string();
     replay()
-        .args(["tests/data/cli-small.csv", "--alloc", "all", "--fake-clock", "--samples", "5"])
+        .args([
+            "tests/data/cli-small.csv",
+            "--alloc",
+            "simulated",
+            "--fake-clock",
+            "--samples",
+            "5",
+        ])
         .args(["--json", &out("r.json"), "--csv", &out("r.csv"), "--markdown", &out("r.md")])
         .arg("-q")
         .assert()
@@ -69,7 +76,7 @@ fn json_path<'a>(result: &'a Value, column: &str) -> &'a Value {
 fn every_output(dir: &Path, trace: &str) -> (Value, String, String, String, String) {
     let out = |name: &str| dir.join(name).display().to_string();
     let run = replay()
-        .args([trace, "--alloc", "all", "--fake-clock", "--runs", "2", "--verify"])
+        .args([trace, "--alloc", "simulated", "--fake-clock", "--runs", "2", "--verify"])
         .args(["--json", &out("r.json"), "--csv", &out("r.csv"), "--markdown", &out("r.md")])
         .args(["--report", &out("report")])
         .output()
@@ -126,7 +133,7 @@ fn json_csv_and_markdown_carry_the_same_numbers() {
     let dir = tempfile::tempdir().unwrap();
     let out = |name: &str| dir.path().join(name).display().to_string();
     replay()
-        .args(["traces/perl-hash.csv", "--alloc", "all", "--runs", "2"])
+        .args(["traces/perl-hash.csv", "--alloc", "simulated", "--runs", "2"])
         .args(["--json", &out("r.json"), "--csv", &out("r.csv"), "--markdown", &out("r.md")])
         .arg("-q")
         .assert()
@@ -261,7 +268,7 @@ fn the_html_report_renders_in_headless_chromium_with_every_chart() {
     let dir = tempfile::tempdir().unwrap();
     let report = dir.path().join("new").join("report");
     replay()
-        .args(["traces/perl-hash.csv", "--alloc", "all", "--runs", "1", "-q", "--report"])
+        .args(["traces/perl-hash.csv", "--alloc", "simulated", "--runs", "1", "-q", "--report"])
         .arg(&report)
         .assert()
         .success();
@@ -321,7 +328,7 @@ fn a_report_without_timing_leaves_out_the_timing_charts() {
 fn a_report_of_a_strategy_stopped_by_corruption_still_has_its_pictures() {
     let dir = tempfile::tempdir().unwrap();
     replay()
-        .args(["traces/overrun.csv", "--alloc", "all", "--verify", "--guard", "--runs", "0"])
+        .args(["traces/overrun.csv", "--alloc", "simulated", "--verify", "--guard", "--runs", "0"])
         .args(["-q", "--json", "-", "--report"])
         .arg(dir.path())
         .assert()
@@ -428,4 +435,44 @@ fn the_readme_defines_every_figure_as_the_registry_does() {
         readme[start..end] == want,
         "README.md's definitions differ from src/figures.rs (UPDATE_EXPECTED=1 rewrites them):\n{want}"
     );
+}
+
+#[test]
+fn a_report_with_a_real_allocator_draws_it_in_every_per_strategy_chart() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("report");
+    let json = dir.path().join("r.json");
+    replay()
+        .args(["traces/perl-hash.csv", "--alloc", "first-fit,glibc", "--runs", "1", "-q"])
+        .arg("--report")
+        .arg(&report)
+        .arg("--json")
+        .arg(&json)
+        .assert()
+        .success();
+    let read = |name: &str| std::fs::read_to_string(report.join(name)).unwrap();
+    for chart in ["overview", "fragmentation", "throughput", "latency", "memory"] {
+        let svg = read(&format!("{chart}.svg"));
+        // Labelled so that a reader tells the real allocator from a simulation.
+        assert!(svg.contains("glibc (real)"), "{chart}.svg has no glibc (real)");
+        assert!(svg.contains("first-fit") && !svg.contains("first-fit (real)"), "{chart}.svg");
+    }
+    // glibc has no external fragmentation: its bar is left out, not drawn as 0 (the external
+    // colour is first-fit's bar and the legend's swatch, nothing else).
+    let fragmentation = read("fragmentation.svg");
+    assert_eq!(fragmentation.matches("fill=\"#E15759\"").count(), 2, "{fragmentation}");
+    // The memory chart has glibc's line: the area, first-fit's line and glibc's.
+    let memory = read("memory.svg");
+    assert!(memory.matches("<polyline").count() >= 2, "{memory}");
+    let html = read("index.html");
+    assert!(html.contains("<tr><td>glibc</td>"), "the HTML table lists glibc");
+    assert!(html.contains("first run"), "the memory chart's caption says which run it shows");
+    // The series behind glibc's line is in the JSON, in its own layout (`resident.series`).
+    let doc: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let series = doc["results"][1]["resident"]["series"].as_array().unwrap();
+    let events: Vec<u64> = series.iter().map(|s| s["event"].as_u64().unwrap()).collect();
+    assert_eq!(events, [65_535, 101_001]);
+    assert!(series
+        .iter()
+        .all(|s| s["rss_above_baseline"].is_i64() && s["live_requested"].is_u64()));
 }

@@ -44,7 +44,7 @@ fn convert(input: &Path, output: &Path, extra: &[&str]) {
 fn figures(trace: &Path, extra: &[&str]) -> Value {
     let out = replay()
         .arg(trace)
-        .args(["--fake-clock", "--runs", "2", "--verify", "--json", "-"])
+        .args(["--alloc", "simulated", "--fake-clock", "--runs", "2", "--verify", "--json", "-"])
         .args(extra)
         .output()
         .unwrap();
@@ -118,7 +118,11 @@ fn a_report_of_a_streamed_trace_names_its_format() {
     std::fs::copy(shipped("coalescing.csv"), dir.path().join("t.csv")).unwrap();
     convert(&dir.path().join("t.csv"), &dir.path().join("t.rtrace"), &[]);
     std::fs::rename(dir.path().join("t.rtrace"), &rtrace).unwrap();
-    let out = replay().arg(&rtrace).args(["--runs", "0", "--json", "-"]).output().unwrap();
+    let out = replay()
+        .arg(&rtrace)
+        .args(["--alloc", "simulated", "--runs", "0", "--json", "-"])
+        .output()
+        .unwrap();
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["trace"]["format"], "rtrace");
 }

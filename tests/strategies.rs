@@ -47,7 +47,7 @@ fn a_realloc_of_a_block_whose_allocation_failed_is_replayed_as_a_malloc() {
          malloc,0x10,8192,\nrealloc,0x20,128,0x10\nfree,0x20,,\n\
          malloc,0x30,8192,\nrealloc,0x40,5000,0x30\nfree,0x40,,\n",
     );
-    let all = results(&trace, "all", &["--heap-limit", "4096"]);
+    let all = results(&trace, "simulated", &["--heap-limit", "4096"]);
     assert_eq!(all.len(), replay::alloc::ALL.len());
     for (name, r) in &all {
         assert_eq!(r["failed_allocations"], 3, "{name}");

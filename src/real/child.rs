@@ -100,6 +100,8 @@ pub enum FailureKind {
     Refused(String),
     /// The child exited 0 but its standard output was not a report.
     BadReport(String),
+    /// The child ran longer than the timeout (`--real-timeout`) and was killed (SIGKILL).
+    TimedOut(std::time::Duration),
 }
 
 /// A child that did not deliver a report.
@@ -148,6 +150,12 @@ impl std::fmt::Display for ChildFailure {
             FailureKind::BadReport(why) => {
                 write!(f, "{who}: the child replaying it printed no valid report: {why}")?
             }
+            FailureKind::TimedOut(after) => write!(
+                f,
+                "{who}: the child replaying it ran past the timeout of {} s (--real-timeout) and \
+                 was killed with SIGKILL",
+                after.as_secs_f64()
+            )?,
         }
         if !self.stderr_tail.trim().is_empty() {
             write!(f, "; its standard error ended with:\n{}", self.stderr_tail.trim_end())?;
@@ -174,8 +182,22 @@ fn tail(stderr: &[u8]) -> String {
 }
 
 /// Replay `request` in a fresh child process: `exe` is the `replay` binary (the parent's own,
-/// `std::env::current_exe()`, or `cargo_bin("replay")` in tests). Blocks until the child ends.
+/// `std::env::current_exe()`, or `cargo_bin("replay")` in tests). Blocks until the child ends:
+/// [`spawn_with_timeout`] without a timeout.
 pub fn spawn(exe: &Path, request: &ChildRequest) -> Result<ChildReport, ChildFailure> {
+    spawn_with_timeout(exe, request, None)
+}
+
+/// [`spawn`], but a child still running after `timeout` is killed (SIGKILL) and its failure is
+/// [`FailureKind::TimedOut`] (with what it had written on standard error). Its standard output
+/// and error are read on two threads while the parent waits, so a child writing more than a
+/// pipe holds never blocks on them.
+pub fn spawn_with_timeout(
+    exe: &Path,
+    request: &ChildRequest,
+    timeout: Option<std::time::Duration>,
+) -> Result<ChildReport, ChildFailure> {
+    use std::sync::mpsc::Receiver;
     let fail = |kind, stderr: &[u8]| ChildFailure {
         allocator: request.allocator.clone(),
         kind,
@@ -203,31 +225,88 @@ pub fn spawn(exe: &Path, request: &ChildRequest) -> Result<ChildReport, ChildFai
     let mut child = command
         .spawn()
         .map_err(|e| fail(FailureKind::Spawn(format!("{}: {e}", exe.display())), b""))?;
+    let started = std::time::Instant::now();
     // The request is small (far below a pipe's buffer), so writing it before reading the
-    // child's output cannot deadlock; a child that died at once closes the pipe (EPIPE), and
-    // its status says why.
+    // child's output cannot block, even on a child that never reads it; a child that died at
+    // once closes the pipe (EPIPE), and its status says why.
     if let Some(mut stdin) = child.stdin.take() {
         let _ = stdin.write_all(&json);
     }
-    let output = child
-        .wait_with_output()
+    let stdout = child.stdout.take().map(read_on_a_thread);
+    let stderr = child.stderr.take().map(read_on_a_thread);
+    let (status, timed_out) = wait_at_most(&mut child, timeout)
         .map_err(|e| fail(FailureKind::Spawn(format!("waiting for the child: {e}")), b""))?;
-    let status = output.status;
+    // The pipes close when the child ends, unless a process it started still holds them: with
+    // a timeout, wait for them only until it is over (and a moment more).
+    let left = timeout.map(|t| t.saturating_sub(started.elapsed()).max(PIPE_GRACE));
+    let collect = |pipe: Option<Receiver<Vec<u8>>>| match (pipe, left) {
+        (None, _) => Vec::new(),
+        (Some(pipe), None) => pipe.recv().unwrap_or_default(),
+        (Some(pipe), Some(left)) => pipe.recv_timeout(left).unwrap_or_default(),
+    };
+    let (stdout, stderr) = (collect(stdout), collect(stderr));
+    if let (true, Some(after)) = (timed_out, timeout) {
+        return Err(fail(FailureKind::TimedOut(after), &stderr));
+    }
     if let Some(signal) = status.signal() {
         let kind = FailureKind::Signal { signal, core_dumped: status.core_dumped() };
-        return Err(fail(kind, &output.stderr));
+        return Err(fail(kind, &stderr));
     }
-    let parsed = serde_json::from_slice::<ChildOutput>(&output.stdout);
+    let parsed = serde_json::from_slice::<ChildOutput>(&stdout);
     match (status.code(), parsed) {
         (Some(0), Ok(ChildOutput::Report(report))) => Ok(*report),
-        (_, Ok(ChildOutput::Error(why))) => Err(fail(FailureKind::Refused(why), &output.stderr)),
+        (_, Ok(ChildOutput::Error(why))) => Err(fail(FailureKind::Refused(why), &stderr)),
         (Some(0), Err(_)) => {
-            let shown = String::from_utf8_lossy(&output.stdout);
+            let shown = String::from_utf8_lossy(&stdout);
             let shown: String = shown.chars().take(200).collect();
             let why = if shown.is_empty() { "nothing".to_string() } else { format!("{shown:?}") };
-            Err(fail(FailureKind::BadReport(why), &output.stderr))
+            Err(fail(FailureKind::BadReport(why), &stderr))
         }
-        (code, _) => Err(fail(FailureKind::Exit(code.unwrap_or(-1)), &output.stderr)),
+        (code, _) => Err(fail(FailureKind::Exit(code.unwrap_or(-1)), &stderr)),
+    }
+}
+
+/// How long the pipes of a killed or timed child are waited for after it ended.
+const PIPE_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+/// The longest pause between two looks at a running child (the first ones are shorter).
+const LONGEST_PAUSE: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Everything `pipe` gives until it closes, read on a thread of its own, sent when done.
+fn read_on_a_thread(mut pipe: impl Read + Send + 'static) -> std::sync::mpsc::Receiver<Vec<u8>> {
+    let (send, receive) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        let _ = send.send(bytes);
+    });
+    receive
+}
+
+/// Wait for `child` to end, at most `timeout` (then it is killed with SIGKILL, and reaped):
+/// its status, and whether the timeout killed it. A child that ended by itself just as the
+/// timeout came is not counted as killed.
+fn wait_at_most(
+    child: &mut std::process::Child,
+    timeout: Option<std::time::Duration>,
+) -> std::io::Result<(std::process::ExitStatus, bool)> {
+    use std::time::{Duration, Instant};
+    let Some(timeout) = timeout else { return Ok((child.wait()?, false)) };
+    let deadline = Instant::now() + timeout;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok((status, false));
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            // `kill` sends SIGKILL; on a child that has just exited (not yet reaped) it is
+            // harmless, and its own status then says so.
+            let _ = child.kill();
+            let status = child.wait()?;
+            return Ok((status, status.signal() == Some(libc::SIGKILL)));
+        }
+        std::thread::sleep(pause.min(deadline - now));
+        pause = (pause * 2).min(LONGEST_PAUSE);
     }
 }
 

@@ -15,8 +15,8 @@
 //! - [`mapped`], [`resident`]: the replayer's own memory outside every heap (`mmap`), and the
 //!   process's resident memory read without allocating;
 //! - [`child`]: the child process and its protocol ([`spawn`] on the parent's side);
-//! - [`run`]: the parent's plan for one allocator: `--runs` children, then a latency child
-//!   ([`run::RealResult`]).
+//! - [`run`]: the parent's plan for one allocator: `--runs` children, then `--runs` latency
+//!   children, each killed past `--real-timeout` ([`run::RealResult`]).
 //!
 //! # Isolation
 //! Each replay runs in a fresh process (re-executing `replay`), so heaps and resident memory never
@@ -39,6 +39,6 @@ pub mod run;
 pub mod threads;
 
 pub use allocator::{AllocatorStats, RealAllocator};
-pub use child::{spawn, ChildFailure, ChildReport, ChildRequest, FailureKind};
+pub use child::{spawn, spawn_with_timeout, ChildFailure, ChildReport, ChildRequest, FailureKind};
 pub use measure::{Measured, MemorySample, Mode, Options};
 pub use registry::{RealEntry, RealSpec, REAL};

@@ -1,10 +1,10 @@
 //! The parent's side of a real allocator's replay: `--runs` fresh child processes replaying
-//! the trace untimed per call (throughput and memory), then one more timing every call
+//! the trace untimed per call (throughput and memory), then `--runs` more timing every call
 //! (latency), gathered into one [`RealResult`]. A child that fails ends the allocator's
 //! replays: its result carries the failure, and the other allocators go on.
 
-use super::child::{spawn, ChildFailure, ChildRequest};
-use super::measure::{LatencyNs, Measured, Mode, Options};
+use super::child::{spawn_with_timeout, ChildFailure, ChildRequest};
+use super::measure::{CallLatency, LatencyNs, Measured, Mode, Options};
 use super::registry::RealSpec;
 use std::path::PathBuf;
 
@@ -17,8 +17,9 @@ pub struct RealResult {
     pub version: String,
     /// One per run, in the order they ran: each a fresh process.
     pub runs: Vec<Measured>,
-    /// From the latency run; `None` with `--runs 0` or when it failed.
-    pub latency: Option<LatencyNs>,
+    /// One per latency run, in the order they ran (each a fresh process, `--runs` of them):
+    /// empty with `--runs 0`, with `--fake-clock`, or when a run failed.
+    pub latency_runs: Vec<LatencyNs>,
     /// Why the replays stopped, when a child failed: a message naming the allocator and how.
     pub failure: Option<String>,
     /// Whether the runs count as timed (`--runs` > 0); with `--runs 0` the one run is for the
@@ -41,10 +42,17 @@ pub struct RealPlan {
     pub touch: bool,
     /// Replay on one thread even when the trace has threads (`--serial`).
     pub serial: bool,
+    /// `--fake-clock`: a real allocator cannot run on a made-up clock, so its runs give the
+    /// memory figures only (no events/s, no latency run), as with `--runs 0`; its memory figures
+    /// are measured as always.
+    pub fake_clock: bool,
+    /// `--real-timeout`: a child still running after this long is killed, and the allocator's
+    /// replays end with that failure; `None` for no limit.
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// Replay the trace through `spec`: `max(runs, 1)` throughput runs, and a latency run when
-/// `runs > 0`. Never fails: a child's failure is in the result.
+/// `runs > 0` (and the clock is real). Never fails: a child's failure is in the result.
 pub fn replay(plan: &RealPlan, spec: &RealSpec) -> RealResult {
     let request = |mode| ChildRequest {
         trace: plan.trace.clone(),
@@ -57,13 +65,13 @@ pub fn replay(plan: &RealPlan, spec: &RealSpec) -> RealResult {
         allocator: spec.name(),
         version: String::new(),
         runs: Vec::new(),
-        latency: None,
+        latency_runs: Vec::new(),
         failure: None,
-        timed: plan.runs > 0,
+        timed: plan.runs > 0 && !plan.fake_clock,
     };
     let failed = |e: ChildFailure| Some(e.to_string());
     for _ in 0..plan.runs.max(1) {
-        match spawn(&plan.exe, &request(Mode::Throughput)) {
+        match spawn_with_timeout(&plan.exe, &request(Mode::Throughput), plan.timeout) {
             Ok(report) => {
                 result.version = report.version;
                 result.runs.push(report.measured);
@@ -74,16 +82,99 @@ pub fn replay(plan: &RealPlan, spec: &RealSpec) -> RealResult {
             }
         }
     }
-    if plan.runs > 0 {
-        match spawn(&plan.exe, &request(Mode::Latency)) {
-            Ok(report) => result.latency = report.measured.latency_ns,
-            Err(e) => result.failure = failed(e),
+    if result.timed {
+        for _ in 0..plan.runs {
+            match spawn_with_timeout(&plan.exe, &request(Mode::Latency), plan.timeout) {
+                Ok(report) => result.latency_runs.extend(report.measured.latency_ns),
+                Err(e) => {
+                    result.failure = failed(e);
+                    result.latency_runs.clear();
+                    return result;
+                }
+            }
         }
     }
     result
 }
 
+impl RealResult {
+    /// The latency figures: each percentile the median of the latency runs'
+    /// ([`median_latency`]); `None` without latency runs.
+    pub fn latency(&self) -> Option<LatencyNs> {
+        median_latency(&self.latency_runs)
+    }
+}
+
+/// Each percentile of each kind of call, the median over `runs` (of an even count, the lower
+/// middle one, as for the footprint); `None` for no runs. Medians taken percentile by
+/// percentile keep their order (every run has p50 <= p99, so the medians do too). A kind is
+/// `None` when no run has it (the trace has no such call).
+pub fn median_latency(runs: &[LatencyNs]) -> Option<LatencyNs> {
+    if runs.is_empty() {
+        return None;
+    }
+    let kind = |of: fn(&LatencyNs) -> Option<CallLatency>| {
+        let calls: Vec<CallLatency> = runs.iter().filter_map(of).collect();
+        let median = |figure: fn(&CallLatency) -> u64| {
+            let mut values: Vec<u64> = calls.iter().map(figure).collect();
+            values.sort_unstable();
+            values[(values.len() - 1) / 2]
+        };
+        let first = calls.first()?;
+        Some(CallLatency {
+            count: first.count,
+            p50: median(|c| c.p50),
+            p99: median(|c| c.p99),
+            p999: median(|c| c.p999),
+            max: median(|c| c.max),
+        })
+    };
+    Some(LatencyNs {
+        malloc: kind(|l| l.malloc),
+        free: kind(|l| l.free),
+        realloc: kind(|l| l.realloc),
+    })
+}
+
 /// The executable to re-execute as the child: this one.
 pub fn this_exe() -> Result<PathBuf, String> {
     std::env::current_exe().map_err(|e| format!("cannot find the replay executable: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(p50: u64, p99: u64, p999: u64, max: u64) -> CallLatency {
+        CallLatency { count: 7, p50, p99, p999, max }
+    }
+
+    #[test]
+    fn each_percentile_is_the_median_of_the_runs() {
+        let runs = [
+            LatencyNs {
+                malloc: Some(call(20, 90, 400, 9000)),
+                free: Some(call(5, 9, 9, 9)),
+                realloc: None,
+            },
+            LatencyNs {
+                malloc: Some(call(30, 70, 500, 7000)),
+                free: Some(call(6, 8, 8, 8)),
+                realloc: None,
+            },
+            LatencyNs {
+                malloc: Some(call(25, 80, 300, 8000)),
+                free: Some(call(4, 7, 7, 7)),
+                realloc: None,
+            },
+        ];
+        let median = median_latency(&runs).unwrap();
+        assert_eq!(median.malloc, Some(call(25, 80, 400, 8000)));
+        assert_eq!(median.free, Some(call(5, 8, 8, 8)));
+        assert_eq!(median.realloc, None);
+        // Of an even count, the lower middle one; one run is its own median.
+        assert_eq!(median_latency(&runs[..2]).unwrap().malloc, Some(call(20, 70, 400, 7000)));
+        assert_eq!(median_latency(&runs[2..]).unwrap(), runs[2]);
+        assert_eq!(median_latency(&[]), None);
+    }
 }

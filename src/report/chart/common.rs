@@ -3,7 +3,8 @@
 //! axes, bars, legends and heap pictures. Every chart file imports it (`use super::common::*`);
 //! `chart/mod.rs`, which names every chart file, re-exports it and is imported by none of them.
 
-use crate::report::ExportError;
+use crate::report::{ExportError, Report};
+use crate::results::ResultRecord;
 use plotters::coord::ranged1d::SegmentedCoord;
 use plotters::coord::types::RangedCoordi32;
 use plotters::coord::Shift;
@@ -81,6 +82,61 @@ pub(super) fn render(
     })();
     drawn.map_err(|e| ExportError::Chart { chart: name, message: e.to_string() })?;
     Ok(Chart { name, title, caption, svg })
+}
+
+/// One bar (or line) of the per-strategy charts: a simulated strategy or a real allocator, with
+/// its figures as the JSON has them ([`Report::records`]).
+pub(super) struct Row {
+    /// The strategy's name; a real allocator's carries ` (real)`, so a reader tells
+    /// `glibc (real)` from a simulation.
+    pub label: String,
+    pub record: ResultRecord,
+}
+
+impl Row {
+    pub fn is_real(&self) -> bool {
+        self.record.is_real()
+    }
+}
+
+/// The rows of the per-strategy charts: the simulations in their order, then the real
+/// allocators (as the tables have them). A real allocator whose replay failed has no figures
+/// to draw and is left out (its error is in the table).
+pub(super) fn rows(report: &Report) -> Vec<Row> {
+    let rows = report.records().into_iter().filter(|r| r.error.is_none());
+    rows.map(|record| {
+        let label = if record.is_real() {
+            format!("{} (real)", record.allocator)
+        } else {
+            record.allocator.clone()
+        };
+        Row { label, record }
+    })
+    .collect()
+}
+
+/// The sentence a caption adds when real allocators are drawn.
+pub(super) fn real_note(rows: &[Row], note: &str) -> String {
+    if rows.iter().any(Row::is_real) {
+        format!(" {note}")
+    } else {
+        String::new()
+    }
+}
+
+/// Pixels per character of an axis label, about, in [`LABEL_SIZE`] sans-serif.
+const LABEL_CHAR_WIDTH: f64 = 7.0;
+
+/// The width of a chart with one labelled slot per row along x: [`WIDTH`], or wider when two
+/// neighbouring labels (`mimalloc (real)`, `jemalloc (real)`) would not fit side by side.
+pub(super) fn width_for(labels: &[&str]) -> u32 {
+    let widest_pair = labels
+        .windows(2)
+        .map(|w| (w[0].len() + w[1].len()) as f64 / 2.0)
+        .fold(labels.first().map_or(0.0, |l| l.len() as f64), f64::max);
+    let slot = widest_pair * LABEL_CHAR_WIDTH + 10.0;
+    let needed = slot * labels.len() as f64 + f64::from(Y_LABEL_AREA + 2 * MARGIN);
+    WIDTH.max(needed.ceil() as u32)
 }
 
 /// The colour of the strategy in row `i`.
@@ -266,5 +322,15 @@ mod tests {
         assert_eq!(short_bytes(16), "16B");
         assert_eq!(short_bytes(4096), "4K");
         assert_eq!(short_bytes(1 << 21), "2M");
+    }
+
+    #[test]
+    fn charts_of_the_simulations_keep_their_width_and_long_real_labels_widen_them() {
+        let simulated = crate::alloc::ALL.iter().map(|e| e.name).collect::<Vec<_>>();
+        assert_eq!(width_for(&simulated), WIDTH);
+        let mut all = simulated.clone();
+        all.extend(["glibc (real)", "mimalloc (real)", "jemalloc (real)"]);
+        assert!(width_for(&all) > WIDTH);
+        assert_eq!(width_for(&[]), WIDTH);
     }
 }

@@ -1,7 +1,9 @@
-//! Chart 2: overhead, internal and external fragmentation per strategy (grouped bars).
+//! Chart 2: overhead, internal and external fragmentation per strategy and real allocator
+//! (grouped bars).
 
 use super::common::*;
 use crate::report::{ExportError, Report};
+use crate::results::ResultRecord;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
@@ -15,34 +17,34 @@ const Y_CAP_PERCENT: f64 = 200.0;
 const GROUP: i32 = 4;
 
 pub fn chart(report: &Report) -> Result<Chart, ExportError> {
+    let rows = rows(report);
     let caption = format!(
         "Per strategy, in percent: overhead (peak footprint over max live, minus 1), internal \
          fragmentation (share of live blocks not requested) and external fragmentation (share of \
          free bytes not in the largest usable hole), both at the peak event; bars above \
-         {Y_CAP_PERCENT}% are cut and labelled."
+         {Y_CAP_PERCENT}% are cut and labelled.{}",
+        real_note(
+            &rows,
+            "A real allocator has no external fragmentation (no bar): it cannot tell its largest \
+             satisfiable request; its overhead is from its resident memory, its internal \
+             fragmentation from its usable sizes."
+        )
     );
-    render("fragmentation", "Overhead and fragmentation", caption, (WIDTH, HEIGHT), |root| {
-        let results = &report.results;
-        let names: Vec<&str> = results.iter().map(|r| r.allocator).collect();
-        let n = results.len() as i32;
-        let measures: [(&str, RGBColor, Vec<f64>); 3] = [
-            (
-                "overhead",
-                OVERHEAD_COLOUR,
-                results.iter().map(|r| r.memory.overhead().unwrap_or(0.0) * 100.0).collect(),
-            ),
-            (
-                "internal fragmentation",
-                INTERNAL_COLOUR,
-                results.iter().map(|r| r.memory.internal_fragmentation() * 100.0).collect(),
-            ),
-            (
-                "external fragmentation",
-                EXTERNAL_COLOUR,
-                results.iter().map(|r| r.memory.external_fragmentation() * 100.0).collect(),
-            ),
+    let names: Vec<&str> = rows.iter().map(|r| r.label.as_str()).collect();
+    let size = (width_for(&names), HEIGHT);
+    render("fragmentation", "Overhead and fragmentation", caption, size, |root| {
+        let n = rows.len() as i32;
+        let percent = |of: fn(&ResultRecord) -> Option<f64>| -> Vec<Option<f64>> {
+            rows.iter().map(|r| of(&r.record).map(|v| v * 100.0)).collect()
+        };
+        // A figure a row does not have (a real allocator's external fragmentation) has no bar.
+        let measures: [(&str, RGBColor, Vec<Option<f64>>); 3] = [
+            ("overhead", OVERHEAD_COLOUR, percent(|r| r.overhead)),
+            ("internal fragmentation", INTERNAL_COLOUR, percent(|r| r.internal_fragmentation)),
+            ("external fragmentation", EXTERNAL_COLOUR, percent(|r| r.external_fragmentation)),
         ];
-        let highest = measures.iter().flat_map(|m| m.2.iter().copied()).fold(0.0, f64::max);
+        let highest =
+            measures.iter().flat_map(|m| m.2.iter().flatten().copied()).fold(0.0, f64::max);
         let y_max = highest.clamp(10.0, Y_CAP_PERCENT) * 1.12;
         let mut chart = ChartBuilder::on(root)
             .caption("Overhead, internal and external fragmentation", title_style())
@@ -65,24 +67,23 @@ pub fn chart(report: &Report) -> Result<Chart, ExportError> {
             let k = k as i32;
             let colour = *colour;
             chart
-                .draw_series(values.iter().enumerate().map(|(i, &v)| {
+                .draw_series(values.iter().enumerate().filter_map(|(i, &v)| {
                     let from = i as i32 * GROUP + k;
-                    bar_between((from, from + 1), (0.0, v.min(y_max)), colour, 1)
+                    Some(bar_between((from, from + 1), (0.0, v?.min(y_max)), colour, 1))
                 }))?
                 .label(*name)
                 .legend(move |(x, y)| {
                     Rectangle::new([(x, y - 5), (x + 12, y + 5)], colour.filled())
                 });
             // Values cut at the top of the axis are written on their bar.
-            chart.draw_series(values.iter().enumerate().filter(|(_, &v)| v > y_max).map(
-                |(i, &v)| {
-                    Text::new(
-                        format!("{v:.0}%"),
-                        (SegmentValue::CenterOf(i as i32 * GROUP + k), y_max * 0.97),
-                        above.clone(),
-                    )
-                },
-            ))?;
+            let cut = values.iter().enumerate().filter_map(|(i, &v)| Some((i, v?)));
+            chart.draw_series(cut.filter(|&(_, v)| v > y_max).map(|(i, v)| {
+                Text::new(
+                    format!("{v:.0}%"),
+                    (SegmentValue::CenterOf(i as i32 * GROUP + k), y_max * 0.97),
+                    above.clone(),
+                )
+            }))?;
         }
         draw_series_legend(&mut chart, SeriesLabelPosition::UpperRight, label_style())?;
         Ok(())

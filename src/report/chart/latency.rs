@@ -1,9 +1,9 @@
-//! Chart 4: latency percentiles (p50, p99, p99.9, max) of malloc and free per strategy, on a
-//! log scale.
+//! Chart 4: latency percentiles (p50, p99, p99.9, max) of malloc and free per strategy and
+//! real allocator, on a log scale.
 
 use super::common::*;
-use crate::metrics::{Latency, Percentiles};
 use crate::report::{ExportError, Report};
+use crate::results::{LatencyRecord, PercentilesRecord};
 use plotters::prelude::*;
 
 /// Colours of the four percentiles, light to dark.
@@ -18,32 +18,38 @@ const PERCENTILE_NAMES: [&str; 4] = ["p50", "p99", "p99.9", "max"];
 const GROUP: i32 = 5;
 
 /// Which operation's percentiles a panel shows.
-type PercentilesOf = fn(&Latency) -> Option<Percentiles>;
+type PercentilesOf = fn(&LatencyRecord) -> Option<PercentilesRecord>;
 
-fn values(p: &Percentiles) -> [u64; 4] {
+/// p50, p99, p99.9 and max; `None` for one the record lacks (no bar is drawn for it).
+fn values(p: &PercentilesRecord) -> [Option<u64>; 4] {
     [p.p50, p.p99, p.p999, p.max]
 }
 
 pub fn chart(report: &Report) -> Result<Chart, ExportError> {
+    let rows = rows(report);
     let caption = format!(
         "Nanoseconds per call, log scale (lower is better): for each strategy the median, 99th, \
          99.9th percentile and slowest call of malloc (left) and free (right); every figure \
-         includes ~{} ns of clock reads.",
-        report.clock_overhead_ns
+         includes ~{} ns of clock reads.{}",
+        report.clock_overhead_ns,
+        real_note(
+            &rows,
+            "A real allocator times every call; its figures are the medians of its runs' \
+             percentiles."
+        )
     );
     render("latency", "Latency percentiles", caption, (WIDTH, HEIGHT + 60), |root| {
         let root = root.titled("Latency percentiles of malloc and free", title_style())?;
         let panels = root.split_evenly((1, 2));
         let ops: [(&str, PercentilesOf); 2] = [("malloc", |l| l.malloc), ("free", |l| l.free)];
-        let results = &report.results;
-        let names: Vec<&str> = results.iter().map(|r| r.allocator).collect();
-        let n = results.len() as i32;
-        let top = results
+        let names: Vec<&str> = rows.iter().map(|r| r.label.as_str()).collect();
+        let n = rows.len() as i32;
+        let top = rows
             .iter()
-            .filter_map(|r| r.latency.as_ref())
+            .filter_map(|r| r.record.latency_ns.as_ref())
             .flat_map(|l| [l.malloc, l.free])
             .flatten()
-            .map(|p| p.max)
+            .filter_map(|p| p.max)
             .max()
             .unwrap_or(1)
             .max(10);
@@ -71,10 +77,10 @@ pub fn chart(report: &Report) -> Result<Chart, ExportError> {
             for k in 0..4 {
                 let colour = PERCENTILE_COLOURS[k];
                 chart
-                    .draw_series(results.iter().enumerate().filter_map(|(i, r)| {
-                        let p = of(r.latency.as_ref()?)?;
+                    .draw_series(rows.iter().enumerate().filter_map(|(i, r)| {
+                        let p = of(r.record.latency_ns.as_ref()?)?;
                         let from = i as i32 * GROUP + k as i32;
-                        let top = values(&p)[k].max(1) as f64;
+                        let top = values(&p)[k]?.max(1) as f64;
                         Some(bar_between((from, from + 1), (1.0, top), colour, 1))
                     }))?
                     .label(PERCENTILE_NAMES[k])

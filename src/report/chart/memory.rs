@@ -1,22 +1,69 @@
 //! Chart 5: memory over time: the footprint of every strategy over the event index, on top of
-//! the trace's live bytes.
+//! the trace's live bytes; for a real allocator, its process's resident memory above the
+//! baseline, from its first run.
 
 use super::common::*;
 use crate::report::{ExportError, Report};
 use plotters::prelude::*;
 
+/// A row's line: (event index, bytes) after each sampled event. A simulation's footprint
+/// (`series`); a real allocator's resident bytes above the baseline (`resident.series`, its
+/// first run), 0 where it fell below the baseline.
+fn footprint_line(row: &Row) -> Vec<(u64, u64)> {
+    match &row.record.resident {
+        Some(resident) if row.is_real() => {
+            resident.series.iter().map(|s| (s.event, s.rss_above_baseline.max(0) as u64)).collect()
+        }
+        _ => {
+            let series = &row.record.series;
+            series.event.iter().copied().zip(series.footprint_bytes.iter().copied()).collect()
+        }
+    }
+}
+
+/// A row's live bytes (requested) after each sampled event.
+fn live_line(row: &Row) -> Vec<(u64, u64)> {
+    match &row.record.resident {
+        Some(resident) if row.is_real() => {
+            resident.series.iter().map(|s| (s.event, s.live_requested)).collect()
+        }
+        _ => {
+            let series = &row.record.series;
+            series.event.iter().copied().zip(series.live_requested_bytes.iter().copied()).collect()
+        }
+    }
+}
+
+/// Whether the report has a memory series to draw.
+pub fn has_series(report: &Report) -> bool {
+    rows(report).iter().any(|r| !footprint_line(r).is_empty())
+}
+
 pub fn chart(report: &Report) -> Result<Chart, ExportError> {
-    let caption = "Heap footprint of each strategy (lines) after each sampled event, over the \
-                   bytes the program had live (grey area): the gap between a line and the area \
-                   is memory that strategy held but did not use."
-        .to_string();
+    let rows = rows(report);
+    let caption = format!(
+        "Heap footprint of each strategy (lines) after each sampled event, over the bytes the \
+         program had live (grey area): the gap between a line and the area is memory that \
+         strategy held but did not use.{}",
+        real_note(
+            &rows,
+            "A real allocator's line is its process's resident memory above the baseline before \
+             the replay, sampled every 65,536 events and after the last, in its first run."
+        )
+    );
     render("memory", "Memory over time", caption, (WIDTH, HEIGHT + 40), |root| {
-        let results = &report.results;
-        let events = results.iter().map(|r| r.memory.events).max().unwrap_or(0).max(1);
-        let top = results
+        let lines: Vec<Vec<(u64, u64)>> = rows.iter().map(footprint_line).collect();
+        let events = rows.iter().filter_map(|r| r.record.events).max().unwrap_or(0).max(1);
+        // The trace's live bytes: the same for every strategy unless some requests failed at
+        // the heap limit, so the series of the first row with samples (a simulation's, which
+        // has the most samples, when there is one).
+        let live = rows.iter().map(live_line).find(|l| !l.is_empty()).unwrap_or_default();
+        let lives = rows.iter().map(live_line);
+        let top = lines
             .iter()
-            .flat_map(|r| r.series.samples.iter())
-            .map(|s| s.footprint.max(s.live_requested))
+            .cloned()
+            .chain(lives)
+            .flat_map(|l| l.into_iter().map(|(_, bytes)| bytes))
             .max()
             .unwrap_or(0)
             .max(1);
@@ -35,16 +82,10 @@ pub fn chart(report: &Report) -> Result<Chart, ExportError> {
             .label_style(label_style())
             .axis_desc_style(label_style())
             .draw()?;
-        // The trace's live bytes: the same for every strategy unless some requests failed at
-        // the heap limit, so the series of the first strategy with samples.
-        if let Some(first) = results.iter().find(|r| !r.series.samples.is_empty()) {
+        if !live.is_empty() {
             chart
                 .draw_series(AreaSeries::new(
-                    first
-                        .series
-                        .samples
-                        .iter()
-                        .map(|s| (s.event as f64, s.live_requested as f64 / unit)),
+                    live.iter().map(|&(event, bytes)| (event as f64, bytes as f64 / unit)),
                     0.0,
                     TRACE_LIVE_COLOUR.mix(0.45),
                 ))?
@@ -56,14 +97,14 @@ pub fn chart(report: &Report) -> Result<Chart, ExportError> {
                     )
                 });
         }
-        for (i, r) in results.iter().enumerate() {
+        for (i, (row, line)) in rows.iter().zip(&lines).enumerate() {
             let colour = strategy_colour(i);
             chart
                 .draw_series(LineSeries::new(
-                    r.series.samples.iter().map(|s| (s.event as f64, s.footprint as f64 / unit)),
+                    line.iter().map(|&(event, bytes)| (event as f64, bytes as f64 / unit)),
                     colour.stroke_width(2),
                 ))?
-                .label(r.allocator)
+                .label(row.label.as_str())
                 .legend(move |(x, y)| {
                     PathElement::new([(x, y), (x + 16, y)], colour.stroke_width(2))
                 });

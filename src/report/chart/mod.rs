@@ -20,16 +20,19 @@ pub use common::*;
 use super::{ExportError, Report};
 
 /// Every chart the report's data allows, in reading order: timing charts need `--runs` > 0,
-/// memory over time needs `--samples` > 0, heap pictures need the layout pass.
+/// memory over time needs `--samples` > 0 (or a real allocator), heap pictures need the layout
+/// pass. The per-strategy charts (all but the heap pictures and the trace profile) show the
+/// real allocators too, after the simulations, labelled `NAME (real)`.
 pub fn all(report: &Report) -> Result<Vec<Chart>, ExportError> {
     let mut charts = vec![overview::chart(report)?, fragmentation::chart(report)?];
-    if report.results.iter().any(|r| r.throughput.is_some()) {
+    let records = report.records();
+    if records.iter().any(|r| r.throughput.is_some()) {
         charts.push(throughput::chart(report)?);
     }
-    if report.results.iter().any(|r| r.latency.is_some()) {
+    if records.iter().any(|r| r.latency_ns.is_some()) {
         charts.push(latency::chart(report)?);
     }
-    if report.results.iter().any(|r| !r.series.samples.is_empty()) {
+    if memory::has_series(report) {
         charts.push(memory::chart(report)?);
     }
     if !report.heap.is_empty() {

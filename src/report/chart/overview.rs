@@ -1,4 +1,5 @@
-//! Chart 1: peak footprint per strategy, against the trace's max live bytes.
+//! Chart 1: peak footprint per strategy (and real allocator), against the trace's max live
+//! bytes.
 
 use super::common::*;
 use crate::report::human_bytes;
@@ -7,15 +8,23 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 pub fn chart(report: &Report) -> Result<Chart, ExportError> {
-    let caption = "Peak heap size of each strategy; the black line is the most bytes the program \
-                   had live at once, so the gap above it is what the strategy cost."
-        .to_string();
-    render("overview", "Peak footprint", caption, (WIDTH, HEIGHT), |root| {
-        let results = &report.results;
-        let names: Vec<&str> = results.iter().map(|r| r.allocator).collect();
-        let n = results.len() as i32;
-        let max_live = results.iter().map(|r| r.memory.max_live_bytes).max().unwrap_or(0);
-        let top = results.iter().map(|r| r.memory.peak_footprint_bytes).max().unwrap_or(0);
+    let rows = rows(report);
+    let caption = format!(
+        "Peak heap size of each strategy; the black line is the most bytes the program had live \
+         at once, so the gap above it is what the strategy cost.{}",
+        real_note(
+            &rows,
+            "For a real allocator: its process's resident memory above the baseline before the \
+             replay, the median of its runs."
+        )
+    );
+    let names: Vec<&str> = rows.iter().map(|r| r.label.as_str()).collect();
+    let size = (width_for(&names), HEIGHT);
+    render("overview", "Peak footprint", caption, size, |root| {
+        let footprint = |r: &Row| r.record.peak_footprint_bytes.unwrap_or(0);
+        let n = rows.len() as i32;
+        let max_live = rows.iter().filter_map(|r| r.record.max_live_bytes).max().unwrap_or(0);
+        let top = rows.iter().map(footprint).max().unwrap_or(0);
         let (unit, unit_name) = byte_unit(top.max(max_live) as f64);
         let y_max = (top.max(max_live).max(1) as f64 / unit) * 1.15;
         let mut chart = ChartBuilder::on(root)
@@ -33,17 +42,12 @@ pub fn chart(report: &Report) -> Result<Chart, ExportError> {
             .label_style(label_style())
             .axis_desc_style(label_style())
             .draw()?;
-        chart.draw_series(results.iter().enumerate().map(|(i, r)| {
-            bar(
-                i as i32,
-                i as i32 + 1,
-                r.memory.peak_footprint_bytes as f64 / unit,
-                strategy_colour(i),
-            )
+        chart.draw_series(rows.iter().enumerate().map(|(i, r)| {
+            bar(i as i32, i as i32 + 1, footprint(r) as f64 / unit, strategy_colour(i))
         }))?;
         let above = note_style().pos(Pos::new(HPos::Center, VPos::Bottom));
-        chart.draw_series(results.iter().enumerate().map(|(i, r)| {
-            let v = r.memory.peak_footprint_bytes;
+        chart.draw_series(rows.iter().enumerate().map(|(i, r)| {
+            let v = footprint(r);
             Text::new(
                 human_bytes(v),
                 (SegmentValue::CenterOf(i as i32), v as f64 / unit + y_max * 0.01),

@@ -1,21 +1,30 @@
-//! Chart 3: throughput per strategy, with the min-max spread of the runs.
+//! Chart 3: throughput per strategy and real allocator, with the min-max spread of the runs.
 
 use super::common::*;
 use crate::report::{ExportError, Report};
 use plotters::prelude::*;
 
 pub fn chart(report: &Report) -> Result<Chart, ExportError> {
+    let rows = rows(report);
     let caption = format!(
         "Events replayed per second (median of {} untimed runs; higher is better); the whisker \
-         spans the slowest to the fastest run.",
-        report.timing.runs
+         spans the slowest to the fastest run.{}",
+        report.timing.runs,
+        real_note(
+            &rows,
+            "A real allocator's runs are each a fresh process, its blocks touched as a program \
+             would unless --no-touch."
+        )
     );
-    render("throughput", "Throughput", caption, (WIDTH, HEIGHT), |root| {
-        let results = &report.results;
-        let names: Vec<&str> = results.iter().map(|r| r.allocator).collect();
-        let n = results.len() as i32;
-        let top =
-            results.iter().filter_map(|r| r.throughput.as_ref()).map(|t| t.max).fold(0.0, f64::max);
+    let names: Vec<&str> = rows.iter().map(|r| r.label.as_str()).collect();
+    let size = (width_for(&names), HEIGHT);
+    render("throughput", "Throughput", caption, size, |root| {
+        let n = rows.len() as i32;
+        let top = rows
+            .iter()
+            .filter_map(|r| r.record.throughput.as_ref())
+            .map(|t| t.max)
+            .fold(0.0, f64::max);
         let y_max = (top / 1e6).max(0.001) * 1.12;
         let mut chart = ChartBuilder::on(root)
             .caption("Throughput per strategy (min-max of runs)", title_style())
@@ -33,7 +42,8 @@ pub fn chart(report: &Report) -> Result<Chart, ExportError> {
             .axis_desc_style(label_style())
             .draw()?;
         let timed = || {
-            results.iter().enumerate().filter_map(|(i, r)| Some((i as i32, r.throughput.as_ref()?)))
+            let timed = rows.iter().enumerate();
+            timed.filter_map(|(i, r)| Some((i as i32, r.record.throughput.as_ref()?)))
         };
         chart.draw_series(
             timed().map(|(i, t)| bar(i, i + 1, t.median / 1e6, strategy_colour(i as usize))),
