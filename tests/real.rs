@@ -515,3 +515,56 @@ fn a_hanging_allocator_is_an_error_row_and_exit_one_and_the_others_are_written()
     assert!(results[2]["error"].is_null(), "{}", results[2]);
     assert!(out.contains("hanging.so") && out.contains("glibc"), "{out}");
 }
+
+/// The processes whose parent is `pid` (from /proc).
+fn children_of(pid: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        // pid (comm) state ppid ...: the comm may hold spaces, so read after its ')'.
+        let after = &stat[stat.rfind(')').map_or(0, |i| i + 1)..];
+        if after.split_whitespace().nth(1).and_then(|p| p.parse::<u32>().ok()) == Some(pid) {
+            found.push(child);
+        }
+    }
+    found
+}
+
+/// Poll `done` every 50 ms for up to 30 s (generous: a loaded machine is slow, never wrong).
+fn eventually(mut done: impl FnMut() -> bool) -> bool {
+    for _ in 0..600 {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    false
+}
+
+#[test]
+fn a_child_replay_dies_with_replay_when_replay_is_interrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (trace, name) = hanging(dir.path());
+    let mut parent = Command::new(exe())
+        .arg(&trace)
+        .args(["--alloc", &name, "--runs", "0", "--real-timeout", "0", "-q"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut child = Vec::new();
+    assert!(eventually(|| {
+        child = children_of(parent.id());
+        !child.is_empty()
+    }));
+    // SAFETY: a signal to the process this test started.
+    unsafe { libc::kill(parent.id() as libc::pid_t, libc::SIGINT) };
+    parent.wait().unwrap();
+    let gone = |pid: u32| {
+        // A zombie still has a stat: gone means no such process, or one that is dead.
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map_or(true, |s| s[s.rfind(')').unwrap() + 1..].trim_start().starts_with(['Z', 'X']))
+    };
+    assert!(eventually(|| child.iter().all(|&pid| gone(pid))), "{child:?} still running");
+}

@@ -222,6 +222,23 @@ pub fn spawn_with_timeout(
         Some(path) => command.env("LD_PRELOAD", path),
         None => command.env_remove("LD_PRELOAD"),
     };
+    // The child dies with `replay` (Ctrl-C, a kill): the kernel sends it SIGKILL when the
+    // thread that made it ends, and this call blocks that thread until the child has ended.
+    // The setting survives the child's re-execution of itself (stage 2).
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The parent may have died before the call: then nobody waits for this child.
+            if libc::getppid() != parent {
+                libc::_exit(1);
+            }
+            Ok(())
+        })
+    };
     let mut child = command
         .spawn()
         .map_err(|e| fail(FailureKind::Spawn(format!("{}: {e}", exe.display())), b""))?;
