@@ -216,7 +216,11 @@ fn a_zip_of_no_trace_or_of_several_is_a_clear_error() {
     ] {
         let out = replay(&[path.to_str().unwrap(), "--alloc", "first-fit"]);
         assert_eq!(out.status.code(), Some(2));
-        assert!(stderr(&out).contains(&format!("{}: {message}", path.display())), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains(&format!("{}: {message}", path.display())),
+            "{}",
+            stderr(&out)
+        );
     }
 }
 
@@ -227,7 +231,12 @@ fn a_300_thread_android_trace_replays_on_300_os_threads() {
     let mut text = String::new();
     for t in 0..300u64 {
         for i in 0..4u64 {
-            text += &format!("{}: malloc {:#x} {}\n", 5000 + t, 0x10_0000 + 0x1000 * (4 * t + i), 16 + i);
+            text += &format!(
+                "{}: malloc {:#x} {}\n",
+                5000 + t,
+                0x10_0000 + 0x1000 * (4 * t + i),
+                16 + i
+            );
         }
     }
     for t in 0..300u64 {
@@ -337,7 +346,8 @@ fn bad_input_names_the_file_or_stdin_and_the_line_and_exits_2() {
         "{}",
         stderr(&out)
     );
-    let out = replay_with_stdin(&["-", "--alloc", "first-fit", "--lenient", "--json", "-"], mid_run);
+    let out =
+        replay_with_stdin(&["-", "--alloc", "first-fit", "--lenient", "--json", "-"], mid_run);
     assert!(out.status.success(), "{}", stderr(&out));
     let json: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["trace"]["skipped"]["not_live"], 1, "{}", json["trace"]);
@@ -345,7 +355,8 @@ fn bad_input_names_the_file_or_stdin_and_the_line_and_exits_2() {
     let out = replay_with_stdin(&["-"], b"hello\n");
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        stderr(&out).contains("<stdin>:1: cannot tell the trace's format from this line, \"hello\""),
+        stderr(&out)
+            .contains("<stdin>:1: cannot tell the trace's format from this line, \"hello\""),
         "{}",
         stderr(&out)
     );
