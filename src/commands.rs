@@ -118,7 +118,7 @@ fn load(
     if small && !config.stream {
         return Ok(Loaded::Memory(trace::load_reporting(path, format, config.parse, progress)?));
     }
-    let name = input.shown.file_name().map_or("trace".into(), |n| n.to_string_lossy().into_owned());
+    let name = input.path.file_name().map_or("trace".into(), |n| n.to_string_lossy().into_owned());
     let dir = std::env::temp_dir();
     let temp_error = |source| Error::Output { dest: dir.display().to_string(), source };
     let (mut file, temp) = cleanup::temp_file_in(&dir, "replay-", &format!("-{name}.rtrace"), None)
