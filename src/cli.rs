@@ -55,8 +55,9 @@ pub enum Command {
     /// Generate a synthetic trace (native CSV), reproducible from its seed: program behaviours
     /// after Wilson et al. (ramp, peak, plateau) with a choice of size distributions.
     Gen(GenArgs),
-    /// Convert a trace between CSV (or mtrace) and the binary .rtrace format, by the output's
-    /// extension: `replay convert trace.csv -o trace.rtrace`, `replay convert t.rtrace -o t.csv`.
+    /// Convert a trace between formats: any to the binary .rtrace or to CSV, by the output's
+    /// extension (`replay convert trace.csv -o trace.rtrace`, `replay convert t.rtrace -o t.csv`),
+    /// or to what --to names (`replay convert t.csv -o t.txt --to android`).
     Convert(ConvertArgs),
 }
 
@@ -83,13 +84,13 @@ pub struct RecordArgs {
 
 #[derive(Debug, Args)]
 pub struct StatsArgs {
-    /// The trace to profile.
+    /// The trace to profile (`-` for standard input).
     #[arg(value_name = "TRACE")]
     pub trace: PathBuf,
 
-    /// Format of the trace file.
-    #[arg(long, value_enum, default_value_t = InputFormat::Csv)]
-    pub format: InputFormat,
+    /// Format of the trace file (by default told from its content).
+    #[arg(long, value_enum)]
+    pub format: Option<InputFormat>,
 
     /// Skip invalid events (and count them) instead of stopping at the first.
     #[arg(long)]
@@ -161,7 +162,8 @@ pub struct MergeArgs {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The trace to replay (native CSV, .csv.gz, or binary .rtrace; see --format).
+    /// The trace to replay, in any format --format names (told from its content), gzip-, zstd-
+    /// or zip-compressed or not; `-` reads it from standard input.
     #[arg(required = true, value_name = "TRACE")]
     pub trace: Option<PathBuf>,
 
@@ -188,9 +190,9 @@ pub struct RunArgs {
           value_parser = clap::builder::RangedU64ValueParser::<u64>::new().range(..=MAX_REAL_TIMEOUT))]
     pub real_timeout: u64,
 
-    /// Format of the trace file.
-    #[arg(long, value_enum, default_value_t = InputFormat::Csv)]
-    pub format: InputFormat,
+    /// Format of the trace file (by default told from its content).
+    #[arg(long, value_enum)]
+    pub format: Option<InputFormat>,
 
     /// Skip invalid events (and count them) instead of stopping at the first.
     #[arg(long)]
@@ -314,11 +316,11 @@ pub struct RunArgs {
 
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// Format of the input file.
+    /// Format of the input file (by default told from its content).
     #[arg(long, value_enum)]
-    pub from: ImportFormat,
+    pub from: Option<ImportFormat>,
 
-    /// The file to convert.
+    /// The file to convert (`-` for standard input).
     #[arg(value_name = "IN")]
     pub input: PathBuf,
 
@@ -384,17 +386,22 @@ pub enum GenPattern {
 
 #[derive(Debug, Args)]
 pub struct ConvertArgs {
-    /// The trace to convert (CSV, .csv.gz, mtrace or .rtrace; see --format).
+    /// The trace to convert, in any format (`-` for standard input).
     #[arg(value_name = "IN")]
     pub input: PathBuf,
 
-    /// Where to write: a name ending in .rtrace gets the binary format, any other name CSV.
+    /// Where to write: a name ending in .rtrace gets the binary format, any other name CSV
+    /// (unless --to says otherwise).
     #[arg(short, long, value_name = "OUT")]
     pub output: PathBuf,
 
-    /// Format of the input file (an .rtrace file is recognised by its contents anyway).
-    #[arg(long, value_enum, default_value_t = InputFormat::Csv)]
-    pub format: InputFormat,
+    /// Format of the input file (by default told from its content).
+    #[arg(long, value_enum)]
+    pub format: Option<InputFormat>,
+
+    /// Format to write (by default by OUT's name: .rtrace, or CSV).
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub to: Option<OutputFormat>,
 
     /// Drop invalid events (and count them) instead of stopping at the first.
     #[arg(long)]
@@ -413,6 +420,10 @@ pub enum InputFormat {
     Rep,
     /// replay's binary trace format (`replay convert`); also recognised by its first bytes.
     Rtrace,
+    /// Android's record_allocs text (memory_replay's format; a .zip of one .txt is read too).
+    Android,
+    /// Firefox's logalloc log, raw or munged (#N slots).
+    Logalloc,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -423,6 +434,23 @@ pub enum ImportFormat {
     Heaptrack,
     /// The CS:APP malloc lab's .rep trace.
     Rep,
+    /// Android's record_allocs text (memory_replay's format; a .zip of one .txt is read too).
+    Android,
+    /// Firefox's logalloc log, raw or munged (#N slots).
+    Logalloc,
+}
+
+/// What `replay convert --to` writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// replay's native CSV, with thread and time_ns columns.
+    Csv,
+    /// replay's binary trace format.
+    Rtrace,
+    /// Android's record_allocs text, with each event's thread.
+    Android,
+    /// Firefox's logalloc log (raw, process 1), with each event's thread.
+    Logalloc,
 }
 
 /// `--alloc`'s long help, generated from the registry so that it cannot drift.
@@ -456,6 +484,21 @@ impl From<InputFormat> for crate::trace::Format {
             InputFormat::Heaptrack => Format::Heaptrack,
             InputFormat::Rep => Format::Rep,
             InputFormat::Rtrace => Format::Rtrace,
+            InputFormat::Android => Format::Android,
+            InputFormat::Logalloc => Format::Logalloc,
+        }
+    }
+}
+
+impl From<ImportFormat> for crate::trace::Format {
+    fn from(format: ImportFormat) -> crate::trace::Format {
+        use crate::trace::Format;
+        match format {
+            ImportFormat::Mtrace => Format::Mtrace,
+            ImportFormat::Heaptrack => Format::Heaptrack,
+            ImportFormat::Rep => Format::Rep,
+            ImportFormat::Android => Format::Android,
+            ImportFormat::Logalloc => Format::Logalloc,
         }
     }
 }

@@ -5,7 +5,7 @@
 use crate::alloc::{self, round_up, Params, ALIGN};
 use crate::cleanup;
 use crate::cli::{
-    CompareArgs, ConvertArgs, GenArgs, GenPattern, GenSizes, ImportArgs, ImportFormat, MergeArgs,
+    CompareArgs, ConvertArgs, GenArgs, GenPattern, GenSizes, ImportArgs, MergeArgs, OutputFormat,
     RecordArgs, RunArgs, StatsArgs,
 };
 use crate::config::{self, RunConfig};
@@ -27,7 +27,7 @@ use crate::report::write::{self, Destination};
 use crate::report::{request_size_histogram, Exporter, Report, TraceSummary};
 use crate::stats::StatsConfig;
 use crate::trace::rtrace::Rtrace;
-use crate::trace::{self, Format, ParseOptions};
+use crate::trace::{self, Format, ParseOptions, TextFormat};
 use crate::Error;
 use std::path::{Path, PathBuf};
 
@@ -45,33 +45,80 @@ enum Loaded {
     },
 }
 
-/// Whether `path` is read through a decompressor (see [`trace::open`]).
-fn compressed(path: &Path) -> bool {
-    path.extension().is_some_and(|ext| ext == "gz" || ext == "zst")
+/// A trace named on the command line, ready to be opened by path. `-` is standard input,
+/// copied once into a private temporary file (mode 0600, in the system's temporary directory,
+/// removed at the end or on a signal: see [`crate::cleanup`]): the streaming passes and the real
+/// allocators' child processes read the trace by path, some of them more than once.
+struct Input {
+    /// The file to read.
+    path: PathBuf,
+    /// What messages and reports call it: the path as given, or `<stdin>`.
+    shown: PathBuf,
+    _spool: Option<cleanup::TempFile>,
+}
+
+impl Input {
+    fn new(named: &Path) -> Result<Input, Error> {
+        if named != Path::new("-") {
+            return Ok(Input {
+                path: named.to_path_buf(),
+                shown: named.to_path_buf(),
+                _spool: None,
+            });
+        }
+        let shown = PathBuf::from("<stdin>");
+        let dir = std::env::temp_dir();
+        let temp_error = |source| Error::Output { dest: dir.display().to_string(), source };
+        let (mut file, spool) =
+            cleanup::temp_file_in(&dir, "replay-", "-stdin", Some(0o600)).map_err(temp_error)?;
+        std::io::copy(&mut std::io::stdin().lock(), &mut file).map_err(|source| {
+            Error::Trace(trace::TraceError::Io { path: shown.clone(), source })
+        })?;
+        drop(file);
+        Ok(Input { path: spool.path().to_path_buf(), shown, _spool: Some(spool) })
+    }
+
+    /// `error`, calling the temporary copy of standard input `<stdin>`.
+    fn named(&self, error: impl Into<Error>) -> Error {
+        match error.into() {
+            Error::Trace(e) => Error::Trace(e.naming(&self.path, &self.shown)),
+            other => other,
+        }
+    }
+
+    /// The trace's format: `given` (`--format`), or what its content says.
+    fn format(&self, given: Option<Format>) -> Result<Format, Error> {
+        Format::resolve(&self.path, given).map_err(|e| self.named(e))
+    }
 }
 
 /// Load the trace for a run. An `.rtrace` file is streamed. Any other input is parsed whole
 /// into memory only when its size is known to be small: an uncompressed file of at most
-/// [`STREAM_ABOVE_BYTES`] on disk. A compressed file (`.gz`, `.zst`, whatever the format inside)
-/// says nothing sound about its decompressed size (2.6 MB of gzip can hold 82 million events),
-/// so it is always streamed, like a large file or any file with `--stream`: parsed once, event
-/// by event, into a temporary `.rtrace` file in the system's temporary directory (a new file
-/// with an unpredictable name, removed at the end or on a signal), which every pass then
-/// streams. Memory then stays bounded by a chunk plus the strategies' state, whatever the
+/// [`STREAM_ABOVE_BYTES`] on disk. A compressed file (gzip, zstd or zip, whatever the format
+/// inside) says nothing sound about its decompressed size (2.6 MB of gzip can hold 82 million
+/// events), so it is always streamed, like a large file or any file with `--stream`: parsed
+/// once, event by event, into a temporary `.rtrace` file in the system's temporary directory (a
+/// new file with an unpredictable name, removed at the end or on a signal), which every pass
+/// then streams. Memory then stays bounded by a chunk plus the strategies' state, whatever the
 /// trace's length.
-fn load(config: &RunConfig, progress: Option<trace::ReadProgress>) -> Result<Loaded, Error> {
-    let path = &config.trace;
-    let format = Format::detect(path, config.format);
+fn load(
+    input: &Input,
+    format: Format,
+    config: &RunConfig,
+    progress: Option<trace::ReadProgress>,
+) -> Result<Loaded, Error> {
+    let path = &input.path;
     if format == Format::Rtrace {
         let rtrace = Rtrace::open_with(path, config.parse)?;
         return Ok(Loaded::Stream { rtrace, _temp: None });
     }
     let on_disk = std::fs::metadata(path).map_or(0, |m| m.len());
-    let small = !compressed(path) && on_disk <= STREAM_ABOVE_BYTES;
+    let compressed = trace::Compression::of_file(path) != trace::Compression::None;
+    let small = !compressed && on_disk <= STREAM_ABOVE_BYTES;
     if small && !config.stream {
         return Ok(Loaded::Memory(trace::load_reporting(path, format, config.parse, progress)?));
     }
-    let name = path.file_name().map_or("trace".into(), |n| n.to_string_lossy().into_owned());
+    let name = input.path.file_name().map_or("trace".into(), |n| n.to_string_lossy().into_owned());
     let dir = std::env::temp_dir();
     let temp_error = |source| Error::Output { dest: dir.display().to_string(), source };
     let (mut file, temp) = cleanup::temp_file_in(&dir, "replay-", &format!("-{name}.rtrace"), None)
@@ -104,7 +151,7 @@ struct Outputs {
 /// other, or mix on standard output, are refused (usage errors); every file output gets its
 /// temporary file now and the report its staging directory, which proves its directory exists
 /// and is writable.
-fn prepare_outputs(config: &RunConfig) -> Result<Outputs, Error> {
+fn prepare_outputs(config: &RunConfig, trace: &Path) -> Result<Outputs, Error> {
     let chosen: Vec<(&str, &Destination, &'static dyn Exporter)> = [
         ("--json", &config.json, &JsonExporter as &'static dyn Exporter),
         ("--csv", &config.csv, &CsvExporter),
@@ -113,7 +160,7 @@ fn prepare_outputs(config: &RunConfig) -> Result<Outputs, Error> {
     .into_iter()
     .filter_map(|(option, dest, exporter)| dest.as_ref().map(|d| (option, d, exporter)))
     .collect();
-    let mut inputs = vec![config.trace.as_path()];
+    let mut inputs = vec![trace];
     inputs.extend(config.baseline.as_deref());
     let named: Vec<(&str, &Destination)> = chosen.iter().map(|(o, d, _)| (*o, *d)).collect();
     write::check_distinct(&inputs, &named).map_err(Error::Usage)?;
@@ -191,7 +238,7 @@ pub fn run_config(args: &RunArgs) -> Result<RunConfig, String> {
         .collect::<Result<Vec<_>, String>>()?;
     Ok(RunConfig {
         trace,
-        format: args.format.into(),
+        format: args.format.map(Format::from),
         parse: ParseOptions { lenient: args.lenient, one_thread: args.threads == Some(1) },
         strategies: chosen.simulated,
         real: chosen.real,
@@ -238,10 +285,14 @@ pub fn run(config: &RunConfig) -> Result<bool, Error> {
     // Read the baseline first: a bad one should fail before a long replay, not after.
     let baseline =
         config.baseline.as_deref().map(ResultFile::read).transpose().map_err(Error::Usage)?;
-    let outputs = prepare_outputs(config)?;
+    let input = Input::new(&config.trace)?;
+    let detected = input.format(config.format)?;
+    let outputs = prepare_outputs(config, &input.path)?;
     let progress = Progress::new(config.quiet);
-    let parsing = progress.file_bar(format!("parsing {}", config.trace.display()), &config.trace);
+    let parsing = progress.file_bar(format!("parsing {}", input.shown.display()), &input.path);
     let loaded = load(
+        &input,
+        detected,
         config,
         Some(std::sync::Arc::new({
             let parsing = parsing.clone();
@@ -249,20 +300,20 @@ pub fn run(config: &RunConfig) -> Result<bool, Error> {
         })),
     );
     parsing.finish_and_clear();
-    let loaded = loaded?;
-    let format = Format::detect(&config.trace, config.format).name();
+    let loaded = loaded.map_err(|e| input.named(e))?;
+    let format = detected.name();
     // What the report says about the trace, its line map, and where the passes read it.
     let (summary, lines, source): (TraceSummary, trace::Trace, Box<dyn EventSource + '_>) =
         match &loaded {
             Loaded::Memory(trace) => (
                 TraceSummary {
-                    path: config.trace.display().to_string(),
+                    path: input.shown.display().to_string(),
                     format,
                     events: trace.events.len() as u64,
                     blocks: trace.blocks,
                     skipped: trace.skipped.clone(),
                     request_sizes: request_size_histogram(&trace.events),
-                    content_hash: hash::of_file(&config.trace, hash::Algorithm::default()).ok(),
+                    content_hash: hash::of_file(&input.path, hash::Algorithm::default()).ok(),
                 },
                 trace::Trace {
                     gaps: trace.gaps.clone(),
@@ -283,13 +334,13 @@ pub fn run(config: &RunConfig) -> Result<bool, Error> {
                 })?;
                 (
                     TraceSummary {
-                        path: config.trace.display().to_string(),
+                        path: input.shown.display().to_string(),
                         format,
                         events: rtrace.header.events,
                         blocks: u32::try_from(rtrace.header.blocks).unwrap_or(u32::MAX),
                         skipped: rtrace.header.skipped(),
                         request_sizes: sizes,
-                        content_hash: hash::of_file(&config.trace, hash::Algorithm::default()).ok(),
+                        content_hash: hash::of_file(&input.path, hash::Algorithm::default()).ok(),
                     },
                     trace::Trace {
                         gaps: rtrace.gaps.clone(),
@@ -326,7 +377,7 @@ pub fn run(config: &RunConfig) -> Result<bool, Error> {
     replaying.finish_and_clear();
     let mut results = results?;
     let heap = results.iter_mut().filter_map(|r| r.heap.take()).collect();
-    let real = replay_real(config, &progress)?;
+    let real = replay_real(config, &input, detected, &progress)?;
     let report = Report {
         trace: summary,
         params: config.params,
@@ -381,9 +432,9 @@ pub fn run(config: &RunConfig) -> Result<bool, Error> {
     // The comparison reads this run as its JSON says it, so `--baseline` and `replay compare`
     // of the same two files agree exactly.
     let json = JsonExporter.export(&report)?;
-    let new = ResultFile::parse(format!("this run of {}", config.trace.display()), &json)
+    let new = ResultFile::parse(format!("this run of {}", input.shown.display()), &json)
         .map_err(Error::Usage)?;
-    let note = gate_compare::check_same_trace(&old, &new, config.force, Some(&config.trace))
+    let note = gate_compare::check_same_trace(&old, &new, config.force, Some(&input.path))
         .map_err(Error::Usage)?;
     let comparison =
         gate_compare::compare(&old, &new, &config.thresholds, config.allow_missing, note);
@@ -398,14 +449,20 @@ pub fn run(config: &RunConfig) -> Result<bool, Error> {
 
 /// The real allocators of `--alloc`, one after another (each in its own child processes, so
 /// they never share a heap or compete for the cores while timed).
-fn replay_real(config: &RunConfig, progress: &Progress) -> Result<Vec<RealResult>, Error> {
+/// The child reads `input` by path, in the format found for it (the same for every child).
+fn replay_real(
+    config: &RunConfig,
+    input: &Input,
+    format: Format,
+    progress: &Progress,
+) -> Result<Vec<RealResult>, Error> {
     if config.real.is_empty() {
         return Ok(Vec::new());
     }
     let plan = RealPlan {
         exe: crate::real::run::this_exe().map_err(Error::Usage)?,
-        trace: config.trace.clone(),
-        format: Format::detect(&config.trace, config.format).name().to_string(),
+        trace: input.path.clone(),
+        format: format.name().to_string(),
         lenient: config.parse.lenient,
         runs: config.timing.runs,
         touch: config.touch,
@@ -477,26 +534,34 @@ pub fn merge(args: &MergeArgs) -> Result<(), Error> {
     Ok(())
 }
 
-/// `replay import --from FORMAT IN -o OUT`: convert another tool's trace into native CSV.
+/// `replay import [--from FORMAT] IN -o OUT`: convert another tool's trace into native CSV.
 /// The CSV is built in memory and written atomically, so bad input leaves no partial file.
 pub fn import(args: &ImportArgs) -> Result<(), Error> {
     let dest = Destination::parse(&args.output);
-    write::check_distinct(&[&args.input], &[("-o", &dest)]).map_err(Error::Usage)?;
+    let input = Input::new(&args.input)?;
+    write::check_distinct(&[&input.path], &[("-o", &dest)]).map_err(Error::Usage)?;
     let prepared = prepare(&dest)?;
-    let input = trace::open(&args.input)?;
+    let format = input.format(args.from.map(Format::from))?;
+    if format == Format::Rtrace {
+        return Err(Error::Usage(format!(
+            "{} is an rtrace file: `replay convert` writes it out as CSV",
+            input.shown.display()
+        )));
+    }
     let options = ParseOptions { lenient: args.lenient, ..ParseOptions::default() };
     let mut csv = Vec::new();
-    let summary = match args.from {
-        ImportFormat::Mtrace => trace::mtrace::to_csv(input, &args.input, &mut csv, options)?,
-        ImportFormat::Heaptrack => trace::heaptrack::to_csv(input, &args.input, &mut csv, options)?,
-        ImportFormat::Rep => trace::rep::to_csv(input, &args.input, &mut csv, options)?,
-    };
+    let summary = trace::open(&input.path)
+        .and_then(|reader| {
+            trace::convert(reader, &input.path, format, options, &mut csv, TextFormat::Csv)
+        })
+        .map_err(|e| input.named(e))?;
     finish(&dest, prepared, &csv)?;
     let mut note = format!(
-        "replay: imported {} events ({} blocks) from {} into {dest}",
+        "replay: imported {} events ({} blocks) from {} ({}) into {dest}",
         summary.events,
         summary.blocks,
-        args.input.display()
+        input.shown.display(),
+        format.name()
     );
     if summary.failed > 0 {
         note.push_str(&format!(
@@ -570,71 +635,102 @@ pub fn gen(args: &GenArgs) -> Result<(), Error> {
     Ok(())
 }
 
-/// `replay convert IN -o OUT`: CSV (or mtrace) to `.rtrace` when OUT ends in `.rtrace`, anything
-/// to CSV otherwise. Streams both ways; OUT is replaced atomically.
+/// `replay convert IN -o OUT [--to FORMAT]`: any format to `.rtrace` (when OUT ends in
+/// `.rtrace`, or `--to rtrace`), any text format to CSV (or to what `--to` names), an `.rtrace`
+/// to CSV. Streams both ways; OUT is replaced atomically.
 pub fn convert(args: &ConvertArgs) -> Result<(), Error> {
     use crate::trace::rtrace::{self, Rtrace};
-    let format = Format::detect(&args.input, args.format.into());
-    let to_rtrace = args.output.extension().is_some_and(|ext| ext == "rtrace");
+    let input = Input::new(&args.input)?;
+    let format = input.format(args.format.map(Format::from))?;
+    let to = args.to.unwrap_or(if args.output.extension().is_some_and(|ext| ext == "rtrace") {
+        OutputFormat::Rtrace
+    } else {
+        OutputFormat::Csv
+    });
     let dest = Destination::parse(&args.output);
-    write::check_distinct(&[&args.input], &[("-o", &dest)]).map_err(Error::Usage)?;
+    write::check_distinct(&[&input.path], &[("-o", &dest)]).map_err(Error::Usage)?;
     let output_error = |source| Error::Output { dest: dest.to_string(), source };
-    let note = match (&dest, to_rtrace) {
-        (Destination::File(path), true) => {
+    let options = ParseOptions { lenient: args.lenient, ..ParseOptions::default() };
+    let text = match to {
+        OutputFormat::Csv => TextFormat::Csv,
+        OutputFormat::Android => TextFormat::Android,
+        OutputFormat::Logalloc => TextFormat::Logalloc,
+        OutputFormat::Rtrace => {
+            let Destination::File(path) = &dest else {
+                return Err(Error::Usage("an .rtrace file cannot go to standard output".into()));
+            };
             if format == Format::Rtrace {
                 return Err(Error::Usage(format!(
                     "{} is already an rtrace file",
-                    args.input.display()
+                    input.shown.display()
                 )));
             }
             let mut file = write::AtomicFile::create(path).map_err(output_error)?;
-            let options = ParseOptions { lenient: args.lenient, ..ParseOptions::default() };
             let out = file.file().map_err(output_error)?;
-            let header = rtrace::convert(&args.input, format, options, out, None)?;
+            let header = rtrace::convert(&input.path, format, options, out, None)
+                .map_err(|e| input.named(e))?;
             file.commit().map_err(output_error)?;
-            format!(
+            let note = format!(
                 "{} events ({} blocks in {} recycled ids)",
                 header.events, header.blocks, header.slots
-            )
-        }
-        (Destination::Stdout, true) => {
-            return Err(Error::Usage("an .rtrace file cannot go to standard output".into()))
-        }
-        (_, false) => {
-            let rtrace = if format == Format::Rtrace {
-                let options = ParseOptions { lenient: args.lenient, ..ParseOptions::default() };
-                Rtrace::open_with(&args.input, options)?
-            } else {
-                return Err(Error::Usage(format!(
-                    "{} is not an rtrace file; to convert to CSV, give an .rtrace file \
-                     (or `replay import` for other tools' formats)",
-                    args.input.display()
-                )));
-            };
-            match &dest {
-                Destination::Stdout => match rtrace::to_csv(&rtrace, std::io::stdout().lock()) {
-                    Err(crate::trace::TraceError::Write { source })
-                        if source.kind() == std::io::ErrorKind::BrokenPipe => {}
-                    other => other?,
-                },
-                Destination::File(path) => {
-                    let mut file = write::AtomicFile::create(path).map_err(output_error)?;
-                    rtrace::to_csv(&rtrace, &mut file)?;
-                    file.commit().map_err(output_error)?;
-                }
-            }
-            format!("{} events", rtrace.header.events)
+            );
+            eprintln!("replay: converted {note} from {} into {dest}", input.shown.display());
+            return Ok(());
         }
     };
-    eprintln!("replay: converted {note} from {} into {dest}", args.input.display());
+    // Writes the converted trace to `out`: `Ok(None)` when `out` is a closed pipe.
+    let write_out = |out: &mut dyn std::io::Write| -> Result<Option<u64>, Error> {
+        let outcome = if format == Format::Rtrace {
+            if text != TextFormat::Csv {
+                return Err(Error::Usage(format!(
+                    "{} is an rtrace file, which converts to CSV only: convert that CSV further",
+                    input.shown.display()
+                )));
+            }
+            Rtrace::open_with(&input.path, options).and_then(|rtrace| {
+                rtrace::to_csv(&rtrace, &mut *out).map(|()| rtrace.header.events)
+            })
+        } else {
+            trace::open(&input.path)
+                .and_then(|reader| trace::convert(reader, &input.path, format, options, out, text))
+                .map(|summary| summary.events)
+        };
+        match outcome {
+            Err(crate::trace::TraceError::Write { source })
+                if source.kind() == std::io::ErrorKind::BrokenPipe =>
+            {
+                Ok(None)
+            }
+            other => other.map(Some).map_err(|e| input.named(e)),
+        }
+    };
+    let events = match &dest {
+        Destination::Stdout => write_out(&mut std::io::stdout().lock())?,
+        Destination::File(path) => {
+            let mut file = write::AtomicFile::create(path).map_err(output_error)?;
+            let events = write_out(&mut file)?;
+            file.commit().map_err(output_error)?;
+            events
+        }
+    };
+    if let Some(events) = events {
+        eprintln!(
+            "replay: converted {events} events from {} ({}) into {dest}",
+            input.shown.display(),
+            format.name()
+        );
+    }
     Ok(())
 }
 
 /// `replay stats TRACE [--json FILE]`.
 pub fn stats(args: &StatsArgs) -> Result<(), Error> {
+    let input = Input::new(&args.trace)?;
+    let format = input.format(args.format.map(Format::from))?;
     crate::stats::command(&StatsConfig {
-        trace: args.trace.clone(),
-        format: args.format.into(),
+        trace: input.path.clone(),
+        shown: input.shown.clone(),
+        format,
         parse: ParseOptions { lenient: args.lenient, ..ParseOptions::default() },
         json: args.json.as_deref().map(Destination::parse),
     })

@@ -12,8 +12,10 @@ use std::path::PathBuf;
 /// A replay run, ready to go.
 #[derive(Debug)]
 pub struct RunConfig {
+    /// The trace (`-`: standard input).
     pub trace: PathBuf,
-    pub format: Format,
+    /// `--format`; `None`: told from the trace's content (`Format::resolve`).
+    pub format: Option<Format>,
     pub parse: ParseOptions,
     pub strategies: Vec<&'static StrategyEntry>,
     /// Real allocators to replay, each in child processes (`--alloc glibc,preload:PATH`).

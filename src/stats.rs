@@ -419,6 +419,9 @@ pub fn render(stats: &TraceStats) -> String {
 pub struct StatsConfig {
     /// The trace to profile.
     pub trace: PathBuf,
+    /// What the profile calls it (`<stdin>` for a trace read from standard input, which
+    /// `trace` is a temporary copy of).
+    pub shown: PathBuf,
     pub format: Format,
     pub parse: ParseOptions,
     /// Where the profile goes as JSON, if anywhere; standard output replaces the text.
@@ -428,8 +431,15 @@ pub struct StatsConfig {
 /// `replay stats TRACE [--json FILE]`: the profile as text on standard output, and as JSON.
 pub fn command(config: &StatsConfig) -> Result<(), Error> {
     let format = config.format;
-    let trace = trace::load(&config.trace, format, config.parse)?;
-    let threads = if format == Format::Csv { count_threads(&config.trace) } else { None };
+    let mut trace = trace::load(&config.trace, format, config.parse)
+        .map_err(|e| e.naming(&config.trace, &config.shown))?;
+    trace.path.clone_from(&config.shown);
+    let threads = match format {
+        Format::Csv => count_threads(&config.trace),
+        // Formats that name every line's thread: a trace of one thread keeps none.
+        Format::Android | Format::Logalloc => Some(trace.thread_ids.len().max(1) as u64),
+        _ => None,
+    };
     let stats = profile(&trace, threads);
     let mut to_stdout = false;
     if let Some(dest) = &config.json {

@@ -374,14 +374,7 @@ fn write_report(json: &str) {
 
 /// The format named `name`, as the request gives it.
 fn format_named(name: &str) -> Result<Format, String> {
-    Ok(match name {
-        "csv" => Format::Csv,
-        "mtrace" => Format::Mtrace,
-        "heaptrack" => Format::Heaptrack,
-        "rep" => Format::Rep,
-        "rtrace" => Format::Rtrace,
-        _ => return Err(format!("unknown trace format {name:?}")),
-    })
+    Format::named(name).ok_or_else(|| format!("unknown trace format {name:?}"))
 }
 
 /// The memfd's layout: this header, the request's JSON, zero padding to a multiple of 16, then

@@ -29,6 +29,16 @@ pub(crate) trait Sink {
     /// `event` allocated, resized or freed the block recorded at `ptr` (for `realloc`, moved from
     /// `old_ptr`; 0 otherwise).
     fn event(&mut self, event: Event, ptr: u64, old_ptr: u64) -> Result<(), TraceError>;
+
+    /// The events that follow were recorded on thread `tid` (see [`Builder::on_thread`]).
+    /// Ignored unless the sink writes threads out.
+    #[inline]
+    fn thread(&mut self, _tid: Option<u64>) {}
+
+    /// The events that follow were recorded at `ns` (see [`Builder::on_time`]). Ignored unless
+    /// the sink writes times out.
+    #[inline]
+    fn time(&mut self, _ns: Option<u64>) {}
 }
 
 /// Keeps the events, for a [`Trace`].
@@ -166,6 +176,7 @@ impl<S: Sink> Builder<S> {
     /// Ignored unless [`Builder::track_threads`] was called.
     #[inline]
     pub(crate) fn on_thread(&mut self, tid: Option<u64>) {
+        self.sink.thread(tid);
         if let Some(threads) = &mut self.threads {
             let next = threads.ids.len();
             threads.current = *threads.index.entry(tid).or_insert_with(|| {
@@ -174,6 +185,13 @@ impl<S: Sink> Builder<S> {
                 next as u32
             });
         }
+    }
+
+    /// The line about to be handed over was recorded at `ns` (`None`: not said): for a sink
+    /// that writes times out (a conversion's CSV `time_ns`); a [`Trace`] keeps no times.
+    #[inline]
+    pub(crate) fn on_time(&mut self, ns: Option<u64>) {
+        self.sink.time(ns);
     }
 
     /// Remember freed pointers, so that a later `write` through one is a use-after-free.

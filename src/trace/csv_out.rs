@@ -228,6 +228,36 @@ impl<W: Write> Sink for CsvSink<W> {
         }
         self.writer.row(event.op, &row).map_err(|source| TraceError::Write { source })
     }
+
+    #[inline]
+    fn thread(&mut self, tid: Option<u64>) {
+        self.thread = tid;
+    }
+
+    #[inline]
+    fn time(&mut self, ns: Option<u64>) {
+        self.time_ns = ns;
+    }
+}
+
+/// A sink that writes a trace out as text ([`CsvSink`], and the writers of other formats):
+/// what [`convert_into`] needs of it.
+pub(crate) trait TextSink: Sink {
+    /// Write everything buffered and flush.
+    fn finish(self) -> std::io::Result<()>;
+}
+
+impl<W: Write> TextSink for CsvSink<W> {
+    fn finish(self) -> std::io::Result<()> {
+        self.writer.finish().map(drop)
+    }
+}
+
+impl<W: Write> CsvSink<W> {
+    /// A sink writing [`Columns::CONVERTED`] to `out`.
+    pub(crate) fn new(out: W) -> CsvSink<W> {
+        CsvSink { writer: CsvWriter::new(out, Columns::CONVERTED), thread: None, time_ns: None }
+    }
 }
 
 /// Run `read` (a format's reader, feeding a builder) and write the CSV to `out`. An input
@@ -238,12 +268,20 @@ pub(crate) fn convert<W: Write>(
     options: ParseOptions,
     read: impl FnOnce(&mut Builder<CsvSink<W>>) -> Result<(), TraceError>,
 ) -> Result<ImportSummary, TraceError> {
-    let sink =
-        CsvSink { writer: CsvWriter::new(out, Columns::CONVERTED), thread: None, time_ns: None };
+    convert_into(path, CsvSink::new(out), options, read)
+}
+
+/// [`convert`], writing through any [`TextSink`].
+pub(crate) fn convert_into<K: TextSink>(
+    path: &Path,
+    sink: K,
+    options: ParseOptions,
+    read: impl FnOnce(&mut Builder<K>) -> Result<(), TraceError>,
+) -> Result<ImportSummary, TraceError> {
     let mut builder = Builder::new(path, options, sink);
     read(&mut builder)?;
     let summary = builder.summary();
-    builder.sink.writer.finish().map_err(|source| TraceError::Write { source })?;
+    builder.sink.finish().map_err(|source| TraceError::Write { source })?;
     if summary.events == 0 {
         return Err(TraceError::File {
             path: path.to_path_buf(),

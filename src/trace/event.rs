@@ -233,6 +233,11 @@ pub enum Format {
     Rep,
     /// The binary format of [`rtrace`](super::rtrace).
     Rtrace,
+    /// Android's `record_allocs` text, as bionic's malloc debug writes it and `memory_replay`
+    /// reads it (see [`android`](super::android)).
+    Android,
+    /// Firefox's `logalloc` log, raw or munged (see [`logalloc`](super::logalloc)).
+    Logalloc,
 }
 
 impl Format {
@@ -244,7 +249,26 @@ impl Format {
             Format::Heaptrack => "heaptrack",
             Format::Rep => "rep",
             Format::Rtrace => "rtrace",
+            Format::Android => "android",
+            Format::Logalloc => "logalloc",
         }
+    }
+
+    /// Every format, in the order content detection tries them (see
+    /// [`detect`](super::detect)).
+    pub const ALL: [Format; 7] = [
+        Format::Rtrace,
+        Format::Csv,
+        Format::Android,
+        Format::Logalloc,
+        Format::Mtrace,
+        Format::Heaptrack,
+        Format::Rep,
+    ];
+
+    /// The format of that [`name`](Format::name).
+    pub fn named(name: &str) -> Option<Format> {
+        Format::ALL.into_iter().find(|format| format.name() == name)
     }
 }
 
@@ -270,6 +294,20 @@ impl fmt::Display for LineTooLong {
 impl std::error::Error for LineTooLong {}
 
 impl TraceError {
+    /// This error with the file `file` called `name` instead (a trace read from standard input
+    /// through a temporary file is `<stdin>` in messages); other files are left as they are.
+    pub fn naming(self, file: &Path, name: &Path) -> TraceError {
+        let rename = |path: PathBuf| if path == file { name.to_path_buf() } else { path };
+        match self {
+            TraceError::Io { path, source } => TraceError::Io { path: rename(path), source },
+            TraceError::Invalid { path, line, message } => {
+                TraceError::Invalid { path: rename(path), line, message }
+            }
+            TraceError::File { path, message } => TraceError::File { path: rename(path), message },
+            other => other,
+        }
+    }
+
     /// The error for `source`, met while reading line `line` of `path`: a line too long for
     /// the reader [`open`](super::input::open) returns is [`TraceError::Invalid`] at that
     /// line, anything else [`TraceError::Io`].

@@ -1,23 +1,12 @@
-//! Loading a whole trace into memory in any [`Format`], and recognising an `.rtrace` file.
+//! Loading a whole trace into memory in any [`Format`].
 
 use super::event::{Format, ParseOptions, Trace, TraceError};
-use super::input::{open_reporting, ReadProgress};
-use super::{csv, heaptrack, mtrace, rep, rtrace};
+use super::input::{open_reporting, Compression, ReadProgress};
+use super::{android, csv, heaptrack, logalloc, mtrace, rep, rtrace};
 use std::path::Path;
 
-impl Format {
-    /// The format of the file at `path`: an `.rtrace` file is recognised by its magic whatever
-    /// `given` says (so `replay trace.rtrace` needs no `--format`); otherwise `given`.
-    pub fn detect(path: &Path, given: Format) -> Format {
-        if given == Format::Rtrace || rtrace::is_rtrace(path) {
-            Format::Rtrace
-        } else {
-            given
-        }
-    }
-}
-
-/// Read and validate the trace at `path` in `format`.
+/// Read and validate the trace at `path` in `format` (an `.rtrace` is recognised by its magic
+/// whatever `format` says; [`Format::resolve`] finds the format of a file).
 pub fn load(path: &Path, format: Format, options: ParseOptions) -> Result<Trace, TraceError> {
     load_reporting(path, format, options, None)
 }
@@ -29,20 +18,22 @@ pub fn load_reporting(
     options: ParseOptions,
     progress: Option<ReadProgress>,
 ) -> Result<Trace, TraceError> {
-    if Format::detect(path, format) == Format::Rtrace {
+    if format == Format::Rtrace || rtrace::is_rtrace(path) {
         return rtrace::Rtrace::open_with(path, options)?.load();
     }
     let input = open_reporting(path, progress)?;
     let trace = match format {
         Format::Csv => {
             // Only a plain file's length says how many events to expect.
-            let compressed = path.extension().is_some_and(|ext| ext == "gz");
+            let compressed = Compression::of_file(path) != Compression::None;
             let bytes = if compressed { 0 } else { std::fs::metadata(path).map_or(0, |m| m.len()) };
             csv::parse_with_size_hint(input, path, options, bytes)?
         }
         Format::Mtrace => mtrace::parse(input, path, options)?,
         Format::Heaptrack => heaptrack::parse(input, path, options)?,
         Format::Rep => rep::parse(input, path, options)?,
+        Format::Android => android::parse(input, path, options)?,
+        Format::Logalloc => logalloc::parse(input, path, options)?,
         Format::Rtrace => unreachable!("handled above"),
     };
     if trace.events.is_empty() {

@@ -1,13 +1,17 @@
 //! Traces: reading recorded allocation streams into a compact list of [`Event`]s.
 //!
 //! One file per input format (`csv.rs` is the native format, `mtrace.rs` glibc's `MALLOC_TRACE`
-//! text). Every parser validates as it goes and every error carries the file and line.
+//! text, `heaptrack.rs`, `rep.rs` the malloc lab's, `android.rs` Android's `record_allocs`,
+//! `logalloc.rs` Firefox's, `rtrace.rs` the binary one). Every parser validates as it goes and
+//! every error carries the file and line. [`Format::resolve`] (`detect.rs`) tells a file's
+//! format from its content.
 //!
 //! The files, in the order they depend on each other (none imports one after it, and none
 //! imports this file, which only declares and re-exports): `event.rs` (the events, the trace,
 //! the options and errors), `input.rs` ([`open`]), `builder.rs` (validation, shared by every
-//! parser), `csv_out.rs` (the one writer of native CSV), the formats, `rtrace.rs`, and
-//! `load.rs` ([`load`]).
+//! parser), `csv_out.rs` (the one writer of native CSV), the formats, `text.rs` (every text
+//! format behind one call), `rtrace.rs`, `detect.rs` ([`Format::resolve`]) and `load.rs`
+//! ([`load`]).
 //!
 //! # Lines have a maximum length
 //! Every text input is opened by [`open`] (or [`open_reporting`]), which caps its lines at
@@ -27,23 +31,29 @@
 //! A trace of `n` events therefore takes `16 n` bytes, plus a small side table of line numbers
 //! that is only non-empty where the event index and the line number drift apart.
 
+pub mod android;
 mod builder;
 pub mod csv;
 mod csv_out;
+mod detect;
 mod event;
 pub mod heaptrack;
 mod input;
 mod load;
+pub mod logalloc;
 pub mod mtrace;
 pub mod recorded;
 pub mod rep;
 pub mod rtrace;
 pub mod synth;
+mod text;
 
 pub use csv_out::ImportSummary;
+pub use detect::detect;
 pub use event::{
     BlockId, Event, Format, LineTooLong, Op, ParseOptions, SkipKind, Trace, TraceError,
     MAX_LINE_BYTES,
 };
-pub use input::{open, open_reporting, ReadProgress};
+pub use input::{open, open_reporting, Compression, ReadProgress};
 pub use load::{load, load_reporting};
+pub use text::{convert, TextFormat};

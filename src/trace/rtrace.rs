@@ -502,7 +502,7 @@ pub fn convert_to_file(
     Rtrace::open(output)
 }
 
-/// Parse the trace at `path` (CSV, .csv.gz or mtrace) event by event and write it to `out` as an
+/// Parse the trace at `path` (any text format, compressed or not) event by event and write it to `out` as an
 /// `.rtrace`, recycling block ids. Memory is O(live blocks), whatever the trace's length.
 /// `out` is written from the start; its header is written last. `progress`, if any, is told how
 /// much of the input was read as it goes.
@@ -521,18 +521,7 @@ pub fn convert(
     let sink = RtraceSink::new(writer).map_err(write_error)?;
     let mut builder = Builder::new(path, options, sink);
     builder.recycle_ids();
-    match format {
-        Format::Csv => super::csv::parse_into(input, path, &mut builder, options)?,
-        Format::Mtrace => super::mtrace::read(input, path, &mut builder)?,
-        Format::Heaptrack => super::heaptrack::read(input, path, &mut builder)?,
-        Format::Rep => super::rep::read(input, path, &mut builder)?,
-        Format::Rtrace => {
-            return Err(TraceError::File {
-                path: path.to_path_buf(),
-                message: "is already an rtrace file".into(),
-            })
-        }
-    }
+    super::text::read(format, input, path, &mut builder, options)?;
     let recycled = builder.recycles_ids();
     let summary = builder.summary();
     if summary.events == 0 {
