@@ -1,17 +1,64 @@
 //! `replay record -o OUT -- CMD ARGS...`: run a program under the interposer
-//! (`libreplay_interposer.so`, the workspace's `interposer/` crate, built next to the `replay`
-//! binary) and turn its raw recording into a native CSV trace with `thread` and `time_ns`.
+//! (`libreplay_interposer.so`, the workspace's `interposer/` crate) and turn its raw recording
+//! into a trace with `thread` and `time_ns`, and likewise for every other process of its tree.
 //!
 //! The program runs with `LD_PRELOAD` naming the interposer first (any `LD_PRELOAD` it already
-//! had follows), `REPLAY_RECORD_FILE` (the raw file, in a new private directory beside OUT)
-//! and `REPLAY_RECORD_PARENT` (this process's pid: only our direct child records, so the
-//! programs it forks or spawns do not). The raw file is read as the program writes it and
+//! had follows), `REPLAY_RECORD_FILE` (the first process's raw file, in a new private directory
+//! beside OUT), `REPLAY_RECORD_PARENT` (this process's pid: the process whose parent it is
+//! writes that file) and `REPLAY_RECORD_DIR` (that directory, where the other processes write
+//! theirs; not set with `--no-follow`). The first raw file is read as the program writes it and
 //! converted at once by [`crate::trace::recorded::to_csv_streaming`]: the conversion runs on
 //! the other core while the program runs, and little is left to do when it exits. It is
 //! converted again as a whole by [`crate::trace::recorded::to_csv`] when what was read cannot
 //! stand for the recording: the program `exec`ed another (which starts a new file), or the
 //! records cannot be put in order as they come (a damaged file). It is then removed
 //! (`--keep-raw` keeps it).
+//!
+//! # Processes
+//! Every process of the tree that loads the interposer records: children inherit `LD_PRELOAD`
+//! and the other variables through `fork` + `exec` (and `posix_spawn`, `vfork`), so the
+//! compiler proper (`cc1`) and the assembler (`as`) that `gcc` starts record as well as `gcc`.
+//! Each process writes its own raw file, `PID-START.raw` (START: its start time in
+//! `/proc/PID/stat`, so that a pid the kernel hands out again later gets another file), whose
+//! third record names its program (see [`crate::trace::recorded::process_of`]). A process that
+//! `exec`s another program starts its file anew, as the first process does: a process's trace
+//! is that of its last program (`sh -c 'exec ./app'` gives app's). Once the first process has
+//! exited, the others' files are converted whole into traces beside OUT, named by program and
+//! pid before OUT's extension ([`trace_of_process`]: `-o t.csv` gives `t.csv` for the first
+//! process and `t.cc1.4242.csv`, `t.as.4243.csv` for the others), and listed in the order they
+//! started, with their events. A process still running then (a daemon the program left behind)
+//! is converted as far as it got, and the listing says so. One that made no call has no trace.
+//! With `-o -` only the first process's trace is written (standard output holds one trace); the
+//! others are listed, with their events, as not written.
+//!
+//! A child forked without `exec` is not recorded: its heap starts as a copy of its parent's,
+//! so its frees of blocks it inherited would be frees of blocks its trace never allocated, and
+//! the trace would not replay strictly. Such a child leaves a mark (`PID-START.fork`), and the
+//! listing counts the forked children that left no recording of their own (a fork without
+//! `exec`, or an `exec` of a program that does not load the interposer).
+//!
+//! # Output
+//! OUT's extension says the format, as for `replay convert`: `.csv` (or none) the native CSV,
+//! `.csv.gz` (or `.gz`) the same gzip-compressed (on the writing thread), `.rtrace` the binary
+//! format (the CSV is staged in the private directory, then converted as `replay convert` does;
+//! it keeps no threads). Any other extension is refused before the program runs
+//! ([`TraceFormat::of`]). `-o -` writes CSV to standard output, and the program's own standard
+//! output (and its children's) goes to standard error instead, so that the trace is the only
+//! thing on standard output.
+//!
+//! # Where the interposer comes from
+//! `build.rs` builds the interposer and `replay` carries it inside ([`EMBEDDED`]), so that a
+//! binary alone (`cargo install`) records. A `libreplay_interposer.so` next to the binary (or
+//! one directory up, for a test binary in `deps/`), as `cargo build` leaves it, is used first.
+//! Otherwise the carried copy is written once to the user's cache,
+//! `$XDG_CACHE_HOME/replay/interposer-CRC-LEN/libreplay_interposer.so` (`~/.cache` without
+//! `XDG_CACHE_HOME`), and used from there by every later run ([`cached_interposer`]): both
+//! directories are created 0700 and must be real directories owned by the user and writable by
+//! no one else; the library is opened without following symlinks and compared with the carried
+//! bytes whole; a missing or differing copy is written to a new temporary file of an
+//! unpredictable name in the same directory, synced and renamed over it. When the cache cannot
+//! be used, a copy goes into a new private directory in `$TMPDIR` for the run, removed at the
+//! end (processes still running then that `exec` a new program find no interposer to load).
 //!
 //! The CSV always parses strictly: problems (lost records, an ordering race between threads)
 //! are repaired and counted, and the counts printed, with the cause of what is missing: the
@@ -28,7 +75,9 @@
 //! the loader's secure mode runs without `LD_PRELOAD`; statically linked; the other word
 //! size), it left no recording, the interposer could not write the raw file (a full
 //! filesystem, a file size limit: the error is named, with the file), or the CSV could not be
-//! written. No CSV is written then (and an existing one is left as it was).
+//! written. No trace is written then (and an existing one is left as it was). Another process
+//! whose trace cannot be written (its raw file cut short by a write error, its destination not
+//! writable) makes `replay record` exit 2 too, once the rest are written.
 
 use crate::report::write::{self, Destination};
 use crate::trace::recorded::{self, RecordingSummary, Streamed, STREAM_READ};
@@ -1399,7 +1448,7 @@ mod tests {
         let mut sequential = Vec::new();
         let expected = recorded::to_csv(&bytes, Path::new("t.raw"), &mut sequential).unwrap();
         assert!(sequential.len() > 2 * BATCH);
-        let mut pipe = Pipe::new(write::AtomicFile::create(&path).unwrap());
+        let mut pipe = Pipe::new(write::AtomicFile::create(&path).unwrap(), false);
         let summary = recorded::to_csv(&bytes, Path::new("t.raw"), &mut pipe).unwrap();
         pipe.finish().unwrap().commit().unwrap();
         assert_eq!(summary, expected);
@@ -1466,10 +1515,77 @@ mod tests {
     }
 
     #[test]
+    fn the_output_format_is_the_one_its_extension_names_and_others_are_refused() {
+        let of = |name: &str| TraceFormat::of(Path::new(name));
+        assert_eq!(of("t.csv"), Ok((TraceFormat::Csv, ".csv")));
+        assert_eq!(of("dir.d/t"), Ok((TraceFormat::Csv, "")));
+        assert_eq!(of("t.csv.gz"), Ok((TraceFormat::CsvGz, ".csv.gz")));
+        assert_eq!(of("t.gz"), Ok((TraceFormat::CsvGz, ".gz")));
+        assert_eq!(of("t.rtrace"), Ok((TraceFormat::Rtrace, ".rtrace")));
+        for refused in ["t.zst", "t.rtrace.gz", "t.json", "t.mtrace", "t.csv.xz"] {
+            let message = of(refused).unwrap_err();
+            assert!(message.starts_with(&format!("cannot write {refused}: ")), "{message}");
+        }
+    }
+
+    #[test]
+    fn another_processs_trace_is_named_by_its_program_and_pid_before_the_extension() {
+        let at = |name: &str, suffix: &str, program: &str| {
+            trace_of_process(Path::new(name), suffix, program, 42).display().to_string()
+        };
+        assert_eq!(at("out/t.csv", ".csv", "cc1"), "out/t.cc1.42.csv");
+        assert_eq!(at("t.csv.gz", ".csv.gz", "as"), "t.as.42.csv.gz");
+        assert_eq!(at("t.rtrace", ".rtrace", "ld"), "t.ld.42.rtrace");
+        assert_eq!(at("trace", "", "cc1plus"), "trace.cc1plus.42");
+        // A name (up to 15 bytes of anything) cannot leave the directory or hide the file.
+        assert_eq!(at("t.csv", ".csv", "a/b c"), "t.a_b_c.42.csv");
+        assert_eq!(at("t.csv", ".csv", ".."), "t.process.42.csv");
+        assert_eq!(at("t.csv", ".csv", ""), "t.process.42.csv");
+        assert_eq!(program_name(Path::new("/usr/bin/a-very-long-program-name")), "a-very-long-pro");
+    }
+
+    #[test]
+    fn a_process_file_name_gives_its_pid_and_start_time() {
+        assert_eq!(process_file("123-4567.raw"), Some((123, 4567, false)));
+        assert_eq!(process_file("123-4567.fork"), Some((123, 4567, true)));
+        for other in ["recording.raw", "123.raw", "x-1.raw", "1-2.csv", ".staged.abc.csv"] {
+            assert_eq!(process_file(other), None, "{other}");
+        }
+        // This process runs, started when /proc says; not at another time.
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+        let after = &stat[stat.rfind(')').unwrap() + 2..];
+        let start: u64 = after.split(' ').nth(19).unwrap().parse().unwrap();
+        assert!(is_running(std::process::id(), start));
+        assert!(!is_running(std::process::id(), start + 1));
+    }
+
+    #[test]
+    fn the_cache_refuses_a_directory_others_can_write_or_a_symlink() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("cache");
+        let path = cached_interposer(&home, b"library bytes").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"library bytes");
+        assert!(path.ends_with(INTERPOSER));
+        // Found again as it is; another version goes beside it.
+        assert_eq!(cached_interposer(&home, b"library bytes").unwrap(), path);
+        assert_ne!(cached_interposer(&home, b"other bytes").unwrap(), path);
+        std::fs::set_permissions(home.join("replay"), std::fs::Permissions::from_mode(0o777))
+            .unwrap();
+        let e = cached_interposer(&home, b"library bytes").unwrap_err();
+        assert!(e.to_string().contains("is not private"), "{e}");
+        let linked = dir.path().join("linked");
+        std::fs::create_dir(&linked).unwrap();
+        std::os::unix::fs::symlink(home.join("replay"), linked.join("replay")).unwrap();
+        let e = cached_interposer(&linked, b"library bytes").unwrap_err();
+        assert!(e.to_string().contains("is not a directory (a symlink?)"), "{e}");
+    }
+
+    #[test]
     fn an_unfinished_threaded_writer_leaves_no_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.csv");
-        let mut pipe = Pipe::new(write::AtomicFile::create(&path).unwrap());
+        let mut pipe = Pipe::new(write::AtomicFile::create(&path).unwrap(), false);
         pipe.write_all(&vec![b'x'; 3 * BATCH]).unwrap();
         drop(pipe);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);

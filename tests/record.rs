@@ -1102,3 +1102,41 @@ fn a_lone_copy_of_the_binary_records_with_the_interposer_it_carries() {
     assert_eq!(std::fs::read(&elsewhere).unwrap(), b"planted");
     assert_eq!(std::fs::read(&library).unwrap(), bytes);
 }
+
+/// What the README offers: `cargo install --path . --root DIR`, then `replay record -- ls`. The
+/// install builds in release into its own target directory beside this one
+/// (`target/install-test`, kept between runs: only the first build is long), with `--locked`
+/// as CI builds. Not run by default: the first install builds every dependency again (another
+/// feature set than the test build's), which took over 15 minutes on 2 shared cores, too much
+/// for CI; `a_lone_copy_of_the_binary_records_with_the_interposer_it_carries` checks the same
+/// property (a binary with nothing beside it records) on the binary already built. Run it with
+/// `cargo test --release --test record -- --ignored cargo_install`.
+#[test]
+#[ignore = "a full release build of every dependency: run by hand, see its docs"]
+fn cargo_install_into_a_temporary_root_gives_a_replay_that_records() {
+    let root = tempfile::tempdir().unwrap();
+    let target = profile_dir().parent().unwrap().join("install-test");
+    let status = std::process::Command::new(env!("CARGO"))
+        .args(["install", "--locked", "--quiet", "--path", env!("CARGO_MANIFEST_DIR"), "--root"])
+        .arg(root.path())
+        .arg("--target-dir")
+        .arg(&target)
+        .env_remove("CARGO_TARGET_DIR")
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "cargo install failed");
+    let installed = root.path().join("bin").join("replay");
+    let beside: Vec<_> = std::fs::read_dir(root.path().join("bin")).unwrap().collect();
+    assert_eq!(beside.len(), 1, "the binary alone: {beside:?}");
+    let out = root.path().join("ls.csv");
+    let output = std::process::Command::new(&installed)
+        .args(["record", "-o"])
+        .arg(&out)
+        .args(["--", tool("ls").to_str().unwrap()])
+        .env("XDG_CACHE_HOME", root.path().join("cache"))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stderr(&output).contains("recorded"), "{}", stderr(&output));
+    replays_strictly_first_fit(&out);
+}

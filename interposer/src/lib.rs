@@ -17,7 +17,8 @@
 //! while recording goes on, and is overwritten in place with the cause when recording stops
 //! before the program's end (a failed write, the descriptor closed by the program, an `exec`
 //! into a program that does not record), so that `replay record` can name it. The second, and
-//! the first of every chunk, is a clock record ([`OP_CLOCK`], see "Time"). The last record,
+//! the first of every chunk, is a clock record ([`OP_CLOCK`], see "Time"); the third names the
+//! program ([`OP_NAME`]). The last record,
 //! written at exit, has op [`OP_END`] and `seq` = the number of sequence numbers handed out:
 //! fewer records than that means events were lost, and `replay record` says so. The file is
 //! created anew (never truncated) when recording starts.
@@ -63,10 +64,19 @@
 //!   old address inside the call, so another thread could get the old address and record its
 //!   allocation just before the realloc records; `replay record` then repairs the order
 //!   (counted as `still_live`) and says so.
-//! - **`fork`**: the child is not recorded (a `pthread_atfork` handler turns recording off in it;
-//!   its copies of the parent's buffers are never written, since every flush checks the pid).
-//!   Only the process whose parent is `replay record` (`REPLAY_RECORD_PARENT`) records at all,
-//!   so children that `exec` another program are not recorded either.
+//! - **Processes**: the process `replay record` started (its parent is `REPLAY_RECORD_PARENT`)
+//!   writes `REPLAY_RECORD_FILE`; when `REPLAY_RECORD_DIR` is set (the tree is followed),
+//!   every other process that loads the interposer (children inherit `LD_PRELOAD` through
+//!   `exec`, `posix_spawn` and `vfork` + `exec`) writes its own file there, `PID-START.raw`,
+//!   START being its start time (field 22 of `/proc/self/stat`, kept by `exec`, not shared by
+//!   a later process that gets the same pid). Without `REPLAY_RECORD_DIR`, only the first
+//!   process records (`--no-follow`).
+//! - **`fork`**: the child is not recorded (a `pthread_atfork` handler turns recording off in
+//!   it; its copies of the parent's buffers are never written, since every flush checks the
+//!   pid): its heap starts as a copy of its parent's, whose blocks it may free, so its calls
+//!   alone would not replay. When the tree is followed it leaves an empty mark,
+//!   `DIR/PID-START.fork`, for `replay record` to count; if it then `exec`s a program that
+//!   loads the interposer, that program records as a process of its own.
 //! - **`exec`** of the recorded process: the new program loads the interposer again, which
 //!   starts the file anew (the old program's heap is gone with its address space, so its events
 //!   would describe nothing that still exists). Events of the old program are discarded. The
@@ -107,8 +117,10 @@
 //!   not recorded: their blocks simply stay live in the trace.
 //!
 //! # Environment
-//! `REPLAY_RECORD_FILE` (where to write) and `REPLAY_RECORD_PARENT` (pid of `replay record`);
-//! without both, or in another process, every call passes straight through.
+//! `REPLAY_RECORD_FILE` (where the first process writes), `REPLAY_RECORD_PARENT` (pid of
+//! `replay record`) and, when the tree is followed, `REPLAY_RECORD_DIR` (where the others
+//! write); without the first two, or in a process that is neither the first nor followed, every
+//! call passes straight through.
 
 #![allow(clippy::missing_safety_doc)]
 
