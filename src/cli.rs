@@ -40,7 +40,7 @@ pub struct Cli {
 pub enum Command {
     /// Convert a trace from another tool's format into replay's CSV.
     Import(ImportArgs),
-    /// Run a program and record every malloc/free it makes into a native CSV trace. Exits with
+    /// Run a program and record every malloc/free of each of its processes into a trace. Exits with
     /// the program's status (128 + the signal when it was killed) once the trace is written;
     /// 2, with no trace, when recording fails (a program that cannot be recorded: statically
     /// linked, setuid; a write error; no recording).
@@ -63,16 +63,25 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct RecordArgs {
-    /// Where to write the CSV trace (`-` for standard output).
+    /// Where to write the trace, in the format its extension says: .csv, .csv.gz (gzip) or
+    /// .rtrace; `-` for CSV on standard output (the program's own standard output then goes to
+    /// standard error). The other processes of the tree go beside it, as OUT's name with the
+    /// program's name and pid before the extension: t.csv, t.cc1.4242.csv, ...
     #[arg(short, long, value_name = "OUT")]
     pub output: PathBuf,
 
-    /// Keep the interposer's raw recording next to OUT (as OUT.raw), for debugging.
+    /// Keep the interposer's raw recordings next to the traces (as TRACE.raw), for debugging.
     #[arg(long)]
     pub keep_raw: bool,
 
-    /// The program to run and its arguments (after `--`). Use the real binary, not a wrapper
-    /// script that forks: only the process `replay` starts (and what it `exec`s) is recorded.
+    /// Record the process replay starts alone (and what it `exec`s), not the processes it
+    /// starts in turn.
+    #[arg(long)]
+    pub no_follow: bool,
+
+    /// The program to run and its arguments (after `--`). Every process of its tree that loads
+    /// the interposer is recorded (children inherit LD_PRELOAD), one trace each; a child
+    /// forked without `exec` is not (its heap starts as a copy of its parent's).
     #[arg(
         required = true,
         trailing_var_arg = true,

@@ -741,6 +741,7 @@ pub fn record(args: &RecordArgs) -> Result<u8, Error> {
     crate::record::record(&RecordConfig {
         output: Destination::parse(&args.output),
         keep_raw: args.keep_raw,
+        follow: !args.no_follow,
         command: args.command.clone(),
     })
 }

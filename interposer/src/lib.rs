@@ -17,7 +17,8 @@
 //! while recording goes on, and is overwritten in place with the cause when recording stops
 //! before the program's end (a failed write, the descriptor closed by the program, an `exec`
 //! into a program that does not record), so that `replay record` can name it. The second, and
-//! the first of every chunk, is a clock record ([`OP_CLOCK`], see "Time"). The last record,
+//! the first of every chunk, is a clock record ([`OP_CLOCK`], see "Time"); the third names the
+//! program ([`OP_NAME`]). The last record,
 //! written at exit, has op [`OP_END`] and `seq` = the number of sequence numbers handed out:
 //! fewer records than that means events were lost, and `replay record` says so. The file is
 //! created anew (never truncated) when recording starts.
@@ -63,10 +64,19 @@
 //!   old address inside the call, so another thread could get the old address and record its
 //!   allocation just before the realloc records; `replay record` then repairs the order
 //!   (counted as `still_live`) and says so.
-//! - **`fork`**: the child is not recorded (a `pthread_atfork` handler turns recording off in it;
-//!   its copies of the parent's buffers are never written, since every flush checks the pid).
-//!   Only the process whose parent is `replay record` (`REPLAY_RECORD_PARENT`) records at all,
-//!   so children that `exec` another program are not recorded either.
+//! - **Processes**: the process `replay record` started (its parent is `REPLAY_RECORD_PARENT`)
+//!   writes `REPLAY_RECORD_FILE`; when `REPLAY_RECORD_DIR` is set (the tree is followed),
+//!   every other process that loads the interposer (children inherit `LD_PRELOAD` through
+//!   `exec`, `posix_spawn` and `vfork` + `exec`) writes its own file there, `PID-START.raw`,
+//!   START being its start time (field 22 of `/proc/self/stat`, kept by `exec`, not shared by
+//!   a later process that gets the same pid). Without `REPLAY_RECORD_DIR`, only the first
+//!   process records (`--no-follow`).
+//! - **`fork`**: the child is not recorded (a `pthread_atfork` handler turns recording off in
+//!   it; its copies of the parent's buffers are never written, since every flush checks the
+//!   pid): its heap starts as a copy of its parent's, whose blocks it may free, so its calls
+//!   alone would not replay. When the tree is followed it leaves an empty mark,
+//!   `DIR/PID-START.fork`, for `replay record` to count; if it then `exec`s a program that
+//!   loads the interposer, that program records as a process of its own.
 //! - **`exec`** of the recorded process: the new program loads the interposer again, which
 //!   starts the file anew (the old program's heap is gone with its address space, so its events
 //!   would describe nothing that still exists). Events of the old program are discarded. The
@@ -107,8 +117,10 @@
 //!   not recorded: their blocks simply stay live in the trace.
 //!
 //! # Environment
-//! `REPLAY_RECORD_FILE` (where to write) and `REPLAY_RECORD_PARENT` (pid of `replay record`);
-//! without both, or in another process, every call passes straight through.
+//! `REPLAY_RECORD_FILE` (where the first process writes), `REPLAY_RECORD_PARENT` (pid of
+//! `replay record`) and, when the tree is followed, `REPLAY_RECORD_DIR` (where the others
+//! write); without the first two, or in a process that is neither the first nor followed, every
+//! call passes straight through.
 
 #![allow(clippy::missing_safety_doc)]
 
@@ -176,6 +188,10 @@ pub const STOP_EXEC_WITHOUT_PRELOAD: u64 = 3;
 /// the interposer starts the file anew, so this status remains only when it did not
 /// (statically linked, setuid or setgid).
 pub const STOP_EXEC: u64 = 4;
+/// The program's name (its `comm`, as `ps` shows it: at most 15 bytes), NUL-padded in the 24
+/// bytes of `ptr`, `size` and `arg`: the file's third record, written when recording starts
+/// (an `exec` starts the file anew, so it is the last program's name).
+pub const OP_NAME: u32 = 8;
 
 // ---------------------------------------------------------------- the real functions
 
@@ -524,20 +540,37 @@ fn start_recording() {
     unsafe {
         let file = libc::getenv(c"REPLAY_RECORD_FILE".as_ptr());
         let parent = libc::getenv(c"REPLAY_RECORD_PARENT".as_ptr());
+        let dir = libc::getenv(c"REPLAY_RECORD_DIR".as_ptr());
         if file.is_null() || parent.is_null() {
             return;
         }
         let parent = libc::atoi(parent);
-        if parent <= 0 || libc::getppid() != parent {
+        if parent <= 0 {
             return;
         }
         // Kept to open the file again for its status record (see [`set_status`]), when the
         // program may have closed our descriptor.
-        let len = libc::strlen(file);
-        if len >= PATH_BYTES {
+        let path = PATH.0.get().cast::<u8>();
+        let top = libc::getppid() == parent;
+        TOP.store(top, Relaxed);
+        if top {
+            // The process `replay record` started.
+            let len = libc::strlen(file);
+            if len >= PATH_BYTES {
+                return;
+            }
+            core::ptr::copy_nonoverlapping(file.cast::<u8>(), path, len + 1);
+        } else if dir.is_null() || !process_file(dir, path) {
+            // Another process of the tree, not followed (`--no-follow`), or a path too long.
             return;
         }
-        core::ptr::copy_nonoverlapping(file.cast::<u8>(), PATH.0.get().cast::<u8>(), len + 1);
+        if !dir.is_null() {
+            let len = libc::strlen(dir);
+            if len < PATH_BYTES {
+                core::ptr::copy_nonoverlapping(dir.cast::<u8>(), DIR.0.get().cast::<u8>(), len + 1);
+            }
+        }
+        let file: *const c_char = path.cast();
         // A new file, not the old one truncated: `replay record` reads the file as it grows, and
         // after an `exec` must find it replaced (another file at that path), not rewritten.
         libc::unlink(file);
@@ -566,11 +599,16 @@ fn start_recording() {
         FILE_DEV.store(stat.st_dev, Relaxed);
         FILE_INO.store(stat.st_ino, Relaxed);
         TSC.store(tsc::usable(), Relaxed);
-        let mut start = [0u8; MAGIC.len() + 2 * RECORD_BYTES];
+        let mut start = [0u8; MAGIC.len() + 3 * RECORD_BYTES];
         start[..MAGIC.len()].copy_from_slice(MAGIC);
         let status = status_record(STOP_NONE, 0);
         let clock = clock_record();
-        for (at, record) in [(STATUS_AT, &status), (STATUS_AT + RECORD_BYTES, &clock)] {
+        let name = name_record();
+        for (at, record) in [
+            (STATUS_AT, &status),
+            (STATUS_AT + RECORD_BYTES, &clock),
+            (STATUS_AT + 2 * RECORD_BYTES, &name),
+        ] {
             start[at..at + RECORD_BYTES].copy_from_slice(core::slice::from_raw_parts(
                 (record as *const Record).cast::<u8>(),
                 RECORD_BYTES,
@@ -591,8 +629,138 @@ fn start_recording() {
     }
 }
 
+/// A child forked by a recorded process stops recording (see "Processes" in the crate docs).
+/// When the tree is followed it leaves a mark, `DIR/PID-START.fork` (an empty file), so that
+/// `replay record` can count the forked processes that did not record: the mark of one that
+/// goes on to `exec` a program that records is matched by that program's raw file.
 extern "C" fn in_forked_child() {
     RECORDING.store(false, Relaxed);
+    // SAFETY: a NUL-terminated path built on the stack; open and close are async-signal-safe.
+    unsafe {
+        let dir = DIR.0.get().cast::<u8>();
+        if *dir == 0 {
+            return;
+        }
+        let mut mark = [0u8; PATH_BYTES];
+        if process_name_in(dir.cast(), mark.as_mut_ptr(), b".fork") {
+            let saved = errno();
+            let fd = libc::open(
+                mark.as_ptr().cast(),
+                libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC,
+                0o600,
+            );
+            if fd >= 0 {
+                libc::close(fd);
+            }
+            set_errno(saved);
+        }
+    }
+}
+
+/// Whether this is the process `replay record` started (its parent is `replay`).
+static TOP: AtomicBool = AtomicBool::new(false);
+
+/// The directory of the other processes' files (`REPLAY_RECORD_DIR`), NUL-terminated; empty
+/// when the tree is not followed.
+static DIR: FilePath = FilePath(UnsafeCell::new([0; PATH_BYTES]));
+
+/// Put this process's raw file's path, `DIR/PID-START.raw`, into `out` (PATH_BYTES long):
+/// false when it does not fit.
+unsafe fn process_file(dir: *const c_char, out: *mut u8) -> bool {
+    process_name_in(dir, out, b".raw")
+}
+
+/// `DIR/PID-START` and `suffix` into `out` (PATH_BYTES long), NUL-terminated: START is the
+/// process's start time (field 22 of `/proc/self/stat`, in clock ticks since boot), which an
+/// `exec` keeps and a later process given the same pid does not share. False when it does not
+/// fit.
+unsafe fn process_name_in(dir: *const c_char, out: *mut u8, suffix: &[u8]) -> bool {
+    let len = libc::strlen(dir);
+    let mut name = [0u8; 64];
+    let mut n = 0;
+    let mut push = |bytes: &[u8]| {
+        for &b in bytes {
+            if n < name.len() {
+                name[n] = b;
+                n += 1;
+            }
+        }
+    };
+    push(b"/");
+    push(decimal(libc::getpid() as u64).as_bytes_of());
+    push(b"-");
+    push(decimal(start_time()).as_bytes_of());
+    push(suffix);
+    if len + n + 1 > PATH_BYTES {
+        return false;
+    }
+    core::ptr::copy_nonoverlapping(dir.cast::<u8>(), out, len);
+    core::ptr::copy_nonoverlapping(name.as_ptr(), out.add(len), n);
+    *out.add(len + n) = 0;
+    true
+}
+
+/// A number's decimal digits, without allocating.
+struct Decimal {
+    digits: [u8; 20],
+    start: usize,
+}
+
+impl Decimal {
+    fn as_bytes_of(&self) -> &[u8] {
+        &self.digits[self.start..]
+    }
+}
+
+fn decimal(mut value: u64) -> Decimal {
+    let mut d = Decimal { digits: [0; 20], start: 20 };
+    loop {
+        d.start -= 1;
+        d.digits[d.start] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            return d;
+        }
+    }
+}
+
+/// This process's start time, field 22 of `/proc/self/stat` (0 when it cannot be read).
+unsafe fn start_time() -> u64 {
+    let fd = libc::open(c"/proc/self/stat".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+    if fd < 0 {
+        return 0;
+    }
+    let mut buf = [0u8; 1024];
+    let n = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
+    libc::close(fd);
+    if n <= 0 {
+        return 0;
+    }
+    let stat = &buf[..n as usize];
+    // The name, field 2, is in parentheses and may hold anything: fields count from its end.
+    let Some(close) = stat.iter().rposition(|&b| b == b')') else {
+        return 0;
+    };
+    // Field 3 is the first after the name; field 22 is the 20th.
+    stat[close + 1..].split(|&b| b == b' ').filter(|f| !f.is_empty()).nth(19).map_or(0, |field| {
+        field
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .fold(0u64, |v, &b| v.saturating_mul(10).saturating_add(u64::from(b - b'0')))
+    })
+}
+
+/// The name record: see [`OP_NAME`].
+fn name_record() -> Record {
+    let mut name = [0u8; 24];
+    // SAFETY: PR_GET_NAME writes at most 16 bytes, NUL included.
+    unsafe { libc::prctl(libc::PR_GET_NAME, name.as_mut_ptr(), 0, 0, 0) };
+    let word = |at: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&name[at..at + 8]);
+        u64::from_le_bytes(w)
+    };
+    Record { seq: 0, time: 0, ptr: word(0), size: word(8), arg: word(16), tid: tid(), op: OP_NAME }
 }
 
 /// Write `len` bytes to the raw file, holding `FLUSH_LOCK`, if `fd` is still the raw file: a
@@ -1145,19 +1313,25 @@ unsafe fn env_records(envp: Strings) -> bool {
         return false;
     }
     let path = core::ffi::CStr::from_ptr(PATH.0.get().cast()).to_bytes();
+    // A process other than the one `replay record` started writes its own file, and records
+    // only while the tree is followed.
+    let other = !TOP.load(Relaxed);
+    let mut dir = false;
     let mut at = envp;
     while !(*at).is_null() {
         let entry = core::ffi::CStr::from_ptr(*at).to_bytes();
         if let Some(value) = entry.strip_prefix(b"LD_PRELOAD=") {
             preload = value.windows(INTERPOSER.len()).any(|w| w == INTERPOSER);
         } else if let Some(value) = entry.strip_prefix(b"REPLAY_RECORD_FILE=") {
-            file = value == path;
+            file = value == path || other;
+        } else if entry.starts_with(b"REPLAY_RECORD_DIR=") {
+            dir = true;
         } else if entry.starts_with(b"REPLAY_RECORD_PARENT=") {
             parent = true;
         }
         at = at.add(1);
     }
-    preload && file && parent
+    preload && file && parent && (dir || !other)
 }
 
 /// This library's file name, as `LD_PRELOAD` names it.

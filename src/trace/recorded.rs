@@ -6,7 +6,7 @@
 //! `arg` (u64 each; `arg` is the old pointer of a `realloc`, the alignment of a `memalign`),
 //! `tid`, `op` (u32 each; 0 malloc, 1 calloc, 2 realloc, 3 free, 4 memalign, 5 the end record,
 //! 6 a clock record, 7 the status record: why recording stopped early, read by `replay record`
-//! and skipped here). Threads write their records in chunks, so the file is not in `seq` order:
+//! and skipped here, 8 the name record: the program's name, read by [`process_of`]). Threads write their records in chunks, so the file is not in `seq` order:
 //! each thread's chunks are, and [`InOrder`] merges them.
 //!
 //! `time` is a reading of the interposer's clock: the CPU's time-stamp counter where the kernel
@@ -44,11 +44,12 @@ const RECORD_BYTES: usize = 48;
 const OP_END: u32 = 5;
 const OP_CLOCK: u32 = 6;
 const OP_STATUS: u32 = 7;
+const OP_NAME: u32 = 8;
 
-/// Whether a record is a call (not an end, clock or status record).
+/// Whether a record is a call (not an end, clock, status or name record).
 #[inline]
 fn is_call(op: u32) -> bool {
-    op != OP_END && op != OP_CLOCK && op != OP_STATUS
+    op != OP_END && op != OP_CLOCK && op != OP_STATUS && op != OP_NAME
 }
 
 /// Turns readings of the interposer's clock into `CLOCK_MONOTONIC` nanoseconds, from the clock
@@ -214,7 +215,7 @@ impl<'a> InOrder<'a> {
                     clocks.push((index, clock));
                     continue;
                 }
-                OP_STATUS => continue,
+                OP_STATUS | OP_NAME => continue,
                 _ => {}
             }
             count += 1;
@@ -307,6 +308,33 @@ impl Iterator for InOrder<'_> {
         }
         Some(r)
     }
+}
+
+/// What a raw file says of its process, from its first records: the program's name (its
+/// `comm`, from the name record) and when recording started (`CLOCK_MONOTONIC` nanoseconds,
+/// from the first clock record). None for what the file does not hold.
+pub fn process_of(bytes: &[u8]) -> (Option<String>, Option<u64>) {
+    let Some(body) = bytes.strip_prefix(MAGIC) else {
+        return (None, None);
+    };
+    let (mut name, mut started) = (None, None);
+    // The status, clock and name records come first.
+    for index in 0..(body.len() / RECORD_BYTES).min(3) {
+        let r = record_at(body, index);
+        match r.op {
+            OP_CLOCK if started.is_none() => started = Some(r.ptr),
+            OP_NAME if name.is_none() => {
+                let mut text = Vec::with_capacity(24);
+                for word in [r.ptr, r.size, r.arg] {
+                    text.extend_from_slice(&word.to_le_bytes());
+                }
+                let end = text.iter().position(|&b| b == 0).unwrap_or(text.len());
+                name = Some(String::from_utf8_lossy(&text[..end]).into_owned());
+            }
+            _ => {}
+        }
+    }
+    (name, started)
 }
 
 /// The records of a raw file in `seq` order (see [`InOrder`]), and its end record if any.
@@ -524,7 +552,7 @@ pub fn to_csv_streaming(
                         clock.mark(r.time_ns, r.ptr);
                         continue;
                     }
-                    if r.op == OP_STATUS {
+                    if r.op == OP_STATUS || r.op == OP_NAME {
                         continue;
                     }
                     r.time_ns = clock.ns(r.time_ns);
