@@ -3,8 +3,10 @@
 //! (`config::RunConfig`, `stats::StatsConfig`, `record::RecordConfig`); no other library module
 //! imports this one.
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
-use std::path::PathBuf;
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 
 /// The largest values the numeric options take. Past them a run would only make a huge output
 /// or exhaust the machine (`--runs 1000000` on a 10-event trace wrote a 254 MB JSON), so they are
@@ -34,6 +36,47 @@ pub struct Cli {
     pub command: Option<Command>,
     #[command(flatten)]
     pub run: RunArgs,
+}
+
+impl Cli {
+    /// The command line of this process, parsed as clap does, except that a first word which
+    /// resembles a subcommand and is no file (`replay stat t.csv`) is refused as a mistyped
+    /// subcommand ([`mistyped_subcommand`]) instead of being read as a trace path. Exits (2) on
+    /// a usage error, as clap does.
+    pub fn parse_args() -> Cli {
+        let args: Vec<OsString> = std::env::args_os().collect();
+        if let Some(error) = mistyped_subcommand(&args) {
+            error.exit();
+        }
+        Cli::parse_from(args)
+    }
+}
+
+/// clap's own `unrecognized subcommand` error, with its tip, when the first argument of `args`
+/// (after the program name) is not a subcommand but resembles one ([`crate::words::did_you_mean`])
+/// and cannot be a trace: it names no existing file and has no `.` or `/`, as trace paths do.
+/// Without this check the word would be taken for the trace (`replay stat` would fail with
+/// `stat: No such file or directory`, and `replay stat t.csv` with a riddle about `<TRACE>`).
+pub fn mistyped_subcommand(args: &[OsString]) -> Option<clap::Error> {
+    let word = args.get(1)?.to_str()?;
+    if word.starts_with('-') || word.contains(['.', '/']) || Path::new(word).exists() {
+        return None;
+    }
+    let mut command = Cli::command();
+    let names: Vec<String> =
+        command.get_subcommands().map(|sub| sub.get_name().to_string()).collect();
+    if names.iter().any(|name| name == word) {
+        return None;
+    }
+    let suggestion = crate::words::did_you_mean(word, names.iter().map(String::as_str))?;
+    let suggestion = ContextValue::String(suggestion.to_string());
+    command.build();
+    let usage = command.render_usage();
+    let mut error = clap::Error::new(ErrorKind::InvalidSubcommand).with_cmd(&command);
+    error.insert(ContextKind::InvalidSubcommand, ContextValue::String(word.to_string()));
+    error.insert(ContextKind::SuggestedSubcommand, suggestion);
+    error.insert(ContextKind::Usage, ContextValue::StyledStr(usage));
+    Some(error)
 }
 
 #[derive(Debug, Subcommand)]
@@ -143,6 +186,11 @@ pub struct CompareArgs {
     /// output).
     #[arg(long, value_name = "FILE")]
     pub markdown: Option<PathBuf>,
+
+    /// Print no table: only the verdict (the summary line and any REGRESSION or MISSING line).
+    /// The exit status is the same; --markdown is still written in full.
+    #[arg(short, long)]
+    pub quiet: bool,
 
     #[arg(long, value_name = "LIST", long_help = max_regression_help(), help = "How much worse each figure may get (e.g. footprint=0,throughput=5%,p99=off)")]
     pub max_regression: Option<String>,
@@ -471,17 +519,43 @@ fn alloc_help() -> String {
          Simulated:",
     );
     for entry in crate::alloc::ALL {
-        help.push_str(&format!("\n  {:<12} {}", entry.name, entry.about));
+        help.push_str(&alloc_help_entry(entry.name, entry.about));
     }
     help.push_str("\n\nReal (each replayed for real in fresh child processes):");
     for entry in crate::real::REAL {
-        help.push_str(&format!("\n  {:<12} {}", entry.name, entry.about));
+        help.push_str(&alloc_help_entry(entry.name, entry.about));
     }
-    help.push_str(&format!(
-        "\n  {:<12} {}",
-        "preload:PATH", "any malloc-compatible shared library, preloaded into the child"
+    help.push_str(&alloc_help_entry(
+        "preload:PATH",
+        "any malloc-compatible shared library, preloaded into the child",
     ));
     help
+}
+
+/// The widest line of an `--alloc` help entry. clap indents long help by 10 columns and wraps
+/// only lines wider than the terminal (at most 100 columns), so lines of at most 70 columns
+/// stay as they are on any terminal of 80 columns or more, and keep their hanging indent.
+const ALLOC_HELP_WIDTH: usize = 70;
+/// Where an entry's description starts: two spaces, the name in 12 columns, one space.
+const ALLOC_HELP_INDENT: usize = 15;
+
+/// One name of `--alloc`'s long help and its description, wrapped by words to
+/// [`ALLOC_HELP_WIDTH`] with every continuation line under the description's first word.
+fn alloc_help_entry(name: &str, about: &str) -> String {
+    let mut out = format!("\n  {name:<12}");
+    // The column the line has reached: the name's end, then each word's.
+    let mut column = out.len() - 1;
+    for word in about.split_whitespace() {
+        if column >= ALLOC_HELP_INDENT && column + 1 + word.len() > ALLOC_HELP_WIDTH {
+            out.push('\n');
+            out.push_str(&" ".repeat(ALLOC_HELP_INDENT - 1));
+            column = ALLOC_HELP_INDENT - 1;
+        }
+        out.push(' ');
+        out.push_str(word);
+        column += 1 + word.len();
+    }
+    out
 }
 
 impl From<InputFormat> for crate::trace::Format {
@@ -515,7 +589,6 @@ impl From<ImportFormat> for crate::trace::Format {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     /// The help of `--name` (of the subcommand `sub`, if given), flattened to one line.
     fn help_of(sub: Option<&str>, name: &str) -> String {
@@ -566,5 +639,36 @@ mod tests {
         let gen =
             |events: &str| Cli::try_parse_from(["replay", "gen", "--events", events, "-o", "-"]);
         assert!(gen("1000000000").is_ok() && gen("1000000001").is_err() && gen("0").is_err());
+    }
+
+    #[test]
+    fn only_a_word_that_cannot_be_a_trace_is_taken_for_a_mistyped_subcommand() {
+        let args = |words: &[&str]| {
+            std::iter::once("replay")
+                .chain(words.iter().copied())
+                .map(OsString::from)
+                .collect::<Vec<_>>()
+        };
+        assert!(mistyped_subcommand(&args(&["stat", "t.csv"])).is_some());
+        assert!(mistyped_subcommand(&args(&["stats", "t.csv"])).is_none(), "the subcommand itself");
+        assert!(mistyped_subcommand(&args(&["stat.csv"])).is_none(), "a trace path");
+        assert!(mistyped_subcommand(&args(&["./stat"])).is_none(), "a trace path");
+        assert!(mistyped_subcommand(&args(&["--alloc", "stat"])).is_none());
+        assert!(mistyped_subcommand(&args(&["qqq"])).is_none(), "like no subcommand");
+    }
+
+    #[test]
+    fn alloc_help_entries_wrap_to_their_width_under_the_description() {
+        let entry = alloc_help_entry("next-fit", &"word ".repeat(40));
+        let lines: Vec<&str> = entry.trim_start_matches('\n').lines().collect();
+        assert!(lines.len() > 2, "{entry}");
+        assert!(lines[0].starts_with("  next-fit     word"), "{entry}");
+        for line in &lines {
+            assert!(line.len() <= ALLOC_HELP_WIDTH, "{line:?}");
+        }
+        for line in &lines[1..] {
+            assert!(line.starts_with(&" ".repeat(ALLOC_HELP_INDENT)), "{line:?}");
+            assert!(!line[ALLOC_HELP_INDENT..].starts_with(' '), "{line:?}");
+        }
     }
 }

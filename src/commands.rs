@@ -28,6 +28,7 @@ use crate::report::{request_size_histogram, Exporter, Report, TraceSummary};
 use crate::stats::StatsConfig;
 use crate::trace::rtrace::Rtrace;
 use crate::trace::{self, Format, ParseOptions, TextFormat};
+use crate::words::count;
 use crate::Error;
 use std::path::{Path, PathBuf};
 
@@ -359,7 +360,7 @@ pub fn run(config: &RunConfig) -> Result<bool, Error> {
         builder.build().map_err(|e| Error::Usage(format!("cannot start threads: {e}")))?
     };
     let line_of = |index: u64| lines.line_of(index);
-    let replaying = progress.events_bar(format!("replaying {} events", summary.events), 0);
+    let replaying = progress.events_bar(String::new(), 0);
     let plan = Plan {
         entries: &config.strategies,
         params: config.params,
@@ -372,7 +373,11 @@ pub fn run(config: &RunConfig) -> Result<bool, Error> {
         layout: config.report_dir.is_some(),
         advance: &|n| replaying.inc(n),
     };
-    replaying.set_length(plan.events_to_replay());
+    let (label, total) =
+        crate::progress::replay_label(plan.entries.len(), plan.passes(), source.len());
+    debug_assert_eq!(total, plan.events_to_replay());
+    replaying.set_message(label);
+    replaying.set_length(total);
     let results = pool.install(|| run_all(&plan));
     replaying.finish_and_clear();
     let mut results = results?;
@@ -425,6 +430,11 @@ pub fn run(config: &RunConfig) -> Result<bool, Error> {
     if !config.quiet && !to_stdout {
         emit(&Destination::Stdout, &TableExporter.export(&report)?)?;
     }
+    if !config.quiet {
+        if let Some(warning) = crate::report::table::short_pass_warning(&report.records()) {
+            crate::words::eprint_warning(warning);
+        }
+    }
     // A real allocator whose child failed has an error row in every output, and fails the run.
     let verified = report.results.iter().all(|r| r.safety.verify_errors == 0)
         && report.real.iter().all(|r| r.failure.is_none());
@@ -438,7 +448,7 @@ pub fn run(config: &RunConfig) -> Result<bool, Error> {
         .map_err(Error::Usage)?;
     let comparison =
         gate_compare::compare(&old, &new, &config.thresholds, config.allow_missing, note);
-    let text = crate::gate::text(&comparison);
+    let text = crate::gate::text(&comparison, config.quiet);
     if to_stdout {
         eprint!("{text}");
     } else {
@@ -505,7 +515,7 @@ pub fn compare(args: &CompareArgs) -> Result<bool, Error> {
     if let (Some(dest), Some(prepared)) = (&markdown, prepared) {
         finish(dest, prepared, crate::gate::markdown(&comparison).as_bytes())?;
     }
-    let text = crate::gate::text(&comparison);
+    let text = crate::gate::text(&comparison, args.quiet);
     if markdown == Some(Destination::Stdout) {
         eprint!("{text}");
     } else {
@@ -530,7 +540,11 @@ pub fn merge(args: &MergeArgs) -> Result<(), Error> {
     let bytes = merged.to_json().map_err(crate::report::ExportError::from)?;
     finish(&dest, prepared, &bytes)?;
     let n = merged.results.len();
-    eprintln!("replay: merged {n} results from {} files into {dest}", documents.len());
+    eprintln!(
+        "replay: merged {} from {} into {dest}",
+        count(n as u64, "result", "results"),
+        count(documents.len() as u64, "file", "files")
+    );
     Ok(())
 }
 
@@ -557,16 +571,16 @@ pub fn import(args: &ImportArgs) -> Result<(), Error> {
         .map_err(|e| input.named(e))?;
     finish(&dest, prepared, &csv)?;
     let mut note = format!(
-        "replay: imported {} events ({} blocks) from {} ({}) into {dest}",
-        summary.events,
-        summary.blocks,
+        "replay: imported {} ({}) from {} ({}) into {dest}",
+        count(summary.events, "event", "events"),
+        count(summary.blocks, "block", "blocks"),
         input.shown.display(),
         format.name()
     );
     if summary.failed > 0 {
         note.push_str(&format!(
-            "; left out {} allocations that failed in the recorded program",
-            summary.failed
+            "; left out {} that failed in the recorded program",
+            count(summary.failed, "allocation", "allocations")
         ));
     }
     for (kind, n) in &summary.skipped {
@@ -629,8 +643,10 @@ pub fn gen(args: &GenArgs) -> Result<(), Error> {
         }
     };
     eprintln!(
-        "replay: generated {} events ({} blocks, at most {} live) into {dest}",
-        summary.events, summary.blocks, summary.max_live
+        "replay: generated {} ({}, at most {} live) into {dest}",
+        count(summary.events, "event", "events"),
+        count(summary.blocks, "block", "blocks"),
+        summary.max_live
     );
     Ok(())
 }
@@ -671,8 +687,10 @@ pub fn convert(args: &ConvertArgs) -> Result<(), Error> {
                 .map_err(|e| input.named(e))?;
             file.commit().map_err(output_error)?;
             let note = format!(
-                "{} events ({} blocks in {} recycled ids)",
-                header.events, header.blocks, header.slots
+                "{} ({} in {})",
+                count(header.events, "event", "events"),
+                count(header.blocks, "block", "blocks"),
+                count(header.slots, "recycled id", "recycled ids")
             );
             eprintln!("replay: converted {note} from {} into {dest}", input.shown.display());
             return Ok(());
@@ -715,7 +733,8 @@ pub fn convert(args: &ConvertArgs) -> Result<(), Error> {
     };
     if let Some(events) = events {
         eprintln!(
-            "replay: converted {events} events from {} ({}) into {dest}",
+            "replay: converted {} from {} ({}) into {dest}",
+            count(events, "event", "events"),
             input.shown.display(),
             format.name()
         );

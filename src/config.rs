@@ -123,7 +123,11 @@ pub fn parse_strategies(list: &str) -> Result<Chosen, String> {
                 } else if let Some(spec) = RealSpec::parse(name) {
                     add_real(&mut chosen, spec.map_err(|e| format!("--alloc {name}: {e}"))?);
                 } else {
-                    return Err(format!("unknown strategy '{name}' in --alloc ({})", valid()));
+                    return Err(format!(
+                        "unknown strategy '{name}' in --alloc{} ({})",
+                        crate::suggest::strategy(name),
+                        valid()
+                    ));
                 }
             }
         }

@@ -62,6 +62,13 @@ impl Unit {
         }
     }
 
+    /// Whether a change of this unit reads as a difference in percentage points (a ratio shown
+    /// in percent: 10.50% -> 25.88% is `+15.38 pp`) rather than in percent of the old value
+    /// (which would say `+146.43%`, a percent of a percent).
+    pub fn changes_in_points(self) -> bool {
+        self == Unit::Ratio
+    }
+
     /// A value as `replay compare` shows it: precise enough to see any change of an exact
     /// figure.
     pub fn precise(self, v: f64) -> String {

@@ -25,7 +25,9 @@ pub mod record;
 pub mod report;
 pub mod results;
 pub mod stats;
+pub mod suggest;
 pub mod trace;
+pub mod words;
 
 /// Everything that can stop a command. Every kind is bad input or bad usage: exit status 2.
 #[derive(Debug, thiserror::Error)]

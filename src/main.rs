@@ -1,6 +1,5 @@
 //! `replay`: parse arguments -> load the trace -> replay it -> report.
 
-use clap::Parser;
 use replay::cli::{Cli, Command};
 use replay::{commands, Error};
 use std::process::ExitCode;
@@ -11,10 +10,12 @@ fn main() -> ExitCode {
     if std::env::args_os().nth(1).as_deref() == Some(replay::real::child::CHILD_ARG.as_ref()) {
         std::process::exit(replay::real::child::main());
     }
-    let cli = Cli::parse();
+    let cli = Cli::parse_args();
     // From here on SIGINT, SIGTERM and SIGHUP remove every temporary file before exiting.
     if let Err(e) = replay::cleanup::install() {
-        eprintln!("replay: warning: cannot watch for signals ({e}): an interrupted run may leave temporary files");
+        replay::words::eprint_warning(format_args!(
+            "cannot watch for signals ({e}): an interrupted run may leave temporary files"
+        ));
     }
     let outcome = match &cli.command {
         Some(Command::Import(args)) => commands::import(args).map(|()| true),
@@ -38,7 +39,7 @@ fn main() -> ExitCode {
         // found a regression.
         Ok(false) => ExitCode::from(1),
         Err(error) => {
-            eprintln!("replay: error: {error}");
+            replay::words::eprint_error(&error);
             ExitCode::from(error.exit_code())
         }
     }

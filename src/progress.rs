@@ -1,5 +1,6 @@
 //! Progress bars on standard error (indicatif): a bar of the bytes read while the trace is
-//! parsed, then one of the events replayed. Shown only when standard error is a terminal and `--quiet` is off, so
+//! parsed, then one of the events replayed over every pass of every strategy (its label says
+//! so: [`replay_label`]). Shown only when standard error is a terminal and `--quiet` is off, so
 //! pipes, files and CI logs never see them.
 
 use indicatif::{ProgressBar, ProgressState, ProgressStyle};
@@ -88,6 +89,21 @@ impl Progress {
     }
 }
 
+/// The label of the replay's events bar and the total it counts to: every pass of every
+/// strategy over the trace's events, `replaying 9 strategies x 5 passes x 14 events` with a
+/// total of 630, so that the label and the bar's `N/630 events` agree.
+pub fn replay_label(strategies: usize, passes: u64, events: u64) -> (String, u64) {
+    use crate::words::count;
+    let total = strategies as u64 * passes * events;
+    let label = format!(
+        "replaying {} x {} x {}",
+        count(strategies as u64, "strategy", "strategies"),
+        count(passes, "pass", "passes"),
+        count(events, "event", "events")
+    );
+    (label, total)
+}
+
 /// A rate of events as a person reads it: `12.5M events/s`, `840k events/s`, `95 events/s`.
 fn events_per_second(rate: f64) -> String {
     if rate >= 1e6 {
@@ -101,7 +117,16 @@ fn events_per_second(rate: f64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::events_per_second;
+    use super::{events_per_second, replay_label};
+
+    #[test]
+    fn the_replay_bar_label_names_every_factor_of_the_total_it_counts() {
+        let (label, total) = replay_label(9, 5, 14);
+        assert_eq!(label, "replaying 9 strategies x 5 passes x 14 events");
+        assert_eq!(total, 9 * 5 * 14);
+        let (label, total) = replay_label(1, 1, 1);
+        assert_eq!((label.as_str(), total), ("replaying 1 strategy x 1 pass x 1 event", 1));
+    }
 
     #[test]
     fn rates_read_as_millions_thousands_or_units() {

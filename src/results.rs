@@ -182,6 +182,10 @@ pub struct ThroughputRecord {
     pub max: f64,
     /// Every run, in the order they ran.
     pub runs: Vec<f64>,
+    /// The median pass took less than 5 ms: too short to time well, its figures are mostly
+    /// noise (`engine::timing::pass_too_short`). Written only when true.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub too_short: bool,
 }
 
 /// Latency percentiles per kind of operation, in nanoseconds.
@@ -202,6 +206,10 @@ pub struct PercentilesRecord {
     pub p99: Option<u64>,
     pub p999: Option<u64>,
     pub max: Option<u64>,
+    /// The maximum is most likely a preemption by the scheduler, not the allocator's
+    /// (`engine::timing::max_is_preemption`). Written only when true.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub max_preempted: bool,
 }
 
 /// `--verify` findings and corruption. Counts are null when `--verify` did not run.
@@ -259,7 +267,7 @@ impl ResultRecord {
             work_per_event: Some(m.work_per_event()),
             at_peak: Some(AtPeak::of(m)),
             throughput_events_per_sec: r.throughput.as_ref().map(|t| t.median),
-            throughput: r.throughput.as_ref().map(ThroughputRecord::of),
+            throughput: r.throughput.as_ref().map(|t| ThroughputRecord::of(t, m.events)),
             latency_ns: r.latency.as_ref().map(LatencyRecord::of),
             latency_ns_runs: None,
             safety: SafetyRecord::of(&r.safety),
@@ -306,7 +314,7 @@ impl ResultRecord {
         let runs: Vec<f64> = r.runs.iter().map(|m| m.events_per_sec).collect();
         if let Some(t) = Throughput::from_runs(runs).filter(|_| r.timed) {
             record.throughput_events_per_sec = Some(t.median);
-            record.throughput = Some(ThroughputRecord::of(&t));
+            record.throughput = Some(ThroughputRecord::of(&t, first.events));
         }
         record.latency_ns = r.latency().as_ref().map(LatencyRecord::of_real);
         if !r.latency_runs.is_empty() {
@@ -349,8 +357,14 @@ impl AtPeak {
 }
 
 impl ThroughputRecord {
-    fn of(t: &Throughput) -> ThroughputRecord {
-        ThroughputRecord { median: t.median, min: t.min, max: t.max, runs: t.runs.clone() }
+    fn of(t: &Throughput, events: u64) -> ThroughputRecord {
+        ThroughputRecord {
+            median: t.median,
+            min: t.min,
+            max: t.max,
+            runs: t.runs.clone(),
+            too_short: crate::engine::timing::pass_too_short(events, t.median),
+        }
     }
 }
 
@@ -369,12 +383,14 @@ impl LatencyRecord {
     /// A real allocator's latency: every call timed.
     fn of_real(l: &crate::real::measure::LatencyNs) -> LatencyRecord {
         let of = |c: Option<crate::real::measure::CallLatency>| {
-            c.map(|c| PercentilesRecord {
-                count: Some(c.count),
-                p50: Some(c.p50),
-                p99: Some(c.p99),
-                p999: Some(c.p999),
-                max: Some(c.max),
+            c.map(|c| {
+                PercentilesRecord::of(Percentiles {
+                    count: c.count,
+                    p50: c.p50,
+                    p99: c.p99,
+                    p999: c.p999,
+                    max: c.max,
+                })
             })
         };
         LatencyRecord {
@@ -394,6 +410,7 @@ impl PercentilesRecord {
             p99: Some(p.p99),
             p999: Some(p.p999),
             max: Some(p.max),
+            max_preempted: crate::engine::timing::max_is_preemption(&p),
         }
     }
 }

@@ -30,6 +30,7 @@
 
 use crate::report::write::{self, Destination};
 use crate::trace::{self, Event, Format, Op, ParseOptions, Trace};
+use crate::words::noun;
 use crate::Error;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -362,18 +363,20 @@ pub fn render(stats: &TraceStats) -> String {
         stats.threads.map_or("unknown".into(), thousands)
     ));
     out.push_str(&format!(
-        "max live    {} bytes at event {} (line {}); {} blocks at event {} (line {})\n",
+        "max live    {} bytes at event {} (line {}); {} {} at event {} (line {})\n",
         thousands(stats.max_live_bytes),
         thousands(stats.max_live_bytes_event),
         thousands(stats.max_live_bytes_line),
         thousands(stats.max_live_blocks),
+        noun(stats.max_live_blocks, "block", "blocks"),
         thousands(stats.max_live_blocks_event),
         thousands(stats.max_live_blocks_line)
     ));
     out.push_str(&format!(
-        "at the end  {} bytes in {} blocks\n",
+        "at the end  {} bytes in {} {}\n",
         thousands(stats.live_bytes_at_end),
-        thousands(stats.live_blocks_at_end)
+        thousands(stats.live_blocks_at_end),
+        noun(stats.live_blocks_at_end, "block", "blocks")
     ));
     out.push_str(&format!(
         "allocated   {} bytes in total\n",
@@ -399,12 +402,13 @@ pub fn render(stats: &TraceStats) -> String {
     }
     let l = &stats.lifetimes;
     out.push_str(&format!(
-        "lifetimes   p50 {}, p90 {}, p99 {}, max {} events ({} blocks freed, {} never)\n",
+        "lifetimes   p50 {}, p90 {}, p99 {}, max {} events ({} {} freed, {} never)\n",
         thousands(l.p50),
         thousands(l.p90),
         thousands(l.p99),
         thousands(l.max),
         thousands(l.count),
+        noun(l.count, "block", "blocks"),
         thousands(stats.never_freed)
     ));
     out.push_str(&format!("shape       {}: {}\n", stats.shape.verdict, stats.shape.summary));

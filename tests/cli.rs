@@ -395,3 +395,212 @@ fn only_the_command_line_modules_know_clap_and_the_cli() {
         }
     }
 }
+
+// The first hour (issue 14): typos, timing honesty, counts, colours, help, the CI example.
+
+#[test]
+fn a_mistyped_subcommand_is_answered_with_the_subcommand_it_resembles() {
+    for args in [&["stat", "t.csv"][..], &["stat"], &["mrege", "a.json", "b.json"]] {
+        let out = replay().args(args).env("NO_COLOR", "1").output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        let (typed, meant) =
+            if args[0] == "mrege" { ("mrege", "merge") } else { ("stat", "stats") };
+        assert!(stderr.contains(&format!("unrecognized subcommand '{typed}'")), "{stderr}");
+        assert!(stderr.contains(&format!("a similar subcommand exists: '{meant}'")), "{stderr}");
+    }
+    // A file of that name is a trace, not a typo.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(data("cli-small.csv"), dir.path().join("stat")).unwrap();
+    replay()
+        .current_dir(dir.path())
+        .args(["stat", "--alloc", "bump", "--runs", "0"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("trace stat (csv): 14 events"));
+    // A word like no subcommand is still a trace path, with the usual error.
+    replay()
+        .arg("nothing-like-it")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("nothing-like-it: No such file"));
+}
+
+#[test]
+fn a_mistyped_strategy_is_answered_with_the_strategy_it_resembles() {
+    replay().args([&data("cli-small.csv"), "--alloc", "frist-fit"]).assert().code(2).stderr(
+        predicate::str::contains(
+            "unknown strategy 'frist-fit' in --alloc: did you mean 'first-fit'? (valid: all,",
+        ),
+    );
+    // Nothing alike: no suggestion, only the list.
+    replay()
+        .args([&data("cli-small.csv"), "--alloc", "qqq"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("unknown strategy 'qqq' in --alloc (valid: all,"));
+}
+
+#[test]
+fn a_pass_too_short_to_time_is_warned_of_and_marked_and_a_long_one_is_not() {
+    // The fake clock charges 10 ns an event and 1 ns a unit of work: 14 events take ~150 ns a
+    // pass, 600000 events over 6 ms.
+    let out = replay()
+        .args([&data("cli-small.csv"), "--alloc", "first-fit,bump", "--fake-clock", "--json", "-"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("warning: a timed pass under 5 ms is too short to time well"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("first-fit 1") && stderr.contains(" ns a pass"), "{stderr}");
+    assert!(stderr.contains(", bump 1"), "{stderr}");
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(result(&doc, "first-fit")["throughput"]["too_short"], true);
+
+    let dir = tempfile::tempdir().unwrap();
+    let long = dir.path().join("long.rtrace");
+    replay()
+        .args(["gen", "--events", "600000", "--live", "100", "-o"])
+        .arg(&long)
+        .assert()
+        .success();
+    let out = replay()
+        .arg(&long)
+        .args(["--alloc", "bump", "--fake-clock", "--samples", "0", "--json", "-"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("too short"));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(result(&doc, "bump")["throughput"].get("too_short").is_none());
+    // -q: no warning on the terminal (the JSON still has it).
+    replay()
+        .args([&data("cli-small.csv"), "--alloc", "bump", "--fake-clock", "-q"])
+        .assert()
+        .success()
+        .stderr("");
+}
+
+#[test]
+fn counts_of_one_read_in_the_singular() {
+    let out = replay()
+        .args([&shipped("overrun.csv"), "--alloc", "first-fit", "--verify"])
+        .args(["--fake-clock", "--runs", "1"])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("verify: 1 buffer overrun, 0 uses after free in the trace"), "{table}");
+    assert!(table.contains("median [min .. max] of 1 untimed run;"), "{table}");
+    let out = replay()
+        .args([&shipped("use-after-free.csv"), "--alloc", "first-fit", "--verify", "--runs", "0"])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("verify: 0 buffer overruns, 1 use after free in the trace"), "{table}");
+}
+
+#[test]
+fn errors_are_coloured_like_claps_only_when_colour_is_wanted() {
+    // CLICOLOR_FORCE stands in for a terminal; NO_COLOR wins over it, for clap and for replay.
+    let stderr = |args: &[&str], no_color: bool| {
+        let mut command = replay();
+        command.args(args).env("CLICOLOR_FORCE", "1").env_remove("NO_COLOR");
+        if no_color {
+            command.env("NO_COLOR", "1");
+        }
+        let out = command.output().unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let ours = ["no-such-trace.csv"];
+    let claps = ["no-such-trace.csv", "--no-such-flag"];
+    for args in [&ours[..], &claps[..]] {
+        let coloured = stderr(args, false);
+        let at = coloured.find("error:").unwrap();
+        assert!(coloured[..at].contains("\x1b["), "{args:?}: {coloured:?}");
+        let plain = stderr(args, true);
+        assert!(plain.contains("error:") && !plain.contains('\x1b'), "{args:?}: {plain:?}");
+    }
+}
+
+#[test]
+fn the_alloc_help_hangs_every_wrapped_line_under_its_description() {
+    let out = replay().arg("--help").env("COLUMNS", "100").output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    let start = help.find("Simulated:").unwrap();
+    let end = start + help[start..].find("[default: all]").unwrap();
+    let indent = |line: &str| line.len() - line.trim_start().len();
+    let mut entries = 0;
+    for line in help[start..end].lines().filter(|l| !l.trim().is_empty() && !l.ends_with(':')) {
+        // An entry is `  NAME` (12 columns) then its description, in clap's 10-column indent;
+        // its continuation lines start where the description does.
+        if indent(line) == 12 {
+            entries += 1;
+            assert!(line.as_bytes()[24] == b' ' && line.as_bytes()[25] != b' ', "{line:?}");
+        } else {
+            assert_eq!(indent(line), 25, "{line:?}\n{help}");
+        }
+    }
+    assert!(entries >= 10, "{help}");
+}
+
+#[test]
+fn the_ci_example_is_a_workflow_another_project_can_copy() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let yaml = std::fs::read_to_string(root.join("docs/ci-example.yml")).unwrap();
+    // A YAML document of a workflow: spaces only, the keys GitHub needs at the top level.
+    assert!(!yaml.contains('\t'));
+    for key in ["name:", "on:", "permissions:", "env:", "jobs:"] {
+        assert!(yaml.lines().any(|l| l.starts_with(key)), "no top-level {key}");
+    }
+    // It installs replay from its repository, writes to ci/, and names nothing of this one.
+    assert!(yaml.contains("cargo install --locked --git \"$REPLAY_GIT\""));
+    assert!(yaml.contains("mkdir -p ci"));
+    // Outside comments, no word starts with a directory of this repository (`./` dropped).
+    let code: String = yaml
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .replace("./", "");
+    for entry in std::fs::read_dir(root).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        let path = format!("{name}/");
+        for (at, _) in code.match_indices(&path) {
+            let before = code[..at].chars().last().unwrap_or(' ');
+            assert!(!" \n\"'=(".contains(before), "names this repository's {path}");
+        }
+    }
+    assert!(!code.contains("target/release") && !code.contains("traces/"));
+    // Throughput is gated only because the baseline is made on the same runner, and it says so.
+    assert!(yaml.contains("same job") && yaml.contains("throughput=off"));
+    // A failed build leaves no diff: the comment step says so instead of failing on it.
+    assert!(yaml.contains("if [ ! -s ci/diff.md ]"));
+}
+
+#[test]
+fn the_readme_and_traces_readme_name_what_exists() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let deps = std::fs::read_to_string(root.join(".ci/install-deps")).unwrap();
+    // Every package .ci/install-deps installs is named in the Quick start's comment.
+    let quick = &readme[readme.find("## Quick start").unwrap()..readme.find("## What").unwrap()];
+    for package in ["chromium", "heaptrack", "tcmalloc", "python3", "perl", "xz-utils"] {
+        assert!(deps.contains(package), "{package}");
+        assert!(quick.contains(package), "the Quick start does not name {package}");
+    }
+    // Every repository path in backquotes in traces/README.md exists.
+    let traces = std::fs::read_to_string(root.join("traces/README.md")).unwrap();
+    for quoted in traces.split('`').skip(1).step_by(2) {
+        let top = ["src/", "tests/", "traces/", "tools/", "benches/", "docs/"];
+        if top.iter().any(|t| quoted.starts_with(t)) && !quoted.contains(' ') {
+            assert!(
+                root.join(quoted).exists(),
+                "traces/README.md names {quoted}, which is not there"
+            );
+        }
+    }
+}

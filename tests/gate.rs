@@ -577,3 +577,47 @@ fn a_baseline_hashed_the_old_way_still_gates_a_run_of_its_trace() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("(compared with --force)"), "{out}");
 }
+
+#[test]
+fn a_change_of_a_ratio_is_shown_in_percentage_points_in_the_table_and_the_markdown() {
+    let (mut old, mut new) = (result("first-fit", 1105, &FAST), result("first-fit", 1105, &FAST));
+    old["overhead"] = json!(0.105);
+    new["overhead"] = json!(0.2588);
+    let p = pair(doc("crc32:1:1", vec![old]), doc("crc32:1:1", vec![new]));
+    let md = p._dir.path().join("diff.md");
+    let (code, stdout, _) = compare(&p, &["--markdown", md.to_str().unwrap()]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("10.5000%") && stdout.contains("25.8800%"), "{stdout}");
+    assert!(stdout.contains("+15.38 pp"), "{stdout}");
+    assert!(!stdout.contains("146.48%"), "{stdout}");
+    let markdown = std::fs::read_to_string(&md).unwrap();
+    assert!(markdown.contains("| +15.38 pp |"), "{markdown}");
+    // Other figures keep their change in percent of the old value.
+    let (old, new) = (result("first-fit", 1000, &FAST), result("first-fit", 1100, &FAST));
+    let p = pair(doc("crc32:1:1", vec![old]), doc("crc32:1:1", vec![new]));
+    let (_, stdout, _) = compare(&p, &[]);
+    assert!(stdout.contains("+10.00%") && stdout.contains("+10.00 pp"), "{stdout}");
+}
+
+#[test]
+fn quiet_compare_prints_the_verdict_but_not_the_table_and_exits_the_same() {
+    let p = pair(
+        doc("crc32:1:1", vec![result("first-fit", 1000, &FAST)]),
+        doc("crc32:1:1", vec![result("first-fit", 1200, &FAST)]),
+    );
+    let (loud_code, loud, _) = compare(&p, &[]);
+    let (code, quiet, _) = compare(&p, &["-q"]);
+    assert_eq!((loud_code, code), (1, 1));
+    assert!(loud.contains("strategy") && loud.contains("verdict"), "{loud}");
+    assert!(!quiet.contains("verdict") && !quiet.contains("compare "), "{quiet}");
+    assert!(quiet.starts_with("2 regressed, "), "{quiet}");
+    assert!(quiet.contains("REGRESSION: first-fit overhead: 0.0000% -> 20.0000% (+20.00 pp)"));
+    assert!(quiet.contains("REGRESSION: first-fit peak footprint"), "{quiet}");
+    let p = pair(
+        doc("crc32:1:1", vec![result("first-fit", 1000, &FAST)]),
+        doc("crc32:1:1", vec![result("first-fit", 1000, &FAST)]),
+    );
+    let (code, quiet, _) = compare(&p, &["--quiet"]);
+    assert_eq!(code, 0);
+    assert_eq!(quiet.lines().count(), 1, "{quiet}");
+}

@@ -5,6 +5,21 @@
 //! count ([`fake_time_of`]). Whether strategies are timed one at a time or in parallel is
 //! [`Timing::parallel`], applied by [`super::run::run_all`]. [`clock_overhead_ns`] calibrates the
 //! cost of a clock read pair, which every latency figure includes.
+//!
+//! # Timings that cannot be trusted
+//! Two rules, defined here and nowhere else, say when a timing is not what it seems; the JSON
+//! marks what they find and the terminal says it (README, "Timing honesty"):
+//! - [`pass_too_short`]: a pass of less than [`MIN_TIMED_PASS_NS`] (5 ms, the limit below which
+//!   hyperfine warns that it cannot time a command well) is too short to time well: the CPU's
+//!   clock ramps up, the caches are cold, and one interruption is a large part of the whole; a
+//!   10-event trace reads `41.67M [11.61M .. 71.43M]` events/s. Marked `throughput.too_short`.
+//! - [`max_is_preemption`]: a latency maximum of at least [`PREEMPTION_MIN_NS`] (1 ms) that is
+//!   also at least [`PREEMPTION_OVER_P99`] (1000) times its p99 is the scheduler's, not the
+//!   allocator's: the thread was preempted (or the page faulted in) while its call was timed.
+//!   A simulated strategy's call is pure computation of well under a microsecond at p99, so a
+//!   maximum of milliseconds, the length of a scheduler time slice (the same ~4 ms appears across
+//!   strategies on a 250 Hz kernel), is time the call spent off the CPU. Marked
+//!   `latency_ns.KIND.max_preempted`; the figure itself is kept as measured.
 
 use super::latency::LatencyProbe;
 use super::probe::NoProbe;
@@ -60,6 +75,32 @@ pub fn latency_of(
     let mut probe = LatencyProbe::sampling(every);
     replayer.replay(source, &mut probe, advance)?;
     Ok(probe.latency())
+}
+
+/// A timed pass shorter than this (5 ms, hyperfine's limit) is too short to time well.
+pub const MIN_TIMED_PASS_NS: f64 = 5e6;
+
+/// How long one pass over `events` events took at `events_per_sec` (the median of the
+/// throughput runs), in nanoseconds; `None` when nothing was timed.
+pub fn pass_ns(events: u64, events_per_sec: f64) -> Option<f64> {
+    (events > 0 && events_per_sec > 0.0).then(|| events as f64 / events_per_sec * 1e9)
+}
+
+/// Whether a pass over `events` events at `events_per_sec` took less than
+/// [`MIN_TIMED_PASS_NS`]: its throughput and latency are mostly noise.
+pub fn pass_too_short(events: u64, events_per_sec: f64) -> bool {
+    pass_ns(events, events_per_sec).is_some_and(|ns| ns < MIN_TIMED_PASS_NS)
+}
+
+/// A latency maximum is taken for a preemption only from this long on (1 ms)...
+pub const PREEMPTION_MIN_NS: u64 = 1_000_000;
+/// ...and only when it is at least this many times the p99 of its kind of call.
+pub const PREEMPTION_OVER_P99: u64 = 1000;
+
+/// Whether the maximum of `p` is the scheduler's rather than the allocator's: at least
+/// [`PREEMPTION_MIN_NS`] and at least [`PREEMPTION_OVER_P99`] times the p99.
+pub fn max_is_preemption(p: &Percentiles) -> bool {
+    p.max >= PREEMPTION_MIN_NS && p.max >= p.p99.saturating_mul(PREEMPTION_OVER_P99)
 }
 
 /// Ticks of the fake clock per event, and per unit of [`crate::alloc::Strategy::work`]: see [`fake_time_of`].
@@ -201,6 +242,34 @@ mod tests {
         let doubled = MemoryStats { work: 120, ..stats };
         let slow = fake_time_of(&source, &doubled, 1).unwrap().0.unwrap();
         assert!((slow.median - 4e9 / 160.0).abs() < 1e-3);
+    }
+
+    #[test]
+    fn a_pass_under_five_milliseconds_is_too_short_to_time_and_a_longer_one_is_not() {
+        // 10 events at 41.67M events/s: 240 ns.
+        assert!(pass_too_short(10, 41.67e6));
+        assert!((pass_ns(10, 41.67e6).unwrap() - 240.0).abs() < 0.1);
+        // 1M events at 100M events/s: 10 ms.
+        assert!(!pass_too_short(1_000_000, 100e6));
+        assert!(!pass_too_short(0, 0.0), "nothing timed: nothing to warn of");
+        // The fake clock's 14-event trace takes 14 * 10 + work ns a pass.
+        let events = [Event::malloc(0, 24), Event::free(0)];
+        let stats = MemoryStats { events: 2, work: 2, ..MemoryStats::default() };
+        let fake = fake_time_of(&InMemory { events: &events, blocks: 1 }, &stats, 3).unwrap();
+        assert!(pass_too_short(2, fake.0.unwrap().median));
+    }
+
+    #[test]
+    fn a_millisecond_maximum_a_thousand_times_the_p99_is_preemption_and_a_slow_tail_is_not() {
+        let p = |p99, max| Percentiles { count: 1000, p50: 40, p99, p999: p99, max };
+        // The 4,023,203 ns that appeared across strategies, over a p99 of 120 ns.
+        assert!(max_is_preemption(&p(120, 4_023_203)));
+        // Long, but in line with the calls' own tail: the allocator's.
+        assert!(!max_is_preemption(&p(5_000, 4_023_203)));
+        // Far above the p99, but short: a slow call, not a time slice.
+        assert!(!max_is_preemption(&p(50, 900_000)));
+        // The fake clock's latencies (p99 100 ns, max 10000 ns) are never flagged.
+        assert!(!max_is_preemption(&p(100, 10_000)));
     }
 
     #[test]

@@ -220,7 +220,20 @@ impl Row {
     pub fn new_text(&self) -> String {
         self.unit.precise(self.new)
     }
+    /// The change as the table shows it: in percent of the old value (`+12.50%`), or for a
+    /// ratio ([`Unit::changes_in_points`]: overhead, fragmentation) in percentage points
+    /// (`+15.38 pp`). The verdict and the threshold are judged on [`Row::change`] either way.
     pub fn change_text(&self) -> String {
+        if self.unit.changes_in_points() {
+            let points = (self.new - self.old) * 100.0;
+            return if points == 0.0 {
+                "0 pp".into()
+            } else if points.abs() < 0.005 {
+                format!("{}<0.01 pp", if points > 0.0 { "+" } else { "-" })
+            } else {
+                format!("{points:+.2} pp")
+            };
+        }
         if self.change.is_infinite() {
             if self.change > 0.0 {
                 "+inf".into()

@@ -15,8 +15,12 @@ pub mod thresholds;
 
 use compare::{Comparison, Verdict};
 
-/// The comparison as a terminal table, regressions first, and a closing verdict line.
-pub fn text(c: &Comparison) -> String {
+/// The comparison as a terminal table, regressions first, and a closing verdict line; with
+/// `quiet` (`-q`), the verdict alone: the summary line and any MISSING or REGRESSION line.
+pub fn text(c: &Comparison, quiet: bool) -> String {
+    if quiet {
+        return verdict(c);
+    }
     let mut out = format!("compare {} -> {}\n", c.old_name, c.new_name);
     for note in &c.notes {
         out.push_str(&format!("note: {note}\n"));
@@ -43,7 +47,14 @@ pub fn text(c: &Comparison) -> String {
         &rows,
     ));
     out.push('\n');
-    out.push_str(&summary(c));
+    out.push_str(&verdict(c));
+    out
+}
+
+/// The summary line, then what fails or would fail the gate: missing figures and strategies,
+/// and every regression.
+fn verdict(c: &Comparison) -> String {
+    let mut out = summary(c);
     out.push('\n');
     let missing = if c.allow_missing { "missing (allowed)" } else { "MISSING" };
     for m in &c.missing {
@@ -143,8 +154,8 @@ pub fn markdown(c: &Comparison) -> String {
     }
     if !same.is_empty() && !moved.is_empty() {
         out.push_str(&format!(
-            "\n<details><summary>{} unchanged figures</summary>\n\n{}\n</details>\n",
-            same.len(),
+            "\n<details><summary>{}</summary>\n\n{}\n</details>\n",
+            crate::words::count(same.len() as u64, "unchanged figure", "unchanged figures"),
             table(&same)
         ));
     }

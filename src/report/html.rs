@@ -69,7 +69,11 @@ fn page(report: &Report, charts: &[Chart]) -> String {
 
     out.push_str("<h2 id=\"trace\">Trace</h2>\n<ul>\n");
     out.push_str(&format!("<li>format: {}</li>\n", t.format));
-    out.push_str(&format!("<li>{} events, {} distinct blocks</li>\n", t.events, t.blocks));
+    out.push_str(&format!(
+        "<li>{}, {}</li>\n",
+        crate::words::count(t.events, "event", "events"),
+        crate::words::count(t.blocks, "distinct block", "distinct blocks")
+    ));
     if let Some(live) = report.results.first().map(|r| r.memory.max_live_bytes) {
         out.push_str(&format!("<li>max live bytes: {}</li>\n", human_bytes(live)));
     }

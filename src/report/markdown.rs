@@ -10,12 +10,12 @@ impl Exporter for MarkdownExporter {
     fn export(&self, report: &Report) -> Result<Vec<u8>, ExportError> {
         let t = &report.trace;
         let mut out = format!(
-            "**replay** {} · `{}` ({}): {} events, {} blocks\n\n",
+            "**replay** {} · `{}` ({}): {}, {}\n\n",
             env!("CARGO_PKG_VERSION"),
             t.path,
             t.format,
-            t.events,
-            t.blocks
+            crate::words::count(t.events, "event", "events"),
+            crate::words::count(t.blocks, "block", "blocks")
         );
         let columns = super::shown_figures(report);
         let records = report.records();
