@@ -56,9 +56,9 @@
 //!   twice? --lenient skips such events)`
 
 use super::builder::{number_message, parse_hex, parse_number, show, Builder, NumError, Sink};
-use super::csv_out::{ImportSummary, TextSink};
+use super::csv_out::{no_write_form, ImportSummary, LineFormat, LineSink};
 use super::event::{Event, Op, ParseOptions, Trace, TraceError};
-use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 
 const FREE_HINT: &str =
@@ -300,21 +300,22 @@ fn read_line(text: &[u8]) -> Result<Record, String> {
 /// (thread 0 where the input says none). Times and present bytes are not written: the native
 /// CSV keeps no end times. A calloc is written as `calloc PTR 1 SIZE` (the CSV keeps only the
 /// product); a memalign with its alignment as replayed (a power of two of at least 16).
-pub(crate) struct AndroidSink<W: Write> {
-    out: BufWriter<W>,
-    thread: Option<u64>,
-}
+pub(crate) type AndroidSink<W> = LineSink<W, AndroidLines>;
 
-impl<W: Write> AndroidSink<W> {
-    pub(crate) fn new(out: W) -> AndroidSink<W> {
-        AndroidSink { out: BufWriter::with_capacity(1 << 16, out), thread: None }
-    }
-}
+/// The lines of this format (see [`AndroidSink`]).
+pub(crate) struct AndroidLines;
 
-impl<W: Write> Sink for AndroidSink<W> {
-    fn event(&mut self, event: Event, ptr: u64, old_ptr: u64) -> Result<(), TraceError> {
-        let tid = self.thread.unwrap_or(0);
-        let out = &mut self.out;
+impl LineFormat for AndroidLines {
+    const NAME: &'static str = "Android";
+    const NO_THREAD: u64 = 0;
+
+    fn line(
+        out: &mut impl Write,
+        tid: u64,
+        event: &Event,
+        ptr: u64,
+        old_ptr: u64,
+    ) -> std::io::Result<()> {
         let size = event.size;
         match event.op {
             Op::Malloc => writeln!(out, "{tid}: malloc {ptr:#x} {size}"),
@@ -322,21 +323,8 @@ impl<W: Write> Sink for AndroidSink<W> {
             Op::Memalign => writeln!(out, "{tid}: memalign {ptr:#x} {} {size}", event.align()),
             Op::Realloc => writeln!(out, "{tid}: realloc {ptr:#x} {old_ptr:#x} {size}"),
             Op::Free => writeln!(out, "{tid}: free {ptr:#x}"),
-            Op::Write => {
-                Err(std::io::Error::other("write events (the safety lab) have no Android form"))
-            }
+            Op::Write => Err(no_write_form(Self::NAME)),
         }
-        .map_err(|source| TraceError::Write { source })
-    }
-
-    fn thread(&mut self, tid: Option<u64>) {
-        self.thread = tid;
-    }
-}
-
-impl<W: Write> TextSink for AndroidSink<W> {
-    fn finish(mut self) -> std::io::Result<()> {
-        self.out.flush()
     }
 }
 

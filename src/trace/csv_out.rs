@@ -253,6 +253,63 @@ impl<W: Write> TextSink for CsvSink<W> {
     }
 }
 
+/// A text format written one line per event, with its recorded pointers and thread: what a
+/// [`LineSink`] needs to know of it.
+pub(crate) trait LineFormat {
+    /// The format's name, for messages.
+    const NAME: &'static str;
+    /// The thread written where the input says none.
+    const NO_THREAD: u64;
+    /// Write `event`'s line to `out`; a `write` event, which no other tool's format has, is
+    /// [`no_write_form`].
+    fn line(
+        out: &mut impl Write,
+        tid: u64,
+        event: &Event,
+        ptr: u64,
+        old_ptr: u64,
+    ) -> std::io::Result<()>;
+}
+
+/// The error for a `write` event (the safety lab's) in a format that has no such line.
+pub(crate) fn no_write_form(format: &str) -> std::io::Error {
+    std::io::Error::other(format!("write events (the safety lab) have no {format} form"))
+}
+
+/// Writes validated events as lines of the format `F` (see [`LineFormat`]).
+pub(crate) struct LineSink<W: Write, F> {
+    out: std::io::BufWriter<W>,
+    thread: Option<u64>,
+    format: std::marker::PhantomData<F>,
+}
+
+impl<W: Write, F: LineFormat> LineSink<W, F> {
+    pub(crate) fn new(out: W) -> LineSink<W, F> {
+        LineSink {
+            out: std::io::BufWriter::with_capacity(1 << 16, out),
+            thread: None,
+            format: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<W: Write, F: LineFormat> Sink for LineSink<W, F> {
+    fn event(&mut self, event: Event, ptr: u64, old_ptr: u64) -> Result<(), TraceError> {
+        F::line(&mut self.out, self.thread.unwrap_or(F::NO_THREAD), &event, ptr, old_ptr)
+            .map_err(|source| TraceError::Write { source })
+    }
+
+    fn thread(&mut self, tid: Option<u64>) {
+        self.thread = tid;
+    }
+}
+
+impl<W: Write, F: LineFormat> TextSink for LineSink<W, F> {
+    fn finish(mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
 impl<W: Write> CsvSink<W> {
     /// A sink writing [`Columns::CONVERTED`] to `out`.
     pub(crate) fn new(out: W) -> CsvSink<W> {

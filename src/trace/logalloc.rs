@@ -63,10 +63,10 @@
 //! - `t.log:9: free of 0x7f00, which is not live (...)`
 
 use super::builder::{number_message, parse_hex, parse_number, show, Builder, NumError, Sink};
-use super::csv_out::{ImportSummary, TextSink};
+use super::csv_out::{no_write_form, ImportSummary, LineFormat, LineSink};
 use super::event::{Event, Op, ParseOptions, Trace, TraceError};
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 
 const FREE_HINT: &str =
@@ -399,21 +399,22 @@ fn several_processes(
 /// pointers and threads (thread 1 where the input says none). A calloc is written as
 /// `calloc(1,SIZE)` (the CSV keeps only the product); a memalign with its alignment as
 /// replayed (a power of two of at least 16).
-pub(crate) struct LogallocSink<W: Write> {
-    out: BufWriter<W>,
-    thread: Option<u64>,
-}
+pub(crate) type LogallocSink<W> = LineSink<W, LogallocLines>;
 
-impl<W: Write> LogallocSink<W> {
-    pub(crate) fn new(out: W) -> LogallocSink<W> {
-        LogallocSink { out: BufWriter::with_capacity(1 << 16, out), thread: None }
-    }
-}
+/// The lines of this format (see [`LogallocSink`]).
+pub(crate) struct LogallocLines;
 
-impl<W: Write> Sink for LogallocSink<W> {
-    fn event(&mut self, event: Event, ptr: u64, old_ptr: u64) -> Result<(), TraceError> {
-        let tid = self.thread.unwrap_or(1);
-        let out = &mut self.out;
+impl LineFormat for LogallocLines {
+    const NAME: &'static str = "logalloc";
+    const NO_THREAD: u64 = 1;
+
+    fn line(
+        out: &mut impl Write,
+        tid: u64,
+        event: &Event,
+        ptr: u64,
+        old_ptr: u64,
+    ) -> std::io::Result<()> {
         let size = event.size;
         match event.op {
             Op::Malloc => writeln!(out, "1 {tid} malloc({size})={ptr:#x}"),
@@ -421,21 +422,8 @@ impl<W: Write> Sink for LogallocSink<W> {
             Op::Memalign => writeln!(out, "1 {tid} memalign({},{size})={ptr:#x}", event.align()),
             Op::Realloc => writeln!(out, "1 {tid} realloc({old_ptr:#x},{size})={ptr:#x}"),
             Op::Free => writeln!(out, "1 {tid} free({ptr:#x})"),
-            Op::Write => {
-                Err(std::io::Error::other("write events (the safety lab) have no logalloc form"))
-            }
+            Op::Write => Err(no_write_form(Self::NAME)),
         }
-        .map_err(|source| TraceError::Write { source })
-    }
-
-    fn thread(&mut self, tid: Option<u64>) {
-        self.thread = tid;
-    }
-}
-
-impl<W: Write> TextSink for LogallocSink<W> {
-    fn finish(mut self) -> std::io::Result<()> {
-        self.out.flush()
     }
 }
 
