@@ -1,6 +1,8 @@
 //! A deterministic mutation fuzzer for every input format `replay` reads: native CSV, CSV `.gz`,
 //! mtrace, heaptrack (raw and interpreted, as text and as `.zst`), the malloc lab's `.rep`,
-//! `.rtrace`, and the recorder's raw files.
+//! `.rtrace`, Android's `record_allocs` (as text and as a zip of one), Firefox's logalloc (raw
+//! and munged), and the recorder's raw files. The binary reads every case twice: with its
+//! `--format`, and without, so that detection by content sees every mutated input too.
 //!
 //! Each format starts from the shipped traces in `traces/` (cut to their first few KiB) and small
 //! valid inputs built here, and applies seeded mutations: bit flips, random bytes, insertions,
@@ -20,7 +22,9 @@
 //! run: `REPLAY_FUZZ_CASES=200000 REPLAY_FUZZ_BINARY=2000 cargo test --release --test fuzz --
 //! --nocapture` (it prints cases per format and the binary's peak RSS).
 
-use replay::trace::{self, csv, heaptrack, mtrace, recorded, rep, rtrace, Format, ParseOptions};
+use replay::trace::{
+    self, android, csv, heaptrack, logalloc, mtrace, recorded, rep, rtrace, Format, ParseOptions,
+};
 use std::io::{Read, Write};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -50,10 +54,13 @@ enum Kind {
     Rep,
     Rtrace,
     Recorded,
+    Android,
+    AndroidZip,
+    Logalloc,
 }
 
 impl Kind {
-    const ALL: [Kind; 8] = [
+    const ALL: [Kind; 11] = [
         Kind::Csv,
         Kind::CsvGz,
         Kind::Mtrace,
@@ -62,6 +69,9 @@ impl Kind {
         Kind::Rep,
         Kind::Rtrace,
         Kind::Recorded,
+        Kind::Android,
+        Kind::AndroidZip,
+        Kind::Logalloc,
     ];
 
     /// The file name a case of this kind is written to.
@@ -75,6 +85,9 @@ impl Kind {
             Kind::Rep => "case.rep",
             Kind::Rtrace => "case.rtrace",
             Kind::Recorded => "case.raw",
+            Kind::Android => "case.txt",
+            Kind::AndroidZip => "case.zip",
+            Kind::Logalloc => "case.log",
         }
     }
 
@@ -86,6 +99,8 @@ impl Kind {
             Kind::HeaptrackText | Kind::HeaptrackZst => Some("heaptrack"),
             Kind::Rep => Some("rep"),
             Kind::Rtrace => Some("rtrace"),
+            Kind::Android | Kind::AndroidZip => Some("android"),
+            Kind::Logalloc => Some("logalloc"),
             Kind::Recorded => None,
         }
     }
@@ -97,7 +112,7 @@ impl Kind {
 
     /// Whether it is compressed text.
     fn compressed(self) -> bool {
-        matches!(self, Kind::CsvGz | Kind::HeaptrackZst)
+        matches!(self, Kind::CsvGz | Kind::HeaptrackZst | Kind::AndroidZip)
     }
 }
 
@@ -182,6 +197,37 @@ fn heaptrack_seeds() -> Vec<Vec<u8>> {
         b"v 10400 3\na 10 4\na 20 5\n+ 0\n+ 1\n+ 0\n- 0\n- 1\n- 0\nc 12\n".to_vec(),
         b"v 10400 3\nm 1 x 55 0\n+ 10 4 aa0\n+ 20 4 bb0\n- aa0\n- bb0\n".to_vec(),
     ]
+}
+
+fn android_seeds() -> Vec<Vec<u8>> {
+    vec![
+        head(&std::fs::read(root().join("tests/data/android-small.txt")).unwrap()),
+        b"1: malloc 0x10 24\n2: calloc 0x20 4 16 100 200\n1: realloc 0x30 0x10 64\n\
+          2: memalign 0x40 64 100\n1: free 0x30 0 0 8\n2: free 0x20\n1: free 0x0\n\
+          2: thread_done 0x0\n"
+            .to_vec(),
+    ]
+}
+
+fn logalloc_seeds() -> Vec<Vec<u8>> {
+    let data = root().join("tests/data");
+    vec![
+        head(&std::fs::read(data.join("logalloc-small.log")).unwrap()),
+        head(&std::fs::read(data.join("logalloc-small-munged.log")).unwrap()),
+    ]
+}
+
+/// A zip holding `bytes` as its one file, stored or deflated.
+fn zip_of(bytes: &[u8], deflate: bool) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    let mut zip = zip::ZipWriter::new(&mut out);
+    let method =
+        if deflate { zip::CompressionMethod::Deflated } else { zip::CompressionMethod::Stored };
+    let options = zip::write::SimpleFileOptions::default().compression_method(method);
+    zip.start_file("trace.txt", options).unwrap();
+    zip.write_all(bytes).unwrap();
+    zip.finish().unwrap();
+    out.into_inner()
 }
 
 fn rep_seeds() -> Vec<Vec<u8>> {
@@ -407,6 +453,19 @@ fn load_in_process(kind: Kind, bytes: &[u8], dir: &Path) {
                 let _ = recorded::read(bytes, &path);
                 return;
             }
+            Kind::Android => {
+                let _ = android::parse(bytes, &path, options);
+                let _ = android::to_csv(bytes, &path, Vec::new(), options);
+            }
+            Kind::Logalloc => {
+                let _ = logalloc::parse(bytes, &path, options);
+                let _ = logalloc::to_csv(bytes, &path, Vec::new(), options);
+            }
+            Kind::AndroidZip => {
+                std::fs::write(&path, bytes).unwrap();
+                let _ = trace::load(&path, Format::Android, options);
+                let _ = trace::detect(&path);
+            }
             Kind::CsvGz | Kind::HeaptrackZst | Kind::Rtrace => {
                 std::fs::write(&path, bytes).unwrap();
                 let format = match kind {
@@ -461,7 +520,11 @@ fn binary_args(kind: Kind, path: &Path, dir: &Path, lenient: bool) -> Vec<Vec<St
             ["--alloc", "simulated", "--runs", "1", "--fake-clock", "--quiet"].map(String::from),
         );
         run.extend(lenient.clone());
+        // The same without --format: told by content.
+        let mut detected = run.clone();
+        detected.drain(1..3);
         runs.push(run);
+        runs.push(detected);
         let mut stats = vec!["stats".to_string(), path.clone(), "--format".into(), format.into()];
         stats.extend(lenient.clone());
         runs.push(stats);
@@ -534,6 +597,8 @@ fn every_input_format_survives_mutated_inputs_in_process_and_in_the_binary() {
             Kind::Rep => rep_seeds(),
             Kind::Rtrace => rtrace_seeds(dir.path()),
             Kind::Recorded => recorded_seeds(),
+            Kind::Android | Kind::AndroidZip => android_seeds(),
+            Kind::Logalloc => logalloc_seeds(),
         };
         let kind_started = Instant::now();
         let mut ran_binary = 0;
@@ -542,9 +607,11 @@ fn every_input_format_survives_mutated_inputs_in_process_and_in_the_binary() {
             let mut bytes = text_seeds[rng.usize(..text_seeds.len())].clone();
             let other = &text_seeds[rng.usize(..text_seeds.len())];
             // Compressed kinds: mutate the text, the compressed bytes, or both.
+            let deflate = rng.bool();
             let compress = |bytes: &[u8]| match kind {
                 Kind::CsvGz => gzip(bytes),
                 Kind::HeaptrackZst => zstd(bytes),
+                Kind::AndroidZip => zip_of(bytes, deflate),
                 _ => bytes.to_vec(),
             };
             if kind.compressed() {
