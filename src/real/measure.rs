@@ -432,7 +432,6 @@ unsafe fn run<A: RealAllocator + ?Sized, const TIMED: bool, const TOUCH: bool>(
     let elapsed = started.elapsed();
 
     // After the loop: allocation is allowed again.
-    let last = series_slots[..taken].last().copied();
     let hwm = if hwm_reset { resident.peak_since_reset() } else { None };
     let allocator_stats_at_end = alloc.stats();
     let series: Vec<MemorySample> = series_slots[..taken].to_vec();
@@ -441,52 +440,108 @@ unsafe fn run<A: RealAllocator + ?Sized, const TIMED: bool, const TOUCH: bool>(
         free: t.percentiles(&t.free),
         realloc: t.percentiles(&t.realloc),
     });
-    let elapsed_ns = elapsed.as_nanos() as u64;
-    let measured = Measured {
-        events: events.len() as u64,
-        max_live_bytes: state.max_live,
+    let exact = Exact {
+        max_live: state.max_live,
         peak_event: state.peak_event,
-        live_consumed_at_peak: state.consumed_at_peak,
-        live_blocks_at_peak: state.blocks_at_peak,
-        usable_sizes_known: knows_usable,
-        internal_fragmentation: knows_usable.then(|| {
-            let consumed = state.consumed_at_peak;
-            if consumed == 0 {
-                0.0
-            } else {
-                (consumed - state.max_live) as f64 / consumed as f64
-            }
-        }),
-        failed_allocations: state.failed,
+        consumed_at_peak: state.consumed_at_peak,
+        blocks_at_peak: state.blocks_at_peak,
+        failed: state.failed,
         ignored_frees: state.ignored_frees,
         writes: state.writes,
-        rss_baseline_bytes: baseline,
-        rss_peak_above_baseline: rss_peak,
-        rss_final_above_baseline: last.map_or(0, |s| s.rss_above_baseline),
-        rss_hwm_above_baseline: hwm.map(|h| h.saturating_sub(baseline)),
-        allocator_resident_baseline: allocator_baseline,
-        allocator_resident_peak: allocator_peak,
-        allocator_resident_final: last.and_then(|s| s.allocator_resident),
-        elapsed_ns,
-        events_per_sec: if elapsed_ns == 0 {
-            0.0
-        } else {
-            events.len() as f64 / elapsed.as_secs_f64()
-        },
+    };
+    let around = Around {
+        baseline,
+        rss_peak,
+        hwm,
+        allocator_baseline,
+        allocator_peak,
+        elapsed,
         latency_ns,
         series,
         touched: TOUCH,
         allocator_stats_at_end,
-        threads: 1,
-        cross_thread_orders: 0,
-        waits: 0,
-        out_of_order: 0,
     };
+    let measured = assemble(events.len() as u64, &exact, knows_usable, around);
     // Give the blocks still live back, so that a bench replaying many times does not leak.
     for block in table.iter().filter(|b| !b.ptr.is_null()) {
         alloc.free(block.ptr);
     }
     Ok(measured)
+}
+
+/// The exact figures of a replay, in file order (see the module docs).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct Exact {
+    pub(super) max_live: Bytes,
+    pub(super) peak_event: u64,
+    pub(super) consumed_at_peak: Bytes,
+    pub(super) blocks_at_peak: u64,
+    pub(super) failed: u64,
+    pub(super) ignored_frees: u64,
+    pub(super) writes: u64,
+}
+
+/// What a replay measured around its loop: resident memory, time, latency, the series.
+pub(super) struct Around {
+    pub(super) baseline: Bytes,
+    pub(super) rss_peak: Bytes,
+    /// The kernel's high-water mark (not yet less the baseline).
+    pub(super) hwm: Option<Bytes>,
+    pub(super) allocator_baseline: Option<Bytes>,
+    pub(super) allocator_peak: Option<Bytes>,
+    pub(super) elapsed: std::time::Duration,
+    pub(super) latency_ns: Option<LatencyNs>,
+    /// In event order; its last sample is the one after the last event.
+    pub(super) series: Vec<MemorySample>,
+    pub(super) touched: bool,
+    pub(super) allocator_stats_at_end: AllocatorStats,
+}
+
+/// The one place a replay's figures become a [`Measured`] (serial here, threaded in
+/// [`super::threads`], which then sets its thread counts): `events` replayed.
+pub(super) fn assemble(events: u64, exact: &Exact, knows_usable: bool, around: Around) -> Measured {
+    let last = around.series.last().copied();
+    let elapsed_ns = around.elapsed.as_nanos() as u64;
+    Measured {
+        events,
+        max_live_bytes: exact.max_live,
+        peak_event: exact.peak_event,
+        live_consumed_at_peak: exact.consumed_at_peak,
+        live_blocks_at_peak: exact.blocks_at_peak,
+        usable_sizes_known: knows_usable,
+        internal_fragmentation: knows_usable.then(|| {
+            let consumed = exact.consumed_at_peak;
+            if consumed == 0 {
+                0.0
+            } else {
+                (consumed - exact.max_live) as f64 / consumed as f64
+            }
+        }),
+        failed_allocations: exact.failed,
+        ignored_frees: exact.ignored_frees,
+        writes: exact.writes,
+        rss_baseline_bytes: around.baseline,
+        rss_peak_above_baseline: around.rss_peak,
+        rss_final_above_baseline: last.map_or(0, |s| s.rss_above_baseline),
+        rss_hwm_above_baseline: around.hwm.map(|h| h.saturating_sub(around.baseline)),
+        allocator_resident_baseline: around.allocator_baseline,
+        allocator_resident_peak: around.allocator_peak,
+        allocator_resident_final: last.and_then(|s| s.allocator_resident),
+        elapsed_ns,
+        events_per_sec: if elapsed_ns == 0 {
+            0.0
+        } else {
+            events as f64 / around.elapsed.as_secs_f64()
+        },
+        latency_ns: around.latency_ns,
+        series: around.series,
+        touched: around.touched,
+        allocator_stats_at_end: around.allocator_stats_at_end,
+        threads: 1,
+        cross_thread_orders: 0,
+        waits: 0,
+        out_of_order: 0,
+    }
 }
 
 /// How many events ahead the loop asks for the block table entry a coming event will need.

@@ -54,8 +54,8 @@
 use super::allocator::{Bytes, RealAllocator};
 use super::mapped::Mapped;
 use super::measure::{
-    prefetch, timed, touch, Block, Kind, LatencyNs, MeasureError, Measured, MemorySample, Mode,
-    Options, Timers, PREFETCH_DISTANCE, WRITE_BYTE,
+    assemble, prefetch, timed, touch, Around, Block, Exact, Kind, LatencyNs, MeasureError,
+    Measured, MemorySample, Mode, Options, Timers, PREFETCH_DISTANCE, WRITE_BYTE,
 };
 use super::resident::Resident;
 use crate::trace::{Event, Op};
@@ -412,47 +412,33 @@ unsafe fn run<A: RealAllocator + ?Sized, const TIMED: bool, const TOUCH: bool>(
     tids.dedup();
     let waits = ended.iter().map(|e| e.waits).sum();
     let latency_ns = TIMED.then(|| merge_latency(ended.into_iter().filter_map(|e| e.timers)));
-    let elapsed_ns = elapsed.as_nanos() as u64;
-    let last = series.last().copied();
-    let measured = Measured {
-        events: events.len() as u64,
-        max_live_bytes: figures.max_live,
+    let exact = Exact {
+        max_live: figures.max_live,
         peak_event: figures.peak_event,
-        live_consumed_at_peak: figures.consumed_at_peak,
-        live_blocks_at_peak: figures.blocks_at_peak,
-        usable_sizes_known: knows_usable,
-        internal_fragmentation: knows_usable.then(|| {
-            let consumed = figures.consumed_at_peak;
-            if consumed == 0 {
-                0.0
-            } else {
-                (consumed - figures.max_live) as f64 / consumed as f64
-            }
-        }),
-        failed_allocations: figures.failed,
+        consumed_at_peak: figures.consumed_at_peak,
+        blocks_at_peak: figures.blocks_at_peak,
+        failed: figures.failed,
         ignored_frees: figures.ignored_frees,
         writes: figures.writes,
-        rss_baseline_bytes: baseline,
-        rss_peak_above_baseline: rss_peak,
-        rss_final_above_baseline: last.map_or(0, |s| s.rss_above_baseline),
-        rss_hwm_above_baseline: hwm.map(|h| h.saturating_sub(baseline)),
-        allocator_resident_baseline: allocator_baseline,
-        allocator_resident_peak: allocator_peak,
-        allocator_resident_final: last.and_then(|s| s.allocator_resident),
-        elapsed_ns,
-        events_per_sec: if elapsed_ns == 0 {
-            0.0
-        } else {
-            events.len() as f64 / elapsed.as_secs_f64()
-        },
+    };
+    let around = Around {
+        baseline,
+        rss_peak,
+        hwm,
+        allocator_baseline,
+        allocator_peak,
+        elapsed,
         latency_ns: latency_ns.flatten(),
         series,
         touched: TOUCH,
         allocator_stats_at_end,
+    };
+    let measured = Measured {
         threads: tids.len() as u64,
         cross_thread_orders: plan.cross_thread_orders,
         waits,
         out_of_order: figures.out_of_order,
+        ..assemble(events.len() as u64, &exact, knows_usable, around)
     };
     for block in table.as_slice().iter().filter(|b| !b.ptr.is_null()) {
         alloc.free(block.ptr);
