@@ -78,6 +78,10 @@ impl Strategy for Bump {
     fn largest_satisfiable(&self) -> Bytes {
         0
     }
+
+    fn reuses_memory(&self) -> bool {
+        false
+    }
 }
 
 #[cfg(test)]
@@ -94,6 +98,11 @@ mod tests {
         assert_eq!(b, Allocation::at(32, 16));
         assert_eq!(heap.top(), 48);
         assert_eq!(heap.largest_satisfiable(), 0);
+    }
+
+    #[test]
+    fn bump_says_it_never_reuses_memory() {
+        assert!(!ENTRY.reuses_memory());
     }
 
     #[test]

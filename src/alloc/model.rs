@@ -193,6 +193,13 @@ pub trait Strategy: Send {
     fn work(&self) -> u64 {
         0
     }
+
+    /// Whether the bytes of a freed block can ever be handed out again. A strategy that never
+    /// reuses memory (`bump`) is a baseline, not a choice: the reports never mark it best nor
+    /// name it in their verdict. True unless a strategy says otherwise (the default).
+    fn reuses_memory(&self) -> bool {
+        true
+    }
 }
 
 /// The byte a `write` event stores: `0x41` (`'A'`), so that a size or link overwritten by it
@@ -259,6 +266,14 @@ pub struct StrategyEntry {
     pub about: &'static str,
     /// Make a fresh, empty heap with this strategy.
     pub new: fn(&Params) -> Box<dyn Strategy>,
+}
+
+impl StrategyEntry {
+    /// Whether this strategy reuses freed memory ([`Strategy::reuses_memory`]), asked of a fresh,
+    /// empty heap with the default settings (every strategy's `new` is O(1) and allocates little).
+    pub fn reuses_memory(&self) -> bool {
+        (self.new)(&Params::default()).reuses_memory()
+    }
 }
 
 impl std::fmt::Debug for StrategyEntry {

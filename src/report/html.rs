@@ -153,7 +153,7 @@ fn results_table(out: &mut String, report: &Report) {
     }
     out.push_str("</tr>\n");
     let best: Vec<Vec<bool>> =
-        columns.iter().map(|c| best_rows(records.iter().map(c.read), c.better)).collect();
+        columns.iter().map(|c| best_rows(&records, c)).collect();
     for (i, r) in records.iter().enumerate() {
         out.push_str(&format!("<tr><td>{}</td>", escape(&r.allocator)));
         for (c, best) in columns.iter().zip(&best) {
@@ -163,7 +163,10 @@ fn results_table(out: &mut String, report: &Report) {
         }
         out.push_str("</tr>\n");
     }
-    out.push_str("</table>\n<p class=\"note\">Highlighted: the best value of its column.</p>\n");
+    out.push_str(&format!(
+        "</table>\n<p class=\"note\">{}</p>\n",
+        escape(&super::best_legend("Highlighted"))
+    ));
 }
 
 #[cfg(test)]

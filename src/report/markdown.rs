@@ -27,7 +27,7 @@ impl Exporter for MarkdownExporter {
         out.push_str(&"---:|".repeat(columns.len()));
         out.push('\n');
         let best: Vec<Vec<bool>> =
-            columns.iter().map(|c| best_rows(records.iter().map(c.read), c.better)).collect();
+            columns.iter().map(|c| best_rows(&records, c)).collect();
         for (i, r) in records.iter().enumerate() {
             out.push_str(&format!("| {} |", r.allocator));
             for (c, best) in columns.iter().zip(&best) {
@@ -40,7 +40,9 @@ impl Exporter for MarkdownExporter {
             }
             out.push('\n');
         }
-        out.push_str("\nBold: the best value of its column. ");
+        out.push('\n');
+        out.push_str(&super::best_legend("Bold"));
+        out.push(' ');
         if report.timing.runs > 0 {
             out.push_str(&format!(
                 "Throughput: median of {} untimed runs; latency includes ~{} ns of clock reads.\n",

@@ -107,30 +107,145 @@ pub fn shown_figures(report: &Report) -> Vec<&'static crate::figures::Figure> {
         .collect()
 }
 
-/// Which rows hold the best value of a column (every row that ties for it). Marks nothing when
-/// the column is not a score, or when all its values are equal (no row stands out).
-pub fn best_rows(values: impl Iterator<Item = Option<f64>>, better: Better) -> Vec<bool> {
-    let values: Vec<Option<f64>> = values.collect();
-    let present = || values.iter().flatten().copied();
-    let best = match better {
-        Better::Lower => present().reduce(f64::min),
-        Better::Higher => present().reduce(f64::max),
-        Better::Neither => None,
-    };
-    let distinct = present().any(|v| Some(v) != best);
-    values.iter().map(|v| distinct && v.is_some() && *v == best).collect()
+/// Which records may be ranked, and against which others: the simulations that reuse memory
+/// among themselves, the real allocators among themselves (their footprint is resident memory
+/// in pages and their speed a separate process's, measured apart from the simulations' exact
+/// heap tops and in-process passes, so the two are not one contest). `None`: never ranked, a
+/// simulation that never reuses memory ([`crate::alloc::Strategy::reuses_memory`]: `bump`, a
+/// baseline and not a choice) or a real allocator whose replay failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Contest {
+    Simulated,
+    Real,
+}
+
+impl Contest {
+    /// The contest `r` takes part in, if any (see [`Contest`]).
+    pub fn of(r: &ResultRecord) -> Option<Contest> {
+        if r.error.is_some() {
+            None
+        } else if r.is_real() {
+            Some(Contest::Real)
+        } else {
+            crate::alloc::by_name(&r.allocator)
+                .is_none_or(|e| e.reuses_memory())
+                .then_some(Contest::Simulated)
+        }
+    }
+}
+
+/// Most rows a tie for best is marked on: a tie of more says nothing about any one of them.
+pub const MOST_TIED_MARKS: usize = 2;
+
+/// The line under every table with best marks, saying what they mean (`marked` is how the
+/// table shows them: "Bold", "Highlighted").
+pub fn best_legend(marked: &str) -> String {
+    format!(
+        "{marked}: the best value of its column among the simulations that reuse memory (bump \
+         never does, so it is never marked) and, apart, among the real allocators. A tie for best \
+         is marked on every tied row only when at most {MOST_TIED_MARKS} rows tie and they are \
+         fewer than half of those compared; otherwise that column is not marked in that group."
+    )
+}
+
+/// Which rows hold the best value of `figure`, by the rule of [`best_legend`]: within each
+/// [`Contest`] of at least two records with the figure, the best value is marked when one
+/// record holds it, or when at most [`MOST_TIED_MARKS`] do and they are fewer than half of the
+/// contest's records with the figure. Marks nothing for a figure that is not a score.
+pub fn best_rows(records: &[ResultRecord], figure: &crate::figures::Figure) -> Vec<bool> {
+    let mut marks = vec![false; records.len()];
+    for contest in [Contest::Simulated, Contest::Real] {
+        let values: Vec<(usize, f64)> = records
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| Contest::of(r) == Some(contest))
+            .filter_map(|(i, r)| Some((i, (figure.read)(r)?)))
+            .collect();
+        let best = match figure.better {
+            Better::Lower => values.iter().map(|v| v.1).reduce(f64::min),
+            Better::Higher => values.iter().map(|v| v.1).reduce(f64::max),
+            Better::Neither => None,
+        };
+        let Some(best) = best else { continue };
+        let tied: Vec<usize> = values.iter().filter(|v| v.1 == best).map(|v| v.0).collect();
+        let n = values.len();
+        let marked = n >= 2 && (tied.len() == 1 || (tied.len() <= MOST_TIED_MARKS && 2 * tied.len() < n));
+        if marked {
+            for i in tied {
+                marks[i] = true;
+            }
+        }
+    }
+    marks
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    use crate::figures::FIGURES;
+
+    fn figure(key: &str) -> &'static crate::figures::Figure {
+        FIGURES.iter().find(|f| f.key == key).unwrap()
+    }
+
+    /// A record with this footprint and throughput; `kind` "simulated" or "real".
+    fn record(name: &str, kind: &str, footprint: u64, throughput: f64) -> ResultRecord {
+        ResultRecord {
+            allocator: name.into(),
+            kind: Some(kind.into()),
+            peak_footprint_bytes: Some(footprint),
+            throughput_events_per_sec: Some(throughput),
+            ..ResultRecord::default()
+        }
+    }
+
+    fn marked(records: &[ResultRecord], key: &str) -> Vec<String> {
+        let marks = best_rows(records, figure(key));
+        records.iter().zip(marks).filter(|(_, m)| *m).map(|(r, _)| r.allocator.clone()).collect()
+    }
+
     #[test]
-    fn the_best_value_is_marked_on_every_row_that_ties_for_it() {
-        let values = [Some(3.0), Some(1.0), None, Some(1.0)];
-        assert_eq!(best_rows(values.into_iter(), Better::Lower), [false, true, false, true]);
-        assert_eq!(best_rows(values.into_iter(), Better::Higher), [true, false, false, false]);
-        assert_eq!(best_rows([Some(2.0), Some(2.0)].into_iter(), Better::Lower), [false, false]);
-        assert_eq!(best_rows(values.into_iter(), Better::Neither), [false; 4]);
+    fn bump_is_never_marked_best_even_where_it_has_the_best_value() {
+        let records = [
+            record("bump", "simulated", 100, 90e6),
+            record("first-fit", "simulated", 300, 10e6),
+            record("tlsf", "simulated", 200, 20e6),
+        ];
+        assert_eq!(marked(&records, "throughput_events_per_sec"), ["tlsf"]);
+        assert_eq!(marked(&records, "peak_footprint_bytes"), ["tlsf"]);
+    }
+
+    #[test]
+    fn a_tie_of_five_marks_no_cell_and_a_tie_of_two_among_five_marks_both() {
+        let five: Vec<ResultRecord> = ["first-fit", "next-fit", "best-fit", "worst-fit", "tlsf"]
+            .iter()
+            .map(|n| record(n, "simulated", 256, 1e6))
+            .chain([record("slab", "simulated", 40960, 1e6), record("buddy", "simulated", 512, 1e6)])
+            .collect();
+        assert!(marked(&five, "peak_footprint_bytes").is_empty());
+        let mut two = five.clone();
+        for r in &mut two[2..5] {
+            r.peak_footprint_bytes = Some(300);
+        }
+        assert_eq!(marked(&two, "peak_footprint_bytes"), ["first-fit", "next-fit"]);
+        // Three tied rows are too many even among many.
+        two[2].peak_footprint_bytes = Some(256);
+        assert!(marked(&two, "peak_footprint_bytes").is_empty());
+    }
+
+    #[test]
+    fn real_allocators_are_marked_apart_from_the_simulations() {
+        let records = [
+            record("first-fit", "simulated", 300, 5e6),
+            record("tlsf", "simulated", 200, 9e6),
+            record("glibc", "real", 4096, 20e6),
+            record("jemalloc", "real", 8192, 30e6),
+        ];
+        assert_eq!(marked(&records, "peak_footprint_bytes"), ["tlsf", "glibc"]);
+        assert_eq!(marked(&records, "throughput_events_per_sec"), ["tlsf", "jemalloc"]);
+        // Alone in its group, nothing to beat: not marked; a figure that is no score: never.
+        assert_eq!(marked(&records[1..3], "peak_footprint_bytes"), Vec::<String>::new());
+        assert!(marked(&records, "max_live_bytes").is_empty());
     }
 }
