@@ -27,6 +27,10 @@ pub struct Document {
     pub trace: TraceInfo,
     pub settings: Settings,
     pub results: Vec<ResultRecord>,
+    /// The report's verdict (`report::verdict`): which allocator to pick and what the trace is
+    /// like, with every figure it quotes. Absent in results written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<VerdictRecord>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -504,4 +508,87 @@ impl Document {
         bytes.push(b'\n');
         Ok(bytes)
     }
+}
+
+/// The verdict of a report (made by `report::verdict`, which defines every rule): its sentences,
+/// then every figure they quote, each under the key its record has it under, so anyone can check
+/// one against the other.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct VerdictRecord {
+    /// The sentences, as every output shows them.
+    pub text: Vec<String>,
+    /// How the speeds were obtained: `measured`, `fake clock` (made up) or `not measured`
+    /// (`--runs 0`).
+    pub speed: String,
+    /// Simulations never ranked because they never reuse memory.
+    pub not_ranked: Vec<String>,
+    /// Among the simulations that reuse memory; absent when there are none.
+    pub simulated: Option<RankingRecord>,
+    /// Among the real allocators; absent when there are none.
+    pub real: Option<RankingRecord>,
+    pub trace: TraceShapeRecord,
+    /// How close each simulation's peak footprint comes to each real allocator's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub simulated_vs_real: Vec<VersusRecord>,
+}
+
+/// The picks of one contest; a list holds more than one allocator when they tie.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RankingRecord {
+    pub least_memory: Vec<PickRecord>,
+    /// Empty when speed was not measured.
+    pub fastest: Vec<PickRecord>,
+    /// Empty when speed was not measured.
+    pub trade_off: Vec<PickRecord>,
+}
+
+/// One allocator a verdict names, with the figures of its record that the verdict quotes.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PickRecord {
+    pub allocator: String,
+    pub peak_footprint_bytes: Option<u64>,
+    pub overhead: Option<f64>,
+    pub throughput_events_per_sec: Option<f64>,
+}
+
+/// What the trace is like: the shape of its live bytes and its request sizes.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TraceShapeRecord {
+    /// `ramp`, `peak` or `plateau`; absent without a memory series (`--samples 0`).
+    pub shape: Option<String>,
+    pub events: u64,
+    pub max_live_bytes: Option<u64>,
+    pub peak_event: Option<u64>,
+    /// Live bytes after the last event.
+    pub final_live_bytes: Option<u64>,
+    /// The mean of the live bytes over the events, over `max_live_bytes`.
+    pub mean_live_fraction: Option<f64>,
+    /// Allocation requests (malloc, calloc, memalign, realloc).
+    pub requests: u64,
+    /// The size class with most requests: sizes in `[from_bytes, below_bytes)`.
+    pub most_requests: Option<SizeClassRecord>,
+    /// The least power of two that at least 90% of the requests are under.
+    pub p90_below_bytes: Option<u64>,
+}
+
+/// Requests of sizes in `[from_bytes, below_bytes)`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SizeClassRecord {
+    pub from_bytes: u64,
+    pub below_bytes: u64,
+    pub requests: u64,
+}
+
+/// A simulation's peak footprint against a real allocator's (`peak_footprint_bytes` of both
+/// records: the simulation's heap top, the real allocator's resident bytes above its baseline).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct VersusRecord {
+    pub simulated: String,
+    pub real: String,
+    pub simulated_peak_footprint_bytes: u64,
+    pub real_peak_footprint_bytes: u64,
+    /// simulated / real; absent when the real figure is 0.
+    pub ratio: Option<f64>,
+    /// simulated - real, in bytes (negative: the simulation needs less).
+    pub difference_bytes: i64,
 }

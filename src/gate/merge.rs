@@ -18,6 +18,8 @@ pub fn merge(files: &[ResultFile]) -> Result<Document, String> {
         return Err(format!("{} has no trace content hash: cannot tell its trace", first.name));
     };
     let mut merged = first.document.clone();
+    // The first file's verdict ranks only its own results.
+    merged.verdict = None;
     for f in rest {
         let d = &f.document;
         if f.content_hash() != Some(hash) {

@@ -66,6 +66,7 @@ fn page(report: &Report, charts: &[Chart]) -> String {
     out.push_str(&format!("{}</title>\n", escape(&t.path)));
     out.push_str(&format!("<style>{STYLE}</style>\n</head>\n<body>\n"));
     out.push_str(&format!("<h1>replay report: <code>{}</code></h1>\n", escape(&t.path)));
+    out.push_str(&super::verdict::html(report, escape));
 
     out.push_str("<h2 id=\"trace\">Trace</h2>\n<ul>\n");
     out.push_str(&format!("<li>format: {}</li>\n", t.format));
@@ -93,6 +94,7 @@ fn page(report: &Report, charts: &[Chart]) -> String {
     ));
 
     results_table(&mut out, report);
+    out.push_str(&super::verdict::versus_html(report, escape));
 
     out.push_str("<h2 id=\"charts\">Charts</h2>\n");
     for c in charts {
@@ -152,8 +154,7 @@ fn results_table(out: &mut String, report: &Report) {
         ));
     }
     out.push_str("</tr>\n");
-    let best: Vec<Vec<bool>> =
-        columns.iter().map(|c| best_rows(&records, c)).collect();
+    let best: Vec<Vec<bool>> = columns.iter().map(|c| best_rows(&records, c)).collect();
     for (i, r) in records.iter().enumerate() {
         out.push_str(&format!("<tr><td>{}</td>", escape(&r.allocator)));
         for (c, best) in columns.iter().zip(&best) {

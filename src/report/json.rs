@@ -32,6 +32,7 @@ pub fn document(report: &Report) -> Document {
             test_slowdown: report.test_slowdown.clone(),
         },
         results: report.records(),
+        verdict: Some(super::verdict::record(report)),
     }
 }
 

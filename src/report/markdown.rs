@@ -17,6 +17,7 @@ impl Exporter for MarkdownExporter {
             crate::words::count(t.events, "event", "events"),
             crate::words::count(t.blocks, "block", "blocks")
         );
+        out.push_str(&super::verdict::markdown(report));
         let columns = super::shown_figures(report);
         let records = report.records();
         out.push_str("| strategy |");
@@ -26,8 +27,7 @@ impl Exporter for MarkdownExporter {
         out.push_str("\n|---|");
         out.push_str(&"---:|".repeat(columns.len()));
         out.push('\n');
-        let best: Vec<Vec<bool>> =
-            columns.iter().map(|c| best_rows(&records, c)).collect();
+        let best: Vec<Vec<bool>> = columns.iter().map(|c| best_rows(&records, c)).collect();
         for (i, r) in records.iter().enumerate() {
             out.push_str(&format!("| {} |", r.allocator));
             for (c, best) in columns.iter().zip(&best) {
@@ -51,6 +51,7 @@ impl Exporter for MarkdownExporter {
         } else {
             out.push_str("Timing skipped (`--runs 0`).\n");
         }
+        out.push_str(&super::verdict::versus_markdown(report));
         Ok(out.into_bytes())
     }
 }

@@ -9,6 +9,7 @@ pub mod html;
 pub mod json;
 pub mod markdown;
 pub mod table;
+pub mod verdict;
 pub mod write;
 
 use crate::alloc::Params;
@@ -169,7 +170,8 @@ pub fn best_rows(records: &[ResultRecord], figure: &crate::figures::Figure) -> V
         let Some(best) = best else { continue };
         let tied: Vec<usize> = values.iter().filter(|v| v.1 == best).map(|v| v.0).collect();
         let n = values.len();
-        let marked = n >= 2 && (tied.len() == 1 || (tied.len() <= MOST_TIED_MARKS && 2 * tied.len() < n));
+        let marked =
+            n >= 2 && (tied.len() == 1 || (tied.len() <= MOST_TIED_MARKS && 2 * tied.len() < n));
         if marked {
             for i in tied {
                 marks[i] = true;
@@ -221,7 +223,10 @@ mod tests {
         let five: Vec<ResultRecord> = ["first-fit", "next-fit", "best-fit", "worst-fit", "tlsf"]
             .iter()
             .map(|n| record(n, "simulated", 256, 1e6))
-            .chain([record("slab", "simulated", 40960, 1e6), record("buddy", "simulated", 512, 1e6)])
+            .chain([
+                record("slab", "simulated", 40960, 1e6),
+                record("buddy", "simulated", 512, 1e6),
+            ])
             .collect();
         assert!(marked(&five, "peak_footprint_bytes").is_empty());
         let mut two = five.clone();

@@ -114,6 +114,8 @@ impl Exporter for TableExporter {
         }
         threads(&mut out, &records);
         safety(&mut out, report);
+        out.push('\n');
+        out.push_str(&super::verdict::text(report));
         Ok(out.into_bytes())
     }
 }

@@ -13,6 +13,7 @@ mod memory;
 mod overview;
 mod throughput;
 mod trace_profile;
+mod tradeoff;
 
 // The sizes, palette, `Chart` and helpers, public as before.
 pub use common::*;
@@ -28,6 +29,7 @@ pub fn all(report: &Report) -> Result<Vec<Chart>, ExportError> {
     let records = report.records();
     if records.iter().any(|r| r.throughput.is_some()) {
         charts.push(throughput::chart(report)?);
+        charts.extend(tradeoff::chart(report)?);
     }
     if records.iter().any(|r| r.latency_ns.is_some()) {
         charts.push(latency::chart(report)?);
