@@ -263,6 +263,8 @@ fn run_json(args: &[&str]) -> Vec<u8> {
 fn without_timing(bytes: &[u8]) -> Value {
     let mut v: Value = serde_json::from_slice(bytes).unwrap();
     v["settings"]["clock_overhead_ns"] = Value::Null;
+    // The verdict quotes timings (who is fastest); with the fake clock it is compared whole.
+    v["verdict"] = Value::Null;
     for r in v["results"].as_array_mut().unwrap() {
         for key in ["throughput", "throughput_events_per_sec", "latency_ns"] {
             r[key] = Value::Null;
