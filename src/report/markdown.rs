@@ -49,6 +49,7 @@ impl Exporter for MarkdownExporter {
         } else {
             out.push_str("Timing skipped (`--runs 0`).\n");
         }
+        super::breakdowns::markdown_section(&mut out, report);
         Ok(out.into_bytes())
     }
 }
