@@ -173,9 +173,10 @@ pub fn html_section(out: &mut String, report: &Report, escape: fn(&str) -> Strin
          <code>free_holes_at_peak</code>).</p>\n",
     );
     for (caption, id, header, rows) in tables {
+        // The caption is a paragraph above the table, not a <caption>: a wide table scrolls
+        // inside its box, and a caption would be as wide as the table, cut off at the box.
         out.push_str(&format!(
-            "<div style=\"overflow-x: auto\"><table id=\"{id}\">\n<caption class=\"note\">{}\
-             </caption>\n<tr>",
+            "<p class=\"note\">{}</p>\n<div style=\"overflow-x: auto\"><table id=\"{id}\">\n<tr>",
             escape(caption)
         ));
         for h in &header {
