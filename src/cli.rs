@@ -313,6 +313,12 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub markdown: Option<PathBuf>,
 
+    /// Write where the waste is to FILE as CSV (`-` for standard output), one row per strategy
+    /// and size class: the internal waste at the peak by request size class and the free holes
+    /// at the peak by size (as `breakdowns.csv` of --report; see the README).
+    #[arg(long, value_name = "FILE")]
+    pub breakdowns_csv: Option<PathBuf>,
+
     /// Write an HTML report with charts to DIR/index.html, and every chart as an SVG file
     /// beside it. Adds one replay per strategy for the heap maps. The report is built beside
     /// DIR and moved into place at the end, whole or not at all: DIR is created (its parent

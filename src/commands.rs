@@ -18,6 +18,7 @@ use crate::gate::thresholds::Thresholds;
 use crate::progress::Progress;
 use crate::real::run::{RealPlan, RealResult};
 use crate::record::RecordConfig;
+use crate::report::breakdowns::{self, BreakdownsCsvExporter};
 use crate::report::csv::CsvExporter;
 use crate::report::html;
 use crate::report::json::JsonExporter;
@@ -140,7 +141,7 @@ enum Place {
 
 /// Every output of a run, checked and made ready before the replay (see [`prepare_outputs`]).
 struct Outputs {
-    /// `--json`, `--csv`, `--markdown`, each with its exporter.
+    /// `--json`, `--csv`, `--markdown`, `--breakdowns-csv`, each with its exporter.
     results: Vec<(Place, &'static dyn Exporter, Destination)>,
     report: Option<write::ReportDir>,
     /// Whether a result goes to standard output (which then gets no table).
@@ -157,6 +158,7 @@ fn prepare_outputs(config: &RunConfig, trace: &Path) -> Result<Outputs, Error> {
         ("--json", &config.json, &JsonExporter as &'static dyn Exporter),
         ("--csv", &config.csv, &CsvExporter),
         ("--markdown", &config.markdown, &MarkdownExporter),
+        ("--breakdowns-csv", &config.breakdowns_csv, &BreakdownsCsvExporter),
     ]
     .into_iter()
     .filter_map(|(option, dest, exporter)| dest.as_ref().map(|d| (option, d, exporter)))
@@ -199,10 +201,12 @@ fn prepare_outputs(config: &RunConfig, trace: &Path) -> Result<Outputs, Error> {
                 match report.entry_of(path) {
                     Some(name) => {
                         let text = name.to_string_lossy();
-                        if text == "index.html" || text.ends_with(".svg") {
+                        let own = text == "index.html" || text == breakdowns::REPORT_FILE;
+                        if own || text.ends_with(".svg") {
                             return Err(Error::Usage(format!(
                                 "{option} {dest} would be replaced by a file of the report \
-                                 (index.html and the .svg charts are the report's own)"
+                                 (index.html, breakdowns.csv and the .svg charts are the \
+                                 report's own)"
                             )));
                         }
                         Place::InReport(name)
@@ -264,6 +268,7 @@ pub fn run_config(args: &RunArgs) -> Result<RunConfig, String> {
         json: args.json.as_deref().map(Destination::parse),
         csv: args.csv.as_deref().map(Destination::parse),
         markdown: args.markdown.as_deref().map(Destination::parse),
+        breakdowns_csv: args.breakdowns_csv.as_deref().map(Destination::parse),
         report_dir: args.report.clone(),
         samples: args.samples,
         quiet: args.quiet,

@@ -35,6 +35,8 @@ pub struct RunConfig {
     pub json: Option<Destination>,
     pub csv: Option<Destination>,
     pub markdown: Option<Destination>,
+    /// `--breakdowns-csv FILE`.
+    pub breakdowns_csv: Option<Destination>,
     /// `--report DIR`.
     pub report_dir: Option<PathBuf>,
     /// Samples of the memory time series per strategy.

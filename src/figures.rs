@@ -451,6 +451,28 @@ pub const TERMS: &[(&str, &str)] = &[
          never shrinks.",
     ),
     ("latency", SAMPLED),
+    (
+        "size class",
+        "powers of two of bytes: 0-16, 17-32, 33-64, ... (a request of 0 bytes is in the first \
+         class).",
+    ),
+    (
+        "waste_by_size_class",
+        "waste by request size class: the blocks live after `peak_event`, grouped by the size class of their requested size: \
+         per class the blocks, their requested bytes, the bytes their blocks consume and the \
+         waste, consumed minus requested. The classes add up to the at-peak figures, so the \
+         waste sums to `live_consumed(peak_event) - max_live_bytes`, of which internal \
+         fragmentation is the share.",
+    ),
+    (
+        "free_holes_at_peak",
+        "free holes at the peak: the maximal address ranges in `[0, footprint(peak_event))` no live block covers, \
+         by the size class of their length (count and bytes), and the largest. They add up to \
+         `at_peak.free_bytes`. They are holes in the address space, alike for every strategy: \
+         free bytes side by side are one hole even where the strategy keeps them apart (two \
+         slab pages, two buddies, no coalescing), so the largest satisfiable request is at most \
+         the largest hole and, for segregated strategies, can be much smaller.",
+    ),
 ];
 
 /// The threshold of a real allocator's footprint figures (peak footprint, overhead), which are

@@ -9,6 +9,7 @@
 //! and a reader takes a missing key as absent, so that the gate can name a figure that a result
 //! lacks instead of failing to parse it.
 
+use crate::engine::at_peak::{FreeHoles, WasteClass};
 use crate::engine::verify::{Finding, Safety};
 use crate::engine::StrategyResult;
 use crate::metrics::{Latency, MemoryStats, Percentiles, Series, Throughput};
@@ -127,6 +128,15 @@ pub struct ResultRecord {
     /// A real allocator's OS threads (see `real::threads`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threads: Option<ThreadsRecord>,
+    /// The blocks live at the peak event by requested size class (0-16, 17-32, 33-64, ...
+    /// bytes; only the classes that have blocks): their waste adds up to
+    /// `at_peak.live_consumed_bytes - max_live_bytes` ([`crate::engine::at_peak`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waste_by_size_class: Option<Vec<WasteClass>>,
+    /// The free holes at the peak event (address ranges below the footprint no live block
+    /// covers), by size class, and the largest: they add up to `at_peak.free_bytes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub free_holes_at_peak: Option<FreeHoles>,
 }
 
 /// On how many OS threads a real allocator replayed, and how often they had to wait for each
@@ -278,6 +288,8 @@ impl ResultRecord {
             series: SeriesRecord::of(&r.series),
             resident: None,
             threads: None,
+            waste_by_size_class: r.at_peak.as_ref().map(|b| b.waste.clone()),
+            free_holes_at_peak: r.at_peak.as_ref().map(|b| b.holes.clone()),
         }
     }
 

@@ -33,9 +33,11 @@ fn assert_snapshot(name: &str, actual: &str) {
 }
 
 /// The chart names every full report has (timed, sampled, with heap pictures).
-const CHARTS: [&str; 8] = [
+const CHARTS: [&str; 10] = [
     "overview",
     "fragmentation",
+    "size-classes",
+    "free-holes",
     "throughput",
     "latency",
     "memory",
@@ -173,9 +175,13 @@ fn json_csv_and_markdown_carry_the_same_numbers() {
         l.trim_matches('|').split('|').map(|c| c.trim().replace("**", "")).collect()
     };
     let header = cells(md.lines().find(|l| l.starts_with("| strategy")).unwrap());
+    // The results table: the rows after its header and separator, up to its end (other tables
+    // follow it, "Where the waste is").
     let table: Vec<Vec<String>> = md
         .lines()
-        .filter(|l| l.starts_with("| ") && !l.starts_with("| strategy"))
+        .skip_while(|l| !l.starts_with("| strategy"))
+        .skip(2)
+        .take_while(|l| l.starts_with("| "))
         .map(cells)
         .collect();
     assert_eq!(table.len(), results.len());

@@ -7,6 +7,7 @@
 //! | [`probe`] | the [`Probe`] trait and what its hooks see ([`OpClass`], [`Outcome`], [`HeapState`]); [`NoProbe`] |
 //! | [`replayer`] | the event loop ([`Replayer`]): one strategy's heap, the table of live blocks, one event after another |
 //! | [`exact`] | the exact memory figures ([`MetricsProbe`]) |
+//! | [`at_peak`] | where the waste is at the peak: waste by request size class, free holes ([`at_peak::Breakdowns`]) |
 //! | [`series`] | the memory time series ([`SeriesProbe`], `--samples`) |
 //! | [`heap_pictures`] | the heap map and timeline of `--report` ([`heap_pictures::LayoutProbe`]) |
 //! | [`latency`] | per-call latency and its sampling rule ([`LatencyProbe`]) |
@@ -25,7 +26,8 @@
 //! 1. the metrics pass ([`run::metrics_pass_of`]): [`MetricsProbe`] (exact memory figures,
 //!    after every event), with [`SeriesProbe`] beside it, only for `--report` the heap pictures
 //!    (so nothing is replayed twice for the report), and with `--verify` the
-//!    [`verify::Verifier`];
+//!    [`verify::Verifier`]; then, unless the peak was its last event, a replay without probes
+//!    of the events up to the peak, for the breakdowns of the heap there ([`at_peak`]);
 //! 2. `--runs` throughput passes ([`NoProbe`]): the clock read around each chunk of events;
 //! 3. one latency pass ([`LatencyProbe`]): a clock read before and after strategy calls, into
 //!    hdrhistograms. The clock is the calibrated time-stamp counter of [`crate::clock`]
@@ -57,6 +59,7 @@
 //! small next to any strategy's work; the throughput pass's clock runs only while
 //! events are replayed, not while they are read.
 
+pub mod at_peak;
 pub mod exact;
 pub mod heap_pictures;
 pub mod latency;

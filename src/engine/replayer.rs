@@ -90,6 +90,11 @@ impl Replayer {
         self.strategy.as_ref()
     }
 
+    /// Every live block with its requested size, in block-id order. O(ids in the table).
+    pub fn live_blocks(&self) -> impl Iterator<Item = (Allocation, Bytes)> + '_ {
+        self.slots.iter().filter(|s| s.is_live()).map(|s| (s.block, s.requested))
+    }
+
     fn slot(&mut self, id: BlockId) -> &mut Slot {
         let i = id as usize;
         if i >= self.slots.len() {

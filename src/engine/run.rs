@@ -3,6 +3,7 @@
 //! probes the plan asks for) in parallel, then the timing passes ([`super::timing`]), and
 //! assembles one [`StrategyResult`] per strategy. This is the one file that builds probes.
 
+use super::at_peak::{breakdowns_at_peak, Breakdowns};
 use super::exact::MetricsProbe;
 use super::heap_pictures::{HeapPictures, LayoutProbe};
 use super::replayer::Setup;
@@ -34,6 +35,8 @@ pub struct StrategyResult {
     pub series: Series,
     /// The heap map and timeline (only when the plan asks for them).
     pub heap: Option<HeapPictures>,
+    /// Waste by request size class and free holes, at the peak event ([`super::at_peak`]).
+    pub at_peak: Option<Breakdowns>,
 }
 
 /// Maps an event index to its line in the trace file, for messages.
@@ -82,6 +85,7 @@ pub struct Pass {
 pub struct Observed {
     pub series: Series,
     pub heap: Option<HeapPictures>,
+    pub at_peak: Option<Breakdowns>,
 }
 
 /// The metrics pass over events in memory: see [`metrics_pass_of`]. For tests.
@@ -129,6 +133,7 @@ pub fn metrics_pass_of(
     let observed = Observed {
         series: series.finish(&stats),
         heap: layout.map(|l| l.finish(setup.entry.name)),
+        at_peak: Some(breakdowns_at_peak(setup, source, &stats, &replayer)?),
     };
     if let Some((event, corruption)) = replayer.stopped() {
         safety.corruption = Some(Finding {
@@ -215,6 +220,7 @@ pub fn run_all(plan: &Plan) -> Result<Vec<StrategyResult>, TraceError> {
             safety,
             series: observed.series,
             heap: observed.heap,
+            at_peak: observed.at_peak,
         })
         .collect())
 }

@@ -1,8 +1,9 @@
 //! `--report DIR`: `index.html`, one self-contained page (inline SVG and CSS, no scripts, no
-//! fonts, nothing fetched), and every chart as an SVG file beside it for linking elsewhere.
+//! fonts, nothing fetched), every chart as an SVG file beside it for linking elsewhere, and
+//! `breakdowns.csv` (see [`super::breakdowns`]).
 
 use super::chart::{self, Chart};
-use super::{best_rows, human_bytes, shown_figures, ExportError, Report};
+use super::{best_rows, human_bytes, shown_figures, ExportError, Exporter, Report};
 use crate::figures::{FIGURES, TERMS};
 
 /// The page's style sheet.
@@ -39,6 +40,8 @@ pub fn report_files(report: &Report) -> Result<Vec<ReportFile>, ExportError> {
         .iter()
         .map(|c| ReportFile { name: format!("{}.svg", c.name), bytes: c.svg.clone().into_bytes() })
         .collect();
+    let breakdowns = super::breakdowns::BreakdownsCsvExporter.export(report)?;
+    files.push(ReportFile { name: super::breakdowns::REPORT_FILE.into(), bytes: breakdowns });
     files.push(ReportFile { name: "index.html".into(), bytes: page(report, &charts).into_bytes() });
     Ok(files)
 }
@@ -95,6 +98,7 @@ fn page(report: &Report, charts: &[Chart]) -> String {
 
     results_table(&mut out, report);
     out.push_str(&super::verdict::versus_html(report, escape));
+    super::breakdowns::html_section(&mut out, report, escape);
 
     out.push_str("<h2 id=\"charts\">Charts</h2>\n");
     for c in charts {

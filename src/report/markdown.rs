@@ -52,6 +52,7 @@ impl Exporter for MarkdownExporter {
             out.push_str("Timing skipped (`--runs 0`).\n");
         }
         out.push_str(&super::verdict::versus_markdown(report));
+        super::breakdowns::markdown_section(&mut out, report);
         Ok(out.into_bytes())
     }
 }

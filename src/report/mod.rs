@@ -3,6 +3,7 @@
 //! An [`Exporter`] is pure: a [`Report`] in, bytes out. Where the bytes go (a file, written
 //! atomically, or stdout) is [`mod@write`]'s business, so no exporter can leave half a file behind.
 
+pub mod breakdowns;
 pub mod chart;
 pub mod csv;
 pub mod html;

@@ -262,6 +262,7 @@ mod tests {
             safety: Default::default(),
             series: Default::default(),
             heap: None,
+            at_peak: None,
         })
     }
 

@@ -6,11 +6,13 @@
 
 mod common;
 mod fragmentation;
+mod free_holes;
 mod heap_map;
 mod heap_timeline;
 mod latency;
 mod memory;
 mod overview;
+mod size_classes;
 mod throughput;
 mod trace_profile;
 mod tradeoff;
@@ -27,6 +29,10 @@ use super::{ExportError, Report};
 pub fn all(report: &Report) -> Result<Vec<Chart>, ExportError> {
     let mut charts = vec![overview::chart(report)?, fragmentation::chart(report)?];
     let records = report.records();
+    if records.iter().any(|r| r.waste_by_size_class.is_some()) {
+        charts.push(size_classes::chart(report)?);
+        charts.push(free_holes::chart(report)?);
+    }
     if records.iter().any(|r| r.throughput.is_some()) {
         charts.push(throughput::chart(report)?);
         charts.extend(tradeoff::chart(report)?);
