@@ -45,31 +45,65 @@ fn mix(cell: &Cell) -> Option<RGBColor> {
     Some(RGBColor(channel(|c| c.0), channel(|c| c.1), channel(|c| c.2)))
 }
 
+/// Runs of one colour in a row of cells: `(start, end, colour)`, by increasing start; cells
+/// outside the heap are in none.
+fn runs(row: &[Cell]) -> Vec<(usize, usize, RGBColor)> {
+    let colours: Vec<Option<RGBColor>> = row.iter().map(mix).collect();
+    let mut runs = Vec::new();
+    let mut start = 0;
+    while start < colours.len() {
+        let colour = colours[start];
+        let end =
+            colours[start..].iter().position(|&c| c != colour).map_or(colours.len(), |n| start + n);
+        if let Some(colour) = colour {
+            runs.push((start, end, colour));
+        }
+        start = end;
+    }
+    runs
+}
+
 /// Draw the timeline's cells from pixel `(x, y)`, [`TIMELINE_COLUMNS`] pixels wide whatever
-/// the columns, merging runs of one colour in a row into one rectangle (so a big heap does not
-/// make a huge file). A thin frame marks the address space the rows span.
+/// the columns: a run of one colour in a row is one rectangle, and one that the next rows
+/// repeat (same cells, same colour: a part of the heap that did not change) grows down into
+/// them, so a big heap does not make a huge file. A thin frame marks the address space the
+/// rows span.
 fn draw_mixed(area: &Area, (x, y): (i32, i32), t: &HeapTimeline) -> DrawResult {
     let columns = t.columns.max(1);
     let width = TIMELINE_COLUMNS as i32 * CELL_PX.0;
     let across = |column: usize| x + (column as i64 * width as i64 / columns as i64) as i32;
     let cell_h = CELL_PX.1;
+    // Runs drawn down to row `last`, from the row they began in.
+    let draw = |(start, end, colour, first): (usize, usize, RGBColor, usize), last: usize| {
+        let top = y + first as i32 * cell_h;
+        let corners = [(across(start), top), (across(end), y + (last as i32 + 1) * cell_h)];
+        area.draw(&Rectangle::new(corners, colour.filled()))
+    };
+    // The runs of the row before, with the row each began in, by increasing start.
+    let mut open: Vec<(usize, usize, RGBColor, usize)> = Vec::new();
+    let rows = t.cells.len().div_ceil(columns);
     for (r, row) in t.cells.chunks(columns).enumerate() {
-        let top = y + r as i32 * cell_h;
-        let colours: Vec<Option<RGBColor>> = row.iter().map(mix).collect();
-        let mut start = 0;
-        while start < colours.len() {
-            let colour = colours[start];
-            let run = colours[start..].iter().position(|&c| c != colour);
-            let end = run.map_or(colours.len(), |n| start + n);
-            if let Some(colour) = colour {
-                let corners = [(across(start), top), (across(end), top + cell_h)];
-                area.draw(&Rectangle::new(corners, colour.filled()))?;
-            }
-            start = end;
+        let mut taken = vec![false; open.len()];
+        let mut next = Vec::new();
+        for (start, end, colour) in runs(row) {
+            let first = match open.binary_search_by_key(&start, |o| o.0) {
+                Ok(i) if open[i].1 == end && open[i].2 == colour => {
+                    taken[i] = true;
+                    open[i].3
+                }
+                _ => r,
+            };
+            next.push((start, end, colour, first));
         }
+        for (run, _) in open.iter().zip(&taken).filter(|(_, &taken)| !taken) {
+            draw(*run, r - 1)?;
+        }
+        open = next;
     }
-    let rows = t.cells.len().div_ceil(columns) as i32;
-    let corners = [(x - 1, y - 1), (x + width + 1, y + rows * cell_h + 1)];
+    for run in open {
+        draw(run, rows.saturating_sub(1))?;
+    }
+    let corners = [(x - 1, y - 1), (x + width + 1, y + rows as i32 * cell_h + 1)];
     area.draw(&Rectangle::new(corners, INK.mix(0.5)))?;
     Ok(())
 }
@@ -134,10 +168,18 @@ mod tests {
         assert_eq!(mix(&c(0, 0, 0)), None);
         // Half live, half free: halfway between the two colours, channel by channel.
         let half = mix(&c(32, 0, 32)).unwrap();
-        let between = |a: u8, b: u8| ((u32::from(a) + u32::from(b) + 1) / 2) as u8;
+        let between = |a: u8, b: u8| (u32::from(a) + u32::from(b)).div_ceil(2) as u8;
         let (l, f) = (LIVE_COLOUR, FREE_COLOUR);
         assert_eq!(half, RGBColor(between(l.0, f.0), between(l.1, f.1), between(l.2, f.2)));
         // A mostly live cell with a tenth free is not the live colour.
         assert_ne!(mix(&c(90, 0, 10)), Some(LIVE_COLOUR));
+    }
+
+    #[test]
+    fn a_row_is_cut_into_runs_of_one_colour_leaving_out_cells_outside_the_heap() {
+        let c = |live, waste, free| Cell { live, waste, free };
+        let row = [c(16, 0, 0), c(8, 8, 0), c(0, 0, 16), c(0, 0, 0), c(0, 0, 16)];
+        let (live, free) = (LIVE_COLOUR, FREE_COLOUR);
+        assert_eq!(runs(&row), [(0, 2, live), (2, 3, free), (4, 5, free)]);
     }
 }
