@@ -482,3 +482,34 @@ fn a_report_with_a_real_allocator_draws_it_in_every_per_strategy_chart() {
         .iter()
         .all(|s| s["rss_above_baseline"].is_i64() && s["live_requested"].is_u64()));
 }
+
+#[test]
+fn the_results_table_shows_each_p99_9_after_its_p99_and_scrolls_in_a_box_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let (json, _, _, _, html) = every_output(dir.path(), "traces/xz.csv");
+    let start = html
+        .find("<div class=\"table-box\">\n<table id=\"results-table\">")
+        .expect("the table is in a box of its own");
+    let end = html[start..].find("</table>\n</div>").expect("the box closes after the table");
+    let table = &html[start..start + end];
+    let header = &table[..table.find("</tr>").unwrap()];
+    let labels: Vec<&str> = header
+        .split("</a></th>")
+        .filter_map(|h| h.rsplit('>').next())
+        .filter(|l| !l.is_empty())
+        .collect();
+    let first = &json["results"][0];
+    let row = table.split("<tr>").nth(2).expect("a row per strategy");
+    let cells: Vec<&str> = row
+        .split("<td")
+        .skip(1)
+        .map(|c| &c[c.find('>').unwrap() + 1..c.find("</td>").unwrap()])
+        .collect();
+    assert_eq!(cells.len(), labels.len() + 1, "{labels:?}");
+    for op in ["malloc", "free", "realloc"] {
+        let p99 = labels.iter().position(|l| *l == format!("{op} p99 ns")).unwrap();
+        assert_eq!(labels[p99 + 1], format!("{op} p99.9 ns"), "{labels:?}");
+        // The strategy's name is the first cell, then one per column.
+        assert_eq!(cells[p99 + 2], first["latency_ns"][op]["p999"].to_string(), "{op}");
+    }
+}

@@ -33,8 +33,8 @@
 //! out, but a figure must not depend on that) widens the bins until they cover every address,
 //! and no loop runs past that.
 //!
-//! Binning is honest and says so: a cell stands for a stated number of bytes and takes the
-//! colour of the kind holding most of its bytes.
+//! Binning is honest and says so: a cell stands for a stated number of bytes and holds the
+//! exact count of its bytes of each kind ([`Cell`]), which the charts draw in proportion.
 
 use super::probe::{HeapState, Outcome, Probe};
 use crate::alloc::{Allocation, Bytes, Strategy, ALIGN};
@@ -52,17 +52,25 @@ pub const TIMELINE_ROWS: usize = 120;
 /// at that peak instead (see the module docs): 16384, 640 KiB of log.
 pub const LOG_LIMIT: usize = 1 << 14;
 
-/// What the bytes of a cell mostly hold.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Kind {
+/// The bytes of one cell of a heap picture, by what they hold. `live + waste + free` is the
+/// part of the cell below the heap's top: the whole cell, less what reaches past the top (all
+/// zero for a cell wholly outside the heap). Exact: the sums over a picture's cells are the
+/// heap's live requested bytes, its live blocks' other bytes, and its free bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Cell {
     /// Bytes a live block's program asked for.
-    Live,
+    pub live: Bytes,
     /// Bytes of live blocks the program did not ask for: rounding, headers, alignment padding.
-    Waste,
+    pub waste: Bytes,
     /// Heap bytes below `top` in no live block.
-    Free,
-    /// Addresses at or above `top`: not part of the heap (yet).
-    Outside,
+    pub free: Bytes,
+}
+
+impl Cell {
+    /// The cell's bytes below the heap's top.
+    pub fn inside(&self) -> Bytes {
+        self.live.saturating_add(self.waste).saturating_add(self.free)
+    }
 }
 
 /// The heap of one strategy right after its peak event (the first event at which live
@@ -75,8 +83,8 @@ pub struct HeapMap {
     /// Bytes per cell: a power of two, at least 16.
     pub cell_bytes: Bytes,
     pub columns: usize,
-    /// Row after row; the last row is padded with [`Kind::Outside`].
-    pub cells: Vec<Kind>,
+    /// Row after row; the last row is padded with empty cells (outside the heap).
+    pub cells: Vec<Cell>,
 }
 
 /// The heap of one strategy over time: row `i` is the address space `[0, width)` after event
@@ -89,7 +97,7 @@ pub struct HeapTimeline {
     pub columns: usize,
     /// Increasing event indices, one per row.
     pub events: Vec<u64>,
-    pub cells: Vec<Kind>,
+    pub cells: Vec<Cell>,
 }
 
 /// Both pictures of one strategy.
@@ -191,27 +199,23 @@ fn merge_pairs(v: &mut [Bytes]) {
     }
 }
 
-/// The kind of each of `live.len()` bins of `cell` bytes in a heap whose `top` is `top`.
-fn kinds<'a>(
+/// The cells of `live.len()` bins of `cell` bytes in a heap whose `top` is `top`. Bins hold
+/// exact counts; the clamps only keep a cell's kinds within its bytes whatever a strategy did.
+fn cells<'a>(
     live: &'a [Bytes],
     waste: &'a [Bytes],
     cell: Bytes,
     top: Bytes,
-) -> impl Iterator<Item = Kind> + 'a {
+) -> impl Iterator<Item = Cell> + 'a {
     live.iter().zip(waste).enumerate().map(move |(i, (&live, &waste))| {
         let start = (i as Bytes).checked_mul(cell).unwrap_or(Bytes::MAX);
         if start >= top {
-            return Kind::Outside;
+            return Cell::default();
         }
         let inside = start.saturating_add(cell).min(top) - start;
-        let free = inside.saturating_sub(live.saturating_add(waste));
-        if live >= waste && live >= free {
-            Kind::Live
-        } else if waste >= free {
-            Kind::Waste
-        } else {
-            Kind::Free
-        }
+        let live = live.min(inside);
+        let waste = waste.min(inside - live);
+        Cell { live, waste, free: inside - live - waste }
     })
 }
 
@@ -328,13 +332,13 @@ impl LayoutProbe {
         let rows = (self.peak_top.div_ceil(map_cell) as usize)
             .div_ceil(MAP_COLUMNS)
             .clamp(1, MAP_MAX_ROWS);
-        let cells = rows * MAP_COLUMNS;
+        let count = rows * MAP_COLUMNS;
         let map = HeapMap {
             event: self.peak_event,
             footprint: self.peak_top,
             cell_bytes: map_cell,
             columns: MAP_COLUMNS,
-            cells: kinds(&at_peak.live[..cells], &at_peak.waste[..cells], map_cell, self.peak_top)
+            cells: cells(&at_peak.live[..count], &at_peak.waste[..count], map_cell, self.peak_top)
                 .collect(),
         };
         // The timeline: every row at the final width of the bins.
@@ -354,7 +358,7 @@ impl LayoutProbe {
             row.bins.widen_to(shift);
             timeline.events.push(row.event);
             let (live, waste) = (&row.bins.live[..used], &row.bins.waste[..used]);
-            timeline.cells.extend(kinds(live, waste, cell, row.top));
+            timeline.cells.extend(cells(live, waste, cell, row.top));
         }
         HeapPictures { allocator, map, timeline }
     }
@@ -522,7 +526,7 @@ mod tests {
             let t = &p.timeline;
             assert!(t.width >= top.0 - t.cell_bytes && t.cell_bytes.is_power_of_two());
             // Live where the payload fits the block (not in the last block: it has none).
-            assert_eq!(p.map.cells.contains(&Kind::Live), block.payload < top.0);
+            assert_eq!(p.map.cells.iter().any(|c| c.live > 0), block.payload < top.0);
         }
     }
 
@@ -533,6 +537,11 @@ mod tests {
         assert!(timeline_events(0, 5).is_empty());
     }
 
+    /// A cell of `live`, `waste` and `free` bytes.
+    fn c(live: Bytes, waste: Bytes, free: Bytes) -> Cell {
+        Cell { live, waste, free }
+    }
+
     #[test]
     fn the_heap_map_shows_payload_rounding_and_holes() {
         // bump: 20 -> [0,32) (20 live, 12 waste), 16 -> [32,48), freed, 32 -> [48,80).
@@ -541,11 +550,64 @@ mod tests {
         let p = heap_pictures(&events, 3);
         let m = &p.map;
         assert_eq!((m.footprint, m.cell_bytes), (80, 16));
-        use Kind::*;
         // Cells of 16 bytes: [0,16) live, [16,32) 4 live + 12 waste, [32,48) free, then live.
-        assert_eq!(&m.cells[..6], [Live, Waste, Free, Live, Live, Outside]);
-        assert!(m.cells[5..].iter().all(|&k| k == Outside));
+        let expected = [c(16, 0, 0), c(4, 12, 0), c(0, 0, 16), c(16, 0, 0), c(16, 0, 0)];
+        assert_eq!(&m.cells[..5], expected);
+        assert!(m.cells[5..].iter().all(|&cell| cell == Cell::default()));
         assert_eq!(m.cells.len() % MAP_COLUMNS, 0);
+    }
+
+    #[test]
+    fn a_cell_keeps_the_bytes_of_every_kind_it_holds_not_only_the_most() {
+        // bump; the 9600-byte block widens the timeline's cells to 64 bytes. After the last
+        // event, [0,64) holds a 20-byte request in a 32-byte block (20 live, 12 waste), a freed
+        // 16-byte block, then 16 bytes of the last block, whose request fills it.
+        let events =
+            [Event::malloc(0, 20), Event::malloc(1, 16), Event::free(1), Event::malloc(2, 9600)];
+        let t = heap_pictures(&events, 3).timeline;
+        assert_eq!((t.cell_bytes, t.columns), (64, 9648usize.div_ceil(64)));
+        let last_row = &t.cells[3 * t.columns..];
+        assert_eq!(last_row[0], c(20 + 16, 12, 16));
+        // The heap's last cell ends at its top, 48 + 9600 = 9648: 48 bytes of it inside.
+        assert_eq!(last_row[t.columns - 1], c(48, 0, 0));
+        let sum = |kind: fn(&Cell) -> Bytes| last_row.iter().map(kind).sum::<Bytes>();
+        assert_eq!((sum(|c| c.live), sum(|c| c.waste), sum(|c| c.free)), (9620, 12, 16));
+    }
+
+    #[test]
+    fn the_heap_map_counts_every_byte_of_the_heap_at_the_peak_as_the_metrics_do() {
+        use crate::engine::run::{metrics_pass, Pass};
+        let trace = steady_state(400, 8000, 11);
+        let pass = Pass { layout: true, ..Pass::default() };
+        for entry in ALL {
+            let (stats, _, observed) =
+                metrics_pass(entry, &Params::default(), &trace.events, trace.blocks, pass, &|_| 0);
+            let p = observed.heap.expect("pictures were asked for");
+            let m = &p.map;
+            let name = entry.name;
+            assert_eq!(
+                (m.event, m.footprint),
+                (stats.peak_event, stats.footprint_at_peak),
+                "{name}"
+            );
+            let sum = |kind: fn(&Cell) -> Bytes| m.cells.iter().map(kind).sum::<Bytes>();
+            assert_eq!(sum(|c| c.live), stats.max_live_bytes, "{name}: live");
+            let waste = stats.live_consumed_at_peak - stats.max_live_bytes;
+            assert_eq!(sum(|c| c.waste), waste, "{name}: waste");
+            let free = stats.footprint_at_peak - stats.live_consumed_at_peak;
+            assert_eq!(sum(|c| c.free), free, "{name}: free");
+            for (i, cell) in m.cells.iter().enumerate() {
+                let start = i as Bytes * m.cell_bytes;
+                let inside = m.footprint.saturating_sub(start).min(m.cell_bytes);
+                assert_eq!(cell.inside(), inside, "{name}: cell {i}");
+            }
+            // The timeline's last row is the heap after the last event.
+            let t = &p.timeline;
+            let last = &t.cells[t.cells.len() - t.columns..];
+            let total: Bytes = last.iter().map(Cell::inside).sum();
+            assert_eq!(total, stats.final_footprint_bytes, "{name}: timeline");
+            assert!(t.cells.iter().all(|c| c.inside() <= t.cell_bytes), "{name}");
+        }
     }
 
     #[test]
@@ -555,8 +617,7 @@ mod tests {
             [Event::malloc(0, 32), Event::malloc(1, 32), Event::free(0), Event::malloc(2, 16)];
         let m = heap_pictures(&events, 3).map;
         assert_eq!((m.event, m.footprint), (1, 64));
-        use Kind::*;
-        assert_eq!(&m.cells[..5], [Live, Live, Live, Live, Outside]);
+        assert_eq!(&m.cells[..5], [c(16, 0, 0), c(16, 0, 0), c(16, 0, 0), c(16, 0, 0), c(0, 0, 0)]);
     }
 
     #[test]
@@ -565,11 +626,11 @@ mod tests {
         let events = [Event::malloc(0, 16), Event::malloc(1, 9600)];
         let t = heap_pictures(&events, 2).timeline;
         assert_eq!(t.cell_bytes, 64);
-        use Kind::*;
         // Row 0 was taken with 16-byte cells, merged to 64: the cell ends at the top (16).
-        assert_eq!(&t.cells[..2], [Live, Outside]);
+        assert_eq!(&t.cells[..2], [c(16, 0, 0), Cell::default()]);
         let row1 = &t.cells[t.columns..2 * t.columns];
-        assert_eq!(row1.iter().filter(|&&k| k == Live).count(), 9616usize.div_ceil(64));
+        assert_eq!(row1.iter().filter(|c| c.live > 0).count(), 9616usize.div_ceil(64));
+        assert_eq!(row1.iter().map(|c| c.live).sum::<Bytes>(), 9616);
     }
 
     #[test]
@@ -580,10 +641,10 @@ mod tests {
         assert_eq!(t.events, [0, 1, 2, 3]);
         assert_eq!(t.cell_bytes, 16);
         let row = |r: usize| &t.cells[r * t.columns..r * t.columns + 4];
-        use Kind::*;
-        assert_eq!(row(0), [Live, Live, Outside, Outside]);
-        assert_eq!(row(1), [Live, Live, Live, Live]);
-        assert_eq!(row(2), [Free, Free, Live, Live]);
-        assert_eq!(row(3), [Free, Free, Free, Free]);
+        let (live, free, none) = (c(16, 0, 0), c(0, 0, 16), Cell::default());
+        assert_eq!(row(0), [live, live, none, none]);
+        assert_eq!(row(1), [live, live, live, live]);
+        assert_eq!(row(2), [free, free, live, live]);
+        assert_eq!(row(3), [free, free, free, free]);
     }
 }

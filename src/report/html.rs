@@ -3,16 +3,20 @@
 //! `breakdowns.csv` (see [`super::breakdowns`]).
 
 use super::chart::{self, Chart};
-use super::{best_rows, human_bytes, shown_figures, ExportError, Exporter, Report};
-use crate::figures::{FIGURES, TERMS};
+use super::{best_rows, best_rows_of, human_bytes, shown_figures, ExportError, Exporter, Report};
+use crate::figures::{Better, FIGURES, TERMS};
+use crate::results::{PercentilesRecord, ResultRecord};
 
 /// The page's style sheet.
 const STYLE: &str = "
-body { font-family: sans-serif; margin: 2em auto; max-width: 1100px; color: #222; padding: 0 1em; }
+body { font-family: sans-serif; margin: 2em auto; max-width: 1500px; color: #222; padding: 0 1em; }
 h1 { font-size: 1.6em; } h2 { font-size: 1.25em; margin-top: 2em; }
-table { border-collapse: collapse; font-size: 0.9em; }
-th, td { white-space: nowrap; padding: 0.3em 0.6em; border-bottom: 1px solid #ddd; text-align: right; }
-th:first-child, td:first-child { text-align: left; }
+p, ul, dl, figcaption { max-width: 60em; }
+.table-box { overflow-x: auto; max-width: 100%; }
+table { border-collapse: collapse; font-size: 0.8em; }
+th, td { white-space: nowrap; padding: 0.25em 0.35em; border-bottom: 1px solid #ddd; text-align: right; }
+th { white-space: normal; vertical-align: bottom; }
+th:first-child, td:first-child { text-align: left; position: sticky; left: 0; background: #fff; }
 td.best { font-weight: bold; background: #e3f2e1; }
 figure { margin: 1.5em 0; } figure svg { max-width: 100%; height: auto; }
 figcaption { color: #444; font-size: 0.9em; margin-top: 0.3em; }
@@ -143,33 +147,105 @@ fn definitions(out: &mut String) {
     out.push_str("</dl>\n");
 }
 
+/// A column of the results table that is not a registry figure: a latency p99.9, in the JSON
+/// and CSV (`key`) but too noisy to gate. Shown right after the registry column `after`.
+struct Tail {
+    after: &'static str,
+    key: &'static str,
+    label: &'static str,
+    read: fn(&ResultRecord) -> Option<u64>,
+}
+
+fn p999(p: Option<PercentilesRecord>) -> Option<u64> {
+    p.and_then(|p| p.p999)
+}
+
+const TAILS: [Tail; 3] = [
+    Tail {
+        after: "latency_ns.malloc.p99",
+        key: "latency_ns.malloc.p999",
+        label: "malloc p99.9 ns",
+        read: |r| p999(r.latency_ns.and_then(|l| l.malloc)),
+    },
+    Tail {
+        after: "latency_ns.free.p99",
+        key: "latency_ns.free.p999",
+        label: "free p99.9 ns",
+        read: |r| p999(r.latency_ns.and_then(|l| l.free)),
+    },
+    Tail {
+        after: "latency_ns.realloc.p99",
+        key: "latency_ns.realloc.p999",
+        label: "realloc p99.9 ns",
+        read: |r| p999(r.latency_ns.and_then(|l| l.realloc)),
+    },
+];
+
+/// One column of the results table: its header and, per record, its cell and its value (to
+/// mark the best).
+struct Column {
+    header: String,
+    cells: Vec<String>,
+    best: Vec<bool>,
+}
+
+/// The table's columns: every figure shown ([`shown_figures`]), each p99.9 after its p99.
+fn columns(report: &Report, records: &[ResultRecord]) -> Vec<Column> {
+    let mut columns = Vec::new();
+    for c in shown_figures(report) {
+        columns.push(Column {
+            header: format!(
+                "<th title=\"{}\"><a href=\"#figure-{}\">{}</a></th>",
+                escape(c.definition),
+                escape(c.key),
+                escape(c.label)
+            ),
+            cells: records.iter().map(|r| c.short(r)).collect(),
+            best: best_rows(records, c),
+        });
+        for t in TAILS.iter().filter(|t| t.after == c.key) {
+            let values: Vec<Option<u64>> = records.iter().map(t.read).collect();
+            columns.push(Column {
+                header: format!(
+                    "<th title=\"99.9th percentile, measured as {after} is (JSON and CSV: {key})\">\
+                     <a href=\"#figure-{after}\">{label}</a></th>",
+                    after = escape(t.after),
+                    key = escape(t.key),
+                    label = escape(t.label)
+                ),
+                cells: values
+                    .iter()
+                    .map(|v| v.map_or("-".to_string(), |v| v.to_string()))
+                    .collect(),
+                best: best_rows_of(records, |r| (t.read)(r).map(|v| v as f64), Better::Lower),
+            });
+        }
+    }
+    columns
+}
+
 fn results_table(out: &mut String, report: &Report) {
-    let columns = shown_figures(report);
     let records = report.records();
+    let columns = columns(report, &records);
     out.push_str(
-        "<h2 id=\"results\">Results</h2>\n<table id=\"results-table\">\n<tr><th>strategy</th>",
+        "<h2 id=\"results\">Results</h2>\n<div class=\"table-box\">\n<table id=\"results-table\">\n\
+         <tr><th>strategy</th>",
     );
     for c in &columns {
-        out.push_str(&format!(
-            "<th title=\"{}\"><a href=\"#figure-{}\">{}</a></th>",
-            escape(c.definition),
-            escape(c.key),
-            escape(c.label)
-        ));
+        out.push_str(&c.header);
     }
     out.push_str("</tr>\n");
-    let best: Vec<Vec<bool>> = columns.iter().map(|c| best_rows(&records, c)).collect();
     for (i, r) in records.iter().enumerate() {
         out.push_str(&format!("<tr><td>{}</td>", escape(&r.allocator)));
-        for (c, best) in columns.iter().zip(&best) {
-            let cell = c.short(r);
-            let class = if best[i] { " class=\"best\"" } else { "" };
-            out.push_str(&format!("<td{class}>{}</td>", escape(&cell)));
+        for c in &columns {
+            let class = if c.best[i] { " class=\"best\"" } else { "" };
+            out.push_str(&format!("<td{class}>{}</td>", escape(&c.cells[i])));
         }
         out.push_str("</tr>\n");
     }
     out.push_str(&format!(
-        "</table>\n<p class=\"note\">{}</p>\n",
+        "</table>\n</div>\n<p class=\"note\">{} A table wider than the page scrolls sideways \
+         in its box, the strategy column staying in view.</p>\n",
         escape(&super::best_legend("Highlighted"))
     ));
 }

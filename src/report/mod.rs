@@ -155,15 +155,24 @@ pub fn best_legend(marked: &str) -> String {
 /// record holds it, or when at most [`MOST_TIED_MARKS`] do and they are fewer than half of the
 /// contest's records with the figure. Marks nothing for a figure that is not a score.
 pub fn best_rows(records: &[ResultRecord], figure: &crate::figures::Figure) -> Vec<bool> {
+    best_rows_of(records, figure.read, figure.better)
+}
+
+/// [`best_rows`] for a value that is not a registry figure (the results table's p99.9 columns).
+pub fn best_rows_of(
+    records: &[ResultRecord],
+    read: impl Fn(&ResultRecord) -> Option<f64>,
+    better: Better,
+) -> Vec<bool> {
     let mut marks = vec![false; records.len()];
     for contest in [Contest::Simulated, Contest::Real] {
         let values: Vec<(usize, f64)> = records
             .iter()
             .enumerate()
             .filter(|(_, r)| Contest::of(r) == Some(contest))
-            .filter_map(|(i, r)| Some((i, (figure.read)(r)?)))
+            .filter_map(|(i, r)| Some((i, read(r)?)))
             .collect();
-        let best = match figure.better {
+        let best = match better {
             Better::Lower => values.iter().map(|v| v.1).reduce(f64::min),
             Better::Higher => values.iter().map(|v| v.1).reduce(f64::max),
             Better::Neither => None,

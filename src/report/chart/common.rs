@@ -254,62 +254,6 @@ pub(super) fn swatch_legend(area: &Area, x: i32, y: i32, items: &[(RGBColor, &st
     Ok(())
 }
 
-/// Draw `cells` (row after row, `columns` to a row) from pixel `(x, y)`, `width` pixels wide
-/// and `cell_h` pixels to a row, merging runs of one kind in a row into one rectangle (so a big heap does
-/// not make a huge file); [`Kind::Outside`] cells are left blank. A thin frame marks the
-/// address space the rows span.
-pub(super) fn draw_cells(
-    area: &Area,
-    (x, y): (i32, i32),
-    columns: usize,
-    cells: &[crate::engine::heap_pictures::Kind],
-    (width, cell_h): (i32, i32),
-) -> DrawResult {
-    let across = |column: usize| x + (column as i64 * width as i64 / columns.max(1) as i64) as i32;
-    use crate::engine::heap_pictures::Kind;
-    for (r, row) in cells.chunks(columns).enumerate() {
-        let top = y + r as i32 * cell_h;
-        let mut start = 0;
-        while start < row.len() {
-            let kind = row[start];
-            let end = row[start..].iter().position(|&k| k != kind).map_or(row.len(), |n| start + n);
-            let colour = match kind {
-                Kind::Live => Some(LIVE_COLOUR),
-                Kind::Waste => Some(WASTE_COLOUR),
-                Kind::Free => Some(FREE_COLOUR),
-                Kind::Outside => None,
-            };
-            if let Some(colour) = colour {
-                area.draw(&Rectangle::new(
-                    [(across(start), top), (across(end), top + cell_h)],
-                    colour.filled(),
-                ))?;
-            }
-            start = end;
-        }
-    }
-    let rows = cells.len().div_ceil(columns.max(1)) as i32;
-    area.draw(&Rectangle::new(
-        [(x - 1, y - 1), (x + width + 1, y + rows * cell_h + 1)],
-        INK.mix(0.5).stroke_width(1),
-    ))?;
-    Ok(())
-}
-
-/// The legend of the heap pictures.
-pub(super) fn heap_legend(area: &Area, x: i32, y: i32) -> DrawResult {
-    swatch_legend(
-        area,
-        x,
-        y,
-        &[
-            (LIVE_COLOUR, "live payload (requested)"),
-            (WASTE_COLOUR, "internal waste (headers, rounding, padding)"),
-            (FREE_COLOUR, "free"),
-        ],
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
