@@ -466,7 +466,7 @@ fn a_report_with_a_real_allocator_draws_it_in_every_per_strategy_chart() {
     // glibc has no external fragmentation: its bar is left out, not drawn as 0 (the external
     // colour is first-fit's bar and the legend's swatch, nothing else).
     let fragmentation = read("fragmentation.svg");
-    assert_eq!(fragmentation.matches("fill=\"#E15759\"").count(), 2, "{fragmentation}");
+    assert_eq!(fragmentation.matches("fill=\"#009E73\"").count(), 2, "{fragmentation}");
     // The memory chart has glibc's line: the area, first-fit's line and glibc's.
     let memory = read("memory.svg");
     assert!(memory.matches("<polyline").count() >= 2, "{memory}");

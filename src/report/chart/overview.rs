@@ -1,5 +1,6 @@
 //! Chart 1: peak footprint per strategy (and real allocator), against the trace's max live
-//! bytes.
+//! bytes, the value above every bar. A footprint more than [`OUTLIER_FACTOR`] times every other
+//! (`bump`'s, which never reuses memory) is cut at a white break, so it does not squash the rest.
 
 use super::common::*;
 use crate::report::human_bytes;
@@ -9,9 +10,17 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 pub fn chart(report: &Report) -> Result<Chart, ExportError> {
     let rows = rows(report);
+    let footprint = |r: &Row| r.record.peak_footprint_bytes.unwrap_or(0);
+    let cap = outlier_cap(&rows.iter().map(|r| footprint(r) as f64).collect::<Vec<_>>());
+    let cut_note = if cap.is_some() {
+        " A bar more than twice as tall as every other is cut at the white break."
+    } else {
+        ""
+    };
     let caption = format!(
         "Peak heap size of each strategy; the black line is the most bytes the program had live \
-         at once, so the gap above it is what the strategy cost.{}",
+         at once, so the gap above it is what the strategy cost.{cut_note}{}{}",
+        real_style_note(&rows, true),
         real_note(
             &rows,
             "For a real allocator: its process's resident memory above the baseline before the \
@@ -21,12 +30,15 @@ pub fn chart(report: &Report) -> Result<Chart, ExportError> {
     let names: Vec<&str> = rows.iter().map(|r| r.label.as_str()).collect();
     let size = (width_for(&names), HEIGHT);
     render("overview", "Peak footprint", caption, size, |root| {
-        let footprint = |r: &Row| r.record.peak_footprint_bytes.unwrap_or(0);
         let n = rows.len() as i32;
         let max_live = rows.iter().filter_map(|r| r.record.max_live_bytes).max().unwrap_or(0);
-        let top = rows.iter().map(footprint).max().unwrap_or(0);
+        let top = match cap {
+            Some(cap) => cap as u64,
+            None => rows.iter().map(footprint).max().unwrap_or(0),
+        };
         let (unit, unit_name) = byte_unit(top.max(max_live) as f64);
-        let y_max = (top.max(max_live).max(1) as f64 / unit) * 1.15;
+        // Room above the tallest bar for its label and the legend.
+        let y_max = (top.max(max_live).max(1) as f64 / unit) * 1.3;
         let mut chart = ChartBuilder::on(root)
             .caption("Peak footprint per strategy vs max live bytes", title_style())
             .margin(MARGIN)
@@ -42,18 +54,29 @@ pub fn chart(report: &Report) -> Result<Chart, ExportError> {
             .label_style(label_style())
             .axis_desc_style(label_style())
             .draw()?;
-        chart.draw_series(rows.iter().enumerate().map(|(i, r)| {
-            bar(i as i32, i as i32 + 1, footprint(r) as f64 / unit, strategy_colour(i))
-        }))?;
+        let scale_top = top.max(max_live).max(1) as f64 / unit;
         let above = note_style().pos(Pos::new(HPos::Center, VPos::Bottom));
-        chart.draw_series(rows.iter().enumerate().map(|(i, r)| {
+        for (i, r) in rows.iter().enumerate() {
             let v = footprint(r);
-            Text::new(
+            let cut = v as f64 / unit > scale_top;
+            let end = (v as f64 / unit).min(scale_top);
+            let x = i as i32;
+            let (fill, outline) = bar_styles(i, r.is_real());
+            chart.draw_series([styled_bar((x, x + 1), (0.0, end), fill, BAR_GAP)])?;
+            if let Some(outline) = outline {
+                chart.draw_series([styled_bar((x, x + 1), (0.0, end), outline, BAR_GAP)])?;
+            }
+            if cut {
+                let at = scale_top * 0.9;
+                let gap = WHITE.filled();
+                chart.draw_series([styled_bar((x, x + 1), (at, at + y_max * 0.02), gap, 0)])?;
+            }
+            chart.draw_series([Text::new(
                 human_bytes(v),
-                (SegmentValue::CenterOf(i as i32), v as f64 / unit + y_max * 0.01),
+                (SegmentValue::CenterOf(x), end + y_max * 0.01),
                 above.clone(),
-            )
-        }))?;
+            )])?;
+        }
         let live = max_live as f64 / unit;
         chart
             .draw_series(LineSeries::new(

@@ -1,4 +1,6 @@
 //! Chart 7: the trace itself: its request sizes (log2 buckets) and its live bytes over time.
+//! The size axis labels every `step`-th bucket counted from the tallest, so the tallest always
+//! has its label; the event axis has thousands separators and room for its last label.
 
 use super::common::*;
 use crate::report::{ExportError, Report};
@@ -24,12 +26,16 @@ pub fn chart(report: &Report) -> Result<Chart, ExportError> {
             .y_label_area_size(Y_LABEL_AREA - 10)
             .build_cartesian_2d(segments(k), 0.0..most as f64 * 1.1)?;
         let step = (k / 12 + 1).max(1);
+        let tallest = sizes.iter().enumerate().max_by_key(|&(i, &n)| (n, std::cmp::Reverse(i)));
+        let tallest = tallest.map_or(0, |(i, _)| i as i32);
         histogram
             .configure_mesh()
             .disable_x_mesh()
             .x_labels(k as usize + 1)
             .x_label_formatter(&|v| match v {
-                SegmentValue::CenterOf(i) if i % step == 0 => short_bytes(1 << i),
+                SegmentValue::CenterOf(i) if (i - tallest) % step == 0 && *i < k => {
+                    short_bytes(1u64.checked_shl(*i as u32).unwrap_or(u64::MAX))
+                }
                 _ => String::new(),
             })
             .x_desc("request size (bucket from)")
@@ -56,14 +62,16 @@ pub fn chart(report: &Report) -> Result<Chart, ExportError> {
         let mut live = ChartBuilder::on(&right)
             .caption("live bytes over time", label_style())
             .margin(MARGIN)
+            // Half the widest event label past the axis end, so the last label is not cut.
+            .margin_right(MARGIN + text_px(thousands(events).len(), font_px(LABEL_SIZE)) as u32 / 2)
             .x_label_area_size(X_LABEL_AREA)
             .y_label_area_size(Y_LABEL_AREA - 10)
             .build_cartesian_2d(0.0..events as f64, 0.0..top as f64 / unit * 1.1)?;
         live.configure_mesh()
             .x_desc("event index")
             .y_desc(format!("live bytes ({unit_name})"))
-            .x_labels(5)
-            .x_label_formatter(&|v| format!("{v:.0}"))
+            .x_labels(4)
+            .x_label_formatter(&|v| thousands(v.max(0.0) as u64))
             .label_style(label_style())
             .axis_desc_style(label_style())
             .draw()?;
