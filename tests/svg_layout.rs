@@ -15,11 +15,6 @@
 use assert_cmd::Command;
 use std::path::Path;
 
-/// Charts whose layout another branch fixes (the heap timeline's panel captions, `heapviz`'s
-/// slice of issue 15): their problems are printed, not failed, until that branch is merged;
-/// then this list is emptied.
-const FIXED_ON_ANOTHER_BRANCH: &[&str] = &["heap-timeline.svg"];
-
 /// Pixels of overlap (or overhang) forgiven, for rounding in the estimate.
 const SLACK_PX: f64 = 1.0;
 /// Estimated width of one character, in em.
@@ -209,12 +204,7 @@ fn report_problems(trace: &Path, args: &[&str]) -> Vec<String> {
     for svg in svgs {
         let text = std::fs::read_to_string(&svg).expect("an SVG the report wrote");
         let name = svg.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let found = layout_problems(&text).into_iter().map(|p| format!("{name}: {p}"));
-        if FIXED_ON_ANOTHER_BRANCH.contains(&name.as_str()) {
-            found.for_each(|p| eprintln!("not failed (fixed on another branch): {p}"));
-        } else {
-            problems.extend(found);
-        }
+        problems.extend(layout_problems(&text).into_iter().map(|p| format!("{name}: {p}")));
     }
     problems
 }
