@@ -831,9 +831,9 @@ fn first_at_least<const N: usize>(
 ///
 /// The in-node searches: every entry of the node is compared, without a branch and with no
 /// load depending on another, so the node's cache lines are fetched at once and nothing is
-/// mispredicted. In a binary search (what the tree used before) each load waits on the
-/// comparison before it, and an early-exit scan mispredicts its exit; those searches were 27%
-/// of a whole `--alloc all` run (issue 16).
+/// mispredicted. A binary search or an early-exit scan over 16 entries was slower: its loads
+/// (or its exit branch) depend on the comparison before, and the searches of the free-list
+/// family were 27% of a whole `--alloc all` run (issue 16).
 #[inline(always)]
 fn mask_where<const N: usize>(
     values: &[Bytes; N],
