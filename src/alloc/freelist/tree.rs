@@ -7,10 +7,8 @@
 //! in two `Vec` arenas linked by `u32` indices, and removed nodes' slots are reused, so after
 //! warm-up no operation allocates. With 16-way nodes a tree of 50 000 blocks is 4 or 5 levels
 //! deep, and a search reads one or two cache lines per level (the treap this replaced was about
-//! 40 levels deep, with a likely cache miss at each). A search within a node compares all its
-//! entries at once into a bit mask (a count of the addresses below the key, or the lowest set
-//! bit among the sizes large enough), with no branch and no dependent load, so a node's cache
-//! lines are fetched together; 16 turned out faster than 32 (measured).
+//! 40 levels deep, with a likely cache miss at each). Searches within a node are binary by
+//! address and linear by size; 16 turned out faster than 32 either way (measured).
 //!
 //! The maxes steer every size search: first fit goes down the leftmost child whose max is
 //! large enough, and next fit climbs from the rover's leaf to the first subtree to the right
@@ -80,8 +78,7 @@ impl Leaf {
     /// The first slot whose block starts at or above `addr` (`len` if none).
     #[inline]
     fn lower_bound(&self, addr: Addr) -> usize {
-        // The blocks are sorted, so the count of those below `addr` is the slot.
-        mask_where(&self.addrs, 0, self.len, |a| a < addr).count_ones() as usize
+        self.addrs[..self.len].partition_point(|&a| a < addr)
     }
 
     fn insert(&mut self, slot: usize, addr: Addr, size: Bytes) {
@@ -142,8 +139,7 @@ impl Inner {
     /// The child whose key range holds `key`: the number of separators at or below it.
     #[inline]
     fn child_for(&self, key: Addr) -> usize {
-        // Separators are sorted, so their count at or below `key` is the child.
-        mask_where(&self.keys, 1, self.len, |k| k <= key).count_ones() as usize
+        self.keys[1..self.len].partition_point(|&k| k <= key)
     }
 
     fn insert(&mut self, slot: usize, key: Addr, max: Bytes, child: u32) {
@@ -817,36 +813,8 @@ fn max_of(values: &[Bytes], len: usize) -> Bytes {
 
 /// The first index in `from..len` with `values[i] >= need`.
 #[inline]
-fn first_at_least<const N: usize>(
-    values: &[Bytes; N],
-    from: usize,
-    len: usize,
-    need: Bytes,
-) -> Option<usize> {
-    let found = mask_where(values, from, len, |v| v >= need);
-    (found != 0).then(|| found.trailing_zeros() as usize)
-}
-
-/// Bit `i` set for every `i` in `from..len` with `test(values[i])`.
-///
-/// The in-node searches: every entry of the node is compared, without a branch and with no
-/// load depending on another, so the node's cache lines are fetched at once and nothing is
-/// mispredicted. A binary search or an early-exit scan over 16 entries was slower: its loads
-/// (or its exit branch) depend on the comparison before, and the searches of the free-list
-/// family were 27% of a whole `--alloc all` run (issue 16).
-#[inline(always)]
-fn mask_where<const N: usize>(
-    values: &[Bytes; N],
-    from: usize,
-    len: usize,
-    test: impl Fn(Bytes) -> bool,
-) -> u32 {
-    const { assert!(N <= 32) };
-    let mut mask = 0;
-    for (i, &v) in values.iter().enumerate() {
-        mask |= u32::from(test(v) & (i >= from) & (i < len)) << i;
-    }
-    mask
+fn first_at_least(values: &[Bytes], from: usize, len: usize, need: Bytes) -> Option<usize> {
+    values[from.min(len)..len].iter().position(|&v| v >= need).map(|i| from + i)
 }
 
 fn index(i: usize) -> u32 {
