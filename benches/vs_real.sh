@@ -5,6 +5,7 @@
 #
 #   bash benches/vs_real.sh            # builds target/release/replay if needed
 #   RUNS=3 bash benches/vs_real.sh     # fewer runs (default 5, as the issue's table)
+#   PREPARE_ONLY=1 bash benches/vs_real.sh   # only record / generate the traces
 #
 # The traces: the shipped traces/perl-hash.csv and traces/python-dict.csv.gz; a gcc cc1 run and
 # a python3 json run, recorded with `replay record` into $WORK (default /tmp/replay-vs-real) if
@@ -28,7 +29,7 @@ if [ -z "$cc1" ]; then
 import sys
 with open(sys.argv[1], "w") as out:
     out.write("#include <string.h>\nstruct s { int a[8]; double d; char n[16]; };\n")
-    for i in range(600):
+    for i in range(80):
         out.write(f"""
 static int helper{i}(struct s *p, int x) {{
     for (int k = 0; k < 8; k++) p->a[k] = (p->a[k] * {i + 3} + x) ^ k;
@@ -45,15 +46,15 @@ fi
 # A python3 json run: build, dump and load a list of dicts.
 pyjson="$WORK/python-json.csv"
 if [ ! -s "$pyjson" ]; then
-    "$REPLAY" record -o "$pyjson" -- python3 -c '
+    # The interpreter itself, not pyenv's shim; every object through malloc (not pymalloc's
+    # arenas), as a program that allocates per object does.
+    python=$(python3 -c 'import sys; print(sys.executable)')
+    PYTHONMALLOC=malloc "$REPLAY" record -o "$pyjson" -- "$python" -c '
 import json
-d = [{"k%d" % i: list(range(i % 40)), "s": "x" * (i % 90), "f": i / 7} for i in range(30000)]
+d = [{"k%d" % i: list(range(i % 40)), "s": "x" * (i % 90), "f": i / 7} for i in range(2000)]
 s = json.dumps(d)
 assert json.loads(s) == d
 ' >&2
-    # The interpreter's own trace (pyenv's shim runs it as a child): the largest file recorded.
-    largest=$(ls -S "$WORK"/python-json*.csv | head -n 1)
-    [ "$largest" = "$pyjson" ] || cp "$largest" "$pyjson"
 fi
 
 gen="$WORK/gen-10m-100k.rtrace"
@@ -62,6 +63,8 @@ if [ ! -s "$gen" ]; then
     "$REPLAY" convert "$WORK/gen-10m-100k.csv" -o "$gen" >&2
     rm -f "$WORK/gen-10m-100k.csv"
 fi
+
+[ -z "${PREPARE_ONLY:-}" ] || { echo "replay: traces ready in $WORK" >&2; exit 0; }
 
 names=(perl-hash python-dict gcc-cc1 python3-json gen-10M-100k)
 traces=(traces/perl-hash.csv traces/python-dict.csv.gz "$cc1" "$pyjson" "$gen")
