@@ -211,6 +211,9 @@ pub fn timing_threads(parallel: bool, strategies: usize) -> usize {
     threads.clamp(1, strategies.max(1))
 }
 
+/// What [`measure_time`] returns for one strategy.
+type Timed = Result<(Times, Spent), TraceError>;
+
 /// [`run_all_timed`] without the pass times.
 pub fn run_all(plan: &Plan) -> Result<Vec<StrategyResult>, TraceError> {
     run_all_timed(plan).map(|(results, _)| results)
@@ -240,8 +243,7 @@ pub fn run_all_timed(plan: &Plan) -> Result<(Vec<StrategyResult>, PassTimes), Tr
     let mut order: Vec<usize> = (0..plan.entries.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(memory[i].0.work));
     let next = AtomicUsize::new(0);
-    let timed: Vec<Mutex<Option<Result<(Times, Spent), TraceError>>>> =
-        plan.entries.iter().map(|_| Mutex::new(None)).collect();
+    let timed: Vec<Mutex<Option<Timed>>> = plan.entries.iter().map(|_| Mutex::new(None)).collect();
     let worker = || {
         while let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
             let entry = plan.entries[i];

@@ -1,5 +1,7 @@
-//! The timing policy: how many passes time a strategy and what they measure. `--runs` untimed
-//! throughput passes ([`NoProbe`], one clock read around each chunk), then one latency pass
+//! The timing policy: how many passes time a strategy and what they measure. Untimed
+//! throughput passes ([`NoProbe`], one clock read around each chunk: exactly `--runs N`, or by
+//! default from [`MIN_RUNS`] until their spread is under [`TIGHT_SPREAD`], at most
+//! [`MAX_RUNS`]: [`stop_after`]), then one latency pass
 //! ([`LatencyProbe`], one call in `k` timed, `k` chosen from the median throughput); or, with the
 //! hidden `--fake-clock`, no timed pass at all and made-up figures from the metrics pass's work
 //! count ([`fake_time_of`]). Whether strategies are timed one at a time or in parallel is
