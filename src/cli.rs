@@ -284,7 +284,7 @@ pub struct RunArgs {
 
     /// Untimed throughput runs per strategy, exactly N (the median is reported); 0 skips all
     /// timing. At most 1000. Without it: at least 3, then more until the runs agree within 3%
-    /// (the range of the middle half of them over their median), at most 10; the JSON
+    /// (the range of the middle half of them over their median), at most 5; the JSON
     /// (`throughput.runs_made`, `throughput.stopped`) and the table say how many and why. A real
     /// allocator makes 3 runs.
     #[arg(long, value_name = "N",

@@ -143,7 +143,7 @@ pub struct Throughput {
     /// Every run, in the order they ran.
     pub runs: Vec<f64>,
     /// Why no more runs were made (`engine::timing::Stop`, as text: `--runs 5`,
-    /// `spread 0.42% < 3%`, `max runs (10), spread 7.10%`); `None` when not told.
+    /// `spread 0.42% < 3%`, `max runs (5), spread 7.10%`); `None` when not told.
     pub stopped: Option<String>,
 }
 

@@ -194,7 +194,7 @@ pub struct ThroughputRecord {
     #[serde(default)]
     pub spread: Option<f64>,
     /// Why no more runs were made: `--runs 5` (as many as asked for), `spread 0.42% < 3%`
-    /// (tight: the default stops), `max runs (10), spread 7.10%`; absent where not told (a
+    /// (tight: the default stops), `max runs (5), spread 7.10%`; absent where not told (a
     /// real allocator makes `settings.runs` runs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped: Option<String>,

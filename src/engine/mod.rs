@@ -27,7 +27,7 @@
 //!    (so nothing is replayed twice for the report), and with `--verify` the
 //!    [`verify::Verifier`];
 //! 2. throughput passes ([`NoProbe`]): the clock read around each chunk of events; exactly
-//!    `--runs N`, or by default 3 to 10, until they agree within 3% ([`timing::stop_after`]);
+//!    `--runs N`, or by default 3 to 5, until they agree within 3% ([`timing::stop_after`]);
 //! 3. one latency pass ([`LatencyProbe`]): a clock read before and after strategy calls, into
 //!    hdrhistograms. The clock is the calibrated time-stamp counter of [`crate::clock`]
 //!    (`Instant` on other architectures). For a strategy whose events cost less than timing a

@@ -52,7 +52,7 @@ pub struct Timing {
 /// Throughput passes per strategy by default: at least this many...
 pub const MIN_RUNS: u32 = 3;
 /// ...and at most this many, stopping earlier once their spread is under [`TIGHT_SPREAD`].
-pub const MAX_RUNS: u32 = 10;
+pub const MAX_RUNS: u32 = 5;
 /// A spread ([`spread_of`]) under this (3%) is tight: more runs would not move the median by
 /// more than the noise. It is the top of the spread the issue measured in quiet conditions
 /// (0.3-3%); the fake clock's first three runs (factors 1.00, 1.02, 0.99) spread 2.97%.
@@ -85,7 +85,7 @@ pub enum Stop {
 
 impl std::fmt::Display for Stop {
     /// As the JSON's `throughput.stopped` says it: `--runs 5`, `spread 0.42% < 3%`,
-    /// `max runs (10), spread 7.10%`.
+    /// `max runs (5), spread 7.10%`.
     fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         let pct = |x: f64| format!("{:.2}%", x * 100.0);
         match *self {
@@ -135,7 +135,7 @@ pub fn runs_until_stop(
 /// What the speed table says of the throughput runs: `3 untimed runs` with `--runs 3`; by
 /// default the rule and how many runs each strategy made (`made`: a strategy's name and its
 /// runs, in the table's order), the most common count once: `untimed runs, at least 3, more
-/// until the middle half agree within 3% (at most 10): 3 each, first-fit 10, tlsf 4`.
+/// until the middle half agree within 3% (at most 5): 3 each, first-fit 5, tlsf 4`.
 pub fn runs_note(timing: Timing, made: &[(&str, usize)]) -> String {
     let runs = |n: u64| crate::words::count(n, "untimed run", "untimed runs");
     if !timing.until_tight {
@@ -382,7 +382,7 @@ mod tests {
         let (runs, stop) = runs_until_stop(by_default(), noisy).unwrap();
         assert_eq!(runs.len(), MAX_RUNS as usize);
         assert!(matches!(stop, Stop::MaxRuns(s) if s > 0.5), "{stop:?}");
-        assert_eq!(stop.to_string(), "max runs (10), spread 66.67%");
+        assert_eq!(stop.to_string(), "max runs (5), spread 50.00%");
         // At least as many as asked for, even past the maximum.
         let many = Timing { runs: 12, ..by_default() };
         assert_eq!(runs_until_stop(many, noisy).unwrap().0.len(), 12);
@@ -392,11 +392,11 @@ mod tests {
     fn the_table_names_the_runs_rule_and_only_the_strategies_off_the_common_count() {
         assert_eq!(runs_note(exactly(1), &[("bump", 1)]), "1 untimed run");
         assert_eq!(runs_note(exactly(5), &[("bump", 5)]), "5 untimed runs");
-        let made = [("bump", 3), ("first-fit", 10), ("tlsf", 3), ("slab", 4)];
+        let made = [("bump", 3), ("first-fit", 5), ("tlsf", 3), ("slab", 4)];
         assert_eq!(
             runs_note(by_default(), &made),
-            "untimed runs, at least 3, more until the middle half agree within 3% (at most 10): \
-             3 each, first-fit 10, slab 4"
+            "untimed runs, at least 3, more until the middle half agree within 3% (at most 5): \
+             3 each, first-fit 5, slab 4"
         );
     }
 
