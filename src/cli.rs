@@ -291,15 +291,14 @@ pub struct RunArgs {
           value_parser = clap::value_parser!(u32).range(..=i64::from(MAX_RUNS)))]
     pub runs: Option<u32>,
 
-    /// Time one strategy at a time. By default as many are timed at once as there are cores
-    /// (`--threads` fewer), each timed pass alone on its core and never beside a metrics pass or
-    /// a real allocator (benches/README.md compares the two ways' medians).
+    /// Time one strategy at a time (the default).
     #[arg(long)]
     pub sequential_timing: bool,
 
-    /// The default now (time strategies in parallel, one per core); kept so that older command
-    /// lines still run.
-    #[arg(long, hide = true, conflicts_with = "sequential_timing")]
+    /// Time as many strategies at once as there are cores (`--threads` fewer), each timed pass
+    /// alone on its core and never beside a metrics pass or a real allocator. Faster; not the
+    /// default until benches/README.md shows its medians match one-at-a-time timing.
+    #[arg(long, conflicts_with = "sequential_timing")]
     pub parallel_timing: bool,
 
     /// Print on standard error how long each phase of the run took (wall time): loading the

@@ -303,7 +303,7 @@ pub fn run_config(args: &RunArgs) -> Result<RunConfig, String> {
         timing: Timing {
             runs: args.runs.unwrap_or(crate::engine::timing::MIN_RUNS),
             until_tight: args.runs.is_none(),
-            parallel: !args.sequential_timing,
+            parallel: args.parallel_timing && !args.sequential_timing,
             fake_clock: args.fake_clock,
         },
         threads: args.threads,

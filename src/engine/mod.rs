@@ -41,9 +41,9 @@
 //! the timings up from the metrics pass's work count, the same on every machine.
 //!
 //! [`run_all`] does the metrics passes of all strategies in parallel (rayon; each has its own
-//! heap, nothing is shared), and only then the timing passes, by default one strategy per core
-//! at once ([`run::timing_threads`]: at most one timed pass per core, never beside a pass of
-//! another kind; `--sequential-timing` times one at a time). Every pass builds its heap
+//! heap, nothing is shared), and only then the timing passes: by default one strategy at a
+//! time; with `--parallel-timing` one per core at once ([`run::timing_threads`]: at most one
+//! timed pass per core, never beside a pass of another kind). Every pass builds its heap
 //! from a [`replayer::Setup`]: the strategy, its parameters and the hidden `--test-slowdown` of
 //! it, passed down from the [`Plan`] (see [`crate::alloc::slowdown`]).
 //!
