@@ -48,7 +48,7 @@ fn end_to_end(c: &mut Criterion) {
                     params: Params::default(),
                     slowdowns: &[],
                     source: &source,
-                    timing: Timing { runs, parallel: false, fake_clock: false },
+                    timing: Timing { runs, until_tight: false, parallel: false, fake_clock: false },
                     verify: false,
                     line_of: &|i| i,
                     samples: 1000,

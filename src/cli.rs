@@ -282,15 +282,30 @@ pub struct RunArgs {
     #[arg(long)]
     pub guard: bool,
 
-    /// Untimed throughput runs per strategy (the median is reported); 0 skips all timing. At
-    /// most 1000.
-    #[arg(long, value_name = "N", default_value_t = 3,
+    /// Untimed throughput runs per strategy, exactly N (the median is reported); 0 skips all
+    /// timing. At most 1000. Without it: at least 3, then more until the runs agree within 3%
+    /// (the range of the middle half of them over their median), at most 5; the JSON
+    /// (`throughput.runs_made`, `throughput.stopped`) and the table say how many and why. A real
+    /// allocator makes 3 runs.
+    #[arg(long, value_name = "N",
           value_parser = clap::value_parser!(u32).range(..=i64::from(MAX_RUNS)))]
-    pub runs: u32,
+    pub runs: Option<u32>,
 
-    /// Time strategies in parallel (faster, but they compete for cores and caches).
+    /// Time one strategy at a time (the default).
     #[arg(long)]
+    pub sequential_timing: bool,
+
+    /// Time as many strategies at once as there are cores (`--threads` fewer), each timed pass
+    /// alone on its core and never beside a metrics pass or a real allocator. Faster; not the
+    /// default until benches/README.md shows its medians match one-at-a-time timing.
+    #[arg(long, conflicts_with = "sequential_timing")]
     pub parallel_timing: bool,
+
+    /// Print on standard error how long each phase of the run took (wall time): loading the
+    /// trace, the metrics passes, the throughput and latency passes, each real allocator, the
+    /// outputs.
+    #[arg(short, long)]
+    pub verbose: bool,
 
     /// Threads for the parallel passes (default: one per core). With 1, a CSV trace is also
     /// parsed on one thread (by default its lines are read on a second thread). 1 to 1024.

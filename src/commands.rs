@@ -9,9 +9,8 @@ use crate::cli::{
     RecordArgs, RunArgs, StatsArgs,
 };
 use crate::config::{self, RunConfig};
-use crate::engine::{
-    clock_overhead_ns, run_all, EventSource, InMemory, Plan, Timing, CHUNK_EVENTS,
-};
+use crate::engine::run::{run_all_timed, PassTimes};
+use crate::engine::{clock_overhead_ns, EventSource, InMemory, Plan, Timing, CHUNK_EVENTS};
 use crate::gate::compare::{self as gate_compare, ResultFile};
 use crate::gate::hash;
 use crate::gate::thresholds::Thresholds;
@@ -130,6 +129,53 @@ fn load(
     let mut rtrace = Rtrace::open(temp.path())?;
     rtrace.path = temp.path().to_path_buf();
     Ok(Loaded::Stream { rtrace, _temp: Some(temp) })
+}
+
+/// The wall time of each phase of a run, in the order they ran, for `--verbose`.
+#[derive(Default)]
+struct Phases {
+    list: std::cell::RefCell<Vec<(String, std::time::Duration)>>,
+}
+
+impl Phases {
+    /// Run `work`, counting its wall time as the phase `label`.
+    fn time<T>(&self, label: &str, work: impl FnOnce() -> T) -> T {
+        let started = std::time::Instant::now();
+        let out = work();
+        self.add(label.to_string(), started.elapsed());
+        out
+    }
+
+    fn add(&self, label: String, spent: std::time::Duration) {
+        self.list.borrow_mut().push((label, spent));
+    }
+
+    /// The engine's passes, as [`run_all_timed`] timed them.
+    fn add_passes(&self, passes: &PassTimes, strategies: usize) {
+        self.add(format!("metrics passes ({strategies} strategies, in parallel)"), passes.metrics);
+        let spent = &passes.spent;
+        self.add(
+            format!(
+                "timing passes ({} at once; summed over strategies: {} throughput passes {:.2} s, \
+                 latency passes {:.2} s)",
+                passes.timing_threads,
+                spent.throughput_passes,
+                spent.throughput.as_secs_f64(),
+                spent.latency.as_secs_f64()
+            ),
+            passes.timing,
+        );
+    }
+
+    /// Every phase and the total since `started`, a line each, for standard error.
+    fn text(&self, started: std::time::Instant) -> String {
+        let mut out = String::from("replay: wall time by phase:\n");
+        for (label, spent) in self.list.borrow().iter() {
+            out.push_str(&format!("  {:>8.3} s  {label}\n", spent.as_secs_f64()));
+        }
+        out.push_str(&format!("  {:>8.3} s  total\n", started.elapsed().as_secs_f64()));
+        out
+    }
 }
 
 /// Where one result of a run goes, made ready before the replay.
@@ -259,8 +305,9 @@ pub fn run_config(args: &RunArgs) -> Result<RunConfig, String> {
             guard: args.guard,
         },
         timing: Timing {
-            runs: args.runs,
-            parallel: args.parallel_timing,
+            runs: args.runs.unwrap_or(crate::engine::timing::MIN_RUNS),
+            until_tight: args.runs.is_none(),
+            parallel: args.parallel_timing && !args.sequential_timing,
             fake_clock: args.fake_clock,
         },
         threads: args.threads,
@@ -272,6 +319,7 @@ pub fn run_config(args: &RunArgs) -> Result<RunConfig, String> {
         report_dir: args.report.clone(),
         samples: args.samples,
         quiet: args.quiet,
+        verbose: args.verbose,
         stream: args.stream,
         command_line: config::command_line(std::env::args_os()),
         baseline: args.baseline.clone(),
@@ -289,6 +337,8 @@ pub fn run_config(args: &RunArgs) -> Result<RunConfig, String> {
 /// every check passed: `false` when `--verify` caught a strategy breaking the heap model.
 pub fn run(config: &RunConfig) -> Result<bool, Error> {
     // Read the baseline first: a bad one should fail before a long replay, not after.
+    let started = std::time::Instant::now();
+    let phases = Phases::default();
     let baseline =
         config.baseline.as_deref().map(ResultFile::read).transpose().map_err(Error::Usage)?;
     let input = Input::new(&config.trace)?;
@@ -296,15 +346,18 @@ pub fn run(config: &RunConfig) -> Result<bool, Error> {
     let outputs = prepare_outputs(config, &input.path)?;
     let progress = Progress::new(config.quiet);
     let parsing = progress.file_bar(format!("parsing {}", input.shown.display()), &input.path);
-    let loaded = load(
-        &input,
-        detected,
-        config,
-        Some(std::sync::Arc::new({
-            let parsing = parsing.clone();
-            move |read| parsing.set_position(read)
-        })),
-    );
+    let loaded = phases.time("load (parse, or convert to a temporary .rtrace)", || {
+        load(
+            &input,
+            detected,
+            config,
+            Some(std::sync::Arc::new({
+                let parsing = parsing.clone();
+                move |read| parsing.set_position(read)
+            })),
+        )
+    });
+    let summarising = std::time::Instant::now();
     parsing.finish_and_clear();
     let loaded = loaded.map_err(|e| input.named(e))?;
     let format = detected.name();
@@ -357,6 +410,7 @@ pub fn run(config: &RunConfig) -> Result<bool, Error> {
                 )
             }
         };
+    phases.add("trace summary (content hash, request sizes)".into(), summarising.elapsed());
     let pool = {
         let mut builder = rayon::ThreadPoolBuilder::new();
         if let Some(n) = config.threads {
@@ -383,11 +437,13 @@ pub fn run(config: &RunConfig) -> Result<bool, Error> {
     debug_assert_eq!(total, plan.events_to_replay());
     replaying.set_message(label);
     replaying.set_length(total);
-    let results = pool.install(|| run_all(&plan));
+    let results = pool.install(|| run_all_timed(&plan));
     replaying.finish_and_clear();
-    let mut results = results?;
+    let (mut results, passes) = results?;
+    phases.add_passes(&passes, plan.entries.len());
     let heap = results.iter_mut().filter_map(|r| r.heap.take()).collect();
-    let real = replay_real(config, &input, detected, &progress)?;
+    let real = replay_real(config, &input, detected, &progress, &phases)?;
+    let writing = std::time::Instant::now();
     let report = Report {
         trace: summary,
         params: config.params,
@@ -435,6 +491,10 @@ pub fn run(config: &RunConfig) -> Result<bool, Error> {
     if !config.quiet && !to_stdout {
         emit(&Destination::Stdout, &TableExporter.export(&report)?)?;
     }
+    phases.add("outputs (exports, files, table)".into(), writing.elapsed());
+    if config.verbose {
+        eprint!("{}", phases.text(started));
+    }
     if !config.quiet {
         if let Some(warning) = crate::report::table::short_pass_warning(&report.records()) {
             crate::words::eprint_warning(warning);
@@ -463,13 +523,16 @@ pub fn run(config: &RunConfig) -> Result<bool, Error> {
 }
 
 /// The real allocators of `--alloc`, one after another (each in its own child processes, so
-/// they never share a heap or compete for the cores while timed).
+/// they never share a heap or compete for the cores while timed), after every simulation's
+/// passes: a real allocator's child is timed in every run (its memory figures come from its
+/// timed runs), so nothing runs beside it, not even a simulation's untimed metrics pass.
 /// The child reads `input` by path, in the format found for it (the same for every child).
 fn replay_real(
     config: &RunConfig,
     input: &Input,
     format: Format,
     progress: &Progress,
+    phases: &Phases,
 ) -> Result<Vec<RealResult>, Error> {
     if config.real.is_empty() {
         return Ok(Vec::new());
@@ -488,7 +551,10 @@ fn replay_real(
     let mut results = Vec::new();
     for spec in &config.real {
         let bar = progress.events_bar(format!("replaying through {} (real)", spec.name()), 0);
-        let result = crate::real::run::replay(&plan, spec);
+        let timed = plan.runs > 0 && !plan.fake_clock;
+        let children = plan.runs.max(1) + if timed { plan.runs } else { 0 };
+        let label = format!("{} (real, {children} child processes, one at a time)", spec.name());
+        let result = phases.time(&label, || crate::real::run::replay(&plan, spec));
         bar.finish_and_clear();
         if let Some(why) = &result.failure {
             eprintln!("replay: {why}");

@@ -42,6 +42,8 @@ pub struct RunConfig {
     /// Samples of the memory time series per strategy.
     pub samples: u64,
     pub quiet: bool,
+    /// `--verbose`: the wall time of each phase, on standard error.
+    pub verbose: bool,
     /// `--stream`: read the trace in chunks per pass even when it is small.
     pub stream: bool,
     /// The command line as typed, for the report to say what produced it.

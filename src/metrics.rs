@@ -142,6 +142,9 @@ pub struct Throughput {
     pub max: f64,
     /// Every run, in the order they ran.
     pub runs: Vec<f64>,
+    /// Why no more runs were made (`engine::timing::Stop`, as text: `--runs 5`,
+    /// `spread 0.42% < 3%`, `max runs (5), spread 7.10%`); `None` when not told.
+    pub stopped: Option<String>,
 }
 
 impl Throughput {
@@ -157,6 +160,7 @@ impl Throughput {
             min: sorted[0],
             max: sorted[sorted.len() - 1],
             runs,
+            stopped: None,
         })
     }
 }

@@ -200,6 +200,18 @@ pub struct ThroughputRecord {
     /// noise (`engine::timing::pass_too_short`). Written only when true.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub too_short: bool,
+    /// How many runs were made (`runs`'s length).
+    #[serde(default)]
+    pub runs_made: usize,
+    /// `(max - min) / median` of the middle half of the runs (`engine::timing::spread_of`),
+    /// which decides when to stop by default; null of no runs or a zero median.
+    #[serde(default)]
+    pub spread: Option<f64>,
+    /// Why no more runs were made: `--runs 5` (as many as asked for), `spread 0.42% < 3%`
+    /// (tight: the default stops), `max runs (5), spread 7.10%`; absent where not told (a
+    /// real allocator makes `settings.runs` runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
 }
 
 /// Latency percentiles per kind of operation, in nanoseconds.
@@ -380,6 +392,9 @@ impl ThroughputRecord {
             max: t.max,
             runs: t.runs.clone(),
             too_short: crate::engine::timing::pass_too_short(events, t.median),
+            runs_made: t.runs.len(),
+            spread: crate::engine::timing::spread_of(&t.runs),
+            stopped: t.stopped.clone(),
         }
     }
 }

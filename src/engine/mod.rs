@@ -28,7 +28,8 @@
 //!    (so nothing is replayed twice for the report), and with `--verify` the
 //!    [`verify::Verifier`]; then, unless the peak was its last event, a replay without probes
 //!    of the events up to the peak, for the breakdowns of the heap there ([`at_peak`]);
-//! 2. `--runs` throughput passes ([`NoProbe`]): the clock read around each chunk of events;
+//! 2. throughput passes ([`NoProbe`]): the clock read around each chunk of events; exactly
+//!    `--runs N`, or by default 3 to 5, until they agree within 3% ([`timing::stop_after`]);
 //! 3. one latency pass ([`LatencyProbe`]): a clock read before and after strategy calls, into
 //!    hdrhistograms. The clock is the calibrated time-stamp counter of [`crate::clock`]
 //!    (`Instant` on other architectures). For a strategy whose events cost less than timing a
@@ -42,8 +43,9 @@
 //! the timings up from the metrics pass's work count, the same on every machine.
 //!
 //! [`run_all`] does the metrics passes of all strategies in parallel (rayon; each has its own
-//! heap, nothing is shared) and, by default, the timing passes one strategy at a time, so
-//! strategies do not compete for the two cores while they are timed. Every pass builds its heap
+//! heap, nothing is shared), and only then the timing passes: by default one strategy at a
+//! time; with `--parallel-timing` one per core at once ([`run::timing_threads`]: at most one
+//! timed pass per core, never beside a pass of another kind). Every pass builds its heap
 //! from a [`replayer::Setup`]: the strategy, its parameters and the hidden `--test-slowdown` of
 //! it, passed down from the [`Plan`] (see [`crate::alloc::slowdown`]).
 //!

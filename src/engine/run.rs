@@ -11,7 +11,7 @@ use super::series::SeriesProbe;
 use super::source::EventSource;
 #[cfg(test)]
 use super::source::InMemory;
-use super::timing::{measure_time, Times, Timing};
+use super::timing::{measure_time, Spent, Times, Timing};
 use super::verify::{Finding, FindingKind, Safety, Verifier};
 use crate::alloc::slowdown::{self, Slowdown};
 use crate::alloc::{Params, StrategyEntry};
@@ -20,6 +20,9 @@ use crate::metrics::{Latency, MemoryStats, Series, Throughput};
 use crate::trace::Event;
 use crate::trace::TraceError;
 use rayon::prelude::*;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// Everything measured for one strategy.
 #[derive(Clone, Debug, PartialEq)]
@@ -169,7 +172,9 @@ pub struct Plan<'a> {
 }
 
 impl Plan<'_> {
-    /// Passes per strategy: the metrics pass, then `runs` throughput passes and a latency pass.
+    /// Passes per strategy: the metrics pass, then `runs` throughput passes and a latency pass
+    /// (at least: by default more throughput passes follow until their spread is tight, and the
+    /// progress bar then runs past its length).
     pub fn passes(&self) -> u64 {
         let timed = self.timing.runs > 0 && !self.timing.fake_clock;
         1 + if timed { u64::from(self.timing.runs) + 1 } else { 0 }
@@ -182,10 +187,48 @@ impl Plan<'_> {
     }
 }
 
-/// Replay the plan's events through every strategy: metrics passes in parallel, timing passes
-/// as `timing` says. Results come back in the order of `entries`. Fails only when the source
-/// cannot be read.
+/// Wall time of each kind of pass in one [`run_all_timed`], for `--verbose`.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct PassTimes {
+    /// The metrics passes of every strategy (in parallel), from the first start to the last end.
+    pub metrics: Duration,
+    /// The timing passes of every strategy, from the first start to the last end.
+    pub timing: Duration,
+    /// Strategies timed at once ([`timing_threads`]).
+    pub timing_threads: usize,
+    /// The throughput and latency passes, summed over strategies: more than `timing` when
+    /// strategies were timed in parallel.
+    pub spent: Spent,
+}
+
+/// How many strategies are timed at once: one with `parallel` off; else one per core (the
+/// threads of the current rayon pool, `--threads`, but never more than the machine's cores),
+/// and never more than there are strategies.
+///
+/// The rule: at most one timed pass per core, and a timed pass never beside a pass of another
+/// kind ([`run_all_timed`] starts the timing passes only once every metrics pass has ended, and
+/// the real allocators' children run only after both). Two timed passes on two cores share the
+/// last-level cache and the memory bus, which is why benches/README.md compares the medians of
+/// both ways on the same traces.
+pub fn timing_threads(parallel: bool, strategies: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = if parallel { rayon::current_num_threads().min(cores) } else { 1 };
+    threads.clamp(1, strategies.max(1))
+}
+
+/// What [`measure_time`] returns for one strategy.
+type Timed = Result<(Times, Spent), TraceError>;
+
+/// [`run_all_timed`] without the pass times.
 pub fn run_all(plan: &Plan) -> Result<Vec<StrategyResult>, TraceError> {
+    run_all_timed(plan).map(|(results, _)| results)
+}
+
+/// Replay the plan's events through every strategy: metrics passes in parallel, then the timing
+/// passes as `timing` says ([`timing_threads`] of them at once, the strategy with the most work
+/// first, so the longest does not start last). Results come back in the order of `entries`,
+/// with the wall time each kind of pass took. Fails only when the source cannot be read.
+pub fn run_all_timed(plan: &Plan) -> Result<(Vec<StrategyResult>, PassTimes), TraceError> {
     let source = plan.source;
     let setup = |entry: &'static StrategyEntry| Setup {
         entry,
@@ -193,26 +236,52 @@ pub fn run_all(plan: &Plan) -> Result<Vec<StrategyResult>, TraceError> {
         slowdown: slowdown::of(plan.slowdowns, entry.name),
     };
     let pass = Pass { verify: plan.verify, samples: plan.samples, layout: plan.layout };
+    let started = Instant::now();
     let memory: Vec<(MemoryStats, Safety, Observed)> = plan
         .entries
         .par_iter()
         .map(|entry| metrics_pass_of(setup(entry), source, pass, plan.line_of, plan.advance))
         .collect::<Result<_, _>>()?;
-    let time =
-        |(entry, (stats, _, _)): (&&'static StrategyEntry, &(MemoryStats, Safety, Observed))| {
-            measure_time(setup(entry), source, stats, plan.timing, plan.advance)
-        };
-    let times: Vec<Times> = if plan.timing.parallel {
-        plan.entries.par_iter().zip(memory.par_iter()).map(time).collect::<Result<_, _>>()?
-    } else {
-        plan.entries.iter().zip(memory.iter()).map(time).collect::<Result<_, _>>()?
+    let metrics = started.elapsed();
+    let started = Instant::now();
+    let threads = timing_threads(plan.timing.parallel, plan.entries.len());
+    let mut order: Vec<usize> = (0..plan.entries.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(memory[i].0.work));
+    let next = AtomicUsize::new(0);
+    let timed: Vec<Mutex<Option<Timed>>> = plan.entries.iter().map(|_| Mutex::new(None)).collect();
+    let worker = || {
+        while let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
+            let entry = plan.entries[i];
+            let done = measure_time(setup(entry), source, &memory[i].0, plan.timing, plan.advance);
+            let failed = done.is_err();
+            *timed[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(done);
+            if failed {
+                // Leave the rest: the run fails with this error.
+                next.store(order.len(), Ordering::Relaxed);
+            }
+        }
     };
-    Ok(plan
-        .entries
-        .iter()
-        .zip(memory)
-        .zip(times)
-        .map(|((entry, (memory, safety, observed)), (throughput, latency))| StrategyResult {
+    if threads > 1 {
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                scope.spawn(worker);
+            }
+        });
+    } else {
+        worker();
+    }
+    let mut times = PassTimes { metrics, timing_threads: threads, ..PassTimes::default() };
+    let mut results = Vec::with_capacity(plan.entries.len());
+    for ((entry, (memory, safety, observed)), slot) in plan.entries.iter().zip(memory).zip(timed) {
+        let done = slot.into_inner().unwrap_or_else(|e| e.into_inner());
+        // A strategy left untimed because another one's source failed: that error is returned
+        // below, from the strategy it happened to.
+        let Some(done) = done else { continue };
+        let ((throughput, latency), spent) = done?;
+        times.spent.throughput += spent.throughput;
+        times.spent.throughput_passes += spent.throughput_passes;
+        times.spent.latency += spent.latency;
+        results.push(StrategyResult {
             allocator: entry.name,
             memory,
             throughput,
@@ -221,8 +290,10 @@ pub fn run_all(plan: &Plan) -> Result<Vec<StrategyResult>, TraceError> {
             series: observed.series,
             heap: observed.heap,
             at_peak: observed.at_peak,
-        })
-        .collect())
+        });
+    }
+    times.timing = started.elapsed();
+    Ok((results, times))
 }
 
 #[cfg(test)]
@@ -279,6 +350,49 @@ mod tests {
     }
 
     #[test]
+    fn strategies_timed_in_parallel_come_back_in_order_with_the_same_figures() {
+        let trace = crate::trace::synth::steady_state(50, 500, 7);
+        let source = InMemory { events: &trace.events, blocks: trace.blocks };
+        let entries: Vec<&'static StrategyEntry> = crate::alloc::ALL.iter().collect();
+        let run = |parallel: bool| {
+            let plan = Plan {
+                entries: &entries,
+                params: Params::default(),
+                slowdowns: &[],
+                source: &source,
+                timing: Timing { runs: 3, until_tight: true, parallel, fake_clock: true },
+                verify: false,
+                line_of: &|i| i,
+                samples: 4,
+                layout: false,
+                advance: &|_| {},
+            };
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+            pool.install(|| run_all_timed(&plan)).unwrap()
+        };
+        let (one_at_a_time, sequential) = run(false);
+        let (at_once, parallel) = run(true);
+        assert_eq!(sequential.timing_threads, 1);
+        assert!(parallel.timing_threads >= 1 && parallel.timing_threads <= 2);
+        assert_eq!(at_once, one_at_a_time);
+        let names: Vec<&str> = at_once.iter().map(|r| r.allocator).collect();
+        assert_eq!(names, entries.iter().map(|e| e.name).collect::<Vec<_>>());
+        assert!(at_once.iter().all(|r| r.throughput.as_ref().unwrap().stopped.is_some()));
+    }
+
+    #[test]
+    fn at_most_one_strategy_is_timed_per_core_and_one_without_parallel_timing() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let wide = rayon::ThreadPoolBuilder::new().num_threads(cores + 3).build().unwrap();
+        assert_eq!(wide.install(|| timing_threads(true, 100)), cores);
+        assert_eq!(wide.install(|| timing_threads(false, 100)), 1);
+        assert_eq!(wide.install(|| timing_threads(true, 1)), 1, "never more than strategies");
+        assert_eq!(wide.install(|| timing_threads(true, 0)), 1);
+        let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        assert_eq!(one.install(|| timing_threads(true, 100)), 1, "--threads 1");
+    }
+
+    #[test]
     fn each_run_slows_only_the_strategies_its_own_plan_names() {
         // One process, three runs: the slowdown of one run must not leak into the next (it was
         // process-wide, and only the first setting counted).
@@ -291,7 +405,7 @@ mod tests {
                 params: Params::default(),
                 slowdowns,
                 source: &source,
-                timing: Timing { runs: 0, parallel: false, fake_clock: true },
+                timing: Timing { runs: 0, until_tight: false, parallel: false, fake_clock: true },
                 verify: false,
                 line_of: &|i| i,
                 samples: 0,

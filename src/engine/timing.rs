@@ -1,5 +1,7 @@
-//! The timing policy: how many passes time a strategy and what they measure. `--runs` untimed
-//! throughput passes ([`NoProbe`], one clock read around each chunk), then one latency pass
+//! The timing policy: how many passes time a strategy and what they measure. Untimed
+//! throughput passes ([`NoProbe`], one clock read around each chunk: exactly `--runs N`, or by
+//! default from [`MIN_RUNS`] until their spread is under [`TIGHT_SPREAD`], at most
+//! [`MAX_RUNS`]: [`stop_after`]), then one latency pass
 //! ([`LatencyProbe`], one call in `k` timed, `k` chosen from the median throughput); or, with the
 //! hidden `--fake-clock`, no timed pass at all and made-up figures from the metrics pass's work
 //! count ([`fake_time_of`]). Whether strategies are timed one at a time or in parallel is
@@ -28,18 +30,133 @@ use super::source::EventSource;
 use crate::clock::Clock;
 use crate::metrics::{Latency, MemoryStats, Percentiles, Throughput};
 use crate::trace::{Op, TraceError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// How to time a run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Timing {
-    /// Throughput passes per strategy; 0 skips timing altogether.
+    /// Throughput passes per strategy: exactly this many, or with [`Timing::until_tight`] at
+    /// least this many; 0 skips timing altogether.
     pub runs: u32,
-    /// Time strategies in parallel instead of one at a time.
+    /// After `runs` passes, go on until their spread is tight or [`MAX_RUNS`] passes were made
+    /// ([`stop_after`]): the default when `--runs` is not given.
+    pub until_tight: bool,
+    /// Time strategies in parallel, at most one timed pass per core ([`super::run::run_all`]),
+    /// instead of one at a time.
     pub parallel: bool,
     /// Report fixed, made-up timings instead of measuring (the hidden `--fake-clock`, for
     /// tests whose output must not depend on the machine): see [`fake_time_of`].
     pub fake_clock: bool,
+}
+
+/// Throughput passes per strategy by default: at least this many...
+pub const MIN_RUNS: u32 = 3;
+/// ...and at most this many, stopping earlier once their spread is under [`TIGHT_SPREAD`].
+pub const MAX_RUNS: u32 = 5;
+/// A spread ([`spread_of`]) under this (3%) is tight: more runs would not move the median by
+/// more than the noise. It is the top of the spread the issue measured in quiet conditions
+/// (0.3-3%); the fake clock's first three runs (factors 1.00, 1.02, 0.99) spread 2.97%.
+pub const TIGHT_SPREAD: f64 = 0.03;
+
+/// How far apart the throughput runs are: `(max - min) / median` of the runs left after
+/// dropping the fastest and the slowest quarter (`n / 4` runs at each end, none of 3). The
+/// trimmed range, unlike the full one, can shrink as runs are added: one run slowed by another
+/// process does not keep the others running to [`MAX_RUNS`]. `None` of no runs, or of a zero
+/// median.
+pub fn spread_of(runs: &[f64]) -> Option<f64> {
+    let mut sorted = runs.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let trim = sorted.len() / 4;
+    let kept = sorted.get(trim..sorted.len() - trim).filter(|k| !k.is_empty())?;
+    let median = crate::metrics::median_of_sorted(kept);
+    (median > 0.0).then(|| (kept[kept.len() - 1] - kept[0]) / median)
+}
+
+/// Why a strategy's throughput passes stopped where they did.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Stop {
+    /// `--runs N`: exactly that many.
+    Count(u32),
+    /// The spread ([`spread_of`]) was under [`TIGHT_SPREAD`].
+    Tight(f64),
+    /// [`MAX_RUNS`] were made; the spread was still this.
+    MaxRuns(f64),
+}
+
+impl std::fmt::Display for Stop {
+    /// As the JSON's `throughput.stopped` says it: `--runs 5`, `spread 0.42% < 3%`,
+    /// `max runs (5), spread 7.10%`.
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        let pct = |x: f64| format!("{:.2}%", x * 100.0);
+        match *self {
+            Stop::Count(n) => write!(f, "--runs {n}"),
+            Stop::Tight(s) => write!(f, "spread {} < {}%", pct(s), TIGHT_SPREAD * 100.0),
+            Stop::MaxRuns(s) => write!(f, "max runs ({MAX_RUNS}), spread {}", pct(s)),
+        }
+    }
+}
+
+/// Whether to stop after `runs` (the throughput passes made so far, in order), and why; `None`:
+/// make another. With `--runs N` (`timing.until_tight` false) exactly N; by default at least
+/// `timing.runs`, then until the spread is under [`TIGHT_SPREAD`] or [`MAX_RUNS`] were made.
+pub fn stop_after(runs: &[f64], timing: Timing) -> Option<Stop> {
+    let made = runs.len() as u32;
+    if !timing.until_tight {
+        return (made >= timing.runs).then_some(Stop::Count(timing.runs));
+    }
+    if made < timing.runs.max(1) {
+        return None;
+    }
+    let spread = spread_of(runs).unwrap_or(0.0);
+    if spread < TIGHT_SPREAD {
+        Some(Stop::Tight(spread))
+    } else if made >= MAX_RUNS.max(timing.runs) {
+        Some(Stop::MaxRuns(spread))
+    } else {
+        None
+    }
+}
+
+/// Throughput runs made by `next` (called with the run's index, from 0) until [`stop_after`]
+/// says stop: every run, in order, and why they stopped.
+pub fn runs_until_stop(
+    timing: Timing,
+    mut next: impl FnMut(usize) -> Result<f64, TraceError>,
+) -> Result<(Vec<f64>, Stop), TraceError> {
+    let mut runs = Vec::new();
+    loop {
+        if let Some(stop) = stop_after(&runs, timing) {
+            return Ok((runs, stop));
+        }
+        runs.push(next(runs.len())?);
+    }
+}
+
+/// What the speed table says of the throughput runs: `3 untimed runs` with `--runs 3`; by
+/// default the rule and how many runs each strategy made (`made`: a strategy's name and its
+/// runs, in the table's order), the most common count once: `untimed runs, at least 3, more
+/// until the middle half agree within 3% (at most 5): 3 each, first-fit 5, tlsf 4`.
+pub fn runs_note(timing: Timing, made: &[(&str, usize)]) -> String {
+    let runs = |n: u64| crate::words::count(n, "untimed run", "untimed runs");
+    if !timing.until_tight {
+        return runs(u64::from(timing.runs));
+    }
+    let mut counts: Vec<usize> = made.iter().map(|&(_, n)| n).collect();
+    counts.sort_unstable();
+    // The most common count (the smallest of equally common ones).
+    let common = counts
+        .chunk_by(|a, b| a == b)
+        .max_by_key(|run| (run.len(), std::cmp::Reverse(run[0])))
+        .map_or(0, |run| run[0]);
+    let mut each = vec![format!("{common} each")];
+    each.extend(made.iter().filter(|&&(_, n)| n != common).map(|(name, n)| format!("{name} {n}")));
+    format!(
+        "untimed runs, at least {}, more until the middle half agree within {}% (at most {}): {}",
+        timing.runs,
+        TIGHT_SPREAD * 100.0,
+        MAX_RUNS.max(timing.runs),
+        each.join(", ")
+    )
 }
 
 /// Events per second of one untimed pass over `source`. The clock runs only while a chunk is
@@ -120,9 +237,9 @@ pub const FAKE_RUN_FACTORS: [f64; 5] = [1.00, 1.02, 0.99, 1.01, 0.98];
 pub fn fake_time_of(
     source: &dyn EventSource,
     stats: &MemoryStats,
-    runs: u32,
+    timing: Timing,
 ) -> Result<(Option<Throughput>, Option<Latency>), TraceError> {
-    if runs == 0 {
+    if timing.runs == 0 {
         return Ok((None, None));
     }
     let mut counts = [0u64; 3];
@@ -142,18 +259,11 @@ pub fn fake_time_of(
     };
     let events = stats.events as f64;
     let ideal_ns = events * FAKE_NS_PER_EVENT + stats.work as f64 * FAKE_NS_PER_WORK;
-    let throughput = Throughput::from_runs(
-        (0..runs as usize)
-            .map(|k| {
-                let ns = ideal_ns * FAKE_RUN_FACTORS[k % FAKE_RUN_FACTORS.len()];
-                if ns > 0.0 {
-                    events / (ns * 1e-9)
-                } else {
-                    0.0
-                }
-            })
-            .collect(),
-    );
+    let (runs, stop) = runs_until_stop(timing, |k| {
+        let ns = ideal_ns * FAKE_RUN_FACTORS[k % FAKE_RUN_FACTORS.len()];
+        Ok(if ns > 0.0 { events / (ns * 1e-9) } else { 0.0 })
+    })?;
+    let throughput = stopped(Throughput::from_runs(runs), stop);
     let latency = Latency {
         malloc: fake(counts[0]),
         free: fake(counts[1]),
@@ -166,27 +276,46 @@ pub fn fake_time_of(
 /// The throughput and latency of one strategy.
 pub type Times = (Option<Throughput>, Option<Latency>);
 
-/// The timing passes of one strategy as `timing` says: `runs` throughput passes, then a latency
-/// pass timing one call in [`LatencyProbe::sampling_for`] of the median throughput; or the fake
-/// clock's figures, computed from `stats` (see [`fake_time_of`]).
+/// `throughput`, saying why its runs stopped.
+fn stopped(throughput: Option<Throughput>, stop: Stop) -> Option<Throughput> {
+    throughput.map(|t| Throughput { stopped: Some(stop.to_string()), ..t })
+}
+
+/// Wall time one strategy's timing passes took, by kind (none with the fake clock).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Spent {
+    pub throughput: Duration,
+    /// Throughput passes made.
+    pub throughput_passes: u32,
+    pub latency: Duration,
+}
+
+/// The timing passes of one strategy as `timing` says: throughput passes until [`stop_after`]
+/// says stop, then a latency pass timing one call in [`LatencyProbe::sampling_for`] of the
+/// median throughput; or the fake clock's figures, computed from `stats` (see
+/// [`fake_time_of`]). Also returns the wall time the passes took.
 pub fn measure_time(
     setup: Setup,
     source: &dyn EventSource,
     stats: &MemoryStats,
     timing: Timing,
     advance: &dyn Fn(u64),
-) -> Result<Times, TraceError> {
-    let runs = timing.runs;
-    if runs == 0 || timing.fake_clock {
-        return fake_time_of(source, stats, runs);
+) -> Result<(Times, Spent), TraceError> {
+    if timing.runs == 0 || timing.fake_clock {
+        return Ok((fake_time_of(source, stats, timing)?, Spent::default()));
     }
-    let runs = (0..runs)
-        .map(|_| throughput_of(setup, source, advance))
-        .collect::<Result<Vec<f64>, _>>()?;
-    let throughput = Throughput::from_runs(runs);
+    let started = Instant::now();
+    let (runs, stop) = runs_until_stop(timing, |_| throughput_of(setup, source, advance))?;
+    let throughput_passes = runs.len() as u32;
+    let throughput = stopped(Throughput::from_runs(runs), stop);
+    let throughput_spent = started.elapsed();
     let every =
         throughput.as_ref().map_or(1, |t| LatencyProbe::sampling_for(t.median, source.len()));
-    Ok((throughput, Some(latency_of(setup, source, advance, every)?)))
+    let started = Instant::now();
+    let latency = latency_of(setup, source, advance, every)?;
+    let spent =
+        Spent { throughput: throughput_spent, throughput_passes, latency: started.elapsed() };
+    Ok(((throughput, Some(latency)), spent))
 }
 
 /// The cost of one clock read pair as the latency pass makes it, in nanoseconds (median of many):
@@ -210,6 +339,91 @@ mod tests {
     use crate::engine::source::InMemory;
     use crate::trace::Event;
 
+    /// `--runs runs` on the fake clock.
+    fn exactly(runs: u32) -> Timing {
+        Timing { runs, until_tight: false, parallel: false, fake_clock: true }
+    }
+
+    /// The default: at least three runs, more until the spread is tight.
+    fn by_default() -> Timing {
+        Timing { runs: MIN_RUNS, until_tight: true, ..exactly(MIN_RUNS) }
+    }
+
+    #[test]
+    fn runs_given_are_made_exactly_whatever_their_spread() {
+        assert_eq!(stop_after(&[1.0, 2.0], exactly(3)), None);
+        assert_eq!(stop_after(&[1.0, 2.0, 9.0], exactly(3)), Some(Stop::Count(3)));
+        assert_eq!(stop_after(&[], exactly(0)), Some(Stop::Count(0)));
+        assert_eq!(Stop::Count(5).to_string(), "--runs 5");
+    }
+
+    #[test]
+    fn by_default_three_runs_within_three_percent_stop_there() {
+        assert_eq!(stop_after(&[100.0, 101.0], by_default()), None, "fewer than three");
+        let stop = stop_after(&[100.0, 101.0, 99.5], by_default()).unwrap();
+        let Stop::Tight(spread) = stop else { panic!("{stop:?}") };
+        assert!((spread - 1.5 / 100.0).abs() < 1e-12, "{spread}");
+        assert_eq!(stop.to_string(), "spread 1.50% < 3%");
+    }
+
+    #[test]
+    fn a_wide_spread_makes_more_runs_until_the_middle_ones_agree() {
+        // 10% apart: not tight.
+        assert_eq!(stop_after(&[100.0, 90.0, 100.5], by_default()), None);
+        // A fourth run near the median: the slowest and fastest quarter (one run each) are left
+        // out, and 100.0 .. 100.5 is tight.
+        let stop = stop_after(&[100.0, 90.0, 100.5, 100.2], by_default()).unwrap();
+        assert!(matches!(stop, Stop::Tight(s) if s < 0.01), "{stop:?}");
+    }
+
+    #[test]
+    fn runs_that_never_agree_stop_at_the_maximum_and_say_so() {
+        let noisy = |k: usize| Ok(if k % 2 == 0 { 100.0 } else { 50.0 });
+        let (runs, stop) = runs_until_stop(by_default(), noisy).unwrap();
+        assert_eq!(runs.len(), MAX_RUNS as usize);
+        assert_eq!(stop, Stop::MaxRuns(0.5));
+        assert_eq!(stop.to_string(), "max runs (5), spread 50.00%");
+        // At least as many as asked for, even past the maximum.
+        let many = Timing { runs: 12, ..by_default() };
+        assert_eq!(runs_until_stop(many, noisy).unwrap().0.len(), 12);
+    }
+
+    #[test]
+    fn the_table_names_the_runs_rule_and_only_the_strategies_off_the_common_count() {
+        assert_eq!(runs_note(exactly(1), &[("bump", 1)]), "1 untimed run");
+        assert_eq!(runs_note(exactly(5), &[("bump", 5)]), "5 untimed runs");
+        let made = [("bump", 3), ("first-fit", 5), ("tlsf", 3), ("slab", 4)];
+        assert_eq!(
+            runs_note(by_default(), &made),
+            "untimed runs, at least 3, more until the middle half agree within 3% (at most 5): \
+             3 each, first-fit 5, slab 4"
+        );
+    }
+
+    #[test]
+    fn the_trimmed_spread_drops_a_quarter_of_the_runs_at_each_end() {
+        assert_eq!(spread_of(&[]), None);
+        assert_eq!(spread_of(&[0.0, 0.0, 0.0]), None);
+        assert_eq!(spread_of(&[10.0]), Some(0.0));
+        // Three runs: nothing dropped.
+        assert_eq!(spread_of(&[8.0, 10.0, 12.0]), Some(0.4));
+        // Eight runs: two dropped at each end, 9 .. 11 around a median of 10.
+        let eight = [1.0, 2.0, 9.0, 10.0, 10.0, 11.0, 50.0, 60.0];
+        assert_eq!(spread_of(&eight), Some(0.2));
+    }
+
+    #[test]
+    fn the_fake_clock_follows_the_stopping_rule_and_its_three_runs_are_tight() {
+        let events = [Event::malloc(0, 24), Event::free(0)];
+        let stats = MemoryStats { events: 2, work: 2, ..MemoryStats::default() };
+        let source = InMemory { events: &events, blocks: 1 };
+        let t = fake_time_of(&source, &stats, by_default()).unwrap().0.unwrap();
+        assert_eq!(t.runs.len(), 3);
+        assert_eq!(t.stopped.as_deref(), Some("spread 2.97% < 3%"));
+        let t = fake_time_of(&source, &stats, exactly(5)).unwrap().0.unwrap();
+        assert_eq!((t.runs.len(), t.stopped.as_deref()), (5, Some("--runs 5")));
+    }
+
     /// Latency percentiles from one pass with a clock read around every strategy call.
     fn measure_latency(
         entry: &StrategyEntry,
@@ -227,7 +441,7 @@ mod tests {
             [Event::malloc(0, 24), Event::malloc(1, 100), Event::free(0), Event::malloc(2, 10)];
         let source = InMemory { events: &events, blocks: 3 };
         let stats = MemoryStats { events: 4, work: 60, ..MemoryStats::default() };
-        let (throughput, latency) = fake_time_of(&source, &stats, 3).unwrap();
+        let (throughput, latency) = fake_time_of(&source, &stats, exactly(3)).unwrap();
         // 4 events in 4 * 10 + 60 = 100 ns: 40M events/s, times 1.00, 1.02, 0.99 in turn.
         let runs = throughput.unwrap().runs;
         let expected = [4e9 / 100.0, 4e9 / 102.0, 4e9 / 99.0];
@@ -240,7 +454,7 @@ mod tests {
         assert!(latency.realloc.is_none());
         // Twice the work is slower by exactly that much.
         let doubled = MemoryStats { work: 120, ..stats };
-        let slow = fake_time_of(&source, &doubled, 1).unwrap().0.unwrap();
+        let slow = fake_time_of(&source, &doubled, exactly(1)).unwrap().0.unwrap();
         assert!((slow.median - 4e9 / 160.0).abs() < 1e-3);
     }
 
@@ -255,7 +469,8 @@ mod tests {
         // The fake clock's 14-event trace takes 14 * 10 + work ns a pass.
         let events = [Event::malloc(0, 24), Event::free(0)];
         let stats = MemoryStats { events: 2, work: 2, ..MemoryStats::default() };
-        let fake = fake_time_of(&InMemory { events: &events, blocks: 1 }, &stats, 3).unwrap();
+        let fake =
+            fake_time_of(&InMemory { events: &events, blocks: 1 }, &stats, exactly(3)).unwrap();
         assert!(pass_too_short(2, fake.0.unwrap().median));
     }
 

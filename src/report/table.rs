@@ -87,7 +87,14 @@ impl Exporter for TableExporter {
             out.push_str(&figure_table(&records, &of_kind(Kind::Timed)));
             out.push_str(&format!(
                 "\nthroughput: median [min .. max] of {}; timing ran {}; latency includes ~{} ns of clock reads\n",
-                count(report.timing.runs, "untimed run", "untimed runs"),
+                crate::engine::timing::runs_note(
+                    report.timing,
+                    &records
+                        .iter()
+                        .filter(|r| !r.is_real())
+                        .filter_map(|r| Some((r.allocator.as_str(), r.throughput.as_ref()?.runs_made)))
+                        .collect::<Vec<_>>()
+                ),
                 if report.timing.parallel {
                     "with strategies in parallel"
                 } else {
