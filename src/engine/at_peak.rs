@@ -28,19 +28,27 @@
 //! made of a slab page's free slots serves only that page's class.
 //!
 //! # How the heap at the peak is found
-//! The metrics pass learns which event is the peak only at its end. When the peak is the
-//! pass's last event, its heap is the heap at the peak and is read at once; otherwise
-//! [`breakdowns_at_peak`] replays events `0..=peak_event` once more into a fresh heap of the
-//! same strategy and parameters (every strategy is deterministic, so it places every block as
-//! the metrics pass did), without any probe, and reads the engine's table of live blocks.
-//! Cost: at most one more replay without probes of the events up to the peak, and a sort of
-//! the blocks live then (O(n log n) in live blocks); memory: the pass's own table plus one
-//! entry per live block, never anything that grows with requested sizes.
+//! The metrics pass learns which event is the peak only at its end, but the peak is nearly
+//! always known before it starts: live bytes are the trace's requests, so every strategy that
+//! fails no allocation has the same peak event. [`predict_peak`] finds it once per run (one
+//! replay through `bump`, the cheapest strategy), and each metrics pass reads its heap right
+//! after that event ([`crate::engine::replayer::Replayer::replay_pausing`]), keeping what it
+//! read only if its own peak event turns out to be that one. Otherwise (allocations failed
+//! under `--heap-limit`, a replay stopped by corruption) [`breakdowns_at_peak`] reads the
+//! pass's final heap when the peak was its last event, or replays events `0..=peak_event` once
+//! more into a fresh heap of the same strategy and parameters (every strategy is
+//! deterministic, so it places every block as the metrics pass did), without any probe, and
+//! reads the engine's table of live blocks.
+//! Cost: one `bump` replay per run, a sort of the blocks live at the peak per strategy (O(n log
+//! n) in live blocks), and only in the second case one more replay without probes of the events
+//! up to the peak. Memory: the pass's own table plus one entry per live block, never anything
+//! that grows with requested sizes.
 
+use super::exact::MetricsProbe;
 use super::probe::NoProbe;
 use super::replayer::{Replayer, Setup};
 use super::source::EventSource;
-use crate::alloc::{Allocation, Bytes};
+use crate::alloc::{bump, Allocation, Bytes, Params};
 use crate::metrics::MemoryStats;
 use crate::trace::TraceError;
 use serde::{Deserialize, Serialize};
@@ -178,6 +186,23 @@ impl Breakdowns {
 /// The classes of `counts` (indexed by class) that `keep` keeps, with their bounds set.
 fn finish<T: Copy>(counts: Vec<T>, keep: impl Fn(u32, T) -> Option<T>) -> Vec<T> {
     counts.into_iter().enumerate().filter_map(|(class, c)| keep(class as u32, c)).collect()
+}
+
+/// The event at which the live requested bytes first reach their maximum when no allocation
+/// fails: the peak event of every strategy that fails none, since live bytes are the trace's
+/// requests, not the strategy's blocks. Found by one replay through `bump` (the cheapest
+/// strategy; no heap limit) with only the [`MetricsProbe`], so the engine's own rules (ignored
+/// frees, reallocs, ids reused) decide it. It is only a hint: a metrics pass reads its
+/// breakdowns at this event and keeps them only if its own peak event is this one.
+pub fn predict_peak(source: &dyn EventSource, params: &Params) -> Result<Option<u64>, TraceError> {
+    if source.is_empty() {
+        return Ok(None);
+    }
+    let params = Params { heap_limit: None, ..*params };
+    let mut replayer = Setup::new(&bump::ENTRY, &params).replayer(source.slots());
+    let mut metrics = MetricsProbe::default();
+    replayer.replay(source, &mut metrics, &|_| {})?;
+    Ok(Some(metrics.stats.peak_event))
 }
 
 /// The breakdowns at the peak of the replay whose figures are `stats`: of `done`, the metrics

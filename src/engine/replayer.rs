@@ -263,8 +263,35 @@ impl Replayer {
         probe: &mut P,
         advance: &dyn Fn(u64),
     ) -> Result<(), TraceError> {
+        self.replay_pausing(source, probe, advance, None, &mut |_| {})
+    }
+
+    /// [`Replayer::replay`], calling `at_pause(self)` right after event `pause` (when the trace
+    /// has it and the replay has not stopped before): how the metrics pass reads the heap at a
+    /// given event without replaying anything twice.
+    pub fn replay_pausing<P: Probe>(
+        &mut self,
+        source: &dyn EventSource,
+        probe: &mut P,
+        advance: &dyn Fn(u64),
+        pause: Option<u64>,
+        at_pause: &mut dyn FnMut(&Replayer),
+    ) -> Result<(), TraceError> {
         source.for_each_chunk(&mut |chunk, first| {
-            self.run(chunk, first, probe);
+            let end = first + chunk.len() as u64;
+            match pause {
+                Some(at) if (first..end).contains(&at) => {
+                    let split = (at - first + 1) as usize;
+                    self.run(&chunk[..split], first, probe);
+                    if self.stopped().is_none() {
+                        at_pause(self);
+                    }
+                    self.run(&chunk[split..], at + 1, probe);
+                }
+                _ => {
+                    self.run(chunk, first, probe);
+                }
+            }
             advance(chunk.len() as u64);
             self.stopped().is_none()
         })

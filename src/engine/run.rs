@@ -3,10 +3,10 @@
 //! probes the plan asks for) in parallel, then the timing passes ([`super::timing`]), and
 //! assembles one [`StrategyResult`] per strategy. This is the one file that builds probes.
 
-use super::at_peak::{breakdowns_at_peak, Breakdowns};
+use super::at_peak::{breakdowns_at_peak, predict_peak, Breakdowns};
 use super::exact::MetricsProbe;
 use super::heap_pictures::{HeapPictures, LayoutProbe};
-use super::replayer::Setup;
+use super::replayer::{Replayer, Setup};
 use super::series::SeriesProbe;
 use super::source::EventSource;
 #[cfg(test)]
@@ -67,7 +67,7 @@ pub(crate) fn measure_memory_and_safety(
     verify: bool,
     line_of: LineOf,
 ) -> (MemoryStats, Safety) {
-    let pass = Pass { verify, samples: 0, layout: false };
+    let pass = Pass { verify, samples: 0, layout: false, peak_hint: None };
     let (stats, safety, _) = metrics_pass(entry, params, events, blocks, pass, line_of);
     (stats, safety)
 }
@@ -81,6 +81,10 @@ pub struct Pass {
     pub samples: u64,
     /// Draw the heap pictures ([`LayoutProbe`]).
     pub layout: bool,
+    /// The event the peak is expected at ([`predict_peak`]): the breakdowns at the peak are
+    /// read there during the pass, and only when the pass's own peak is elsewhere are the
+    /// events up to it replayed again.
+    pub peak_hint: Option<u64>,
 }
 
 /// What the metrics pass found besides the memory figures and safety.
@@ -121,14 +125,16 @@ pub fn metrics_pass_of(
     let series = SeriesProbe::new(n, pass.samples);
     let layout = pass.layout.then(|| LayoutProbe::new(n, blocks));
     let probes = ((MetricsProbe::default(), series), layout);
+    let mut at_hint = None;
+    let mut read_hint = |r: &Replayer| at_hint = Some(Breakdowns::of_replayer(r));
     let ((metrics, series), layout, mut safety) = if pass.verify {
         let mut probes = (probes, Verifier::new(line_of));
-        replayer.replay(source, &mut probes, advance)?;
+        replayer.replay_pausing(source, &mut probes, advance, pass.peak_hint, &mut read_hint)?;
         let (probes, verifier) = probes;
         (probes.0, probes.1, verifier.safety)
     } else {
         let mut probes = probes;
-        replayer.replay(source, &mut probes, advance)?;
+        replayer.replay_pausing(source, &mut probes, advance, pass.peak_hint, &mut read_hint)?;
         (probes.0, probes.1, Safety::default())
     };
     let mut stats = metrics.stats;
@@ -136,7 +142,10 @@ pub fn metrics_pass_of(
     let observed = Observed {
         series: series.finish(&stats),
         heap: layout.map(|l| l.finish(setup.entry.name)),
-        at_peak: Some(breakdowns_at_peak(setup, source, &stats, &replayer)?),
+        at_peak: Some(match at_hint {
+            Some(at_peak) if pass.peak_hint == Some(stats.peak_event) => at_peak,
+            _ => breakdowns_at_peak(setup, source, &stats, &replayer)?,
+        }),
     };
     if let Some((event, corruption)) = replayer.stopped() {
         safety.corruption = Some(Finding {
@@ -235,7 +244,8 @@ pub fn run_all_timed(plan: &Plan) -> Result<(Vec<StrategyResult>, PassTimes), Tr
         params: &plan.params,
         slowdown: slowdown::of(plan.slowdowns, entry.name),
     };
-    let pass = Pass { verify: plan.verify, samples: plan.samples, layout: plan.layout };
+    let peak_hint = predict_peak(source, &plan.params)?;
+    let pass = Pass { verify: plan.verify, samples: plan.samples, layout: plan.layout, peak_hint };
     let started = Instant::now();
     let memory: Vec<(MemoryStats, Safety, Observed)> = plan
         .entries
@@ -325,6 +335,28 @@ mod tests {
         let events = [Event::malloc(0, 100), Event::free(0), Event::malloc(1, 100)];
         let m = measure_memory(&bump::ENTRY, &Params::default(), &events, 2);
         assert_eq!((m.max_live_bytes, m.peak_event), (100, 0));
+    }
+
+    #[test]
+    fn the_breakdowns_read_at_the_predicted_peak_equal_those_of_a_replay_to_the_peak() {
+        let trace = crate::trace::synth::steady_state(200, 3000, 11);
+        let source = InMemory { events: &trace.events, blocks: trace.blocks };
+        let params = Params::default();
+        let hint = predict_peak(&source, &params).unwrap();
+        for entry in crate::alloc::ALL {
+            let breakdowns = |peak_hint| {
+                let pass = Pass { peak_hint, ..Pass::default() };
+                let (stats, _, observed) =
+                    metrics_pass(entry, &params, &trace.events, trace.blocks, pass, &|i| i);
+                (stats, observed.at_peak.expect("breakdowns"))
+            };
+            let (stats, replayed) = breakdowns(None);
+            assert_eq!(hint, Some(stats.peak_event), "{}: no allocation fails", entry.name);
+            assert!(stats.peak_event + 1 < stats.events, "the peak is not the last event");
+            assert_eq!(breakdowns(hint).1, replayed, "{}: read during the pass", entry.name);
+            // A wrong hint is read, found wrong, and replaced by the replay.
+            assert_eq!(breakdowns(Some(3)).1, replayed, "{}: a wrong hint", entry.name);
+        }
     }
 
     #[test]
