@@ -360,6 +360,43 @@ mod tests {
     }
 
     #[test]
+    fn the_heap_map_counts_every_byte_of_the_heap_at_the_peak_as_the_metrics_do() {
+        use super::super::heap_pictures::Cell;
+        use crate::alloc::{Bytes, ALL};
+        let trace = crate::trace::synth::steady_state(400, 8000, 11);
+        let pass = Pass { layout: true, ..Pass::default() };
+        for entry in ALL {
+            let (stats, _, observed) =
+                metrics_pass(entry, &Params::default(), &trace.events, trace.blocks, pass, &|_| 0);
+            let p = observed.heap.expect("pictures were asked for");
+            let m = &p.map;
+            let name = entry.name;
+            assert_eq!(
+                (m.event, m.footprint),
+                (stats.peak_event, stats.footprint_at_peak),
+                "{name}"
+            );
+            let sum = |kind: fn(&Cell) -> Bytes| m.cells.iter().map(kind).sum::<Bytes>();
+            assert_eq!(sum(|c| c.live), stats.max_live_bytes, "{name}: live");
+            let waste = stats.live_consumed_at_peak - stats.max_live_bytes;
+            assert_eq!(sum(|c| c.waste), waste, "{name}: waste");
+            let free = stats.footprint_at_peak - stats.live_consumed_at_peak;
+            assert_eq!(sum(|c| c.free), free, "{name}: free");
+            for (i, cell) in m.cells.iter().enumerate() {
+                let start = i as Bytes * m.cell_bytes;
+                let inside = m.footprint.saturating_sub(start).min(m.cell_bytes);
+                assert_eq!(cell.inside(), inside, "{name}: cell {i}");
+            }
+            // The timeline's last row is the heap after the last event.
+            let t = &p.timeline;
+            let last = &t.cells[t.cells.len() - t.columns..];
+            let total: Bytes = last.iter().map(Cell::inside).sum();
+            assert_eq!(total, stats.final_footprint_bytes, "{name}: timeline");
+            assert!(t.cells.iter().all(|c| c.inside() <= t.cell_bytes), "{name}");
+        }
+    }
+
+    #[test]
     fn no_samples_means_an_empty_series() {
         let events = [Event::malloc(0, 10)];
         let (_, _, observed) =

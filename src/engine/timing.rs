@@ -49,6 +49,22 @@ pub struct Timing {
     pub fake_clock: bool,
 }
 
+impl Timing {
+    /// The throughput runs in words, for the reports: "3 untimed runs", or by default "3 to 5
+    /// untimed runs (until they agree within 3%)".
+    pub fn runs_in_words(&self) -> String {
+        if self.until_tight {
+            format!(
+                "{} to {MAX_RUNS} untimed runs (until they agree within {}%)",
+                self.runs,
+                TIGHT_SPREAD * 100.0
+            )
+        } else {
+            crate::words::count(self.runs, "untimed run", "untimed runs")
+        }
+    }
+}
+
 /// Throughput passes per strategy by default: at least this many...
 pub const MIN_RUNS: u32 = 3;
 /// ...and at most this many, stopping earlier once their spread is under [`TIGHT_SPREAD`].

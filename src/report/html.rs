@@ -90,12 +90,12 @@ fn page(report: &Report, charts: &[Chart]) -> String {
     }
     let p = &report.params;
     out.push_str(&format!(
-        "<li>settings: min size {} B, coalescing {}, heap limit {}, {} timing runs{}, {} samples \
+        "<li>settings: min size {} B, coalescing {}, heap limit {}, {}{}, {} samples \
          per strategy</li>\n</ul>\n",
         p.min_size,
         if p.coalesce { "on" } else { "off" },
         p.heap_limit.map_or("none".to_string(), human_bytes),
-        report.timing.runs,
+        report.timing.runs_in_words(),
         if report.timing.fake_clock { " (fake clock: timings are made up)" } else { "" },
         report.samples
     ));

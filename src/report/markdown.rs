@@ -45,8 +45,9 @@ impl Exporter for MarkdownExporter {
         out.push(' ');
         if report.timing.runs > 0 {
             out.push_str(&format!(
-                "Throughput: median of {} untimed runs; latency includes ~{} ns of clock reads.\n",
-                report.timing.runs, report.clock_overhead_ns
+                "Throughput: median of {}; latency includes ~{} ns of clock reads.\n",
+                report.timing.runs_in_words(),
+                report.clock_overhead_ns
             ));
         } else {
             out.push_str("Timing skipped (`--runs 0`).\n");

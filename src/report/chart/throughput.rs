@@ -21,9 +21,9 @@ pub fn chart(report: &Report) -> Result<Chart, ExportError> {
     let bottom = timed.iter().map(|(_, t)| t.min).fold(f64::INFINITY, f64::min);
     let log = bottom.is_finite() && bottom > 0.0 && top > OUTLIER_FACTOR * bottom;
     let caption = format!(
-        "Events replayed per second (median of {} untimed runs, written above the bar; higher is \
-         better){}; the whisker spans the slowest to the fastest run.{}{}",
-        report.timing.runs,
+        "Events replayed per second (median of {}, written above the bar; higher is better){}; \
+         the whisker spans the slowest to the fastest run.{}{}",
+        report.timing.runs_in_words(),
         if log { ", log scale so that the fastest does not squash the rest" } else { "" },
         real_style_note(&rows, true),
         real_note(
