@@ -31,6 +31,7 @@
 use crate::report::write::{self, Destination};
 use crate::trace::{self, Event, Format, Op, ParseOptions, Trace};
 use crate::words::noun;
+use crate::words::thousands;
 use crate::Error;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -335,19 +336,6 @@ fn count_threads(path: &Path) -> Option<u64> {
         }
     }
     Some(seen.len() as u64)
-}
-
-fn thousands(n: impl Into<u128>) -> String {
-    let n: u128 = n.into();
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// The profile as text, for the terminal.

@@ -31,6 +31,7 @@ use crate::results::{
     PickRecord, RankingRecord, ResultRecord, SizeClassRecord, TraceShapeRecord, VerdictRecord,
     VersusRecord,
 };
+use crate::words::thousands;
 
 /// How the speeds the verdict quotes were obtained.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -411,19 +412,6 @@ fn trace_sentence(t: &TraceShapeRecord) -> String {
     out
 }
 
-/// `1,234,567`.
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// Every simulation (bump too: how close it comes is a fact, not a ranking) against every real
 /// allocator, by `peak_footprint_bytes`.
 fn versus_real(records: &[ResultRecord]) -> Vec<VersusRecord> {
@@ -672,6 +660,6 @@ mod tests {
         let kib = SizeClassRecord { from_bytes: 1024, below_bytes: 2048, requests: 1 };
         assert_eq!(size_class(&kib), "1 KiB to 2 KiB");
         assert_eq!(size_profile(&[]), (None, None));
-        assert_eq!(thousands(1234567), "1,234,567");
+        assert_eq!(thousands(1_234_567u64), "1,234,567");
     }
 }

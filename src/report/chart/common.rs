@@ -244,17 +244,7 @@ pub fn log_ticks(low: f64, high: f64) -> Vec<f64> {
 }
 
 /// A count with thousands separators: `457,600`.
-pub fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+pub use crate::words::thousands;
 
 /// A rate in short form: `950`, `12.30k`, `4.56M`, `2M`.
 pub fn short_count(v: f64) -> String {
@@ -486,9 +476,9 @@ mod tests {
         assert_eq!(human_ns(850.0), "850 ns");
         assert_eq!(human_ns(1_000.0), "1 µs");
         assert_eq!(human_ns(4_200_000.0), "4.2 ms");
-        assert_eq!(thousands(457_600), "457,600");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1_000_000), "1,000,000");
+        assert_eq!(thousands(457_600u64), "457,600");
+        assert_eq!(thousands(999u64), "999");
+        assert_eq!(thousands(1_000_000u64), "1,000,000");
         assert_eq!(short_count(35_310_000.0), "35.31M");
         assert_eq!(short_count(2_000_000.0), "2M");
     }
