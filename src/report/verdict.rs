@@ -471,27 +471,71 @@ pub fn markdown(report: &Report) -> String {
 /// The simulations-vs-real table as Markdown; empty without real allocators.
 pub fn versus_markdown(report: &Report) -> String {
     let rows = record(report).simulated_vs_real;
-    if rows.is_empty() {
-        return String::new();
-    }
+    let Some(m) = Matrix::of(&rows) else { return String::new() };
     let mut out = String::from(
         "\n**Simulations vs real allocators** (peak footprint: the simulation's heap top against \
-         the real allocator's peak resident bytes above its baseline, median of its runs)\n\n\
-         | simulation | real | simulated peak | real peak | ratio | difference |\n\
-         |---|---|---:|---:|---:|---:|\n",
+         the real allocator's peak resident bytes above its baseline, median of its runs; each \
+         cell is simulated / real and simulated - real)\n\n| simulation | simulated peak |",
     );
-    for r in &rows {
-        out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} |\n",
-            r.simulated,
-            r.real,
-            human_bytes(r.simulated_peak_footprint_bytes),
-            human_bytes(r.real_peak_footprint_bytes),
-            r.ratio.map_or("-".into(), |x| format!("{x:.2}x")),
-            signed_bytes(r.difference_bytes)
-        ));
+    for (real, peak) in &m.reals {
+        out.push_str(&format!(" {real} ({}) |", human_bytes(*peak)));
+    }
+    out.push_str("\n|---|---:|");
+    out.push_str(&"---:|".repeat(m.reals.len()));
+    out.push('\n');
+    for (sim, peak, cells) in &m.sims {
+        out.push_str(&format!("| {sim} | {} |", human_bytes(*peak)));
+        for cell in cells {
+            out.push_str(&format!(" {} |", versus_cell(*cell)));
+        }
+        out.push('\n');
     }
     out
+}
+
+/// The simulations-vs-real records as a matrix: one row per simulation, one column per real
+/// allocator, in the records' order; `None` without real allocators.
+struct Matrix<'a> {
+    /// Each real allocator and its peak footprint.
+    reals: Vec<(&'a str, u64)>,
+    /// Each simulation, its peak footprint, and its record against each real allocator.
+    sims: Vec<(&'a str, u64, Vec<Option<&'a VersusRecord>>)>,
+}
+
+impl<'a> Matrix<'a> {
+    fn of(rows: &'a [VersusRecord]) -> Option<Matrix<'a>> {
+        let mut reals: Vec<(&str, u64)> = Vec::new();
+        let mut sims: Vec<(&str, u64, Vec<Option<&VersusRecord>>)> = Vec::new();
+        for r in rows {
+            if !reals.iter().any(|(name, _)| *name == r.real) {
+                reals.push((&r.real, r.real_peak_footprint_bytes));
+            }
+            if !sims.iter().any(|(name, _, _)| *name == r.simulated) {
+                sims.push((&r.simulated, r.simulated_peak_footprint_bytes, Vec::new()));
+            }
+        }
+        if reals.is_empty() {
+            return None;
+        }
+        for (sim, _, cells) in &mut sims {
+            *cells = reals
+                .iter()
+                .map(|(real, _)| rows.iter().find(|r| r.simulated == *sim && r.real == *real))
+                .collect();
+        }
+        Some(Matrix { reals, sims })
+    }
+}
+
+/// One cell of the matrix: `1.02x (+123.00 KiB)`.
+fn versus_cell(r: Option<&VersusRecord>) -> String {
+    r.map_or("-".into(), |r| {
+        format!(
+            "{} ({})",
+            r.ratio.map_or("-".into(), |x| format!("{x:.2}x")),
+            signed_bytes(r.difference_bytes)
+        )
+    })
 }
 
 /// The verdict section at the top of the HTML page (`escape` makes text safe in HTML; passed
@@ -514,31 +558,28 @@ pub fn html(report: &Report, escape: fn(&str) -> String) -> String {
 /// The simulations-vs-real section of the HTML page; empty without real allocators.
 pub fn versus_html(report: &Report, escape: fn(&str) -> String) -> String {
     let rows = record(report).simulated_vs_real;
-    if rows.is_empty() {
-        return String::new();
-    }
+    let Some(m) = Matrix::of(&rows) else { return String::new() };
     let mut out = String::from(
         "<h2 id=\"versus-real\">Simulations vs real allocators</h2>\n<table id=\"versus-table\">\n\
-         <tr><th>simulation</th><th>real</th><th>simulated peak</th><th>real peak</th>\
-         <th>ratio</th><th>difference</th></tr>\n",
+         <tr><th>simulation</th><th>simulated peak</th>",
     );
-    for r in &rows {
-        out.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
-            escape(&r.simulated),
-            escape(&r.real),
-            human_bytes(r.simulated_peak_footprint_bytes),
-            human_bytes(r.real_peak_footprint_bytes),
-            r.ratio.map_or("-".into(), |x| format!("{x:.2}x")),
-            escape(&signed_bytes(r.difference_bytes))
-        ));
+    for (real, peak) in &m.reals {
+        out.push_str(&format!("<th>{} ({})</th>", escape(real), human_bytes(*peak)));
+    }
+    out.push_str("</tr>\n");
+    for (sim, peak, cells) in &m.sims {
+        out.push_str(&format!("<tr><td>{}</td><td>{}</td>", escape(sim), human_bytes(*peak)));
+        for cell in cells {
+            out.push_str(&format!("<td>{}</td>", escape(&versus_cell(*cell))));
+        }
+        out.push_str("</tr>\n");
     }
     out.push_str(
         "</table>\n<p class=\"note\">How close each simulation's peak footprint (the highest \
          address its heap reached) comes to each real allocator's (its process's resident bytes \
          above the baseline before the replay, at their highest sample, the median of its runs: \
-         <code>peak_footprint_bytes</code> of both records). Ratio: simulated / real; \
-         difference: simulated - real. A real allocator's figure counts whole pages and its own \
+         <code>peak_footprint_bytes</code> of both records). Each cell: simulated / real, and in \
+         brackets simulated - real. A real allocator's figure counts whole pages and its own \
          metadata, so a simulation below it is expected.</p>\n",
     );
     out
