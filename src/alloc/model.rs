@@ -140,8 +140,9 @@ impl Params {
 /// An allocator strategy over the simulated heap.
 ///
 /// The engine guarantees the calls are consistent: `free` and `reallocate` only ever receive an
-/// [`Allocation`] this strategy returned and has not been given back yet.
-pub trait Strategy: Send {
+/// [`Allocation`] this strategy returned and has not been given back yet. A strategy is `Any`
+/// so that the engine can find a heap's concrete type and compile its fastest loop for it.
+pub trait Strategy: Send + std::any::Any {
     /// Place a new block for `req`. `None` when the heap would have to grow past
     /// [`Params::heap_limit`] or the block cannot end at or below [`ADDRESS_LIMIT`]; the heap
     /// is then unchanged. `req.align` may be any power of two from 16 to `2^63`.

@@ -3,12 +3,26 @@
 //! did. It never looks back or ahead, so events can come from a `Vec` or a stream
 //! ([`EventSource`]). It knows no probe: the caller passes one in, and the loop is compiled for
 //! it.
+//!
+//! The loop is also compiled for the strategy when the caller knows its type: a
+//! `Replayer<S>` holds a `Box<S>`, and for a concrete `S` the strategy's calls are direct and
+//! inlined into the loop. [`Setup::replay_typed`] finds the concrete type of a fresh heap and runs
+//! a pass on a loop made for it (the throughput pass, whose loop should cost as little as the
+//! strategy allows); every other pass uses `Replayer<dyn Strategy>`, one loop for all. Both run the
+//! same code, [`Replayer::run`], so they apply events identically.
 
 use super::probe::{HeapState, OpClass, Outcome, Probe};
 use super::source::EventSource;
+use crate::alloc::boundary_tag::BoundaryTag;
+use crate::alloc::buddy::Buddy;
+use crate::alloc::bump::Bump;
+use crate::alloc::freelist::FreeList;
+use crate::alloc::slab::SlabAllocator;
 use crate::alloc::slowdown::{self, Slowdown};
+use crate::alloc::tlsf::Tlsf;
 use crate::alloc::{Addr, Allocation, Bytes, Corruption, Params, Request, Strategy, StrategyEntry};
 use crate::trace::{BlockId, Event, Op, TraceError};
+use std::any::Any;
 
 /// How many events ahead [`Replayer::run`] prefetches the engine's table entry.
 const PREFETCH_DISTANCE: usize = 8;
@@ -34,6 +48,53 @@ impl<'a> Setup<'a> {
         let strategy = slowdown::new_strategy(self.entry, self.params, self.slowdown);
         Replayer::with_strategy(strategy, blocks)
     }
+
+    /// `pass` run on a replayer of a fresh heap whose loop is compiled for the strategy's own
+    /// type, when it is one of the crate's strategies (a slowed heap, `--test-slowdown`, is not:
+    /// it gets the loop for `dyn Strategy`). `blocks` sizes the table.
+    pub fn replay_typed<R>(&self, blocks: u32, pass: impl TypedPass<R>) -> R {
+        let strategy = slowdown::new_strategy(self.entry, self.params, self.slowdown);
+        let any: &dyn Any = strategy.as_ref();
+        macro_rules! typed {
+            ($($t:ty),*) => {
+                $(if any.is::<$t>() {
+                    let strategy: Box<dyn Any> = strategy;
+                    if let Ok(heap) = strategy.downcast::<$t>() {
+                        return pass.run(Replayer::with_strategy(heap, blocks));
+                    }
+                    unreachable!("the heap was just found to be of this type");
+                })*
+            };
+        }
+        typed!(Bump, FreeList, BoundaryTag, SlabAllocator, Buddy, Tlsf);
+        pass.run(Replayer::with_strategy(strategy, blocks))
+    }
+}
+
+/// A pass [`Setup::replay_typed`] runs on a replayer of whatever heap type it finds: a generic
+/// function, which a closure cannot be.
+pub trait TypedPass<R> {
+    fn run<S: Heap + ?Sized>(self, replayer: Replayer<S>) -> R;
+}
+
+/// What the loop needs of the heap it is compiled for: a [`Strategy`] it can also show the
+/// probes as a `dyn Strategy`. Every strategy type has it, and so has `dyn Strategy` itself.
+pub trait Heap: Strategy {
+    fn as_dyn(&self) -> &dyn Strategy;
+}
+
+impl<T: Strategy> Heap for T {
+    #[inline(always)]
+    fn as_dyn(&self) -> &dyn Strategy {
+        self
+    }
+}
+
+impl Heap for dyn Strategy {
+    #[inline(always)]
+    fn as_dyn(&self) -> &dyn Strategy {
+        self
+    }
 }
 
 /// What the engine knows about one block id.
@@ -54,9 +115,10 @@ impl Slot {
     }
 }
 
-/// One strategy's heap plus the engine's table of live blocks.
-pub struct Replayer {
-    strategy: Box<dyn Strategy>,
+/// One strategy's heap plus the engine's table of live blocks; `S` is the heap's type, or by
+/// default any strategy (`dyn Strategy`).
+pub struct Replayer<S: Heap + ?Sized = dyn Strategy> {
+    strategy: Box<S>,
     slots: Vec<Slot>,
     heap: HeapState,
     /// Writes that ran past their block's requested size, as `(event index, first byte, one
@@ -73,9 +135,11 @@ impl Replayer {
     pub fn new(entry: &StrategyEntry, params: &Params, blocks: u32) -> Replayer {
         Setup::new(entry, params).replayer(blocks)
     }
+}
 
+impl<S: Heap + ?Sized> Replayer<S> {
     /// A replayer of `strategy`, a fresh heap; `blocks` sizes the table.
-    pub fn with_strategy(strategy: Box<dyn Strategy>, blocks: u32) -> Replayer {
+    pub fn with_strategy(strategy: Box<S>, blocks: u32) -> Replayer<S> {
         Replayer {
             strategy,
             slots: vec![Slot::default(); blocks as usize],
@@ -87,7 +151,7 @@ impl Replayer {
     }
 
     pub fn strategy(&self) -> &dyn Strategy {
-        self.strategy.as_ref()
+        self.strategy.as_dyn()
     }
 
     /// Every live block with its requested size, in block-id order. O(ids in the table).
@@ -95,12 +159,21 @@ impl Replayer {
         self.slots.iter().filter(|s| s.is_live()).map(|s| (s.block, s.requested))
     }
 
+    #[inline(always)]
     fn slot(&mut self, id: BlockId) -> &mut Slot {
         let i = id as usize;
         if i >= self.slots.len() {
-            self.slots.resize(i + 1, Slot::default());
+            self.grow_slots(i);
         }
         &mut self.slots[i]
+    }
+
+    /// Make the table hold id `i`: only for ids past the count the table was sized by (a test's
+    /// hand-made events; a parsed trace's ids are all below it).
+    #[cold]
+    #[inline(never)]
+    fn grow_slots(&mut self, i: usize) {
+        self.slots.resize(i + 1, Slot::default());
     }
 
     /// The corruption that stopped this replay, if the strategy found its metadata damaged,
@@ -122,7 +195,7 @@ impl Replayer {
     /// Apply one event. Events must be valid (as every parsed trace is): an allocation names a
     /// new id, a free or realloc a live one (or one whose allocation failed at the heap limit).
     /// `index` is the event's index in the trace.
-    #[inline]
+    #[inline(always)]
     fn apply<P: Probe>(&mut self, index: u64, event: &Event, probe: &mut P) -> Outcome {
         match event.op {
             Op::Malloc | Op::Calloc | Op::Memalign => {
@@ -190,6 +263,7 @@ impl Replayer {
         }
     }
 
+    #[inline(always)]
     fn place(&mut self, id: BlockId, req: Request, placed: Option<Allocation>) -> Outcome {
         match placed {
             Some(block) => {
@@ -250,7 +324,7 @@ impl Replayer {
                     return i as u64;
                 }
             }
-            probe.after_event(index, event, outcome, &self.heap, self.strategy.as_ref());
+            probe.after_event(index, event, outcome, &self.heap, self.strategy.as_dyn());
         }
         events.len() as u64
     }
@@ -275,7 +349,7 @@ impl Replayer {
         probe: &mut P,
         advance: &dyn Fn(u64),
         pause: Option<u64>,
-        at_pause: &mut dyn FnMut(&Replayer),
+        at_pause: &mut dyn FnMut(&Replayer<S>),
     ) -> Result<(), TraceError> {
         source.for_each_chunk(&mut |chunk, first| {
             let end = first + chunk.len() as u64;
@@ -314,5 +388,71 @@ mod tests {
         assert_eq!(r.heap.live_requested, 16);
         let freed = r.apply(2, &Event::free(0), &mut NoProbe);
         assert_eq!(freed, Outcome::Freed(Allocation::at(0, 16)), "the old block was still live");
+    }
+
+    /// What a pass saw at its end: whether its loop was compiled for a concrete heap type, and
+    /// every figure the heap and the table give.
+    struct Ending;
+
+    type Seen = (bool, u64, Bytes, Bytes, Bytes, u64, Vec<(Allocation, Bytes)>);
+
+    impl TypedPass<Seen> for Ending {
+        fn run<S: Heap + ?Sized>(self, mut replayer: Replayer<S>) -> Seen {
+            let typed = std::mem::size_of::<&S>() == std::mem::size_of::<usize>();
+            replayer.run(&mixed_events(), 0, &mut NoProbe);
+            let heap = replayer.strategy();
+            let state = (heap.work(), heap.top(), heap.free_bytes(), heap.largest_satisfiable());
+            let live = replayer.live_blocks().collect();
+            (typed, state.0, state.1, state.2, state.3, replayer.heap.failed_allocations, live)
+        }
+    }
+
+    /// Mallocs, memaligns, reallocs that grow, shrink and move, frees in another order.
+    fn mixed_events() -> Vec<Event> {
+        let mut events = Vec::new();
+        for id in 0..64u32 {
+            let size = [24, 100, 3000, 17, 600, 70_000][id as usize % 6];
+            events.push(if id % 9 == 4 {
+                Event { size, id, op: Op::Memalign, align_log2: 6 + (id % 3) as u8 }
+            } else {
+                Event::malloc(id, size)
+            });
+        }
+        for id in (0..64u32).step_by(3) {
+            events.push(Event::realloc(id, u64::from(id) * 37 + 5));
+        }
+        for id in (0..64u32).filter(|id| id % 2 == 0) {
+            events.push(Event::free(id));
+        }
+        for id in 64..96u32 {
+            events.push(Event::malloc(id, u64::from(id % 7) * 48 + 1));
+        }
+        events
+    }
+
+    #[test]
+    fn every_strategy_gets_a_loop_of_its_own_type_that_replays_as_the_shared_one_does() {
+        let limited = Params { heap_limit: Some(64 << 10), ..Params::default() };
+        for entry in crate::alloc::ALL {
+            for params in [Params::default(), limited] {
+                let setup = Setup::new(entry, &params);
+                let typed = setup.replay_typed(96, Ending);
+                let shared = Ending.run(setup.replayer(96));
+                assert!(typed.0, "{}: no loop of its own type", entry.name);
+                assert!(!shared.0);
+                let (_, work, top, free, largest, failed, live) = typed;
+                assert_eq!(
+                    (work, top, free, largest, failed, live),
+                    (shared.1, shared.2, shared.3, shared.4, shared.5, shared.6),
+                    "{}",
+                    entry.name
+                );
+            }
+        }
+        // A slowed heap is none of the crate's types: it gets the shared loop.
+        let params = Params::default();
+        let slowed =
+            Setup { slowdown: Some(Slowdown::Repeat(2)), ..Setup::new(&bump::ENTRY, &params) };
+        assert!(!slowed.replay_typed(96, Ending).0);
     }
 }
