@@ -879,7 +879,7 @@ impl BoundaryTag {
 
     fn mark_used(&mut self, block: Addr, size: Bytes) -> Allocation {
         self.set_tags(block, size, USED);
-        Allocation { start: block, size, payload: block + self.layout.header }
+        Allocation { start: block, size, payload: block + self.layout.header, handle: 0 }
     }
 
     /// Make the arena hold `[0, end)`, as `sbrk` hands out fresh pages: the new bytes read as
@@ -997,7 +997,7 @@ impl Strategy for BoundaryTag {
         // 1. Shrink in place.
         if new <= size {
             if size - new < min_block {
-                return Some(Allocation { start, size, payload: old.payload });
+                return Some(Allocation { start, size, payload: old.payload, handle: 0 });
             }
             let block = self.mark_used(start, new);
             self.release(start + new, size - new)?;
@@ -1199,7 +1199,7 @@ mod tests {
     }
 
     fn block(start: Addr, size: Bytes) -> Allocation {
-        Allocation { start, size, payload: start + 16 }
+        Allocation { start, size, payload: start + 16, handle: 0 }
     }
 
     #[test]
@@ -1250,7 +1250,7 @@ mod tests {
         let mut heap = guarded();
         assert_eq!(heap.tag_bytes(), 48);
         let a = malloc(&mut heap, 20);
-        assert_eq!(a, Allocation { start: 0, size: 80, payload: 32 });
+        assert_eq!(a, Allocation { start: 0, size: 80, payload: 32, handle: 0 });
         let words: Vec<u64> = (0..10).map(|i| word(&heap, 8 * i)).collect();
         let m = GUARD_MAGIC;
         assert_eq!(words, [m, m, 80, USED, 0, 0, 0, 0, m, 80 | USED]);
@@ -1416,11 +1416,11 @@ mod tests {
         malloc(&mut heap, 1);
         // Payload 256 means a block at 240; the gap [48, 240) is big enough to be a free block.
         let a = heap.allocate(Request { size: 10, align: 256 }).unwrap();
-        assert_eq!(a, Allocation { start: 240, size: 48, payload: 256 });
+        assert_eq!(a, Allocation { start: 240, size: 48, payload: 256, handle: 0 });
         assert_eq!((heap.top(), heap.free_blocks()), (288, vec![(48, 192)]));
         // From that free block: its own start already puts the payload on 64.
         let b = heap.allocate(Request { size: 10, align: 64 }).unwrap();
-        assert_eq!(b, Allocation { start: 48, size: 48, payload: 64 });
+        assert_eq!(b, Allocation { start: 48, size: 48, payload: 64, handle: 0 });
         assert_eq!(heap.free_blocks(), [(96, 144)]);
         // Payload on 128 from [96, 240): 112 is 16 bytes too far, too small a gap; so 240.
         let mut heap2 = heap.clone();
@@ -1439,7 +1439,7 @@ mod tests {
         malloc(&mut heap, 1);
         malloc(&mut heap, 1);
         let a = heap.allocate(Request { size: 10, align: 64 }).unwrap();
-        assert_eq!(a, Allocation { start: 176, size: 48, payload: 192 });
+        assert_eq!(a, Allocation { start: 176, size: 48, payload: 192, handle: 0 });
         assert_eq!((heap.top(), heap.free_blocks()), (224, vec![(96, 80)]));
         assert_eq!((heap.list(5), heap.free_bytes()), (vec![96], 80));
 
@@ -1453,7 +1453,7 @@ mod tests {
         assert_eq!(f, block(48, 128));
         heap.free(f);
         let b = heap.allocate(Request { size: 10, align: 256 }).unwrap();
-        assert_eq!(b, Allocation { start: 240, size: 48, payload: 256 });
+        assert_eq!(b, Allocation { start: 240, size: 48, payload: 256, handle: 0 });
         assert_eq!((heap.top(), heap.free_blocks()), (288, vec![(48, 192)]));
         assert_eq!(heap.list(class_of(192)), [48]);
 
@@ -1466,7 +1466,7 @@ mod tests {
         let f = malloc(&mut heap, 100);
         heap.free(f);
         let c = heap.allocate(Request { size: 10, align: 64 }).unwrap();
-        assert_eq!(c, Allocation { start: 48, size: 48, payload: 64 });
+        assert_eq!(c, Allocation { start: 48, size: 48, payload: 64, handle: 0 });
         assert_eq!((heap.top(), heap.free_blocks()), (176, vec![(96, 80)]));
     }
 

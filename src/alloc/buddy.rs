@@ -499,11 +499,11 @@ mod tests {
         // 10 bytes aligned to 64: a 64-byte block, aligned to 64 because every block is aligned
         // to its size. The heap doubles 16 -> 32 -> 64 -> 128 to get one.
         let a = heap.allocate(Request { size: 10, align: 64 }).unwrap();
-        assert_eq!(a, Allocation { start: 64, size: 64, payload: 64 });
+        assert_eq!(a, Allocation { start: 64, size: 64, payload: 64, handle: 0 });
         assert_eq!(heap.top(), 128);
         // 100 bytes aligned to 32: the 128-byte block the size needs is aligned enough.
         let b = heap.allocate(Request { size: 100, align: 32 }).unwrap();
-        assert_eq!(b, Allocation { start: 128, size: 128, payload: 128 });
+        assert_eq!(b, Allocation { start: 128, size: 128, payload: 128, handle: 0 });
     }
 
     #[test]

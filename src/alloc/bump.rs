@@ -142,6 +142,6 @@ mod tests {
         let mut heap = Bump::new(Params::default());
         heap.allocate(Request::new(16)).unwrap();
         let b = heap.allocate(Request { size: 10, align: 64 }).unwrap();
-        assert_eq!(b, Allocation { start: 16, size: 16 + 48, payload: 64 });
+        assert_eq!(b, Allocation { start: 16, size: 16 + 48, payload: 64, handle: 0 });
     }
 }

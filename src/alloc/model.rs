@@ -56,23 +56,51 @@ impl Request {
 /// `[start, start + size)` is everything the block occupies in the heap: the payload, rounding,
 /// alignment padding and any inline header or footer. `payload` is the address returned to the
 /// program; `start <= payload` and `payload + requested <= start + size`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+///
+/// Two allocations are equal when they are the same block: same `start`, `size` and `payload`.
+/// [`Allocation::handle`] is left out of the comparison, since it says nothing about where the
+/// block is or what it holds: two strategies that place a block alike are equal however they
+/// find their records of it (the differential tests compare a strategy with a reference that
+/// keeps none), and a test may write the expected block as `Allocation::at(start, size)`.
+#[derive(Clone, Copy, Debug, Default)]
 pub struct Allocation {
     pub start: Addr,
     pub size: Bytes,
     pub payload: Addr,
+    /// The strategy's own note for finding its record of this block again (`tlsf`: the index
+    /// of the block's record). The engine stores it with the block and hands it back unchanged
+    /// in [`Strategy::free`], [`Strategy::reallocate`] and [`Strategy::write`], as a real
+    /// allocator reads its header at a fixed distance before the payload. 0 means none, and is
+    /// what [`Allocation::at`] and [`Allocation::aligned`] give; a strategy that needs no note
+    /// leaves it 0 and ignores it. Not part of the block: equality ignores it.
+    pub handle: u32,
 }
+
+impl PartialEq for Allocation {
+    /// The same block: `start`, `size` and `payload` (not `handle`, see the type's docs).
+    fn eq(&self, other: &Allocation) -> bool {
+        (self.start, self.size, self.payload) == (other.start, other.size, other.payload)
+    }
+}
+
+impl Eq for Allocation {}
 
 impl Allocation {
     /// A block whose payload starts at its first byte (no header, no alignment padding).
     pub const fn at(start: Addr, size: Bytes) -> Allocation {
-        Allocation { start, size, payload: start }
+        Allocation { start, size, payload: start, handle: 0 }
     }
 
     /// The block `[start, start + size)` serving `req`: its payload is the first address in it
     /// aligned to `req.align` (see [`Params::block_size`]).
     pub const fn aligned(start: Addr, size: Bytes, req: Request) -> Allocation {
-        Allocation { start, size, payload: round_up(start, req.align) }
+        Allocation { start, size, payload: round_up(start, req.align), handle: 0 }
+    }
+
+    /// The same block carrying the strategy's note `handle` (see [`Allocation::handle`]).
+    #[inline]
+    pub const fn with_handle(self, handle: u32) -> Allocation {
+        Allocation { handle, ..self }
     }
 
     /// One past the last byte the block occupies.
@@ -139,9 +167,10 @@ impl Params {
 
 /// An allocator strategy over the simulated heap.
 ///
-/// The engine guarantees the calls are consistent: `free` and `reallocate` only ever receive an
-/// [`Allocation`] this strategy returned and has not been given back yet. A strategy is `Any`
-/// so that the engine can find a heap's concrete type and compile its fastest loop for it.
+/// The engine guarantees the calls are consistent: `free`, `reallocate` and `write` only ever
+/// receive an [`Allocation`] this strategy returned and has not been given back yet, exactly as
+/// returned (its [`Allocation::handle`] included). A strategy is `Any` so that the engine can
+/// find a heap's concrete type and compile its fastest loop for it.
 pub trait Strategy: Send + std::any::Any {
     /// Place a new block for `req`. `None` when the heap would have to grow past
     /// [`Params::heap_limit`] or the block cannot end at or below [`ADDRESS_LIMIT`]; the heap

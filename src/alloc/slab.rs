@@ -666,7 +666,7 @@ mod tests {
         assert_eq!(c, Allocation::at(2 * PAGE, PAGE));
         // To 16384: 4096 + 12288 bytes of pages; the payload is the first multiple of 16384.
         let d = heap.allocate(req(10, 16384)).unwrap();
-        assert_eq!(d, Allocation { start: 3 * PAGE, size: 4 * PAGE, payload: 4 * PAGE });
+        assert_eq!(d, Allocation { start: 3 * PAGE, size: 4 * PAGE, payload: 4 * PAGE, handle: 0 });
         // Realloc to the same size moves an over-aligned small block to its own class.
         assert_eq!(heap.reallocate(b, Request::new(16)).unwrap().size, 16);
         heap.check_invariants();

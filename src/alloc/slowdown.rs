@@ -81,7 +81,7 @@ pub fn new_strategy(
 struct Slowed {
     inner: Box<dyn Strategy>,
     /// Heaps fed exactly the calls `inner` gets: being deterministic, they place every block
-    /// where `inner` does, so the same [`Allocation`]s are valid for them.
+    /// where `inner` does (with the same handle), so the same [`Allocation`]s are valid for them.
     shadows: Vec<Box<dyn Strategy>>,
     spin: u32,
     /// Spin iterations so far (work units).

@@ -64,15 +64,21 @@
 //! to a block and `tlsf`'s footprint compares directly with `best-fit`'s. Block records (start,
 //! size, physical previous and next, free-list previous and next; 32 bytes) live in an arena
 //! `Vec` indexed by `u32`, with recycled slots; the free lists are intrusive doubly linked lists
-//! through the records. An open-addressing table from start address to record (Fibonacci
-//! hashing, linear probing) finds the record of a live block the engine hands back. One `u64`
+//! through the records. A handed-out block carries its record's index (plus 1) as its
+//! [`Allocation::handle`], which the engine hands back with it in `free` and `reallocate`: the
+//! record is found in one indexed load, as a real TLSF finds its header just before the
+//! payload (the start address in the record is checked against the block's). One `u64`
 //! first-level bitmap and one `u16` second-level bitmap per first-level class say which lists
 //! are non-empty, so a search is two `trailing_zeros`. `allocate`, `free` and `reallocate` are
-//! O(1) (one table operation, expected O(1)); `largest_satisfiable` is O(1) from the bitmaps.
-//! Memory: 32 bytes per block record, and 16-byte table slots, 2 to 4 per live block at the peak.
-//! In practice the time per event is a handful of cache misses (table, record, physical
-//! neighbours, list neighbours), so it grows with the heap only as the data leaves the caches.
-
+//! O(1); `largest_satisfiable` is O(1) from the bitmaps. Memory: 32 bytes per block record
+//! (live, free, or spare for reuse). In practice the time per event is a few cache misses (the
+//! record, its physical neighbours, its list neighbours), so it grows with the heap only as the
+//! records leave the caches.
+//!
+//! The `reference` module (tests only) implements the policy above plainly, over a map of
+//! blocks by address and a scan of the free blocks, and its property tests replay random traces
+//! through both, demanding the same blocks, `top`, `free_bytes`, `largest_satisfiable`, `work`
+//! and free blocks after every event.
 //!
 //! # Work
 //! [`Strategy::work`] counts 1 for every call (`allocate`, `free`, `reallocate`), 1 for every
@@ -95,6 +101,9 @@
 
 use super::model::{Addr, Allocation, Bytes, Params, Request, Strategy, StrategyEntry, ALIGN};
 
+#[cfg(test)]
+mod reference;
+
 pub const ENTRY: StrategyEntry = StrategyEntry {
     name: "tlsf",
     about: "two-level segregated fit: good fit among 16 size classes per power of two, coalescing",
@@ -114,6 +123,19 @@ pub const FL_COUNT: usize = (Bytes::BITS - SMALL_LOG2 + 1) as usize;
 
 /// No record (end of a list, no neighbour).
 const NIL: u32 = u32::MAX;
+
+/// The [`Allocation::handle`] of the block whose record is `blocks[i]`: `i + 1`, so that no
+/// handle is 0 ("none").
+#[inline]
+const fn handle_of(i: u32) -> u32 {
+    i + 1
+}
+
+/// The record index a handle from [`handle_of`] names; `u32::MAX` (past any arena) for 0.
+#[inline]
+const fn record_of(handle: u32) -> u32 {
+    handle.wrapping_sub(1)
+}
 
 /// The class `(first level, second level)` a free block of `size` bytes is listed in.
 #[inline]
@@ -189,117 +211,6 @@ impl Block {
     }
 }
 
-/// Start address -> record index of the live blocks. Open addressing with linear probing over a
-/// power-of-two table kept at most half full, keys and values side by side, so that a lookup
-/// usually reads one cache line (std's `HashMap` reads a control line and a bucket line, and its
-/// SipHash costs more than the rest of an operation). The home slot is the top bits of the key
-/// times 2^64 / phi (Fibonacci hashing), which spreads multiples of 16 evenly. Removal shifts
-/// later entries of the probe run back, so there are no tombstones. O(1) expected per operation.
-#[derive(Clone, Debug)]
-struct AddrMap {
-    /// `key == EMPTY` marks a free slot (no block starts at `Addr::MAX`, not a multiple of 16).
-    slots: Vec<MapSlot>,
-    len: usize,
-    /// `64 - log2(slots.len())`.
-    shift: u32,
-}
-
-#[derive(Clone, Copy, Debug)]
-struct MapSlot {
-    key: Addr,
-    value: u32,
-}
-
-const EMPTY: Addr = Addr::MAX;
-const FIB: u64 = 0x9E37_79B9_7F4A_7C15;
-
-impl AddrMap {
-    const MIN_SLOTS: usize = 16;
-
-    fn new() -> AddrMap {
-        AddrMap::with_slots(AddrMap::MIN_SLOTS)
-    }
-
-    fn with_slots(n: usize) -> AddrMap {
-        AddrMap {
-            slots: vec![MapSlot { key: EMPTY, value: NIL }; n],
-            len: 0,
-            shift: u64::BITS - n.trailing_zeros(),
-        }
-    }
-
-    #[inline]
-    fn mask(&self) -> usize {
-        self.slots.len() - 1
-    }
-
-    #[inline]
-    fn home(&self, key: Addr) -> usize {
-        // Keys are multiples of 16: drop the zero bits so the multiplier stays 2^64 / phi.
-        ((key >> 4).wrapping_mul(FIB) >> self.shift) as usize
-    }
-
-    /// The slot holding `key`, or the empty slot ending its probe run.
-    #[inline]
-    fn find(&self, key: Addr) -> usize {
-        let mut i = self.home(key);
-        loop {
-            let k = self.slots[i].key;
-            if k == key || k == EMPTY {
-                return i;
-            }
-            i = (i + 1) & self.mask();
-        }
-    }
-
-    #[inline]
-    fn get(&self, key: Addr) -> Option<u32> {
-        let slot = self.slots[self.find(key)];
-        (slot.key == key).then_some(slot.value)
-    }
-
-    fn insert(&mut self, key: Addr, value: u32) {
-        debug_assert_ne!(key, EMPTY);
-        if 2 * (self.len + 1) > self.slots.len() {
-            let mut bigger = AddrMap::with_slots(2 * self.slots.len());
-            for slot in self.slots.iter().filter(|s| s.key != EMPTY) {
-                bigger.insert(slot.key, slot.value);
-            }
-            *self = bigger;
-        }
-        let i = self.find(key);
-        if self.slots[i].key == EMPTY {
-            self.len += 1;
-        }
-        self.slots[i] = MapSlot { key, value };
-    }
-
-    fn remove(&mut self, key: Addr) -> Option<u32> {
-        let mut hole = self.find(key);
-        let removed = self.slots[hole];
-        if removed.key != key {
-            return None;
-        }
-        // Move back every later entry of the run whose probe path passes the hole.
-        let mask = self.mask();
-        let mut j = hole;
-        loop {
-            j = (j + 1) & mask;
-            let k = self.slots[j].key;
-            if k == EMPTY {
-                break;
-            }
-            if j.wrapping_sub(self.home(k)) & mask >= j.wrapping_sub(hole) & mask {
-                self.slots[hole] = self.slots[j];
-                hole = j;
-            }
-        }
-        self.slots[hole].key = EMPTY;
-        self.len -= 1;
-        Some(removed.value)
-    }
-}
-
 /// The TLSF heap.
 #[derive(Clone, Debug)]
 pub struct Tlsf {
@@ -314,8 +225,6 @@ pub struct Tlsf {
     spare: Vec<u32>,
     /// The block ending at `top`, or `NIL` while the heap is empty.
     last: u32,
-    /// Start address -> record, for live (handed-out) blocks only.
-    live: AddrMap,
     /// Bit `fl` set iff `sl_bitmap[fl] != 0`.
     fl_bitmap: u64,
     /// Bit `sl` of `sl_bitmap[fl]` set iff the list of class `(fl, sl)` is non-empty.
@@ -335,7 +244,6 @@ impl Tlsf {
             blocks: Vec::new(),
             spare: Vec::new(),
             last: NIL,
-            live: AddrMap::new(),
             fl_bitmap: 0,
             sl_bitmap: [0; FL_COUNT],
             heads: [NIL; FL_COUNT * SL_COUNT],
@@ -485,8 +393,7 @@ impl Tlsf {
         self.trim(i, size);
         let b = self.blocks[i as usize];
         self.used += b.size;
-        self.live.insert(b.start, i);
-        Allocation::aligned(b.start, b.size, req)
+        Allocation::aligned(b.start, b.size, req).with_handle(handle_of(i))
     }
 
     /// Growth when no class fits (policy step 3): an unlisted block of at least `size` bytes at
@@ -521,10 +428,15 @@ impl Tlsf {
         Some(i)
     }
 
-    /// The record of a live block the engine hands back.
+    /// The record of a live block the engine hands back: the one its handle names. A handle
+    /// this heap did not give (0, or past the arena) panics on the bounds check; one naming
+    /// another block's record fails the check of its start.
+    #[inline]
     fn live_record(&self, block: Allocation) -> u32 {
-        let i = self.live.get(block.start).expect("the engine only hands back live blocks");
-        debug_assert_eq!(self.blocks[i as usize].size, block.size);
+        let i = record_of(block.handle);
+        let b = &self.blocks[i as usize];
+        assert_eq!(b.start, block.start, "the engine only hands back live blocks");
+        debug_assert!(b.size == block.size && !b.is_free(), "{block:?} is live: {b:?}");
         i
     }
 }
@@ -565,7 +477,7 @@ impl Strategy for Tlsf {
             self.trim(i, size);
             let b = self.blocks[i as usize];
             self.used += b.size;
-            return Some(Allocation::aligned(b.start, b.size, req));
+            return Some(Allocation::aligned(b.start, b.size, req).with_handle(handle_of(i)));
         }
         self.work += 1;
         if let Some(j) = self.find_fit(size) {
@@ -588,7 +500,7 @@ impl Strategy for Tlsf {
             self.block(i).size = size;
             self.top = new_top;
             self.used += size - b.size;
-            return Some(Allocation::aligned(b.start, size, req));
+            return Some(Allocation::aligned(b.start, size, req).with_handle(handle_of(i)));
         }
         // 5: move, growing the heap.
         let new = self.allocate(req)?;
@@ -602,8 +514,7 @@ impl Strategy for Tlsf {
 
     fn free(&mut self, block: Allocation) {
         self.work += 1;
-        let i = self.live.remove(block.start).expect("the engine only hands back live blocks");
-        debug_assert_eq!(self.blocks[i as usize].size, block.size);
+        let i = self.live_record(block);
         self.used -= self.blocks[i as usize].size;
         self.release(i);
     }
@@ -669,7 +580,7 @@ mod tests {
 
     /// Every block with its record index, in address order (following `next_phys` from the
     /// block at 0, found by following `prev_phys` from the last one).
-    fn layout(heap: &Tlsf) -> Vec<(u32, Block)> {
+    pub(super) fn layout(heap: &Tlsf) -> Vec<(u32, Block)> {
         let mut i = heap.last;
         while i != NIL && heap.blocks[i as usize].prev_phys != NIL {
             i = heap.blocks[i as usize].prev_phys;
@@ -683,7 +594,7 @@ mod tests {
     }
 
     /// Panics unless the records, lists, bitmaps and map agree with each other.
-    fn check_invariants(heap: &Tlsf) {
+    pub(super) fn check_invariants(heap: &Tlsf) {
         let mut at = 0;
         let mut used = 0;
         let mut free_count = 0;
@@ -705,10 +616,8 @@ mod tests {
             }
             if b.is_free() {
                 free_count += 1;
-                assert_eq!(heap.live.get(b.start), None, "a free block is not in the map");
             } else {
                 used += b.size;
-                assert_eq!(heap.live.get(b.start), Some(i), "a live block is in the map");
             }
             at += b.size;
             prev = Some((i, b));
@@ -716,7 +625,6 @@ mod tests {
         assert_eq!(prev.map(|(i, _)| i).unwrap_or(NIL), heap.last, "last is the last block");
         assert_eq!(at, heap.top, "the last block ends at top");
         assert_eq!(used, heap.used, "used counts the live blocks");
-        assert_eq!(heap.live.len, layout(heap).iter().filter(|(_, b)| !b.is_free()).count());
         let mut listed = 0;
         for fl in 0..FL_COUNT {
             for sl in 0..SL_COUNT {
@@ -737,6 +645,43 @@ mod tests {
             assert_eq!(heap.fl_bitmap & (1 << fl) != 0, heap.sl_bitmap[fl] != 0);
         }
         assert_eq!(listed, free_count, "every free block is listed once");
+    }
+
+    /// Every non-empty class list, in class order: the class's smallest size and its blocks'
+    /// start addresses, head first.
+    pub(super) fn class_lists(heap: &Tlsf) -> Vec<(Bytes, Vec<Addr>)> {
+        let mut lists = Vec::new();
+        for fl in 0..FL_COUNT {
+            for sl in 0..SL_COUNT {
+                let mut list = Vec::new();
+                let mut j = heap.heads[fl * SL_COUNT + sl];
+                while j != NIL {
+                    list.push(heap.blocks[j as usize].start);
+                    j = heap.blocks[j as usize].next_free;
+                }
+                if !list.is_empty() {
+                    lists.push((class_base(fl, sl), list));
+                }
+            }
+        }
+        lists
+    }
+
+    /// Panics unless every block of `live` (the blocks handed out and not given back) carries the
+    /// handle of its own record, a live one with its start and size, and the heap has no other
+    /// live block.
+    pub(super) fn check_handles(heap: &Tlsf, live: &[Allocation]) {
+        let mut records: Vec<u32> = live.iter().map(|b| record_of(b.handle)).collect();
+        for (block, &i) in live.iter().zip(&records) {
+            let b = heap.blocks.get(i as usize).expect("a handle names a record of the arena");
+            assert!(!b.is_free(), "{block:?} names a free record");
+            assert_eq!((b.start, b.size), (block.start, block.size), "{block:?} names {b:?}");
+        }
+        records.sort_unstable();
+        records.dedup();
+        assert_eq!(records.len(), live.len(), "no two live blocks share a handle");
+        let live_records = layout(heap).iter().filter(|(_, b)| !b.is_free()).count();
+        assert_eq!(live_records, live.len(), "the heap has no other live block");
     }
 
     /// Whether `allocate(Request::new(r))` succeeds without growing the heap, by trying it on a
@@ -1022,10 +967,10 @@ mod tests {
         let mut heap = heap();
         let _a = malloc(&mut heap, 16);
         let b = heap.allocate(Request { size: 10, align: 64 }).unwrap();
-        assert_eq!(b, Allocation { start: 16, size: 16 + 48, payload: 64 });
+        assert_eq!(b, Allocation { start: 16, size: 16 + 48, payload: 64, handle: 0 });
         heap.free(b);
         let c = heap.allocate(Request { size: 100, align: 256 }).unwrap();
-        assert_eq!(c, Allocation { start: 16, size: 112 + 240, payload: 256 });
+        assert_eq!(c, Allocation { start: 16, size: 112 + 240, payload: 256, handle: 0 });
         check_invariants(&heap);
     }
 
@@ -1211,7 +1156,7 @@ mod tests {
                         // Only growth fails (policy steps 5.4 and 5.5): in place when the block
                         // is the last one or followed by the free last one, else by moving.
                         let size = params.block_size(Request::new(size));
-                        let i = before.live.get(live[pick].start).unwrap();
+                        let i = record_of(live[pick].handle);
                         let b = before.blocks[i as usize];
                         let next_is_free_last = b.next_phys == before.last
                             && before.blocks[b.next_phys as usize].is_free();
@@ -1231,6 +1176,7 @@ mod tests {
                 }
             }
             check_invariants(&heap);
+            check_handles(&heap, &live);
             let largest = heap.largest_satisfiable();
             assert!(largest <= heap.free_bytes());
             assert!(largest == 0 || fits_without_growth(&heap, largest), "{largest} fits");
@@ -1245,30 +1191,6 @@ mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
-
-        #[test]
-        fn the_address_map_agrees_with_std_hash_map(
-            ops in proptest::collection::vec((any::<bool>(), 0u64..64), 1..400),
-        ) {
-            // Few distinct keys (multiples of 16, and of 1024 to crowd the probe runs), so
-            // inserts, removals and lookups hit and miss, and the table grows.
-            let mut map = AddrMap::new();
-            let mut model = std::collections::HashMap::new();
-            for (n, &(insert, k)) in ops.iter().enumerate() {
-                let key = if k % 2 == 0 { k * 16 } else { k * 1024 };
-                if insert {
-                    map.insert(key, n as u32);
-                    model.insert(key, n as u32);
-                } else {
-                    assert_eq!(map.remove(key), model.remove(&key));
-                }
-                assert_eq!(map.len, model.len());
-                for probe in 0..64 {
-                    let key = if probe % 2 == 0 { probe * 16 } else { probe * 1024 };
-                    assert_eq!(map.get(key), model.get(&key).copied());
-                }
-            }
-        }
 
         #[test]
         fn random_streams_keep_lists_bitmaps_and_layout_consistent(

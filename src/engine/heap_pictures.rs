@@ -501,9 +501,12 @@ mod tests {
         // Blocks no strategy hands out (they end near or at 2^64, or are smaller than their
         // request): the pictures still come out, covering every address, and nothing overflows.
         let huge = [
-            (Allocation { start: 0, size: u64::MAX - 15, payload: 16 }, u64::MAX),
-            (Allocation { start: 1 << 63, size: (1 << 63) - 16, payload: 1 << 63 }, 1 << 62),
-            (Allocation { start: u64::MAX - 15, size: 16, payload: u64::MAX }, u64::MAX),
+            (Allocation { start: 0, size: u64::MAX - 15, payload: 16, handle: 0 }, u64::MAX),
+            (
+                Allocation { start: 1 << 63, size: (1 << 63) - 16, payload: 1 << 63, handle: 0 },
+                1 << 62,
+            ),
+            (Allocation { start: u64::MAX - 15, size: 16, payload: u64::MAX, handle: 0 }, u64::MAX),
         ];
         for (block, requested) in huge {
             let events = [Event::malloc(0, requested), Event::free(0), Event::malloc(0, 1)];
@@ -514,7 +517,7 @@ mod tests {
             probe.after_event(0, &events[0], placed, &heap, &top);
             heap.live_requested = 0;
             probe.after_event(1, &events[1], Outcome::Freed(block), &heap, &top);
-            let small = Allocation { start: 0, size: 16, payload: 0 };
+            let small = Allocation { start: 0, size: 16, payload: 0, handle: 0 };
             let placed = Outcome::Placed { old: None, new: small, requested: 1 };
             probe.after_event(2, &events[2], placed, &heap, &top);
             let p = probe.finish("huge");

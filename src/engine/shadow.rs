@@ -179,7 +179,7 @@ mod tests {
         let mut shadow = Shadow::default();
         assert!(shadow.place(Allocation::at(0, 32), 20, 16, 64).is_empty());
         // Overlaps [0, 32), misaligned, payload not aligned to 64, and past top.
-        let bad = Allocation { start: 24, size: 40, payload: 24 };
+        let bad = Allocation { start: 24, size: 40, payload: 24, handle: 0 };
         let problems = shadow.place(bad, 8, 64, 48);
         assert_eq!(
             problems,

@@ -692,7 +692,7 @@ mod tests {
         let mut heap = FreeList::new(Policy::FirstFit, Params::default());
         malloc(&mut heap, 16);
         let a = heap.allocate(Request { size: 10, align: 64 }).unwrap();
-        assert_eq!(a, Allocation { start: 16, size: 64, payload: 64 });
+        assert_eq!(a, Allocation { start: 16, size: 64, payload: 64, handle: 0 });
         let b = heap.reallocate(a, Request { size: 30, align: 64 });
         assert_eq!(b, Some(Allocation::at(16, 32)));
         assert_eq!(free_list(&heap), [(48, 32)]);
@@ -787,7 +787,7 @@ mod tests {
         let mut heap = FreeList::new(Policy::FirstFit, Params::default());
         malloc(&mut heap, 16);
         let a = heap.allocate(Request { size: 10, align: 64 }).unwrap();
-        assert_eq!(a, Allocation { start: 16, size: 64, payload: 64 });
+        assert_eq!(a, Allocation { start: 16, size: 64, payload: 64, handle: 0 });
         assert_eq!(heap.top(), 80);
         // From a free block: the padded size must fit, and the payload is aligned inside it.
         let mut heap = FreeList::new(Policy::FirstFit, Params::default());
@@ -796,7 +796,7 @@ mod tests {
         heap.free(big);
         malloc(&mut heap, 16);
         let b = heap.allocate(Request { size: 1, align: 64 }).unwrap();
-        assert_eq!(b, Allocation { start: 16, size: 64, payload: 64 });
+        assert_eq!(b, Allocation { start: 16, size: 64, payload: 64, handle: 0 });
         assert_eq!(free_list(&heap), [(80, 32)]);
     }
 
