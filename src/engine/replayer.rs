@@ -97,21 +97,44 @@ impl Heap for dyn Strategy {
     }
 }
 
-/// What the engine knows about one block id.
+/// What the engine knows about one block id: the [`Allocation`] the strategy placed, packed
+/// into 32 bytes (half a cache line, so a free's random access into the table reads one line).
+/// The payload is kept as its distance from the block's start, which is the alignment padding
+/// and fits 32 bits unless a memalign asked for 4 GiB alignment or more; such a payload is
+/// [`Slot::FAR`] here and kept in [`Replayer::far_payloads`] instead.
 #[derive(Clone, Copy, Debug, Default)]
 struct Slot {
-    /// The block the strategy placed; `size == 0` when the id is not live.
-    block: Allocation,
+    start: Addr,
+    /// The block's size; 0 when the id is not live.
+    size: Bytes,
     /// Requested bytes while live; [`Slot::FAILED`] when its allocation failed.
     requested: Bytes,
+    /// `payload - start`, or [`Slot::FAR`].
+    payload_offset: u32,
+    /// [`Allocation::handle`].
+    handle: u32,
 }
+
+const _: () = assert!(std::mem::size_of::<Slot>() == 32);
 
 impl Slot {
     /// Marks an id whose allocation failed at the heap limit, so that its free is ignored.
     const FAILED: Bytes = Bytes::MAX;
+    /// `payload_offset` of a block whose payload is 4 GiB or more past its start.
+    const FAR: u32 = u32::MAX;
 
     fn is_live(&self) -> bool {
-        self.block.size != 0
+        self.size != 0
+    }
+
+    /// The block, its payload `far` when it is [`Slot::FAR`].
+    #[inline(always)]
+    fn block(&self, far: impl FnOnce() -> Addr) -> Allocation {
+        let payload = match self.payload_offset {
+            Slot::FAR => far(),
+            offset => self.start + Bytes::from(offset),
+        };
+        Allocation { start: self.start, size: self.size, payload, handle: self.handle }
     }
 }
 
@@ -120,6 +143,8 @@ impl Slot {
 pub struct Replayer<S: Heap + ?Sized = dyn Strategy> {
     strategy: Box<S>,
     slots: Vec<Slot>,
+    /// The payloads of the live blocks whose payload is [`Slot::FAR`] from their start, by id.
+    far_payloads: std::collections::HashMap<BlockId, Addr>,
     heap: HeapState,
     /// Writes that ran past their block's requested size, as `(event index, first byte, one
     /// past the last byte)`: what may have damaged a strategy's inline tags.
@@ -143,6 +168,7 @@ impl<S: Heap + ?Sized> Replayer<S> {
         Replayer {
             strategy,
             slots: vec![Slot::default(); blocks as usize],
+            far_payloads: std::collections::HashMap::new(),
             heap: HeapState::default(),
             overruns: Vec::new(),
             written: false,
@@ -156,7 +182,46 @@ impl<S: Heap + ?Sized> Replayer<S> {
 
     /// Every live block with its requested size, in block-id order. O(ids in the table).
     pub fn live_blocks(&self) -> impl Iterator<Item = (Allocation, Bytes)> + '_ {
-        self.slots.iter().filter(|s| s.is_live()).map(|s| (s.block, s.requested))
+        let live = self.slots.iter().enumerate().filter(|(_, s)| s.is_live());
+        live.map(|(id, s)| (self.block_of(id as BlockId, s), s.requested))
+    }
+
+    /// The block of the live `slot` of `id`.
+    #[inline(always)]
+    fn block_of(&self, id: BlockId, slot: &Slot) -> Allocation {
+        slot.block(|| self.far_payloads[&id])
+    }
+
+    /// Record `block`, placed for `requested` bytes, as the block of `id`, whose slot was
+    /// `old`.
+    #[inline(always)]
+    fn set_live(&mut self, id: BlockId, old: &Slot, block: Allocation, requested: Bytes) {
+        let offset = block.payload - block.start;
+        let payload_offset = match u32::try_from(offset) {
+            Ok(offset) if offset != Slot::FAR => {
+                // A realloc in place may bring a far payload near (never in practice).
+                if old.payload_offset == Slot::FAR {
+                    self.far_payloads.remove(&id);
+                }
+                offset
+            }
+            _ => {
+                self.far_payloads.insert(id, block.payload);
+                Slot::FAR
+            }
+        };
+        let (start, size, handle) = (block.start, block.size, block.handle);
+        *self.slot(id) = Slot { start, size, requested, payload_offset, handle };
+    }
+
+    /// Mark `id`, whose slot was `old`, not live, or with `requested` [`Slot::FAILED`] a
+    /// failed allocation.
+    #[inline(always)]
+    fn clear(&mut self, id: BlockId, old: &Slot, requested: Bytes) {
+        if old.payload_offset == Slot::FAR {
+            self.far_payloads.remove(&id);
+        }
+        *self.slot(id) = Slot { requested, ..Slot::default() };
     }
 
     #[inline(always)]
@@ -211,14 +276,15 @@ impl<S: Heap + ?Sized> Replayer<S> {
                     self.heap.ignored_frees += 1;
                     return Outcome::IgnoredFree;
                 }
+                let block = self.block_of(event.id, &slot);
                 probe.before_call(OpClass::Free);
-                self.strategy.free(slot.block);
+                self.strategy.free(block);
                 probe.after_call(OpClass::Free);
                 self.heap.live_requested -= slot.requested;
-                self.heap.live_consumed -= slot.block.size;
+                self.heap.live_consumed -= slot.size;
                 self.heap.live_blocks -= 1;
-                *self.slot(event.id) = Slot::default();
-                Outcome::Freed(slot.block)
+                self.clear(event.id, &slot, 0);
+                Outcome::Freed(block)
             }
             Op::Realloc => {
                 let slot = *self.slot(event.id);
@@ -231,8 +297,9 @@ impl<S: Heap + ?Sized> Replayer<S> {
                     probe.after_call(OpClass::Realloc);
                     return self.place(event.id, req, placed);
                 }
+                let old = self.block_of(event.id, &slot);
                 probe.before_call(OpClass::Realloc);
-                let moved = self.strategy.reallocate(slot.block, req);
+                let moved = self.strategy.reallocate(old, req);
                 probe.after_call(OpClass::Realloc);
                 let Some(block) = moved else {
                     // C's realloc: the old block stays as it was.
@@ -242,23 +309,24 @@ impl<S: Heap + ?Sized> Replayer<S> {
                 self.heap.live_requested += req.size;
                 self.heap.live_requested -= slot.requested;
                 self.heap.live_consumed += block.size;
-                self.heap.live_consumed -= slot.block.size;
-                *self.slot(event.id) = Slot { block, requested: req.size };
-                Outcome::Placed { old: Some(slot.block), new: block, requested: req.size }
+                self.heap.live_consumed -= slot.size;
+                self.set_live(event.id, &slot, block, req.size);
+                Outcome::Placed { old: Some(old), new: block, requested: req.size }
             }
             Op::Write => {
                 let slot = *self.slot(event.id);
                 if event.is_stale_write() || !slot.is_live() {
                     return Outcome::StrayWrite;
                 }
+                let block = self.block_of(event.id, &slot);
                 let (offset, len) = (event.write_offset(), event.write_len());
                 if offset + len > slot.requested {
-                    let start = slot.block.payload + offset.max(slot.requested);
-                    self.overruns.push((index, start, slot.block.payload + offset + len));
+                    let start = block.payload + offset.max(slot.requested);
+                    self.overruns.push((index, start, block.payload + offset + len));
                 }
-                self.strategy.write(slot.block, offset, len);
+                self.strategy.write(block, offset, len);
                 self.written = true;
-                Outcome::Wrote { block: slot.block, requested: slot.requested, offset, len }
+                Outcome::Wrote { block, requested: slot.requested, offset, len }
             }
         }
     }
@@ -270,12 +338,13 @@ impl<S: Heap + ?Sized> Replayer<S> {
                 self.heap.live_requested += req.size;
                 self.heap.live_consumed += block.size;
                 self.heap.live_blocks += 1;
-                *self.slot(id) = Slot { block, requested: req.size };
+                // A new id's slot, or one whose allocation failed: never far.
+                self.set_live(id, &Slot::default(), block, req.size);
                 Outcome::Placed { old: None, new: block, requested: req.size }
             }
             None => {
                 self.heap.failed_allocations += 1;
-                *self.slot(id) = Slot { block: Allocation::default(), requested: Slot::FAILED };
+                self.clear(id, &Slot::default(), Slot::FAILED);
                 Outcome::Failed
             }
         }
@@ -454,5 +523,19 @@ mod tests {
         let slowed =
             Setup { slowdown: Some(Slowdown::Repeat(2)), ..Setup::new(&bump::ENTRY, &params) };
         assert!(!slowed.replay_typed(96, Ending).0);
+    }
+
+    #[test]
+    fn a_payload_4_gib_or_more_past_its_block_start_is_kept_whole() {
+        let mut r = Replayer::new(&bump::ENTRY, &Params::default(), 2);
+        r.apply(0, &Event::malloc(0, 16), &mut NoProbe);
+        // Aligned to 8 GiB, bump's block starts at 16 and pads to its payload at 2^33.
+        let far = Event { size: 64, id: 1, op: Op::Memalign, align_log2: 33 };
+        let Outcome::Placed { new, .. } = r.apply(1, &far, &mut NoProbe) else { panic!() };
+        assert_eq!((new.start, new.payload), (16, 1 << 33));
+        assert_eq!(r.live_blocks().nth(1), Some((new, 64)));
+        assert_eq!(r.apply(2, &Event::free(1), &mut NoProbe), Outcome::Freed(new));
+        assert!(r.far_payloads.is_empty(), "the far payload went with its block");
+        assert_eq!(r.live_blocks().count(), 1);
     }
 }
