@@ -255,6 +255,16 @@ impl Layout {
     const PLAIN: Layout = Layout { header: 16, footer: 8, min_block: 48, guard: false };
     const GUARDED: Layout = Layout { header: 32, footer: 16, min_block: 64, guard: true };
 
+    /// The layout with (`G`) or without `--guard`, as a constant.
+    #[inline(always)]
+    const fn of<const G: bool>() -> Layout {
+        if G {
+            Layout::GUARDED
+        } else {
+            Layout::PLAIN
+        }
+    }
+
     fn size_at(self, start: Addr) -> Addr {
         start + self.header - 16
     }
@@ -909,9 +919,9 @@ impl BoundaryTag {
 
     /// The header of the block at `start` (16-aligned): its size (checked) and status word.
     #[inline(always)]
-    fn header(&mut self, start: Addr) -> Option<(Bytes, u64)> {
-        let l = self.layout;
-        if l.guard && self.written {
+    fn header<const G: bool>(&mut self, start: Addr) -> Option<(Bytes, u64)> {
+        let l = Layout::of::<G>();
+        if G && self.written {
             let (first, second) = self.tag_pair(start);
             if first != GUARD_MAGIC {
                 return self.damaged(start, start, CorruptionKind::GuardOverwritten);
@@ -933,12 +943,12 @@ impl BoundaryTag {
     /// Check the footer of the block `[start, start + size)`, whose header said `size` and
     /// `status`.
     #[inline(always)]
-    fn footer(&mut self, start: Addr, size: Bytes, status: u64) -> Option<()> {
+    fn footer<const G: bool>(&mut self, start: Addr, size: Bytes, status: u64) -> Option<()> {
         if !self.written {
             return Some(());
         }
         let end = start + size;
-        let footer = if self.layout.guard {
+        let footer = if Layout::of::<G>().guard {
             let (magic, footer) = self.tag_pair(end - 16);
             if magic != GUARD_MAGIC {
                 return self.damaged(end - 16, start, CorruptionKind::GuardOverwritten);
@@ -957,10 +967,10 @@ impl BoundaryTag {
     /// The block ending at `end` (> 0), found through its footer: `(start, size, status)`.
     /// Its header is read (and checked against the footer) only if the footer says it is free.
     #[inline(always)]
-    fn block_below(&mut self, end: Addr) -> Option<(Addr, Bytes, u64)> {
-        let l = self.layout;
+    fn block_below<const G: bool>(&mut self, end: Addr) -> Option<(Addr, Bytes, u64)> {
+        let l = Layout::of::<G>();
         let at = end.wrapping_sub(8);
-        let footer = if l.guard && self.written {
+        let footer = if G && self.written {
             let (magic, footer) = self.tag_pair(end.wrapping_sub(16));
             if magic != GUARD_MAGIC {
                 let at = end.wrapping_sub(16);
@@ -976,7 +986,7 @@ impl BoundaryTag {
         }
         let start = end - size;
         if status == FREE && self.written {
-            let (header, header_status) = self.header(start)?;
+            let (header, header_status) = self.header::<G>(start)?;
             if header != size || header_status != FREE {
                 let kind = CorruptionKind::TagMismatch { header, footer: size };
                 return self.damaged(at, start, kind);
@@ -988,11 +998,11 @@ impl BoundaryTag {
     /// The free block a link (or list head) of `class` points to, and its size. `at` is where
     /// the link is stored and `owner` the block holding it.
     #[inline(always)]
-    fn linked(&mut self, link: Addr, at: Addr, owner: Addr, class: usize) -> Option<Bytes> {
+    fn linked<const G: bool>(&mut self, link: Addr, at: Addr, owner: Addr, class: usize) -> Option<Bytes> {
         if link >= self.top || link % ALIGN != 0 {
             return self.damaged(at, owner, CorruptionKind::BrokenLink { link });
         }
-        let (size, status) = self.header(link)?;
+        let (size, status) = self.header::<G>(link)?;
         if status != FREE || class_of(size) != class {
             return self.damaged(at, owner, CorruptionKind::BrokenLink { link });
         }
@@ -1001,10 +1011,10 @@ impl BoundaryTag {
 
     /// Write the tags of the block `[start, start + size)`.
     #[inline(always)]
-    fn set_tags(&mut self, start: Addr, size: Bytes, status: u64) {
-        let l = self.layout;
+    fn set_tags<const G: bool>(&mut self, start: Addr, size: Bytes, status: u64) {
+        let l = Layout::of::<G>();
         let end = start + size;
-        if l.guard {
+        if G {
             self.set_tag_pair(start, GUARD_MAGIC, GUARD_MAGIC);
             self.set_tag_pair(end - 16, GUARD_MAGIC, size | status);
         } else {
@@ -1017,17 +1027,19 @@ impl BoundaryTag {
 
     /// Make `[start, start + size)` a free block at the head of its class list.
     #[inline(always)]
-    fn insert(&mut self, start: Addr, size: Bytes) {
-        let l = self.layout;
+    fn insert<const G: bool>(&mut self, start: Addr, size: Bytes) {
+        let l = Layout::of::<G>();
         self.work += 1;
-        self.set_tags(start, size, FREE);
+        self.set_tags::<G>(start, size, FREE);
         let class = class_of(size);
         let head = self.head(class);
         self.set_tag_pair(l.next_at(start), head, NIL);
         if head == NIL {
             self.mark(class, true);
         } else {
-            self.store(l.prev_at(head), start);
+            // A head is NIL or a block this code put there (no write event reaches the
+            // prologue): 16-aligned.
+            self.set_tag(l.prev_at(head), start);
         }
         self.set_head(class, start);
         self.free_blocks = self.free_blocks.wrapping_add(1);
@@ -1037,14 +1049,14 @@ impl BoundaryTag {
     /// Take the free block `[block, block + size)` out of its list. Both links, and their
     /// links back, are checked before anything changes.
     #[inline(always)]
-    fn unlink(&mut self, block: Addr, size: Bytes) -> Option<()> {
-        let l = self.layout;
+    fn unlink<const G: bool>(&mut self, block: Addr, size: Bytes) -> Option<()> {
+        let l = Layout::of::<G>();
         self.work += 1;
         let class = class_of(size);
         let next_at = l.next_at(block);
         let (next, prev) = self.tag_pair(next_at);
         if self.written {
-            self.check_links(block, class, next, prev)?;
+            self.check_links::<G>(block, class, next, prev)?;
         }
         if prev == NIL {
             self.set_head(class, next);
@@ -1066,11 +1078,11 @@ impl BoundaryTag {
     /// a free block of that class linking back to it, and a block without `prev` heads its
     /// list.
     #[inline(never)]
-    fn check_links(&mut self, block: Addr, class: usize, next: Addr, prev: Addr) -> Option<()> {
-        let l = self.layout;
+    fn check_links<const G: bool>(&mut self, block: Addr, class: usize, next: Addr, prev: Addr) -> Option<()> {
+        let l = Layout::of::<G>();
         let (next_at, prev_at) = (l.next_at(block), l.prev_at(block));
         if next != NIL {
-            self.linked(next, next_at, block, class)?;
+            self.linked::<G>(next, next_at, block, class)?;
             let back = self.tag(l.prev_at(next));
             if back != block {
                 let kind = CorruptionKind::BrokenLink { link: back };
@@ -1078,7 +1090,7 @@ impl BoundaryTag {
             }
         }
         if prev != NIL {
-            self.linked(prev, prev_at, block, class)?;
+            self.linked::<G>(prev, prev_at, block, class)?;
             let back = self.tag(l.next_at(prev));
             if back != block {
                 let kind = CorruptionKind::BrokenLink { link: back };
@@ -1093,7 +1105,7 @@ impl BoundaryTag {
     /// Policy rules 1 and 2: a free block of at least `want` bytes, `(start, size)`. The outer
     /// `None` means damage was found.
     #[inline(always)]
-    fn find_fit(&mut self, want: Bytes) -> Option<Option<(Addr, Bytes)>> {
+    fn find_fit<const G: bool>(&mut self, want: Bytes) -> Option<Option<(Addr, Bytes)>> {
         let class = class_of(want);
         let mut link = self.head(class);
         let (mut at, mut owner) = (link, link);
@@ -1103,11 +1115,11 @@ impl BoundaryTag {
             if seen >= self.free_blocks {
                 return self.damaged(at, owner, CorruptionKind::BrokenLink { link });
             }
-            let size = self.linked(link, at, owner, class)?;
+            let size = self.linked::<G>(link, at, owner, class)?;
             if size >= want {
                 return Some(Some((link, size)));
             }
-            (at, owner) = (self.layout.next_at(link), link);
+            (at, owner) = (Layout::of::<G>().next_at(link), link);
             link = self.tag(at);
             seen += 1;
         }
@@ -1115,7 +1127,7 @@ impl BoundaryTag {
         match self.nonempty_from(class + 1) {
             Some(larger) => {
                 let head = self.head(larger);
-                let size = self.linked(head, head, head, larger)?;
+                let size = self.linked::<G>(head, head, head, larger)?;
                 Some(Some((head, size)))
             }
             None => Some(None),
@@ -1125,11 +1137,11 @@ impl BoundaryTag {
     /// The leading gap that puts the payload of a block starting at `base + gap` on `align`:
     /// the smallest that is 0 or at least a smallest block.
     #[inline(always)]
-    fn lead_gap(&self, base: Addr, align: Bytes) -> Bytes {
+    fn lead_gap<const G: bool>(&self, base: Addr, align: Bytes) -> Bytes {
         if align <= ALIGN {
             return 0;
         }
-        let l = self.layout;
+        let l = Layout::of::<G>();
         let gap = (align - (base + l.header) % align) % align;
         if gap == 0 || gap >= l.min_block {
             gap
@@ -1140,28 +1152,28 @@ impl BoundaryTag {
 
     /// Carve a used block of `size` bytes, payload on `align`, from the low end of the free
     /// block `[start, start + len)`, which must hold it after the leading gap.
-    fn take(&mut self, start: Addr, len: Bytes, size: Bytes, align: Bytes) -> Option<Allocation> {
-        self.footer(start, len, FREE)?;
-        self.unlink(start, len)?;
-        let gap = self.lead_gap(start, align);
+    fn take<const G: bool>(&mut self, start: Addr, len: Bytes, size: Bytes, align: Bytes) -> Option<Allocation> {
+        self.footer::<G>(start, len, FREE)?;
+        self.unlink::<G>(start, len)?;
+        let gap = self.lead_gap::<G>(start, align);
         if gap > 0 {
-            self.insert(start, gap);
+            self.insert::<G>(start, gap);
         }
         let block = start + gap;
         let rest = len - gap - size;
-        let size = if rest >= self.layout.min_block {
-            self.insert(block + size, rest);
+        let size = if rest >= Layout::of::<G>().min_block {
+            self.insert::<G>(block + size, rest);
             size
         } else {
             size + rest
         };
-        Some(self.mark_used(block, size))
+        Some(self.mark_used::<G>(block, size))
     }
 
     #[inline(always)]
-    fn mark_used(&mut self, block: Addr, size: Bytes) -> Allocation {
-        self.set_tags(block, size, USED);
-        Allocation { start: block, size, payload: block + self.layout.header }
+    fn mark_used<const G: bool>(&mut self, block: Addr, size: Bytes) -> Allocation {
+        self.set_tags::<G>(block, size, USED);
+        Allocation { start: block, size, payload: block + Layout::of::<G>().header }
     }
 
     /// Make the arena hold `[0, end)`, as `sbrk` hands out fresh pages: the new bytes read as
@@ -1173,135 +1185,137 @@ impl BoundaryTag {
 
     /// The free block ending at `top`, if the highest block is free.
     #[inline(always)]
-    fn free_at_top(&mut self) -> Option<Option<(Addr, Bytes)>> {
+    fn free_at_top<const G: bool>(&mut self) -> Option<Option<(Addr, Bytes)>> {
         if self.top == 0 {
             return Some(None);
         }
-        let (start, size, status) = self.block_below(self.top)?;
+        let (start, size, status) = self.block_below::<G>(self.top)?;
         Some((status == FREE).then_some((start, size)))
     }
 
     /// Place a block of `size` bytes, payload on `align`, by the policy. `None` at the limits
     /// (nothing changed) or on damage.
     #[inline(always)]
-    fn place(&mut self, size: Bytes, align: Bytes) -> Option<Allocation> {
-        let l = self.layout;
+    fn place<const G: bool>(&mut self, size: Bytes, align: Bytes) -> Option<Allocation> {
+        let l = Layout::of::<G>();
         let want = if align <= ALIGN { size } else { size + l.min_block + align - ALIGN };
         if want <= self.top {
-            if let Some((start, len)) = self.find_fit(want)? {
-                return self.take(start, len, size, align);
+            if let Some((start, len)) = self.find_fit::<G>(want)? {
+                return self.take::<G>(start, len, size, align);
             }
         }
-        let highest = self.free_at_top()?;
+        let highest = self.free_at_top::<G>()?;
         let base = highest.map_or(self.top, |(start, _)| start);
-        let gap = self.lead_gap(base, align);
+        let gap = self.lead_gap::<G>(base, align);
         let end = base + gap + size;
         if let Some((start, len)) = highest.filter(|_| end <= self.top) {
-            return self.take(start, len, size, align);
+            return self.take::<G>(start, len, size, align);
         }
         if end > ARENA_LIMIT || !self.params.may_grow_to(end) {
             return None;
         }
         if let Some((start, len)) = highest {
-            self.footer(start, len, FREE)?;
-            self.unlink(start, len)?;
+            self.footer::<G>(start, len, FREE)?;
+            self.unlink::<G>(start, len)?;
         }
         self.reserve(end);
         self.top = end;
         if gap > 0 {
-            self.insert(base, gap);
+            self.insert::<G>(base, gap);
         }
-        Some(self.mark_used(base + gap, size))
+        Some(self.mark_used::<G>(base + gap, size))
     }
 
     /// Give `[start, start + size)` back, merging with free neighbours if coalescing is on.
     #[inline(always)]
-    fn release(&mut self, mut start: Addr, mut size: Bytes) -> Option<()> {
+    fn release<const G: bool>(&mut self, mut start: Addr, mut size: Bytes) -> Option<()> {
         if self.params.coalesce {
-            let below = if start > 0 { Some(self.block_below(start)?) } else { None };
+            let below = if start > 0 { Some(self.block_below::<G>(start)?) } else { None };
             let end = start + size;
-            let above = self.free_above(end)?;
+            let above = self.free_above::<G>(end)?;
             if let Some((below, len, FREE)) = below {
-                self.unlink(below, len)?;
+                self.unlink::<G>(below, len)?;
                 (start, size) = (below, size + len);
             }
             if let Some(len) = above {
-                self.unlink(end, len)?;
+                self.unlink::<G>(end, len)?;
                 size += len;
             }
         }
-        self.insert(start, size);
+        self.insert::<G>(start, size);
         Some(())
     }
 
     /// The size of the free block starting at `end`, if the block there is free (its tags
     /// checked); `Some(None)` when it is in use or `end` is `top`; `None` when it is damaged.
     #[inline(always)]
-    fn free_above(&mut self, end: Addr) -> Option<Option<Bytes>> {
+    fn free_above<const G: bool>(&mut self, end: Addr) -> Option<Option<Bytes>> {
         if end >= self.top {
             return Some(None);
         }
-        let (len, status) = self.header(end)?;
+        let (len, status) = self.header::<G>(end)?;
         if status != FREE {
             return Some(None);
         }
-        self.footer(end, len, FREE)?;
+        self.footer::<G>(end, len, FREE)?;
         Some(Some(len))
     }
 
     /// The checked size of the live block at `start`.
     #[inline(always)]
-    fn live_size(&mut self, start: Addr) -> Option<Bytes> {
+    fn live_size<const G: bool>(&mut self, start: Addr) -> Option<Bytes> {
         if start >= self.top {
             return self.damaged(start, start, CorruptionKind::BadSize { size: 0 });
         }
-        let (size, _) = self.header(start)?;
-        self.footer(start, size, USED)?;
+        let (size, _) = self.header::<G>(start)?;
+        self.footer::<G>(start, size, USED)?;
         Some(size)
     }
-}
 
-impl Strategy for BoundaryTag {
-    fn allocate(&mut self, req: Request) -> Option<Allocation> {
+    /// [`Strategy::allocate`] with the layout `Layout::of::<G>()`.
+    #[inline(always)]
+    fn allocate_in<const G: bool>(&mut self, req: Request) -> Option<Allocation> {
         self.work += 1;
         if self.corruption.is_some() || req.align > ARENA_LIMIT {
             return None;
         }
         let size = self.block_size(req.size)?;
-        self.place(size, req.align.max(ALIGN))
+        self.place::<G>(size, req.align.max(ALIGN))
     }
 
-    fn reallocate(&mut self, old: Allocation, req: Request) -> Option<Allocation> {
+    /// [`Strategy::reallocate`] with the layout `Layout::of::<G>()`.
+    #[inline(always)]
+    fn reallocate_in<const G: bool>(&mut self, old: Allocation, req: Request) -> Option<Allocation> {
         self.work += 1;
         if self.corruption.is_some() {
             return None;
         }
         let new = self.block_size(req.size)?;
         let start = old.start;
-        let size = self.live_size(start)?;
+        let size = self.live_size::<G>(start)?;
         let end = start + size;
-        let min_block = self.layout.min_block;
+        let min_block = Layout::of::<G>().min_block;
         // 1. Shrink in place.
         if new <= size {
             if size - new < min_block {
                 return Some(Allocation { start, size, payload: old.payload });
             }
-            let block = self.mark_used(start, new);
-            self.release(start + new, size - new)?;
+            let block = self.mark_used::<G>(start, new);
+            self.release::<G>(start + new, size - new)?;
             return Some(block);
         }
-        let above = self.free_above(end)?;
+        let above = self.free_above::<G>(end)?;
         // 2. Grow into the free block above.
         if let Some(len) = above.filter(|&len| size + len >= new) {
-            self.unlink(end, len)?;
+            self.unlink::<G>(end, len)?;
             let rest = size + len - new;
             let size = if rest >= min_block {
-                self.insert(start + new, rest);
+                self.insert::<G>(start + new, rest);
                 new
             } else {
                 size + len
             };
-            return Some(self.mark_used(start, size));
+            return Some(self.mark_used::<G>(start, size));
         }
         // 3. Grow in place past `top`.
         if end == self.top || above.is_some_and(|len| end + len == self.top) {
@@ -1310,16 +1324,47 @@ impl Strategy for BoundaryTag {
                 return None;
             }
             if let Some(len) = above {
-                self.unlink(end, len)?;
+                self.unlink::<G>(end, len)?;
             }
             self.reserve(new_top);
             self.top = new_top;
-            return Some(self.mark_used(start, new));
+            return Some(self.mark_used::<G>(start, new));
         }
         // 4. Move.
-        let block = self.place(new, ALIGN)?;
-        self.release(start, size);
+        let block = self.place::<G>(new, ALIGN)?;
+        self.release::<G>(start, size);
         Some(block)
+    }
+
+    /// [`Strategy::free`] with the layout `Layout::of::<G>()`.
+    #[inline(always)]
+    fn free_in<const G: bool>(&mut self, block: Allocation) {
+        self.work += 1;
+        if self.corruption.is_some() {
+            return;
+        }
+        if let Some(size) = self.live_size::<G>(block.start) {
+            self.release::<G>(block.start, size);
+        }
+    }
+}
+
+impl Strategy for BoundaryTag {
+    // Each call runs code made for its layout (`--guard` or not), so tag offsets are constants.
+    fn allocate(&mut self, req: Request) -> Option<Allocation> {
+        if self.layout.guard {
+            self.allocate_in::<true>(req)
+        } else {
+            self.allocate_in::<false>(req)
+        }
+    }
+
+    fn reallocate(&mut self, old: Allocation, req: Request) -> Option<Allocation> {
+        if self.layout.guard {
+            self.reallocate_in::<true>(old, req)
+        } else {
+            self.reallocate_in::<false>(old, req)
+        }
     }
 
     fn work(&self) -> u64 {
@@ -1327,12 +1372,10 @@ impl Strategy for BoundaryTag {
     }
 
     fn free(&mut self, block: Allocation) {
-        self.work += 1;
-        if self.corruption.is_some() {
-            return;
-        }
-        if let Some(size) = self.live_size(block.start) {
-            self.release(block.start, size);
+        if self.layout.guard {
+            self.free_in::<true>(block);
+        } else {
+            self.free_in::<false>(block);
         }
     }
 
