@@ -784,7 +784,7 @@ impl BoundaryTag {
         self.arena.word(index)
     }
 
-    #[inline(always)]
+    #[cfg(test)]
     fn set_raw(&mut self, index: usize, value: u64) {
         self.arena.set_word(index, value);
     }
@@ -801,7 +801,7 @@ impl BoundaryTag {
         }
     }
 
-    #[inline(always)]
+    #[cfg(test)]
     fn store(&mut self, addr: Addr, value: u64) {
         if addr < self.top {
             self.set_raw(PROLOGUE + addr as usize, value);
@@ -919,9 +919,9 @@ impl BoundaryTag {
 
     /// The header of the block at `start` (16-aligned): its size (checked) and status word.
     #[inline(always)]
-    fn header<const G: bool>(&mut self, start: Addr) -> Option<(Bytes, u64)> {
+    fn header<const G: bool, const W: bool>(&mut self, start: Addr) -> Option<(Bytes, u64)> {
         let l = Layout::of::<G>();
-        if G && self.written {
+        if G && W {
             let (first, second) = self.tag_pair(start);
             if first != GUARD_MAGIC {
                 return self.damaged(start, start, CorruptionKind::GuardOverwritten);
@@ -943,8 +943,8 @@ impl BoundaryTag {
     /// Check the footer of the block `[start, start + size)`, whose header said `size` and
     /// `status`.
     #[inline(always)]
-    fn footer<const G: bool>(&mut self, start: Addr, size: Bytes, status: u64) -> Option<()> {
-        if !self.written {
+    fn footer<const G: bool, const W: bool>(&mut self, start: Addr, size: Bytes, status: u64) -> Option<()> {
+        if !W {
             return Some(());
         }
         let end = start + size;
@@ -967,10 +967,10 @@ impl BoundaryTag {
     /// The block ending at `end` (> 0), found through its footer: `(start, size, status)`.
     /// Its header is read (and checked against the footer) only if the footer says it is free.
     #[inline(always)]
-    fn block_below<const G: bool>(&mut self, end: Addr) -> Option<(Addr, Bytes, u64)> {
+    fn block_below<const G: bool, const W: bool>(&mut self, end: Addr) -> Option<(Addr, Bytes, u64)> {
         let l = Layout::of::<G>();
         let at = end.wrapping_sub(8);
-        let footer = if G && self.written {
+        let footer = if G && W {
             let (magic, footer) = self.tag_pair(end.wrapping_sub(16));
             if magic != GUARD_MAGIC {
                 let at = end.wrapping_sub(16);
@@ -985,8 +985,8 @@ impl BoundaryTag {
             return self.damaged(at, end, CorruptionKind::BadSize { size: footer });
         }
         let start = end - size;
-        if status == FREE && self.written {
-            let (header, header_status) = self.header::<G>(start)?;
+        if status == FREE && W {
+            let (header, header_status) = self.header::<G, W>(start)?;
             if header != size || header_status != FREE {
                 let kind = CorruptionKind::TagMismatch { header, footer: size };
                 return self.damaged(at, start, kind);
@@ -998,11 +998,11 @@ impl BoundaryTag {
     /// The free block a link (or list head) of `class` points to, and its size. `at` is where
     /// the link is stored and `owner` the block holding it.
     #[inline(always)]
-    fn linked<const G: bool>(&mut self, link: Addr, at: Addr, owner: Addr, class: usize) -> Option<Bytes> {
+    fn linked<const G: bool, const W: bool>(&mut self, link: Addr, at: Addr, owner: Addr, class: usize) -> Option<Bytes> {
         if link >= self.top || link % ALIGN != 0 {
             return self.damaged(at, owner, CorruptionKind::BrokenLink { link });
         }
-        let (size, status) = self.header::<G>(link)?;
+        let (size, status) = self.header::<G, W>(link)?;
         if status != FREE || class_of(size) != class {
             return self.damaged(at, owner, CorruptionKind::BrokenLink { link });
         }
@@ -1011,7 +1011,7 @@ impl BoundaryTag {
 
     /// Write the tags of the block `[start, start + size)`.
     #[inline(always)]
-    fn set_tags<const G: bool>(&mut self, start: Addr, size: Bytes, status: u64) {
+    fn set_tags<const G: bool, const W: bool>(&mut self, start: Addr, size: Bytes, status: u64) {
         let l = Layout::of::<G>();
         let end = start + size;
         if G {
@@ -1027,10 +1027,10 @@ impl BoundaryTag {
 
     /// Make `[start, start + size)` a free block at the head of its class list.
     #[inline(always)]
-    fn insert<const G: bool>(&mut self, start: Addr, size: Bytes) {
+    fn insert<const G: bool, const W: bool>(&mut self, start: Addr, size: Bytes) {
         let l = Layout::of::<G>();
         self.work += 1;
-        self.set_tags::<G>(start, size, FREE);
+        self.set_tags::<G, W>(start, size, FREE);
         let class = class_of(size);
         let head = self.head(class);
         self.set_tag_pair(l.next_at(start), head, NIL);
@@ -1049,14 +1049,14 @@ impl BoundaryTag {
     /// Take the free block `[block, block + size)` out of its list. Both links, and their
     /// links back, are checked before anything changes.
     #[inline(always)]
-    fn unlink<const G: bool>(&mut self, block: Addr, size: Bytes) -> Option<()> {
+    fn unlink<const G: bool, const W: bool>(&mut self, block: Addr, size: Bytes) -> Option<()> {
         let l = Layout::of::<G>();
         self.work += 1;
         let class = class_of(size);
         let next_at = l.next_at(block);
         let (next, prev) = self.tag_pair(next_at);
-        if self.written {
-            self.check_links::<G>(block, class, next, prev)?;
+        if W {
+            self.check_links::<G, W>(block, class, next, prev)?;
         }
         if prev == NIL {
             self.set_head(class, next);
@@ -1078,11 +1078,11 @@ impl BoundaryTag {
     /// a free block of that class linking back to it, and a block without `prev` heads its
     /// list.
     #[inline(never)]
-    fn check_links<const G: bool>(&mut self, block: Addr, class: usize, next: Addr, prev: Addr) -> Option<()> {
+    fn check_links<const G: bool, const W: bool>(&mut self, block: Addr, class: usize, next: Addr, prev: Addr) -> Option<()> {
         let l = Layout::of::<G>();
         let (next_at, prev_at) = (l.next_at(block), l.prev_at(block));
         if next != NIL {
-            self.linked::<G>(next, next_at, block, class)?;
+            self.linked::<G, W>(next, next_at, block, class)?;
             let back = self.tag(l.prev_at(next));
             if back != block {
                 let kind = CorruptionKind::BrokenLink { link: back };
@@ -1090,7 +1090,7 @@ impl BoundaryTag {
             }
         }
         if prev != NIL {
-            self.linked::<G>(prev, prev_at, block, class)?;
+            self.linked::<G, W>(prev, prev_at, block, class)?;
             let back = self.tag(l.next_at(prev));
             if back != block {
                 let kind = CorruptionKind::BrokenLink { link: back };
@@ -1105,7 +1105,7 @@ impl BoundaryTag {
     /// Policy rules 1 and 2: a free block of at least `want` bytes, `(start, size)`. The outer
     /// `None` means damage was found.
     #[inline(always)]
-    fn find_fit<const G: bool>(&mut self, want: Bytes) -> Option<Option<(Addr, Bytes)>> {
+    fn find_fit<const G: bool, const W: bool>(&mut self, want: Bytes) -> Option<Option<(Addr, Bytes)>> {
         let class = class_of(want);
         let mut link = self.head(class);
         let (mut at, mut owner) = (link, link);
@@ -1115,7 +1115,7 @@ impl BoundaryTag {
             if seen >= self.free_blocks {
                 return self.damaged(at, owner, CorruptionKind::BrokenLink { link });
             }
-            let size = self.linked::<G>(link, at, owner, class)?;
+            let size = self.linked::<G, W>(link, at, owner, class)?;
             if size >= want {
                 return Some(Some((link, size)));
             }
@@ -1127,7 +1127,7 @@ impl BoundaryTag {
         match self.nonempty_from(class + 1) {
             Some(larger) => {
                 let head = self.head(larger);
-                let size = self.linked::<G>(head, head, head, larger)?;
+                let size = self.linked::<G, W>(head, head, head, larger)?;
                 Some(Some((head, size)))
             }
             None => Some(None),
@@ -1137,7 +1137,7 @@ impl BoundaryTag {
     /// The leading gap that puts the payload of a block starting at `base + gap` on `align`:
     /// the smallest that is 0 or at least a smallest block.
     #[inline(always)]
-    fn lead_gap<const G: bool>(&self, base: Addr, align: Bytes) -> Bytes {
+    fn lead_gap<const G: bool, const W: bool>(&self, base: Addr, align: Bytes) -> Bytes {
         if align <= ALIGN {
             return 0;
         }
@@ -1152,27 +1152,27 @@ impl BoundaryTag {
 
     /// Carve a used block of `size` bytes, payload on `align`, from the low end of the free
     /// block `[start, start + len)`, which must hold it after the leading gap.
-    fn take<const G: bool>(&mut self, start: Addr, len: Bytes, size: Bytes, align: Bytes) -> Option<Allocation> {
-        self.footer::<G>(start, len, FREE)?;
-        self.unlink::<G>(start, len)?;
-        let gap = self.lead_gap::<G>(start, align);
+    fn take<const G: bool, const W: bool>(&mut self, start: Addr, len: Bytes, size: Bytes, align: Bytes) -> Option<Allocation> {
+        self.footer::<G, W>(start, len, FREE)?;
+        self.unlink::<G, W>(start, len)?;
+        let gap = self.lead_gap::<G, W>(start, align);
         if gap > 0 {
-            self.insert::<G>(start, gap);
+            self.insert::<G, W>(start, gap);
         }
         let block = start + gap;
         let rest = len - gap - size;
         let size = if rest >= Layout::of::<G>().min_block {
-            self.insert::<G>(block + size, rest);
+            self.insert::<G, W>(block + size, rest);
             size
         } else {
             size + rest
         };
-        Some(self.mark_used::<G>(block, size))
+        Some(self.mark_used::<G, W>(block, size))
     }
 
     #[inline(always)]
-    fn mark_used<const G: bool>(&mut self, block: Addr, size: Bytes) -> Allocation {
-        self.set_tags::<G>(block, size, USED);
+    fn mark_used<const G: bool, const W: bool>(&mut self, block: Addr, size: Bytes) -> Allocation {
+        self.set_tags::<G, W>(block, size, USED);
         Allocation { start: block, size, payload: block + Layout::of::<G>().header }
     }
 
@@ -1185,114 +1185,114 @@ impl BoundaryTag {
 
     /// The free block ending at `top`, if the highest block is free.
     #[inline(always)]
-    fn free_at_top<const G: bool>(&mut self) -> Option<Option<(Addr, Bytes)>> {
+    fn free_at_top<const G: bool, const W: bool>(&mut self) -> Option<Option<(Addr, Bytes)>> {
         if self.top == 0 {
             return Some(None);
         }
-        let (start, size, status) = self.block_below::<G>(self.top)?;
+        let (start, size, status) = self.block_below::<G, W>(self.top)?;
         Some((status == FREE).then_some((start, size)))
     }
 
     /// Place a block of `size` bytes, payload on `align`, by the policy. `None` at the limits
     /// (nothing changed) or on damage.
     #[inline(always)]
-    fn place<const G: bool>(&mut self, size: Bytes, align: Bytes) -> Option<Allocation> {
+    fn place<const G: bool, const W: bool>(&mut self, size: Bytes, align: Bytes) -> Option<Allocation> {
         let l = Layout::of::<G>();
         let want = if align <= ALIGN { size } else { size + l.min_block + align - ALIGN };
         if want <= self.top {
-            if let Some((start, len)) = self.find_fit::<G>(want)? {
-                return self.take::<G>(start, len, size, align);
+            if let Some((start, len)) = self.find_fit::<G, W>(want)? {
+                return self.take::<G, W>(start, len, size, align);
             }
         }
-        let highest = self.free_at_top::<G>()?;
+        let highest = self.free_at_top::<G, W>()?;
         let base = highest.map_or(self.top, |(start, _)| start);
-        let gap = self.lead_gap::<G>(base, align);
+        let gap = self.lead_gap::<G, W>(base, align);
         let end = base + gap + size;
         if let Some((start, len)) = highest.filter(|_| end <= self.top) {
-            return self.take::<G>(start, len, size, align);
+            return self.take::<G, W>(start, len, size, align);
         }
         if end > ARENA_LIMIT || !self.params.may_grow_to(end) {
             return None;
         }
         if let Some((start, len)) = highest {
-            self.footer::<G>(start, len, FREE)?;
-            self.unlink::<G>(start, len)?;
+            self.footer::<G, W>(start, len, FREE)?;
+            self.unlink::<G, W>(start, len)?;
         }
         self.reserve(end);
         self.top = end;
         if gap > 0 {
-            self.insert::<G>(base, gap);
+            self.insert::<G, W>(base, gap);
         }
-        Some(self.mark_used::<G>(base + gap, size))
+        Some(self.mark_used::<G, W>(base + gap, size))
     }
 
     /// Give `[start, start + size)` back, merging with free neighbours if coalescing is on.
     #[inline(always)]
-    fn release<const G: bool>(&mut self, mut start: Addr, mut size: Bytes) -> Option<()> {
+    fn release<const G: bool, const W: bool>(&mut self, mut start: Addr, mut size: Bytes) -> Option<()> {
         if self.params.coalesce {
-            let below = if start > 0 { Some(self.block_below::<G>(start)?) } else { None };
+            let below = if start > 0 { Some(self.block_below::<G, W>(start)?) } else { None };
             let end = start + size;
-            let above = self.free_above::<G>(end)?;
+            let above = self.free_above::<G, W>(end)?;
             if let Some((below, len, FREE)) = below {
-                self.unlink::<G>(below, len)?;
+                self.unlink::<G, W>(below, len)?;
                 (start, size) = (below, size + len);
             }
             if let Some(len) = above {
-                self.unlink::<G>(end, len)?;
+                self.unlink::<G, W>(end, len)?;
                 size += len;
             }
         }
-        self.insert::<G>(start, size);
+        self.insert::<G, W>(start, size);
         Some(())
     }
 
     /// The size of the free block starting at `end`, if the block there is free (its tags
     /// checked); `Some(None)` when it is in use or `end` is `top`; `None` when it is damaged.
     #[inline(always)]
-    fn free_above<const G: bool>(&mut self, end: Addr) -> Option<Option<Bytes>> {
+    fn free_above<const G: bool, const W: bool>(&mut self, end: Addr) -> Option<Option<Bytes>> {
         if end >= self.top {
             return Some(None);
         }
-        let (len, status) = self.header::<G>(end)?;
+        let (len, status) = self.header::<G, W>(end)?;
         if status != FREE {
             return Some(None);
         }
-        self.footer::<G>(end, len, FREE)?;
+        self.footer::<G, W>(end, len, FREE)?;
         Some(Some(len))
     }
 
     /// The checked size of the live block at `start`.
     #[inline(always)]
-    fn live_size<const G: bool>(&mut self, start: Addr) -> Option<Bytes> {
+    fn live_size<const G: bool, const W: bool>(&mut self, start: Addr) -> Option<Bytes> {
         if start >= self.top {
             return self.damaged(start, start, CorruptionKind::BadSize { size: 0 });
         }
-        let (size, _) = self.header::<G>(start)?;
-        self.footer::<G>(start, size, USED)?;
+        let (size, _) = self.header::<G, W>(start)?;
+        self.footer::<G, W>(start, size, USED)?;
         Some(size)
     }
 
-    /// [`Strategy::allocate`] with the layout `Layout::of::<G>()`.
+    /// [`Strategy::allocate`] for the layout `Layout::of::<G>()`, with the checks of a heap that a write has reached if `W`.
     #[inline(always)]
-    fn allocate_in<const G: bool>(&mut self, req: Request) -> Option<Allocation> {
+    fn allocate_in<const G: bool, const W: bool>(&mut self, req: Request) -> Option<Allocation> {
         self.work += 1;
         if self.corruption.is_some() || req.align > ARENA_LIMIT {
             return None;
         }
         let size = self.block_size(req.size)?;
-        self.place::<G>(size, req.align.max(ALIGN))
+        self.place::<G, W>(size, req.align.max(ALIGN))
     }
 
-    /// [`Strategy::reallocate`] with the layout `Layout::of::<G>()`.
+    /// [`Strategy::reallocate`] for the layout `Layout::of::<G>()`, with the checks of a heap that a write has reached if `W`.
     #[inline(always)]
-    fn reallocate_in<const G: bool>(&mut self, old: Allocation, req: Request) -> Option<Allocation> {
+    fn reallocate_in<const G: bool, const W: bool>(&mut self, old: Allocation, req: Request) -> Option<Allocation> {
         self.work += 1;
         if self.corruption.is_some() {
             return None;
         }
         let new = self.block_size(req.size)?;
         let start = old.start;
-        let size = self.live_size::<G>(start)?;
+        let size = self.live_size::<G, W>(start)?;
         let end = start + size;
         let min_block = Layout::of::<G>().min_block;
         // 1. Shrink in place.
@@ -1300,22 +1300,22 @@ impl BoundaryTag {
             if size - new < min_block {
                 return Some(Allocation { start, size, payload: old.payload });
             }
-            let block = self.mark_used::<G>(start, new);
-            self.release::<G>(start + new, size - new)?;
+            let block = self.mark_used::<G, W>(start, new);
+            self.release::<G, W>(start + new, size - new)?;
             return Some(block);
         }
-        let above = self.free_above::<G>(end)?;
+        let above = self.free_above::<G, W>(end)?;
         // 2. Grow into the free block above.
         if let Some(len) = above.filter(|&len| size + len >= new) {
-            self.unlink::<G>(end, len)?;
+            self.unlink::<G, W>(end, len)?;
             let rest = size + len - new;
             let size = if rest >= min_block {
-                self.insert::<G>(start + new, rest);
+                self.insert::<G, W>(start + new, rest);
                 new
             } else {
                 size + len
             };
-            return Some(self.mark_used::<G>(start, size));
+            return Some(self.mark_used::<G, W>(start, size));
         }
         // 3. Grow in place past `top`.
         if end == self.top || above.is_some_and(|len| end + len == self.top) {
@@ -1324,46 +1324,49 @@ impl BoundaryTag {
                 return None;
             }
             if let Some(len) = above {
-                self.unlink::<G>(end, len)?;
+                self.unlink::<G, W>(end, len)?;
             }
             self.reserve(new_top);
             self.top = new_top;
-            return Some(self.mark_used::<G>(start, new));
+            return Some(self.mark_used::<G, W>(start, new));
         }
         // 4. Move.
-        let block = self.place::<G>(new, ALIGN)?;
-        self.release::<G>(start, size);
+        let block = self.place::<G, W>(new, ALIGN)?;
+        self.release::<G, W>(start, size);
         Some(block)
     }
 
-    /// [`Strategy::free`] with the layout `Layout::of::<G>()`.
+    /// [`Strategy::free`] for the layout `Layout::of::<G>()`, with the checks of a heap that a write has reached if `W`.
     #[inline(always)]
-    fn free_in<const G: bool>(&mut self, block: Allocation) {
+    fn free_in<const G: bool, const W: bool>(&mut self, block: Allocation) {
         self.work += 1;
         if self.corruption.is_some() {
             return;
         }
-        if let Some(size) = self.live_size::<G>(block.start) {
-            self.release::<G>(block.start, size);
+        if let Some(size) = self.live_size::<G, W>(block.start) {
+            self.release::<G, W>(block.start, size);
         }
     }
 }
 
 impl Strategy for BoundaryTag {
-    // Each call runs code made for its layout (`--guard` or not), so tag offsets are constants.
+    // Each call runs code made for its layout (`--guard` or not) and for whether a write has
+    // reached the arena yet (checks made or skipped), so tag offsets and checks are constants.
     fn allocate(&mut self, req: Request) -> Option<Allocation> {
-        if self.layout.guard {
-            self.allocate_in::<true>(req)
-        } else {
-            self.allocate_in::<false>(req)
+        match (self.layout.guard, self.written) {
+            (false, false) => self.allocate_in::<false, false>(req),
+            (false, true) => self.allocate_in::<false, true>(req),
+            (true, false) => self.allocate_in::<true, false>(req),
+            (true, true) => self.allocate_in::<true, true>(req),
         }
     }
 
     fn reallocate(&mut self, old: Allocation, req: Request) -> Option<Allocation> {
-        if self.layout.guard {
-            self.reallocate_in::<true>(old, req)
-        } else {
-            self.reallocate_in::<false>(old, req)
+        match (self.layout.guard, self.written) {
+            (false, false) => self.reallocate_in::<false, false>(old, req),
+            (false, true) => self.reallocate_in::<false, true>(old, req),
+            (true, false) => self.reallocate_in::<true, false>(old, req),
+            (true, true) => self.reallocate_in::<true, true>(old, req),
         }
     }
 
@@ -1372,10 +1375,11 @@ impl Strategy for BoundaryTag {
     }
 
     fn free(&mut self, block: Allocation) {
-        if self.layout.guard {
-            self.free_in::<true>(block);
-        } else {
-            self.free_in::<false>(block);
+        match (self.layout.guard, self.written) {
+            (false, false) => self.free_in::<false, false>(block),
+            (false, true) => self.free_in::<false, true>(block),
+            (true, false) => self.free_in::<true, false>(block),
+            (true, true) => self.free_in::<true, true>(block),
         }
     }
 
