@@ -152,14 +152,28 @@
 //! Finding the class is a few shifts; the next non-empty class is two bit scans; the own-class
 //! scan looks at 16 blocks at most; free and merge read a constant number of tags. So every
 //! operation is O(1) (plus amortised O(1) arena growth: the page table's capacity doubles, and a
-//! page is zeroed when it is first written). Every tag access is a page-table lookup and a
-//! bounds check. `free_bytes` is a running count; `largest_satisfiable` reads at most 17 blocks.
+//! page is zeroed when it is first written). Every tag and link is a `u64` at an 8-aligned
+//! address, and a page holds words: reading one is a bounds test, a page-table load and a load,
+//! whether the page is committed or not (an absent page's entry points to a shared page of its
+//! blank value); a store also tests the entry's tag bit, and commits an absent page off the hot
+//! path. Two words at a 16-aligned address share one lookup: a header's size and status, a free
+//! block's two links, a guard word and the word above it. The operations are compiled once per
+//! layout (with or without `--guard`) and per safety state (a write has reached the arena or not,
+//! see below), so offsets and checks are constants. `free_bytes` is a running count;
+//! `largest_satisfiable` reads at most 17 blocks.
 //!
 //! # Safety lab
 //! `write` stores [`WRITE_BYTE`] into the arena (dropping bytes at or above `top`), so an overrun
 //! damages the next tags for real. Every tag is checked before it is believed, and the first
 //! damage found is kept in [`Strategy::corruption`]; after that the strategy does nothing
-//! (allocate and realloc return `None`, free is ignored). What each kind means here:
+//! (allocate and realloc return `None`, free is ignored). Until a `write` event first stores a
+//! byte, only this code has written the arena and nothing can be damaged, so the reads that only
+//! confirm a tag it wrote itself are skipped (guard words, a footer against its header, a free
+//! block's neighbours in its list and their links back, the header of a free block found
+//! through its footer); the checks on the values it uses are made always. From the first write
+//! on, every check below is made. Both give the same blocks, work and bytes (a test replays
+//! random streams with the checks on from the start and compares every step). What each kind
+//! means here:
 //! - `GuardOverwritten` (`--guard` only): a magic word of a header or footer is not
 //!   [`GUARD_MAGIC`]. Checked on every tag read: the block freed or reallocated, both neighbours
 //!   read for merging or growth, and every block taken from or walked in a list.
@@ -943,7 +957,12 @@ impl BoundaryTag {
     /// Check the footer of the block `[start, start + size)`, whose header said `size` and
     /// `status`.
     #[inline(always)]
-    fn footer<const G: bool, const W: bool>(&mut self, start: Addr, size: Bytes, status: u64) -> Option<()> {
+    fn footer<const G: bool, const W: bool>(
+        &mut self,
+        start: Addr,
+        size: Bytes,
+        status: u64,
+    ) -> Option<()> {
         if !W {
             return Some(());
         }
@@ -967,7 +986,10 @@ impl BoundaryTag {
     /// The block ending at `end` (> 0), found through its footer: `(start, size, status)`.
     /// Its header is read (and checked against the footer) only if the footer says it is free.
     #[inline(always)]
-    fn block_below<const G: bool, const W: bool>(&mut self, end: Addr) -> Option<(Addr, Bytes, u64)> {
+    fn block_below<const G: bool, const W: bool>(
+        &mut self,
+        end: Addr,
+    ) -> Option<(Addr, Bytes, u64)> {
         let l = Layout::of::<G>();
         let at = end.wrapping_sub(8);
         let footer = if G && W {
@@ -998,7 +1020,13 @@ impl BoundaryTag {
     /// The free block a link (or list head) of `class` points to, and its size. `at` is where
     /// the link is stored and `owner` the block holding it.
     #[inline(always)]
-    fn linked<const G: bool, const W: bool>(&mut self, link: Addr, at: Addr, owner: Addr, class: usize) -> Option<Bytes> {
+    fn linked<const G: bool, const W: bool>(
+        &mut self,
+        link: Addr,
+        at: Addr,
+        owner: Addr,
+        class: usize,
+    ) -> Option<Bytes> {
         if link >= self.top || link % ALIGN != 0 {
             return self.damaged(at, owner, CorruptionKind::BrokenLink { link });
         }
@@ -1078,7 +1106,13 @@ impl BoundaryTag {
     /// a free block of that class linking back to it, and a block without `prev` heads its
     /// list.
     #[inline(never)]
-    fn check_links<const G: bool, const W: bool>(&mut self, block: Addr, class: usize, next: Addr, prev: Addr) -> Option<()> {
+    fn check_links<const G: bool, const W: bool>(
+        &mut self,
+        block: Addr,
+        class: usize,
+        next: Addr,
+        prev: Addr,
+    ) -> Option<()> {
         let l = Layout::of::<G>();
         let (next_at, prev_at) = (l.next_at(block), l.prev_at(block));
         if next != NIL {
@@ -1105,7 +1139,10 @@ impl BoundaryTag {
     /// Policy rules 1 and 2: a free block of at least `want` bytes, `(start, size)`. The outer
     /// `None` means damage was found.
     #[inline(always)]
-    fn find_fit<const G: bool, const W: bool>(&mut self, want: Bytes) -> Option<Option<(Addr, Bytes)>> {
+    fn find_fit<const G: bool, const W: bool>(
+        &mut self,
+        want: Bytes,
+    ) -> Option<Option<(Addr, Bytes)>> {
         let class = class_of(want);
         let mut link = self.head(class);
         let (mut at, mut owner) = (link, link);
@@ -1152,7 +1189,13 @@ impl BoundaryTag {
 
     /// Carve a used block of `size` bytes, payload on `align`, from the low end of the free
     /// block `[start, start + len)`, which must hold it after the leading gap.
-    fn take<const G: bool, const W: bool>(&mut self, start: Addr, len: Bytes, size: Bytes, align: Bytes) -> Option<Allocation> {
+    fn take<const G: bool, const W: bool>(
+        &mut self,
+        start: Addr,
+        len: Bytes,
+        size: Bytes,
+        align: Bytes,
+    ) -> Option<Allocation> {
         self.footer::<G, W>(start, len, FREE)?;
         self.unlink::<G, W>(start, len)?;
         let gap = self.lead_gap::<G, W>(start, align);
@@ -1196,7 +1239,11 @@ impl BoundaryTag {
     /// Place a block of `size` bytes, payload on `align`, by the policy. `None` at the limits
     /// (nothing changed) or on damage.
     #[inline(always)]
-    fn place<const G: bool, const W: bool>(&mut self, size: Bytes, align: Bytes) -> Option<Allocation> {
+    fn place<const G: bool, const W: bool>(
+        &mut self,
+        size: Bytes,
+        align: Bytes,
+    ) -> Option<Allocation> {
         let l = Layout::of::<G>();
         let want = if align <= ALIGN { size } else { size + l.min_block + align - ALIGN };
         if want <= self.top {
@@ -1228,7 +1275,11 @@ impl BoundaryTag {
 
     /// Give `[start, start + size)` back, merging with free neighbours if coalescing is on.
     #[inline(always)]
-    fn release<const G: bool, const W: bool>(&mut self, mut start: Addr, mut size: Bytes) -> Option<()> {
+    fn release<const G: bool, const W: bool>(
+        &mut self,
+        mut start: Addr,
+        mut size: Bytes,
+    ) -> Option<()> {
         if self.params.coalesce {
             let below = if start > 0 { Some(self.block_below::<G, W>(start)?) } else { None };
             let end = start + size;
@@ -1285,7 +1336,11 @@ impl BoundaryTag {
 
     /// [`Strategy::reallocate`] for the layout `Layout::of::<G>()`, with the checks of a heap that a write has reached if `W`.
     #[inline(always)]
-    fn reallocate_in<const G: bool, const W: bool>(&mut self, old: Allocation, req: Request) -> Option<Allocation> {
+    fn reallocate_in<const G: bool, const W: bool>(
+        &mut self,
+        old: Allocation,
+        req: Request,
+    ) -> Option<Allocation> {
         self.work += 1;
         if self.corruption.is_some() {
             return None;
