@@ -220,6 +220,9 @@ impl Inner {
     }
 }
 
+/// A free block as `(addr, size)`.
+pub type Block = (Addr, Bytes);
+
 /// A position in a [`FreeTree`]: the path from the root down to a slot of a leaf. The slot
 /// holds a block, or (from [`FreeTree::seek`]) it may be the gap after a leaf's last block.
 #[derive(Clone, Copy, Debug)]
@@ -453,7 +456,7 @@ impl FreeTree {
     /// one before it and the one at or after it. O(1) when both are in the gap's leaf, else
     /// O(log n).
     #[inline]
-    pub fn around(&self, gap: &Cursor) -> (Option<(Addr, Bytes)>, Option<(Addr, Bytes)>) {
+    pub fn around(&self, gap: &Cursor) -> (Option<Block>, Option<Block>) {
         let h = self.height;
         let leaf = &self.leaves[gap.nodes[h] as usize];
         let slot = gap.slots[h] as usize;
