@@ -57,7 +57,8 @@
 //! the largest block below each child. It answers first fit, next fit (first fit among the
 //! blocks ending above the rover), the neighbours to merge with and the highest free block,
 //! each in O(log n) in free blocks, and a search returns a cursor that the following resize,
-//! removal or insertion reuses instead of searching again. Worst fit is first fit for the size of
+//! removal or insertion reuses instead of searching again (a free reads both neighbours from
+//! the one search, and moves its cursor only to a neighbour it merges with). Worst fit is first fit for the size of
 //! the largest block (known in O(1)). Best fit also keeps a size index (`by_size`: a lazy
 //! min-heap of addresses per size, and a `BTreeSet` for large sizes) and then finds the chosen
 //! block in the tree by its address. So every operation costs O(log n);
@@ -101,6 +102,7 @@
 //! the merged free block whole (3) and 2 frees (3 each).
 
 mod by_size;
+mod lanes;
 mod tree;
 
 #[cfg(test)]
@@ -256,33 +258,35 @@ impl FreeList {
     /// O(log n).
     fn release(&mut self, addr: Addr, size: Bytes) {
         self.count_search();
-        let gap = self.free.seek(addr);
+        let mut at = self.free.seek(addr);
         if !self.params.coalesce {
-            self.insert_free(gap, addr, size);
+            self.insert_free(&at, addr, size);
             return;
         }
-        let below = self.free.before(gap).filter(|at| {
-            let (start, len) = self.free.get(at);
-            start + len == addr
-        });
-        let above = self.free.at_or_after(gap).filter(|at| self.free.get(at).0 == addr + size);
+        // The neighbours by value first: the cursor moves only to a block that merges.
+        let (below, above) = self.free.around(&at);
+        let below = below.filter(|&(start, len)| start + len == addr);
+        let above = above.filter(|&(start, _)| start == addr + size);
         match (below, above) {
-            (Some(b), Some(a)) => {
-                let (start, len) = self.free.get(&b);
-                let (_, above_len) = self.free.get(&a);
+            (Some((start, len)), Some((_, above_len))) => {
+                let mut a = at;
+                let found = self.free.move_to_block(&mut a) && self.free.move_back(&mut at);
+                debug_assert!(found);
                 // Resizing leaves the tree's shape, and so `a`, intact.
-                self.resize_free(&b, start, len + size + above_len);
+                self.resize_free(&at, start, len + size + above_len);
                 self.remove_free(&a);
             }
-            (Some(b), None) => {
-                let (start, len) = self.free.get(&b);
-                self.resize_free(&b, start, len + size);
+            (Some((start, len)), None) => {
+                let found = self.free.move_back(&mut at);
+                debug_assert!(found);
+                self.resize_free(&at, start, len + size);
             }
-            (None, Some(a)) => {
-                let (_, len) = self.free.get(&a);
-                self.resize_free(&a, addr, size + len);
+            (None, Some((_, len))) => {
+                let found = self.free.move_to_block(&mut at);
+                debug_assert!(found);
+                self.resize_free(&at, addr, size + len);
             }
-            (None, None) => self.insert_free(gap, addr, size),
+            (None, None) => self.insert_free(&at, addr, size),
         }
     }
 
@@ -300,7 +304,7 @@ impl FreeList {
     // step with the tree. Each invalidates every cursor, except that a resize keeps them.
 
     /// Add a free block at `gap`, which is `self.free.seek(addr)`.
-    fn insert_free(&mut self, gap: Cursor, addr: Addr, size: Bytes) {
+    fn insert_free(&mut self, gap: &Cursor, addr: Addr, size: Bytes) {
         self.work += 1;
         self.free_bytes += size;
         self.free.insert_at(gap, addr, size);

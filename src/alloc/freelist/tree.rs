@@ -7,8 +7,14 @@
 //! in two `Vec` arenas linked by `u32` indices, and removed nodes' slots are reused, so after
 //! warm-up no operation allocates. With 16-way nodes a tree of 50 000 blocks is 4 or 5 levels
 //! deep, and a search reads one or two cache lines per level (the treap this replaced was about
-//! 40 levels deep, with a likely cache miss at each). Searches within a node are binary by
-//! address and linear by size; 16 turned out faster than 32 either way (measured).
+//! 40 levels deep, with a likely cache miss at each). 16 turned out faster than 32 (measured).
+//!
+//! Searches within a node look at all 16 slots with no branch on the data (`lanes.rs`): unused
+//! slots hold sentinels (address `Addr::MAX`, size and max 0), so finding a key's slot is a count
+//! of the lanes below it, a node's max is a max over all lanes, and the first slot that fits is
+//! a mask and `trailing_zeros`. On a CPU with AVX2 that is four 4-lane compares per node, and
+//! [`FreeTree::seek`] and the first-fit descent are compiled a second time with AVX2 enabled so
+//! that the vector code is inlined into them; elsewhere a scalar version gives the same answers.
 //!
 //! The maxes steer every size search: first fit goes down the leftmost child whose max is
 //! large enough, and next fit climbs from the rover's leaf to the first subtree to the right
@@ -25,29 +31,40 @@
 //! neighbour, or merges with it if both fit in three quarters of a node, so a node just merged
 //! does not split on the next insert. The tree is therefore about log4(n) levels deep at most.
 //!
+//! Maxes are recomputed only where they can change: shrinking or removing a block that is
+//! below its leaf's recorded max changes no max at all.
+//!
 //! Costs (n = free blocks, B = the node capacities, 16): every search, insert, remove and
 //! resize is O(B log n) (in practice a few levels of one or two cache lines each);
 //! [`FreeTree::largest`] and [`FreeTree::get`] are O(1); a step to the next or previous block is
 //! O(log n), and O(1) amortized over a walk.
 
+#[cfg(target_arch = "x86_64")]
+use super::lanes::Avx2;
+use super::lanes::{Lanes, Scalar, Search, LANES};
 use crate::alloc::model::{Addr, Bytes};
 
 /// The most blocks a leaf holds.
-pub const LEAF_CAP: usize = 16;
+pub const LEAF_CAP: usize = LANES;
 /// The most children an inner node has.
-pub const INNER_CAP: usize = 16;
+pub const INNER_CAP: usize = LANES;
 /// The fewest blocks in a leaf other than the root.
 const LEAF_MIN: usize = LEAF_CAP / 4;
 /// The fewest children of an inner node other than the root (which has at least 2).
 const INNER_MIN: usize = INNER_CAP / 4;
-/// The deepest path a cursor can hold. Every node but the root has at least `INNER_MIN` (4)
-/// children, so this allows about 4^22 leaves: more than the arenas' `u32` indices can name.
-const MAX_DEPTH: usize = 24;
+/// The deepest path a cursor can hold. The root has at least 2 children and every other inner
+/// node at least `INNER_MIN` (4), so a tree of height `h` has at least `2 * 4^(h - 1)` leaves:
+/// height 16 (17 nodes on a path) already needs 2^31, and the arenas' `u32` indices name at most
+/// 2^32, so height 17 cannot be reached.
+const MAX_DEPTH: usize = 17;
 
 // Slots are `u8`s, and a quarter of a node must leave room to borrow and merge.
 const _: () = assert!(LEAF_CAP >= 8 && INNER_CAP >= 8 && LEAF_CAP <= 255 && INNER_CAP <= 255);
 
 /// Up to `LEAF_CAP` blocks, sorted by address.
+///
+/// Slots from `len` on hold sentinels, `Addr::MAX` and size 0, so that the searches of
+/// [`Lanes`] can look at every slot: no block starts at or above `Addr::MAX` and none fits in 0.
 #[derive(Clone, Debug)]
 struct Leaf {
     len: usize,
@@ -56,6 +73,8 @@ struct Leaf {
 }
 
 /// Up to `INNER_CAP` children of one level, in address order.
+///
+/// Slots from `len` on hold sentinels, as in [`Leaf`]: key `Addr::MAX` and max 0.
 #[derive(Clone, Debug)]
 struct Inner {
     len: usize,
@@ -68,17 +87,17 @@ struct Inner {
 }
 
 impl Leaf {
-    const EMPTY: Leaf = Leaf { len: 0, addrs: [0; LEAF_CAP], sizes: [0; LEAF_CAP] };
+    const EMPTY: Leaf = Leaf { len: 0, addrs: [Addr::MAX; LEAF_CAP], sizes: [0; LEAF_CAP] };
 
     #[inline]
-    fn max(&self) -> Bytes {
-        max_of(&self.sizes, self.len)
+    fn max(&self, lanes: Lanes) -> Bytes {
+        lanes.max(&self.sizes)
     }
 
-    /// The first slot whose block starts at or above `addr` (`len` if none).
-    #[inline]
-    fn lower_bound(&self, addr: Addr) -> usize {
-        self.addrs[..self.len].partition_point(|&a| a < addr)
+    /// Put sentinels in the slots from `len` on.
+    fn seal(&mut self) {
+        self.addrs[self.len..].fill(Addr::MAX);
+        self.sizes[self.len..].fill(0);
     }
 
     fn insert(&mut self, slot: usize, addr: Addr, size: Bytes) {
@@ -94,6 +113,8 @@ impl Leaf {
         self.addrs.copy_within(slot + 1..self.len, slot);
         self.sizes.copy_within(slot + 1..self.len, slot);
         self.len -= 1;
+        self.addrs[self.len] = Addr::MAX;
+        self.sizes[self.len] = 0;
     }
 
     /// Move this leaf's blocks from `from` on to the end of `other`.
@@ -103,6 +124,7 @@ impl Leaf {
         other.sizes[other.len..other.len + n].copy_from_slice(&self.sizes[from..self.len]);
         other.len += n;
         self.len = from;
+        self.seal();
     }
 
     /// Move this leaf's first `n` blocks to the end of `other`.
@@ -117,6 +139,7 @@ impl Leaf {
         self.addrs.copy_within(n..self.len, 0);
         self.sizes.copy_within(n..self.len, 0);
         self.len -= n;
+        self.seal();
     }
 
     /// Make room for `n` blocks at the front.
@@ -128,18 +151,22 @@ impl Leaf {
 }
 
 impl Inner {
-    const EMPTY: Inner =
-        Inner { len: 0, keys: [0; INNER_CAP], maxes: [0; INNER_CAP], children: [0; INNER_CAP] };
+    const EMPTY: Inner = Inner {
+        len: 0,
+        keys: [Addr::MAX; INNER_CAP],
+        maxes: [0; INNER_CAP],
+        children: [0; INNER_CAP],
+    };
 
     #[inline]
-    fn max(&self) -> Bytes {
-        max_of(&self.maxes, self.len)
+    fn max(&self, lanes: Lanes) -> Bytes {
+        lanes.max(&self.maxes)
     }
 
-    /// The child whose key range holds `key`: the number of separators at or below it.
-    #[inline]
-    fn child_for(&self, key: Addr) -> usize {
-        self.keys[1..self.len].partition_point(|&k| k <= key)
+    /// Put sentinels in the slots from `len` on.
+    fn seal(&mut self) {
+        self.keys[self.len..].fill(Addr::MAX);
+        self.maxes[self.len..].fill(0);
     }
 
     fn insert(&mut self, slot: usize, key: Addr, max: Bytes, child: u32) {
@@ -158,6 +185,8 @@ impl Inner {
         self.maxes.copy_within(slot + 1..self.len, slot);
         self.children.copy_within(slot + 1..self.len, slot);
         self.len -= 1;
+        self.keys[self.len] = Addr::MAX;
+        self.maxes[self.len] = 0;
     }
 
     fn move_tail(&mut self, from: usize, other: &mut Inner) {
@@ -167,6 +196,7 @@ impl Inner {
         other.children[at..at + n].copy_from_slice(&self.children[from..self.len]);
         other.len += n;
         self.len = from;
+        self.seal();
     }
 
     fn move_head(&mut self, n: usize, other: &mut Inner) {
@@ -179,6 +209,7 @@ impl Inner {
         self.maxes.copy_within(n..self.len, 0);
         self.children.copy_within(n..self.len, 0);
         self.len -= n;
+        self.seal();
     }
 
     fn open_head(&mut self, n: usize) {
@@ -188,6 +219,9 @@ impl Inner {
         self.len += n;
     }
 }
+
+/// A free block as `(addr, size)`.
+pub type Block = (Addr, Bytes);
 
 /// A position in a [`FreeTree`]: the path from the root down to a slot of a leaf. The slot
 /// holds a block, or (from [`FreeTree::seek`]) it may be the gap after a leaf's last block.
@@ -224,6 +258,8 @@ pub struct FreeTree {
     len: usize,
     /// The largest block size, 0 if there are none.
     largest: Bytes,
+    /// How nodes are searched (AVX2 or scalar, same answers).
+    lanes: Lanes,
 }
 
 impl Default for FreeTree {
@@ -243,10 +279,18 @@ impl FreeTree {
             height: 0,
             len: 0,
             largest: 0,
+            lanes: Lanes::detect(),
         }
     }
 
+    /// A tree that searches its nodes with `lanes` (for tests of both implementations).
+    #[cfg(test)]
+    pub fn with_lanes(lanes: Lanes) -> FreeTree {
+        FreeTree { lanes, ..FreeTree::new() }
+    }
+
     /// Number of free blocks. O(1).
+    #[inline]
     pub fn len(&self) -> usize {
         self.len
     }
@@ -255,13 +299,14 @@ impl FreeTree {
         self.len == 0
     }
 
-    /// The size of the largest block, 0 if there is none. O(1).
-    #[inline]
     /// Levels below the root: a search visits `height() + 1` nodes. O(1).
+    #[inline]
     pub fn height(&self) -> usize {
         self.height
     }
 
+    /// The size of the largest block, 0 if there is none. O(1).
+    #[inline]
     pub fn largest(&self) -> Bytes {
         self.largest
     }
@@ -305,33 +350,65 @@ impl FreeTree {
     /// The gap where a block starting at `addr` goes: before the first block starting at or
     /// above `addr`. Its slot may be one past a leaf's last block. O(B log n).
     pub fn seek(&self, addr: Addr) -> Cursor {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(fast) = self.lanes.avx2() {
+            // SAFETY: an `Avx2` value exists only if the CPU has AVX2 and POPCNT.
+            return unsafe { self.seek_avx2(fast, addr) };
+        }
+        self.seek_with(Scalar, addr)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,popcnt")]
+    fn seek_avx2(&self, fast: Avx2, addr: Addr) -> Cursor {
+        self.seek_with(fast, addr)
+    }
+
+    #[inline(always)]
+    fn seek_with<S: Search>(&self, search: S, addr: Addr) -> Cursor {
         let mut at = Cursor::ROOT;
         let mut x = self.root;
         for depth in 0..self.height {
             let node = &self.inners[x as usize];
-            let i = node.child_for(addr);
+            // The child whose key range holds `addr`: the number of separators at or below it.
+            let i = search.count_at_most_past_first(&node.keys, addr);
             at.nodes[depth] = x;
             at.slots[depth] = i as u8;
             x = node.children[i];
         }
-        let slot = self.leaves[x as usize].lower_bound(addr);
+        // The first slot whose block starts at or above `addr` (`len` if none).
+        let slot = search.count_below(&self.leaves[x as usize].addrs, addr);
         at.nodes[self.height] = x;
         at.slots[self.height] = slot as u8;
         at
     }
 
     /// The block at `at`, or if `at` is a gap at the end of a leaf, the next block. O(log n).
+    #[inline]
     pub fn at_or_after(&self, mut at: Cursor) -> Option<Cursor> {
+        self.move_to_block(&mut at).then_some(at)
+    }
+
+    /// The block before the block or gap `at`. O(log n).
+    #[inline]
+    pub fn before(&self, mut at: Cursor) -> Option<Cursor> {
+        self.move_back(&mut at).then_some(at)
+    }
+
+    /// Move `at` as [`FreeTree::at_or_after`] does, in place; `false` (and `at` unchanged) if
+    /// there is no such block. O(1) inside a leaf, else O(log n).
+    #[inline]
+    pub fn move_to_block(&self, at: &mut Cursor) -> bool {
         let h = self.height;
         if (at.slots[h] as usize) < self.leaves[at.nodes[h] as usize].len {
-            return Some(at);
+            return true;
         }
         // Climb to the lowest ancestor with a child to the right of the path, go one right,
         // then down the left edge.
         let mut depth = h;
         loop {
             if depth == 0 {
-                return None;
+                return false;
             }
             depth -= 1;
             let slot = at.slots[depth] as usize;
@@ -344,20 +421,22 @@ impl FreeTree {
             at.nodes[d] = self.inners[at.nodes[d - 1] as usize].children[at.slots[d - 1] as usize];
             at.slots[d] = 0;
         }
-        Some(at)
+        true
     }
 
-    /// The block before the block or gap `at`. O(log n).
-    pub fn before(&self, mut at: Cursor) -> Option<Cursor> {
+    /// Move `at` as [`FreeTree::before`] does, in place; `false` (and `at` unchanged) if there
+    /// is no such block. O(1) inside a leaf, else O(log n).
+    #[inline]
+    pub fn move_back(&self, at: &mut Cursor) -> bool {
         let h = self.height;
         if at.slots[h] > 0 {
             at.slots[h] -= 1;
-            return Some(at);
+            return true;
         }
         let mut depth = h;
         loop {
             if depth == 0 {
-                return None;
+                return false;
             }
             depth -= 1;
             if at.slots[depth] > 0 {
@@ -370,7 +449,28 @@ impl FreeTree {
             at.nodes[d] = child;
             at.slots[d] = (self.node_len(child, d) - 1) as u8;
         }
-        Some(at)
+        true
+    }
+
+    /// `(addr, size)` of the blocks either side of the gap `gap` (from [`FreeTree::seek`]): the
+    /// one before it and the one at or after it. O(1) when both are in the gap's leaf, else
+    /// O(log n).
+    #[inline]
+    pub fn around(&self, gap: &Cursor) -> (Option<Block>, Option<Block>) {
+        let h = self.height;
+        let leaf = &self.leaves[gap.nodes[h] as usize];
+        let slot = gap.slots[h] as usize;
+        let below = if slot > 0 {
+            Some((leaf.addrs[slot - 1], leaf.sizes[slot - 1]))
+        } else {
+            self.before(*gap).map(|at| self.get(&at))
+        };
+        let above = if slot < leaf.len {
+            Some((leaf.addrs[slot], leaf.sizes[slot]))
+        } else {
+            self.at_or_after(*gap).map(|at| self.get(&at))
+        };
+        (below, above)
     }
 
     /// The block after the block `at`. O(log n).
@@ -409,16 +509,16 @@ impl FreeTree {
 
     /// Add a block. The caller keeps blocks disjoint. O(B log n).
     pub fn insert(&mut self, addr: Addr, size: Bytes) {
-        self.insert_at(self.seek(addr), addr, size);
+        self.insert_at(&self.seek(addr), addr, size);
     }
 
     /// Add a block at `gap`, which must be `self.seek(addr)` with no change to the tree since.
     /// The caller keeps blocks disjoint. O(B log n).
-    pub fn insert_at(&mut self, gap: Cursor, addr: Addr, size: Bytes) {
+    pub fn insert_at(&mut self, gap: &Cursor, addr: Addr, size: Bytes) {
         let h = self.height;
         self.len += 1;
         // The new block raises the max of every subtree on its path.
-        self.raise_maxes(&gap, size);
+        self.raise_maxes(gap, size);
         let (x, slot) = (gap.nodes[h], gap.slots[h] as usize);
         if self.leaves[x as usize].len < LEAF_CAP {
             self.leaves[x as usize].insert(slot, addr, size);
@@ -435,7 +535,7 @@ impl FreeTree {
             right_leaf.insert(slot - half, addr, size);
         }
         let separator = right_leaf.addrs[0];
-        self.add_sibling(&gap, h, separator, right);
+        self.add_sibling(gap, h, separator, right);
     }
 
     /// Change the block at `at` in place. The caller guarantees the block keeps its place in
@@ -469,16 +569,34 @@ impl FreeTree {
         }
         if size > old_size {
             self.raise_maxes(at, size);
-        } else if size < old_size {
+        } else if size < old_size && old_size == self.recorded_max(at) {
+            // Only the leaf's largest block shrinking can change a max.
             self.refresh_maxes(at, h);
+        }
+    }
+
+    /// The largest block size in the leaf of `at` as its parent records it (for the root leaf,
+    /// `largest`). O(1).
+    #[inline]
+    fn recorded_max(&self, at: &Cursor) -> Bytes {
+        match self.height {
+            0 => self.largest,
+            h => self.inners[at.nodes[h - 1] as usize].maxes[at.slots[h - 1] as usize],
         }
     }
 
     /// Remove the block at `at`. O(B log n).
     pub fn remove(&mut self, at: &Cursor) {
         let h = self.height;
-        self.leaves[at.nodes[h] as usize].remove(at.slots[h] as usize);
+        let leaf = &mut self.leaves[at.nodes[h] as usize];
+        let size = leaf.sizes[at.slots[h] as usize];
+        leaf.remove(at.slots[h] as usize);
         self.len -= 1;
+        let still_full_enough = h == 0 || leaf.len >= LEAF_MIN;
+        // A block below its leaf's max leaves every max as it was.
+        if still_full_enough && size < self.recorded_max(at) {
+            return;
+        }
         self.shrink_upward(at);
     }
 
@@ -495,10 +613,33 @@ impl FreeTree {
     /// From node `x` at `depth`, which holds a block with `size >= need`, go down to the
     /// leftmost such block, writing the path into `at`.
     #[inline]
-    fn descend_to_fit(&self, at: &mut Cursor, mut depth: usize, mut x: u32, need: Bytes) {
+    fn descend_to_fit(&self, at: &mut Cursor, depth: usize, x: u32, need: Bytes) {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(fast) = self.lanes.avx2() {
+            // SAFETY: an `Avx2` value exists only if the CPU has AVX2 and POPCNT.
+            return unsafe { self.descend_avx2(fast, at, depth, x, need) };
+        }
+        self.descend_with(Scalar, at, depth, x, need)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,popcnt")]
+    fn descend_avx2(&self, fast: Avx2, at: &mut Cursor, depth: usize, x: u32, need: Bytes) {
+        self.descend_with(fast, at, depth, x, need)
+    }
+
+    #[inline(always)]
+    fn descend_with<S: Search>(
+        &self,
+        search: S,
+        at: &mut Cursor,
+        mut depth: usize,
+        mut x: u32,
+        need: Bytes,
+    ) {
         while depth < self.height {
             let node = &self.inners[x as usize];
-            let i = first_at_least(&node.maxes, 0, node.len, need);
+            let i = search.first_at_least(&node.maxes, 0, node.len, need);
             let i = i.expect("a subtree's max is exact");
             at.nodes[depth] = x;
             at.slots[depth] = i as u8;
@@ -506,7 +647,7 @@ impl FreeTree {
             depth += 1;
         }
         let leaf = &self.leaves[x as usize];
-        let slot = first_at_least(&leaf.sizes, 0, leaf.len, need);
+        let slot = search.first_at_least(&leaf.sizes, 0, leaf.len, need);
         at.nodes[depth] = x;
         at.slots[depth] = slot.expect("a leaf's max is exact") as u8;
     }
@@ -516,7 +657,7 @@ impl FreeTree {
         let h = self.height;
         let leaf = &self.leaves[at.nodes[h] as usize];
         let from = at.slots[h] as usize;
-        if let Some(slot) = first_at_least(&leaf.sizes, from, leaf.len, need) {
+        if let Some(slot) = self.lanes.first_at_least(&leaf.sizes, from, leaf.len, need) {
             at.slots[h] = slot as u8;
             return Some(at);
         }
@@ -524,7 +665,7 @@ impl FreeTree {
         for depth in (0..h).rev() {
             let node = &self.inners[at.nodes[depth] as usize];
             let from = at.slots[depth] as usize + 1;
-            if let Some(i) = first_at_least(&node.maxes, from, node.len, need) {
+            if let Some(i) = self.lanes.first_at_least(&node.maxes, from, node.len, need) {
                 at.slots[depth] = i as u8;
                 self.descend_to_fit(&mut at, depth + 1, node.children[i], need);
                 return Some(at);
@@ -543,9 +684,9 @@ impl FreeTree {
 
     fn node_max(&self, x: u32, depth: usize) -> Bytes {
         if depth == self.height {
-            self.leaves[x as usize].max()
+            self.leaves[x as usize].max(self.lanes)
         } else {
-            self.inners[x as usize].max()
+            self.inners[x as usize].max(self.lanes)
         }
     }
 
@@ -572,7 +713,7 @@ impl FreeTree {
                 return;
             }
             node.maxes[slot] = max;
-            max = node.max();
+            max = node.max(self.lanes);
         }
         self.largest = max;
     }
@@ -675,6 +816,7 @@ impl FreeTree {
                 r.addrs[..n].copy_from_slice(&l.addrs[keep..l.len]);
                 r.sizes[..n].copy_from_slice(&l.sizes[keep..l.len]);
                 l.len = keep;
+                l.seal();
             }
             new_separator = r.addrs[0];
         } else {
@@ -695,6 +837,7 @@ impl FreeTree {
                 r.maxes[..n].copy_from_slice(&l.maxes[keep..l.len]);
                 r.children[..n].copy_from_slice(&l.children[keep..l.len]);
                 l.len = keep;
+                l.seal();
             }
             new_separator = r.keys[0];
         }
@@ -716,7 +859,9 @@ impl FreeTree {
 
     fn new_leaf(&mut self) -> u32 {
         if let Some(x) = self.vacant_leaves.pop() {
-            self.leaves[x as usize].len = 0;
+            let leaf = &mut self.leaves[x as usize];
+            leaf.len = 0;
+            leaf.seal();
             return x;
         }
         self.leaves.push(Leaf::EMPTY);
@@ -725,7 +870,9 @@ impl FreeTree {
 
     fn new_inner(&mut self) -> u32 {
         if let Some(x) = self.vacant_inners.pop() {
-            self.inners[x as usize].len = 0;
+            let node = &mut self.inners[x as usize];
+            node.len = 0;
+            node.seal();
             return x;
         }
         self.inners.push(Inner::EMPTY);
@@ -780,8 +927,10 @@ impl FreeTree {
             assert!(is_root || leaf.len >= LEAF_MIN, "leaf {x} underfull: {}", leaf.len);
             let addrs = &leaf.addrs[..leaf.len];
             assert!(addrs.windows(2).all(|w| w[0] < w[1]), "leaf {x} out of order");
+            assert!(leaf.addrs[leaf.len..].iter().all(|&a| a == Addr::MAX), "leaf {x} unsealed");
+            assert!(leaf.sizes[leaf.len..].iter().all(|&s| s == 0), "leaf {x} unsealed");
             assert!(addrs.iter().all(|&a| in_range(a)), "leaf {x} outside its separators");
-            return (leaf.max(), leaf.len);
+            return (leaf.sizes[..leaf.len].iter().copied().max().unwrap_or(0), leaf.len);
         }
         assert!(!std::mem::replace(&mut seen_inners[x as usize], true), "inner {x} reused");
         let node = &self.inners[x as usize];
@@ -789,6 +938,8 @@ impl FreeTree {
         assert!(node.len >= if is_root { 2 } else { INNER_MIN }, "inner {x} underfull");
         let keys = &node.keys[1..node.len];
         assert!(keys.windows(2).all(|w| w[0] < w[1]), "keys of {x} out of order");
+        assert!(node.keys[node.len..].iter().all(|&k| k == Addr::MAX), "inner {x} unsealed");
+        assert!(node.maxes[node.len..].iter().all(|&m| m == 0), "inner {x} unsealed");
         assert!(keys.iter().all(|&k| in_range(k)), "keys of {x} outside its separators");
         let (mut max, mut count) = (0, 0);
         for i in 0..node.len {
@@ -803,18 +954,6 @@ impl FreeTree {
         }
         (max, count)
     }
-}
-
-/// The largest of `values[..len]`, 0 if `len == 0`.
-#[inline]
-fn max_of(values: &[Bytes], len: usize) -> Bytes {
-    values[..len].iter().copied().max().unwrap_or(0)
-}
-
-/// The first index in `from..len` with `values[i] >= need`.
-#[inline]
-fn first_at_least(values: &[Bytes], from: usize, len: usize, need: Bytes) -> Option<usize> {
-    values[from.min(len)..len].iter().position(|&v| v >= need).map(|i| from + i)
 }
 
 fn index(i: usize) -> u32 {
@@ -970,6 +1109,15 @@ mod tests {
 
     #[test]
     fn random_inserts_removes_and_resizes_match_a_btreemap() {
+        random_changes_match_a_btreemap(FreeTree::new());
+    }
+
+    #[test]
+    fn the_scalar_node_searches_run_the_same_random_changes_correctly() {
+        random_changes_match_a_btreemap(FreeTree::with_lanes(Lanes::SCALAR));
+    }
+
+    fn random_changes_match_a_btreemap(mut tree: FreeTree) {
         let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
         let mut next = move || {
             seed ^= seed << 13;
@@ -977,7 +1125,6 @@ mod tests {
             seed ^= seed << 17;
             seed
         };
-        let mut tree = FreeTree::new();
         // Blocks live in slots of 1024 bytes: slot `k` holds at most one block, inside it.
         let mut model: BTreeMap<Addr, Bytes> = BTreeMap::new();
         for step in 0..30_000 {
