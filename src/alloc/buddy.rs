@@ -90,7 +90,8 @@
 use super::model::{
     Addr, Allocation, Bytes, Params, Request, Strategy, StrategyEntry, ADDRESS_LIMIT, ALIGN,
 };
-use std::collections::BTreeSet;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 
 pub const ENTRY: StrategyEntry = StrategyEntry {
     name: "buddy",
@@ -105,16 +106,267 @@ const MAX_ORDER: u32 = ADDRESS_LIMIT.trailing_zeros();
 /// Orders of the free sets (0..=63, so every `u64` bit of [`Buddy::nonempty`] has a set).
 const ORDERS: usize = 64;
 
-/// The buddy allocator.
+/// The free blocks of each order, as the policy asks about them. Every method answers exactly
+/// as one ordered set of addresses per order would; [`FreeIndex`] is the fast mechanism (the
+/// tests also run a plain `BTreeSet` per order and compare every step).
+pub trait FreeSets {
+    fn empty() -> Self;
+    /// Record a free block of `order` at `addr`. No free block starts at `addr`.
+    fn insert(&mut self, addr: Addr, order: u32);
+    /// Remove the free block of `order` at `addr` if there is one; whether there was.
+    fn remove(&mut self, addr: Addr, order: u32) -> bool;
+    /// Whether a free block of `order` starts at `addr`.
+    fn contains(&self, addr: Addr, order: u32) -> bool;
+    /// Remove and return the lowest-addressed free block of `order`, which must have one.
+    fn take_lowest(&mut self, order: u32) -> Addr;
+    /// Whether no free block has `order`.
+    fn is_empty(&self, order: u32) -> bool;
+    /// Every free block as `(address, order)`, in no particular order.
+    fn blocks(&self) -> Vec<(Addr, u32)>;
+}
+
+/// Start address -> order, for every free block (free blocks are disjoint, so at most one starts
+/// at an address). Open addressing: Fibonacci hashing, linear probing, backward-shift removal,
+/// at most half full. O(1) expected per operation.
+#[derive(Clone, Debug)]
+struct OrderMap {
+    /// `addr << 8 | order`, or [`OrderMap::EMPTY`]: no block has order 0, so no entry is 0.
+    /// Addresses are below `2^47`, so the shift loses nothing.
+    slots: Vec<u64>,
+    len: usize,
+    /// `64 - log2(slots.len())`.
+    shift: u32,
+}
+
+impl OrderMap {
+    const EMPTY: u64 = 0;
+    const MIN_SLOTS: usize = 16;
+    /// `2^64 / phi`.
+    const FIB: u64 = 0x9E37_79B9_7F4A_7C15;
+
+    fn with_slots(n: usize) -> OrderMap {
+        OrderMap { slots: vec![OrderMap::EMPTY; n], len: 0, shift: u64::BITS - n.trailing_zeros() }
+    }
+
+    #[inline]
+    fn mask(&self) -> usize {
+        self.slots.len() - 1
+    }
+
+    #[inline]
+    fn home(&self, addr: Addr) -> usize {
+        // Addresses are multiples of 16: drop the zero bits before multiplying.
+        ((addr >> 4).wrapping_mul(OrderMap::FIB) >> self.shift) as usize
+    }
+
+    /// The slot holding `addr`, or the empty slot ending its probe run.
+    #[inline]
+    fn find(&self, addr: Addr) -> usize {
+        let mask = self.mask();
+        let mut i = self.home(addr);
+        loop {
+            let slot = self.slots[i];
+            if slot == OrderMap::EMPTY || slot >> 8 == addr {
+                return i;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// The order of the free block at `addr`, if one starts there.
+    #[inline]
+    fn order(&self, addr: Addr) -> Option<u32> {
+        let slot = self.slots[self.find(addr)];
+        (slot != OrderMap::EMPTY).then_some((slot & 0xff) as u32)
+    }
+
+    fn insert(&mut self, addr: Addr, order: u32) {
+        debug_assert!(order > 0 && order < 64 && addr < 1 << 56);
+        if 2 * (self.len + 1) > self.slots.len() {
+            self.grow();
+        }
+        let i = self.find(addr);
+        debug_assert_eq!(self.slots[i], OrderMap::EMPTY, "a free block already starts at {addr}");
+        self.slots[i] = addr << 8 | u64::from(order);
+        self.len += 1;
+    }
+
+    #[cold]
+    fn grow(&mut self) {
+        self.rehash(2 * self.slots.len());
+    }
+
+    /// Give the map a table of `n` slots (a power of two, more than twice `len`).
+    fn rehash(&mut self, n: usize) {
+        let mut table = OrderMap::with_slots(n);
+        for &slot in self.slots.iter().filter(|&&s| s != OrderMap::EMPTY) {
+            let i = table.find(slot >> 8);
+            table.slots[i] = slot;
+        }
+        table.len = self.len;
+        *self = table;
+    }
+
+    /// Shrink the table to at most 8 slots per entry (and at least [`OrderMap::MIN_SLOTS`]), so
+    /// that walking it costs O(len).
+    fn fit(&mut self) {
+        let n = (4 * self.len).next_power_of_two().max(OrderMap::MIN_SLOTS);
+        if self.slots.len() > 2 * n {
+            self.rehash(n);
+        }
+    }
+
+    /// Remove the entry `addr -> order` if it is there; whether it was.
+    #[inline]
+    fn remove(&mut self, addr: Addr, order: u32) -> bool {
+        let mut hole = self.find(addr);
+        if self.slots[hole] != addr << 8 | u64::from(order) {
+            return false;
+        }
+        // Move back every later entry of the run whose probe path passes the hole.
+        let mask = self.mask();
+        let mut j = hole;
+        loop {
+            j = (j + 1) & mask;
+            let slot = self.slots[j];
+            if slot == OrderMap::EMPTY {
+                break;
+            }
+            if j.wrapping_sub(self.home(slot >> 8)) & mask >= j.wrapping_sub(hole) & mask {
+                self.slots[hole] = slot;
+                hole = j;
+            }
+        }
+        self.slots[hole] = OrderMap::EMPTY;
+        self.len -= 1;
+        true
+    }
+
+    fn entries(&self) -> impl Iterator<Item = (Addr, u32)> + '_ {
+        self.slots.iter().filter(|&&s| s != OrderMap::EMPTY).map(|&s| (s >> 8, (s & 0xff) as u32))
+    }
+}
+
+/// The fast [`FreeSets`]: an [`OrderMap`] of every free block answers "is there a free block of
+/// order `k` at `a`" and removes one in O(1); a min-heap of addresses per order answers "the
+/// lowest". The heaps are lazy: removing a block through the map leaves its heap entry in place,
+/// and [`FreeIndex::take_lowest`] drops the stale entries it pops (an entry of heap `k` is stale
+/// exactly when the map does not say a free block of order `k` starts at its address). Stale
+/// entries are bounded by rebuilding every heap from the map when an insert leaves the heaps
+/// holding more than twice as many entries as there are free blocks, plus 64: O(n) (the map is
+/// shrunk to fit first) once per at least n + 64 inserts.
+#[derive(Clone, Debug)]
+pub struct FreeIndex {
+    map: OrderMap,
+    /// `heaps[k]`: the address of every free block of order `k`, at least once, and stale ones.
+    heaps: [BinaryHeap<Reverse<Addr>>; ORDERS],
+    /// `counts[k]`: the number of free blocks of order `k`.
+    counts: [usize; ORDERS],
+    /// Entries in all heaps, stale ones included.
+    entries: usize,
+}
+
+impl FreeIndex {
+    /// Rebuild the heaps from the map once stale entries outnumber the free blocks (plus 64).
+    fn tidy(&mut self) {
+        if self.entries <= 2 * self.map.len + 64 {
+            return;
+        }
+        self.rebuild();
+    }
+
+    /// O(n) in the free blocks: the map is first shrunk to fit them.
+    #[cold]
+    fn rebuild(&mut self) {
+        self.map.fit();
+        let mut vecs: Vec<Vec<Reverse<Addr>>> = self
+            .heaps
+            .iter_mut()
+            .map(|heap| {
+                let mut vec = std::mem::take(heap).into_vec();
+                vec.clear();
+                vec
+            })
+            .collect();
+        for (addr, order) in self.map.entries() {
+            vecs[order as usize].push(Reverse(addr));
+        }
+        for (heap, vec) in self.heaps.iter_mut().zip(vecs) {
+            *heap = BinaryHeap::from(vec);
+        }
+        self.entries = self.map.len;
+    }
+}
+
+impl FreeSets for FreeIndex {
+    fn empty() -> FreeIndex {
+        FreeIndex {
+            map: OrderMap::with_slots(OrderMap::MIN_SLOTS),
+            heaps: std::array::from_fn(|_| BinaryHeap::new()),
+            counts: [0; ORDERS],
+            entries: 0,
+        }
+    }
+
+    #[inline]
+    fn insert(&mut self, addr: Addr, order: u32) {
+        let k = order as usize % ORDERS;
+        self.map.insert(addr, order);
+        self.heaps[k].push(Reverse(addr));
+        self.counts[k] += 1;
+        self.entries += 1;
+        self.tidy();
+    }
+
+    #[inline]
+    fn remove(&mut self, addr: Addr, order: u32) -> bool {
+        let removed = self.map.remove(addr, order);
+        if removed {
+            self.counts[order as usize % ORDERS] -= 1;
+        }
+        removed
+    }
+
+    #[inline]
+    fn contains(&self, addr: Addr, order: u32) -> bool {
+        self.map.order(addr) == Some(order)
+    }
+
+    #[inline]
+    fn take_lowest(&mut self, order: u32) -> Addr {
+        let k = order as usize % ORDERS;
+        debug_assert!(self.counts[k] > 0);
+        loop {
+            let Reverse(addr) = self.heaps[k].pop().expect("a free block has an entry");
+            self.entries -= 1;
+            if self.map.remove(addr, order) {
+                self.counts[k] -= 1;
+                return addr;
+            }
+        }
+    }
+
+    #[inline]
+    fn is_empty(&self, order: u32) -> bool {
+        self.counts[order as usize % ORDERS] == 0
+    }
+
+    fn blocks(&self) -> Vec<(Addr, u32)> {
+        self.map.entries().collect()
+    }
+}
+
+/// The buddy allocator. `S` is the mechanism that holds the free blocks; the default
+/// [`FreeIndex`] is the only one outside the tests.
 #[derive(Debug)]
-pub struct Buddy {
+pub struct Buddy<S = FreeIndex> {
     params: Params,
     /// 0 or a power of two: `[0, top)` is one buddy block.
     top: Bytes,
-    /// `free[k]`: addresses of the free blocks of order `k`. Every address is a multiple of
-    /// `2^k`; free blocks are disjoint and lie in `[0, top)`; no block's buddy is free.
-    free: Vec<BTreeSet<Addr>>,
-    /// Bit `k` is set exactly when `free[k]` is not empty.
+    /// The free blocks by order. Every address of order `k` is a multiple of `2^k`; free blocks
+    /// are disjoint and lie in `[0, top)`; no block's buddy is free.
+    free: S,
+    /// Bit `k` is set exactly when a free block has order `k`.
     nonempty: u64,
     /// Sum of the sizes of the free blocks: `top - live bytes`.
     free_bytes: Bytes,
@@ -124,14 +376,13 @@ pub struct Buddy {
 
 impl Buddy {
     pub fn new(params: Params) -> Buddy {
-        Buddy {
-            params,
-            top: 0,
-            free: vec![BTreeSet::new(); ORDERS],
-            nonempty: 0,
-            free_bytes: 0,
-            work: 0,
-        }
+        Buddy::with_sets(params)
+    }
+}
+
+impl<S: FreeSets> Buddy<S> {
+    fn with_sets(params: Params) -> Buddy<S> {
+        Buddy { params, top: 0, free: S::empty(), nonempty: 0, free_bytes: 0, work: 0 }
     }
 
     /// The order of the block serving `req`, or `None` if that block would be too large.
@@ -146,7 +397,7 @@ impl Buddy {
     fn insert_free(&mut self, addr: Addr, order: u32) {
         debug_assert_eq!(addr % (1 << order), 0);
         self.work += 1;
-        self.free[order as usize].insert(addr);
+        self.free.insert(addr, order);
         self.nonempty |= 1 << order;
         self.free_bytes += 1 << order;
     }
@@ -154,14 +405,10 @@ impl Buddy {
     /// Remove the free block of `order` at `addr`; false (and nothing changes) if there is none.
     fn remove_free(&mut self, addr: Addr, order: u32) -> bool {
         self.work += 1;
-        if self.nonempty >> order & 1 == 0 {
+        if self.nonempty >> order & 1 == 0 || !self.free.remove(addr, order) {
             return false;
         }
-        let set = &mut self.free[order as usize];
-        if !set.remove(&addr) {
-            return false;
-        }
-        if set.is_empty() {
+        if self.free.is_empty(order) {
             self.nonempty &= !(1 << order);
         }
         self.free_bytes -= 1 << order;
@@ -171,9 +418,8 @@ impl Buddy {
     /// Take the lowest-addressed free block of `order` (which must have one).
     fn take_lowest(&mut self, order: u32) -> Addr {
         self.work += 1;
-        let set = &mut self.free[order as usize];
-        let addr = set.pop_first().expect("the nonempty bitmap is exact");
-        if set.is_empty() {
+        let addr = self.free.take_lowest(order);
+        if self.free.is_empty(order) {
             self.nonempty &= !(1 << order);
         }
         self.free_bytes -= 1 << order;
@@ -259,7 +505,7 @@ impl Buddy {
     }
 }
 
-impl Strategy for Buddy {
+impl<S: FreeSets + Send + 'static> Strategy for Buddy<S> {
     fn allocate(&mut self, req: Request) -> Option<Allocation> {
         self.work += 1;
         let k = self.order_of(req)?;
@@ -283,7 +529,7 @@ impl Strategy for Buddy {
             return Some(Allocation::at(start, 1 << new));
         }
         let in_place = (old_order..new).all(|order| {
-            start % (2 << order) == 0 && self.free[order as usize].contains(&(start + (1 << order)))
+            start % (2 << order) == 0 && self.free.contains(start + (1 << order), order)
         });
         self.work += u64::from(new - old_order);
         if in_place {
@@ -326,15 +572,45 @@ mod tests {
     use super::*;
     use crate::alloc::model::limits;
     use proptest::prelude::*;
+    use std::collections::BTreeSet;
 
-    impl Buddy {
+    impl<S: FreeSets> Buddy<S> {
         /// Every free block as `(address, size)`, by address.
         fn free_blocks(&self) -> Vec<(Addr, Bytes)> {
-            let mut blocks: Vec<_> = (0..ORDERS)
-                .flat_map(|k| self.free[k].iter().map(move |&a| (a, 1u64 << k)))
-                .collect();
+            let mut blocks: Vec<_> =
+                self.free.blocks().into_iter().map(|(a, k)| (a, 1u64 << k)).collect();
             blocks.sort_unstable();
             blocks
+        }
+    }
+
+    /// The plain mechanism the fast one must agree with: one ordered set per order.
+    #[derive(Debug)]
+    struct OrderedSets(Vec<BTreeSet<Addr>>);
+
+    impl FreeSets for OrderedSets {
+        fn empty() -> OrderedSets {
+            OrderedSets(vec![BTreeSet::new(); ORDERS])
+        }
+        fn insert(&mut self, addr: Addr, order: u32) {
+            assert!(self.0[order as usize].insert(addr));
+        }
+        fn remove(&mut self, addr: Addr, order: u32) -> bool {
+            self.0[order as usize].remove(&addr)
+        }
+        fn contains(&self, addr: Addr, order: u32) -> bool {
+            self.0[order as usize].contains(&addr)
+        }
+        fn take_lowest(&mut self, order: u32) -> Addr {
+            self.0[order as usize].pop_first().unwrap()
+        }
+        fn is_empty(&self, order: u32) -> bool {
+            self.0[order as usize].is_empty()
+        }
+        fn blocks(&self) -> Vec<(Addr, u32)> {
+            (0..ORDERS as u32)
+                .flat_map(|k| self.0[k as usize].iter().map(move |&a| (a, k)))
+                .collect()
         }
     }
 
@@ -644,7 +920,146 @@ mod tests {
         assert_eq!(heap.free_bytes(), free.iter().map(|b| b.1).sum::<u64>());
         assert_eq!(heap.largest_satisfiable(), free.iter().map(|b| b.1).max().unwrap_or(0));
         for k in 0..ORDERS {
-            assert_eq!(heap.nonempty >> k & 1 == 1, !heap.free[k].is_empty());
+            assert_eq!(heap.nonempty >> k & 1 == 1, !heap.free.is_empty(k as u32));
+        }
+    }
+
+    /// Check the fast index against itself: counts, the bound on stale entries, and an entry in
+    /// its heap for every free block.
+    fn check_index(index: &FreeIndex) {
+        let blocks = index.blocks();
+        assert_eq!(blocks.len(), index.map.len);
+        for k in 0..ORDERS {
+            assert_eq!(index.counts[k], blocks.iter().filter(|b| b.1 as usize == k).count());
+        }
+        let entries: BTreeSet<(u32, Addr)> = (0..ORDERS as u32)
+            .flat_map(|k| index.heaps[k as usize].iter().map(move |e| (k, e.0)))
+            .collect();
+        for &(addr, order) in &blocks {
+            assert!(entries.contains(&(order, addr)), "{addr} not in heap {order}");
+        }
+        assert_eq!(index.entries, index.heaps.iter().map(BinaryHeap::len).sum::<usize>());
+    }
+
+    #[test]
+    fn the_index_drops_stale_entries_and_rebuilds_when_they_outnumber_the_free_blocks() {
+        let mut index = FreeIndex::empty();
+        // 200 blocks of order 4 removed through the map leave 200 stale heap entries...
+        for i in 0..200 {
+            index.insert(i * 32, 4);
+        }
+        for i in 0..200 {
+            assert!(index.remove(i * 32, 4));
+            assert!(!index.remove(i * 32, 4), "removed twice");
+        }
+        assert!(index.is_empty(4));
+        assert_eq!(index.entries, 200);
+        // ...until an insert finds more than 2 * 1 + 64 entries and rebuilds from the map.
+        index.insert(6400, 4);
+        assert_eq!(index.entries, 1);
+        check_index(&index);
+        // A stale entry below a live one is skipped: the lowest *free* block is returned.
+        index.insert(16, 4);
+        index.insert(48, 4);
+        assert!(index.remove(16, 4));
+        assert!(!index.contains(16, 4) && index.contains(48, 4) && !index.contains(48, 5));
+        assert_eq!(index.take_lowest(4), 48);
+        assert_eq!(index.take_lowest(4), 6400);
+        assert!(index.is_empty(4));
+        check_index(&index);
+    }
+
+    #[test]
+    fn the_order_map_keeps_every_entry_through_growth_and_backward_shift_removal() {
+        let mut map = OrderMap::with_slots(OrderMap::MIN_SLOTS);
+        // Addresses a multiple of 2^20 apart collide often in a small table.
+        let addrs: Vec<Addr> = (0..1000).map(|i| (i * 7919 % 1000) << 20).collect();
+        for &a in &addrs {
+            map.insert(a, 20);
+        }
+        for (i, &a) in addrs.iter().enumerate() {
+            if i % 3 == 0 {
+                assert!(!map.remove(a, 19), "a wrong order removes nothing");
+                assert!(map.remove(a, 20));
+            }
+        }
+        for (i, &a) in addrs.iter().enumerate() {
+            assert_eq!(map.order(a), (i % 3 != 0).then_some(20), "{a:#x}");
+        }
+        assert_eq!(map.len, addrs.len() - addrs.len().div_ceil(3));
+        assert!(2 * map.len <= map.slots.len());
+    }
+
+    /// A random stream of calls: (kind, size, alignment log2, which live block).
+    fn calls() -> impl proptest::strategy::Strategy<Value = Vec<(u8, u64, u32, u16)>> {
+        proptest::collection::vec(
+            (
+                0u8..10,
+                prop_oneof![4 => 0u64..200, 2 => 0u64..5000, 1 => limits::size(0u64..100_000)],
+                limits::align_log2(4u32..10),
+                any::<u16>(),
+            ),
+            1..1500,
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+        #[test]
+        fn the_fast_index_gives_every_answer_the_ordered_sets_give(
+            ops in calls(),
+            min_size in prop_oneof![Just(16u64), Just(48), Just(256)],
+            heap_limit in prop_oneof![Just(None), Just(Some(1u64 << 16)), Just(Some(1u64 << 20))],
+        ) {
+            let params = Params { min_size, heap_limit, ..Params::default() };
+            let mut fast = Buddy::new(params);
+            let mut plain = Buddy::<OrderedSets>::with_sets(params);
+            let mut live: Vec<Allocation> = Vec::new();
+            for (op, size, align_log2, pick) in ops {
+                let pick = usize::from(pick) % live.len().max(1);
+                match op {
+                    0..=2 => {
+                        let req = Request::new(size);
+                        let placed = fast.allocate(req);
+                        prop_assert_eq!(placed, plain.allocate(req));
+                        live.extend(placed);
+                    }
+                    3 => {
+                        let req = Request { size, align: 1 << align_log2 };
+                        let placed = fast.allocate(req);
+                        prop_assert_eq!(placed, plain.allocate(req));
+                        live.extend(placed);
+                    }
+                    4..=7 if !live.is_empty() => {
+                        let block = live.swap_remove(pick);
+                        fast.free(block);
+                        plain.free(block);
+                    }
+                    8..=9 if !live.is_empty() => {
+                        let req = Request::new(size);
+                        let moved = fast.reallocate(live[pick], req);
+                        prop_assert_eq!(moved, plain.reallocate(live[pick], req));
+                        if let Some(b) = moved {
+                            live[pick] = b;
+                        }
+                    }
+                    _ => {}
+                }
+                prop_assert_eq!(fast.free_blocks(), plain.free_blocks());
+                prop_assert_eq!(
+                    (fast.top(), fast.free_bytes(), fast.largest_satisfiable(), fast.work()),
+                    (plain.top(), plain.free_bytes(), plain.largest_satisfiable(), plain.work())
+                );
+                prop_assert_eq!(fast.nonempty, plain.nonempty);
+                check_index(&fast.free);
+            }
+            for b in live.drain(..) {
+                fast.free(b);
+                plain.free(b);
+            }
+            prop_assert_eq!(fast.free_blocks(), plain.free_blocks());
+            prop_assert_eq!(fast.work(), plain.work());
         }
     }
 
