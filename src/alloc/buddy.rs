@@ -125,27 +125,47 @@ pub trait FreeSets {
     fn blocks(&self) -> Vec<(Addr, u32)>;
 }
 
-/// Start address -> order, for every free block (free blocks are disjoint, so at most one starts
-/// at an address). Open addressing: Fibonacci hashing, linear probing, backward-shift removal,
-/// at most a quarter full, so that most probes end at the first slot. O(1) expected.
+/// The free blocks of one order in one *chunk*, the 64 blocks of that order at addresses
+/// `chunk * 64 * 2^order ..`: a bit per block, bit `i` for the block at `(chunk * 64 + i) << order`.
+/// A block and its buddy are always in the same chunk.
+#[derive(Clone, Copy, Debug)]
+struct ChunkSlot {
+    /// `chunk << 6 | order`.
+    key: u64,
+    /// The free blocks of the chunk; 0 marks an empty slot (a chunk without free blocks has no
+    /// slot).
+    bits: u64,
+}
+
+/// `(order, chunk)` -> the free blocks of that order in that chunk, for every chunk with one.
+/// Open addressing: Fibonacci hashing, linear probing, backward-shift removal, at most a quarter
+/// full, so that most probes end at the first slot. O(1) expected per operation.
 #[derive(Clone, Debug)]
-struct OrderMap {
-    /// `addr << 8 | order`, or [`OrderMap::EMPTY`]: no block has order 0, so no entry is 0.
-    /// Addresses are below `2^47`, so the shift loses nothing.
-    slots: Vec<u64>,
+struct ChunkMap {
+    slots: Vec<ChunkSlot>,
     len: usize,
     /// `64 - log2(slots.len())`.
     shift: u32,
 }
 
-impl OrderMap {
-    const EMPTY: u64 = 0;
+/// The key of the chunk holding the block of `order` at `addr`, and the block's bit in it.
+#[inline]
+fn chunk_of(addr: Addr, order: u32) -> (u64, u64) {
+    let index = addr >> order;
+    ((index >> 6) << 6 | u64::from(order), 1 << (index & 63))
+}
+
+impl ChunkMap {
     const MIN_SLOTS: usize = 16;
     /// `2^64 / phi`.
     const FIB: u64 = 0x9E37_79B9_7F4A_7C15;
 
-    fn with_slots(n: usize) -> OrderMap {
-        OrderMap { slots: vec![OrderMap::EMPTY; n], len: 0, shift: u64::BITS - n.trailing_zeros() }
+    fn with_slots(n: usize) -> ChunkMap {
+        ChunkMap {
+            slots: vec![ChunkSlot { key: 0, bits: 0 }; n],
+            len: 0,
+            shift: u64::BITS - n.trailing_zeros(),
+        }
     }
 
     #[inline]
@@ -154,112 +174,105 @@ impl OrderMap {
     }
 
     #[inline]
-    fn home(&self, addr: Addr) -> usize {
-        // Addresses are multiples of 16: drop the zero bits before multiplying.
-        ((addr >> 4).wrapping_mul(OrderMap::FIB) >> self.shift) as usize
+    fn home(&self, key: u64) -> usize {
+        (key.wrapping_mul(ChunkMap::FIB) >> self.shift) as usize
     }
 
-    /// The slot holding `addr`, or the empty slot ending its probe run.
+    /// The slot holding `key`, or the empty slot ending its probe run.
     #[inline]
-    fn find(&self, addr: Addr) -> usize {
+    fn find(&self, key: u64) -> usize {
         let mask = self.mask();
-        let mut i = self.home(addr);
+        let mut i = self.home(key);
         loop {
             let slot = self.slots[i];
-            if slot == OrderMap::EMPTY || slot >> 8 == addr {
+            if slot.bits == 0 || slot.key == key {
                 return i;
             }
             i = (i + 1) & mask;
         }
     }
 
-    /// The order of the free block at `addr`, if one starts there.
+    /// Make room for one more chunk.
     #[inline]
-    fn order(&self, addr: Addr) -> Option<u32> {
-        let slot = self.slots[self.find(addr)];
-        (slot != OrderMap::EMPTY).then_some((slot & 0xff) as u32)
-    }
-
-    fn insert(&mut self, addr: Addr, order: u32) {
-        debug_assert!(order > 0 && order < 64 && addr < 1 << 56);
+    fn reserve_one(&mut self) {
         if 4 * (self.len + 1) > self.slots.len() {
-            self.grow();
+            self.rehash(2 * self.slots.len());
         }
-        let i = self.find(addr);
-        debug_assert_eq!(self.slots[i], OrderMap::EMPTY, "a free block already starts at {addr}");
-        self.slots[i] = addr << 8 | u64::from(order);
-        self.len += 1;
-    }
-
-    #[cold]
-    fn grow(&mut self) {
-        self.rehash(2 * self.slots.len());
     }
 
     /// Give the map a table of `n` slots (a power of two, more than four times `len`).
+    #[cold]
     fn rehash(&mut self, n: usize) {
-        let mut table = OrderMap::with_slots(n);
-        for &slot in self.slots.iter().filter(|&&s| s != OrderMap::EMPTY) {
-            let i = table.find(slot >> 8);
+        let mut table = ChunkMap::with_slots(n);
+        for &slot in self.slots.iter().filter(|s| s.bits != 0) {
+            let i = table.find(slot.key);
             table.slots[i] = slot;
         }
         table.len = self.len;
         *self = table;
     }
 
-    /// Shrink the table to at most 16 slots per entry (and at least [`OrderMap::MIN_SLOTS`]), so
+    /// Shrink the table to at most 16 slots per chunk (and at least [`ChunkMap::MIN_SLOTS`]), so
     /// that walking it costs O(len).
     fn fit(&mut self) {
-        let n = (8 * self.len).next_power_of_two().max(OrderMap::MIN_SLOTS);
+        let n = (8 * self.len).next_power_of_two().max(ChunkMap::MIN_SLOTS);
         if self.slots.len() > 2 * n {
             self.rehash(n);
         }
     }
 
-    /// Remove the entry `addr -> order` if it is there; whether it was.
+    /// Empty slot `hole`, moving back every later entry of its run whose probe path passes it.
     #[inline]
-    fn remove(&mut self, addr: Addr, order: u32) -> bool {
-        let mut hole = self.find(addr);
-        if self.slots[hole] != addr << 8 | u64::from(order) {
-            return false;
-        }
-        // Move back every later entry of the run whose probe path passes the hole.
+    fn remove_at(&mut self, mut hole: usize) {
         let mask = self.mask();
         let mut j = hole;
         loop {
             j = (j + 1) & mask;
             let slot = self.slots[j];
-            if slot == OrderMap::EMPTY {
+            if slot.bits == 0 {
                 break;
             }
-            if j.wrapping_sub(self.home(slot >> 8)) & mask >= j.wrapping_sub(hole) & mask {
+            if j.wrapping_sub(self.home(slot.key)) & mask >= j.wrapping_sub(hole) & mask {
                 self.slots[hole] = slot;
                 hole = j;
             }
         }
-        self.slots[hole] = OrderMap::EMPTY;
+        self.slots[hole].bits = 0;
         self.len -= 1;
-        true
     }
 
-    fn entries(&self) -> impl Iterator<Item = (Addr, u32)> + '_ {
-        self.slots.iter().filter(|&&s| s != OrderMap::EMPTY).map(|&s| (s >> 8, (s & 0xff) as u32))
+    /// Every free block as `(address, order)`.
+    fn blocks(&self) -> impl Iterator<Item = (Addr, u32)> + '_ {
+        self.slots.iter().filter(|s| s.bits != 0).flat_map(|s| {
+            let order = (s.key & 63) as u32;
+            let base = s.key >> 6 << 6;
+            (0..64u64)
+                .filter(move |i| s.bits >> i & 1 == 1)
+                .map(move |i| ((base | i) << order, order))
+        })
     }
 }
 
-/// The fast [`FreeSets`]: an [`OrderMap`] of every free block answers "is there a free block of
-/// order `k` at `a`" and removes one in O(1); a min-heap of addresses per order answers "the
-/// lowest". The heaps are lazy: removing a block through the map leaves its heap entry in place,
-/// and [`FreeIndex::take_lowest`] drops the stale entries it pops (an entry of heap `k` is stale
-/// exactly when the map does not say a free block of order `k` starts at its address). Stale
-/// entries are bounded by rebuilding every heap from the map when an insert leaves the heaps
-/// holding more than twice as many entries as there are free blocks, plus 64: O(n) (the map is
-/// shrunk to fit first) once per at least n + 64 inserts.
+/// The fast [`FreeSets`]. A [`ChunkMap`] holds a bitmap word per chunk of 64 blocks of one order
+/// that has a free block: "is the block of order `k` at `a` free" is one lookup and a bit test,
+/// and so are inserting and removing one (the buddy a free looks up is in its own chunk). A
+/// min-heap of chunk numbers per order finds the lowest: its least chunk, then the word's lowest
+/// bit. The heaps are touched only when a chunk gains its first free block (push) or
+/// [`FreeIndex::take_lowest`] takes its last (pop), so in a heap whose free blocks cluster they
+/// are rarely touched at all.
+///
+/// The heaps are lazy: a chunk emptied by a removal (a merge, a realloc growing in place) keeps
+/// its heap entry, and `take_lowest` drops the stale entries it finds at the top (an entry of
+/// heap `k` is stale exactly when the map has no word for its chunk at order `k`). Stale entries
+/// are bounded by rebuilding every heap from the map when an insert leaves the heaps holding more
+/// than twice as many entries as there are chunks, plus 64: O(n) (the map is shrunk to fit
+/// first) once per at least n + 64 inserts. Memory: O(chunks with a free block).
 #[derive(Clone, Debug)]
 pub struct FreeIndex {
-    map: OrderMap,
-    /// `heaps[k]`: the address of every free block of order `k`, at least once, and stale ones.
-    heaps: [BinaryHeap<Reverse<Addr>>; ORDERS],
+    map: ChunkMap,
+    /// `heaps[k]`: the number of every chunk with a free block of order `k`, at least once, and
+    /// stale ones.
+    heaps: [BinaryHeap<Reverse<u64>>; ORDERS],
     /// `counts[k]`: the number of free blocks of order `k`.
     counts: [usize; ORDERS],
     /// Entries in all heaps, stale ones included.
@@ -267,19 +280,19 @@ pub struct FreeIndex {
 }
 
 impl FreeIndex {
-    /// Rebuild the heaps from the map once stale entries outnumber the free blocks (plus 64).
+    /// Rebuild the heaps from the map once stale entries outnumber the chunks (plus 64).
+    #[inline]
     fn tidy(&mut self) {
-        if self.entries <= 2 * self.map.len + 64 {
-            return;
+        if self.entries > 2 * self.map.len + 64 {
+            self.rebuild();
         }
-        self.rebuild();
     }
 
-    /// O(n) in the free blocks: the map is first shrunk to fit them.
+    /// O(n) in the chunks: the map is first shrunk to fit them.
     #[cold]
     fn rebuild(&mut self) {
         self.map.fit();
-        let mut vecs: Vec<Vec<Reverse<Addr>>> = self
+        let mut vecs: Vec<Vec<Reverse<u64>>> = self
             .heaps
             .iter_mut()
             .map(|heap| {
@@ -288,8 +301,8 @@ impl FreeIndex {
                 vec
             })
             .collect();
-        for (addr, order) in self.map.entries() {
-            vecs[order as usize].push(Reverse(addr));
+        for slot in self.map.slots.iter().filter(|s| s.bits != 0) {
+            vecs[(slot.key & 63) as usize].push(Reverse(slot.key >> 6));
         }
         for (heap, vec) in self.heaps.iter_mut().zip(vecs) {
             *heap = BinaryHeap::from(vec);
@@ -301,7 +314,7 @@ impl FreeIndex {
 impl FreeSets for FreeIndex {
     fn empty() -> FreeIndex {
         FreeIndex {
-            map: OrderMap::with_slots(OrderMap::MIN_SLOTS),
+            map: ChunkMap::with_slots(ChunkMap::MIN_SLOTS),
             heaps: std::array::from_fn(|_| BinaryHeap::new()),
             counts: [0; ORDERS],
             entries: 0,
@@ -311,25 +324,44 @@ impl FreeSets for FreeIndex {
     #[inline]
     fn insert(&mut self, addr: Addr, order: u32) {
         let k = order as usize % ORDERS;
-        self.map.insert(addr, order);
-        self.heaps[k].push(Reverse(addr));
+        let (key, bit) = chunk_of(addr, order);
+        self.map.reserve_one();
+        let i = self.map.find(key);
+        let slot = &mut self.map.slots[i];
+        debug_assert_eq!(slot.bits & bit, 0, "the block of order {order} at {addr} is free");
         self.counts[k] += 1;
+        if slot.bits != 0 {
+            slot.bits |= bit;
+            return;
+        }
+        *slot = ChunkSlot { key, bits: bit };
+        self.map.len += 1;
+        self.heaps[k].push(Reverse(key >> 6));
         self.entries += 1;
         self.tidy();
     }
 
     #[inline]
     fn remove(&mut self, addr: Addr, order: u32) -> bool {
-        let removed = self.map.remove(addr, order);
-        if removed {
-            self.counts[order as usize % ORDERS] -= 1;
+        let (key, bit) = chunk_of(addr, order);
+        let i = self.map.find(key);
+        let bits = self.map.slots[i].bits;
+        if bits & bit == 0 {
+            return false;
         }
-        removed
+        if bits == bit {
+            self.map.remove_at(i);
+        } else {
+            self.map.slots[i].bits = bits & !bit;
+        }
+        self.counts[order as usize % ORDERS] -= 1;
+        true
     }
 
     #[inline]
     fn contains(&self, addr: Addr, order: u32) -> bool {
-        self.map.order(addr) == Some(order)
+        let (key, bit) = chunk_of(addr, order);
+        self.map.slots[self.map.find(key)].bits & bit != 0
     }
 
     #[inline]
@@ -337,12 +369,27 @@ impl FreeSets for FreeIndex {
         let k = order as usize % ORDERS;
         debug_assert!(self.counts[k] > 0);
         loop {
-            let Reverse(addr) = self.heaps[k].pop().expect("a free block has an entry");
-            self.entries -= 1;
-            if self.map.remove(addr, order) {
-                self.counts[k] -= 1;
-                return addr;
+            let Reverse(chunk) = *self.heaps[k].peek().expect("a free block's chunk has an entry");
+            let key = chunk << 6 | u64::from(order);
+            let i = self.map.find(key);
+            let bits = self.map.slots[i].bits;
+            if bits == 0 {
+                // Stale: the chunk has no free block of this order any more.
+                self.heaps[k].pop();
+                self.entries -= 1;
+                continue;
             }
+            let index = chunk << 6 | u64::from(bits.trailing_zeros());
+            let rest = bits & (bits - 1);
+            if rest == 0 {
+                self.map.remove_at(i);
+                self.heaps[k].pop();
+                self.entries -= 1;
+            } else {
+                self.map.slots[i].bits = rest;
+            }
+            self.counts[k] -= 1;
+            return index << order;
         }
     }
 
@@ -352,7 +399,7 @@ impl FreeSets for FreeIndex {
     }
 
     fn blocks(&self) -> Vec<(Addr, u32)> {
-        self.map.entries().collect()
+        self.map.blocks().collect()
     }
 }
 
@@ -924,70 +971,88 @@ mod tests {
         }
     }
 
-    /// Check the fast index against itself: counts, the bound on stale entries, and an entry in
-    /// its heap for every free block.
+    /// Check the fast index against itself: block counts, and an entry in its heap for every
+    /// chunk with a free block.
     fn check_index(index: &FreeIndex) {
         let blocks = index.blocks();
-        assert_eq!(blocks.len(), index.map.len);
         for k in 0..ORDERS {
             assert_eq!(index.counts[k], blocks.iter().filter(|b| b.1 as usize == k).count());
         }
-        let entries: BTreeSet<(u32, Addr)> = (0..ORDERS as u32)
-            .flat_map(|k| index.heaps[k as usize].iter().map(move |e| (k, e.0)))
+        let entries: BTreeSet<(u64, u64)> = (0..ORDERS as u64)
+            .flat_map(|k| index.heaps[k as usize].iter().map(move |e| (e.0, k)))
             .collect();
-        for &(addr, order) in &blocks {
-            assert!(entries.contains(&(order, addr)), "{addr} not in heap {order}");
+        for slot in index.map.slots.iter().filter(|s| s.bits != 0) {
+            assert!(entries.contains(&(slot.key >> 6, slot.key & 63)), "{slot:?} not in its heap");
         }
+        assert_eq!(index.map.len, index.map.slots.iter().filter(|s| s.bits != 0).count());
+        assert!(4 * index.map.len <= index.map.slots.len());
         assert_eq!(index.entries, index.heaps.iter().map(BinaryHeap::len).sum::<usize>());
     }
 
     #[test]
-    fn the_index_drops_stale_entries_and_rebuilds_when_they_outnumber_the_free_blocks() {
+    fn the_index_drops_stale_entries_and_rebuilds_when_they_outnumber_the_chunks() {
         let mut index = FreeIndex::empty();
-        // 200 blocks of order 4 removed through the map leave 200 stale heap entries...
+        // 200 blocks of order 4, each in its own chunk (of 64 * 16 bytes), removed through the
+        // map, leave 200 stale heap entries...
         for i in 0..200 {
-            index.insert(i * 32, 4);
+            index.insert(i * 4096, 4);
         }
         for i in 0..200 {
-            assert!(index.remove(i * 32, 4));
-            assert!(!index.remove(i * 32, 4), "removed twice");
+            assert!(index.remove(i * 4096, 4));
+            assert!(!index.remove(i * 4096, 4), "removed twice");
         }
         assert!(index.is_empty(4));
         assert_eq!(index.entries, 200);
         // ...until an insert finds more than 2 * 1 + 64 entries and rebuilds from the map.
-        index.insert(6400, 4);
+        index.insert(1 << 30, 4);
         assert_eq!(index.entries, 1);
         check_index(&index);
         // A stale entry below a live one is skipped: the lowest *free* block is returned.
         index.insert(16, 4);
-        index.insert(48, 4);
+        index.insert(1 << 20, 4);
         assert!(index.remove(16, 4));
-        assert!(!index.contains(16, 4) && index.contains(48, 4) && !index.contains(48, 5));
-        assert_eq!(index.take_lowest(4), 48);
-        assert_eq!(index.take_lowest(4), 6400);
+        assert!(!index.contains(16, 4) && index.contains(1 << 20, 4));
+        assert!(!index.contains(1 << 20, 5), "the same address at another order is not free");
+        assert_eq!(index.take_lowest(4), 1 << 20);
+        assert_eq!(index.take_lowest(4), 1 << 30);
         assert!(index.is_empty(4));
         check_index(&index);
     }
 
     #[test]
-    fn the_order_map_keeps_every_entry_through_growth_and_backward_shift_removal() {
-        let mut map = OrderMap::with_slots(OrderMap::MIN_SLOTS);
-        // Addresses a multiple of 2^20 apart collide often in a small table.
+    fn blocks_of_one_chunk_come_out_lowest_first_and_the_chunk_goes_with_the_last() {
+        let mut index = FreeIndex::empty();
+        for i in [5u64, 63, 0, 17] {
+            index.insert(i * 32, 5);
+        }
+        index.insert(64 * 32, 5);
+        assert_eq!(index.map.len, 2);
+        let taken: Vec<_> = (0..5).map(|_| index.take_lowest(5)).collect();
+        assert_eq!(taken, [0, 5 * 32, 17 * 32, 63 * 32, 64 * 32]);
+        assert_eq!((index.map.len, index.entries), (0, 0));
+        assert!(index.is_empty(5));
+    }
+
+    #[test]
+    fn the_chunk_map_keeps_every_entry_through_growth_and_backward_shift_removal() {
+        let mut index = FreeIndex::empty();
+        // Order-4 blocks 2^20 bytes apart: each in its own chunk, many colliding in a small table.
         let addrs: Vec<Addr> = (0..1000).map(|i| (i * 7919 % 1000) << 20).collect();
         for &a in &addrs {
-            map.insert(a, 20);
+            index.insert(a, 4);
         }
         for (i, &a) in addrs.iter().enumerate() {
             if i % 3 == 0 {
-                assert!(!map.remove(a, 19), "a wrong order removes nothing");
-                assert!(map.remove(a, 20));
+                assert!(!index.remove(a, 5), "a wrong order removes nothing");
+                assert!(!index.remove(a + 16, 4), "a neighbour is not free");
+                assert!(index.remove(a, 4));
             }
         }
         for (i, &a) in addrs.iter().enumerate() {
-            assert_eq!(map.order(a), (i % 3 != 0).then_some(20), "{a:#x}");
+            assert_eq!(index.contains(a, 4), i % 3 != 0, "{a:#x}");
         }
-        assert_eq!(map.len, addrs.len() - addrs.len().div_ceil(3));
-        assert!(4 * map.len <= map.slots.len());
+        assert_eq!(index.map.len, addrs.len() - addrs.len().div_ceil(3));
+        check_index(&index);
     }
 
     /// A random stream of calls: (kind, size, alignment log2, which live block).
