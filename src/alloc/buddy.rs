@@ -48,15 +48,27 @@
 //! there for every strategy (see [`super`]). So a block of exactly `2^47` bytes fits an empty heap.
 //!
 //! # Mechanism and cost
-//! One ordered set of free block addresses per order, plus a bitmap of the orders that have a free
-//! block. Finding the smallest sufficient order is one bit scan; taking its lowest-addressed block
-//! is `O(log f)` in the free blocks of that order. An allocation splits at most `log2(top)` times,
-//! a free merges at most `log2(top)` times, each step `O(log f)`; in practice a few steps each.
-//! Growth doubles `top`, so it happens at most 63 times in a heap's life. `free_bytes` and
-//! `largest_satisfiable` (the largest free block, found from the bitmap) are `O(1)`.
-//! Memory: one set entry per free block, none per live block.
+//! The free blocks are grouped in *chunks*: the 64 blocks of one order `k` at addresses
+//! `c * 64 * 2^k ..` form chunk `c` of order `k`, and a block and its buddy are always in the
+//! same chunk. One open-addressing hash map (Fibonacci hashing, linear probing, backward-shift
+//! removal, at most a quarter full) holds, for every chunk with a free block, a 64-bit word of
+//! its free blocks; per order, a min-heap of chunk numbers (lazy: an emptied chunk's entry stays
+//! until it reaches the top, and the heaps are rebuilt from the map when stale entries outnumber
+//! the chunks) finds the lowest chunk, and the word's lowest bit the lowest block. A bitmap of the
+//! orders that have a free block finds the smallest sufficient order in one bit scan. So
+//! whether a buddy is free, and taking it off, is one map lookup and a bit test, `O(1)`
+//! expected; putting a block on its set is `O(1)`, plus a heap push (`O(log c)` in the chunks
+//! of that order, usually `O(1)`) when its chunk had no free block; taking the lowest block of an
+//! order is `O(1)`, plus a heap pop (`O(log c)`) when it was its chunk's last, amortized over the
+//! stale entries dropped. An allocation splits at most `log2(top)` times and a free merges at most
+//! `log2(top)` times, each step one of those; in practice a few steps each. Growth doubles `top`,
+//! so it happens at most 63 times in a heap's life. `free_bytes` and `largest_satisfiable` (the
+//! largest free block, found from the bitmap) are `O(1)`. Memory: a map slot (16 bytes, times at
+//! most 4, at most 16 after a rebuild) and a heap entry or two per chunk with a free block, none
+//! per live block. None of this changes what is placed where, nor the work counts below, which
+//! count the operations of the policy on its sets (the tests replay random streams through this
+//! mechanism and through one `BTreeSet` per order and compare every step).
 
-//!
 //! # Work
 //! [`Strategy::work`] counts, per call (`allocate`, `free`, `reallocate`), whether or not it
 //! succeeds:
@@ -90,7 +102,8 @@
 use super::model::{
     Addr, Allocation, Bytes, Params, Request, Strategy, StrategyEntry, ADDRESS_LIMIT, ALIGN,
 };
-use std::collections::BTreeSet;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 
 pub const ENTRY: StrategyEntry = StrategyEntry {
     name: "buddy",
@@ -105,16 +118,314 @@ const MAX_ORDER: u32 = ADDRESS_LIMIT.trailing_zeros();
 /// Orders of the free sets (0..=63, so every `u64` bit of [`Buddy::nonempty`] has a set).
 const ORDERS: usize = 64;
 
-/// The buddy allocator.
+/// The free blocks of each order, as the policy asks about them. Every method answers exactly
+/// as one ordered set of addresses per order would; [`FreeIndex`] is the fast mechanism (the
+/// tests also run a plain `BTreeSet` per order and compare every step).
+pub trait FreeSets {
+    fn empty() -> Self;
+    /// Record a free block of `order` at `addr`. No free block starts at `addr`.
+    fn insert(&mut self, addr: Addr, order: u32);
+    /// Remove the free block of `order` at `addr` if there is one; whether there was.
+    fn remove(&mut self, addr: Addr, order: u32) -> bool;
+    /// Whether a free block of `order` starts at `addr`.
+    fn contains(&self, addr: Addr, order: u32) -> bool;
+    /// Remove and return the lowest-addressed free block of `order`, which must have one.
+    fn take_lowest(&mut self, order: u32) -> Addr;
+    /// Whether no free block has `order`.
+    fn is_empty(&self, order: u32) -> bool;
+    /// Every free block as `(address, order)`, in no particular order.
+    fn blocks(&self) -> Vec<(Addr, u32)>;
+}
+
+/// The free blocks of one order in one *chunk*, the 64 blocks of that order at addresses
+/// `chunk * 64 * 2^order ..`: a bit per block, bit `i` for the block at `(chunk * 64 + i) << order`.
+/// A block and its buddy are always in the same chunk.
+#[derive(Clone, Copy, Debug)]
+struct ChunkSlot {
+    /// `chunk << 6 | order`.
+    key: u64,
+    /// The free blocks of the chunk; 0 marks an empty slot (a chunk without free blocks has no
+    /// slot).
+    bits: u64,
+}
+
+/// `(order, chunk)` -> the free blocks of that order in that chunk, for every chunk with one.
+/// Open addressing: Fibonacci hashing, linear probing, backward-shift removal, at most a quarter
+/// full, so that most probes end at the first slot. O(1) expected per operation.
+#[derive(Clone, Debug)]
+struct ChunkMap {
+    slots: Vec<ChunkSlot>,
+    len: usize,
+    /// `64 - log2(slots.len())`.
+    shift: u32,
+}
+
+/// The key of the chunk holding the block of `order` at `addr`, and the block's bit in it.
+#[inline]
+fn chunk_of(addr: Addr, order: u32) -> (u64, u64) {
+    let index = addr >> order;
+    ((index >> 6) << 6 | u64::from(order), 1 << (index & 63))
+}
+
+impl ChunkMap {
+    const MIN_SLOTS: usize = 16;
+    /// `2^64 / phi`.
+    const FIB: u64 = 0x9E37_79B9_7F4A_7C15;
+
+    fn with_slots(n: usize) -> ChunkMap {
+        ChunkMap {
+            slots: vec![ChunkSlot { key: 0, bits: 0 }; n],
+            len: 0,
+            shift: u64::BITS - n.trailing_zeros(),
+        }
+    }
+
+    #[inline]
+    fn mask(&self) -> usize {
+        self.slots.len() - 1
+    }
+
+    #[inline]
+    fn home(&self, key: u64) -> usize {
+        (key.wrapping_mul(ChunkMap::FIB) >> self.shift) as usize
+    }
+
+    /// The slot holding `key`, or the empty slot ending its probe run.
+    #[inline]
+    fn find(&self, key: u64) -> usize {
+        let mask = self.mask();
+        let mut i = self.home(key);
+        loop {
+            let slot = self.slots[i];
+            if slot.bits == 0 || slot.key == key {
+                return i;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// Make room for one more chunk.
+    #[inline]
+    fn reserve_one(&mut self) {
+        if 4 * (self.len + 1) > self.slots.len() {
+            self.rehash(2 * self.slots.len());
+        }
+    }
+
+    /// Give the map a table of `n` slots (a power of two, more than four times `len`).
+    #[cold]
+    fn rehash(&mut self, n: usize) {
+        let mut table = ChunkMap::with_slots(n);
+        for &slot in self.slots.iter().filter(|s| s.bits != 0) {
+            let i = table.find(slot.key);
+            table.slots[i] = slot;
+        }
+        table.len = self.len;
+        *self = table;
+    }
+
+    /// Shrink the table to at most 16 slots per chunk (and at least [`ChunkMap::MIN_SLOTS`]), so
+    /// that walking it costs O(len).
+    fn fit(&mut self) {
+        let n = (8 * self.len).next_power_of_two().max(ChunkMap::MIN_SLOTS);
+        if self.slots.len() > 2 * n {
+            self.rehash(n);
+        }
+    }
+
+    /// Empty slot `hole`, moving back every later entry of its run whose probe path passes it.
+    #[inline]
+    fn remove_at(&mut self, mut hole: usize) {
+        let mask = self.mask();
+        let mut j = hole;
+        loop {
+            j = (j + 1) & mask;
+            let slot = self.slots[j];
+            if slot.bits == 0 {
+                break;
+            }
+            if j.wrapping_sub(self.home(slot.key)) & mask >= j.wrapping_sub(hole) & mask {
+                self.slots[hole] = slot;
+                hole = j;
+            }
+        }
+        self.slots[hole].bits = 0;
+        self.len -= 1;
+    }
+
+    /// Every free block as `(address, order)`.
+    fn blocks(&self) -> impl Iterator<Item = (Addr, u32)> + '_ {
+        self.slots.iter().filter(|s| s.bits != 0).flat_map(|s| {
+            let order = (s.key & 63) as u32;
+            let base = s.key >> 6 << 6;
+            (0..64u64)
+                .filter(move |i| s.bits >> i & 1 == 1)
+                .map(move |i| ((base | i) << order, order))
+        })
+    }
+}
+
+/// The fast [`FreeSets`]. A [`ChunkMap`] holds a bitmap word per chunk of 64 blocks of one order
+/// that has a free block: "is the block of order `k` at `a` free" is one lookup and a bit test,
+/// and so are inserting and removing one (the buddy a free looks up is in its own chunk). A
+/// min-heap of chunk numbers per order finds the lowest: its least chunk, then the word's lowest
+/// bit. The heaps are touched only when a chunk gains its first free block (push) or
+/// [`FreeIndex::take_lowest`] takes its last (pop), so in a heap whose free blocks cluster they
+/// are rarely touched at all.
+///
+/// The heaps are lazy: a chunk emptied by a removal (a merge, a realloc growing in place) keeps
+/// its heap entry, and `take_lowest` drops the stale entries it finds at the top (an entry of
+/// heap `k` is stale exactly when the map has no word for its chunk at order `k`). Stale entries
+/// are bounded by rebuilding every heap from the map when an insert leaves the heaps holding more
+/// than twice as many entries as there are chunks, plus 64: O(n) (the map is shrunk to fit
+/// first) once per at least n + 64 inserts. Memory: O(chunks with a free block).
+#[derive(Clone, Debug)]
+pub struct FreeIndex {
+    map: ChunkMap,
+    /// `heaps[k]`: the number of every chunk with a free block of order `k`, at least once, and
+    /// stale ones.
+    heaps: [BinaryHeap<Reverse<u64>>; ORDERS],
+    /// `counts[k]`: the number of free blocks of order `k`.
+    counts: [usize; ORDERS],
+    /// Entries in all heaps, stale ones included.
+    entries: usize,
+}
+
+impl FreeIndex {
+    /// Rebuild the heaps from the map once stale entries outnumber the chunks (plus 64).
+    #[inline]
+    fn tidy(&mut self) {
+        if self.entries > 2 * self.map.len + 64 {
+            self.rebuild();
+        }
+    }
+
+    /// O(n) in the chunks: the map is first shrunk to fit them.
+    #[cold]
+    fn rebuild(&mut self) {
+        self.map.fit();
+        let mut vecs: Vec<Vec<Reverse<u64>>> = self
+            .heaps
+            .iter_mut()
+            .map(|heap| {
+                let mut vec = std::mem::take(heap).into_vec();
+                vec.clear();
+                vec
+            })
+            .collect();
+        for slot in self.map.slots.iter().filter(|s| s.bits != 0) {
+            vecs[(slot.key & 63) as usize].push(Reverse(slot.key >> 6));
+        }
+        for (heap, vec) in self.heaps.iter_mut().zip(vecs) {
+            *heap = BinaryHeap::from(vec);
+        }
+        self.entries = self.map.len;
+    }
+}
+
+impl FreeSets for FreeIndex {
+    fn empty() -> FreeIndex {
+        FreeIndex {
+            map: ChunkMap::with_slots(ChunkMap::MIN_SLOTS),
+            heaps: std::array::from_fn(|_| BinaryHeap::new()),
+            counts: [0; ORDERS],
+            entries: 0,
+        }
+    }
+
+    #[inline]
+    fn insert(&mut self, addr: Addr, order: u32) {
+        let k = order as usize % ORDERS;
+        let (key, bit) = chunk_of(addr, order);
+        self.map.reserve_one();
+        let i = self.map.find(key);
+        let slot = &mut self.map.slots[i];
+        debug_assert_eq!(slot.bits & bit, 0, "the block of order {order} at {addr} is free");
+        self.counts[k] += 1;
+        if slot.bits != 0 {
+            slot.bits |= bit;
+            return;
+        }
+        *slot = ChunkSlot { key, bits: bit };
+        self.map.len += 1;
+        self.heaps[k].push(Reverse(key >> 6));
+        self.entries += 1;
+        self.tidy();
+    }
+
+    #[inline]
+    fn remove(&mut self, addr: Addr, order: u32) -> bool {
+        let (key, bit) = chunk_of(addr, order);
+        let i = self.map.find(key);
+        let bits = self.map.slots[i].bits;
+        if bits & bit == 0 {
+            return false;
+        }
+        if bits == bit {
+            self.map.remove_at(i);
+        } else {
+            self.map.slots[i].bits = bits & !bit;
+        }
+        self.counts[order as usize % ORDERS] -= 1;
+        true
+    }
+
+    #[inline]
+    fn contains(&self, addr: Addr, order: u32) -> bool {
+        let (key, bit) = chunk_of(addr, order);
+        self.map.slots[self.map.find(key)].bits & bit != 0
+    }
+
+    #[inline]
+    fn take_lowest(&mut self, order: u32) -> Addr {
+        let k = order as usize % ORDERS;
+        debug_assert!(self.counts[k] > 0);
+        loop {
+            let Reverse(chunk) = *self.heaps[k].peek().expect("a free block's chunk has an entry");
+            let key = chunk << 6 | u64::from(order);
+            let i = self.map.find(key);
+            let bits = self.map.slots[i].bits;
+            if bits == 0 {
+                // Stale: the chunk has no free block of this order any more.
+                self.heaps[k].pop();
+                self.entries -= 1;
+                continue;
+            }
+            let index = chunk << 6 | u64::from(bits.trailing_zeros());
+            let rest = bits & (bits - 1);
+            if rest == 0 {
+                self.map.remove_at(i);
+                self.heaps[k].pop();
+                self.entries -= 1;
+            } else {
+                self.map.slots[i].bits = rest;
+            }
+            self.counts[k] -= 1;
+            return index << order;
+        }
+    }
+
+    #[inline]
+    fn is_empty(&self, order: u32) -> bool {
+        self.counts[order as usize % ORDERS] == 0
+    }
+
+    fn blocks(&self) -> Vec<(Addr, u32)> {
+        self.map.blocks().collect()
+    }
+}
+
+/// The buddy allocator. `S` is the mechanism that holds the free blocks; the default
+/// [`FreeIndex`] is the only one outside the tests.
 #[derive(Debug)]
-pub struct Buddy {
+pub struct Buddy<S = FreeIndex> {
     params: Params,
     /// 0 or a power of two: `[0, top)` is one buddy block.
     top: Bytes,
-    /// `free[k]`: addresses of the free blocks of order `k`. Every address is a multiple of
-    /// `2^k`; free blocks are disjoint and lie in `[0, top)`; no block's buddy is free.
-    free: Vec<BTreeSet<Addr>>,
-    /// Bit `k` is set exactly when `free[k]` is not empty.
+    /// The free blocks by order. Every address of order `k` is a multiple of `2^k`; free blocks
+    /// are disjoint and lie in `[0, top)`; no block's buddy is free.
+    free: S,
+    /// Bit `k` is set exactly when a free block has order `k`.
     nonempty: u64,
     /// Sum of the sizes of the free blocks: `top - live bytes`.
     free_bytes: Bytes,
@@ -124,14 +435,13 @@ pub struct Buddy {
 
 impl Buddy {
     pub fn new(params: Params) -> Buddy {
-        Buddy {
-            params,
-            top: 0,
-            free: vec![BTreeSet::new(); ORDERS],
-            nonempty: 0,
-            free_bytes: 0,
-            work: 0,
-        }
+        Buddy::with_sets(params)
+    }
+}
+
+impl<S: FreeSets> Buddy<S> {
+    fn with_sets(params: Params) -> Buddy<S> {
+        Buddy { params, top: 0, free: S::empty(), nonempty: 0, free_bytes: 0, work: 0 }
     }
 
     /// The order of the block serving `req`, or `None` if that block would be too large.
@@ -146,7 +456,7 @@ impl Buddy {
     fn insert_free(&mut self, addr: Addr, order: u32) {
         debug_assert_eq!(addr % (1 << order), 0);
         self.work += 1;
-        self.free[order as usize].insert(addr);
+        self.free.insert(addr, order);
         self.nonempty |= 1 << order;
         self.free_bytes += 1 << order;
     }
@@ -154,14 +464,10 @@ impl Buddy {
     /// Remove the free block of `order` at `addr`; false (and nothing changes) if there is none.
     fn remove_free(&mut self, addr: Addr, order: u32) -> bool {
         self.work += 1;
-        if self.nonempty >> order & 1 == 0 {
+        if self.nonempty >> order & 1 == 0 || !self.free.remove(addr, order) {
             return false;
         }
-        let set = &mut self.free[order as usize];
-        if !set.remove(&addr) {
-            return false;
-        }
-        if set.is_empty() {
+        if self.free.is_empty(order) {
             self.nonempty &= !(1 << order);
         }
         self.free_bytes -= 1 << order;
@@ -171,9 +477,8 @@ impl Buddy {
     /// Take the lowest-addressed free block of `order` (which must have one).
     fn take_lowest(&mut self, order: u32) -> Addr {
         self.work += 1;
-        let set = &mut self.free[order as usize];
-        let addr = set.pop_first().expect("the nonempty bitmap is exact");
-        if set.is_empty() {
+        let addr = self.free.take_lowest(order);
+        if self.free.is_empty(order) {
             self.nonempty &= !(1 << order);
         }
         self.free_bytes -= 1 << order;
@@ -259,7 +564,7 @@ impl Buddy {
     }
 }
 
-impl Strategy for Buddy {
+impl<S: FreeSets + Send + 'static> Strategy for Buddy<S> {
     fn allocate(&mut self, req: Request) -> Option<Allocation> {
         self.work += 1;
         let k = self.order_of(req)?;
@@ -283,7 +588,7 @@ impl Strategy for Buddy {
             return Some(Allocation::at(start, 1 << new));
         }
         let in_place = (old_order..new).all(|order| {
-            start % (2 << order) == 0 && self.free[order as usize].contains(&(start + (1 << order)))
+            start % (2 << order) == 0 && self.free.contains(start + (1 << order), order)
         });
         self.work += u64::from(new - old_order);
         if in_place {
@@ -326,15 +631,45 @@ mod tests {
     use super::*;
     use crate::alloc::model::limits;
     use proptest::prelude::*;
+    use std::collections::BTreeSet;
 
-    impl Buddy {
+    impl<S: FreeSets> Buddy<S> {
         /// Every free block as `(address, size)`, by address.
         fn free_blocks(&self) -> Vec<(Addr, Bytes)> {
-            let mut blocks: Vec<_> = (0..ORDERS)
-                .flat_map(|k| self.free[k].iter().map(move |&a| (a, 1u64 << k)))
-                .collect();
+            let mut blocks: Vec<_> =
+                self.free.blocks().into_iter().map(|(a, k)| (a, 1u64 << k)).collect();
             blocks.sort_unstable();
             blocks
+        }
+    }
+
+    /// The plain mechanism the fast one must agree with: one ordered set per order.
+    #[derive(Debug)]
+    struct OrderedSets(Vec<BTreeSet<Addr>>);
+
+    impl FreeSets for OrderedSets {
+        fn empty() -> OrderedSets {
+            OrderedSets(vec![BTreeSet::new(); ORDERS])
+        }
+        fn insert(&mut self, addr: Addr, order: u32) {
+            assert!(self.0[order as usize].insert(addr));
+        }
+        fn remove(&mut self, addr: Addr, order: u32) -> bool {
+            self.0[order as usize].remove(&addr)
+        }
+        fn contains(&self, addr: Addr, order: u32) -> bool {
+            self.0[order as usize].contains(&addr)
+        }
+        fn take_lowest(&mut self, order: u32) -> Addr {
+            self.0[order as usize].pop_first().unwrap()
+        }
+        fn is_empty(&self, order: u32) -> bool {
+            self.0[order as usize].is_empty()
+        }
+        fn blocks(&self) -> Vec<(Addr, u32)> {
+            (0..ORDERS as u32)
+                .flat_map(|k| self.0[k as usize].iter().map(move |&a| (a, k)))
+                .collect()
         }
     }
 
@@ -644,7 +979,164 @@ mod tests {
         assert_eq!(heap.free_bytes(), free.iter().map(|b| b.1).sum::<u64>());
         assert_eq!(heap.largest_satisfiable(), free.iter().map(|b| b.1).max().unwrap_or(0));
         for k in 0..ORDERS {
-            assert_eq!(heap.nonempty >> k & 1 == 1, !heap.free[k].is_empty());
+            assert_eq!(heap.nonempty >> k & 1 == 1, !heap.free.is_empty(k as u32));
+        }
+    }
+
+    /// Check the fast index against itself: block counts, and an entry in its heap for every
+    /// chunk with a free block.
+    fn check_index(index: &FreeIndex) {
+        let blocks = index.blocks();
+        for k in 0..ORDERS {
+            assert_eq!(index.counts[k], blocks.iter().filter(|b| b.1 as usize == k).count());
+        }
+        let entries: BTreeSet<(u64, u64)> = (0..ORDERS as u64)
+            .flat_map(|k| index.heaps[k as usize].iter().map(move |e| (e.0, k)))
+            .collect();
+        for slot in index.map.slots.iter().filter(|s| s.bits != 0) {
+            assert!(entries.contains(&(slot.key >> 6, slot.key & 63)), "{slot:?} not in its heap");
+        }
+        assert_eq!(index.map.len, index.map.slots.iter().filter(|s| s.bits != 0).count());
+        assert!(4 * index.map.len <= index.map.slots.len());
+        assert_eq!(index.entries, index.heaps.iter().map(BinaryHeap::len).sum::<usize>());
+    }
+
+    #[test]
+    fn the_index_drops_stale_entries_and_rebuilds_when_they_outnumber_the_chunks() {
+        let mut index = FreeIndex::empty();
+        // 200 blocks of order 4, each in its own chunk (of 64 * 16 bytes), removed through the
+        // map, leave 200 stale heap entries...
+        for i in 0..200 {
+            index.insert(i * 4096, 4);
+        }
+        for i in 0..200 {
+            assert!(index.remove(i * 4096, 4));
+            assert!(!index.remove(i * 4096, 4), "removed twice");
+        }
+        assert!(index.is_empty(4));
+        assert_eq!(index.entries, 200);
+        // ...until an insert finds more than 2 * 1 + 64 entries and rebuilds from the map.
+        index.insert(1 << 30, 4);
+        assert_eq!(index.entries, 1);
+        check_index(&index);
+        // A stale entry below a live one is skipped: the lowest *free* block is returned.
+        index.insert(16, 4);
+        index.insert(1 << 20, 4);
+        assert!(index.remove(16, 4));
+        assert!(!index.contains(16, 4) && index.contains(1 << 20, 4));
+        assert!(!index.contains(1 << 20, 5), "the same address at another order is not free");
+        assert_eq!(index.take_lowest(4), 1 << 20);
+        assert_eq!(index.take_lowest(4), 1 << 30);
+        assert!(index.is_empty(4));
+        check_index(&index);
+    }
+
+    #[test]
+    fn blocks_of_one_chunk_come_out_lowest_first_and_the_chunk_goes_with_the_last() {
+        let mut index = FreeIndex::empty();
+        for i in [5u64, 63, 0, 17] {
+            index.insert(i * 32, 5);
+        }
+        index.insert(64 * 32, 5);
+        assert_eq!(index.map.len, 2);
+        let taken: Vec<_> = (0..5).map(|_| index.take_lowest(5)).collect();
+        assert_eq!(taken, [0, 5 * 32, 17 * 32, 63 * 32, 64 * 32]);
+        assert_eq!((index.map.len, index.entries), (0, 0));
+        assert!(index.is_empty(5));
+    }
+
+    #[test]
+    fn the_chunk_map_keeps_every_entry_through_growth_and_backward_shift_removal() {
+        let mut index = FreeIndex::empty();
+        // Order-4 blocks 2^20 bytes apart: each in its own chunk, many colliding in a small table.
+        let addrs: Vec<Addr> = (0..1000).map(|i| (i * 7919 % 1000) << 20).collect();
+        for &a in &addrs {
+            index.insert(a, 4);
+        }
+        for (i, &a) in addrs.iter().enumerate() {
+            if i % 3 == 0 {
+                assert!(!index.remove(a, 5), "a wrong order removes nothing");
+                assert!(!index.remove(a + 16, 4), "a neighbour is not free");
+                assert!(index.remove(a, 4));
+            }
+        }
+        for (i, &a) in addrs.iter().enumerate() {
+            assert_eq!(index.contains(a, 4), i % 3 != 0, "{a:#x}");
+        }
+        assert_eq!(index.map.len, addrs.len() - addrs.len().div_ceil(3));
+        check_index(&index);
+    }
+
+    /// A random stream of calls: (kind, size, alignment log2, which live block).
+    fn calls() -> impl proptest::strategy::Strategy<Value = Vec<(u8, u64, u32, u16)>> {
+        proptest::collection::vec(
+            (
+                0u8..10,
+                prop_oneof![4 => 0u64..200, 2 => 0u64..5000, 1 => limits::size(0u64..100_000)],
+                limits::align_log2(4u32..10),
+                any::<u16>(),
+            ),
+            1..1500,
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+        #[test]
+        fn the_fast_index_gives_every_answer_the_ordered_sets_give(
+            ops in calls(),
+            min_size in prop_oneof![Just(16u64), Just(48), Just(256)],
+            heap_limit in prop_oneof![Just(None), Just(Some(1u64 << 16)), Just(Some(1u64 << 20))],
+        ) {
+            let params = Params { min_size, heap_limit, ..Params::default() };
+            let mut fast = Buddy::new(params);
+            let mut plain = Buddy::<OrderedSets>::with_sets(params);
+            let mut live: Vec<Allocation> = Vec::new();
+            for (op, size, align_log2, pick) in ops {
+                let pick = usize::from(pick) % live.len().max(1);
+                match op {
+                    0..=2 => {
+                        let req = Request::new(size);
+                        let placed = fast.allocate(req);
+                        prop_assert_eq!(placed, plain.allocate(req));
+                        live.extend(placed);
+                    }
+                    3 => {
+                        let req = Request { size, align: 1 << align_log2 };
+                        let placed = fast.allocate(req);
+                        prop_assert_eq!(placed, plain.allocate(req));
+                        live.extend(placed);
+                    }
+                    4..=7 if !live.is_empty() => {
+                        let block = live.swap_remove(pick);
+                        fast.free(block);
+                        plain.free(block);
+                    }
+                    8..=9 if !live.is_empty() => {
+                        let req = Request::new(size);
+                        let moved = fast.reallocate(live[pick], req);
+                        prop_assert_eq!(moved, plain.reallocate(live[pick], req));
+                        if let Some(b) = moved {
+                            live[pick] = b;
+                        }
+                    }
+                    _ => {}
+                }
+                prop_assert_eq!(fast.free_blocks(), plain.free_blocks());
+                prop_assert_eq!(
+                    (fast.top(), fast.free_bytes(), fast.largest_satisfiable(), fast.work()),
+                    (plain.top(), plain.free_bytes(), plain.largest_satisfiable(), plain.work())
+                );
+                prop_assert_eq!(fast.nonempty, plain.nonempty);
+                check_index(&fast.free);
+            }
+            for b in live.drain(..) {
+                fast.free(b);
+                plain.free(b);
+            }
+            prop_assert_eq!(fast.free_blocks(), plain.free_blocks());
+            prop_assert_eq!(fast.work(), plain.work());
         }
     }
 
