@@ -269,12 +269,20 @@ impl SlabAllocator {
     }
 
     /// The slab in use holding `addr`. O(1) below [`DENSE_LIMIT`], O(log s) above.
+    #[inline(always)]
     fn slab_at(&self, addr: Addr) -> usize {
         if addr < DENSE_LIMIT {
             self.page_slab[(addr >> PAGE_SHIFT) as usize] as usize
         } else {
-            *self.far_slabs.range(..=addr).next_back().expect("a slab holds addr").1 as usize
+            self.far_slab_at(addr)
         }
+    }
+
+    /// [`SlabAllocator::slab_at`] above [`DENSE_LIMIT`]: heaps grown that far only.
+    #[cold]
+    #[inline(never)]
+    fn far_slab_at(&self, addr: Addr) -> usize {
+        *self.far_slabs.range(..=addr).next_back().expect("a slab holds addr").1 as usize
     }
 
     fn mark_room(&mut self, class: usize, start: Addr) {
