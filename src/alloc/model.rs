@@ -348,6 +348,49 @@ pub(crate) mod limits {
     }
 }
 
+/// Random traces for the strategies' differential tests (a strategy against its plain
+/// reference): one call at a time, and a seeded generator for long deterministic ones.
+#[cfg(test)]
+pub(crate) mod random {
+    use super::{Bytes, Request};
+    use proptest::prelude::*;
+
+    /// One call of a random trace. Indices pick a live block modulo the number of live blocks.
+    #[derive(Clone, Copy, Debug)]
+    pub enum Op {
+        Allocate(Request),
+        Free(usize),
+        Reallocate(usize, Bytes),
+    }
+
+    /// Allocations (of `size()` bytes, mostly 16-aligned, now and then any alignment up to
+    /// 2^63), frees and reallocs, 4 : 3 : 2.
+    pub fn op<S: Strategy<Value = Bytes> + 'static>(size: fn() -> S) -> impl Strategy<Value = Op> {
+        let align = prop_oneof![
+            6 => Just(16u64),
+            1 => Just(32),
+            1 => Just(64),
+            1 => Just(256),
+            1 => (4u32..=63).prop_map(|log2| 1 << log2),
+        ];
+        prop_oneof![
+            4 => (size(), align).prop_map(|(size, align)| Op::Allocate(Request { size, align })),
+            3 => any::<usize>().prop_map(Op::Free),
+            2 => (any::<usize>(), size()).prop_map(|(i, size)| Op::Reallocate(i, size)),
+        ]
+    }
+
+    /// A xorshift64 generator from `seed` (not 0): the same numbers on every run.
+    pub fn xorshift(mut seed: u64) -> impl FnMut() -> u64 {
+        move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -263,13 +263,7 @@ mod tests {
 
     /// Rows mixing the values the tree stores: sentinels, small sizes, addresses, extremes.
     fn rows() -> Vec<Row> {
-        let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = crate::alloc::model::random::xorshift(0x2545_F491_4F6C_DD1D);
         let picks = [0, 1, 16, 17, 48, 1 << 47, (1 << 63) - 1, 1 << 63, u64::MAX - 1, u64::MAX];
         (0..3000)
             .map(|_| {

@@ -9,6 +9,7 @@
 use proptest::prelude::*;
 
 use super::{FreeList, Policy, BEST_FIT, FIRST_FIT, NEXT_FIT, WORST_FIT};
+use crate::alloc::model::random::{self, Op};
 use crate::alloc::model::{
     limits, Addr, Allocation, Bytes, Params, Request, Strategy as HeapStrategy, ADDRESS_LIMIT,
     ALIGN,
@@ -204,14 +205,6 @@ pub fn assert_heap_invariants(heap: &FreeList, params: &Params, live: &[Allocati
     assert_eq!(heap.largest_satisfiable(), free.iter().map(|b| b.1).max().unwrap_or(0));
 }
 
-/// One event of a random trace. Indices pick a live block modulo the number of live blocks.
-#[derive(Clone, Debug)]
-enum Op {
-    Allocate(Request),
-    Free(usize),
-    Reallocate(usize, Bytes),
-}
-
 /// Mostly small sizes, so freed blocks get reused, now and then a big one, and now and then
 /// one near a limit (2^47, 2^63, 2^64).
 fn size() -> impl Strategy<Value = Bytes> {
@@ -219,18 +212,7 @@ fn size() -> impl Strategy<Value = Bytes> {
 }
 
 fn op() -> impl Strategy<Value = Op> {
-    let align = prop_oneof![
-        6 => Just(16u64),
-        1 => Just(32),
-        1 => Just(64),
-        1 => Just(256),
-        1 => (4u32..=63).prop_map(|log2| 1 << log2),
-    ];
-    prop_oneof![
-        4 => (size(), align).prop_map(|(size, align)| Op::Allocate(Request { size, align })),
-        3 => any::<usize>().prop_map(Op::Free),
-        2 => (any::<usize>(), size()).prop_map(|(i, size)| Op::Reallocate(i, size)),
-    ]
+    random::op(size)
 }
 
 fn params() -> impl Strategy<Value = Params> {
@@ -341,13 +323,7 @@ proptest! {
 /// proptest traces stay small to keep the suite fast).
 #[test]
 fn the_tree_agrees_with_the_linear_scan_on_a_long_trace_for_every_policy() {
-    let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
-    let mut next = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
+    let mut next = crate::alloc::model::random::xorshift(0x2545_F491_4F6C_DD1D);
     let ops: Vec<Op> = (0..12_000)
         .map(|i| {
             let r = next();

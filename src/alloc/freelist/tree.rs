@@ -1118,13 +1118,7 @@ mod tests {
     }
 
     fn random_changes_match_a_btreemap(mut tree: FreeTree) {
-        let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = crate::alloc::model::random::xorshift(0x9E37_79B9_7F4A_7C15);
         // Blocks live in slots of 1024 bytes: slot `k` holds at most one block, inside it.
         let mut model: BTreeMap<Addr, Bytes> = BTreeMap::new();
         for step in 0..30_000 {

@@ -17,6 +17,7 @@ use proptest::prelude::*;
 
 use super::tests::{check_handles, check_invariants, class_lists, layout};
 use super::Tlsf;
+use crate::alloc::model::random::{self, Op};
 use crate::alloc::model::{
     limits, Addr, Allocation, Bytes, Params, Request, Strategy as HeapStrategy, ALIGN,
 };
@@ -300,13 +301,6 @@ impl Reference {
     }
 }
 
-#[derive(Clone, Copy, Debug)]
-enum Op {
-    Allocate(Request),
-    Free(usize),
-    Reallocate(usize, Bytes),
-}
-
 /// Mostly small sizes (exact classes), often a few hundred bytes to a few KiB (classes 16 to
 /// 256 bytes wide, where the good-fit rounding skips blocks), now and then up to 64 KiB, and
 /// now and then one near a limit (2^47, 2^63, 2^64).
@@ -315,18 +309,7 @@ fn size() -> impl Strategy<Value = Bytes> {
 }
 
 fn op() -> impl Strategy<Value = Op> {
-    let align = prop_oneof![
-        6 => Just(16u64),
-        1 => Just(32),
-        1 => Just(64),
-        1 => Just(256),
-        1 => (4u32..=63).prop_map(|log2| 1 << log2),
-    ];
-    prop_oneof![
-        4 => (size(), align).prop_map(|(size, align)| Op::Allocate(Request { size, align })),
-        3 => any::<usize>().prop_map(Op::Free),
-        2 => (any::<usize>(), size()).prop_map(|(i, size)| Op::Reallocate(i, size)),
-    ]
+    random::op(size)
 }
 
 fn params() -> impl Strategy<Value = Params> {
@@ -416,13 +399,7 @@ proptest! {
 /// (the proptest traces stay small to keep the suite fast).
 #[test]
 fn tlsf_agrees_with_the_linear_scan_reference_on_a_long_trace() {
-    let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
-    let mut next = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
+    let mut next = crate::alloc::model::random::xorshift(0x2545_F491_4F6C_DD1D);
     let ops: Vec<Op> = (0..12_000)
         .map(|i| {
             let r = next();
