@@ -285,7 +285,8 @@ pub fn spawn_with_timeout(
 
 /// How long the pipes of a killed or timed child are waited for after it ended.
 const PIPE_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
-/// The longest pause between two looks at a running child (the first ones are shorter).
+/// The longest pause between two looks at a running child where there are no pidfds (the
+/// first ones are shorter).
 const LONGEST_PAUSE: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Everything `pipe` gives until it closes, read on a thread of its own, sent when done.
@@ -302,6 +303,11 @@ fn read_on_a_thread(mut pipe: impl Read + Send + 'static) -> std::sync::mpsc::Re
 /// Wait for `child` to end, at most `timeout` (then it is killed with SIGKILL, and reaped):
 /// its status, and whether the timeout killed it. A child that ended by itself just as the
 /// timeout came is not counted as killed.
+///
+/// The wait ends as soon as the child does: it sleeps in `poll` on a pidfd of the child, which
+/// becomes readable when the child exits. Only where the kernel has no pidfds (before Linux
+/// 5.3) does it look at the child at growing intervals, up to [`LONGEST_PAUSE`], which can add
+/// that much to every run.
 fn wait_at_most(
     child: &mut std::process::Child,
     timeout: Option<std::time::Duration>,
@@ -309,6 +315,7 @@ fn wait_at_most(
     use std::time::{Duration, Instant};
     let Some(timeout) = timeout else { return Ok((child.wait()?, false)) };
     let deadline = Instant::now() + timeout;
+    let exit = ExitSignal::of(child.id());
     let mut pause = Duration::from_millis(1);
     loop {
         if let Some(status) = child.try_wait()? {
@@ -322,8 +329,44 @@ fn wait_at_most(
             let status = child.wait()?;
             return Ok((status, status.signal() == Some(libc::SIGKILL)));
         }
-        std::thread::sleep(pause.min(deadline - now));
-        pause = (pause * 2).min(LONGEST_PAUSE);
+        match &exit {
+            Some(exit) => {
+                exit.wait(deadline - now);
+            }
+            None => {
+                std::thread::sleep(pause.min(deadline - now));
+                pause = (pause * 2).min(LONGEST_PAUSE);
+            }
+        }
+    }
+}
+
+/// A pidfd of a child process: readable once the child has exited.
+struct ExitSignal(std::os::fd::OwnedFd);
+
+impl ExitSignal {
+    /// A pidfd of the process `pid` (a child not yet reaped, so the pid is still its own), or
+    /// `None` where the kernel has none.
+    fn of(pid: u32) -> Option<ExitSignal> {
+        use std::os::fd::FromRawFd;
+        let pid = libc::pid_t::try_from(pid).ok()?;
+        // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        let fd = i32::try_from(fd).ok().filter(|fd| *fd >= 0)?;
+        // SAFETY: `fd` was just opened for us and nothing else owns it.
+        Some(ExitSignal(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }))
+    }
+
+    /// Sleep until the process has exited or `at_most` has passed (rounded up to a
+    /// millisecond), or a signal came: whether it has exited. The caller looks at the child
+    /// again either way.
+    fn wait(&self, at_most: std::time::Duration) -> bool {
+        use std::os::fd::AsRawFd;
+        let ms = at_most.as_micros().div_ceil(1000).clamp(1, i32::MAX as u128) as i32;
+        let mut fd = libc::pollfd { fd: self.0.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        // SAFETY: one valid pollfd, for the duration of the call.
+        let ready = unsafe { libc::poll(&mut fd, 1, ms) };
+        ready == 1 && fd.revents & libc::POLLIN != 0
     }
 }
 
@@ -597,4 +640,31 @@ fn run(fd: i32) -> Result<(), String> {
     write_report(&json);
     drop(map);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn the_exit_signal_stays_quiet_while_the_child_runs_and_fires_once_it_has_exited() {
+        let mut child = Command::new("sleep").arg("1000").spawn().expect("sleep runs");
+        let exit = ExitSignal::of(child.id()).expect("this kernel has pidfds (Linux 5.3 on)");
+        assert!(!exit.wait(Duration::from_millis(10)), "the child still runs");
+        assert!(child.try_wait().unwrap().is_none());
+        child.kill().unwrap();
+        assert!(exit.wait(Duration::from_secs(600)), "the killed child has exited");
+        assert_eq!(child.wait().unwrap().signal(), Some(libc::SIGKILL));
+    }
+
+    #[test]
+    fn a_child_is_waited_for_to_its_end_and_one_past_its_timeout_is_killed() {
+        let mut quick = Command::new("true").spawn().expect("true runs");
+        let (status, killed) = wait_at_most(&mut quick, Some(Duration::from_secs(600))).unwrap();
+        assert!(status.success() && !killed);
+        let mut slow = Command::new("sleep").arg("1000").spawn().expect("sleep runs");
+        let (status, killed) = wait_at_most(&mut slow, Some(Duration::from_millis(20))).unwrap();
+        assert!(killed && status.signal() == Some(libc::SIGKILL), "{status:?}");
+    }
 }
