@@ -547,7 +547,15 @@ fn replay_real(
         serial: config.serial,
         fake_clock: config.timing.fake_clock,
         timeout: config.real_timeout,
+        image: None,
     };
+    // The trace is loaded once for every child; should that fail, each child loads it itself
+    // and reports why it cannot, as a failure of its allocator.
+    let image = phases
+        .time("real allocators' events (the trace loaded once for every child)", || {
+            crate::real::EventsImage::of(&plan.trace, &plan.format, plan.lenient)
+        });
+    let plan = RealPlan { image: image.ok().map(std::sync::Arc::new), ..plan };
     let mut results = Vec::new();
     for spec in &config.real {
         let bar = progress.events_bar(format!("replaying through {} (real)", spec.name()), 0);

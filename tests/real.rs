@@ -4,7 +4,9 @@
 //! Nothing here depends on timing: timings are only checked to be present and ordered.
 
 use replay::real::measure::Mode;
-use replay::real::{spawn, ChildFailure, ChildReport, ChildRequest, FailureKind, Options};
+use replay::real::{
+    spawn, spawn_on, ChildFailure, ChildReport, ChildRequest, EventsImage, FailureKind, Options,
+};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -76,6 +78,33 @@ fn every_builtin_real_allocator_has_the_simulations_max_live_bytes_and_peak_even
         let events: Vec<u64> = m.series.iter().map(|s| s.event).collect();
         assert_eq!(events, [65_535, 101_001], "{allocator}");
     }
+}
+
+#[test]
+fn a_child_started_on_the_parents_events_image_measures_what_one_that_loads_the_trace_does() {
+    let trace = Path::new("traces/perl-hash.csv");
+    let image = EventsImage::of(trace, "csv", false).expect("the trace loads");
+    for allocator in BUILTIN {
+        let loads = replay_real(trace, allocator, Options::default());
+        let request = request(trace, allocator, Options::default());
+        let mapped = spawn_on(&exe(), &request, Some(&image), None)
+            .unwrap_or_else(|failure| panic!("{failure}"));
+        assert_ne!(mapped.pid, loads.pid);
+        let exact = |r: &ChildReport| {
+            let m = &r.measured;
+            (r.trace_events, r.trace_blocks, m.events, m.max_live_bytes, m.peak_event)
+        };
+        assert_eq!(exact(&mapped), exact(&loads), "{allocator}");
+        let more = |r: &ChildReport| {
+            let m = &r.measured;
+            (m.live_blocks_at_peak, m.failed_allocations, m.ignored_frees, m.writes)
+        };
+        assert_eq!(more(&mapped), more(&loads), "{allocator}");
+        assert_eq!(mapped.measured.events, 101_002, "{allocator}");
+    }
+    // An image that cannot be made says why, as the child would.
+    let missing = EventsImage::of(Path::new("traces/no-such-trace.csv"), "csv", false);
+    assert!(missing.expect_err("no such file").contains("no-such-trace.csv"));
 }
 
 #[test]

@@ -39,6 +39,9 @@ pub mod run;
 pub mod threads;
 
 pub use allocator::{AllocatorStats, RealAllocator};
-pub use child::{spawn, spawn_with_timeout, ChildFailure, ChildReport, ChildRequest, FailureKind};
+pub use child::{
+    spawn, spawn_on, spawn_with_timeout, ChildFailure, ChildReport, ChildRequest, EventsImage,
+    FailureKind,
+};
 pub use measure::{Measured, MemorySample, Mode, Options};
 pub use registry::{RealEntry, RealSpec, REAL};

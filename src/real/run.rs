@@ -3,7 +3,7 @@
 //! (latency), gathered into one [`RealResult`]. A child that fails ends the allocator's
 //! replays: its result carries the failure, and the other allocators go on.
 
-use super::child::{spawn_with_timeout, ChildFailure, ChildRequest};
+use super::child::{spawn_on, ChildFailure, ChildRequest, EventsImage};
 use super::measure::{CallLatency, LatencyNs, Measured, Mode, Options};
 use super::registry::RealSpec;
 use std::path::PathBuf;
@@ -49,6 +49,9 @@ pub struct RealPlan {
     /// `--real-timeout`: a child still running after this long is killed, and the allocator's
     /// replays end with that failure; `None` for no limit.
     pub timeout: Option<std::time::Duration>,
+    /// The trace's events, loaded once for every child ([`EventsImage`]); `None`: each child
+    /// loads `trace` itself.
+    pub image: Option<std::sync::Arc<EventsImage>>,
 }
 
 /// Replay the trace through `spec`: `max(runs, 1)` throughput runs, and a latency run when
@@ -71,7 +74,7 @@ pub fn replay(plan: &RealPlan, spec: &RealSpec) -> RealResult {
     };
     let failed = |e: ChildFailure| Some(e.to_string());
     for _ in 0..plan.runs.max(1) {
-        match spawn_with_timeout(&plan.exe, &request(Mode::Throughput), plan.timeout) {
+        match spawn_on(&plan.exe, &request(Mode::Throughput), plan.image.as_deref(), plan.timeout) {
             Ok(report) => {
                 result.version = report.version;
                 result.runs.push(report.measured);
@@ -84,7 +87,8 @@ pub fn replay(plan: &RealPlan, spec: &RealSpec) -> RealResult {
     }
     if result.timed {
         for _ in 0..plan.runs {
-            match spawn_with_timeout(&plan.exe, &request(Mode::Latency), plan.timeout) {
+            match spawn_on(&plan.exe, &request(Mode::Latency), plan.image.as_deref(), plan.timeout)
+            {
                 Ok(report) => result.latency_runs.extend(report.measured.latency_ns),
                 Err(e) => {
                     result.failure = failed(e);
