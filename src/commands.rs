@@ -135,6 +135,8 @@ fn load(
 #[derive(Default)]
 struct Phases {
     list: std::cell::RefCell<Vec<(String, std::time::Duration)>>,
+    /// The allocator whose own passes took longest so far, and how long.
+    slowest: std::cell::RefCell<Option<(String, std::time::Duration)>>,
 }
 
 impl Phases {
@@ -150,8 +152,19 @@ impl Phases {
         self.list.borrow_mut().push((label, spent));
     }
 
+    /// Note that `allocator`'s own passes took `spent`.
+    fn own(&self, allocator: &str, spent: std::time::Duration) {
+        let mut slowest = self.slowest.borrow_mut();
+        if slowest.as_ref().is_none_or(|(_, longest)| spent > *longest) {
+            *slowest = Some((allocator.to_string(), spent));
+        }
+    }
+
     /// The engine's passes, as [`run_all_timed`] timed them.
     fn add_passes(&self, passes: &PassTimes, strategies: usize) {
+        if let Some((name, spent)) = passes.slowest {
+            self.own(name, spent);
+        }
         self.add(format!("metrics passes ({strategies} strategies, in parallel)"), passes.metrics);
         let spent = &passes.spent;
         self.add(
@@ -173,7 +186,16 @@ impl Phases {
         for (label, spent) in self.list.borrow().iter() {
             out.push_str(&format!("  {:>8.3} s  {label}\n", spent.as_secs_f64()));
         }
-        out.push_str(&format!("  {:>8.3} s  total\n", started.elapsed().as_secs_f64()));
+        let total = started.elapsed();
+        out.push_str(&format!("  {:>8.3} s  total\n", total.as_secs_f64()));
+        if let Some((name, spent)) = self.slowest.borrow().as_ref() {
+            let times = total.as_secs_f64() / spent.as_secs_f64().max(1e-9);
+            out.push_str(&format!(
+                "  {:>8.3} s  the slowest allocator's own passes ({name}; metrics and timing \
+                 passes, or its child processes): the total is {times:.1}x that\n",
+                spent.as_secs_f64()
+            ));
+        }
         out
     }
 }
@@ -562,7 +584,9 @@ fn replay_real(
         let timed = plan.runs > 0 && !plan.fake_clock;
         let children = plan.runs.max(1) + if timed { plan.runs } else { 0 };
         let label = format!("{} (real, {children} child processes, one at a time)", spec.name());
+        let started = std::time::Instant::now();
         let result = phases.time(&label, || crate::real::run::replay(&plan, spec));
+        phases.own(&spec.name(), started.elapsed());
         bar.finish_and_clear();
         if let Some(why) = &result.failure {
             eprintln!("replay: {why}");

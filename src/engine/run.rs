@@ -208,6 +208,9 @@ pub struct PassTimes {
     /// The throughput and latency passes, summed over strategies: more than `timing` when
     /// strategies were timed in parallel.
     pub spent: Spent,
+    /// The strategy whose own passes (its metrics pass and its timing passes) took longest,
+    /// and how long they took.
+    pub slowest: Option<(&'static str, Duration)>,
 }
 
 /// How many strategies are timed at once: one with `parallel` off; else one per core (the
@@ -247,22 +250,27 @@ pub fn run_all_timed(plan: &Plan) -> Result<(Vec<StrategyResult>, PassTimes), Tr
     let peak_hint = predict_peak(source, &plan.params)?;
     let pass = Pass { verify: plan.verify, samples: plan.samples, layout: plan.layout, peak_hint };
     let started = Instant::now();
-    let memory: Vec<(MemoryStats, Safety, Observed)> = plan
+    let memory: Vec<((MemoryStats, Safety, Observed), Duration)> = plan
         .entries
         .par_iter()
-        .map(|entry| metrics_pass_of(setup(entry), source, pass, plan.line_of, plan.advance))
+        .map(|entry| {
+            let started = Instant::now();
+            let done = metrics_pass_of(setup(entry), source, pass, plan.line_of, plan.advance);
+            done.map(|done| (done, started.elapsed()))
+        })
         .collect::<Result<_, _>>()?;
     let metrics = started.elapsed();
     let started = Instant::now();
     let threads = timing_threads(plan.timing.parallel, plan.entries.len());
     let mut order: Vec<usize> = (0..plan.entries.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(memory[i].0.work));
+    order.sort_by_key(|&i| std::cmp::Reverse(memory[i].0 .0.work));
     let next = AtomicUsize::new(0);
     let timed: Vec<Mutex<Option<Timed>>> = plan.entries.iter().map(|_| Mutex::new(None)).collect();
     let worker = || {
         while let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
             let entry = plan.entries[i];
-            let done = measure_time(setup(entry), source, &memory[i].0, plan.timing, plan.advance);
+            let stats = &memory[i].0 .0;
+            let done = measure_time(setup(entry), source, stats, plan.timing, plan.advance);
             let failed = done.is_err();
             *timed[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(done);
             if failed {
@@ -282,7 +290,9 @@ pub fn run_all_timed(plan: &Plan) -> Result<(Vec<StrategyResult>, PassTimes), Tr
     }
     let mut times = PassTimes { metrics, timing_threads: threads, ..PassTimes::default() };
     let mut results = Vec::with_capacity(plan.entries.len());
-    for ((entry, (memory, safety, observed)), slot) in plan.entries.iter().zip(memory).zip(timed) {
+    for ((entry, ((memory, safety, observed), metrics)), slot) in
+        plan.entries.iter().zip(memory).zip(timed)
+    {
         let done = slot.into_inner().unwrap_or_else(|e| e.into_inner());
         // A strategy left untimed because another one's source failed: that error is returned
         // below, from the strategy it happened to.
@@ -291,6 +301,10 @@ pub fn run_all_timed(plan: &Plan) -> Result<(Vec<StrategyResult>, PassTimes), Tr
         times.spent.throughput += spent.throughput;
         times.spent.throughput_passes += spent.throughput_passes;
         times.spent.latency += spent.latency;
+        let own = metrics + spent.throughput + spent.latency;
+        if times.slowest.is_none_or(|(_, longest)| own > longest) {
+            times.slowest = Some((entry.name, own));
+        }
         results.push(StrategyResult {
             allocator: entry.name,
             memory,
