@@ -7,6 +7,7 @@ use super::probe::{OpClass, Probe};
 use crate::clock::Clock;
 use crate::metrics::{Latency, Percentiles};
 use hdrhistogram::Histogram;
+use std::sync::atomic::{compiler_fence, Ordering};
 use std::time::Instant;
 
 /// The latency pass samples calls only when at least this many would still be timed.
@@ -56,6 +57,8 @@ impl Probe for LatencyProbe {
     fn before_call(&mut self, class: OpClass) {
         if self.countdown[class as usize] == 0 {
             self.started = self.clock.ticks();
+            // The strategy's loads and stores, inlined into the loop, stay after the read.
+            compiler_fence(Ordering::SeqCst);
         }
     }
 
@@ -66,6 +69,8 @@ impl Probe for LatencyProbe {
             *countdown -= 1;
             return;
         }
+        // ...and before this one.
+        compiler_fence(Ordering::SeqCst);
         let ticks = self.clock.ticks().saturating_sub(self.started);
         if self.every > 1 {
             // The next gap is uniform in 0 ..= 2 (every - 1): on average one call in `every` is

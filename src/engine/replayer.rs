@@ -7,8 +7,9 @@
 //! The loop is also compiled for the strategy when the caller knows its type: a
 //! `Replayer<S>` holds a `Box<S>`, and for a concrete `S` the strategy's calls are direct and
 //! inlined into the loop. [`Setup::replay_typed`] finds the concrete type of a fresh heap and runs
-//! a pass on a loop made for it (the throughput pass, whose loop should cost as little as the
-//! strategy allows); every other pass uses `Replayer<dyn Strategy>`, one loop for all. Both run the
+//! a pass on a loop made for it (the throughput and latency passes, whose loops should cost as
+//! little as the strategy allows); every other pass uses `Replayer<dyn Strategy>`, one loop for
+//! all. Both run the
 //! same code, [`Replayer::run`], so they apply events identically.
 
 use super::probe::{HeapState, OpClass, Outcome, Probe};

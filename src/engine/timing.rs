@@ -211,16 +211,34 @@ impl TypedPass<Result<f64, TraceError>> for ThroughputPass<'_> {
 
 /// Latency percentiles from one pass over `source` with a clock read around one strategy call
 /// in `every` (1: every call).
+///
+/// Its loop too is compiled for the strategy's own type, so that a timed call costs what the
+/// strategy's code costs, inlined as in the throughput pass, and the untimed calls between the
+/// sampled ones run as fast as there. The clock reads stay around the call: the probe puts a
+/// compiler fence between each read and the call, which the strategy's loads and stores cannot
+/// be moved across.
 pub fn latency_of(
     setup: Setup,
     source: &dyn EventSource,
     advance: &dyn Fn(u64),
     every: u32,
 ) -> Result<Latency, TraceError> {
-    let mut replayer = setup.replayer(source.slots());
-    let mut probe = LatencyProbe::sampling(every);
-    replayer.replay(source, &mut probe, advance)?;
-    Ok(probe.latency())
+    setup.replay_typed(source.slots(), LatencyPass { source, advance, every })
+}
+
+/// One latency pass, on whatever heap type [`Setup::replay_typed`] finds.
+struct LatencyPass<'a> {
+    source: &'a dyn EventSource,
+    advance: &'a dyn Fn(u64),
+    every: u32,
+}
+
+impl TypedPass<Result<Latency, TraceError>> for LatencyPass<'_> {
+    fn run<S: Heap + ?Sized>(self, mut replayer: Replayer<S>) -> Result<Latency, TraceError> {
+        let mut probe = LatencyProbe::sampling(self.every);
+        replayer.replay(self.source, &mut probe, self.advance)?;
+        Ok(probe.latency())
+    }
 }
 
 /// A timed pass shorter than this (5 ms, hyperfine's limit) is too short to time well.
