@@ -187,7 +187,9 @@ mod tests {
             index.insert(size, addr);
         }
         index.check(&free);
-        let best = |index: &mut SizeIndex, need| index.best(free.lanes(), need, &free).map(|at| free.get(&at));
+        let best = |index: &mut SizeIndex, need| {
+            index.best(free.lanes(), need, &free).map(|at| free.get(&at))
+        };
         assert_eq!(best(&mut index, 17), Some((1000, 32)));
         assert_eq!(best(&mut index, 33), Some((3000, 48)));
         assert_eq!(best(&mut index, 64), Some((0, 64)));

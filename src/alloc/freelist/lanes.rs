@@ -11,10 +11,11 @@
 //! [`crate::alloc::model::ALIGN`], far below it), so a signed compare orders them as unsigned
 //! numbers and the vector code compares them directly.
 //!
-//! Two implementations give the same answers for every input: AVX2 (four 4-lane compares per
-//! node), chosen at run time when the CPU has it, and a portable scalar one. The x86-64 baseline,
-//! SSE2, has no 64-bit compare, so code written for it compiles into emulated compares that cost
-//! more than the branchy search; hence the run-time choice rather than portable vector code.
+//! Two implementations give the same answers for every such input: AVX2 (four 4-lane compares
+//! per node), chosen at run time when the CPU has it, and a portable scalar one. The x86-64
+//! baseline, SSE2, has no 64-bit compare, so code written for it compiles into emulated compares
+//! that cost more than the branchy search; hence the run-time choice rather than portable vector
+//! code.
 //! The test at the end runs both on random nodes and compares.
 
 /// The number of slots every search looks at: the node capacity.

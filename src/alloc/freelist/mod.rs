@@ -58,13 +58,18 @@
 //! blocks ending above the rover), the neighbours to merge with and the highest free block,
 //! each in O(log n) in free blocks, and a search returns a cursor that the following resize,
 //! removal or insertion reuses instead of searching again (a free reads both neighbours from
-//! the one search, and moves its cursor only to a neighbour it merges with). Worst fit is first fit for the size of
-//! the largest block (known in O(1)). Best fit also keeps a size index (`by_size`: a lazy
-//! min-heap of addresses per size, and a `BTreeSet` for large sizes) and then finds the chosen
-//! block in the tree by its address. So every operation costs O(log n);
+//! the one search, and moves its cursor only to a neighbour it merges with). Worst fit is first
+//! fit for the size of the largest block (known in O(1)). Best fit also keeps a size index
+//! (`by_size`: a lazy min-heap of addresses per size, and a `BTreeSet` for large sizes) and then
+//! finds the chosen block in the tree by its address. So every operation costs O(log n);
 //! `largest_satisfiable` is O(1). Blocks are named by their address, which is unique among free
 //! blocks. The `reference` module (tests only) implements the same policy by scanning a sorted
 //! `Vec`, and the property tests there show the two agree on every step of random traces.
+//!
+//! Each operation (allocate, reallocate, free) is one function: on a CPU with AVX2 and POPCNT
+//! (detected once, when the heap is made) a second copy compiled with AVX2 enabled runs, with
+//! the tree's vector node searches and all of its steps inlined; elsewhere the same code with the
+//! portable searches. Both give the same answers (tests in `lanes.rs` and `tree.rs`).
 
 //!
 //! # Work
@@ -217,10 +222,12 @@ impl FreeList {
         self.count_search();
         match self.policy {
             Policy::FirstFit => self.free.first_fit_in(search, size),
-            Policy::NextFit => self.free.first_fit_ending_above_in(search, self.rover, size).or_else(|| {
-                self.work += self.free.height() as u64 + 1;
-                self.free.first_fit_in(search, size)
-            }),
+            Policy::NextFit => {
+                self.free.first_fit_ending_above_in(search, self.rover, size).or_else(|| {
+                    self.work += self.free.height() as u64 + 1;
+                    self.free.first_fit_in(search, size)
+                })
+            }
             Policy::BestFit => self.by_size.as_mut()?.best(search, size, &self.free),
             Policy::WorstFit => {
                 let largest = self.free.largest();
@@ -398,7 +405,12 @@ impl FreeList {
     }
 
     #[inline(always)]
-    fn reallocate_here<S: Search>(&mut self, search: S, old: Allocation, req: Request) -> Option<Allocation> {
+    fn reallocate_here<S: Search>(
+        &mut self,
+        search: S,
+        old: Allocation,
+        req: Request,
+    ) -> Option<Allocation> {
         self.work += 1;
         let need = self.params.need(req.size);
         let (addr, size) = (old.start, old.size);

@@ -10,11 +10,17 @@
 //! 40 levels deep, with a likely cache miss at each). 16 turned out faster than 32 (measured).
 //!
 //! Searches within a node look at all 16 slots with no branch on the data (`lanes.rs`): unused
-//! slots hold sentinels (address `SENTINEL`, size and max 0), so finding a key's slot is a count
-//! of the lanes below it, a node's max is a max over all lanes, and the first slot that fits is
-//! a mask and `trailing_zeros`. On a CPU with AVX2 that is four 4-lane compares per node, and
-//! [`FreeTree::seek`] and the first-fit descent are compiled a second time with AVX2 enabled so
-//! that the vector code is inlined into them; elsewhere a scalar version gives the same answers.
+//! slots hold sentinels (address and key [`SENTINEL`], `i64::MAX`, above every address; size
+//! and max 0), so finding a key's slot is a count of the lanes below it, a node's max is a max
+//! over all lanes, and the first slot that fits is a mask and `trailing_zeros` (no window is
+//! needed in a descent: a sentinel fits no request). On a CPU with AVX2 that is four 4-lane
+//! signed compares per node (every value is below 2^63, so no lane needs its sign flipped);
+//! elsewhere a scalar version gives the same answers. Every operation the policies use has a
+//! `*_in` form, generic over the node searches ([`Search`]) and inlined: `FreeList` compiles
+//! each of its own operations (allocate, reallocate, free) a second time with AVX2 enabled, so
+//! that one operation, its seeks, descents, inserts, removals, resizes and max refreshes, is one
+//! function with the vector code inlined. The plain forms ask the tree's [`Lanes`] at every
+//! node search (tests and rare paths).
 //!
 //! The maxes steer every size search: first fit goes down the leftmost child whose max is
 //! large enough, and next fit climbs from the rover's leaf to the first subtree to the right
