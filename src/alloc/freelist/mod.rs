@@ -191,6 +191,12 @@ impl FreeList {
         }
     }
 
+    /// A heap whose tree searches its nodes with `lanes` (for tests of both implementations).
+    #[cfg(test)]
+    pub fn with_lanes(policy: Policy, params: Params, lanes: lanes::Lanes) -> FreeList {
+        FreeList { free: FreeTree::with_lanes(lanes), ..FreeList::new(policy, params) }
+    }
+
     /// Count one search from the root of the tree: `height + 1` nodes.
     #[inline]
     fn count_search(&mut self) {
