@@ -22,6 +22,7 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap};
 
+use super::lanes::Search;
 use super::tree::{Cursor, FreeTree};
 use crate::alloc::model::{Addr, Bytes, ALIGN};
 
@@ -105,14 +106,15 @@ impl SizeIndex {
 
     /// The smallest free block in `free` with size >= `need`, lowest address on ties, dropping
     /// the stale entries met on the way. O(log n) amortized.
-    pub fn best(&mut self, need: Bytes, free: &FreeTree) -> Option<Cursor> {
+    #[inline(always)]
+    pub fn best<S: Search>(&mut self, search: S, need: Bytes, free: &FreeTree) -> Option<Cursor> {
         let mut from = need.div_ceil(ALIGN);
         while from < BUCKETS as Bytes {
             let Some(class) = self.next_class(from as usize) else { break };
             let size = class as Bytes * ALIGN;
             let bucket = &mut self.buckets[class];
             while let Some(&Reverse(addr)) = bucket.peek() {
-                if let Some(at) = free.starting_at(addr) {
+                if let Some(at) = free.starting_at_in(search, addr) {
                     if free.get(&at).1 == size {
                         return Some(at);
                     }
@@ -127,7 +129,7 @@ impl SizeIndex {
             from = class as Bytes + 1;
         }
         let &(_, addr) = self.large.range((need, 0)..).next()?;
-        Some(free.starting_at(addr).expect("the size index mirrors the tree"))
+        Some(free.starting_at_in(search, addr).expect("the size index mirrors the tree"))
     }
 
     /// The first bucket at or after `class` with entries.
@@ -185,7 +187,9 @@ mod tests {
             index.insert(size, addr);
         }
         index.check(&free);
-        let best = |index: &mut SizeIndex, need| index.best(need, &free).map(|at| free.get(&at));
+        let best = |index: &mut SizeIndex, need| {
+            index.best(free.lanes(), need, &free).map(|at| free.get(&at))
+        };
         assert_eq!(best(&mut index, 17), Some((1000, 32)));
         assert_eq!(best(&mut index, 33), Some((3000, 48)));
         assert_eq!(best(&mut index, 64), Some((0, 64)));
@@ -207,7 +211,7 @@ mod tests {
         free.set(&free.starting_at(100).unwrap(), 100, 48);
         index.remove(32, 100);
         index.insert(48, 100);
-        let found = index.best(16, &free).map(|at| free.get(&at));
+        let found = index.best(free.lanes(), 16, &free).map(|at| free.get(&at));
         assert_eq!(found, Some((100, 48)));
         assert_eq!(index.entries, 2, "the two stale entries were dropped");
         index.check(&free);

@@ -1,15 +1,21 @@
 //! Searches over the 16 slots of a free-tree node, with no branch on the data.
 //!
-//! A node keeps its unused slots filled with sentinels (addresses and keys `u64::MAX`, sizes and
-//! maxes 0; see `tree.rs`), so every search here looks at all 16 lanes, whatever the node's
+//! A node keeps its unused slots filled with sentinels (addresses and keys [`SENTINEL`], sizes
+//! and maxes 0; see `tree.rs`), so every search here looks at all 16 lanes, whatever the node's
 //! length: a count of the lanes below a key replaces a binary search, and a mask and
 //! `trailing_zeros` replace a scan that stops at the first fit. Neither has a data-dependent
 //! branch to mispredict.
 //!
-//! Two implementations give the same answers for every input: AVX2 (four 4-lane compares per
-//! node), chosen at run time when the CPU has it, and a portable scalar one. The x86-64 baseline,
-//! SSE2, has no 64-bit compare, so code written for it compiles into emulated compares that cost
-//! more than the branchy search; hence the run-time choice rather than portable vector code.
+//! Every value in a row, and every key and need searched for, is at most [`SENTINEL`], below
+//! 2^63 (the tree holds addresses and sizes below [`crate::alloc::model::ADDRESS_LIMIT`] plus
+//! [`crate::alloc::model::ALIGN`], far below it), so a signed compare orders them as unsigned
+//! numbers and the vector code compares them directly.
+//!
+//! Two implementations give the same answers for every such input: AVX2 (four 4-lane compares
+//! per node), chosen at run time when the CPU has it, and a portable scalar one. The x86-64
+//! baseline, SSE2, has no 64-bit compare, so code written for it compiles into emulated compares
+//! that cost more than the branchy search; hence the run-time choice rather than portable vector
+//! code.
 //! The test at the end runs both on random nodes and compares.
 
 /// The number of slots every search looks at: the node capacity.
@@ -17,6 +23,10 @@ pub const LANES: usize = 16;
 
 /// One node's worth of addresses, keys, sizes or maxes.
 pub type Row = [u64; LANES];
+
+/// The address and key of an unused slot, above every address: the largest value both a signed
+/// and an unsigned compare order the same way. Every value searched is at most this.
+pub const SENTINEL: u64 = i64::MAX as u64;
 
 /// The searches, by one implementation. Hot loops are written once, generic over this, and
 /// compiled twice: for [`Scalar`], and for [`Avx2`] inside a function with AVX2 enabled, so that
@@ -30,6 +40,15 @@ pub trait Search: Copy {
     fn max(self, row: &Row) -> u64;
     /// Bit `i` set iff lane `i` of `row` is at least `need`.
     fn at_least_mask(self, row: &Row, need: u64) -> u32;
+
+    /// The first lane of `row` whose value is at least `need`, for `need >= 1`: a row of sizes
+    /// or maxes, whose unused lanes hold 0, needs no window.
+    #[inline(always)]
+    fn first_at_least_of_all(self, row: &Row, need: u64) -> Option<usize> {
+        debug_assert!(need >= 1);
+        let mask = self.at_least_mask(row, need);
+        (mask != 0).then(|| mask.trailing_zeros() as usize)
+    }
 
     /// The first lane in `from..len` whose value is at least `need`.
     #[inline(always)]
@@ -128,10 +147,14 @@ impl Lanes {
     pub fn avx2(self) -> Option<Avx2> {
         self.avx2
     }
+}
 
-    /// See [`Search::count_below`]. (The tree's hot loops call [`Search`] directly.)
-    #[cfg(test)]
-    pub fn count_below(self, row: &Row, key: u64) -> usize {
+/// Each search asks which implementation to run, then runs it: for code that is not compiled
+/// for one implementation (tests, rare paths). Hot code is generic over [`Search`] and compiled
+/// for [`Avx2`] or [`Scalar`] itself.
+impl Search for Lanes {
+    #[inline]
+    fn count_below(self, row: &Row, key: u64) -> usize {
         #[cfg(target_arch = "x86_64")]
         if let Some(fast) = self.avx2 {
             return fast.count_below(row, key);
@@ -139,9 +162,8 @@ impl Lanes {
         Scalar.count_below(row, key)
     }
 
-    /// See [`Search::count_at_most_past_first`].
-    #[cfg(test)]
-    pub fn count_at_most_past_first(self, row: &Row, key: u64) -> usize {
+    #[inline]
+    fn count_at_most_past_first(self, row: &Row, key: u64) -> usize {
         #[cfg(target_arch = "x86_64")]
         if let Some(fast) = self.avx2 {
             return fast.count_at_most_past_first(row, key);
@@ -149,9 +171,8 @@ impl Lanes {
         Scalar.count_at_most_past_first(row, key)
     }
 
-    /// See [`Search::max`].
     #[inline]
-    pub fn max(self, row: &Row) -> u64 {
+    fn max(self, row: &Row) -> u64 {
         #[cfg(target_arch = "x86_64")]
         if let Some(fast) = self.avx2 {
             return fast.max(row);
@@ -159,14 +180,13 @@ impl Lanes {
         Scalar.max(row)
     }
 
-    /// See [`Search::first_at_least`].
     #[inline]
-    pub fn first_at_least(self, row: &Row, from: usize, len: usize, need: u64) -> Option<usize> {
+    fn at_least_mask(self, row: &Row, need: u64) -> u32 {
         #[cfg(target_arch = "x86_64")]
         if let Some(fast) = self.avx2 {
-            return fast.first_at_least(row, from, len, need);
+            return fast.at_least_mask(row, need);
         }
-        Scalar.first_at_least(row, from, len, need)
+        Scalar.at_least_mask(row, need)
     }
 }
 
@@ -190,70 +210,73 @@ mod scalar {
     }
 }
 
-/// AVX2 compares 64-bit lanes as signed numbers only, so both sides are flipped at the sign bit
-/// first, which maps unsigned order onto signed order exactly.
+/// AVX2 compares 64-bit lanes as signed numbers only; every value is at most [`SENTINEL`]
+/// (below 2^63), where signed and unsigned order agree, so no lane needs flipping first.
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use super::Row;
     use std::arch::x86_64::*;
 
-    /// Lanes `4 * quarter .. 4 * quarter + 4` of `row`, flipped at the sign bit.
+    /// Lanes `4 * quarter .. 4 * quarter + 4` of `row`.
     #[inline]
     #[target_feature(enable = "avx2")]
-    fn load_flipped(row: &Row, quarter: usize) -> __m256i {
+    fn load(row: &Row, quarter: usize) -> __m256i {
         debug_assert!(quarter < 4);
         // SAFETY: `row` has 16 lanes, so lanes `4 * quarter ..` up to 16 are in bounds for
         // `quarter < 4`; `loadu` needs no alignment.
-        let v = unsafe { _mm256_loadu_si256(row.as_ptr().add(4 * quarter).cast()) };
-        _mm256_xor_si256(v, _mm256_set1_epi64x(i64::MIN))
+        unsafe { _mm256_loadu_si256(row.as_ptr().add(4 * quarter).cast()) }
     }
 
     /// Bit `i` set iff lane `i` of `row` is below `key`.
     #[inline]
     #[target_feature(enable = "avx2")]
     fn below_mask(row: &Row, key: u64) -> u32 {
-        let k = _mm256_set1_epi64x((key ^ (1 << 63)) as i64);
+        let k = _mm256_set1_epi64x(key as i64);
         let mut mask = 0;
         for quarter in 0..4 {
-            let below = _mm256_cmpgt_epi64(k, load_flipped(row, quarter));
+            let below = _mm256_cmpgt_epi64(k, load(row, quarter));
             mask |= (_mm256_movemask_pd(_mm256_castsi256_pd(below)) as u32) << (4 * quarter);
         }
         mask
     }
 
+    #[inline]
     #[target_feature(enable = "avx2,popcnt")]
     pub fn count_below(row: &Row, key: u64) -> usize {
         below_mask(row, key).count_ones() as usize
     }
 
+    #[inline]
     #[target_feature(enable = "avx2,popcnt")]
     pub fn count_at_most_past_first(row: &Row, key: u64) -> usize {
         // At or below `key` is not above it; lane 0 is left out.
-        let k = _mm256_set1_epi64x((key ^ (1 << 63)) as i64);
+        let k = _mm256_set1_epi64x(key as i64);
         let mut above = 0;
         for quarter in 0..4 {
-            let gt = _mm256_cmpgt_epi64(load_flipped(row, quarter), k);
+            let gt = _mm256_cmpgt_epi64(load(row, quarter), k);
             above |= (_mm256_movemask_pd(_mm256_castsi256_pd(gt)) as u32) << (4 * quarter);
         }
         (!above & 0xfffe).count_ones() as usize
     }
 
+    #[inline]
     #[target_feature(enable = "avx2,popcnt")]
     pub fn at_least_mask(row: &Row, need: u64) -> u32 {
         !below_mask(row, need) & 0xffff
     }
 
+    #[inline]
     #[target_feature(enable = "avx2,popcnt")]
     pub fn max(row: &Row) -> u64 {
         let larger = |a, b| _mm256_blendv_epi8(b, a, _mm256_cmpgt_epi64(a, b));
-        let (a, b) = (load_flipped(row, 0), load_flipped(row, 1));
-        let (c, d) = (load_flipped(row, 2), load_flipped(row, 3));
+        let (a, b) = (load(row, 0), load(row, 1));
+        let (c, d) = (load(row, 2), load(row, 3));
         let m = larger(larger(a, b), larger(c, d));
         let (lo, hi) = (_mm256_castsi256_si128(m), _mm256_extracti128_si256::<1>(m));
         let m = _mm_blendv_epi8(hi, lo, _mm_cmpgt_epi64(lo, hi));
         let swapped = _mm_unpackhi_epi64(m, m);
         let m = _mm_blendv_epi8(swapped, m, _mm_cmpgt_epi64(m, swapped));
-        (_mm_cvtsi128_si64(m) as u64) ^ (1 << 63)
+        _mm_cvtsi128_si64(m) as u64
     }
 }
 
@@ -261,10 +284,11 @@ mod avx2 {
 mod tests {
     use super::*;
 
-    /// Rows mixing the values the tree stores: sentinels, small sizes, addresses, extremes.
+    /// Rows mixing the values the tree stores: sentinels, small sizes, addresses, extremes (up
+    /// to [`SENTINEL`], the largest value a row may hold).
     fn rows() -> Vec<Row> {
         let mut next = crate::alloc::model::random::xorshift(0x2545_F491_4F6C_DD1D);
-        let picks = [0, 1, 16, 17, 48, 1 << 47, (1 << 63) - 1, 1 << 63, u64::MAX - 1, u64::MAX];
+        let picks = [0, 1, 16, 17, 48, 1 << 47, 1 << 62, SENTINEL - 1, SENTINEL];
         (0..3000)
             .map(|_| {
                 let mut row = [0; LANES];
@@ -273,7 +297,7 @@ mod tests {
                     *lane = match r % 4 {
                         0 => picks[(r >> 8) as usize % picks.len()],
                         1 => 16 * ((r >> 8) % 8),
-                        _ => r >> (r % 64),
+                        _ => (r >> 1) >> (r % 64),
                     };
                 }
                 if next() % 2 == 0 {
@@ -288,8 +312,8 @@ mod tests {
         let slow = Lanes::SCALAR;
         for row in rows() {
             let mut keys: Vec<u64> = row.to_vec();
-            keys.extend([0, 1, 15, 16, 32, 1 << 63, u64::MAX]);
-            keys.extend(row.iter().map(|&v| v.wrapping_add(1)));
+            keys.extend([0, 1, 15, 16, 32, 1 << 62, SENTINEL]);
+            keys.extend(row.iter().map(|&v| (v + 1).min(SENTINEL)));
             assert_eq!(fast.max(&row), slow.max(&row), "{row:?}");
             assert_eq!(slow.max(&row), *row.iter().max().unwrap());
             for key in keys {
@@ -304,6 +328,11 @@ mod tests {
                     assert_eq!(first, slow.first_at_least(&row, from, len, key));
                     let scan = (from..len).find(|&i| row[i] >= key);
                     assert_eq!(first, scan, "{row:?} {key} {from}..{len}");
+                }
+                if key >= 1 {
+                    let first = fast.first_at_least_of_all(&row, key);
+                    assert_eq!(first, slow.first_at_least_of_all(&row, key));
+                    assert_eq!(first, row.iter().position(|&v| v >= key), "{row:?} {key}");
                 }
             }
         }

@@ -58,13 +58,18 @@
 //! blocks ending above the rover), the neighbours to merge with and the highest free block,
 //! each in O(log n) in free blocks, and a search returns a cursor that the following resize,
 //! removal or insertion reuses instead of searching again (a free reads both neighbours from
-//! the one search, and moves its cursor only to a neighbour it merges with). Worst fit is first fit for the size of
-//! the largest block (known in O(1)). Best fit also keeps a size index (`by_size`: a lazy
-//! min-heap of addresses per size, and a `BTreeSet` for large sizes) and then finds the chosen
-//! block in the tree by its address. So every operation costs O(log n);
+//! the one search, and moves its cursor only to a neighbour it merges with). Worst fit is first
+//! fit for the size of the largest block (known in O(1)). Best fit also keeps a size index
+//! (`by_size`: a lazy min-heap of addresses per size, and a `BTreeSet` for large sizes) and then
+//! finds the chosen block in the tree by its address. So every operation costs O(log n);
 //! `largest_satisfiable` is O(1). Blocks are named by their address, which is unique among free
 //! blocks. The `reference` module (tests only) implements the same policy by scanning a sorted
 //! `Vec`, and the property tests there show the two agree on every step of random traces.
+//!
+//! Each operation (allocate, reallocate, free) is one function: on a CPU with AVX2 and POPCNT
+//! (detected once, when the heap is made) a second copy compiled with AVX2 enabled runs, with
+//! the tree's vector node searches and all of its steps inlined; elsewhere the same code with the
+//! portable searches. Both give the same answers (tests in `lanes.rs` and `tree.rs`).
 
 //!
 //! # Work
@@ -110,6 +115,9 @@ mod reference;
 
 use crate::alloc::model::{Addr, Allocation, Bytes, Params, Request, Strategy, StrategyEntry};
 use by_size::SizeIndex;
+#[cfg(target_arch = "x86_64")]
+use lanes::Avx2;
+use lanes::{Scalar, Search};
 pub use tree::{Cursor, FreeTree};
 
 pub const FIRST_FIT: StrategyEntry = StrategyEntry {
@@ -183,6 +191,12 @@ impl FreeList {
         }
     }
 
+    /// A heap whose tree searches its nodes with `lanes` (for tests of both implementations).
+    #[cfg(test)]
+    pub fn with_lanes(policy: Policy, params: Params, lanes: lanes::Lanes) -> FreeList {
+        FreeList { free: FreeTree::with_lanes(lanes), ..FreeList::new(policy, params) }
+    }
+
     /// Count one search from the root of the tree: `height + 1` nodes.
     #[inline]
     fn count_search(&mut self) {
@@ -209,19 +223,22 @@ impl FreeList {
     }
 
     /// The free block the policy picks for `size` bytes, without growing. O(log n).
-    fn choose(&mut self, size: Bytes) -> Option<Cursor> {
+    #[inline(always)]
+    fn choose<S: Search>(&mut self, search: S, size: Bytes) -> Option<Cursor> {
         self.count_search();
         match self.policy {
-            Policy::FirstFit => self.free.first_fit(size),
-            Policy::NextFit => self.free.first_fit_ending_above(self.rover, size).or_else(|| {
-                self.work += self.free.height() as u64 + 1;
-                self.free.first_fit(size)
-            }),
-            Policy::BestFit => self.by_size.as_mut()?.best(size, &self.free),
+            Policy::FirstFit => self.free.first_fit_in(search, size),
+            Policy::NextFit => {
+                self.free.first_fit_ending_above_in(search, self.rover, size).or_else(|| {
+                    self.work += self.free.height() as u64 + 1;
+                    self.free.first_fit_in(search, size)
+                })
+            }
+            Policy::BestFit => self.by_size.as_mut()?.best(search, size, &self.free),
             Policy::WorstFit => {
                 let largest = self.free.largest();
                 if largest >= size {
-                    self.free.first_fit(largest)
+                    self.free.first_fit_in(search, largest)
                 } else {
                     None
                 }
@@ -231,10 +248,11 @@ impl FreeList {
 
     /// Place a block of `size` bytes by the policy, growing the heap if nothing fits; returns
     /// its start, or `None` (heap unchanged) at the heap limit. O(log n).
-    fn place(&mut self, size: Bytes) -> Option<Addr> {
-        if let Some(at) = self.choose(size) {
+    #[inline(always)]
+    fn place<S: Search>(&mut self, search: S, size: Bytes) -> Option<Addr> {
+        if let Some(at) = self.choose(search, size) {
             let (addr, _) = self.free.get(&at);
-            self.take_low(&at, size);
+            self.take_low(search, &at, size);
             return Some(addr);
         }
         self.count_search();
@@ -248,7 +266,7 @@ impl FreeList {
             return None;
         }
         if let Some(at) = last {
-            self.remove_free(&at);
+            self.remove_free(search, &at);
         }
         self.top = new_top;
         Some(start)
@@ -256,11 +274,12 @@ impl FreeList {
 
     /// Give `[addr, addr + size)` back, merging with free neighbours if coalescing is on.
     /// O(log n).
-    fn release(&mut self, addr: Addr, size: Bytes) {
+    #[inline(always)]
+    fn release<S: Search>(&mut self, search: S, addr: Addr, size: Bytes) {
         self.count_search();
-        let mut at = self.free.seek(addr);
+        let mut at = self.free.seek_in(search, addr);
         if !self.params.coalesce {
-            self.insert_free(&at, addr, size);
+            self.insert_free(search, &at, addr, size);
             return;
         }
         // The neighbours by value first: the cursor moves only to a block that merges.
@@ -273,63 +292,67 @@ impl FreeList {
                 let found = self.free.move_to_block(&mut a) && self.free.move_back(&mut at);
                 debug_assert!(found);
                 // Resizing leaves the tree's shape, and so `a`, intact.
-                self.resize_free(&at, start, len + size + above_len);
-                self.remove_free(&a);
+                self.resize_free(search, &at, start, len + size + above_len);
+                self.remove_free(search, &a);
             }
             (Some((start, len)), None) => {
                 let found = self.free.move_back(&mut at);
                 debug_assert!(found);
-                self.resize_free(&at, start, len + size);
+                self.resize_free(search, &at, start, len + size);
             }
             (None, Some((_, len))) => {
                 let found = self.free.move_to_block(&mut at);
                 debug_assert!(found);
-                self.resize_free(&at, addr, size + len);
+                self.resize_free(search, &at, addr, size + len);
             }
-            (None, None) => self.insert_free(&at, addr, size),
+            (None, None) => self.insert_free(search, &at, addr, size),
         }
     }
 
     /// Take `size` bytes from the low end of the free block at `at` (at least `size` long).
-    fn take_low(&mut self, at: &Cursor, size: Bytes) {
+    #[inline(always)]
+    fn take_low<S: Search>(&mut self, search: S, at: &Cursor, size: Bytes) {
         let (addr, len) = self.free.get(at);
         if len == size {
-            self.remove_free(at);
+            self.remove_free(search, at);
         } else {
-            self.resize_free(at, addr + size, len - size);
+            self.resize_free(search, at, addr + size, len - size);
         }
     }
 
     // The three ways the free set changes; they keep the best-fit index and `free_bytes` in
     // step with the tree. Each invalidates every cursor, except that a resize keeps them.
 
-    /// Add a free block at `gap`, which is `self.free.seek(addr)`.
-    fn insert_free(&mut self, gap: &Cursor, addr: Addr, size: Bytes) {
+    /// Add a free block at `gap`, which is `self.free.seek_in(search, addr)`.
+    #[inline(always)]
+    fn insert_free<S: Search>(&mut self, search: S, gap: &Cursor, addr: Addr, size: Bytes) {
         self.work += 1;
         self.free_bytes += size;
-        self.free.insert_at(gap, addr, size);
+        self.free.insert_at_in(search, gap, addr, size);
         if let Some(by_size) = &mut self.by_size {
             by_size.insert(size, addr);
             by_size.tidy(&self.free);
         }
     }
 
-    fn remove_free(&mut self, at: &Cursor) {
+    #[inline(always)]
+    fn remove_free<S: Search>(&mut self, search: S, at: &Cursor) {
         let (addr, size) = self.free.get(at);
         self.work += 1;
         self.free_bytes -= size;
         if let Some(by_size) = &mut self.by_size {
             by_size.remove(size, addr);
         }
-        self.free.remove(at);
+        self.free.remove_in(search, at);
     }
 
     /// Change a free block whose place in address order stays the same.
-    fn resize_free(&mut self, at: &Cursor, addr: Addr, size: Bytes) {
+    #[inline(always)]
+    fn resize_free<S: Search>(&mut self, search: S, at: &Cursor, addr: Addr, size: Bytes) {
         let (old_addr, old_size) = self.free.get(at);
         self.work += 1;
         self.free_bytes = self.free_bytes - old_size + size;
-        self.free.set(at, addr, size);
+        self.free.set_in(search, at, addr, size);
         if let Some(by_size) = &mut self.by_size {
             by_size.remove(old_size, old_addr);
             by_size.insert(size, addr);
@@ -338,16 +361,62 @@ impl FreeList {
     }
 }
 
-impl Strategy for FreeList {
-    fn allocate(&mut self, req: Request) -> Option<Allocation> {
+/// Each public operation is one function: on a CPU with AVX2 it is compiled a second time with
+/// AVX2 enabled, so that the tree's vector searches (and everything else it calls) are inlined
+/// into it; elsewhere the same code runs with the scalar searches.
+#[cfg(target_arch = "x86_64")]
+impl FreeList {
+    #[target_feature(enable = "avx2,popcnt")]
+    fn allocate_avx2(&mut self, fast: Avx2, req: Request) -> Option<Allocation> {
+        self.allocate_here(fast, req)
+    }
+
+    #[target_feature(enable = "avx2,popcnt")]
+    fn reallocate_avx2(&mut self, fast: Avx2, old: Allocation, req: Request) -> Option<Allocation> {
+        self.reallocate_here(fast, old, req)
+    }
+
+    #[target_feature(enable = "avx2,popcnt")]
+    fn free_avx2(&mut self, fast: Avx2, block: Allocation) {
+        self.free_here(fast, block)
+    }
+}
+
+/// The operations with the portable searches, out of line so that the entry points stay small.
+impl FreeList {
+    #[inline(never)]
+    fn allocate_scalar(&mut self, req: Request) -> Option<Allocation> {
+        self.allocate_here(Scalar, req)
+    }
+
+    #[inline(never)]
+    fn reallocate_scalar(&mut self, old: Allocation, req: Request) -> Option<Allocation> {
+        self.reallocate_here(Scalar, old, req)
+    }
+
+    #[inline(never)]
+    fn free_scalar(&mut self, block: Allocation) {
+        self.free_here(Scalar, block)
+    }
+}
+
+impl FreeList {
+    #[inline(always)]
+    fn allocate_here<S: Search>(&mut self, search: S, req: Request) -> Option<Allocation> {
         self.work += 1;
         let size = self.params.block_size(req);
-        let start = self.place(size)?;
+        let start = self.place(search, size)?;
         self.rover = start + size;
         Some(Allocation::aligned(start, size, req))
     }
 
-    fn reallocate(&mut self, old: Allocation, req: Request) -> Option<Allocation> {
+    #[inline(always)]
+    fn reallocate_here<S: Search>(
+        &mut self,
+        search: S,
+        old: Allocation,
+        req: Request,
+    ) -> Option<Allocation> {
         self.work += 1;
         let need = self.params.need(req.size);
         let (addr, size) = (old.start, old.size);
@@ -355,17 +424,17 @@ impl Strategy for FreeList {
         // 1. Shrink in place.
         if need <= size {
             if need < size {
-                self.release(addr + need, size - need);
+                self.release(search, addr + need, size - need);
             }
             return Some(Allocation::at(addr, need));
         }
         // 2. Grow into the free block that follows.
         self.count_search();
-        let next = self.free.starting_at(end);
+        let next = self.free.starting_at_in(search, end);
         if let Some(at) = next {
             let (_, len) = self.free.get(&at);
             if size + len >= need {
-                self.take_low(&at, need - size);
+                self.take_low(search, &at, need - size);
                 return Some(Allocation::at(addr, need));
             }
         }
@@ -380,21 +449,51 @@ impl Strategy for FreeList {
                 return None;
             }
             if let Some(at) = next {
-                self.remove_free(&at);
+                self.remove_free(search, &at);
             }
             self.top = new_top;
             return Some(Allocation::at(addr, need));
         }
         // 4. Move.
-        let start = self.place(need)?;
-        self.release(addr, size);
+        let start = self.place(search, need)?;
+        self.release(search, addr, size);
         self.rover = start + need;
         Some(Allocation::at(start, need))
     }
 
-    fn free(&mut self, block: Allocation) {
+    #[inline(always)]
+    fn free_here<S: Search>(&mut self, search: S, block: Allocation) {
         self.work += 1;
-        self.release(block.start, block.size);
+        self.release(search, block.start, block.size);
+    }
+}
+
+impl Strategy for FreeList {
+    fn allocate(&mut self, req: Request) -> Option<Allocation> {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(fast) = self.free.avx2() {
+            // SAFETY: an `Avx2` value exists only if the CPU has AVX2 and POPCNT.
+            return unsafe { self.allocate_avx2(fast, req) };
+        }
+        self.allocate_scalar(req)
+    }
+
+    fn reallocate(&mut self, old: Allocation, req: Request) -> Option<Allocation> {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(fast) = self.free.avx2() {
+            // SAFETY: as in `allocate`.
+            return unsafe { self.reallocate_avx2(fast, old, req) };
+        }
+        self.reallocate_scalar(old, req)
+    }
+
+    fn free(&mut self, block: Allocation) {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(fast) = self.free.avx2() {
+            // SAFETY: as in `allocate`.
+            return unsafe { self.free_avx2(fast, block) };
+        }
+        self.free_scalar(block)
     }
 
     fn work(&self) -> u64 {

@@ -8,6 +8,7 @@
 
 use proptest::prelude::*;
 
+use super::lanes::Lanes;
 use super::{FreeList, Policy, BEST_FIT, FIRST_FIT, NEXT_FIT, WORST_FIT};
 use crate::alloc::model::random::{self, Op};
 use crate::alloc::model::{
@@ -235,7 +236,12 @@ fn policy() -> impl Strategy<Value = Policy> {
 /// every event and that the heap invariants hold (every `check_every` events); then free every
 /// live block. Returns the fast heap, now with nothing live.
 fn replay_both(policy: Policy, params: Params, ops: &[Op], check_every: usize) -> FreeList {
-    let mut fast = FreeList::new(policy, params);
+    replay_both_through(FreeList::new(policy, params), ops, check_every)
+}
+
+/// [`replay_both`] through a given new heap (of the policy and parameters it was made with).
+fn replay_both_through(mut fast: FreeList, ops: &[Op], check_every: usize) -> FreeList {
+    let (policy, params) = (fast.policy, fast.params);
     let mut slow = Reference::new(policy, params);
     let mut live: Vec<Allocation> = Vec::new();
     for (step, op) in ops.iter().enumerate() {
@@ -321,10 +327,9 @@ proptest! {
 
 /// A long deterministic trace with thousands of free blocks, to exercise deep trees (the
 /// proptest traces stay small to keep the suite fast).
-#[test]
-fn the_tree_agrees_with_the_linear_scan_on_a_long_trace_for_every_policy() {
+fn long_trace() -> Vec<Op> {
     let mut next = crate::alloc::model::random::xorshift(0x2545_F491_4F6C_DD1D);
-    let ops: Vec<Op> = (0..12_000)
+    (0..12_000)
         .map(|i| {
             let r = next();
             let size = if r % 11 == 0 { r % 2000 } else { r % 200 };
@@ -337,11 +342,30 @@ fn the_tree_agrees_with_the_linear_scan_on_a_long_trace_for_every_policy() {
                 _ => Op::Reallocate((r >> 32) as usize, size),
             }
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+fn the_tree_agrees_with_the_linear_scan_on_a_long_trace_for_every_policy() {
+    let ops = long_trace();
     for policy in Policy::ALL {
         for coalesce in [true, false] {
             let params = Params { coalesce, ..Params::default() };
             replay_both(policy, params, &ops, 997);
+        }
+    }
+}
+
+/// The same with the portable node searches, whatever the CPU: the heap's operations are then
+/// the copies compiled without AVX2.
+#[test]
+fn the_portable_searches_agree_with_the_linear_scan_on_a_long_trace_for_every_policy() {
+    let ops = long_trace();
+    for policy in Policy::ALL {
+        for coalesce in [true, false] {
+            let params = Params { coalesce, ..Params::default() };
+            let heap = FreeList::with_lanes(policy, params, Lanes::SCALAR);
+            replay_both_through(heap, &ops, 997);
         }
     }
 }

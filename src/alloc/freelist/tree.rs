@@ -10,11 +10,17 @@
 //! 40 levels deep, with a likely cache miss at each). 16 turned out faster than 32 (measured).
 //!
 //! Searches within a node look at all 16 slots with no branch on the data (`lanes.rs`): unused
-//! slots hold sentinels (address `Addr::MAX`, size and max 0), so finding a key's slot is a count
-//! of the lanes below it, a node's max is a max over all lanes, and the first slot that fits is
-//! a mask and `trailing_zeros`. On a CPU with AVX2 that is four 4-lane compares per node, and
-//! [`FreeTree::seek`] and the first-fit descent are compiled a second time with AVX2 enabled so
-//! that the vector code is inlined into them; elsewhere a scalar version gives the same answers.
+//! slots hold sentinels (address and key [`SENTINEL`], `i64::MAX`, above every address; size
+//! and max 0), so finding a key's slot is a count of the lanes below it, a node's max is a max
+//! over all lanes, and the first slot that fits is a mask and `trailing_zeros` (no window is
+//! needed in a descent: a sentinel fits no request). On a CPU with AVX2 that is four 4-lane
+//! signed compares per node (every value is below 2^63, so no lane needs its sign flipped);
+//! elsewhere a scalar version gives the same answers. Every operation the policies use has a
+//! `*_in` form, generic over the node searches ([`Search`]) and inlined: `FreeList` compiles
+//! each of its own operations (allocate, reallocate, free) a second time with AVX2 enabled, so
+//! that one operation, its seeks, descents, inserts, removals, resizes and max refreshes, is one
+//! function with the vector code inlined. The plain forms ask the tree's [`Lanes`] at every
+//! node search (tests and rare paths).
 //!
 //! The maxes steer every size search: first fit goes down the leftmost child whose max is
 //! large enough, and next fit climbs from the rover's leaf to the first subtree to the right
@@ -41,7 +47,7 @@
 
 #[cfg(target_arch = "x86_64")]
 use super::lanes::Avx2;
-use super::lanes::{Lanes, Scalar, Search, LANES};
+use super::lanes::{Lanes, Search, LANES, SENTINEL};
 use crate::alloc::model::{Addr, Bytes};
 
 /// The most blocks a leaf holds.
@@ -63,8 +69,8 @@ const _: () = assert!(LEAF_CAP >= 8 && INNER_CAP >= 8 && LEAF_CAP <= 255 && INNE
 
 /// Up to `LEAF_CAP` blocks, sorted by address.
 ///
-/// Slots from `len` on hold sentinels, `Addr::MAX` and size 0, so that the searches of
-/// [`Lanes`] can look at every slot: no block starts at or above `Addr::MAX` and none fits in 0.
+/// Slots from `len` on hold sentinels, [`SENTINEL`] and size 0, so that the searches of
+/// [`Lanes`] can look at every slot: no block starts at or above `SENTINEL` and none fits in 0.
 #[derive(Clone, Debug)]
 struct Leaf {
     len: usize,
@@ -74,7 +80,7 @@ struct Leaf {
 
 /// Up to `INNER_CAP` children of one level, in address order.
 ///
-/// Slots from `len` on hold sentinels, as in [`Leaf`]: key `Addr::MAX` and max 0.
+/// Slots from `len` on hold sentinels, as in [`Leaf`]: key [`SENTINEL`] and max 0.
 #[derive(Clone, Debug)]
 struct Inner {
     len: usize,
@@ -87,19 +93,20 @@ struct Inner {
 }
 
 impl Leaf {
-    const EMPTY: Leaf = Leaf { len: 0, addrs: [Addr::MAX; LEAF_CAP], sizes: [0; LEAF_CAP] };
+    const EMPTY: Leaf = Leaf { len: 0, addrs: [SENTINEL; LEAF_CAP], sizes: [0; LEAF_CAP] };
 
-    #[inline]
-    fn max(&self, lanes: Lanes) -> Bytes {
-        lanes.max(&self.sizes)
+    #[inline(always)]
+    fn max<S: Search>(&self, search: S) -> Bytes {
+        search.max(&self.sizes)
     }
 
     /// Put sentinels in the slots from `len` on.
     fn seal(&mut self) {
-        self.addrs[self.len..].fill(Addr::MAX);
+        self.addrs[self.len..].fill(SENTINEL);
         self.sizes[self.len..].fill(0);
     }
 
+    #[inline(always)]
     fn insert(&mut self, slot: usize, addr: Addr, size: Bytes) {
         debug_assert!(self.len < LEAF_CAP && slot <= self.len);
         self.addrs.copy_within(slot..self.len, slot + 1);
@@ -109,11 +116,12 @@ impl Leaf {
         self.len += 1;
     }
 
+    #[inline(always)]
     fn remove(&mut self, slot: usize) {
         self.addrs.copy_within(slot + 1..self.len, slot);
         self.sizes.copy_within(slot + 1..self.len, slot);
         self.len -= 1;
-        self.addrs[self.len] = Addr::MAX;
+        self.addrs[self.len] = SENTINEL;
         self.sizes[self.len] = 0;
     }
 
@@ -153,19 +161,19 @@ impl Leaf {
 impl Inner {
     const EMPTY: Inner = Inner {
         len: 0,
-        keys: [Addr::MAX; INNER_CAP],
+        keys: [SENTINEL; INNER_CAP],
         maxes: [0; INNER_CAP],
         children: [0; INNER_CAP],
     };
 
-    #[inline]
-    fn max(&self, lanes: Lanes) -> Bytes {
-        lanes.max(&self.maxes)
+    #[inline(always)]
+    fn max<S: Search>(&self, search: S) -> Bytes {
+        search.max(&self.maxes)
     }
 
     /// Put sentinels in the slots from `len` on.
     fn seal(&mut self) {
-        self.keys[self.len..].fill(Addr::MAX);
+        self.keys[self.len..].fill(SENTINEL);
         self.maxes[self.len..].fill(0);
     }
 
@@ -185,7 +193,7 @@ impl Inner {
         self.maxes.copy_within(slot + 1..self.len, slot);
         self.children.copy_within(slot + 1..self.len, slot);
         self.len -= 1;
-        self.keys[self.len] = Addr::MAX;
+        self.keys[self.len] = SENTINEL;
         self.maxes[self.len] = 0;
     }
 
@@ -289,6 +297,20 @@ impl FreeTree {
         FreeTree { lanes, ..FreeTree::new() }
     }
 
+    /// The AVX2 searches, if this tree uses them: an operation compiled with AVX2 enabled (see
+    /// `FreeList`) has them inlined.
+    #[cfg(target_arch = "x86_64")]
+    #[inline]
+    pub fn avx2(&self) -> Option<Avx2> {
+        self.lanes.avx2()
+    }
+
+    /// How this tree searches its nodes, for tests that call a `*_in` operation directly.
+    #[cfg(test)]
+    pub fn lanes(&self) -> Lanes {
+        self.lanes
+    }
+
     /// Number of free blocks. O(1).
     #[inline]
     pub fn len(&self) -> usize {
@@ -300,32 +322,51 @@ impl FreeTree {
     }
 
     /// Levels below the root: a search visits `height() + 1` nodes. O(1).
-    #[inline]
+    #[inline(always)]
     pub fn height(&self) -> usize {
         self.height
     }
 
+    /// `height`, which is below `MAX_DEPTH` (`add_sibling` makes sure): the test lets the
+    /// compiler drop the bounds checks of every cursor access indexed by depth.
+    #[inline(always)]
+    fn leaf_depth(&self) -> usize {
+        let h = self.height;
+        if h >= MAX_DEPTH {
+            unreachable!("free tree deeper than {MAX_DEPTH} levels");
+        }
+        h
+    }
+
     /// The size of the largest block, 0 if there is none. O(1).
-    #[inline]
+    #[inline(always)]
     pub fn largest(&self) -> Bytes {
         self.largest
     }
 
     /// `(addr, size)` of the block under a cursor (which must be on a block). O(1).
-    #[inline]
+    #[inline(always)]
     pub fn get(&self, at: &Cursor) -> (Addr, Bytes) {
-        let leaf = &self.leaves[at.nodes[self.height] as usize];
-        let slot = at.slots[self.height] as usize;
+        let leaf = &self.leaves[at.nodes[self.leaf_depth()] as usize];
+        let slot = at.slots[self.leaf_depth()] as usize;
         (leaf.addrs[slot], leaf.sizes[slot])
     }
 
     /// The lowest-addressed block with `size >= need`. O(B log n).
     pub fn first_fit(&self, need: Bytes) -> Option<Cursor> {
+        self.first_fit_in(self.lanes, need)
+    }
+
+    /// [`FreeTree::first_fit`] with the node searches of `search`.
+    #[inline(always)]
+    pub fn first_fit_in<S: Search>(&self, search: S, need: Bytes) -> Option<Cursor> {
         if self.largest < need || self.len == 0 {
             return None;
         }
+        // Blocks are not empty: every block fits 0 as it fits 1, and sentinel sizes fit neither.
+        let need = need.max(1);
         let mut at = Cursor::ROOT;
-        self.descend_to_fit(&mut at, 0, self.root, need);
+        self.descend_in(search, &mut at, 0, self.root, need);
         Some(at)
     }
 
@@ -335,40 +376,42 @@ impl FreeTree {
     /// `after` are a suffix of the address order, starting with the block that contains `after`
     /// or else the next one.
     pub fn first_fit_ending_above(&self, after: Addr, need: Bytes) -> Option<Cursor> {
+        self.first_fit_ending_above_in(self.lanes, after, need)
+    }
+
+    /// [`FreeTree::first_fit_ending_above`] with the node searches of `search`.
+    #[inline(always)]
+    pub fn first_fit_ending_above_in<S: Search>(
+        &self,
+        search: S,
+        after: Addr,
+        need: Bytes,
+    ) -> Option<Cursor> {
         if self.largest < need || self.len == 0 {
             return None;
         }
-        let gap = self.seek(after);
+        let need = need.max(1);
+        let gap = self.seek_in(search, after);
         // The block before the gap starts below `after`: it comes first if it contains `after`.
         let containing = self.before(gap).filter(|below| {
             let (addr, size) = self.get(below);
             addr + size > after
         });
-        self.fit_from(containing.unwrap_or(gap), need)
+        self.fit_from_in(search, containing.unwrap_or(gap), need)
     }
 
     /// The gap where a block starting at `addr` goes: before the first block starting at or
     /// above `addr`. Its slot may be one past a leaf's last block. O(B log n).
     pub fn seek(&self, addr: Addr) -> Cursor {
-        #[cfg(target_arch = "x86_64")]
-        if let Some(fast) = self.lanes.avx2() {
-            // SAFETY: an `Avx2` value exists only if the CPU has AVX2 and POPCNT.
-            return unsafe { self.seek_avx2(fast, addr) };
-        }
-        self.seek_with(Scalar, addr)
+        self.seek_in(self.lanes, addr)
     }
 
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,popcnt")]
-    fn seek_avx2(&self, fast: Avx2, addr: Addr) -> Cursor {
-        self.seek_with(fast, addr)
-    }
-
+    /// [`FreeTree::seek`] with the node searches of `search`.
     #[inline(always)]
-    fn seek_with<S: Search>(&self, search: S, addr: Addr) -> Cursor {
+    pub fn seek_in<S: Search>(&self, search: S, addr: Addr) -> Cursor {
         let mut at = Cursor::ROOT;
         let mut x = self.root;
-        for depth in 0..self.height {
+        for depth in 0..self.leaf_depth() {
             let node = &self.inners[x as usize];
             // The child whose key range holds `addr`: the number of separators at or below it.
             let i = search.count_at_most_past_first(&node.keys, addr);
@@ -378,28 +421,28 @@ impl FreeTree {
         }
         // The first slot whose block starts at or above `addr` (`len` if none).
         let slot = search.count_below(&self.leaves[x as usize].addrs, addr);
-        at.nodes[self.height] = x;
-        at.slots[self.height] = slot as u8;
+        at.nodes[self.leaf_depth()] = x;
+        at.slots[self.leaf_depth()] = slot as u8;
         at
     }
 
     /// The block at `at`, or if `at` is a gap at the end of a leaf, the next block. O(log n).
-    #[inline]
+    #[inline(always)]
     pub fn at_or_after(&self, mut at: Cursor) -> Option<Cursor> {
         self.move_to_block(&mut at).then_some(at)
     }
 
     /// The block before the block or gap `at`. O(log n).
-    #[inline]
+    #[inline(always)]
     pub fn before(&self, mut at: Cursor) -> Option<Cursor> {
         self.move_back(&mut at).then_some(at)
     }
 
     /// Move `at` as [`FreeTree::at_or_after`] does, in place; `false` (and `at` unchanged) if
     /// there is no such block. O(1) inside a leaf, else O(log n).
-    #[inline]
+    #[inline(always)]
     pub fn move_to_block(&self, at: &mut Cursor) -> bool {
-        let h = self.height;
+        let h = self.leaf_depth();
         if (at.slots[h] as usize) < self.leaves[at.nodes[h] as usize].len {
             return true;
         }
@@ -426,9 +469,9 @@ impl FreeTree {
 
     /// Move `at` as [`FreeTree::before`] does, in place; `false` (and `at` unchanged) if there
     /// is no such block. O(1) inside a leaf, else O(log n).
-    #[inline]
+    #[inline(always)]
     pub fn move_back(&self, at: &mut Cursor) -> bool {
-        let h = self.height;
+        let h = self.leaf_depth();
         if at.slots[h] > 0 {
             at.slots[h] -= 1;
             return true;
@@ -455,9 +498,9 @@ impl FreeTree {
     /// `(addr, size)` of the blocks either side of the gap `gap` (from [`FreeTree::seek`]): the
     /// one before it and the one at or after it. O(1) when both are in the gap's leaf, else
     /// O(log n).
-    #[inline]
+    #[inline(always)]
     pub fn around(&self, gap: &Cursor) -> (Option<Block>, Option<Block>) {
-        let h = self.height;
+        let h = self.leaf_depth();
         let leaf = &self.leaves[gap.nodes[h] as usize];
         let slot = gap.slots[h] as usize;
         let below = if slot > 0 {
@@ -474,36 +517,44 @@ impl FreeTree {
     }
 
     /// The block after the block `at`. O(log n).
+    #[inline(always)]
     pub fn after(&self, mut at: Cursor) -> Option<Cursor> {
-        at.slots[self.height] += 1;
+        at.slots[self.leaf_depth()] += 1;
         self.at_or_after(at)
     }
 
     /// The block that starts exactly at `addr`, if any. O(B log n).
     pub fn starting_at(&self, addr: Addr) -> Option<Cursor> {
+        self.starting_at_in(self.lanes, addr)
+    }
+
+    /// [`FreeTree::starting_at`] with the node searches of `search`.
+    #[inline(always)]
+    pub fn starting_at_in<S: Search>(&self, search: S, addr: Addr) -> Option<Cursor> {
         // A block at `addr` is never past the end of the leaf `seek` reaches: the separator
         // after that leaf is above every block in it.
-        let at = self.seek(addr);
-        let leaf = &self.leaves[at.nodes[self.height] as usize];
-        let slot = at.slots[self.height] as usize;
+        let at = self.seek_in(search, addr);
+        let leaf = &self.leaves[at.nodes[self.leaf_depth()] as usize];
+        let slot = at.slots[self.leaf_depth()] as usize;
         (slot < leaf.len && leaf.addrs[slot] == addr).then_some(at)
     }
 
     /// The highest-addressed block. O(log n).
+    #[inline(always)]
     pub fn last(&self) -> Option<Cursor> {
         if self.len == 0 {
             return None;
         }
         let mut at = Cursor::ROOT;
         let mut x = self.root;
-        for depth in 0..self.height {
+        for depth in 0..self.leaf_depth() {
             let node = &self.inners[x as usize];
             at.nodes[depth] = x;
             at.slots[depth] = (node.len - 1) as u8;
             x = node.children[node.len - 1];
         }
-        at.nodes[self.height] = x;
-        at.slots[self.height] = (self.leaves[x as usize].len - 1) as u8;
+        at.nodes[self.leaf_depth()] = x;
+        at.slots[self.leaf_depth()] = (self.leaves[x as usize].len - 1) as u8;
         Some(at)
     }
 
@@ -512,10 +563,17 @@ impl FreeTree {
         self.insert_at(&self.seek(addr), addr, size);
     }
 
-    /// Add a block at `gap`, which must be `self.seek(addr)` with no change to the tree since.
-    /// The caller keeps blocks disjoint. O(B log n).
+    /// Add a block at `gap` (see [`FreeTree::insert_at_in`]).
     pub fn insert_at(&mut self, gap: &Cursor, addr: Addr, size: Bytes) {
-        let h = self.height;
+        self.insert_at_in(self.lanes, gap, addr, size);
+    }
+
+    /// Add a block at `gap`, which must be `self.seek(addr)` with no change to the tree since.
+    /// The caller keeps blocks disjoint. O(B log n). (`search` is not needed unless a leaf
+    /// splits, which is rare and uses the tree's own.)
+    #[inline(always)]
+    pub fn insert_at_in<S: Search>(&mut self, _: S, gap: &Cursor, addr: Addr, size: Bytes) {
+        let h = self.leaf_depth();
         self.len += 1;
         // The new block raises the max of every subtree on its path.
         self.raise_maxes(gap, size);
@@ -524,6 +582,15 @@ impl FreeTree {
             self.leaves[x as usize].insert(slot, addr, size);
             return;
         }
+        self.split_and_insert(gap, addr, size);
+    }
+
+    /// [`FreeTree::insert_at`] into a full leaf: split it, then insert.
+    #[cold]
+    #[inline(never)]
+    fn split_and_insert(&mut self, gap: &Cursor, addr: Addr, size: Bytes) {
+        let h = self.leaf_depth();
+        let (x, slot) = (gap.nodes[h], gap.slots[h] as usize);
         let right = self.new_leaf();
         let half = LEAF_CAP / 2;
         let (left_leaf, right_leaf) = pair_mut(&mut self.leaves, x, right);
@@ -539,9 +606,16 @@ impl FreeTree {
     }
 
     /// Change the block at `at` in place. The caller guarantees the block keeps its place in
-    /// address order: it starts above the previous block's start and below the next one's. Other cursors stay valid. O(B log n).
+    /// address order: it starts above the previous block's start and below the next one's.
+    /// Other cursors stay valid. O(B log n).
     pub fn set(&mut self, at: &Cursor, addr: Addr, size: Bytes) {
-        let h = self.height;
+        self.set_in(self.lanes, at, addr, size);
+    }
+
+    /// [`FreeTree::set`] with the node searches of `search`.
+    #[inline(always)]
+    pub fn set_in<S: Search>(&mut self, search: S, at: &Cursor, addr: Addr, size: Bytes) {
+        let h = self.leaf_depth();
         let (x, slot) = (at.nodes[h] as usize, at.slots[h] as usize);
         let leaf = &mut self.leaves[x];
         let (old_addr, old_size) = (leaf.addrs[slot], leaf.sizes[slot]);
@@ -550,13 +624,14 @@ impl FreeTree {
         leaf.sizes[slot] = size;
         // Separators lie anywhere between the blocks they separate, so a block at either end
         // of its leaf may cross the one on that side: move it past the block again.
-        if addr < old_addr && slot == 0 {
+        // (The rarely true slot tests first: the address tests alone are data-dependent.)
+        if slot == 0 && addr < old_addr {
             // Blocks before this one start below `addr`: `addr` still separates them.
             if let Some(depth) = (0..h).rev().find(|&d| at.slots[d] > 0) {
                 let key = &mut self.inners[at.nodes[depth] as usize].keys[at.slots[depth] as usize];
                 *key = (*key).min(addr);
             }
-        } else if addr > old_addr && last {
+        } else if last && addr > old_addr {
             // Blocks after this one start above `addr`: `addr + 1` still separates them.
             let right = (0..h)
                 .rev()
@@ -571,15 +646,15 @@ impl FreeTree {
             self.raise_maxes(at, size);
         } else if size < old_size && old_size == self.recorded_max(at) {
             // Only the leaf's largest block shrinking can change a max.
-            self.refresh_maxes(at, h);
+            self.refresh_maxes(search, at, h);
         }
     }
 
     /// The largest block size in the leaf of `at` as its parent records it (for the root leaf,
     /// `largest`). O(1).
-    #[inline]
+    #[inline(always)]
     fn recorded_max(&self, at: &Cursor) -> Bytes {
-        match self.height {
+        match self.leaf_depth() {
             0 => self.largest,
             h => self.inners[at.nodes[h - 1] as usize].maxes[at.slots[h - 1] as usize],
         }
@@ -587,7 +662,13 @@ impl FreeTree {
 
     /// Remove the block at `at`. O(B log n).
     pub fn remove(&mut self, at: &Cursor) {
-        let h = self.height;
+        self.remove_in(self.lanes, at);
+    }
+
+    /// [`FreeTree::remove`] with the node searches of `search`.
+    #[inline(always)]
+    pub fn remove_in<S: Search>(&mut self, search: S, at: &Cursor) {
+        let h = self.leaf_depth();
         let leaf = &mut self.leaves[at.nodes[h] as usize];
         let size = leaf.sizes[at.slots[h] as usize];
         leaf.remove(at.slots[h] as usize);
@@ -597,7 +678,7 @@ impl FreeTree {
         if still_full_enough && size < self.recorded_max(at) {
             return;
         }
-        self.shrink_upward(at);
+        self.shrink_upward(search, at);
     }
 
     /// Every block as `(addr, size)`, in address order. O(n).
@@ -610,26 +691,10 @@ impl FreeTree {
         })
     }
 
-    /// From node `x` at `depth`, which holds a block with `size >= need`, go down to the
-    /// leftmost such block, writing the path into `at`.
-    #[inline]
-    fn descend_to_fit(&self, at: &mut Cursor, depth: usize, x: u32, need: Bytes) {
-        #[cfg(target_arch = "x86_64")]
-        if let Some(fast) = self.lanes.avx2() {
-            // SAFETY: an `Avx2` value exists only if the CPU has AVX2 and POPCNT.
-            return unsafe { self.descend_avx2(fast, at, depth, x, need) };
-        }
-        self.descend_with(Scalar, at, depth, x, need)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,popcnt")]
-    fn descend_avx2(&self, fast: Avx2, at: &mut Cursor, depth: usize, x: u32, need: Bytes) {
-        self.descend_with(fast, at, depth, x, need)
-    }
-
+    /// From node `x` at `depth`, which holds a block with `size >= need` (and `need >= 1`), go
+    /// down to the leftmost such block, writing the path into `at`.
     #[inline(always)]
-    fn descend_with<S: Search>(
+    fn descend_in<S: Search>(
         &self,
         search: S,
         at: &mut Cursor,
@@ -637,9 +702,9 @@ impl FreeTree {
         mut x: u32,
         need: Bytes,
     ) {
-        while depth < self.height {
+        while depth < self.leaf_depth() {
             let node = &self.inners[x as usize];
-            let i = search.first_at_least(&node.maxes, 0, node.len, need);
+            let i = search.first_at_least_of_all(&node.maxes, need);
             let i = i.expect("a subtree's max is exact");
             at.nodes[depth] = x;
             at.slots[depth] = i as u8;
@@ -647,17 +712,18 @@ impl FreeTree {
             depth += 1;
         }
         let leaf = &self.leaves[x as usize];
-        let slot = search.first_at_least(&leaf.sizes, 0, leaf.len, need);
+        let slot = search.first_at_least_of_all(&leaf.sizes, need);
         at.nodes[depth] = x;
         at.slots[depth] = slot.expect("a leaf's max is exact") as u8;
     }
 
-    /// The first block at or after the block or gap `at` with `size >= need`.
-    fn fit_from(&self, mut at: Cursor, need: Bytes) -> Option<Cursor> {
-        let h = self.height;
+    /// The first block at or after the block or gap `at` with `size >= need` (`need >= 1`).
+    #[inline(always)]
+    fn fit_from_in<S: Search>(&self, search: S, mut at: Cursor, need: Bytes) -> Option<Cursor> {
+        let h = self.leaf_depth();
         let leaf = &self.leaves[at.nodes[h] as usize];
         let from = at.slots[h] as usize;
-        if let Some(slot) = self.lanes.first_at_least(&leaf.sizes, from, leaf.len, need) {
+        if let Some(slot) = search.first_at_least(&leaf.sizes, from, leaf.len, need) {
             at.slots[h] = slot as u8;
             return Some(at);
         }
@@ -665,15 +731,16 @@ impl FreeTree {
         for depth in (0..h).rev() {
             let node = &self.inners[at.nodes[depth] as usize];
             let from = at.slots[depth] as usize + 1;
-            if let Some(i) = self.lanes.first_at_least(&node.maxes, from, node.len, need) {
+            if let Some(i) = search.first_at_least(&node.maxes, from, node.len, need) {
                 at.slots[depth] = i as u8;
-                self.descend_to_fit(&mut at, depth + 1, node.children[i], need);
+                self.descend_in(search, &mut at, depth + 1, node.children[i], need);
                 return Some(at);
             }
         }
         None
     }
 
+    #[inline(always)]
     fn node_len(&self, x: u32, depth: usize) -> usize {
         if depth == self.height {
             self.leaves[x as usize].len
@@ -682,18 +749,20 @@ impl FreeTree {
         }
     }
 
-    fn node_max(&self, x: u32, depth: usize) -> Bytes {
+    #[inline(always)]
+    fn node_max<S: Search>(&self, search: S, x: u32, depth: usize) -> Bytes {
         if depth == self.height {
-            self.leaves[x as usize].max(self.lanes)
+            self.leaves[x as usize].max(search)
         } else {
-            self.inners[x as usize].max(self.lanes)
+            self.inners[x as usize].max(search)
         }
     }
 
     /// Make every max on the path of `at` at least `size`.
+    #[inline(always)]
     fn raise_maxes(&mut self, at: &Cursor, size: Bytes) {
         self.largest = self.largest.max(size);
-        for depth in (0..self.height).rev() {
+        for depth in (0..self.leaf_depth()).rev() {
             let max = &mut self.inners[at.nodes[depth] as usize].maxes[at.slots[depth] as usize];
             if *max >= size {
                 return;
@@ -704,8 +773,9 @@ impl FreeTree {
 
     /// Recompute the maxes on the path of `at` from the node at `depth` up, stopping where a
     /// value does not change (then nothing above it changes either).
-    fn refresh_maxes(&mut self, at: &Cursor, depth: usize) {
-        let mut max = self.node_max(at.nodes[depth], depth);
+    #[inline(always)]
+    fn refresh_maxes<S: Search>(&mut self, search: S, at: &Cursor, depth: usize) {
+        let mut max = self.node_max(search, at.nodes[depth], depth);
         for d in (0..depth).rev() {
             let node = &mut self.inners[at.nodes[d] as usize];
             let slot = at.slots[d] as usize;
@@ -713,7 +783,7 @@ impl FreeTree {
                 return;
             }
             node.maxes[slot] = max;
-            max = node.max(self.lanes);
+            max = node.max(search);
         }
         self.largest = max;
     }
@@ -722,10 +792,14 @@ impl FreeTree {
     /// new node `right`, whose blocks all start at or above `separator`: link `right` into the
     /// parent, splitting ancestors as they fill up. Maxes above the split nodes are already
     /// right (a split does not change what a subtree holds).
+    #[cold]
+    #[inline(never)]
     fn add_sibling(&mut self, at: &Cursor, mut depth: usize, mut separator: Addr, mut right: u32) {
         loop {
             let left = at.nodes[depth];
-            let (left_max, right_max) = (self.node_max(left, depth), self.node_max(right, depth));
+            let lanes = self.lanes;
+            let (left_max, right_max) =
+                (self.node_max(lanes, left, depth), self.node_max(lanes, right, depth));
             if depth == 0 {
                 let root = self.new_inner();
                 let node = &mut self.inners[root as usize];
@@ -765,8 +839,9 @@ impl FreeTree {
 
     /// After a block was removed from the leaf on the path of `at`: refill or merge nodes that
     /// fell below their minimum, and bring the maxes up to date.
-    fn shrink_upward(&mut self, at: &Cursor) {
-        let mut depth = self.height;
+    #[inline(always)]
+    fn shrink_upward<S: Search>(&mut self, search: S, at: &Cursor) {
+        let mut depth = self.leaf_depth();
         while depth > 0 {
             let x = at.nodes[depth];
             let (parent, slot) = (at.nodes[depth - 1], at.slots[depth - 1] as usize);
@@ -774,7 +849,7 @@ impl FreeTree {
             if self.node_len(x, depth) < min {
                 self.rebalance(parent, slot, depth);
             } else {
-                let max = self.node_max(x, depth);
+                let max = self.node_max(search, x, depth);
                 let node = &mut self.inners[parent as usize];
                 if node.maxes[slot] == max {
                     return;
@@ -789,12 +864,14 @@ impl FreeTree {
             self.vacant_inners.push(root);
             self.height -= 1;
         }
-        self.largest = self.node_max(self.root, 0);
+        self.largest = self.node_max(search, self.root, 0);
     }
 
     /// Child `slot` of inner node `parent` (at `depth`) is below its minimum: merge it with a
     /// neighbour if both fit in three quarters of a node (so the next insert does not split
     /// it again), else even the two out.
+    #[cold]
+    #[inline(never)]
     fn rebalance(&mut self, parent: u32, slot: usize, depth: usize) {
         let node = &self.inners[parent as usize];
         let (a, b) = if slot + 1 < node.len { (slot, slot + 1) } else { (slot - 1, slot) };
@@ -841,7 +918,9 @@ impl FreeTree {
             }
             new_separator = r.keys[0];
         }
-        let (left_max, right_max) = (self.node_max(left, depth), self.node_max(right, depth));
+        let lanes = self.lanes;
+        let (left_max, right_max) =
+            (self.node_max(lanes, left, depth), self.node_max(lanes, right, depth));
         let node = &mut self.inners[parent as usize];
         node.maxes[a] = left_max;
         if merged {
@@ -927,7 +1006,7 @@ impl FreeTree {
             assert!(is_root || leaf.len >= LEAF_MIN, "leaf {x} underfull: {}", leaf.len);
             let addrs = &leaf.addrs[..leaf.len];
             assert!(addrs.windows(2).all(|w| w[0] < w[1]), "leaf {x} out of order");
-            assert!(leaf.addrs[leaf.len..].iter().all(|&a| a == Addr::MAX), "leaf {x} unsealed");
+            assert!(leaf.addrs[leaf.len..].iter().all(|&a| a == SENTINEL), "leaf {x} unsealed");
             assert!(leaf.sizes[leaf.len..].iter().all(|&s| s == 0), "leaf {x} unsealed");
             assert!(addrs.iter().all(|&a| in_range(a)), "leaf {x} outside its separators");
             return (leaf.sizes[..leaf.len].iter().copied().max().unwrap_or(0), leaf.len);
@@ -938,7 +1017,7 @@ impl FreeTree {
         assert!(node.len >= if is_root { 2 } else { INNER_MIN }, "inner {x} underfull");
         let keys = &node.keys[1..node.len];
         assert!(keys.windows(2).all(|w| w[0] < w[1]), "keys of {x} out of order");
-        assert!(node.keys[node.len..].iter().all(|&k| k == Addr::MAX), "inner {x} unsealed");
+        assert!(node.keys[node.len..].iter().all(|&k| k == SENTINEL), "inner {x} unsealed");
         assert!(node.maxes[node.len..].iter().all(|&m| m == 0), "inner {x} unsealed");
         assert!(keys.iter().all(|&k| in_range(k)), "keys of {x} outside its separators");
         let (mut max, mut count) = (0, 0);
