@@ -48,26 +48,43 @@
 //! there for every strategy (see [`super`]). So a block of exactly `2^47` bytes fits an empty heap.
 //!
 //! # Mechanism and cost
-//! The free blocks are grouped in *chunks*: the 64 blocks of one order `k` at addresses
-//! `c * 64 * 2^k ..` form chunk `c` of order `k`, and a block and its buddy are always in the
-//! same chunk. One open-addressing hash map (Fibonacci hashing, linear probing, backward-shift
+//! A bitmap of the orders that have a free block finds the smallest sufficient order in one bit
+//! scan. Within an order, while `top` is at most 4 GiB (`DENSE_TOP`), the free blocks are bits
+//! (a [`BitmapIndex`]): bit `i` of order `k` for the block at `i << k`, for every order from 4
+//! up and every block below a power of two `cap >= top`, and above those words a hierarchy of
+//! summary words per order (a bit per word below that is not zero), 2 to 5 levels, as many for
+//! every order as the smallest order needs, so that each order's top level is one word. Whether
+//! a buddy is free is one load and a bit test; putting a block on its set sets a bit per level,
+//! taking it off clears one per level (a summary bit when the word below became zero), both
+//! without a branch; the lowest free block of an order is one bit scan per level from the top
+//! word down. Each walk has the same trip count for every order, so its loop is unrolled for
+//! the layout in use and never mispredicted. All `O(levels)`, at most 5. When a block lands at
+//! or past `cap`, the bitmaps are laid out again for twice the `cap` and refilled (O(cap / 64),
+//! once per doubling of the heap). Memory: `cap / 64` bytes, at most 64 MiB, plus 1/63 of that in
+//! summaries.
+//!
+//! A heap that grows past 4 GiB moves its free blocks, once, to a [`ChunkIndex`], whose memory
+//! follows the free blocks rather than the heap: the 64 blocks of one order `k` at addresses
+//! `c * 64 * 2^k ..` form chunk `c` of order `k` (a block and its buddy are always in the same
+//! chunk), and one open-addressing hash map (Fibonacci hashing, linear probing, backward-shift
 //! removal, at most a quarter full) holds, for every chunk with a free block, a 64-bit word of
 //! its free blocks; per order, a min-heap of chunk numbers (lazy: an emptied chunk's entry stays
 //! until it reaches the top, and the heaps are rebuilt from the map when stale entries outnumber
-//! the chunks) finds the lowest chunk, and the word's lowest bit the lowest block. A bitmap of the
-//! orders that have a free block finds the smallest sufficient order in one bit scan. So
+//! the chunks) finds the lowest chunk, and the word's lowest bit the lowest block. There,
 //! whether a buddy is free, and taking it off, is one map lookup and a bit test, `O(1)`
 //! expected; putting a block on its set is `O(1)`, plus a heap push (`O(log c)` in the chunks
 //! of that order, usually `O(1)`) when its chunk had no free block; taking the lowest block of an
 //! order is `O(1)`, plus a heap pop (`O(log c)`) when it was its chunk's last, amortized over the
-//! stale entries dropped. An allocation splits at most `log2(top)` times and a free merges at most
-//! `log2(top)` times, each step one of those; in practice a few steps each. Growth doubles `top`,
-//! so it happens at most 63 times in a heap's life. `free_bytes` and `largest_satisfiable` (the
-//! largest free block, found from the bitmap) are `O(1)`. Memory: a map slot (16 bytes, times at
-//! most 4, at most 16 after a rebuild) and a heap entry or two per chunk with a free block, none
-//! per live block. None of this changes what is placed where, nor the work counts below, which
-//! count the operations of the policy on its sets (the tests replay random streams through this
-//! mechanism and through one `BTreeSet` per order and compare every step).
+//! stale entries dropped. Memory: a map slot (16 bytes, times at most 4, at most 16 after a
+//! rebuild) and a heap entry or two per chunk with a free block, none per live block.
+//!
+//! An allocation splits at most `log2(top)` times and a free merges at most `log2(top)` times,
+//! each step one of those; in practice a few steps each. Growth doubles `top`, so it happens at
+//! most 63 times in a heap's life. `free_bytes` and `largest_satisfiable` (the largest free
+//! block, found from the bitmap of orders) are `O(1)`. None of this changes what is placed
+//! where, nor the work counts below, which count the operations of the policy on its sets (the
+//! tests replay random streams through both mechanisms and through one `BTreeSet` per order and
+//! compare every step).
 
 //! # Work
 //! [`Strategy::work`] counts, per call (`allocate`, `free`, `reallocate`), whether or not it
@@ -467,12 +484,28 @@ impl BitmapIndex {
         addr < self.cap && order.wrapping_sub(MIN_ORDER) <= self.orders_above_min
     }
 
+    /// Word `w` of the bitmaps, without a bounds check.
+    ///
+    /// # Safety
+    /// `w` is `base[k][l] + j` for an order `k` and a level `l < levels` laid out by
+    /// [`BitmapIndex::relayout`] and `j` below that level's word count: `j = i >> 6 * (l + 1)`
+    /// for a block `i < cap >> k` ([`BitmapIndex::covers`]), or a bit set in a word of level
+    /// `l + 1` (only bits of such words are ever set).
+    #[inline(always)]
+    unsafe fn word(&mut self, w: usize) -> &mut u64 {
+        debug_assert!(w < self.words.len());
+        // SAFETY: the caller's contract above puts `w` inside the layout, so inside `words`.
+        unsafe { self.words.get_unchecked_mut(w) }
+    }
+
     /// Set the bit of block `i` of order `k` and its summary bits, on the `L` levels in use.
+    /// `i < cap >> k`, and `L` is `levels`.
     #[inline(always)]
     fn set<const L: usize>(&mut self, k: usize, mut i: usize) {
         let base = self.base[k];
         for &level_base in &base[..L] {
-            self.words[level_base as usize + (i >> 6)] |= 1 << (i & 63);
+            // SAFETY: `i` is block `i >> 6 * l` of level `l`: see `word`.
+            unsafe { *self.word(level_base as usize + (i >> 6)) |= 1 << (i & 63) };
             i >>= 6;
         }
     }
@@ -495,10 +528,10 @@ impl BitmapIndex {
         let base = self.base[k];
         let mut emptied = true;
         for &level_base in &base[..L] {
-            let w = level_base as usize + (i >> 6);
-            let now = self.words[w] & !(u64::from(emptied) << (i & 63));
-            self.words[w] = now;
-            emptied = now == 0;
+            // SAFETY: as in `set`, from a free block `i < cap >> k`.
+            let word = unsafe { self.word(level_base as usize + (i >> 6)) };
+            *word &= !(u64::from(emptied) << (i & 63));
+            emptied = *word == 0;
             i >>= 6;
         }
     }
@@ -506,11 +539,12 @@ impl BitmapIndex {
     /// The lowest free block of order `k` (there must be one): down from the top word, each
     /// level's lowest set bit names the word below to read.
     #[inline(always)]
-    fn lowest<const L: usize>(&self, k: usize) -> usize {
+    fn lowest<const L: usize>(&mut self, k: usize) -> usize {
         let base = self.base[k];
         let mut i = 0usize;
         for &level_base in base[..L].iter().rev() {
-            i = i << 6 | self.words[level_base as usize + i].trailing_zeros() as usize;
+            // SAFETY: word 0 of the top level, then a set bit of the word above: see `word`.
+            i = i << 6 | unsafe { *self.word(level_base as usize + i) }.trailing_zeros() as usize;
         }
         i
     }
@@ -606,7 +640,8 @@ impl FreeSets for BitmapIndex {
     #[inline(always)]
     fn take_lowest(&mut self, order: u32) -> Addr {
         let k = order as usize % ORDERS;
-        debug_assert!(self.counts[k] > 0);
+        // The walk down relies on it (see `word`).
+        assert!(self.counts[k] > 0, "no free block of order {order}");
         let i = match self.levels {
             2 => self.lowest::<2>(k),
             3 => self.lowest::<3>(k),
