@@ -687,6 +687,8 @@ impl BitmapIndex {
 
 /// The fast [`FreeSets`]: a [`BitmapIndex`] while every block lies below [`DENSE_TOP`], then
 /// (once a block lands past it, in a heap grown that far) a [`ChunkIndex`], for good.
+// One per heap, held inline: boxing either variant would add a pointer load to every call.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum FreeIndex {
     Bitmaps(BitmapIndex),
@@ -696,7 +698,7 @@ pub enum FreeIndex {
 impl FreeIndex {
     /// Move every free block to a [`ChunkIndex`]: once, when the heap grows past [`DENSE_TOP`].
     #[cold]
-    fn to_chunks(&mut self) -> &mut ChunkIndex {
+    fn move_to_chunks(&mut self) -> &mut ChunkIndex {
         if let FreeIndex::Bitmaps(bitmaps) = self {
             let mut chunks = ChunkIndex::empty();
             for (addr, order) in bitmaps.blocks() {
@@ -723,7 +725,7 @@ impl FreeSets for FreeIndex {
                 b.insert(addr, order)
             }
             FreeIndex::Chunks(c) => c.insert(addr, order),
-            FreeIndex::Bitmaps(_) => self.to_chunks().insert(addr, order),
+            FreeIndex::Bitmaps(_) => self.move_to_chunks().insert(addr, order),
         }
     }
 

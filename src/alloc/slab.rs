@@ -389,7 +389,7 @@ impl SlabAllocator {
         let (start, class) = (slab.start, slab.class as usize);
         let size = CLASS_SIZES[class];
         debug_assert_eq!(size, block.size);
-        slab.put(((block.start - start) * SLOT_RECIPROCALS[class] >> 32) as u32);
+        slab.put((((block.start - start) * SLOT_RECIPROCALS[class]) >> 32) as u32);
         let free = slab.free;
         self.free_slot_bytes += size;
         if free == 1 {
@@ -541,7 +541,7 @@ mod tests {
         for (class, &size) in CLASS_SIZES.iter().enumerate() {
             for offset in 0..slab_bytes(size) {
                 assert_eq!(
-                    offset * SLOT_RECIPROCALS[class] >> 32,
+                    (offset * SLOT_RECIPROCALS[class]) >> 32,
                     offset / size,
                     "{size} {offset}"
                 );
