@@ -48,26 +48,43 @@
 //! there for every strategy (see [`super`]). So a block of exactly `2^47` bytes fits an empty heap.
 //!
 //! # Mechanism and cost
-//! The free blocks are grouped in *chunks*: the 64 blocks of one order `k` at addresses
-//! `c * 64 * 2^k ..` form chunk `c` of order `k`, and a block and its buddy are always in the
-//! same chunk. One open-addressing hash map (Fibonacci hashing, linear probing, backward-shift
+//! A bitmap of the orders that have a free block finds the smallest sufficient order in one bit
+//! scan. Within an order, while `top` is at most 4 GiB (`DENSE_TOP`), the free blocks are bits
+//! (a [`BitmapIndex`]): bit `i` of order `k` for the block at `i << k`, for every order from 4
+//! up and every block below a power of two `cap >= top`, and above those words a hierarchy of
+//! summary words per order (a bit per word below that is not zero), 2 to 5 levels, as many for
+//! every order as the smallest order needs, so that each order's top level is one word. Whether
+//! a buddy is free is one load and a bit test; putting a block on its set sets a bit per level,
+//! taking it off clears one per level (a summary bit when the word below became zero), both
+//! without a branch; the lowest free block of an order is one bit scan per level from the top
+//! word down. Each walk has the same trip count for every order, so its loop is unrolled for
+//! the layout in use and never mispredicted. All `O(levels)`, at most 5. When a block lands at
+//! or past `cap`, the bitmaps are laid out again for twice the `cap` and refilled (O(cap / 64),
+//! once per doubling of the heap). Memory: `cap / 64` bytes, at most 64 MiB, plus 1/63 of that in
+//! summaries.
+//!
+//! A heap that grows past 4 GiB moves its free blocks, once, to a [`ChunkIndex`], whose memory
+//! follows the free blocks rather than the heap: the 64 blocks of one order `k` at addresses
+//! `c * 64 * 2^k ..` form chunk `c` of order `k` (a block and its buddy are always in the same
+//! chunk), and one open-addressing hash map (Fibonacci hashing, linear probing, backward-shift
 //! removal, at most a quarter full) holds, for every chunk with a free block, a 64-bit word of
 //! its free blocks; per order, a min-heap of chunk numbers (lazy: an emptied chunk's entry stays
 //! until it reaches the top, and the heaps are rebuilt from the map when stale entries outnumber
-//! the chunks) finds the lowest chunk, and the word's lowest bit the lowest block. A bitmap of the
-//! orders that have a free block finds the smallest sufficient order in one bit scan. So
+//! the chunks) finds the lowest chunk, and the word's lowest bit the lowest block. There,
 //! whether a buddy is free, and taking it off, is one map lookup and a bit test, `O(1)`
 //! expected; putting a block on its set is `O(1)`, plus a heap push (`O(log c)` in the chunks
 //! of that order, usually `O(1)`) when its chunk had no free block; taking the lowest block of an
 //! order is `O(1)`, plus a heap pop (`O(log c)`) when it was its chunk's last, amortized over the
-//! stale entries dropped. An allocation splits at most `log2(top)` times and a free merges at most
-//! `log2(top)` times, each step one of those; in practice a few steps each. Growth doubles `top`,
-//! so it happens at most 63 times in a heap's life. `free_bytes` and `largest_satisfiable` (the
-//! largest free block, found from the bitmap) are `O(1)`. Memory: a map slot (16 bytes, times at
-//! most 4, at most 16 after a rebuild) and a heap entry or two per chunk with a free block, none
-//! per live block. None of this changes what is placed where, nor the work counts below, which
-//! count the operations of the policy on its sets (the tests replay random streams through this
-//! mechanism and through one `BTreeSet` per order and compare every step).
+//! stale entries dropped. Memory: a map slot (16 bytes, times at most 4, at most 16 after a
+//! rebuild) and a heap entry or two per chunk with a free block, none per live block.
+//!
+//! An allocation splits at most `log2(top)` times and a free merges at most `log2(top)` times,
+//! each step one of those; in practice a few steps each. Growth doubles `top`, so it happens at
+//! most 63 times in a heap's life. `free_bytes` and `largest_satisfiable` (the largest free
+//! block, found from the bitmap of orders) are `O(1)`. None of this changes what is placed
+//! where, nor the work counts below, which count the operations of the policy on its sets (the
+//! tests replay random streams through both mechanisms and through one `BTreeSet` per order and
+//! compare every step).
 
 //! # Work
 //! [`Strategy::work`] counts, per call (`allocate`, `free`, `reallocate`), whether or not it
@@ -265,12 +282,12 @@ impl ChunkMap {
     }
 }
 
-/// The fast [`FreeSets`]. A [`ChunkMap`] holds a bitmap word per chunk of 64 blocks of one order
+/// The [`FreeSets`] of heaps above [`DENSE_TOP`]. A [`ChunkMap`] holds a bitmap word per chunk of 64 blocks of one order
 /// that has a free block: "is the block of order `k` at `a` free" is one lookup and a bit test,
 /// and so are inserting and removing one (the buddy a free looks up is in its own chunk). A
 /// min-heap of chunk numbers per order finds the lowest: its least chunk, then the word's lowest
 /// bit. The heaps are touched only when a chunk gains its first free block (push) or
-/// [`FreeIndex::take_lowest`] takes its last (pop), so in a heap whose free blocks cluster they
+/// [`ChunkIndex::take_lowest`] takes its last (pop), so in a heap whose free blocks cluster they
 /// are rarely touched at all.
 ///
 /// The heaps are lazy: a chunk emptied by a removal (a merge, a realloc growing in place) keeps
@@ -280,7 +297,7 @@ impl ChunkMap {
 /// than twice as many entries as there are chunks, plus 64: O(n) (the map is shrunk to fit
 /// first) once per at least n + 64 inserts. Memory: O(chunks with a free block).
 #[derive(Clone, Debug)]
-pub struct FreeIndex {
+pub struct ChunkIndex {
     map: ChunkMap,
     /// `heaps[k]`: the number of every chunk with a free block of order `k`, at least once, and
     /// stale ones.
@@ -291,7 +308,7 @@ pub struct FreeIndex {
     entries: usize,
 }
 
-impl FreeIndex {
+impl ChunkIndex {
     /// Rebuild the heaps from the map once stale entries outnumber the chunks (plus 64).
     #[inline]
     fn tidy(&mut self) {
@@ -323,9 +340,9 @@ impl FreeIndex {
     }
 }
 
-impl FreeSets for FreeIndex {
-    fn empty() -> FreeIndex {
-        FreeIndex {
+impl FreeSets for ChunkIndex {
+    fn empty() -> ChunkIndex {
+        ChunkIndex {
             map: ChunkMap::with_slots(ChunkMap::MIN_SLOTS),
             heaps: std::array::from_fn(|_| BinaryHeap::new()),
             counts: [0; ORDERS],
@@ -415,6 +432,343 @@ impl FreeSets for FreeIndex {
     }
 }
 
+/// Heaps up to this `top` keep their free blocks in a [`BitmapIndex`] (at most `DENSE_TOP / 64`
+/// bytes of bitmaps, 64 MiB); a heap that grows past it moves them to a [`ChunkIndex`] once,
+/// whose memory follows the free blocks rather than the heap.
+const DENSE_TOP: Bytes = 1 << 32;
+/// The smallest order of a buddy block (`log2(ALIGN)`): the bitmaps start there.
+const MIN_ORDER: u32 = ALIGN.trailing_zeros();
+/// Levels of a [`BitmapIndex`] at most: `ceil((log2(DENSE_TOP) - MIN_ORDER) / 6)`.
+const LEVELS: usize = 5;
+/// The smallest `top` a [`BitmapIndex`] lays its bitmaps out for (1 KiB of them).
+const MIN_DENSE_TOP: Bytes = 1 << 16;
+
+/// The [`FreeSets`] of heaps up to [`DENSE_TOP`]: a bit per block of every order `k >=
+/// MIN_ORDER` below `cap` (a power of two at least `top`), bit `i` of order `k` for the block
+/// at `i << k`, and above those words a hierarchy of summary words per order: bit `j` of a
+/// word of level `l + 1` is set exactly when word `j` of level `l` is not zero. Every order has
+/// the same number of levels, enough that its top level is one word (an order with fewer blocks
+/// has more one-word levels, each with bit 0 alone), so every walk up or down has the same trip
+/// count whatever the order, and that branch is always predicted.
+///
+/// Whether a block is free is one load and a bit test; putting one on its set is one `or` per
+/// level, taking one off its set one bit clear per level, branch-free (a summary bit is cleared
+/// when the word below it became zero); the lowest free block of an order is one `tzcnt` per
+/// level from the top down. All `O(levels)`, at most [`LEVELS`]. When a block lands at or past
+/// `cap`, the bitmaps are laid out again for twice the `cap` (or more) and refilled: O(cap / 64)
+/// once per doubling of the heap. Memory: `cap / 64` bytes, plus 1/63 of that in summaries.
+#[derive(Clone, Debug)]
+pub struct BitmapIndex {
+    /// 0 (nothing laid out yet) or a power of two from [`MIN_DENSE_TOP`] to [`DENSE_TOP`]: every
+    /// block in the index lies below it.
+    cap: Bytes,
+    /// `log2(cap) - MIN_ORDER`: the orders laid out are `MIN_ORDER..=MIN_ORDER +
+    /// orders_above_min`.
+    orders_above_min: u32,
+    /// Levels in use, 2 to [`LEVELS`]: `max(2, ceil(orders_above_min / 6))`, so that the top
+    /// level of every order is one word.
+    levels: usize,
+    /// All bitmap and summary words, of every order and level.
+    words: Vec<u64>,
+    /// `base[k][l]`: where level `l` of order `k` starts in `words`, for `MIN_ORDER <= k <=
+    /// log2(cap)` and `l < LEVELS`.
+    base: [[u32; LEVELS]; ORDERS],
+    /// `counts[k]`: the number of free blocks of order `k`.
+    counts: [usize; ORDERS],
+}
+
+impl BitmapIndex {
+    /// Whether a block of `order` at `addr` lies below `cap`, so has a bit.
+    #[inline]
+    fn covers(&self, addr: Addr, order: u32) -> bool {
+        addr < self.cap && order.wrapping_sub(MIN_ORDER) <= self.orders_above_min
+    }
+
+    /// Word `w` of the bitmaps, without a bounds check.
+    ///
+    /// # Safety
+    /// `w` is `base[k][l] + j` for an order `k` and a level `l < levels` laid out by
+    /// [`BitmapIndex::relayout`] and `j` below that level's word count: `j = i >> 6 * (l + 1)`
+    /// for a block `i < cap >> k` ([`BitmapIndex::covers`]), or a bit set in a word of level
+    /// `l + 1` (only bits of such words are ever set).
+    #[inline(always)]
+    unsafe fn word(&mut self, w: usize) -> &mut u64 {
+        debug_assert!(w < self.words.len());
+        // SAFETY: the caller's contract above puts `w` inside the layout, so inside `words`.
+        unsafe { self.words.get_unchecked_mut(w) }
+    }
+
+    /// Set the bit of block `i` of order `k` and its summary bits, on the `L` levels in use.
+    /// `i < cap >> k`, and `L` is `levels`.
+    #[inline(always)]
+    fn set<const L: usize>(&mut self, k: usize, mut i: usize) {
+        let base = self.base[k];
+        for &level_base in &base[..L] {
+            // SAFETY: `i` is block `i >> 6 * l` of level `l`: see `word`.
+            unsafe { *self.word(level_base as usize + (i >> 6)) |= 1 << (i & 63) };
+            i >>= 6;
+        }
+    }
+
+    /// Clear the bit of the free block `i` of order `k`, and each summary bit whose word below
+    /// became zero.
+    #[inline(always)]
+    fn clear(&mut self, k: usize, i: usize) {
+        match self.levels {
+            2 => self.clear_on::<2>(k, i),
+            3 => self.clear_on::<3>(k, i),
+            4 => self.clear_on::<4>(k, i),
+            _ => self.clear_on::<LEVELS>(k, i),
+        }
+        self.counts[k] -= 1;
+    }
+
+    #[inline(always)]
+    fn clear_on<const L: usize>(&mut self, k: usize, mut i: usize) {
+        let base = self.base[k];
+        let mut emptied = true;
+        for &level_base in &base[..L] {
+            // SAFETY: as in `set`, from a free block `i < cap >> k`.
+            let word = unsafe { self.word(level_base as usize + (i >> 6)) };
+            *word &= !(u64::from(emptied) << (i & 63));
+            emptied = *word == 0;
+            i >>= 6;
+        }
+    }
+
+    /// The lowest free block of order `k` (there must be one): down from the top word, each
+    /// level's lowest set bit names the word below to read.
+    #[inline(always)]
+    fn lowest<const L: usize>(&mut self, k: usize) -> usize {
+        let base = self.base[k];
+        let mut i = 0usize;
+        for &level_base in base[..L].iter().rev() {
+            // SAFETY: word 0 of the top level, then a set bit of the word above: see `word`.
+            i = i << 6 | unsafe { *self.word(level_base as usize + i) }.trailing_zeros() as usize;
+        }
+        i
+    }
+
+    /// Lay the bitmaps out for blocks below `cap` (a power of two at most [`DENSE_TOP`]) and put
+    /// every free block back. O(cap / 64).
+    #[cold]
+    fn relayout(&mut self, cap: Bytes) {
+        debug_assert!(cap.is_power_of_two() && (MIN_DENSE_TOP..=DENSE_TOP).contains(&cap));
+        let blocks = self.blocks();
+        let log_cap = cap.trailing_zeros();
+        let mut base = [[0u32; LEVELS]; ORDERS];
+        let mut len = 0usize;
+        for (k, order_base) in
+            base.iter_mut().enumerate().take(log_cap as usize + 1).skip(MIN_ORDER as usize)
+        {
+            let blocks_of_order = 1u64 << (log_cap - k as u32);
+            for (l, level_base) in order_base.iter_mut().enumerate() {
+                *level_base = len as u32;
+                len += (blocks_of_order >> (6 * (l + 1))).max(1) as usize;
+            }
+        }
+        let orders_above_min = log_cap - MIN_ORDER;
+        let levels = orders_above_min.div_ceil(6).max(2) as usize;
+        *self = BitmapIndex {
+            cap,
+            orders_above_min,
+            levels,
+            words: vec![0; len],
+            base,
+            counts: [0; ORDERS],
+        };
+        for (addr, order) in blocks {
+            self.insert(addr, order);
+        }
+    }
+}
+
+impl FreeSets for BitmapIndex {
+    fn empty() -> BitmapIndex {
+        BitmapIndex {
+            cap: 0,
+            orders_above_min: 0,
+            levels: 0,
+            words: Vec::new(),
+            base: [[0; LEVELS]; ORDERS],
+            counts: [0; ORDERS],
+        }
+    }
+
+    #[inline(always)]
+    fn insert(&mut self, addr: Addr, order: u32) {
+        debug_assert!(order >= MIN_ORDER && addr % (1 << order) == 0);
+        if !self.covers(addr, order) {
+            let end = (addr + (1 << order)).next_power_of_two();
+            self.relayout(end.max(2 * self.cap).max(MIN_DENSE_TOP));
+        }
+        let k = order as usize % ORDERS;
+        let i = (addr >> order) as usize;
+        debug_assert_eq!(self.words[self.base[k][0] as usize + (i >> 6)] >> (i & 63) & 1, 0);
+        match self.levels {
+            2 => self.set::<2>(k, i),
+            3 => self.set::<3>(k, i),
+            4 => self.set::<4>(k, i),
+            _ => self.set::<LEVELS>(k, i),
+        }
+        self.counts[k] += 1;
+    }
+
+    #[inline(always)]
+    fn remove(&mut self, addr: Addr, order: u32) -> bool {
+        if !self.covers(addr, order) {
+            return false;
+        }
+        let k = order as usize % ORDERS;
+        let i = (addr >> order) as usize;
+        if self.words[self.base[k][0] as usize + (i >> 6)] >> (i & 63) & 1 == 0 {
+            return false;
+        }
+        self.clear(k, i);
+        true
+    }
+
+    #[inline(always)]
+    fn contains(&self, addr: Addr, order: u32) -> bool {
+        if !self.covers(addr, order) {
+            return false;
+        }
+        let i = (addr >> order) as usize;
+        self.words[self.base[order as usize % ORDERS][0] as usize + (i >> 6)] >> (i & 63) & 1 == 1
+    }
+
+    #[inline(always)]
+    fn take_lowest(&mut self, order: u32) -> Addr {
+        let k = order as usize % ORDERS;
+        // The walk down relies on it (see `word`).
+        assert!(self.counts[k] > 0, "no free block of order {order}");
+        let i = match self.levels {
+            2 => self.lowest::<2>(k),
+            3 => self.lowest::<3>(k),
+            4 => self.lowest::<4>(k),
+            _ => self.lowest::<LEVELS>(k),
+        };
+        self.clear(k, i);
+        (i as Addr) << order
+    }
+
+    #[inline(always)]
+    fn is_empty(&self, order: u32) -> bool {
+        self.counts[order as usize % ORDERS] == 0
+    }
+
+    fn blocks(&self) -> Vec<(Addr, u32)> {
+        let mut out = Vec::new();
+        if self.cap != 0 {
+            for order in MIN_ORDER..=MIN_ORDER + self.orders_above_min {
+                self.collect(order, self.levels - 1, 0, &mut out);
+            }
+        }
+        out
+    }
+}
+
+impl BitmapIndex {
+    /// Push every free block of `order` under word `w` of `level`, descending only into the
+    /// words whose summary bit is set: O(blocks * levels).
+    fn collect(&self, order: u32, level: usize, w: usize, out: &mut Vec<(Addr, u32)>) {
+        let mut word = self.words[self.base[order as usize][level] as usize + w];
+        while word != 0 {
+            let i = w << 6 | word.trailing_zeros() as usize;
+            word &= word - 1;
+            if level == 0 {
+                out.push(((i as Addr) << order, order));
+            } else {
+                self.collect(order, level - 1, i, out);
+            }
+        }
+    }
+}
+
+/// The fast [`FreeSets`]: a [`BitmapIndex`] while every block lies below [`DENSE_TOP`], then
+/// (once a block lands past it, in a heap grown that far) a [`ChunkIndex`], for good.
+// One per heap, held inline: boxing either variant would add a pointer load to every call.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug)]
+pub enum FreeIndex {
+    Bitmaps(BitmapIndex),
+    Chunks(ChunkIndex),
+}
+
+impl FreeIndex {
+    /// Move every free block to a [`ChunkIndex`]: once, when the heap grows past [`DENSE_TOP`].
+    #[cold]
+    fn move_to_chunks(&mut self) -> &mut ChunkIndex {
+        if let FreeIndex::Bitmaps(bitmaps) = self {
+            let mut chunks = ChunkIndex::empty();
+            for (addr, order) in bitmaps.blocks() {
+                chunks.insert(addr, order);
+            }
+            *self = FreeIndex::Chunks(chunks);
+        }
+        match self {
+            FreeIndex::Chunks(chunks) => chunks,
+            FreeIndex::Bitmaps(_) => unreachable!("just moved to chunks"),
+        }
+    }
+}
+
+impl FreeSets for FreeIndex {
+    fn empty() -> FreeIndex {
+        FreeIndex::Bitmaps(BitmapIndex::empty())
+    }
+
+    #[inline(always)]
+    fn insert(&mut self, addr: Addr, order: u32) {
+        match self {
+            FreeIndex::Bitmaps(b) if addr < DENSE_TOP && order <= DENSE_TOP.trailing_zeros() => {
+                b.insert(addr, order)
+            }
+            FreeIndex::Chunks(c) => c.insert(addr, order),
+            FreeIndex::Bitmaps(_) => self.move_to_chunks().insert(addr, order),
+        }
+    }
+
+    #[inline(always)]
+    fn remove(&mut self, addr: Addr, order: u32) -> bool {
+        match self {
+            FreeIndex::Bitmaps(b) => b.remove(addr, order),
+            FreeIndex::Chunks(c) => c.remove(addr, order),
+        }
+    }
+
+    #[inline(always)]
+    fn contains(&self, addr: Addr, order: u32) -> bool {
+        match self {
+            FreeIndex::Bitmaps(b) => b.contains(addr, order),
+            FreeIndex::Chunks(c) => c.contains(addr, order),
+        }
+    }
+
+    #[inline(always)]
+    fn take_lowest(&mut self, order: u32) -> Addr {
+        match self {
+            FreeIndex::Bitmaps(b) => b.take_lowest(order),
+            FreeIndex::Chunks(c) => c.take_lowest(order),
+        }
+    }
+
+    #[inline(always)]
+    fn is_empty(&self, order: u32) -> bool {
+        match self {
+            FreeIndex::Bitmaps(b) => b.is_empty(order),
+            FreeIndex::Chunks(c) => c.is_empty(order),
+        }
+    }
+
+    fn blocks(&self) -> Vec<(Addr, u32)> {
+        match self {
+            FreeIndex::Bitmaps(b) => b.blocks(),
+            FreeIndex::Chunks(c) => c.blocks(),
+        }
+    }
+}
+
 /// The buddy allocator. `S` is the mechanism that holds the free blocks; the default
 /// [`FreeIndex`] is the only one outside the tests.
 #[derive(Debug)]
@@ -467,9 +821,7 @@ impl<S: FreeSets> Buddy<S> {
         if self.nonempty >> order & 1 == 0 || !self.free.remove(addr, order) {
             return false;
         }
-        if self.free.is_empty(order) {
-            self.nonempty &= !(1 << order);
-        }
+        self.nonempty &= !(u64::from(self.free.is_empty(order)) << order);
         self.free_bytes -= 1 << order;
         true
     }
@@ -478,9 +830,7 @@ impl<S: FreeSets> Buddy<S> {
     fn take_lowest(&mut self, order: u32) -> Addr {
         self.work += 1;
         let addr = self.free.take_lowest(order);
-        if self.free.is_empty(order) {
-            self.nonempty &= !(1 << order);
-        }
+        self.nonempty &= !(u64::from(self.free.is_empty(order)) << order);
         self.free_bytes -= 1 << order;
         addr
     }
@@ -985,7 +1335,7 @@ mod tests {
 
     /// Check the fast index against itself: block counts, and an entry in its heap for every
     /// chunk with a free block.
-    fn check_index(index: &FreeIndex) {
+    fn check_chunks(index: &ChunkIndex) {
         let blocks = index.blocks();
         for k in 0..ORDERS {
             assert_eq!(index.counts[k], blocks.iter().filter(|b| b.1 as usize == k).count());
@@ -1003,7 +1353,7 @@ mod tests {
 
     #[test]
     fn the_index_drops_stale_entries_and_rebuilds_when_they_outnumber_the_chunks() {
-        let mut index = FreeIndex::empty();
+        let mut index = ChunkIndex::empty();
         // 200 blocks of order 4, each in its own chunk (of 64 * 16 bytes), removed through the
         // map, leave 200 stale heap entries...
         for i in 0..200 {
@@ -1018,7 +1368,7 @@ mod tests {
         // ...until an insert finds more than 2 * 1 + 64 entries and rebuilds from the map.
         index.insert(1 << 30, 4);
         assert_eq!(index.entries, 1);
-        check_index(&index);
+        check_chunks(&index);
         // A stale entry below a live one is skipped: the lowest *free* block is returned.
         index.insert(16, 4);
         index.insert(1 << 20, 4);
@@ -1028,12 +1378,12 @@ mod tests {
         assert_eq!(index.take_lowest(4), 1 << 20);
         assert_eq!(index.take_lowest(4), 1 << 30);
         assert!(index.is_empty(4));
-        check_index(&index);
+        check_chunks(&index);
     }
 
     #[test]
     fn blocks_of_one_chunk_come_out_lowest_first_and_the_chunk_goes_with_the_last() {
-        let mut index = FreeIndex::empty();
+        let mut index = ChunkIndex::empty();
         for i in [5u64, 63, 0, 17] {
             index.insert(i * 32, 5);
         }
@@ -1047,7 +1397,7 @@ mod tests {
 
     #[test]
     fn the_chunk_map_keeps_every_entry_through_growth_and_backward_shift_removal() {
-        let mut index = FreeIndex::empty();
+        let mut index = ChunkIndex::empty();
         // Order-4 blocks 2^20 bytes apart: each in its own chunk, many colliding in a small table.
         let addrs: Vec<Addr> = (0..1000).map(|i| (i * 7919 % 1000) << 20).collect();
         for &a in &addrs {
@@ -1064,7 +1414,140 @@ mod tests {
             assert_eq!(index.contains(a, 4), i % 3 != 0, "{a:#x}");
         }
         assert_eq!(index.map.len, addrs.len() - addrs.len().div_ceil(3));
+        check_chunks(&index);
+    }
+
+    /// Check the bitmap index against itself: block counts, and every summary bit set exactly
+    /// when the word below it is not zero.
+    fn check_bitmaps(index: &BitmapIndex) {
+        let blocks = index.blocks();
+        for k in 0..ORDERS {
+            assert_eq!(index.counts[k], blocks.iter().filter(|b| b.1 as usize == k).count());
+        }
+        // The walk over every word: only for small layouts (the proptests' heaps reach 4 GiB).
+        if index.cap == 0 || index.cap > 1 << 18 {
+            return;
+        }
+        for order in MIN_ORDER..=index.cap.trailing_zeros() {
+            let base = index.base[order as usize];
+            let words_at = |l: usize| ((index.cap >> order) >> (6 * (l + 1))).max(1) as usize;
+            for l in 1..index.levels {
+                for j in 0..words_at(l - 1) {
+                    let child = index.words[base[l - 1] as usize + j];
+                    let bit = index.words[base[l] as usize + j / 64] >> (j % 64) & 1;
+                    assert_eq!(bit == 1, child != 0, "order {order} level {l} bit {j}");
+                }
+                for j in words_at(l - 1)..64 * words_at(l) {
+                    assert_eq!(index.words[base[l] as usize + j / 64] >> (j % 64) & 1, 0);
+                }
+            }
+        }
+    }
+
+    fn check_index(index: &FreeIndex) {
+        match index {
+            FreeIndex::Bitmaps(b) => check_bitmaps(b),
+            FreeIndex::Chunks(c) => check_chunks(c),
+        }
+    }
+
+    #[test]
+    fn the_bitmaps_are_laid_out_again_as_blocks_land_higher_and_keep_every_block() {
+        let mut index = BitmapIndex::empty();
+        index.insert(16, 4);
+        index.insert(4096, 12);
+        assert_eq!((index.cap, index.levels), (MIN_DENSE_TOP, 2));
+        // A block at 1 MiB: the bitmaps double past it (to 2 MiB, 3 levels), refilled.
+        index.insert(1 << 20, 5);
+        assert_eq!((index.cap, index.levels), (1 << 21, 3));
+        // The whole of a 4 GiB heap as one block: the largest layout, 5 levels.
+        index.insert(0, 32);
+        assert_eq!((index.cap, index.levels), (DENSE_TOP, LEVELS));
+        check_bitmaps(&index);
+        assert!(index.contains(16, 4) && !index.contains(16, 5) && !index.contains(32, 4));
+        assert!(!index.contains(DENSE_TOP, 4) && !index.remove(DENSE_TOP, 4));
+        assert_eq!(index.take_lowest(4), 16);
+        assert!(index.remove(4096, 12) && !index.remove(4096, 12));
+        assert_eq!((index.take_lowest(5), index.take_lowest(32)), (1 << 20, 0));
+        assert!((0..ORDERS as u32).all(|k| index.is_empty(k)));
+        check_bitmaps(&index);
+    }
+
+    #[test]
+    fn a_block_past_the_dense_top_moves_every_free_block_to_the_chunk_index() {
+        let mut index = FreeIndex::empty();
+        for i in 0..100 {
+            index.insert(i * 4096, 4);
+        }
+        index.insert(DENSE_TOP - 64, 6);
+        assert!(matches!(index, FreeIndex::Bitmaps(_)));
+        index.insert(DENSE_TOP, 32);
+        assert!(matches!(index, FreeIndex::Chunks(_)));
         check_index(&index);
+        assert!(index.contains(DENSE_TOP - 64, 6) && index.contains(DENSE_TOP, 32));
+        assert_eq!(index.take_lowest(4), 0);
+        assert_eq!(index.blocks().len(), 101);
+    }
+
+    /// A random stream of set operations: (kind, order, block index, high address).
+    fn set_ops() -> impl proptest::strategy::Strategy<Value = Vec<(u8, u32, u64, bool)>> {
+        proptest::collection::vec(
+            (0u8..8, 4u32..14, 0u64..3000, proptest::bool::weighted(0.02)),
+            1..600,
+        )
+    }
+
+    /// Replay `ops` on `fast` and on the ordered sets, comparing every answer; `far` is where
+    /// the high addresses go.
+    fn differential<S: FreeSets>(
+        mut fast: S,
+        ops: Vec<(u8, u32, u64, bool)>,
+        far: Addr,
+        check: impl Fn(&S),
+    ) -> Result<(), proptest::test_runner::TestCaseError> {
+        let mut plain = OrderedSets::empty();
+        for (op, order, index, high) in ops {
+            let addr = if high { far + (index << order) } else { index << order };
+            match op {
+                0..=2 if !plain.contains(addr, order) => {
+                    fast.insert(addr, order);
+                    plain.insert(addr, order);
+                }
+                3..=4 => prop_assert_eq!(fast.remove(addr, order), plain.remove(addr, order)),
+                5 => prop_assert_eq!(fast.contains(addr, order), plain.contains(addr, order)),
+                6..=7 if !plain.is_empty(order) => {
+                    prop_assert_eq!(fast.take_lowest(order), plain.take_lowest(order))
+                }
+                _ => {}
+            }
+            for k in 0..ORDERS as u32 {
+                prop_assert_eq!(fast.is_empty(k), plain.is_empty(k), "order {}", k);
+            }
+            prop_assert_eq!(fast.contains(addr, order), plain.contains(addr, order));
+        }
+        let mut blocks = fast.blocks();
+        blocks.sort_unstable();
+        let mut expected = plain.blocks();
+        expected.sort_unstable();
+        prop_assert_eq!(blocks, expected);
+        check(&fast);
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        #[test]
+        fn the_bitmap_index_answers_every_set_operation_as_the_ordered_sets_do(ops in set_ops()) {
+            differential(BitmapIndex::empty(), ops, 1 << 17, check_bitmaps)?;
+        }
+
+        #[test]
+        fn the_free_index_answers_as_the_ordered_sets_do_before_and_after_the_dense_top(
+            ops in set_ops(),
+        ) {
+            differential(FreeIndex::empty(), ops, DENSE_TOP - (1 << 20), check_index)?;
+        }
     }
 
     /// A random stream of calls: (kind, size, alignment log2, which live block).

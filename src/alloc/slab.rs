@@ -71,14 +71,16 @@
 //!
 //! # Mechanism and cost
 //! Slabs live in an arena `Vec` (ids of released slabs are reused), each with a 256-bit bitmap of
-//! its free slots and their count. Per class, a `BTreeSet` holds the start addresses of its slabs
-//! with a free slot, and a 24-bit mask says which classes have one. A `Vec` indexed by page
+//! its free slots, a 4-bit mask of the bitmap's words that are not zero (so the lowest free slot
+//! is two bit scans, no loop) and their count. Per class, a `BTreeSet` holds the start
+//! addresses of its slabs with a free slot, and a 24-bit mask says which classes have one. A `Vec` indexed by page
 //! number (`addr / 4096`) gives the slab holding an address, so a free finds its slab and slot by
-//! one lookup and one division. (Only below 64 GiB: slabs reaching above, in heaps grown that far
+//! one lookup and one multiplication (by `2^32 / size` rounded up, exact for every offset within
+//! a slab: no division). (Only below 64 GiB: slabs reaching above, in heaps grown that far
 //! by huge requests, are found in a `BTreeMap` by start address instead, so the page map never
 //! exceeds 64 MiB.) Costs, with `s` the slabs of a class and `r` the page runs:
 //! - small malloc: O(1) class lookup (a table by `need / 16`), O(log s) for the lowest slab with
-//!   a free slot, O(1) for its lowest free slot (a scan of 4 words); O(log s) more when the slab
+//!   a free slot, O(1) for its lowest free slot (two bit scans); O(log s) more when the slab
 //!   fills up; a new slab costs the page allocator's O(log r) plus writing at most 7 page-map
 //!   entries (and growing the page map with `top`);
 //! - small free: O(1), plus O(log s) when the slab stops being full, plus O(log s + log r) when
@@ -154,6 +156,20 @@ const CLASS_OF_NEED: [u8; (SMALL_MAX / ALIGN) as usize + 1] = {
     table
 };
 
+/// `SLOT_RECIPROCALS[c]`: `ceil(2^32 / CLASS_SIZES[c])`, so that `offset * r >> 32 == offset /
+/// size` for every offset within a slab (below `2^15`, where the error of the rounding, below
+/// `offset / 2^32`, stays under `1 / size`): a free finds its slot by a multiplication, not a
+/// division.
+const SLOT_RECIPROCALS: [u64; CLASSES] = {
+    let mut table = [0u64; CLASSES];
+    let mut c = 0;
+    while c < CLASSES {
+        table[c] = (1u64 << 32).div_ceil(CLASS_SIZES[c]);
+        c += 1;
+    }
+    table
+};
+
 /// `gcd(size, PAGE)` for a class size (a multiple of 16).
 const fn gcd_with_page(size: Bytes) -> Bytes {
     1 << if size.trailing_zeros() < PAGE_SHIFT { size.trailing_zeros() } else { PAGE_SHIFT }
@@ -178,14 +194,20 @@ struct Slab {
     free: u32,
     /// Bit `i` is set exactly when slot `i` is free; bits at `slots` and above are clear.
     free_slots: [u64; SLOT_WORDS],
+    /// Bit `w` is set exactly when `free_slots[w]` is not zero.
+    words_with_free: u8,
 }
 
 impl Slab {
     /// Take the lowest free slot (there must be one); returns its index. O(1).
     fn take_lowest(&mut self) -> u32 {
-        let word = self.free_slots.iter().position(|&w| w != 0).expect("slab has a free slot");
-        let bit = self.free_slots[word].trailing_zeros();
-        self.free_slots[word] &= !(1 << bit);
+        debug_assert!(self.words_with_free != 0, "slab has a free slot");
+        let word = self.words_with_free.trailing_zeros() as usize % SLOT_WORDS;
+        let bits = self.free_slots[word];
+        let bit = bits.trailing_zeros();
+        let rest = bits & (bits - 1);
+        self.free_slots[word] = rest;
+        self.words_with_free &= !(u8::from(rest == 0) << word);
         self.free -= 1;
         word as u32 * 64 + bit
     }
@@ -195,6 +217,7 @@ impl Slab {
         let (word, bit) = ((i / 64) as usize, i % 64);
         debug_assert_eq!(self.free_slots[word] >> bit & 1, 0, "slot freed twice");
         self.free_slots[word] |= 1 << bit;
+        self.words_with_free |= 1 << word;
         self.free += 1;
     }
 }
@@ -257,8 +280,9 @@ impl SlabAllocator {
             return None;
         }
         let mut class = CLASS_OF_NEED[(need / ALIGN) as usize] as usize;
-        // Ends at 2048 at the latest, a multiple of every power of two up to 2048.
-        while CLASS_SIZES[class] % align != 0 {
+        // Ends at 2048 at the latest, a multiple of every power of two up to 2048 (and every
+        // class is a multiple of ALIGN, so a plain request never loops).
+        while CLASS_SIZES[class] & (align - 1) != 0 {
             class += 1;
         }
         Some(class)
@@ -313,7 +337,9 @@ impl SlabAllocator {
             let below = slots.saturating_sub(w as u32 * 64).min(64);
             *word = if below == 64 { u64::MAX } else { (1 << below) - 1 };
         }
-        let slab = Slab { start: run.start, class: class as u8, free: slots, free_slots };
+        let words_with_free = (1u8 << slots.div_ceil(64)) - 1;
+        let slab =
+            Slab { start: run.start, class: class as u8, free: slots, free_slots, words_with_free };
         let id = match self.spare.pop() {
             Some(id) => {
                 self.slabs[id as usize] = slab;
@@ -363,7 +389,7 @@ impl SlabAllocator {
         let (start, class) = (slab.start, slab.class as usize);
         let size = CLASS_SIZES[class];
         debug_assert_eq!(size, block.size);
-        slab.put(((block.start - start) / size) as u32);
+        slab.put((((block.start - start) * SLOT_RECIPROCALS[class]) >> 32) as u32);
         let free = slab.free;
         self.free_slot_bytes += size;
         if free == 1 {
@@ -404,6 +430,9 @@ impl SlabAllocator {
             let slots = slab_slots(size);
             let ones: u32 = slab.free_slots.iter().map(|w| w.count_ones()).sum();
             assert_eq!(ones, slab.free, "slab {id}: bitmap and count disagree");
+            for (w, &word) in slab.free_slots.iter().enumerate() {
+                assert_eq!(slab.words_with_free >> w & 1 == 1, word != 0, "slab {id} word {w}");
+            }
             assert!(slab.free < slots, "slab {id} is empty but kept");
             for i in slots..SLOT_WORDS as u32 * 64 {
                 assert_eq!(slab.free_slots[(i / 64) as usize] >> (i % 64) & 1, 0);
@@ -505,6 +534,19 @@ mod tests {
 
     fn malloc(heap: &mut SlabAllocator, n: Bytes) -> Allocation {
         heap.allocate(Request::new(n)).expect("no heap limit")
+    }
+
+    #[test]
+    fn a_multiplication_by_the_reciprocal_finds_the_slot_of_every_offset_in_a_slab() {
+        for (class, &size) in CLASS_SIZES.iter().enumerate() {
+            for offset in 0..slab_bytes(size) {
+                assert_eq!(
+                    (offset * SLOT_RECIPROCALS[class]) >> 32,
+                    offset / size,
+                    "{size} {offset}"
+                );
+            }
+        }
     }
 
     #[test]
