@@ -49,21 +49,25 @@
 //!
 //! # Mechanism and cost
 //! A bitmap of the orders that have a free block finds the smallest sufficient order in one bit
-//! scan. Within an order, while `top` is at most 4 GiB (`DENSE_TOP`), the free blocks are bits
+//! scan. Within an order, while `top` is at most 256 MiB (`DENSE_TOP`), the free blocks are bits
 //! (a [`BitmapIndex`]): bit `i` of order `k` for the block at `i << k`, for every order from 4
 //! up and every block below a power of two `cap >= top`, and above those words a hierarchy of
-//! summary words per order (a bit per word below that is not zero), 2 to 5 levels, as many for
+//! summary words per order (a bit per word below that is not zero), 2 to 4 levels, as many for
 //! every order as the smallest order needs, so that each order's top level is one word. Whether
 //! a buddy is free is one load and a bit test; putting a block on its set sets a bit per level,
 //! taking it off clears one per level (a summary bit when the word below became zero), both
 //! without a branch; the lowest free block of an order is one bit scan per level from the top
 //! word down. Each walk has the same trip count for every order, so its loop is unrolled for
-//! the layout in use and never mispredicted. All `O(levels)`, at most 5. When a block lands at
+//! the layout in use and never mispredicted. All `O(levels)`, at most 4. When a block lands at
 //! or past `cap`, the bitmaps are laid out again for twice the `cap` and refilled (O(cap / 64),
-//! once per doubling of the heap). Memory: `cap / 64` bytes, at most 64 MiB, plus 1/63 of that in
+//! once per doubling of the heap). Memory: `cap / 64` bytes, at most 4 MiB, plus 1/63 of that in
 //! summaries.
 //!
-//! A heap that grows past 4 GiB moves its free blocks, once, to a [`ChunkIndex`], whose memory
+//! (The dense top was 4 GiB at first: at 1M live blocks the heap passes 4 GiB, and its 64 MiB of
+//! bitmaps missed the caches on nearly every walk, 1.2-1.6x slower than the chunk map there;
+//! 4 MiB of bitmaps stay near L2.)
+//!
+//! A heap that grows past 256 MiB moves its free blocks, once, to a [`ChunkIndex`], whose memory
 //! follows the free blocks rather than the heap: the 64 blocks of one order `k` at addresses
 //! `c * 64 * 2^k ..` form chunk `c` of order `k` (a block and its buddy are always in the same
 //! chunk), and one open-addressing hash map (Fibonacci hashing, linear probing, backward-shift
@@ -433,13 +437,13 @@ impl FreeSets for ChunkIndex {
 }
 
 /// Heaps up to this `top` keep their free blocks in a [`BitmapIndex`] (at most `DENSE_TOP / 64`
-/// bytes of bitmaps, 64 MiB); a heap that grows past it moves them to a [`ChunkIndex`] once,
+/// bytes of bitmaps, 4 MiB); a heap that grows past it moves them to a [`ChunkIndex`] once,
 /// whose memory follows the free blocks rather than the heap.
-const DENSE_TOP: Bytes = 1 << 32;
+const DENSE_TOP: Bytes = 1 << 28;
 /// The smallest order of a buddy block (`log2(ALIGN)`): the bitmaps start there.
 const MIN_ORDER: u32 = ALIGN.trailing_zeros();
 /// Levels of a [`BitmapIndex`] at most: `ceil((log2(DENSE_TOP) - MIN_ORDER) / 6)`.
-const LEVELS: usize = 5;
+const LEVELS: usize = 4;
 /// The smallest `top` a [`BitmapIndex`] lays its bitmaps out for (1 KiB of them).
 const MIN_DENSE_TOP: Bytes = 1 << 16;
 
@@ -1424,7 +1428,8 @@ mod tests {
         for k in 0..ORDERS {
             assert_eq!(index.counts[k], blocks.iter().filter(|b| b.1 as usize == k).count());
         }
-        // The walk over every word: only for small layouts (the proptests' heaps reach 4 GiB).
+        // The walk over every word: only for small layouts (the proptests' heaps reach 4 GiB,
+        // past the dense top).
         if index.cap == 0 || index.cap > 1 << 18 {
             return;
         }
@@ -1460,15 +1465,16 @@ mod tests {
         // A block at 1 MiB: the bitmaps double past it (to 2 MiB, 3 levels), refilled.
         index.insert(1 << 20, 5);
         assert_eq!((index.cap, index.levels), (1 << 21, 3));
-        // The whole of a 4 GiB heap as one block: the largest layout, 5 levels.
-        index.insert(0, 32);
+        // The whole of a 256 MiB heap as one block: the largest layout, 4 levels.
+        index.insert(0, DENSE_TOP.trailing_zeros());
         assert_eq!((index.cap, index.levels), (DENSE_TOP, LEVELS));
         check_bitmaps(&index);
         assert!(index.contains(16, 4) && !index.contains(16, 5) && !index.contains(32, 4));
         assert!(!index.contains(DENSE_TOP, 4) && !index.remove(DENSE_TOP, 4));
         assert_eq!(index.take_lowest(4), 16);
         assert!(index.remove(4096, 12) && !index.remove(4096, 12));
-        assert_eq!((index.take_lowest(5), index.take_lowest(32)), (1 << 20, 0));
+        let top = DENSE_TOP.trailing_zeros();
+        assert_eq!((index.take_lowest(5), index.take_lowest(top)), (1 << 20, 0));
         assert!((0..ORDERS as u32).all(|k| index.is_empty(k)));
         check_bitmaps(&index);
     }
