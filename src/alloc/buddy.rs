@@ -521,7 +521,6 @@ impl BitmapIndex {
         match self.levels {
             2 => self.clear_on::<2>(k, i),
             3 => self.clear_on::<3>(k, i),
-            4 => self.clear_on::<4>(k, i),
             _ => self.clear_on::<LEVELS>(k, i),
         }
         self.counts[k] -= 1;
@@ -612,7 +611,6 @@ impl FreeSets for BitmapIndex {
         match self.levels {
             2 => self.set::<2>(k, i),
             3 => self.set::<3>(k, i),
-            4 => self.set::<4>(k, i),
             _ => self.set::<LEVELS>(k, i),
         }
         self.counts[k] += 1;
@@ -649,7 +647,6 @@ impl FreeSets for BitmapIndex {
         let i = match self.levels {
             2 => self.lowest::<2>(k),
             3 => self.lowest::<3>(k),
-            4 => self.lowest::<4>(k),
             _ => self.lowest::<LEVELS>(k),
         };
         self.clear(k, i);
