@@ -53,6 +53,8 @@ impl Default for LatencyProbe {
 }
 
 impl Probe for LatencyProbe {
+    const READS_LIVE_TOTALS: bool = false;
+
     #[inline(always)]
     fn before_call(&mut self, class: OpClass) {
         if self.countdown[class as usize] == 0 {

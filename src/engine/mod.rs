@@ -29,7 +29,9 @@
 //!    [`verify::Verifier`]; then, unless the peak was its last event, a replay without probes
 //!    of the events up to the peak, for the breakdowns of the heap there ([`at_peak`]);
 //! 2. throughput passes ([`NoProbe`]): the clock read around each chunk of events; exactly
-//!    `--runs N`, or by default 3 to 5, until they agree within 3% ([`timing::stop_after`]);
+//!    `--runs N`, or by default 3 to 5, until they agree within 3% ([`timing::stop_after`]).
+//!    The loop keeps the table of live blocks (the strategy needs each block back at its free)
+//!    but not the live totals, which no timed pass reads ([`Probe::READS_LIVE_TOTALS`]);
 //! 3. one latency pass ([`LatencyProbe`]): a clock read before and after strategy calls, into
 //!    hdrhistograms. The clock is the calibrated time-stamp counter of [`crate::clock`]
 //!    (`Instant` on other architectures). For a strategy whose events cost less than timing a

@@ -55,6 +55,14 @@ pub struct HeapState {
 
 /// Something that watches a replay. Every hook defaults to doing nothing.
 pub trait Probe {
+    /// Whether the probe reads the live totals of the [`HeapState`] its
+    /// [`Probe::after_event`] is handed (`live_requested`, `live_consumed`, `live_blocks`). By
+    /// default it does; a probe that does not (the timed passes) says so, and the loop it is
+    /// compiled into does not keep those totals at all (they stay 0), so that what such a pass
+    /// times is the strategy's calls, not the engine's bookkeeping. `failed_allocations` and
+    /// `ignored_frees` are kept for every probe.
+    const READS_LIVE_TOTALS: bool = true;
+
     /// Right before the strategy is called for an event of kind `class`.
     #[inline(always)]
     fn before_call(&mut self, _class: OpClass) {}
@@ -76,10 +84,14 @@ pub trait Probe {
 
 /// Observes nothing: the throughput pass.
 pub struct NoProbe;
-impl Probe for NoProbe {}
+impl Probe for NoProbe {
+    const READS_LIVE_TOTALS: bool = false;
+}
 
 /// Two probes watching the same replay (the metrics pass with `--verify`).
 impl<A: Probe, B: Probe> Probe for (A, B) {
+    const READS_LIVE_TOTALS: bool = A::READS_LIVE_TOTALS || B::READS_LIVE_TOTALS;
+
     #[inline(always)]
     fn before_call(&mut self, class: OpClass) {
         self.0.before_call(class);
@@ -106,6 +118,8 @@ impl<A: Probe, B: Probe> Probe for (A, B) {
 
 /// A probe that may be off (the heap pictures, only with `--report`).
 impl<P: Probe> Probe for Option<P> {
+    const READS_LIVE_TOTALS: bool = P::READS_LIVE_TOTALS;
+
     #[inline(always)]
     fn after_event(
         &mut self,

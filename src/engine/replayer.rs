@@ -212,7 +212,7 @@ impl<S: Heap + ?Sized> Replayer<S> {
             }
         };
         let (start, size, handle) = (block.start, block.size, block.handle);
-        *self.slot(id) = Slot { start, size, requested, payload_offset, handle };
+        self.put(id, Slot { start, size, requested, payload_offset, handle });
     }
 
     /// Mark `id`, whose slot was `old`, not live, or with `requested` [`Slot::FAILED`] a
@@ -222,24 +222,32 @@ impl<S: Heap + ?Sized> Replayer<S> {
         if old.payload_offset == Slot::FAR {
             self.far_payloads.remove(&id);
         }
-        *self.slot(id) = Slot { requested, ..Slot::default() };
+        self.put(id, Slot { requested, ..Slot::default() });
     }
 
+    /// The slot of `id`: of an id past the table, the empty slot it would have (not live).
+    /// One bounds check, the one `get` makes.
     #[inline(always)]
-    fn slot(&mut self, id: BlockId) -> &mut Slot {
-        let i = id as usize;
-        if i >= self.slots.len() {
-            self.grow_slots(i);
-        }
-        &mut self.slots[i]
+    fn slot(&self, id: BlockId) -> Slot {
+        self.slots.get(id as usize).copied().unwrap_or_default()
     }
 
-    /// Make the table hold id `i`: only for ids past the count the table was sized by (a test's
-    /// hand-made events; a parsed trace's ids are all below it).
+    /// Make `slot` the slot of `id`, with one bounds check.
+    #[inline(always)]
+    fn put(&mut self, id: BlockId, slot: Slot) {
+        match self.slots.get_mut(id as usize) {
+            Some(kept) => *kept = slot,
+            None => self.grow_slots(id as usize, slot),
+        }
+    }
+
+    /// Make the table hold id `i`, with `slot` as its slot: only for ids past the count the
+    /// table was sized by (a test's hand-made events; a parsed trace's ids are all below it).
     #[cold]
     #[inline(never)]
-    fn grow_slots(&mut self, i: usize) {
+    fn grow_slots(&mut self, i: usize, slot: Slot) {
         self.slots.resize(i + 1, Slot::default());
+        self.slots[i] = slot;
     }
 
     /// The corruption that stopped this replay, if the strategy found its metadata damaged,
@@ -269,10 +277,10 @@ impl<S: Heap + ?Sized> Replayer<S> {
                 probe.before_call(OpClass::Malloc);
                 let placed = self.strategy.allocate(req);
                 probe.after_call(OpClass::Malloc);
-                self.place(event.id, req, placed)
+                self.place::<P>(event.id, req, placed)
             }
             Op::Free => {
-                let slot = *self.slot(event.id);
+                let slot = self.slot(event.id);
                 if !slot.is_live() {
                     self.heap.ignored_frees += 1;
                     return Outcome::IgnoredFree;
@@ -281,14 +289,16 @@ impl<S: Heap + ?Sized> Replayer<S> {
                 probe.before_call(OpClass::Free);
                 self.strategy.free(block);
                 probe.after_call(OpClass::Free);
-                self.heap.live_requested -= slot.requested;
-                self.heap.live_consumed -= slot.size;
-                self.heap.live_blocks -= 1;
+                if P::READS_LIVE_TOTALS {
+                    self.heap.live_requested -= slot.requested;
+                    self.heap.live_consumed -= slot.size;
+                    self.heap.live_blocks -= 1;
+                }
                 self.clear(event.id, &slot, 0);
                 Outcome::Freed(block)
             }
             Op::Realloc => {
-                let slot = *self.slot(event.id);
+                let slot = self.slot(event.id);
                 let req = Request::new(event.size);
                 if !slot.is_live() {
                     // The block's allocation failed at the heap limit: the program would have
@@ -296,7 +306,7 @@ impl<S: Heap + ?Sized> Replayer<S> {
                     probe.before_call(OpClass::Realloc);
                     let placed = self.strategy.allocate(req);
                     probe.after_call(OpClass::Realloc);
-                    return self.place(event.id, req, placed);
+                    return self.place::<P>(event.id, req, placed);
                 }
                 let old = self.block_of(event.id, &slot);
                 probe.before_call(OpClass::Realloc);
@@ -307,15 +317,17 @@ impl<S: Heap + ?Sized> Replayer<S> {
                     self.heap.failed_allocations += 1;
                     return Outcome::Failed;
                 };
-                self.heap.live_requested += req.size;
-                self.heap.live_requested -= slot.requested;
-                self.heap.live_consumed += block.size;
-                self.heap.live_consumed -= slot.size;
+                if P::READS_LIVE_TOTALS {
+                    self.heap.live_requested += req.size;
+                    self.heap.live_requested -= slot.requested;
+                    self.heap.live_consumed += block.size;
+                    self.heap.live_consumed -= slot.size;
+                }
                 self.set_live(event.id, &slot, block, req.size);
                 Outcome::Placed { old: Some(old), new: block, requested: req.size }
             }
             Op::Write => {
-                let slot = *self.slot(event.id);
+                let slot = self.slot(event.id);
                 if event.is_stale_write() || !slot.is_live() {
                     return Outcome::StrayWrite;
                 }
@@ -333,12 +345,19 @@ impl<S: Heap + ?Sized> Replayer<S> {
     }
 
     #[inline(always)]
-    fn place(&mut self, id: BlockId, req: Request, placed: Option<Allocation>) -> Outcome {
+    fn place<P: Probe>(
+        &mut self,
+        id: BlockId,
+        req: Request,
+        placed: Option<Allocation>,
+    ) -> Outcome {
         match placed {
             Some(block) => {
-                self.heap.live_requested += req.size;
-                self.heap.live_consumed += block.size;
-                self.heap.live_blocks += 1;
+                if P::READS_LIVE_TOTALS {
+                    self.heap.live_requested += req.size;
+                    self.heap.live_consumed += block.size;
+                    self.heap.live_blocks += 1;
+                }
                 // A new id's slot, or one whose allocation failed: never far.
                 self.set_live(id, &Slot::default(), block, req.size);
                 Outcome::Placed { old: None, new: block, requested: req.size }
@@ -358,14 +377,17 @@ impl<S: Heap + ?Sized> Replayer<S> {
     /// bookkeeping, which would be charged to the strategy being measured.
     #[inline(always)]
     fn prefetch(&self, id: BlockId) {
+        // No bounds check: an id past the table (only a test's hand-made events have one) makes
+        // an address past it, which a prefetch may name, and `wrapping_add` may compute.
         #[cfg(target_arch = "x86_64")]
-        if let Some(slot) = self.slots.get(id as usize) {
-            // SAFETY: prefetching is only a hint and never faults, even for a bad address; this
-            // one is a valid reference anyway. SSE is part of the x86_64 baseline.
+        {
+            let slot = self.slots.as_ptr().wrapping_add(id as usize);
+            // SAFETY: prefetching is only a hint and never faults, even for a bad address, and
+            // reads nothing the program sees. SSE is part of the x86_64 baseline.
             #[allow(unused_unsafe)]
             unsafe {
                 use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-                _mm_prefetch::<_MM_HINT_T0>((slot as *const Slot).cast::<i8>());
+                _mm_prefetch::<_MM_HINT_T0>(slot.cast::<i8>());
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
@@ -448,16 +470,57 @@ mod tests {
     use crate::alloc::bump;
     use crate::engine::probe::NoProbe;
 
+    /// A probe that watches nothing but, unlike [`NoProbe`], has the loop keep the live totals.
+    struct Totals;
+    impl Probe for Totals {}
+
     #[test]
     fn a_failed_realloc_keeps_the_old_block_live() {
         let params = Params { heap_limit: Some(64), ..Params::default() };
         let mut r = Replayer::new(&bump::ENTRY, &params, 1);
-        r.apply(0, &Event::malloc(0, 16), &mut NoProbe);
-        assert_eq!(r.apply(1, &Event::realloc(0, 100), &mut NoProbe), Outcome::Failed);
+        r.apply(0, &Event::malloc(0, 16), &mut Totals);
+        assert_eq!(r.apply(1, &Event::realloc(0, 100), &mut Totals), Outcome::Failed);
         assert_eq!(r.heap.failed_allocations, 1);
         assert_eq!(r.heap.live_requested, 16);
-        let freed = r.apply(2, &Event::free(0), &mut NoProbe);
+        let freed = r.apply(2, &Event::free(0), &mut Totals);
         assert_eq!(freed, Outcome::Freed(Allocation::at(0, 16)), "the old block was still live");
+    }
+
+    #[test]
+    fn the_live_totals_are_kept_only_for_a_probe_that_reads_them_and_nothing_else_differs() {
+        let limited = Params { heap_limit: Some(64 << 10), ..Params::default() };
+        for entry in crate::alloc::ALL {
+            for params in [Params::default(), limited] {
+                let mut kept = Replayer::new(entry, &params, 96);
+                let mut not_kept = Replayer::new(entry, &params, 96);
+                kept.run(&mixed_events(), 0, &mut Totals);
+                not_kept.run(&mixed_events(), 0, &mut NoProbe);
+                let live: Vec<_> = kept.live_blocks().collect();
+                // The totals are the sums over the live blocks, as the metrics pass reads them.
+                let requested = live.iter().map(|(_, r)| r).sum::<Bytes>();
+                let consumed = live.iter().map(|(b, _)| b.size).sum::<Bytes>();
+                let totals = (kept.heap.live_requested, kept.heap.live_consumed);
+                assert_eq!(totals, (requested, consumed), "{}", entry.name);
+                assert_eq!(kept.heap.live_blocks, live.len() as u64, "{}", entry.name);
+                assert_eq!(
+                    not_kept.heap,
+                    HeapState { live_requested: 0, live_consumed: 0, live_blocks: 0, ..kept.heap }
+                );
+                assert_eq!(not_kept.live_blocks().collect::<Vec<_>>(), live, "{}", entry.name);
+                let state = |r: &Replayer| (r.strategy().work(), r.strategy().top());
+                assert_eq!(state(&not_kept), state(&kept), "{}", entry.name);
+            }
+        }
+    }
+
+    #[test]
+    fn an_id_past_the_table_is_not_live_until_placed_and_then_kept() {
+        let mut r = Replayer::new(&bump::ENTRY, &Params::default(), 1);
+        assert_eq!(r.apply(0, &Event::free(5), &mut Totals), Outcome::IgnoredFree);
+        assert_eq!(r.slots.len(), 1, "a read past the table does not grow it");
+        r.apply(1, &Event::malloc(5, 16), &mut Totals);
+        assert_eq!(r.slots.len(), 6);
+        assert_eq!(r.apply(2, &Event::free(5), &mut Totals), Outcome::Freed(Allocation::at(0, 16)));
     }
 
     /// What a pass saw at its end: whether its loop was compiled for a concrete heap type, and
