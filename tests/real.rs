@@ -144,8 +144,12 @@ fn touching_makes_big_blocks_resident_and_no_touch_leaves_them_out() {
         assert!(touched.touched && !untouched.touched);
         let (with, without) = (touched.rss_hwm_above_baseline, untouched.rss_hwm_above_baseline);
         let (with, without) = (with.unwrap(), without.unwrap());
-        // Every page of every block was written: all 64 MiB resident at the peak.
-        assert!(with >= size, "{allocator}: {with} resident with touching");
+        // Every page of every block was written: all 64 MiB resident at the peak, less what
+        // the kernel has not yet added to the process's counters: it counts resident pages per
+        // CPU and adds them in batches (a few dozen pages each; 7 pages short was seen on a
+        // loaded 2-core machine), so the reading may fall short of the truth by up to 1 MiB.
+        let batches = 1 << 20;
+        assert!(with + batches >= size, "{allocator}: {with} resident with touching");
         // mimalloc asks for transparent huge pages on its arenas (its `allow_thp` option, on
         // by default), so the one header it writes makes a whole 2 MiB page resident.
         if allocator != "mimalloc" {
