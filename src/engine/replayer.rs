@@ -289,11 +289,7 @@ impl<S: Heap + ?Sized> Replayer<S> {
                 probe.before_call(OpClass::Free);
                 self.strategy.free(block);
                 probe.after_call(OpClass::Free);
-                if P::READS_LIVE_TOTALS {
-                    self.heap.live_requested -= slot.requested;
-                    self.heap.live_consumed -= slot.size;
-                    self.heap.live_blocks -= 1;
-                }
+                self.leave::<P>(&slot);
                 self.clear(event.id, &slot, 0);
                 Outcome::Freed(block)
             }
@@ -317,12 +313,9 @@ impl<S: Heap + ?Sized> Replayer<S> {
                     self.heap.failed_allocations += 1;
                     return Outcome::Failed;
                 };
-                if P::READS_LIVE_TOTALS {
-                    self.heap.live_requested += req.size;
-                    self.heap.live_requested -= slot.requested;
-                    self.heap.live_consumed += block.size;
-                    self.heap.live_consumed -= slot.size;
-                }
+                // The new block enters before the old one leaves, so no total dips below 0.
+                self.enter::<P>(req.size, block.size);
+                self.leave::<P>(&slot);
                 self.set_live(event.id, &slot, block, req.size);
                 Outcome::Placed { old: Some(old), new: block, requested: req.size }
             }
@@ -344,6 +337,27 @@ impl<S: Heap + ?Sized> Replayer<S> {
         }
     }
 
+    /// Count a block of `size` bytes placed for `requested` into the live totals, when the
+    /// probe reads them ([`Probe::READS_LIVE_TOTALS`]).
+    #[inline(always)]
+    fn enter<P: Probe>(&mut self, requested: Bytes, size: Bytes) {
+        if P::READS_LIVE_TOTALS {
+            self.heap.live_requested += requested;
+            self.heap.live_consumed += size;
+            self.heap.live_blocks += 1;
+        }
+    }
+
+    /// Take the live block of `slot` out of the live totals, when the probe reads them.
+    #[inline(always)]
+    fn leave<P: Probe>(&mut self, slot: &Slot) {
+        if P::READS_LIVE_TOTALS {
+            self.heap.live_requested -= slot.requested;
+            self.heap.live_consumed -= slot.size;
+            self.heap.live_blocks -= 1;
+        }
+    }
+
     #[inline(always)]
     fn place<P: Probe>(
         &mut self,
@@ -353,11 +367,7 @@ impl<S: Heap + ?Sized> Replayer<S> {
     ) -> Outcome {
         match placed {
             Some(block) => {
-                if P::READS_LIVE_TOTALS {
-                    self.heap.live_requested += req.size;
-                    self.heap.live_consumed += block.size;
-                    self.heap.live_blocks += 1;
-                }
+                self.enter::<P>(req.size, block.size);
                 // A new id's slot, or one whose allocation failed: never far.
                 self.set_live(id, &Slot::default(), block, req.size);
                 Outcome::Placed { old: None, new: block, requested: req.size }
