@@ -173,7 +173,9 @@ pub struct ResidentRecord {
     /// The allocator's own figure of its resident memory at its highest sample, where it
     /// reports one (jemalloc's `stats.resident`, mimalloc's process info).
     pub allocator_resident_peak: Vec<Option<u64>>,
-    /// The memory series of the first run.
+    /// The memory series of the run that asked usable sizes (the first latency run when the
+    /// throughput runs are timed, the first run otherwise: [`RealResult::sized`]), so that its
+    /// `live_consumed` is the usable bytes.
     pub series: Vec<crate::real::MemorySample>,
 }
 
@@ -334,7 +336,9 @@ impl ResultRecord {
         record.peak_footprint_bytes = Some(peak);
         record.max_live_bytes = Some(live);
         record.overhead = (live > 0).then(|| (peak as f64 - live as f64) / live as f64);
-        record.internal_fragmentation = first.internal_fragmentation;
+        // The usable sizes are the sized run's: the timed throughput runs do not ask them.
+        let sized = r.sized().unwrap_or(first);
+        record.internal_fragmentation = sized.internal_fragmentation;
         record.peak_event = Some(first.peak_event);
         record.failed_allocations = Some(first.failed_allocations);
         record.ignored_frees = Some(first.ignored_frees);
@@ -354,7 +358,7 @@ impl ResultRecord {
             rss_peak_above_baseline: r.runs.iter().map(|m| m.rss_peak_above_baseline).collect(),
             rss_hwm_above_baseline: r.runs.iter().map(|m| m.rss_hwm_above_baseline).collect(),
             allocator_resident_peak: r.runs.iter().map(|m| m.allocator_resident_peak).collect(),
-            series: first.series.clone(),
+            series: sized.series.clone(),
         });
         record.threads = Some(ThreadsRecord {
             os_threads: first.threads,

@@ -449,6 +449,52 @@ fn with_runs_zero_a_real_allocator_has_its_memory_figures_and_no_timings() {
 }
 
 #[test]
+fn timed_runs_take_the_usable_sizes_from_the_latency_run_and_they_match_an_untimed_run() {
+    // The timed throughput runs do not ask usable sizes; the latency run does, and what it
+    // finds is what the one memory run of `--runs 0` finds.
+    let json = |runs: &str| -> serde_json::Value {
+        let (code, out, err) = run_cli(&[
+            "traces/perl-hash.csv",
+            "--alloc",
+            "real",
+            "--runs",
+            runs,
+            "--json",
+            "-",
+            "-q",
+        ]);
+        assert_eq!(code, 0, "{err}");
+        serde_json::from_str(&out).unwrap()
+    };
+    let (timed, untimed) = (json("1"), json("0"));
+    for (t, u) in
+        timed["results"].as_array().unwrap().iter().zip(untimed["results"].as_array().unwrap())
+    {
+        let name = &t["allocator"];
+        assert!(
+            t["throughput_events_per_sec"].is_f64() && u["throughput_events_per_sec"].is_null()
+        );
+        let internal = t["internal_fragmentation"].as_f64().unwrap();
+        assert!(internal > 0.0, "{name}: {internal}");
+        assert_eq!(t["internal_fragmentation"], u["internal_fragmentation"], "{name}");
+        // The series is the sized run's: its consumed bytes are the usable ones.
+        let series = t["resident"]["series"].as_array().unwrap();
+        let (requested, consumed) = series
+            .iter()
+            .map(|s| (s["live_requested"].as_u64().unwrap(), s["live_consumed"].as_u64().unwrap()))
+            .fold((0, 0), |(r, c), (a, b)| (r + a, c + b));
+        assert!(consumed > requested, "{name}: {consumed} {requested}");
+        // Sample by sample, the live bytes are those of the untimed run.
+        let live = |r: &serde_json::Value| -> Vec<(u64, u64)> {
+            let series = r["resident"]["series"].as_array().unwrap();
+            let field = |s: &serde_json::Value, f: &str| s[f].as_u64().unwrap();
+            series.iter().map(|s| (field(s, "live_requested"), field(s, "live_consumed"))).collect()
+        };
+        assert_eq!(live(t), live(u), "{name}");
+    }
+}
+
+#[test]
 fn with_the_fake_clock_a_real_allocator_keeps_its_memory_figures_and_has_no_timings() {
     // A real allocator cannot run on a made-up clock: its timings are left out, not measured
     // beside the simulations' made-up ones.

@@ -114,6 +114,26 @@ pub struct Options {
     /// Replay a trace with threads on one thread, in file order (`--serial`).
     #[serde(default)]
     pub serial: bool,
+    /// Ask the allocator the usable size of every block it gives (`malloc_usable_size` and
+    /// kin), for `live_consumed` and internal fragmentation. A program makes no such call, and
+    /// it costs a fast allocator up to a third of its time per event (jemalloc's is a radix-tree
+    /// lookup), so `replay`'s timed throughput runs do not ask: their usable-size figures come
+    /// from the latency runs, which do (see [`super::run`]). Without it, `live_consumed` is the
+    /// requested bytes and `usable_sizes_known` is false.
+    #[serde(default = "yes")]
+    pub usable_sizes: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Options {
+    /// Whether a replay with these options asks `alloc` its usable sizes: when asked to and
+    /// the allocator tells them.
+    pub(super) fn knows_usable<A: RealAllocator + ?Sized>(&self, alloc: &A) -> bool {
+        self.usable_sizes && alloc.knows_usable_size()
+    }
 }
 
 impl Default for Options {
@@ -123,6 +143,7 @@ impl Default for Options {
             touch: true,
             sample_every: DEFAULT_SAMPLE_EVERY,
             serial: false,
+            usable_sizes: true,
         }
     }
 }
@@ -174,8 +195,9 @@ pub struct Measured {
     pub live_consumed_at_peak: Bytes,
     /// Live blocks at `peak_event`.
     pub live_blocks_at_peak: u64,
-    /// Whether the allocator told usable sizes; without them `live_consumed` is the requested
-    /// bytes and internal fragmentation is unknown.
+    /// Whether the replay asked usable sizes and the allocator told them
+    /// ([`Options::usable_sizes`]); without them `live_consumed` is the requested bytes and
+    /// internal fragmentation is unknown.
     pub usable_sizes_known: bool,
     /// `(live_consumed - live_requested) / live_consumed` at `peak_event` (0 when nothing is
     /// consumed); `None` without usable sizes.
@@ -363,7 +385,7 @@ unsafe fn run<A: RealAllocator + ?Sized, const TIMED: bool, const TOUCH: bool>(
         Mapped::zeroed(samples as usize).map_err(MeasureError::Map)?;
     let resident = Resident::open().map_err(MeasureError::Resident)?;
     let mut timers = if TIMED { Some(Timers::new()?) } else { None };
-    let knows_usable = alloc.knows_usable_size();
+    let knows_usable = options.knows_usable(alloc);
     let warm = alloc.malloc(1);
     if !warm.is_null() {
         alloc.free(warm);
@@ -694,8 +716,75 @@ unsafe fn place<const TOUCH: bool>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    /// glibc's malloc, counting the usable sizes it is asked.
+    #[derive(Default)]
+    pub(in crate::real) struct Counting {
+        pub(in crate::real) asked: AtomicU64,
+    }
+
+    impl RealAllocator for Counting {
+        fn name(&self) -> String {
+            "counting".into()
+        }
+        fn version(&self) -> String {
+            String::new()
+        }
+        unsafe fn usable_size(&self, ptr: *mut c_void) -> Option<usize> {
+            self.asked.fetch_add(1, Ordering::Relaxed);
+            Some(libc::malloc_usable_size(ptr))
+        }
+        fn knows_usable_size(&self) -> bool {
+            true
+        }
+        fn resident(&self) -> Option<Bytes> {
+            None
+        }
+        fn stats(&self) -> AllocatorStats {
+            AllocatorStats::default()
+        }
+    }
+
+    /// Two mallocs (100 and 5000 bytes), a realloc, a free: three calls that give a block.
+    pub(in crate::real) fn three_blocks_given() -> [Event; 4] {
+        [Event::malloc(0, 100), Event::malloc(1, 5000), Event::realloc(0, 300), Event::free(1)]
+    }
+
+    #[test]
+    fn usable_sizes_are_asked_once_per_block_given_and_not_at_all_when_not_wanted() {
+        let events = three_blocks_given();
+        for mode in [Mode::Throughput, Mode::Latency] {
+            let alloc = Counting::default();
+            let options = Options { mode, ..Options::default() };
+            // SAFETY: a valid trace.
+            let m = unsafe { replay(&alloc, &events, 2, &options) }.unwrap();
+            assert_eq!(alloc.asked.load(Ordering::Relaxed), 3, "{mode:?}");
+            assert!(m.usable_sizes_known);
+            // glibc rounds 5300 requested bytes up: consumed is more than requested.
+            assert!(m.live_consumed_at_peak > m.max_live_bytes);
+            assert!(m.internal_fragmentation.unwrap() > 0.0);
+
+            let alloc = Counting::default();
+            let options = Options { mode, usable_sizes: false, ..Options::default() };
+            // SAFETY: a valid trace.
+            let m = unsafe { replay(&alloc, &events, 2, &options) }.unwrap();
+            assert_eq!(alloc.asked.load(Ordering::Relaxed), 0, "{mode:?}");
+            assert!(!m.usable_sizes_known);
+            assert_eq!((m.max_live_bytes, m.live_consumed_at_peak), (5300, 5300));
+            assert_eq!(m.internal_fragmentation, None);
+            assert!(m.series.iter().all(|s| s.live_consumed == s.live_requested));
+        }
+    }
+
+    #[test]
+    fn options_that_do_not_say_ask_usable_sizes() {
+        let json = r#"{"mode":"throughput","touch":true,"sample_every":65536}"#;
+        let options: Options = serde_json::from_str(json).unwrap();
+        assert!(options.usable_sizes);
+    }
 
     #[test]
     fn touching_writes_one_byte_per_page_and_the_first_and_last() {

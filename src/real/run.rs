@@ -2,6 +2,16 @@
 //! the trace untimed per call (throughput and memory), then `--runs` more timing every call
 //! (latency), gathered into one [`RealResult`]. A child that fails ends the allocator's
 //! replays: its result carries the failure, and the other allocators go on.
+//!
+//! **Usable sizes.** The timed throughput runs do not ask the allocator the usable size of the
+//! blocks it gives ([`Options::usable_sizes`]): no program makes that call after every
+//! allocation, and it would be charged to the allocator (about 30 instructions an event for
+//! jemalloc, a fifth of its time on `perl-hash`). The latency runs, which time every call
+//! separately and so are not the throughput figure, ask them, and the usable-size figures
+//! (internal fragmentation, `live_consumed` in the memory series) are the first latency run's
+//! ([`RealResult::sized`]). Without timed runs (`--runs 0`, `--fake-clock`) the one memory run
+//! asks them. The usable sizes do not depend on which run asks: the same calls in the same order
+//! get the same blocks.
 
 use super::child::{spawn_on, ChildFailure, ChildRequest, EventsImage};
 use super::measure::{CallLatency, LatencyNs, Measured, Mode, Options};
@@ -20,6 +30,9 @@ pub struct RealResult {
     /// One per latency run, in the order they ran (each a fresh process, `--runs` of them):
     /// empty with `--runs 0`, with `--fake-clock`, or when a run failed.
     pub latency_runs: Vec<LatencyNs>,
+    /// The first latency run's whole measurement, when the throughput runs are timed (and so do
+    /// not ask usable sizes): see [`RealResult::sized`].
+    pub sized_run: Option<Measured>,
     /// Why the replays stopped, when a child failed: a message naming the allocator and how.
     pub failure: Option<String>,
     /// Whether the runs count as timed (`--runs` > 0); with `--runs 0` the one run is for the
@@ -57,20 +70,22 @@ pub struct RealPlan {
 /// Replay the trace through `spec`: `max(runs, 1)` throughput runs, and a latency run when
 /// `runs > 0` (and the clock is real). Never fails: a child's failure is in the result.
 pub fn replay(plan: &RealPlan, spec: &RealSpec) -> RealResult {
+    let timed = plan.runs > 0 && !plan.fake_clock;
     let request = |mode| ChildRequest {
         trace: plan.trace.clone(),
         format: plan.format.clone(),
         lenient: plan.lenient,
         allocator: spec.name(),
-        options: Options { mode, touch: plan.touch, serial: plan.serial, ..Options::default() },
+        options: options(plan, mode, timed),
     };
     let mut result = RealResult {
         allocator: spec.name(),
         version: String::new(),
         runs: Vec::new(),
         latency_runs: Vec::new(),
+        sized_run: None,
         failure: None,
-        timed: plan.runs > 0 && !plan.fake_clock,
+        timed,
     };
     let failed = |e: ChildFailure| Some(e.to_string());
     for _ in 0..plan.runs.max(1) {
@@ -89,10 +104,14 @@ pub fn replay(plan: &RealPlan, spec: &RealSpec) -> RealResult {
         for _ in 0..plan.runs {
             match spawn_on(&plan.exe, &request(Mode::Latency), plan.image.as_deref(), plan.timeout)
             {
-                Ok(report) => result.latency_runs.extend(report.measured.latency_ns),
+                Ok(report) => {
+                    result.latency_runs.extend(report.measured.latency_ns);
+                    result.sized_run.get_or_insert(report.measured);
+                }
                 Err(e) => {
                     result.failure = failed(e);
                     result.latency_runs.clear();
+                    result.sized_run = None;
                     return result;
                 }
             }
@@ -101,7 +120,26 @@ pub fn replay(plan: &RealPlan, spec: &RealSpec) -> RealResult {
     result
 }
 
+/// A child's options: a timed throughput run does not ask usable sizes (see the module docs);
+/// a latency run, and the memory run without timed runs, do.
+fn options(plan: &RealPlan, mode: Mode, timed: bool) -> Options {
+    Options {
+        mode,
+        touch: plan.touch,
+        serial: plan.serial,
+        usable_sizes: mode == Mode::Latency || !timed,
+        ..Options::default()
+    }
+}
+
 impl RealResult {
+    /// The run whose usable sizes the figures that need them report (internal fragmentation,
+    /// `live_consumed`): the first latency run when the throughput runs are timed, the first
+    /// run otherwise; `None` when no run succeeded.
+    pub fn sized(&self) -> Option<&Measured> {
+        self.sized_run.as_ref().or(self.runs.first())
+    }
+
     /// The latency figures: each percentile the median of the latency runs'
     /// ([`median_latency`]); `None` without latency runs.
     pub fn latency(&self) -> Option<LatencyNs> {
@@ -151,6 +189,34 @@ mod tests {
 
     fn call(p50: u64, p99: u64, p999: u64, max: u64) -> CallLatency {
         CallLatency { count: 7, p50, p99, p999, max }
+    }
+
+    fn plan(runs: u32, fake_clock: bool) -> RealPlan {
+        RealPlan {
+            exe: PathBuf::new(),
+            trace: PathBuf::new(),
+            format: "csv".into(),
+            lenient: false,
+            runs,
+            touch: true,
+            serial: false,
+            fake_clock,
+            timeout: None,
+            image: None,
+        }
+    }
+
+    #[test]
+    fn only_timed_throughput_runs_leave_usable_sizes_unasked() {
+        let asks = |runs, fake_clock, mode| {
+            let plan = plan(runs, fake_clock);
+            options(&plan, mode, runs > 0 && !fake_clock).usable_sizes
+        };
+        assert!(!asks(5, false, Mode::Throughput));
+        assert!(asks(5, false, Mode::Latency));
+        // Without timed runs the one memory run asks.
+        assert!(asks(0, false, Mode::Throughput));
+        assert!(asks(5, true, Mode::Throughput));
     }
 
     #[test]

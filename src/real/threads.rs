@@ -322,7 +322,7 @@ unsafe fn run<A: RealAllocator + ?Sized, const TIMED: bool, const TOUCH: bool>(
     let as_atomics = |m: &Mapped<u32>| unsafe {
         std::slice::from_raw_parts(m.as_slice().as_ptr().cast::<AtomicU32>(), m.len())
     };
-    let knows_usable = alloc.knows_usable_size();
+    let knows_usable = options.knows_usable(alloc);
     let warm = alloc.malloc(1);
     if !warm.is_null() {
         alloc.free(warm);
@@ -817,6 +817,27 @@ mod tests {
         // Without usable sizes, consumed is requested.
         let f = account(&events, &outcomes, 2, false, &mut []);
         assert_eq!(f.consumed_at_peak, 30);
+    }
+
+    #[test]
+    fn the_threaded_replay_asks_usable_sizes_only_when_wanted() {
+        use super::super::measure::tests::{three_blocks_given, Counting};
+        let events = three_blocks_given();
+        // Block 0 on thread 0, block 1 on thread 1.
+        let threads = [0, 1, 0, 1];
+        for usable_sizes in [true, false] {
+            let alloc = Counting::default();
+            let options = Options { usable_sizes, ..Options::default() };
+            // SAFETY: a valid trace.
+            let m = unsafe { replay(&alloc, &events, &threads, 2, 2, &options) }.unwrap();
+            let asked = alloc.asked.load(Ordering::Relaxed);
+            assert_eq!(
+                (asked, m.usable_sizes_known),
+                if usable_sizes { (3, true) } else { (0, false) }
+            );
+            assert_eq!(m.max_live_bytes, 5300);
+            assert_eq!(m.live_consumed_at_peak > 5300, usable_sizes);
+        }
     }
 
     #[test]
