@@ -70,26 +70,26 @@
 //!   free-list family it counts block bytes and ignores `--min-size`.
 //!
 //! # Mechanism and cost
-//! Slabs live in an arena `Vec` (ids of released slabs are reused), each with a 256-bit bitmap of
-//! its free slots, a 4-bit mask of the bitmap's words that are not zero (so the lowest free slot
-//! is two bit scans, no loop) and their count. Per class, a `BTreeSet` holds the start
-//! addresses of its slabs with a free slot, and a 24-bit mask says which classes have one. A `Vec` indexed by page
-//! number (`addr / 4096`) gives the slab holding an address, so a free finds its slab and slot by
-//! one lookup and one multiplication (by `2^32 / size` rounded up, exact for every offset within
-//! a slab: no division). (Only below 64 GiB: slabs reaching above, in heaps grown that far
-//! by huge requests, are found in a `BTreeMap` by start address instead, so the page map never
-//! exceeds 64 MiB.) Costs, with `s` the slabs of a class and `r` the page runs:
-//! - small malloc: O(1) class lookup (a table by `need / 16`), O(log s) for the lowest slab with
-//!   a free slot, O(1) for its lowest free slot (two bit scans); O(log s) more when the slab
-//!   fills up; a new slab costs the page allocator's O(log r) plus writing at most 7 page-map
-//!   entries (and growing the page map with `top`);
+//! Slabs live in an arena `Vec` (ids of released slabs are reused) of 64-byte records (one cache
+//! line each), each with a 256-bit bitmap of its free slots, a 4-bit mask of the bitmap's words
+//! that are not zero (so the lowest free slot is two bit scans, no loop) and their count. Per
+//! class, a `BTreeSet` holds the start address and id of its slabs with a free slot, the lowest
+//! of them is kept beside it (so a malloc reads it without walking the tree), and a 24-bit mask
+//! says which classes have one. A small block's [`Allocation::handle`] is its slab's id, as a
+//! real slab allocator finds the slab from the block's address: a free finds its slab in the
+//! arena by that id and its slot by one multiplication (by `2^32 / size` rounded up, exact for
+//! every offset within a slab: no division). Costs, with `s` the slabs of a class and `r` the
+//! page runs:
+//! - small malloc: O(1) class lookup (a table by `need / 16`), O(1) for the lowest slab with a
+//!   free slot and for its lowest free slot (two bit scans); O(log s) more when the slab fills
+//!   up; a new slab costs the page allocator's O(log r) and O(log s);
 //! - small free: O(1), plus O(log s) when the slab stops being full, plus O(log s + log r) when
 //!   it becomes empty;
 //! - large malloc, free and realloc: the page allocator's O(log r);
 //! - `free_bytes`, `largest_satisfiable`: O(1).
 //!
-//! Memory: 48 bytes per slab, 4 bytes per page of the heap up to the highest slab (the page map), one set entry per slab
-//! with a free slot, and the page allocator's tree of free runs.
+//! Memory: 64 bytes per slab, one set entry per slab with a free slot, and the page allocator's
+//! tree of free runs: bounded by the live blocks and free runs, never by the heap's addresses.
 //!
 //! # Work
 //! [`Strategy::work`] is the slab layer's own count plus all the work of the page allocator (a
@@ -113,7 +113,7 @@
 
 use super::freelist::{FreeList, Policy};
 use super::model::{Addr, Allocation, Bytes, Params, Request, Strategy, StrategyEntry, ALIGN};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 pub const ENTRY: StrategyEntry = StrategyEntry {
     name: "slab",
@@ -186,7 +186,9 @@ pub const fn slab_slots(size: Bytes) -> u32 {
 }
 
 /// One slab: a page-aligned run of `slab_bytes(class)` bytes cut into `slab_slots(class)` slots.
+/// 46 bytes, aligned to a cache line so that a malloc or free reads one line of it.
 #[derive(Clone, Debug)]
+#[repr(align(64))]
 struct Slab {
     start: Addr,
     class: u8,
@@ -222,11 +224,8 @@ impl Slab {
     }
 }
 
-/// Slabs are found by a page map below this address, by a search tree above it.
-const DENSE_LIMIT: Addr = 1 << 36;
-
-/// Marks a page-map entry that belongs to no slab.
-const NO_SLAB: u32 = u32::MAX;
+/// The start of no slab: [`SlabAllocator::lowest`] of a class without a slab with room.
+const NO_ROOM: Addr = Addr::MAX;
 
 /// The slab allocator; see the module docs for the policy.
 #[derive(Debug)]
@@ -234,18 +233,15 @@ pub struct SlabAllocator {
     params: Params,
     /// Page runs: slabs and large blocks, all whole pages. Its `top` is the heap's.
     pages: FreeList,
-    /// Arena of slabs; the ids in `spare` are released and hold stale data.
+    /// Arena of slabs; the ids in `spare` are released and hold stale data. A small block's
+    /// [`Allocation::handle`] is the id of its slab.
     slabs: Vec<Slab>,
     spare: Vec<u32>,
-    /// `page_slab[p]`: the slab holding page `p`, for every page below [`DENSE_LIMIT`] of every
-    /// slab in use. Entries of
-    /// other pages are stale or [`NO_SLAB`]; only small blocks are ever looked up.
-    page_slab: Vec<u32>,
-    /// Start -> id of every slab in use that reaches past [`DENSE_LIMIT`] (only in heaps that
-    /// grew that far), so the page map never takes more than `DENSE_LIMIT / 1024` bytes.
-    far_slabs: BTreeMap<Addr, u32>,
-    /// Per class, the start addresses of its slabs that have a free slot.
-    partial: [BTreeSet<Addr>; CLASSES],
+    /// Per class, the start address and id of each of its slabs that have a free slot.
+    partial: [BTreeSet<(Addr, u32)>; CLASSES],
+    /// Per class, the first entry of `partial` (the lowest slab with room), or [`NO_ROOM`] and
+    /// 0: a small malloc reads it without walking the tree.
+    lowest: [(Addr, u32); CLASSES],
     /// Bit `c` is set exactly when `partial[c]` is not empty.
     classes_with_room: u32,
     /// Bytes of all free slots of all slabs.
@@ -264,9 +260,8 @@ impl SlabAllocator {
             pages: FreeList::new(Policy::BestFit, page_params),
             slabs: Vec::new(),
             spare: Vec::new(),
-            page_slab: Vec::new(),
-            far_slabs: BTreeMap::new(),
             partial: Default::default(),
+            lowest: [(NO_ROOM, 0); CLASSES],
             classes_with_room: 0,
             free_slot_bytes: 0,
             work: 0,
@@ -292,41 +287,35 @@ impl SlabAllocator {
         block.size <= SMALL_MAX
     }
 
-    /// The slab in use holding `addr`. O(1) below [`DENSE_LIMIT`], O(log s) above.
-    #[inline(always)]
-    fn slab_at(&self, addr: Addr) -> usize {
-        if addr < DENSE_LIMIT {
-            self.page_slab[(addr >> PAGE_SHIFT) as usize] as usize
-        } else {
-            self.far_slab_at(addr)
-        }
-    }
-
-    /// [`SlabAllocator::slab_at`] above [`DENSE_LIMIT`]: heaps grown that far only.
-    #[cold]
+    /// Slab `id`, starting at `start`, of `class` has a free slot again (or is new).
     #[inline(never)]
-    fn far_slab_at(&self, addr: Addr) -> usize {
-        *self.far_slabs.range(..=addr).next_back().expect("a slab holds addr").1 as usize
-    }
-
-    fn mark_room(&mut self, class: usize, start: Addr) {
+    fn mark_room(&mut self, class: usize, start: Addr, id: u32) {
         self.work += 1;
-        self.partial[class].insert(start);
+        self.partial[class].insert((start, id));
+        if start < self.lowest[class].0 {
+            self.lowest[class] = (start, id);
+        }
         self.classes_with_room |= 1 << class;
     }
 
-    fn unmark_room(&mut self, class: usize, start: Addr) {
+    /// Slab `id`, starting at `start`, of `class` has no free slot any more (or is released).
+    #[inline(never)]
+    fn unmark_room(&mut self, class: usize, start: Addr, id: u32) {
         self.work += 1;
         let set = &mut self.partial[class];
-        set.remove(&start);
+        set.remove(&(start, id));
+        if self.lowest[class].0 == start {
+            self.lowest[class] = set.first().copied().unwrap_or((NO_ROOM, 0));
+        }
         if set.is_empty() {
             self.classes_with_room &= !(1 << class);
         }
     }
 
     /// Take a new slab of `class` from the page allocator; `None` (nothing changed) at the heap
-    /// limit. Returns its start.
-    fn new_slab(&mut self, class: usize) -> Option<Addr> {
+    /// limit. Returns its start and id.
+    #[inline(never)]
+    fn new_slab(&mut self, class: usize) -> Option<(Addr, u32)> {
         let size = CLASS_SIZES[class];
         let bytes = slab_bytes(size);
         let run = self.pages.allocate(Request::new(bytes))?;
@@ -350,27 +339,18 @@ impl SlabAllocator {
                 (self.slabs.len() - 1) as u32
             }
         };
-        let first = (run.start.min(DENSE_LIMIT) >> PAGE_SHIFT) as usize;
-        let end = (run.end().min(DENSE_LIMIT) >> PAGE_SHIFT) as usize;
-        if self.page_slab.len() < end {
-            self.page_slab.resize(end, NO_SLAB);
-        }
-        self.page_slab[first..end].fill(id);
-        if run.end() > DENSE_LIMIT {
-            self.far_slabs.insert(run.start, id);
-        }
-        self.mark_room(class, run.start);
+        self.mark_room(class, run.start, id);
         self.free_slot_bytes += bytes;
-        Some(run.start)
+        Some((run.start, id))
     }
 
+    #[inline(always)]
     fn allocate_small(&mut self, class: usize) -> Option<Allocation> {
-        let start = match self.partial[class].first() {
-            Some(&start) => start,
-            None => self.new_slab(class)?,
+        let (start, id) = match self.lowest[class] {
+            (NO_ROOM, _) => self.new_slab(class)?,
+            lowest => lowest,
         };
-        let id = self.slab_at(start);
-        let slab = &mut self.slabs[id];
+        let slab = &mut self.slabs[id as usize];
         let slot = slab.take_lowest();
         let full = slab.free == 0;
         // The bitmap words take_lowest scanned.
@@ -378,40 +358,50 @@ impl SlabAllocator {
         let size = CLASS_SIZES[class];
         self.free_slot_bytes -= size;
         if full {
-            self.unmark_room(class, start);
+            self.unmark_room(class, start, id);
         }
-        Some(Allocation::at(start + Bytes::from(slot) * size, size))
+        Some(Allocation::at(start + Bytes::from(slot) * size, size).with_handle(id))
     }
 
+    #[inline(always)]
     fn free_small(&mut self, block: Allocation) {
-        let id = self.slab_at(block.start);
-        let slab = &mut self.slabs[id];
+        let id = block.handle;
+        let slab = &mut self.slabs[id as usize];
         let (start, class) = (slab.start, slab.class as usize);
         let size = CLASS_SIZES[class];
         debug_assert_eq!(size, block.size);
+        debug_assert!((start..start + slab_bytes(size)).contains(&block.start), "its slab");
         slab.put((((block.start - start) * SLOT_RECIPROCALS[class]) >> 32) as u32);
         let free = slab.free;
         self.free_slot_bytes += size;
         if free == 1 {
-            self.mark_room(class, start);
+            self.mark_room(class, start, id);
         }
         if free == slab_slots(size) {
-            // Empty: the pages go back at once.
-            self.unmark_room(class, start);
-            let bytes = slab_bytes(size);
-            self.free_slot_bytes -= bytes;
-            if start + bytes > DENSE_LIMIT {
-                self.far_slabs.remove(&start);
-            }
-            self.pages.free(Allocation::at(start, bytes));
-            self.spare.push(id as u32);
+            self.release(class, start, id);
         }
     }
 
+    /// Slab `id` (of `class`, at `start`) is empty: its pages go back at once.
+    #[inline(never)]
+    fn release(&mut self, class: usize, start: Addr, id: u32) {
+        self.unmark_room(class, start, id);
+        let bytes = slab_bytes(CLASS_SIZES[class]);
+        self.free_slot_bytes -= bytes;
+        self.pages.free(Allocation::at(start, bytes));
+        self.spare.push(id);
+    }
+
+    #[inline(never)]
     fn allocate_large(&mut self, need: Bytes, align: Bytes) -> Option<Allocation> {
         let bytes = need.checked_next_multiple_of(PAGE)?.checked_add(align.saturating_sub(PAGE))?;
         let run = self.pages.allocate(Request::new(bytes))?;
         Some(Allocation::aligned(run.start, run.size, Request { size: need, align }))
+    }
+
+    #[inline(never)]
+    fn free_large(&mut self, block: Allocation) {
+        self.pages.free(Allocation::at(block.start, block.size));
     }
 
     /// Check every internal invariant (tests only): bitmaps match counts, the room sets and mask
@@ -437,11 +427,8 @@ impl SlabAllocator {
             for i in slots..SLOT_WORDS as u32 * 64 {
                 assert_eq!(slab.free_slots[(i / 64) as usize] >> (i % 64) & 1, 0);
             }
-            assert_eq!(self.partial[class].contains(&slab.start), slab.free > 0, "slab {id}");
-            let pages = slab.start >> PAGE_SHIFT..(slab.start + slab_bytes(size)) >> PAGE_SHIFT;
-            for page in pages {
-                assert_eq!(self.slab_at(page << PAGE_SHIFT), id, "page {page}");
-            }
+            let entry = (slab.start, id as u32);
+            assert_eq!(self.partial[class].contains(&entry), slab.free > 0, "slab {id}");
             free_slot_bytes += Bytes::from(slab.free) * size;
         }
         assert_eq!(free_slot_bytes, self.free_slot_bytes);
@@ -455,12 +442,15 @@ impl SlabAllocator {
         });
         for (class, set) in self.partial.iter().enumerate() {
             assert_eq!(self.classes_with_room >> class & 1 == 1, !set.is_empty(), "class {class}");
+            let lowest = set.first().copied().unwrap_or((NO_ROOM, 0));
+            assert_eq!(self.lowest[class], lowest, "class {class}");
         }
         assert!(in_use + self.spare.len() == self.slabs.len());
     }
 }
 
 impl Strategy for SlabAllocator {
+    #[inline(always)]
     fn allocate(&mut self, req: Request) -> Option<Allocation> {
         self.work += 1;
         let need = self.params.need(req.size);
@@ -474,9 +464,7 @@ impl Strategy for SlabAllocator {
         self.work += 1;
         let need = self.params.need(req.size);
         match (Self::is_small(&old), Self::class_for(need, ALIGN)) {
-            (true, Some(class)) if CLASS_SIZES[class] == old.size => {
-                Some(Allocation::at(old.start, old.size))
-            }
+            (true, Some(class)) if CLASS_SIZES[class] == old.size => Some(old),
             (false, None) => {
                 let bytes = need.checked_next_multiple_of(PAGE)?;
                 self.pages.reallocate(Allocation::at(old.start, old.size), Request::new(bytes))
@@ -493,12 +481,13 @@ impl Strategy for SlabAllocator {
         self.work + self.pages.work()
     }
 
+    #[inline(always)]
     fn free(&mut self, block: Allocation) {
         self.work += 1;
         if Self::is_small(&block) {
             self.free_small(block);
         } else {
-            self.pages.free(Allocation::at(block.start, block.size));
+            self.free_large(block);
         }
     }
 
@@ -860,7 +849,8 @@ mod tests {
     }
 
     #[test]
-    fn slabs_above_64_gib_are_found_without_a_huge_page_map() {
+    fn slabs_above_64_gib_are_found_like_any_other() {
+        const DENSE_LIMIT: Addr = 1 << 36;
         let mut heap = heap();
         let huge = malloc(&mut heap, DENSE_LIMIT - 2 * PAGE);
         let a = malloc(&mut heap, 1000); // class 1024: one page, below the limit
@@ -868,13 +858,11 @@ mod tests {
         let [b, c, d, e] = [(); 4].map(|()| malloc(&mut heap, 1500));
         let (limit, page) = (DENSE_LIMIT, PAGE);
         assert_eq!((a.start, b.start, e.start), (limit - 2 * page, limit - page, limit + 512));
-        assert!(heap.page_slab.len() as Addr <= DENSE_LIMIT / PAGE);
         heap.check_invariants();
         for block in [c, e, a, huge, b, d] {
             heap.free(block);
             heap.check_invariants();
         }
-        assert!(heap.far_slabs.is_empty());
         assert_eq!(heap.largest_satisfiable(), heap.top());
     }
 
