@@ -808,6 +808,7 @@ impl<S: FreeSets> Buddy<S> {
         Some(need.next_power_of_two().trailing_zeros())
     }
 
+    #[inline(always)]
     fn insert_free(&mut self, addr: Addr, order: u32) {
         debug_assert_eq!(addr % (1 << order), 0);
         self.work += 1;
@@ -817,6 +818,7 @@ impl<S: FreeSets> Buddy<S> {
     }
 
     /// Remove the free block of `order` at `addr`; false (and nothing changes) if there is none.
+    #[inline(always)]
     fn remove_free(&mut self, addr: Addr, order: u32) -> bool {
         self.work += 1;
         if self.nonempty >> order & 1 == 0 || !self.free.remove(addr, order) {
@@ -828,6 +830,7 @@ impl<S: FreeSets> Buddy<S> {
     }
 
     /// Take the lowest-addressed free block of `order` (which must have one).
+    #[inline(always)]
     fn take_lowest(&mut self, order: u32) -> Addr {
         self.work += 1;
         let addr = self.free.take_lowest(order);
@@ -862,6 +865,19 @@ impl<S: FreeSets> Buddy<S> {
         Some(top)
     }
 
+    /// Grow the heap so that a block of order `k` is free, within the heap limit; the smallest
+    /// order `>= k` with a free block then, or `None` (nothing changed).
+    #[cold]
+    #[inline(never)]
+    fn grow_for(&mut self, k: u32) -> Option<u32> {
+        let new_top = self.grown_top(k)?;
+        if !self.params.may_grow_to(new_top) {
+            return None;
+        }
+        self.grow_to(new_top);
+        Some(self.smallest_free_order_from(k).expect("growth makes a block of order k free"))
+    }
+
     /// Grow `top` to `new_top` (from [`Buddy::grown_top`]), adding the new space as free blocks.
     fn grow_to(&mut self, new_top: Bytes) {
         if self.top == 0 {
@@ -882,6 +898,7 @@ impl<S: FreeSets> Buddy<S> {
     }
 
     /// Make the block of `order` at `addr` free, merging it with its buddy while that is free.
+    #[inline(always)]
     fn free_merged(&mut self, mut addr: Addr, mut order: u32) {
         while (1 << order) < self.top {
             let buddy = addr ^ (1 << order);
@@ -895,17 +912,11 @@ impl<S: FreeSets> Buddy<S> {
     }
 
     /// Place a block of order `k` by the placement rule, growing the heap if needed.
+    #[inline(always)]
     fn place(&mut self, k: u32) -> Option<Addr> {
         let found = match self.smallest_free_order_from(k) {
             Some(order) => order,
-            None => {
-                let new_top = self.grown_top(k)?;
-                if !self.params.may_grow_to(new_top) {
-                    return None;
-                }
-                self.grow_to(new_top);
-                self.smallest_free_order_from(k).expect("growth makes a block of order k free")
-            }
+            None => self.grow_for(k)?,
         };
         let addr = self.take_lowest(found);
         for order in (k..found).rev() {
@@ -916,6 +927,7 @@ impl<S: FreeSets> Buddy<S> {
 }
 
 impl<S: FreeSets + Send + 'static> Strategy for Buddy<S> {
+    #[inline(always)]
     fn allocate(&mut self, req: Request) -> Option<Allocation> {
         self.work += 1;
         let k = self.order_of(req)?;
@@ -953,6 +965,7 @@ impl<S: FreeSets + Send + 'static> Strategy for Buddy<S> {
         Some(Allocation::at(addr, 1 << new))
     }
 
+    #[inline(always)]
     fn free(&mut self, block: Allocation) {
         debug_assert!(block.size.is_power_of_two());
         self.work += 1;
