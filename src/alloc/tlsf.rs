@@ -277,7 +277,7 @@ impl Tlsf {
     }
 
     /// Push free block `i` on the front of its class list.
-    #[inline]
+    #[inline(always)]
     fn insert_free(&mut self, i: u32) {
         self.work += 1;
         let (fl, sl) = class_of(self.blocks[i as usize].size);
@@ -294,7 +294,7 @@ impl Tlsf {
     }
 
     /// Unlink free block `i` from its class list (before its size changes).
-    #[inline]
+    #[inline(always)]
     fn remove_free(&mut self, i: u32) {
         self.work += 1;
         let b = self.blocks[i as usize];
@@ -337,6 +337,7 @@ impl Tlsf {
     }
 
     /// Merge the block after `i` (not listed) into `i`.
+    #[inline(always)]
     fn absorb_next(&mut self, i: u32) {
         self.work += 1;
         let j = self.blocks[i as usize].next_phys;
@@ -353,6 +354,7 @@ impl Tlsf {
     }
 
     /// Give free block `i` (not listed) back: merge it with free neighbours, then list it.
+    #[inline(always)]
     fn release(&mut self, mut i: u32) {
         let next = self.blocks[i as usize].next_phys;
         if next != NIL && self.blocks[next as usize].is_free() {
@@ -370,6 +372,7 @@ impl Tlsf {
 
     /// Cut unlisted block `i` down to `size` bytes when the rest is at least the minimum block,
     /// and free the rest; otherwise leave it whole (the rest is waste).
+    #[inline(always)]
     fn trim(&mut self, i: u32, size: Bytes) {
         let b = self.blocks[i as usize];
         let rest = b.size - size;
@@ -389,6 +392,7 @@ impl Tlsf {
     }
 
     /// Hand out unlisted block `i` for `req`, trimmed to `size` bytes.
+    #[inline(always)]
     fn hand_out(&mut self, i: u32, size: Bytes, req: Request) -> Allocation {
         self.trim(i, size);
         let b = self.blocks[i as usize];
@@ -398,6 +402,7 @@ impl Tlsf {
 
     /// Growth when no class fits (policy step 3): an unlisted block of at least `size` bytes at
     /// the end of the heap, or `None` (nothing changed) past the heap limit.
+    #[inline(never)]
     fn grow(&mut self, size: Bytes) -> Option<u32> {
         let last = self.last;
         if last != NIL && self.blocks[last as usize].is_free() {
@@ -442,6 +447,7 @@ impl Tlsf {
 }
 
 impl Strategy for Tlsf {
+    #[inline(always)]
     fn allocate(&mut self, req: Request) -> Option<Allocation> {
         self.work += 2; // the call and the search
         let size = self.params.block_size(req);
@@ -512,6 +518,7 @@ impl Strategy for Tlsf {
         self.work
     }
 
+    #[inline(always)]
     fn free(&mut self, block: Allocation) {
         self.work += 1;
         let i = self.live_record(block);
