@@ -1274,6 +1274,7 @@ impl BoundaryTag {
 
     /// Carve a used block of `size` bytes, payload on `align`, from the low end of the free
     /// block `[start, start + len)`, which must hold it after the leading gap.
+    #[inline(always)]
     fn take<const G: bool, const W: bool>(
         &mut self,
         start: Addr,
