@@ -104,32 +104,48 @@ impl SizeIndex {
         }
     }
 
-    /// The smallest free block in `free` with size >= `need`, lowest address on ties, dropping
-    /// the stale entries met on the way. O(log n) amortized.
+    /// The smallest free block in `free` with size >= `need`, lowest address on ties, for the
+    /// caller to take: it must then remove that block from `free` or resize it (through
+    /// [`SizeIndex::remove`] and [`SizeIndex::insert`], as every change), since a small block's
+    /// entry leaves its bucket here, where it is at hand, rather than going stale and being met
+    /// again by a later search. Drops the stale entries met on the way. O(log n) amortized.
     #[inline(always)]
-    pub fn best<S: Search>(&mut self, search: S, need: Bytes, free: &FreeTree) -> Option<Cursor> {
+    pub fn take_best<S: Search>(
+        &mut self,
+        search: S,
+        need: Bytes,
+        free: &FreeTree,
+    ) -> Option<Cursor> {
         let mut from = need.div_ceil(ALIGN);
         while from < BUCKETS as Bytes {
             let Some(class) = self.next_class(from as usize) else { break };
             let size = class as Bytes * ALIGN;
             let bucket = &mut self.buckets[class];
             while let Some(&Reverse(addr)) = bucket.peek() {
-                if let Some(at) = free.starting_at_in(search, addr) {
-                    if free.get(&at).1 == size {
-                        return Some(at);
-                    }
-                }
+                let found = free.starting_at_in(search, addr).filter(|at| free.get(at).1 == size);
                 bucket.pop();
                 self.entries -= 1;
+                if let Some(at) = found {
+                    if bucket.is_empty() {
+                        self.mark_empty(class);
+                    }
+                    return Some(at);
+                }
             }
-            self.nonempty[class / 64] &= !(1 << (class % 64));
-            if self.nonempty[class / 64] == 0 {
-                self.summary &= !(1 << (class / 64));
-            }
+            self.mark_empty(class);
             from = class as Bytes + 1;
         }
         let &(_, addr) = self.large.range((need, 0)..).next()?;
         Some(free.starting_at_in(search, addr).expect("the size index mirrors the tree"))
+    }
+
+    /// Bucket `class` has just become empty.
+    #[inline(always)]
+    fn mark_empty(&mut self, class: usize) {
+        self.nonempty[class / 64] &= !(1 << (class % 64));
+        if self.nonempty[class / 64] == 0 {
+            self.summary &= !(1 << (class / 64));
+        }
     }
 
     /// The first bucket at or after `class` with entries.
@@ -187,14 +203,23 @@ mod tests {
             index.insert(size, addr);
         }
         index.check(&free);
-        let best = |index: &mut SizeIndex, need| {
-            index.best(free.lanes(), need, &free).map(|at| free.get(&at))
+        // Each search takes its block out, as the free list does.
+        let mut best = |need| {
+            let found = index.take_best(free.lanes(), need, &free).map(|at| free.get(&at));
+            if let Some((addr, size)) = found {
+                free.remove(&free.starting_at(addr).unwrap());
+                index.remove(size, addr);
+                index.check(&free);
+            }
+            found
         };
-        assert_eq!(best(&mut index, 17), Some((1000, 32)));
-        assert_eq!(best(&mut index, 33), Some((3000, 48)));
-        assert_eq!(best(&mut index, 64), Some((0, 64)));
-        assert_eq!(best(&mut index, 65), Some((9000, SMALL_LIMIT * 2)));
-        assert_eq!(best(&mut index, SMALL_LIMIT * 2 + 1), None);
+        assert_eq!(best(17), Some((1000, 32)));
+        assert_eq!(best(17), Some((2000, 32)));
+        assert_eq!(best(17), Some((3000, 48)));
+        assert_eq!(best(33), Some((0, 64)));
+        assert_eq!(best(65), Some((9000, SMALL_LIMIT * 2)));
+        assert_eq!(best(16), None);
+        assert_eq!(index.entries, 0);
     }
 
     #[test]
@@ -211,9 +236,11 @@ mod tests {
         free.set(&free.starting_at(100).unwrap(), 100, 48);
         index.remove(32, 100);
         index.insert(48, 100);
-        let found = index.best(free.lanes(), 16, &free).map(|at| free.get(&at));
+        let found = index.take_best(free.lanes(), 16, &free).map(|at| free.get(&at));
         assert_eq!(found, Some((100, 48)));
-        assert_eq!(index.entries, 2, "the two stale entries were dropped");
+        assert_eq!(index.entries, 1, "the two stale entries were dropped, the chosen one taken");
+        // The caller takes the block; what is left is indexed.
+        free.remove(&free.starting_at(100).unwrap());
         index.check(&free);
     }
 

@@ -234,7 +234,7 @@ impl FreeList {
                     self.free.first_fit_in(search, size)
                 })
             }
-            Policy::BestFit => self.by_size.as_mut()?.best(search, size, &self.free),
+            Policy::BestFit => self.by_size.as_mut()?.take_best(search, size, &self.free),
             Policy::WorstFit => {
                 let largest = self.free.largest();
                 if largest >= size {
