@@ -1493,6 +1493,7 @@ impl BoundaryTag {
 impl Strategy for BoundaryTag {
     // Each call runs code made for its layout (`--guard` or not) and for whether a write has
     // reached the arena yet (checks made or skipped), so tag offsets and checks are constants.
+    #[inline(always)]
     fn allocate(&mut self, req: Request) -> Option<Allocation> {
         match (self.layout.guard, self.written) {
             (false, false) => self.allocate_in::<false, false>(req),
@@ -1515,6 +1516,7 @@ impl Strategy for BoundaryTag {
         self.work
     }
 
+    #[inline(always)]
     fn free(&mut self, block: Allocation) {
         match (self.layout.guard, self.written) {
             (false, false) => self.free_in::<false, false>(block),
