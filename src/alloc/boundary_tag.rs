@@ -1503,6 +1503,7 @@ impl Strategy for BoundaryTag {
         }
     }
 
+    #[inline(always)]
     fn reallocate(&mut self, old: Allocation, req: Request) -> Option<Allocation> {
         match (self.layout.guard, self.written) {
             (false, false) => self.reallocate_in::<false, false>(old, req),

@@ -461,6 +461,7 @@ impl Strategy for Tlsf {
         Some(self.hand_out(i, size, req))
     }
 
+    #[inline(always)]
     fn reallocate(&mut self, old: Allocation, req: Request) -> Option<Allocation> {
         self.work += 1;
         let i = self.live_record(old);
