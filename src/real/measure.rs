@@ -717,13 +717,14 @@ unsafe fn place<const TOUCH: bool>(
 
 #[cfg(test)]
 pub(super) mod tests {
+    use super::super::glibc::Glibc;
     use super::*;
     use std::sync::atomic::{AtomicU64, Ordering};
 
     /// glibc's malloc, counting the usable sizes it is asked.
     #[derive(Default)]
-    pub(in crate::real) struct Counting {
-        pub(in crate::real) asked: AtomicU64,
+    pub(crate) struct Counting {
+        pub(crate) asked: AtomicU64,
     }
 
     impl RealAllocator for Counting {
@@ -731,25 +732,25 @@ pub(super) mod tests {
             "counting".into()
         }
         fn version(&self) -> String {
-            String::new()
+            Glibc.version()
         }
         unsafe fn usable_size(&self, ptr: *mut c_void) -> Option<usize> {
             self.asked.fetch_add(1, Ordering::Relaxed);
-            Some(libc::malloc_usable_size(ptr))
+            Glibc.usable_size(ptr)
         }
         fn knows_usable_size(&self) -> bool {
-            true
+            Glibc.knows_usable_size()
         }
         fn resident(&self) -> Option<Bytes> {
-            None
+            Glibc.resident()
         }
         fn stats(&self) -> AllocatorStats {
-            AllocatorStats::default()
+            Glibc.stats()
         }
     }
 
     /// Two mallocs (100 and 5000 bytes), a realloc, a free: three calls that give a block.
-    pub(in crate::real) fn three_blocks_given() -> [Event; 4] {
+    pub(crate) fn three_blocks_given() -> [Event; 4] {
         [Event::malloc(0, 100), Event::malloc(1, 5000), Event::realloc(0, 300), Event::free(1)]
     }
 
@@ -823,7 +824,7 @@ pub(super) mod tests {
         ];
         let options = Options { sample_every: 2, ..Options::default() };
         // SAFETY: a valid trace.
-        let m = unsafe { replay(&super::super::glibc::Glibc, &events, 3, &options) }.unwrap();
+        let m = unsafe { replay(&Glibc, &events, 3, &options) }.unwrap();
         assert_eq!((m.max_live_bytes, m.peak_event), (5364, 3));
         assert_eq!((m.failed_allocations, m.ignored_frees, m.writes), (0, 0, 1));
         let events: Vec<u64> = m.series.iter().map(|s| s.event).collect();
