@@ -286,7 +286,7 @@ pub struct RunArgs {
     /// timing. At most 1000. Without it: at least 3, then more until the runs agree within 3%
     /// (the range of the middle half of them over their median), at most 5; the JSON
     /// (`throughput.runs_made`, `throughput.stopped`) and the table say how many and why. A real
-    /// allocator makes 3 runs.
+    /// allocator's runs (each a fresh process) follow the same rule, then N latency runs (3).
     #[arg(long, value_name = "N",
           value_parser = clap::value_parser!(u32).range(..=i64::from(MAX_RUNS)))]
     pub runs: Option<u32>,

@@ -565,6 +565,7 @@ fn replay_real(
         format: format.name().to_string(),
         lenient: config.parse.lenient,
         runs: config.timing.runs,
+        until_tight: config.timing.until_tight,
         touch: config.touch,
         serial: config.serial,
         fake_clock: config.timing.fake_clock,
@@ -581,12 +582,15 @@ fn replay_real(
     let mut results = Vec::new();
     for spec in &config.real {
         let bar = progress.events_bar(format!("replaying through {} (real)", spec.name()), 0);
-        let timed = plan.runs > 0 && !plan.fake_clock;
-        let children = plan.runs.max(1) + if timed { plan.runs } else { 0 };
-        let label = format!("{} (real, {children} child processes, one at a time)", spec.name());
         let started = std::time::Instant::now();
-        let result = phases.time(&label, || crate::real::run::replay(&plan, spec));
-        phases.own(&spec.name(), started.elapsed());
+        let result = crate::real::run::replay(&plan, spec);
+        let spent = started.elapsed();
+        // How many child processes ran is known once they have: the throughput runs stop when
+        // they agree.
+        let children = result.runs.len() + usize::from(result.timed) * plan.runs as usize;
+        let processes = crate::words::count(children as u64, "child process", "child processes");
+        phases.add(format!("{} (real, {processes}, one at a time)", spec.name()), spent);
+        phases.own(&spec.name(), spent);
         bar.finish_and_clear();
         if let Some(why) = &result.failure {
             eprintln!("replay: {why}");

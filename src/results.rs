@@ -337,14 +337,15 @@ impl ResultRecord {
         record.max_live_bytes = Some(live);
         record.overhead = (live > 0).then(|| (peak as f64 - live as f64) / live as f64);
         // The usable sizes are the sized run's: the timed throughput runs do not ask them.
-        let sized = r.sized().unwrap_or(first);
+        let sized = r.sized_run.as_ref().unwrap_or(first);
         record.internal_fragmentation = sized.internal_fragmentation;
         record.peak_event = Some(first.peak_event);
         record.failed_allocations = Some(first.failed_allocations);
         record.ignored_frees = Some(first.ignored_frees);
         record.final_footprint_bytes = Some(fin);
         let runs: Vec<f64> = r.runs.iter().map(|m| m.events_per_sec).collect();
-        if let Some(t) = Throughput::from_runs(runs).filter(|_| r.timed) {
+        if let Some(mut t) = Throughput::from_runs(runs).filter(|_| r.timed) {
+            t.stopped = r.stopped.map(|stop| stop.to_string());
             record.throughput_events_per_sec = Some(t.median);
             record.throughput = Some(ThroughputRecord::of(&t, first.events));
         }

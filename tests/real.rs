@@ -303,6 +303,32 @@ fn run_cli(args: &[&str]) -> (i32, String, String) {
 }
 
 #[test]
+fn without_runs_a_real_allocator_makes_3_to_5_throughput_runs_as_a_strategy_does_and_says_why() {
+    let (code, out, err) =
+        run_cli(&["traces/perl-hash.csv", "--alloc", "bump,glibc", "--json", "-", "-q"]);
+    assert_eq!(code, 0, "{err}");
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    for r in json["results"].as_array().unwrap() {
+        let t = &r["throughput"];
+        let made = t["runs_made"].as_u64().unwrap();
+        assert_eq!(t["runs"].as_array().unwrap().len() as u64, made, "{r}");
+        assert!((3..=5).contains(&made), "{r}");
+        // Whatever the machine's noise, the reason given is the rule's, and fits the count.
+        let stopped = t["stopped"].as_str().unwrap();
+        let spread = t["spread"].as_f64().unwrap();
+        if spread < 0.03 {
+            assert!(stopped.starts_with("spread ") && stopped.ends_with(" < 3%"), "{r}");
+        } else {
+            assert_eq!(made, 5, "{r}");
+            assert!(stopped.starts_with("max runs (5), spread "), "{r}");
+        }
+    }
+    // The latency runs stay 3, each a fresh process.
+    let glibc = &json["results"][1];
+    assert_eq!(glibc["latency_ns_runs"].as_array().unwrap().len(), 3, "{glibc}");
+}
+
+#[test]
 fn simulations_and_real_allocators_share_one_table_and_one_json() {
     let (code, out, err) = run_cli(&[
         "traces/perl-hash.csv",
@@ -336,6 +362,7 @@ fn simulations_and_real_allocators_share_one_table_and_one_json() {
             assert_eq!(runs.len(), 2);
             assert!(r["peak_footprint_bytes"].as_u64().unwrap() > 0);
             assert_eq!(r["throughput"]["runs"].as_array().unwrap().len(), 2);
+            assert_eq!(r["throughput"]["stopped"], "--runs 2", "{r}");
             assert!(r["latency_ns"]["malloc"]["p50"].is_u64());
             // A latency run per throughput run, each a fresh process; each percentile is the
             // median of the runs' (of two, the lower).

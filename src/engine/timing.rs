@@ -134,11 +134,13 @@ pub fn stop_after(runs: &[f64], timing: Timing) -> Option<Stop> {
 }
 
 /// Throughput runs made by `next` (called with the run's index, from 0) until [`stop_after`]
-/// says stop: every run, in order, and why they stopped.
-pub fn runs_until_stop(
+/// says stop: every run, in order, and why they stopped. A simulated strategy's runs are passes
+/// in this process; a real allocator's are child processes ([`crate::real::run`]): one rule for
+/// both.
+pub fn runs_until_stop<E>(
     timing: Timing,
-    mut next: impl FnMut(usize) -> Result<f64, TraceError>,
-) -> Result<(Vec<f64>, Stop), TraceError> {
+    mut next: impl FnMut(usize) -> Result<f64, E>,
+) -> Result<(Vec<f64>, Stop), E> {
     let mut runs = Vec::new();
     loop {
         if let Some(stop) = stop_after(&runs, timing) {
@@ -425,7 +427,7 @@ mod tests {
 
     #[test]
     fn runs_that_never_agree_stop_at_the_maximum_and_say_so() {
-        let noisy = |k: usize| Ok(if k % 2 == 0 { 100.0 } else { 50.0 });
+        let noisy = |k: usize| Ok::<_, TraceError>(if k % 2 == 0 { 100.0 } else { 50.0 });
         let (runs, stop) = runs_until_stop(by_default(), noisy).unwrap();
         assert_eq!(runs.len(), MAX_RUNS as usize);
         assert_eq!(stop, Stop::MaxRuns(0.5));

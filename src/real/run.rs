@@ -1,7 +1,12 @@
-//! The parent's side of a real allocator's replay: `--runs` fresh child processes replaying
-//! the trace untimed per call (throughput and memory), then `--runs` more timing every call
-//! (latency), gathered into one [`RealResult`]. A child that fails ends the allocator's
-//! replays: its result carries the failure, and the other allocators go on.
+//! The parent's side of a real allocator's replay: fresh child processes replaying the trace
+//! untimed per call (throughput and memory), then `--runs` more timing every call (latency),
+//! gathered into one [`RealResult`]. A child that fails ends the allocator's replays: its result
+//! carries the failure, and the other allocators go on.
+//!
+//! **How many throughput runs.** The same rule as a simulated strategy's passes
+//! ([`runs_until_stop`]): exactly `--runs N`, or by default at least 3, then more until the runs
+//! agree within 3%, at most 5; [`RealResult::stopped`] says why they stopped. Without timed runs
+//! (`--runs 0`, `--fake-clock`) `max(--runs, 1)` runs give the memory figures.
 //!
 //! **Usable sizes.** The timed throughput runs do not ask the allocator the usable size of the
 //! blocks it gives ([`Options::usable_sizes`]): no program makes that call after every
@@ -17,6 +22,7 @@
 use super::child::{spawn_on, ChildFailure, ChildRequest, EventsImage};
 use super::measure::{CallLatency, LatencyNs, Measured, Mode, Options};
 use super::registry::RealSpec;
+use crate::engine::timing::{runs_until_stop, Stop, Timing};
 use std::path::PathBuf;
 
 /// What one real allocator's replays measured.
@@ -28,6 +34,9 @@ pub struct RealResult {
     pub version: String,
     /// One per run, in the order they ran: each a fresh process.
     pub runs: Vec<Measured>,
+    /// Why no more throughput runs were made, when they are timed: [`runs_until_stop`]'s rule,
+    /// as for a simulated strategy. `None` without timed runs, or when a run failed.
+    pub stopped: Option<Stop>,
     /// One per latency run, in the order they ran (each a fresh process, `--runs` of them):
     /// empty with `--runs 0`, with `--fake-clock`, or when a run failed.
     pub latency_runs: Vec<LatencyNs>,
@@ -52,6 +61,9 @@ pub struct RealPlan {
     pub lenient: bool,
     /// `--runs` (the memory figures need one run even with `--runs 0`).
     pub runs: u32,
+    /// `--runs` not given: after `runs` throughput runs, more until they agree
+    /// ([`Timing::until_tight`]).
+    pub until_tight: bool,
     /// Write every block as a program would (`--no-touch` turns it off).
     pub touch: bool,
     /// Replay on one thread even when the trace has threads (`--serial`).
@@ -68,8 +80,9 @@ pub struct RealPlan {
     pub image: Option<std::sync::Arc<EventsImage>>,
 }
 
-/// Replay the trace through `spec`: `max(runs, 1)` throughput runs, and a latency run when
-/// `runs > 0` (and the clock is real). Never fails: a child's failure is in the result.
+/// Replay the trace through `spec`: the throughput runs (see the module docs; one without timed
+/// runs), then `runs` latency runs when `runs > 0` (and the clock is real). Never fails: a
+/// child's failure is in the result.
 pub fn replay(plan: &RealPlan, spec: &RealSpec) -> RealResult {
     let timed = plan.runs > 0 && !plan.fake_clock;
     let request = |mode| ChildRequest {
@@ -83,22 +96,33 @@ pub fn replay(plan: &RealPlan, spec: &RealSpec) -> RealResult {
         allocator: spec.name(),
         version: String::new(),
         runs: Vec::new(),
+        stopped: None,
         latency_runs: Vec::new(),
         sized_run: None,
         failure: None,
         timed,
     };
     let failed = |e: ChildFailure| Some(e.to_string());
-    for _ in 0..plan.runs.max(1) {
-        match spawn_on(&plan.exe, &request(Mode::Throughput), plan.image.as_deref(), plan.timeout) {
-            Ok(report) => {
-                result.version = report.version;
-                result.runs.push(report.measured);
-            }
-            Err(e) => {
-                result.failure = failed(e);
-                return result;
-            }
+    let (runs, outcome) = throughput_runs(
+        plan.timing(),
+        || {
+            let report = spawn_on(
+                &plan.exe,
+                &request(Mode::Throughput),
+                plan.image.as_deref(),
+                plan.timeout,
+            )?;
+            result.version = report.version;
+            Ok(report.measured)
+        },
+        |m: &Measured| m.events_per_sec,
+    );
+    result.runs = runs;
+    match outcome {
+        Ok(stop) => result.stopped = timed.then_some(stop),
+        Err(e) => {
+            result.failure = failed(e);
+            return result;
         }
     }
     if result.timed {
@@ -119,6 +143,38 @@ pub fn replay(plan: &RealPlan, spec: &RealSpec) -> RealResult {
         }
     }
     result
+}
+
+/// The throughput runs, each made by `run`, until [`runs_until_stop`] says stop under `timing`,
+/// and why. On a failure, the runs made before it and the failure.
+fn throughput_runs<T, E>(
+    timing: Timing,
+    mut run: impl FnMut() -> Result<T, E>,
+    events_per_sec: impl Fn(&T) -> f64,
+) -> (Vec<T>, Result<Stop, E>) {
+    let mut made = Vec::new();
+    let outcome = runs_until_stop(timing, |_| {
+        let measured = run()?;
+        let eps = events_per_sec(&measured);
+        made.push(measured);
+        Ok(eps)
+    });
+    (made, outcome.map(|(_, stop)| stop))
+}
+
+impl RealPlan {
+    /// How the throughput runs are counted, by the simulated strategies' rule: `--runs`, and
+    /// whether more may follow until they agree. Without timed runs (`--runs 0`,
+    /// `--fake-clock`), exactly `max(--runs, 1)`, for the memory figures.
+    pub fn timing(&self) -> Timing {
+        let timed = self.runs > 0 && !self.fake_clock;
+        Timing {
+            runs: self.runs.max(1),
+            until_tight: timed && self.until_tight,
+            parallel: false,
+            fake_clock: false,
+        }
+    }
 }
 
 /// A child's options: a timed throughput run does not ask usable sizes (see the module docs);
@@ -199,6 +255,7 @@ mod tests {
             format: "csv".into(),
             lenient: false,
             runs,
+            until_tight: false,
             touch: true,
             serial: false,
             fake_clock,
@@ -218,6 +275,41 @@ mod tests {
         // Without timed runs the one memory run asks.
         assert!(asks(0, false, Mode::Throughput));
         assert!(asks(5, true, Mode::Throughput));
+    }
+
+    #[test]
+    fn throughput_runs_follow_the_simulations_rule_and_say_why_they_stopped() {
+        // Made-up runs, in events/s, handed out in order.
+        let runs_of = |timing: Timing, values: &[f64]| {
+            let mut next = values.iter().copied();
+            let (made, outcome) =
+                throughput_runs(timing, || next.next().ok_or("no more runs"), |&v| v);
+            (made, outcome.expect("enough runs"))
+        };
+        let by_default = RealPlan { until_tight: true, ..plan(3, false) }.timing();
+        // 3 runs 50% apart, then a fourth that leaves the middle two 1% apart: tight at 4.
+        let (made, stop) = runs_of(by_default, &[100.0, 150.0, 100.0, 101.0, 99.0]);
+        assert_eq!(made, [100.0, 150.0, 100.0, 101.0]);
+        assert!(matches!(stop, Stop::Tight(s) if (s - 1.0 / 100.5).abs() < 1e-12), "{stop:?}");
+        // Agreeing from the start: the 3 the rule asks at least.
+        assert_eq!(runs_of(by_default, &[100.0, 100.5, 100.2, 0.0]).0.len(), 3);
+        // Never agreeing: 5, and why.
+        let (made, stop) = runs_of(by_default, &[100.0, 50.0, 100.0, 50.0, 100.0, 50.0]);
+        assert_eq!((made.len(), stop.to_string()), (5, "max runs (5), spread 50.00%".into()));
+        // `--runs 2`: exactly 2, however far apart.
+        let (made, stop) = runs_of(plan(2, false).timing(), &[100.0, 10.0, 100.0]);
+        assert_eq!((made.len(), stop), (2, Stop::Count(2)));
+        // No timed runs: `max(--runs, 1)` memory runs, never more (their events/s means
+        // nothing), whether `--runs` was given or not.
+        for until_tight in [false, true] {
+            let untimed = |runs, fake_clock| RealPlan { until_tight, ..plan(runs, fake_clock) };
+            assert_eq!(runs_of(untimed(0, false).timing(), &[7.0, 80.0]).0, [7.0]);
+            assert_eq!(runs_of(untimed(3, true).timing(), &[7.0, 80.0, 9.0, 1.0]).0.len(), 3);
+        }
+        // A run that fails ends them: the runs before it, and the failure.
+        let mut next = [100.0, 150.0].into_iter();
+        let (made, outcome) = throughput_runs(by_default, || next.next().ok_or("crashed"), |&v| v);
+        assert_eq!((made, outcome), (vec![100.0, 150.0], Err("crashed")));
     }
 
     #[test]

@@ -91,7 +91,6 @@ impl Exporter for TableExporter {
                     report.timing,
                     &records
                         .iter()
-                        .filter(|r| !r.is_real())
                         .filter_map(|r| Some((r.allocator.as_str(), r.throughput.as_ref()?.runs_made)))
                         .collect::<Vec<_>>()
                 ),
