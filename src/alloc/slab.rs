@@ -170,6 +170,17 @@ const SLOT_RECIPROCALS: [u64; CLASSES] = {
     table
 };
 
+/// `SLOTS_OF[c]`: [`slab_slots`] of class `c`'s size, looked up rather than computed on a free.
+const SLOTS_OF: [u32; CLASSES] = {
+    let mut table = [0u32; CLASSES];
+    let mut c = 0;
+    while c < CLASSES {
+        table[c] = slab_slots(CLASS_SIZES[c]);
+        c += 1;
+    }
+    table
+};
+
 /// `gcd(size, PAGE)` for a class size (a multiple of 16).
 const fn gcd_with_page(size: Bytes) -> Bytes {
     1 << if size.trailing_zeros() < PAGE_SHIFT { size.trailing_zeros() } else { PAGE_SHIFT }
@@ -275,10 +286,12 @@ impl SlabAllocator {
             return None;
         }
         let mut class = CLASS_OF_NEED[(need / ALIGN) as usize] as usize;
-        // Ends at 2048 at the latest, a multiple of every power of two up to 2048 (and every
-        // class is a multiple of ALIGN, so a plain request never loops).
-        while CLASS_SIZES[class] & (align - 1) != 0 {
-            class += 1;
+        // Every class is a multiple of ALIGN: a plain request is done. Otherwise the search ends
+        // at 2048 at the latest, a multiple of every power of two up to 2048.
+        if align > ALIGN {
+            while CLASS_SIZES[class] & (align - 1) != 0 {
+                class += 1;
+            }
         }
         Some(class)
     }
@@ -377,7 +390,7 @@ impl SlabAllocator {
         if free == 1 {
             self.mark_room(class, start, id);
         }
-        if free == slab_slots(size) {
+        if free == SLOTS_OF[class] {
             self.release(class, start, id);
         }
     }

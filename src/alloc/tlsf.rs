@@ -257,9 +257,24 @@ impl Tlsf {
         self.params.min_size.max(ALIGN)
     }
 
-    #[inline]
+    /// Record `i`, named by a link: every `prev_phys`, `next_phys`, `prev_free`, `next_free`,
+    /// list head and `last` that is not `NIL` (or `UNLISTED`) names a record of the arena, since
+    /// records are only ever added or recycled, never removed. So the hot paths, which follow
+    /// links, read records without a bounds check; a handle from the engine is checked once
+    /// ([`Tlsf::live_record`]).
+    #[inline(always)]
+    fn rec(&self, i: u32) -> &Block {
+        debug_assert!((i as usize) < self.blocks.len(), "record {i} of {}", self.blocks.len());
+        // SAFETY: `i` names a record of the arena (above); the debug build checks it.
+        unsafe { self.blocks.get_unchecked(i as usize) }
+    }
+
+    /// [`Tlsf::rec`], to change.
+    #[inline(always)]
     fn block(&mut self, i: u32) -> &mut Block {
-        &mut self.blocks[i as usize]
+        debug_assert!((i as usize) < self.blocks.len(), "record {i} of {}", self.blocks.len());
+        // SAFETY: as in `rec`.
+        unsafe { self.blocks.get_unchecked_mut(i as usize) }
     }
 
     fn new_record(&mut self, block: Block) -> u32 {
@@ -280,7 +295,7 @@ impl Tlsf {
     #[inline(always)]
     fn insert_free(&mut self, i: u32) {
         self.work += 1;
-        let (fl, sl) = class_of(self.blocks[i as usize].size);
+        let (fl, sl) = class_of(self.rec(i).size);
         let head = self.heads[fl * SL_COUNT + sl];
         if head != NIL {
             self.block(head).prev_free = i;
@@ -297,7 +312,7 @@ impl Tlsf {
     #[inline(always)]
     fn remove_free(&mut self, i: u32) {
         self.work += 1;
-        let b = self.blocks[i as usize];
+        let b = *self.rec(i);
         debug_assert!(b.is_free());
         if b.prev_free != NIL {
             self.block(b.prev_free).next_free = b.next_free;
@@ -340,8 +355,8 @@ impl Tlsf {
     #[inline(always)]
     fn absorb_next(&mut self, i: u32) {
         self.work += 1;
-        let j = self.blocks[i as usize].next_phys;
-        let next = self.blocks[j as usize];
+        let j = self.rec(i).next_phys;
+        let next = *self.rec(j);
         let b = self.block(i);
         b.size += next.size;
         b.next_phys = next.next_phys;
@@ -356,13 +371,13 @@ impl Tlsf {
     /// Give free block `i` (not listed) back: merge it with free neighbours, then list it.
     #[inline(always)]
     fn release(&mut self, mut i: u32) {
-        let next = self.blocks[i as usize].next_phys;
-        if next != NIL && self.blocks[next as usize].is_free() {
+        let next = self.rec(i).next_phys;
+        if next != NIL && self.rec(next).is_free() {
             self.remove_free(next);
             self.absorb_next(i);
         }
-        let prev = self.blocks[i as usize].prev_phys;
-        if prev != NIL && self.blocks[prev as usize].is_free() {
+        let prev = self.rec(i).prev_phys;
+        if prev != NIL && self.rec(prev).is_free() {
             self.remove_free(prev);
             self.absorb_next(prev);
             i = prev;
@@ -374,7 +389,7 @@ impl Tlsf {
     /// and free the rest; otherwise leave it whole (the rest is waste).
     #[inline(always)]
     fn trim(&mut self, i: u32, size: Bytes) {
-        let b = self.blocks[i as usize];
+        let b = *self.rec(i);
         let rest = b.size - size;
         if rest == 0 || rest < self.min_block() {
             return;
@@ -395,7 +410,7 @@ impl Tlsf {
     #[inline(always)]
     fn hand_out(&mut self, i: u32, size: Bytes, req: Request) -> Allocation {
         self.trim(i, size);
-        let b = self.blocks[i as usize];
+        let b = *self.rec(i);
         self.used += b.size;
         Allocation::aligned(b.start, b.size, req).with_handle(handle_of(i))
     }
@@ -405,8 +420,8 @@ impl Tlsf {
     #[inline(never)]
     fn grow(&mut self, size: Bytes) -> Option<u32> {
         let last = self.last;
-        if last != NIL && self.blocks[last as usize].is_free() {
-            let b = self.blocks[last as usize];
+        if last != NIL && self.rec(last).is_free() {
+            let b = *self.rec(last);
             if b.size < size {
                 let new_top = b.start.checked_add(size)?;
                 if !self.params.may_grow_to(new_top) {
@@ -466,12 +481,12 @@ impl Strategy for Tlsf {
         self.work += 1;
         let i = self.live_record(old);
         let size = self.params.block_size(req);
-        let b = self.blocks[i as usize];
-        let next_is_free = b.next_phys != NIL && self.blocks[b.next_phys as usize].is_free();
+        let b = *self.rec(i);
+        let next_is_free = b.next_phys != NIL && self.rec(b.next_phys).is_free();
         let in_place = if size <= b.size {
             // 1: shrink in place.
             true
-        } else if next_is_free && b.size + self.blocks[b.next_phys as usize].size >= size {
+        } else if next_is_free && b.size + self.rec(b.next_phys).size >= size {
             // 2: grow into the free next block.
             self.remove_free(b.next_phys);
             self.absorb_next(i);
@@ -482,7 +497,7 @@ impl Strategy for Tlsf {
         if in_place {
             self.used -= b.size;
             self.trim(i, size);
-            let b = self.blocks[i as usize];
+            let b = *self.rec(i);
             self.used += b.size;
             return Some(Allocation::aligned(b.start, b.size, req).with_handle(handle_of(i)));
         }
@@ -523,7 +538,7 @@ impl Strategy for Tlsf {
     fn free(&mut self, block: Allocation) {
         self.work += 1;
         let i = self.live_record(block);
-        self.used -= self.blocks[i as usize].size;
+        self.used -= self.rec(i).size;
         self.release(i);
     }
 
@@ -554,11 +569,7 @@ impl Strategy for Tlsf {
         // When the search misses, the free last block is used without growth if it is big
         // enough. It has at least `min_size` bytes, as every block has.
         let last = self.last;
-        let by_last = if last != NIL && self.blocks[last as usize].is_free() {
-            self.blocks[last as usize].size
-        } else {
-            0
-        };
+        let by_last = if last != NIL && self.rec(last).is_free() { self.rec(last).size } else { 0 };
         by_class.max(by_last)
     }
 }
