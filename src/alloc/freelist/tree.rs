@@ -277,41 +277,6 @@ impl Default for FreeTree {
 }
 
 impl FreeTree {
-    /// Leaf `x`, named by the tree (the root, a child, a cursor's path): every node the tree
-    /// names is in its arena, since the arenas never shrink (a removed node's slot is only
-    /// reused). So the searches and updates, which follow those names, skip the bounds check;
-    /// the debug build checks it.
-    #[inline(always)]
-    fn leaf(&self, x: u32) -> &Leaf {
-        debug_assert!((x as usize) < self.leaves.len(), "leaf {x}");
-        // SAFETY: `x` names a leaf of the arena (above).
-        unsafe { self.leaves.get_unchecked(x as usize) }
-    }
-
-    /// [`FreeTree::leaf`], to change.
-    #[inline(always)]
-    fn leaf_mut(&mut self, x: u32) -> &mut Leaf {
-        debug_assert!((x as usize) < self.leaves.len(), "leaf {x}");
-        // SAFETY: as in `leaf`.
-        unsafe { self.leaves.get_unchecked_mut(x as usize) }
-    }
-
-    /// Inner node `x`, named by the tree: as [`FreeTree::leaf`].
-    #[inline(always)]
-    fn inner(&self, x: u32) -> &Inner {
-        debug_assert!((x as usize) < self.inners.len(), "inner node {x}");
-        // SAFETY: `x` names an inner node of the arena (as in `leaf`).
-        unsafe { self.inners.get_unchecked(x as usize) }
-    }
-
-    /// [`FreeTree::inner`], to change.
-    #[inline(always)]
-    fn inner_mut(&mut self, x: u32) -> &mut Inner {
-        debug_assert!((x as usize) < self.inners.len(), "inner node {x}");
-        // SAFETY: as in `inner`.
-        unsafe { self.inners.get_unchecked_mut(x as usize) }
-    }
-
     pub fn new() -> FreeTree {
         FreeTree {
             leaves: vec![Leaf::EMPTY],
@@ -382,7 +347,7 @@ impl FreeTree {
     /// `(addr, size)` of the block under a cursor (which must be on a block). O(1).
     #[inline(always)]
     pub fn get(&self, at: &Cursor) -> (Addr, Bytes) {
-        let leaf = self.leaf(at.nodes[self.leaf_depth()]);
+        let leaf = &self.leaves[at.nodes[self.leaf_depth()] as usize];
         let slot = at.slots[self.leaf_depth()] as usize;
         (leaf.addrs[slot], leaf.sizes[slot])
     }
@@ -447,7 +412,7 @@ impl FreeTree {
         let mut at = Cursor::ROOT;
         let mut x = self.root;
         for depth in 0..self.leaf_depth() {
-            let node = self.inner(x);
+            let node = &self.inners[x as usize];
             // The child whose key range holds `addr`: the number of separators at or below it.
             let i = search.count_at_most_past_first(&node.keys, addr);
             at.nodes[depth] = x;
@@ -455,7 +420,7 @@ impl FreeTree {
             x = node.children[i];
         }
         // The first slot whose block starts at or above `addr` (`len` if none).
-        let slot = search.count_below(&self.leaf(x).addrs, addr);
+        let slot = search.count_below(&self.leaves[x as usize].addrs, addr);
         at.nodes[self.leaf_depth()] = x;
         at.slots[self.leaf_depth()] = slot as u8;
         at
@@ -478,7 +443,7 @@ impl FreeTree {
     #[inline(always)]
     pub fn move_to_block(&self, at: &mut Cursor) -> bool {
         let h = self.leaf_depth();
-        if (at.slots[h] as usize) < self.leaf(at.nodes[h]).len {
+        if (at.slots[h] as usize) < self.leaves[at.nodes[h] as usize].len {
             return true;
         }
         // Climb to the lowest ancestor with a child to the right of the path, go one right,
@@ -490,13 +455,13 @@ impl FreeTree {
             }
             depth -= 1;
             let slot = at.slots[depth] as usize;
-            if slot + 1 < self.inner(at.nodes[depth]).len {
+            if slot + 1 < self.inners[at.nodes[depth] as usize].len {
                 at.slots[depth] = (slot + 1) as u8;
                 break;
             }
         }
         for d in depth + 1..=h {
-            at.nodes[d] = self.inner(at.nodes[d - 1]).children[at.slots[d - 1] as usize];
+            at.nodes[d] = self.inners[at.nodes[d - 1] as usize].children[at.slots[d - 1] as usize];
             at.slots[d] = 0;
         }
         true
@@ -523,7 +488,7 @@ impl FreeTree {
             }
         }
         for d in depth + 1..=h {
-            let child = self.inner(at.nodes[d - 1]).children[at.slots[d - 1] as usize];
+            let child = self.inners[at.nodes[d - 1] as usize].children[at.slots[d - 1] as usize];
             at.nodes[d] = child;
             at.slots[d] = (self.node_len(child, d) - 1) as u8;
         }
@@ -536,7 +501,7 @@ impl FreeTree {
     #[inline(always)]
     pub fn around(&self, gap: &Cursor) -> (Option<Block>, Option<Block>) {
         let h = self.leaf_depth();
-        let leaf = self.leaf(gap.nodes[h]);
+        let leaf = &self.leaves[gap.nodes[h] as usize];
         let slot = gap.slots[h] as usize;
         let below = if slot > 0 {
             Some((leaf.addrs[slot - 1], leaf.sizes[slot - 1]))
@@ -569,7 +534,7 @@ impl FreeTree {
         // A block at `addr` is never past the end of the leaf `seek` reaches: the separator
         // after that leaf is above every block in it.
         let at = self.seek_in(search, addr);
-        let leaf = self.leaf(at.nodes[self.leaf_depth()]);
+        let leaf = &self.leaves[at.nodes[self.leaf_depth()] as usize];
         let slot = at.slots[self.leaf_depth()] as usize;
         (slot < leaf.len && leaf.addrs[slot] == addr).then_some(at)
     }
@@ -583,13 +548,13 @@ impl FreeTree {
         let mut at = Cursor::ROOT;
         let mut x = self.root;
         for depth in 0..self.leaf_depth() {
-            let node = self.inner(x);
+            let node = &self.inners[x as usize];
             at.nodes[depth] = x;
             at.slots[depth] = (node.len - 1) as u8;
             x = node.children[node.len - 1];
         }
         at.nodes[self.leaf_depth()] = x;
-        at.slots[self.leaf_depth()] = (self.leaf(x).len - 1) as u8;
+        at.slots[self.leaf_depth()] = (self.leaves[x as usize].len - 1) as u8;
         Some(at)
     }
 
@@ -613,8 +578,8 @@ impl FreeTree {
         // The new block raises the max of every subtree on its path.
         self.raise_maxes(gap, size);
         let (x, slot) = (gap.nodes[h], gap.slots[h] as usize);
-        if self.leaf(x).len < LEAF_CAP {
-            self.leaf_mut(x).insert(slot, addr, size);
+        if self.leaves[x as usize].len < LEAF_CAP {
+            self.leaves[x as usize].insert(slot, addr, size);
             return;
         }
         self.split_and_insert(gap, addr, size);
@@ -652,7 +617,7 @@ impl FreeTree {
     pub fn set_in<S: Search>(&mut self, search: S, at: &Cursor, addr: Addr, size: Bytes) {
         let h = self.leaf_depth();
         let (x, slot) = (at.nodes[h] as usize, at.slots[h] as usize);
-        let leaf = self.leaf_mut(x as u32);
+        let leaf = &mut self.leaves[x];
         let (old_addr, old_size) = (leaf.addrs[slot], leaf.sizes[slot]);
         let last = slot + 1 == leaf.len;
         leaf.addrs[slot] = addr;
@@ -663,15 +628,16 @@ impl FreeTree {
         if slot == 0 && addr < old_addr {
             // Blocks before this one start below `addr`: `addr` still separates them.
             if let Some(depth) = (0..h).rev().find(|&d| at.slots[d] > 0) {
-                let key = &mut self.inner_mut(at.nodes[depth]).keys[at.slots[depth] as usize];
+                let key = &mut self.inners[at.nodes[depth] as usize].keys[at.slots[depth] as usize];
                 *key = (*key).min(addr);
             }
         } else if last && addr > old_addr {
             // Blocks after this one start above `addr`: `addr + 1` still separates them.
-            let right =
-                (0..h).rev().find(|&d| at.slots[d] as usize + 1 < self.inner(at.nodes[d]).len);
+            let right = (0..h)
+                .rev()
+                .find(|&d| at.slots[d] as usize + 1 < self.inners[at.nodes[d] as usize].len);
             if let Some(depth) = right {
-                let node = self.inner_mut(at.nodes[depth]);
+                let node = &mut self.inners[at.nodes[depth] as usize];
                 let key = &mut node.keys[at.slots[depth] as usize + 1];
                 *key = (*key).max(addr + 1);
             }
@@ -690,7 +656,7 @@ impl FreeTree {
     fn recorded_max(&self, at: &Cursor) -> Bytes {
         match self.leaf_depth() {
             0 => self.largest,
-            h => self.inner(at.nodes[h - 1]).maxes[at.slots[h - 1] as usize],
+            h => self.inners[at.nodes[h - 1] as usize].maxes[at.slots[h - 1] as usize],
         }
     }
 
@@ -703,11 +669,11 @@ impl FreeTree {
     #[inline(always)]
     pub fn remove_in<S: Search>(&mut self, search: S, at: &Cursor) {
         let h = self.leaf_depth();
-        let leaf = self.leaf_mut(at.nodes[h]);
+        let leaf = &mut self.leaves[at.nodes[h] as usize];
         let size = leaf.sizes[at.slots[h] as usize];
         leaf.remove(at.slots[h] as usize);
-        let still_full_enough = h == 0 || leaf.len >= LEAF_MIN;
         self.len -= 1;
+        let still_full_enough = h == 0 || leaf.len >= LEAF_MIN;
         // A block below its leaf's max leaves every max as it was.
         if still_full_enough && size < self.recorded_max(at) {
             return;
@@ -737,7 +703,7 @@ impl FreeTree {
         need: Bytes,
     ) {
         while depth < self.leaf_depth() {
-            let node = self.inner(x);
+            let node = &self.inners[x as usize];
             let i = search.first_at_least_of_all(&node.maxes, need);
             let i = i.expect("a subtree's max is exact");
             at.nodes[depth] = x;
@@ -745,7 +711,7 @@ impl FreeTree {
             x = node.children[i];
             depth += 1;
         }
-        let leaf = self.leaf(x);
+        let leaf = &self.leaves[x as usize];
         let slot = search.first_at_least_of_all(&leaf.sizes, need);
         at.nodes[depth] = x;
         at.slots[depth] = slot.expect("a leaf's max is exact") as u8;
@@ -755,7 +721,7 @@ impl FreeTree {
     #[inline(always)]
     fn fit_from_in<S: Search>(&self, search: S, mut at: Cursor, need: Bytes) -> Option<Cursor> {
         let h = self.leaf_depth();
-        let leaf = self.leaf(at.nodes[h]);
+        let leaf = &self.leaves[at.nodes[h] as usize];
         let from = at.slots[h] as usize;
         if let Some(slot) = search.first_at_least(&leaf.sizes, from, leaf.len, need) {
             at.slots[h] = slot as u8;
@@ -763,7 +729,7 @@ impl FreeTree {
         }
         // Climb until a subtree to the right of the path is large enough, then go down into it.
         for depth in (0..h).rev() {
-            let node = self.inner(at.nodes[depth]);
+            let node = &self.inners[at.nodes[depth] as usize];
             let from = at.slots[depth] as usize + 1;
             if let Some(i) = search.first_at_least(&node.maxes, from, node.len, need) {
                 at.slots[depth] = i as u8;
@@ -777,18 +743,18 @@ impl FreeTree {
     #[inline(always)]
     fn node_len(&self, x: u32, depth: usize) -> usize {
         if depth == self.height {
-            self.leaf(x).len
+            self.leaves[x as usize].len
         } else {
-            self.inner(x).len
+            self.inners[x as usize].len
         }
     }
 
     #[inline(always)]
     fn node_max<S: Search>(&self, search: S, x: u32, depth: usize) -> Bytes {
         if depth == self.height {
-            self.leaf(x).max(search)
+            self.leaves[x as usize].max(search)
         } else {
-            self.inner(x).max(search)
+            self.inners[x as usize].max(search)
         }
     }
 
@@ -797,7 +763,7 @@ impl FreeTree {
     fn raise_maxes(&mut self, at: &Cursor, size: Bytes) {
         self.largest = self.largest.max(size);
         for depth in (0..self.leaf_depth()).rev() {
-            let max = &mut self.inner_mut(at.nodes[depth]).maxes[at.slots[depth] as usize];
+            let max = &mut self.inners[at.nodes[depth] as usize].maxes[at.slots[depth] as usize];
             if *max >= size {
                 return;
             }
@@ -811,7 +777,7 @@ impl FreeTree {
     fn refresh_maxes<S: Search>(&mut self, search: S, at: &Cursor, depth: usize) {
         let mut max = self.node_max(search, at.nodes[depth], depth);
         for d in (0..depth).rev() {
-            let node = self.inner_mut(at.nodes[d]);
+            let node = &mut self.inners[at.nodes[d] as usize];
             let slot = at.slots[d] as usize;
             if node.maxes[slot] == max {
                 return;
@@ -836,7 +802,7 @@ impl FreeTree {
                 (self.node_max(lanes, left, depth), self.node_max(lanes, right, depth));
             if depth == 0 {
                 let root = self.new_inner();
-                let node = self.inner_mut(root);
+                let node = &mut self.inners[root as usize];
                 node.len = 2;
                 node.keys[1] = separator;
                 node.maxes[..2].copy_from_slice(&[left_max, right_max]);
@@ -847,8 +813,8 @@ impl FreeTree {
                 return;
             }
             let (parent, slot) = (at.nodes[depth - 1], at.slots[depth - 1] as usize);
-            if self.inner(parent).len < INNER_CAP {
-                let node = self.inner_mut(parent);
+            if self.inners[parent as usize].len < INNER_CAP {
+                let node = &mut self.inners[parent as usize];
                 node.maxes[slot] = left_max;
                 node.insert(slot + 1, separator, right_max, right);
                 return;
@@ -884,7 +850,7 @@ impl FreeTree {
                 self.rebalance(parent, slot, depth);
             } else {
                 let max = self.node_max(search, x, depth);
-                let node = self.inner_mut(parent);
+                let node = &mut self.inners[parent as usize];
                 if node.maxes[slot] == max {
                     return;
                 }
@@ -893,8 +859,8 @@ impl FreeTree {
             depth -= 1;
         }
         let root = self.root;
-        if self.height > 0 && self.inner(root).len == 1 {
-            self.root = self.inner(root).children[0];
+        if self.height > 0 && self.inners[root as usize].len == 1 {
+            self.root = self.inners[root as usize].children[0];
             self.vacant_inners.push(root);
             self.height -= 1;
         }
@@ -907,7 +873,7 @@ impl FreeTree {
     #[cold]
     #[inline(never)]
     fn rebalance(&mut self, parent: u32, slot: usize, depth: usize) {
-        let node = self.inner(parent);
+        let node = &self.inners[parent as usize];
         let (a, b) = if slot + 1 < node.len { (slot, slot + 1) } else { (slot - 1, slot) };
         let (left, right) = (node.children[a], node.children[b]);
         let separator = node.keys[b];
@@ -955,7 +921,7 @@ impl FreeTree {
         let lanes = self.lanes;
         let (left_max, right_max) =
             (self.node_max(lanes, left, depth), self.node_max(lanes, right, depth));
-        let node = self.inner_mut(parent);
+        let node = &mut self.inners[parent as usize];
         node.maxes[a] = left_max;
         if merged {
             node.remove(b);
