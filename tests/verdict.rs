@@ -128,6 +128,24 @@ fn without_timing_the_verdict_says_so_and_still_names_the_leanest() {
 }
 
 #[test]
+fn the_verdict_says_how_many_runs_its_speeds_are_the_medians_of() {
+    // Real timing, but only the wording is checked, never a figure.
+    let text = |args: &[&str]| {
+        let mut all = vec!["--alloc", "bump,first-fit"];
+        all.extend_from_slice(args);
+        json("tests/data/cli-small.csv", &all)["verdict"]["text"].to_string()
+    };
+    // By default the runs go on until they agree: not "medians of 3 runs".
+    let default = text(&[]);
+    assert!(
+        default.contains("Speeds are medians of 3 to 5 untimed runs (until they agree within 3%)."),
+        "{default}"
+    );
+    assert!(text(&["--runs", "2"]).contains("Speeds are medians of 2 untimed runs."));
+    assert!(!text(&["--runs", "1"]).contains("Speeds are medians"));
+}
+
+#[test]
 fn the_verdict_is_after_the_terminal_tables_but_not_with_quiet() {
     let out = replay()
         .args(["tests/data/cli-small.csv", "--alloc", "simulated", "--fake-clock"])

@@ -276,11 +276,12 @@ fn speed_note(speed: Speed, report: &Report) -> Option<String> {
              measured); real allocators are not timed under it."
                 .into(),
         ),
-        Speed::Measured => Some(format!(
-            "Speeds are medians of {}.",
-            crate::words::count(report.timing.runs, "run", "runs")
-        ))
-        .filter(|_| report.timing.runs > 1),
+        // By default the runs go on until they agree: "medians of 3 to 5 untimed runs (until
+        // they agree within 3%)", not the 3 they start with.
+        Speed::Measured => {
+            Some(format!("Speeds are medians of {}.", report.timing.runs_in_words()))
+                .filter(|_| report.timing.runs > 1 || report.timing.until_tight)
+        }
     }
 }
 
