@@ -221,7 +221,7 @@ pub const FIGURES: &[Figure] = &[
         definition: "`max_i footprint(i)`: the highest address the strategy's heap has grown \
                      to. For a real allocator: the process's resident bytes above its baseline \
                      right before the replay, at their highest sample (every 65,536 events and \
-                     at the end), the median of `--runs` runs, every run in \
+                     at the end), the median of its throughput runs, every run in \
                      `resident.rss_peak_above_baseline`.",
         read: |r| exact(r.peak_footprint_bytes),
         runs: Some(|r| {
