@@ -80,17 +80,17 @@ pub struct RealPlan {
     pub image: Option<std::sync::Arc<EventsImage>>,
 }
 
-/// Replay the trace through `spec`: the throughput runs (see the module docs; one without timed
-/// runs), then `runs` latency runs when `runs > 0` (and the clock is real). Never fails: a
-/// child's failure is in the result.
+/// Replay the trace through `spec`: the throughput runs ([`RealPlan::timing`]), then `runs`
+/// latency runs when they are timed ([`RealPlan::timed`]). Never fails: a child's failure is in
+/// the result.
 pub fn replay(plan: &RealPlan, spec: &RealSpec) -> RealResult {
-    let timed = plan.runs > 0 && !plan.fake_clock;
+    let timed = plan.timed();
     let request = |mode| ChildRequest {
         trace: plan.trace.clone(),
         format: plan.format.clone(),
         lenient: plan.lenient,
         allocator: spec.name(),
-        options: options(plan, mode, timed),
+        options: options(plan, mode),
     };
     let mut result = RealResult {
         allocator: spec.name(),
@@ -163,14 +163,19 @@ fn throughput_runs<T, E>(
 }
 
 impl RealPlan {
+    /// Whether the runs are timed: `--runs` > 0 on the real clock (a real allocator cannot run
+    /// on `--fake-clock`'s made-up one).
+    pub fn timed(&self) -> bool {
+        self.runs > 0 && !self.fake_clock
+    }
+
     /// How the throughput runs are counted, by the simulated strategies' rule: `--runs`, and
     /// whether more may follow until they agree. Without timed runs (`--runs 0`,
     /// `--fake-clock`), exactly `max(--runs, 1)`, for the memory figures.
     pub fn timing(&self) -> Timing {
-        let timed = self.runs > 0 && !self.fake_clock;
         Timing {
             runs: self.runs.max(1),
-            until_tight: timed && self.until_tight,
+            until_tight: self.timed() && self.until_tight,
             parallel: false,
             fake_clock: false,
         }
@@ -179,12 +184,12 @@ impl RealPlan {
 
 /// A child's options: a timed throughput run does not ask usable sizes (see the module docs);
 /// a latency run, and the memory run without timed runs, do.
-fn options(plan: &RealPlan, mode: Mode, timed: bool) -> Options {
+fn options(plan: &RealPlan, mode: Mode) -> Options {
     Options {
         mode,
         touch: plan.touch,
         serial: plan.serial,
-        usable_sizes: mode == Mode::Latency || !timed,
+        usable_sizes: mode == Mode::Latency || !plan.timed(),
         ..Options::default()
     }
 }
@@ -266,10 +271,7 @@ mod tests {
 
     #[test]
     fn only_timed_throughput_runs_leave_usable_sizes_unasked() {
-        let asks = |runs, fake_clock, mode| {
-            let plan = plan(runs, fake_clock);
-            options(&plan, mode, runs > 0 && !fake_clock).usable_sizes
-        };
+        let asks = |runs, fake_clock, mode| options(&plan(runs, fake_clock), mode).usable_sizes;
         assert!(!asks(5, false, Mode::Throughput));
         assert!(asks(5, false, Mode::Latency));
         // Without timed runs the one memory run asks.
