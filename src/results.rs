@@ -337,7 +337,7 @@ impl ResultRecord {
         record.max_live_bytes = Some(live);
         record.overhead = (live > 0).then(|| (peak as f64 - live as f64) / live as f64);
         // The usable sizes are the sized run's: the timed throughput runs do not ask them.
-        let sized = r.sized_run.as_ref().unwrap_or(first);
+        let sized = r.sized().unwrap_or(first);
         record.internal_fragmentation = sized.internal_fragmentation;
         record.peak_event = Some(first.peak_event);
         record.failed_allocations = Some(first.failed_allocations);
