@@ -1493,7 +1493,11 @@ impl BoundaryTag {
 impl Strategy for BoundaryTag {
     // Each call runs code made for its layout (`--guard` or not) and for whether a write has
     // reached the arena yet (checks made or skipped), so tag offsets and checks are constants.
-    #[inline(always)]
+    // The three entry points are inlined into the replay loop; in the library's own unit tests
+    // they are not (`inline(never)`), or every call in a test would inline four copies of the
+    // operation and those tests alone would be most of the test build's compile time.
+    #[cfg_attr(not(test), inline(always))]
+    #[cfg_attr(test, inline(never))]
     fn allocate(&mut self, req: Request) -> Option<Allocation> {
         match (self.layout.guard, self.written) {
             (false, false) => self.allocate_in::<false, false>(req),
@@ -1503,7 +1507,8 @@ impl Strategy for BoundaryTag {
         }
     }
 
-    #[inline(always)]
+    #[cfg_attr(not(test), inline(always))]
+    #[cfg_attr(test, inline(never))]
     fn reallocate(&mut self, old: Allocation, req: Request) -> Option<Allocation> {
         match (self.layout.guard, self.written) {
             (false, false) => self.reallocate_in::<false, false>(old, req),
@@ -1517,7 +1522,8 @@ impl Strategy for BoundaryTag {
         self.work
     }
 
-    #[inline(always)]
+    #[cfg_attr(not(test), inline(always))]
+    #[cfg_attr(test, inline(never))]
     fn free(&mut self, block: Allocation) {
         match (self.layout.guard, self.written) {
             (false, false) => self.free_in::<false, false>(block),
