@@ -104,8 +104,8 @@ impl SizeIndex {
         }
     }
 
-    /// The smallest free block in `free` with size >= `need`, lowest address on ties, for the
-    /// caller to take: it must then remove that block from `free` or resize it (through
+    /// The smallest free block in `free` with size >= `need`, lowest address on ties (true, its
+    /// path written into `at`; false if none), for the caller to take: it must then remove that block from `free` or resize it (through
     /// [`SizeIndex::remove`] and [`SizeIndex::insert`], as every change), since a small block's
     /// entry leaves its bucket here, where it is at hand, rather than going stale and being met
     /// again by a later search. Drops the stale entries met on the way. O(log n) amortized.
@@ -115,28 +115,30 @@ impl SizeIndex {
         search: S,
         need: Bytes,
         free: &FreeTree,
-    ) -> Option<Cursor> {
+        at: &mut Cursor,
+    ) -> bool {
         let mut from = need.div_ceil(ALIGN);
         while from < BUCKETS as Bytes {
             let Some(class) = self.next_class(from as usize) else { break };
             let size = class as Bytes * ALIGN;
             let bucket = &mut self.buckets[class];
             while let Some(&Reverse(addr)) = bucket.peek() {
-                let found = free.starting_at_in(search, addr).filter(|at| free.get(at).1 == size);
+                let found = free.starting_at_in(search, addr, at) && free.get(at).1 == size;
                 bucket.pop();
                 self.entries -= 1;
-                if let Some(at) = found {
+                if found {
                     if bucket.is_empty() {
                         self.mark_empty(class);
                     }
-                    return Some(at);
+                    return true;
                 }
             }
             self.mark_empty(class);
             from = class as Bytes + 1;
         }
-        let &(_, addr) = self.large.range((need, 0)..).next()?;
-        Some(free.starting_at_in(search, addr).expect("the size index mirrors the tree"))
+        let Some(&(_, addr)) = self.large.range((need, 0)..).next() else { return false };
+        assert!(free.starting_at_in(search, addr, at), "the size index mirrors the tree");
+        true
     }
 
     /// Bucket `class` has just become empty.
@@ -205,7 +207,8 @@ mod tests {
         index.check(&free);
         // Each search takes its block out, as the free list does.
         let mut best = |need| {
-            let found = index.take_best(free.lanes(), need, &free).map(|at| free.get(&at));
+            let mut at = Cursor::ROOT;
+            let found = index.take_best(free.lanes(), need, &free, &mut at).then(|| free.get(&at));
             if let Some((addr, size)) = found {
                 free.remove(&free.starting_at(addr).unwrap());
                 index.remove(size, addr);
@@ -236,7 +239,8 @@ mod tests {
         free.set(&free.starting_at(100).unwrap(), 100, 48);
         index.remove(32, 100);
         index.insert(48, 100);
-        let found = index.take_best(free.lanes(), 16, &free).map(|at| free.get(&at));
+        let mut at = Cursor::ROOT;
+        let found = index.take_best(free.lanes(), 16, &free, &mut at).then(|| free.get(&at));
         assert_eq!(found, Some((100, 48)));
         assert_eq!(index.entries, 1, "the two stale entries were dropped, the chosen one taken");
         // The caller takes the block; what is left is indexed.

@@ -222,26 +222,25 @@ impl FreeList {
         self.free.blocks()
     }
 
-    /// The free block the policy picks for `size` bytes, without growing. O(log n).
+    /// The free block the policy picks for `size` bytes, without growing: its path is written
+    /// into `at` (true), or none fits (false). O(log n).
     #[inline(always)]
-    fn choose<S: Search>(&mut self, search: S, size: Bytes) -> Option<Cursor> {
+    fn choose<S: Search>(&mut self, search: S, size: Bytes, at: &mut Cursor) -> bool {
         self.count_search();
         match self.policy {
-            Policy::FirstFit => self.free.first_fit_in(search, size),
+            Policy::FirstFit => self.free.first_fit_in(search, size, at),
             Policy::NextFit => {
-                self.free.first_fit_ending_above_in(search, self.rover, size).or_else(|| {
+                self.free.first_fit_ending_above_in(search, self.rover, size, at) || {
                     self.work += self.free.height() as u64 + 1;
-                    self.free.first_fit_in(search, size)
-                })
+                    self.free.first_fit_in(search, size, at)
+                }
             }
-            Policy::BestFit => self.by_size.as_mut()?.take_best(search, size, &self.free),
+            Policy::BestFit => {
+                self.by_size.as_mut().is_some_and(|i| i.take_best(search, size, &self.free, at))
+            }
             Policy::WorstFit => {
                 let largest = self.free.largest();
-                if largest >= size {
-                    self.free.first_fit_in(search, largest)
-                } else {
-                    None
-                }
+                largest >= size && self.free.first_fit_in(search, largest, at)
             }
         }
     }
@@ -250,7 +249,8 @@ impl FreeList {
     /// its start, or `None` (heap unchanged) at the heap limit. O(log n).
     #[inline(always)]
     fn place<S: Search>(&mut self, search: S, size: Bytes) -> Option<Addr> {
-        if let Some(at) = self.choose(search, size) {
+        let mut at = Cursor::ROOT;
+        if self.choose(search, size, &mut at) {
             let (addr, _) = self.free.get(&at);
             self.take_low(search, &at, size);
             return Some(addr);
@@ -288,12 +288,15 @@ impl FreeList {
         let above = above.filter(|&(start, _)| start == addr + size);
         match (below, above) {
             (Some((start, len)), Some((_, above_len))) => {
-                let mut a = at;
-                let found = self.free.move_to_block(&mut a) && self.free.move_back(&mut at);
+                let found = self.free.move_back(&mut at);
                 debug_assert!(found);
-                // Resizing leaves the tree's shape, and so `a`, intact.
+                // Resizing leaves the tree's shape, and so the path, intact: the block after the
+                // one below is the one above. (Moved to in place, not copied first: see
+                // `FreeTree::first_fit_in` on copying a cursor just written.)
                 self.resize_free(search, &at, start, len + size + above_len);
-                self.remove_free(search, &a);
+                let found = self.free.move_forward(&mut at);
+                debug_assert!(found);
+                self.remove_free(search, &at);
             }
             (Some((start, len)), None) => {
                 let found = self.free.move_back(&mut at);
@@ -430,8 +433,9 @@ impl FreeList {
         }
         // 2. Grow into the free block that follows.
         self.count_search();
-        let next = self.free.starting_at_in(search, end);
-        if let Some(at) = next {
+        let mut at = Cursor::ROOT;
+        let next = self.free.starting_at_in(search, end, &mut at);
+        if next {
             let (_, len) = self.free.get(&at);
             if size + len >= need {
                 self.take_low(search, &at, need - size);
@@ -439,16 +443,16 @@ impl FreeList {
             }
         }
         // 3. Grow in place past `top`.
-        let next_ends_at_top = next.is_some_and(|at| {
+        let next_ends_at_top = next && {
             let (start, len) = self.free.get(&at);
             start + len == self.top
-        });
+        };
         if end == self.top || next_ends_at_top {
             let new_top = addr.checked_add(need)?;
             if !self.params.may_grow_to(new_top) {
                 return None;
             }
-            if let Some(at) = next {
+            if next {
                 self.remove_free(search, &at);
             }
             self.top = new_top;

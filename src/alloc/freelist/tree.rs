@@ -242,7 +242,7 @@ pub struct Cursor {
 }
 
 impl Cursor {
-    const ROOT: Cursor = Cursor { nodes: [0; MAX_DEPTH], slots: [0; MAX_DEPTH] };
+    pub const ROOT: Cursor = Cursor { nodes: [0; MAX_DEPTH], slots: [0; MAX_DEPTH] };
 }
 
 /// Free blocks ordered by address.
@@ -354,20 +354,26 @@ impl FreeTree {
 
     /// The lowest-addressed block with `size >= need`. O(B log n).
     pub fn first_fit(&self, need: Bytes) -> Option<Cursor> {
-        self.first_fit_in(self.lanes, need)
+        let mut at = Cursor::ROOT;
+        self.first_fit_in(self.lanes, need, &mut at).then_some(at)
     }
 
-    /// [`FreeTree::first_fit`] with the node searches of `search`.
+    /// [`FreeTree::first_fit`] with the node searches of `search`: writes the block's path into
+    /// `at` and returns true, or returns false (and leaves `at` alone) when no block fits.
+    ///
+    /// The path is written in place rather than returned: a returned cursor is copied with wide
+    /// loads just after the search's narrow stores into it, and those loads wait for the stores
+    /// (a failed store-to-load forwarding each), which `perf annotate` showed as about a sixth
+    /// of first fit's allocations.
     #[inline(always)]
-    pub fn first_fit_in<S: Search>(&self, search: S, need: Bytes) -> Option<Cursor> {
+    pub fn first_fit_in<S: Search>(&self, search: S, need: Bytes, at: &mut Cursor) -> bool {
         if self.largest < need || self.len == 0 {
-            return None;
+            return false;
         }
         // Blocks are not empty: every block fits 0 as it fits 1, and sentinel sizes fit neither.
         let need = need.max(1);
-        let mut at = Cursor::ROOT;
-        self.descend_in(search, &mut at, 0, self.root, need);
-        Some(at)
+        self.descend_in(search, at, 0, self.root, need);
+        true
     }
 
     /// The lowest-addressed block that ends above `after` and has `size >= need`. O(B log n).
@@ -376,28 +382,32 @@ impl FreeTree {
     /// `after` are a suffix of the address order, starting with the block that contains `after`
     /// or else the next one.
     pub fn first_fit_ending_above(&self, after: Addr, need: Bytes) -> Option<Cursor> {
-        self.first_fit_ending_above_in(self.lanes, after, need)
+        let mut at = Cursor::ROOT;
+        self.first_fit_ending_above_in(self.lanes, after, need, &mut at).then_some(at)
     }
 
-    /// [`FreeTree::first_fit_ending_above`] with the node searches of `search`.
+    /// [`FreeTree::first_fit_ending_above`] with the node searches of `search`, writing the
+    /// block's path into `at` (true) as [`FreeTree::first_fit_in`] does; when no block fits
+    /// (false), `at` is left anywhere.
     #[inline(always)]
     pub fn first_fit_ending_above_in<S: Search>(
         &self,
         search: S,
         after: Addr,
         need: Bytes,
-    ) -> Option<Cursor> {
+        at: &mut Cursor,
+    ) -> bool {
         if self.largest < need || self.len == 0 {
-            return None;
+            return false;
         }
         let need = need.max(1);
-        let gap = self.seek_in(search, after);
+        *at = self.seek_in(search, after);
         // The block before the gap starts below `after`: it comes first if it contains `after`.
-        let containing = self.before(gap).filter(|below| {
-            let (addr, size) = self.get(below);
-            addr + size > after
-        });
-        self.fit_from_in(search, containing.unwrap_or(gap), need)
+        if self.around(at).0.is_some_and(|(addr, size)| addr + size > after) {
+            let moved = self.move_back(at);
+            debug_assert!(moved);
+        }
+        self.fit_from_in(search, at, need)
     }
 
     /// The gap where a block starting at `addr` goes: before the first block starting at or
@@ -519,24 +529,34 @@ impl FreeTree {
     /// The block after the block `at`. O(log n).
     #[inline(always)]
     pub fn after(&self, mut at: Cursor) -> Option<Cursor> {
+        self.move_forward(&mut at).then_some(at)
+    }
+
+    /// Move `at` as [`FreeTree::after`] does, in place; `false` (and `at` the gap after the last
+    /// block) if there is no such block. O(1) inside a leaf, else O(log n).
+    #[inline(always)]
+    pub fn move_forward(&self, at: &mut Cursor) -> bool {
         at.slots[self.leaf_depth()] += 1;
-        self.at_or_after(at)
+        self.move_to_block(at)
     }
 
     /// The block that starts exactly at `addr`, if any. O(B log n).
     pub fn starting_at(&self, addr: Addr) -> Option<Cursor> {
-        self.starting_at_in(self.lanes, addr)
+        let mut at = Cursor::ROOT;
+        self.starting_at_in(self.lanes, addr, &mut at).then_some(at)
     }
 
-    /// [`FreeTree::starting_at`] with the node searches of `search`.
+    /// [`FreeTree::starting_at`] with the node searches of `search`: true with the block's path
+    /// in `at` (written in place, as [`FreeTree::first_fit_in`] explains), or false (and `at`
+    /// the gap where such a block would go).
     #[inline(always)]
-    pub fn starting_at_in<S: Search>(&self, search: S, addr: Addr) -> Option<Cursor> {
+    pub fn starting_at_in<S: Search>(&self, search: S, addr: Addr, at: &mut Cursor) -> bool {
         // A block at `addr` is never past the end of the leaf `seek` reaches: the separator
         // after that leaf is above every block in it.
-        let at = self.seek_in(search, addr);
+        *at = self.seek_in(search, addr);
         let leaf = &self.leaves[at.nodes[self.leaf_depth()] as usize];
         let slot = at.slots[self.leaf_depth()] as usize;
-        (slot < leaf.len && leaf.addrs[slot] == addr).then_some(at)
+        slot < leaf.len && leaf.addrs[slot] == addr
     }
 
     /// The highest-addressed block. O(log n).
@@ -717,15 +737,16 @@ impl FreeTree {
         at.slots[depth] = slot.expect("a leaf's max is exact") as u8;
     }
 
-    /// The first block at or after the block or gap `at` with `size >= need` (`need >= 1`).
+    /// Move `at` to the first block at or after the block or gap `at` with `size >= need` (`need
+    /// >= 1`): true, or false (and `at` left anywhere) if there is none.
     #[inline(always)]
-    fn fit_from_in<S: Search>(&self, search: S, mut at: Cursor, need: Bytes) -> Option<Cursor> {
+    fn fit_from_in<S: Search>(&self, search: S, at: &mut Cursor, need: Bytes) -> bool {
         let h = self.leaf_depth();
         let leaf = &self.leaves[at.nodes[h] as usize];
         let from = at.slots[h] as usize;
         if let Some(slot) = search.first_at_least(&leaf.sizes, from, leaf.len, need) {
             at.slots[h] = slot as u8;
-            return Some(at);
+            return true;
         }
         // Climb until a subtree to the right of the path is large enough, then go down into it.
         for depth in (0..h).rev() {
@@ -733,11 +754,11 @@ impl FreeTree {
             let from = at.slots[depth] as usize + 1;
             if let Some(i) = search.first_at_least(&node.maxes, from, node.len, need) {
                 at.slots[depth] = i as u8;
-                self.descend_in(search, &mut at, depth + 1, node.children[i], need);
-                return Some(at);
+                self.descend_in(search, at, depth + 1, node.children[i], need);
+                return true;
             }
         }
-        None
+        false
     }
 
     #[inline(always)]
