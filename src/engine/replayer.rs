@@ -233,10 +233,22 @@ impl<S: Heap + ?Sized> Replayer<S> {
     }
 
     /// Make `slot` the slot of `id`, with one bounds check.
+    ///
+    /// Field by field: `*kept = slot` copied the slot, just built on the stack by 8- and 4-byte
+    /// stores, with two 16-byte loads, which the store buffer cannot forward from those stores
+    /// (each waits for them to reach the cache): `perf annotate` put 13-26% of the timed loop of
+    /// tlsf, buddy and boundary-tag on that copy.
     #[inline(always)]
     fn put(&mut self, id: BlockId, slot: Slot) {
         match self.slots.get_mut(id as usize) {
-            Some(kept) => *kept = slot,
+            Some(kept) => {
+                let Slot { start, size, requested, payload_offset, handle } = slot;
+                kept.start = start;
+                kept.size = size;
+                kept.requested = requested;
+                kept.payload_offset = payload_offset;
+                kept.handle = handle;
+            }
             None => self.grow_slots(id as usize, slot),
         }
     }
