@@ -73,23 +73,28 @@
 //! Slabs live in an arena `Vec` (ids of released slabs are reused) of 64-byte records (one cache
 //! line each), each with a 256-bit bitmap of its free slots, a 4-bit mask of the bitmap's words
 //! that are not zero (so the lowest free slot is two bit scans, no loop) and their count. Per
-//! class, a `BTreeSet` holds the start address and id of its slabs with a free slot, the lowest
-//! of them is kept beside it (so a malloc reads it without walking the tree), and a 24-bit mask
-//! says which classes have one. A small block's [`Allocation::handle`] is its slab's id, as a
+//! class, a binary min-heap of `(start, id)` holds every slab with a free slot (and stale
+//! entries, of slabs that filled up or were released, dropped lazily when they reach the top),
+//! the lowest slab with room is kept beside it (so a malloc reads it without looking at the
+//! heap), and a 24-bit mask says which classes have one. A slab that fills up or gets room
+//! again changes the heap only if it is the lowest with room (its entry stays while it is full,
+//! and is live again if it gets room before reaching the top). A small block's [`Allocation::handle`] is its slab's id, as a
 //! real slab allocator finds the slab from the block's address: a free finds its slab in the
 //! arena by that id and its slot by one multiplication (by `2^32 / size` rounded up, exact for
 //! every offset within a slab: no division). Costs, with `s` the slabs of a class and `r` the
 //! page runs:
 //! - small malloc: O(1) class lookup (a table by `need / 16`), O(1) for the lowest slab with a
-//!   free slot and for its lowest free slot (two bit scans); O(log s) more when the slab fills
-//!   up; a new slab costs the page allocator's O(log r) and O(log s);
-//! - small free: O(1), plus O(log s) when the slab stops being full, plus O(log s + log r) when
-//!   it becomes empty;
+//!   free slot and for its lowest free slot (two bit scans); when the slab fills up, O(log s)
+//!   amortized (the stale entries dropped on the way to the next lowest); a new slab costs the
+//!   page allocator's O(log r) and O(log s);
+//! - small free: O(1), plus O(log s) when the slab stops being full and has no entry left,
+//!   plus O(log s + log r) amortized when it becomes empty;
 //! - large malloc, free and realloc: the page allocator's O(log r);
 //! - `free_bytes`, `largest_satisfiable`: O(1).
 //!
-//! Memory: 64 bytes per slab, one set entry per slab with a free slot, and the page allocator's
-//! tree of free runs: bounded by the live blocks and free runs, never by the heap's addresses.
+//! Memory: 64 bytes per slab, at most one heap entry per slab plus one per slab released (16
+//! bytes each), and the page allocator's tree of free runs: bounded by the live blocks, the free
+//! runs and the trace's length, never by the heap's addresses.
 //!
 //! # Work
 //! [`Strategy::work`] is the slab layer's own count plus all the work of the page allocator (a
@@ -113,7 +118,8 @@
 
 use super::freelist::{FreeList, Policy};
 use super::model::{Addr, Allocation, Bytes, Params, Request, Strategy, StrategyEntry, ALIGN};
-use std::collections::BTreeSet;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 
 pub const ENTRY: StrategyEntry = StrategyEntry {
     name: "slab",
@@ -197,12 +203,17 @@ pub const fn slab_slots(size: Bytes) -> u32 {
 }
 
 /// One slab: a page-aligned run of `slab_bytes(class)` bytes cut into `slab_slots(class)` slots.
-/// 46 bytes, aligned to a cache line so that a malloc or free reads one line of it.
+/// 48 bytes, aligned to a cache line so that a malloc or free reads one line of it.
 #[derive(Clone, Debug)]
 #[repr(align(64))]
 struct Slab {
     start: Addr,
     class: u8,
+    /// Released: its id is in `spare` (its other fields are those it had when released).
+    released: bool,
+    /// Its class's heap of slabs with room holds an entry `(start, id)` (see
+    /// [`SlabAllocator::partial`]), live or stale.
+    queued: bool,
     /// Free slots; always below `slots` for a slab in use (an empty slab is released at once).
     free: u32,
     /// Bit `i` is set exactly when slot `i` is free; bits at `slots` and above are clear.
@@ -248,15 +259,24 @@ pub struct SlabAllocator {
     /// [`Allocation::handle`] is the id of its slab.
     slabs: Vec<Slab>,
     spare: Vec<u32>,
-    /// Per class, the start address and id of each of its slabs that have a free slot.
-    partial: [BTreeSet<(Addr, u32)>; CLASSES],
-    /// Per class, the first entry of `partial` (the lowest slab with room), or [`NO_ROOM`] and
-    /// 0: a small malloc reads it without walking the tree.
+    /// Per class, a min-heap of `(start, id)` entries that holds every slab of the class with a
+    /// free slot, and may hold stale entries too: of slabs that have filled up (the entry comes
+    /// back into use if the slab gets room again while it is still there) or were released. An
+    /// entry is *live* when slab `id` is not released, starts at `start`, is of the class and
+    /// has a free slot. Stale entries are dropped when they reach the top, so a slab's
+    /// transitions cost nothing unless it is the lowest with room. A slab has at most one entry
+    /// (`Slab::queued`); a released one's stays until it reaches the top, and a class's heap is
+    /// empty whenever it makes a new slab, so entries are bounded by slabs plus releases.
+    partial: [BinaryHeap<Reverse<(Addr, u32)>>; CLASSES],
+    /// Per class, the lowest live entry of `partial` (the lowest slab with room), or
+    /// [`NO_ROOM`] and 0: a small malloc reads it without looking at the heap.
     lowest: [(Addr, u32); CLASSES],
-    /// Bit `c` is set exactly when `partial[c]` is not empty.
+    /// Bit `c` is set exactly when class `c` has a slab with a free slot.
     classes_with_room: u32,
     /// Bytes of all free slots of all slabs.
     free_slot_bytes: Bytes,
+    /// Slabs released so far (which bounds the stale entries of `partial`).
+    releases: u64,
     /// Units of work so far, besides the page allocator's (see the module docs).
     work: u64,
 }
@@ -275,6 +295,7 @@ impl SlabAllocator {
             lowest: [(NO_ROOM, 0); CLASSES],
             classes_with_room: 0,
             free_slot_bytes: 0,
+            releases: 0,
             work: 0,
         }
     }
@@ -304,7 +325,11 @@ impl SlabAllocator {
     #[inline(never)]
     fn mark_room(&mut self, class: usize, start: Addr, id: u32) {
         self.work += 1;
-        self.partial[class].insert((start, id));
+        let slab = &mut self.slabs[id as usize];
+        if !slab.queued {
+            slab.queued = true;
+            self.partial[class].push(Reverse((start, id)));
+        }
         if start < self.lowest[class].0 {
             self.lowest[class] = (start, id);
         }
@@ -312,17 +337,32 @@ impl SlabAllocator {
     }
 
     /// Slab `id`, starting at `start`, of `class` has no free slot any more (or is released).
+    /// Its entry stays in the heap (stale) unless it is the lowest, when the stale entries at the
+    /// top are dropped down to the next live one.
     #[inline(never)]
     fn unmark_room(&mut self, class: usize, start: Addr, id: u32) {
         self.work += 1;
-        let set = &mut self.partial[class];
-        set.remove(&(start, id));
-        if self.lowest[class].0 == start {
-            self.lowest[class] = set.first().copied().unwrap_or((NO_ROOM, 0));
+        debug_assert!(self.slabs[id as usize].released || self.slabs[id as usize].free == 0);
+        if self.lowest[class] != (start, id) {
+            return;
         }
-        if set.is_empty() {
-            self.classes_with_room &= !(1 << class);
+        let heap = &mut self.partial[class];
+        self.lowest[class] = (NO_ROOM, 0);
+        while let Some(&Reverse((start, id))) = heap.peek() {
+            let slab = &mut self.slabs[id as usize];
+            // The entry of slab `id` as it is (or was when released), or of an earlier slab
+            // under the same id.
+            let ours = slab.start == start && slab.class as usize == class;
+            if ours && !slab.released && slab.free > 0 {
+                self.lowest[class] = (start, id);
+                return;
+            }
+            heap.pop();
+            if ours {
+                slab.queued = false;
+            }
         }
+        self.classes_with_room &= !(1 << class);
     }
 
     /// Take a new slab of `class` from the page allocator; `None` (nothing changed) at the heap
@@ -340,8 +380,19 @@ impl SlabAllocator {
             *word = if below == 64 { u64::MAX } else { (1 << below) - 1 };
         }
         let words_with_free = (1u8 << slots.div_ceil(64)) - 1;
-        let slab =
-            Slab { start: run.start, class: class as u8, free: slots, free_slots, words_with_free };
+        let slab = Slab {
+            start: run.start,
+            class: class as u8,
+            released: false,
+            queued: false,
+            free: slots,
+            free_slots,
+            words_with_free,
+        };
+        // A new slab is made only when no slab of the class has room, and then the stale entries
+        // have all been dropped: so an entry a released slab left under this id, in another
+        // class's heap, is never taken for this slab's (it names the other class).
+        debug_assert!(self.partial[class].is_empty());
         let id = match self.spare.pop() {
             Some(id) => {
                 self.slabs[id as usize] = slab;
@@ -398,6 +449,8 @@ impl SlabAllocator {
     /// Slab `id` (of `class`, at `start`) is empty: its pages go back at once.
     #[inline(never)]
     fn release(&mut self, class: usize, start: Addr, id: u32) {
+        self.slabs[id as usize].released = true;
+        self.releases += 1;
         self.unmark_room(class, start, id);
         let bytes = slab_bytes(CLASS_SIZES[class]);
         self.free_slot_bytes -= bytes;
@@ -440,24 +493,41 @@ impl SlabAllocator {
             for i in slots..SLOT_WORDS as u32 * 64 {
                 assert_eq!(slab.free_slots[(i / 64) as usize] >> (i % 64) & 1, 0);
             }
-            let entry = (slab.start, id as u32);
-            assert_eq!(self.partial[class].contains(&entry), slab.free > 0, "slab {id}");
+            assert!(!slab.released, "slab {id} in use");
+            let entry = Reverse((slab.start, id as u32));
+            let entries = self.partial[class].iter().filter(|&&e| e == entry).count();
+            assert!(!slab.queued || entries > 0, "slab {id} is queued but has no entry");
+            assert!(slab.free == 0 || entries > 0, "slab {id} has room but no entry");
             free_slot_bytes += Bytes::from(slab.free) * size;
         }
         assert_eq!(free_slot_bytes, self.free_slot_bytes);
-        assert_eq!(self.partial.iter().map(BTreeSet::len).sum::<usize>(), {
-            let with_room = self
-                .slabs
-                .iter()
-                .enumerate()
-                .filter(|(id, s)| s.free > 0 && !self.spare.contains(&(*id as u32)));
-            with_room.count()
-        });
-        for (class, set) in self.partial.iter().enumerate() {
-            assert_eq!(self.classes_with_room >> class & 1 == 1, !set.is_empty(), "class {class}");
-            let lowest = set.first().copied().unwrap_or((NO_ROOM, 0));
-            assert_eq!(self.lowest[class], lowest, "class {class}");
+        for &id in &self.spare {
+            let slab = &self.slabs[id as usize];
+            assert!(slab.released, "spare slab {id}");
+            let entry = Reverse((slab.start, id));
+            let entries = self.partial[slab.class as usize].iter().filter(|&&e| e == entry);
+            assert!(!slab.queued || entries.count() > 0, "released slab {id}: queued");
         }
+        let mut entries = 0;
+        for (class, heap) in self.partial.iter().enumerate() {
+            entries += heap.len();
+            let live = |&Reverse((start, id)): &Reverse<(Addr, u32)>| {
+                let slab = &self.slabs[id as usize];
+                !slab.released
+                    && slab.start == start
+                    && slab.class as usize == class
+                    && slab.free > 0
+            };
+            let lowest = heap.iter().filter(|e| live(e)).map(|e| e.0).min();
+            let lowest = lowest.unwrap_or((NO_ROOM, 0));
+            assert_eq!(self.lowest[class], lowest, "class {class}");
+            assert_eq!(
+                self.classes_with_room >> class & 1 == 1,
+                lowest.0 != NO_ROOM,
+                "class {class}"
+            );
+        }
+        assert!(entries as u64 <= self.slabs.len() as u64 + self.releases, "entries bounded");
         assert!(in_use + self.spare.len() == self.slabs.len());
     }
 }
@@ -620,6 +690,32 @@ mod tests {
         assert_eq!(malloc(&mut heap, 16), Allocation::at(200 * 16, 16));
         assert_eq!(malloc(&mut heap, 16), Allocation::at(250 * 16, 16));
         assert_eq!(malloc(&mut heap, 16), Allocation::at(2 * PAGE, 16));
+        heap.check_invariants();
+    }
+
+    #[test]
+    fn a_full_or_released_slab_leaves_its_entry_until_it_reaches_the_top_of_the_heap() {
+        let mut heap = heap();
+        let class = SlabAllocator::class_for(16, ALIGN).unwrap();
+        let blocks: Vec<_> = (0..257).map(|_| malloc(&mut heap, 16)).collect();
+        // The first slab filled up while it was the lowest: its entry left the heap.
+        assert_eq!(blocks[256], Allocation::at(PAGE, 16));
+        assert_eq!(heap.partial[class].len(), 1);
+        // It has room again: a new entry, and it is the lowest.
+        heap.free(blocks[7]);
+        assert_eq!(heap.partial[class].len(), 2);
+        assert_eq!(heap.lowest[class], (0, 0));
+        // The second slab empties and is released: its entry stays (stale) behind the first's.
+        heap.free(blocks[256]);
+        assert_eq!(heap.partial[class].len(), 2);
+        heap.check_invariants();
+        // The first slab fills up: the stale entries at the top go, down to nothing.
+        assert_eq!(malloc(&mut heap, 16), Allocation::at(7 * 16, 16));
+        assert!(heap.partial[class].is_empty());
+        assert_eq!(heap.lowest[class], (NO_ROOM, 0));
+        // A new slab takes the released one's id and pages, and gets one entry.
+        assert_eq!(malloc(&mut heap, 16), Allocation::at(PAGE, 16));
+        assert_eq!(heap.lowest[class], (PAGE, 1));
         heap.check_invariants();
     }
 
