@@ -78,8 +78,9 @@
 //! the lowest slab with room is kept beside it (so a malloc reads it without looking at the
 //! heap), and a 24-bit mask says which classes have one. A slab that fills up or gets room
 //! again changes the heap only if it is the lowest with room (its entry stays while it is full,
-//! and is live again if it gets room before reaching the top). A small block's [`Allocation::handle`] is its slab's id, as a
-//! real slab allocator finds the slab from the block's address: a free finds its slab in the
+//! and is live again if it gets room before reaching the top). A small block's
+//! [`Allocation::handle`] is its slab's id, as a real slab allocator finds the slab from the
+//! block's address: a free finds its slab in the
 //! arena by that id and its slot by one multiplication (by `2^32 / size` rounded up, exact for
 //! every offset within a slab: no division). Costs, with `s` the slabs of a class and `r` the
 //! page runs:
@@ -92,9 +93,9 @@
 //! - large malloc, free and realloc: the page allocator's O(log r);
 //! - `free_bytes`, `largest_satisfiable`: O(1).
 //!
-//! Memory: 64 bytes per slab, at most one heap entry per slab plus one per slab released (16
-//! bytes each), and the page allocator's tree of free runs: bounded by the live blocks, the free
-//! runs and the trace's length, never by the heap's addresses.
+//! Memory: 64 bytes per slab, at most one heap entry (16 bytes) per slab id in each class's heap,
+//! and the page allocator's tree of free runs: bounded by the most slabs held at once and the
+//! free runs, never by the heap's addresses.
 //!
 //! # Work
 //! [`Strategy::work`] is the slab layer's own count plus all the work of the page allocator (a
@@ -266,7 +267,7 @@ pub struct SlabAllocator {
     /// has a free slot. Stale entries are dropped when they reach the top, so a slab's
     /// transitions cost nothing unless it is the lowest with room. A slab has at most one entry
     /// (`Slab::queued`); a released one's stays until it reaches the top, and a class's heap is
-    /// empty whenever it makes a new slab, so entries are bounded by slabs plus releases.
+    /// empty whenever it makes a new slab, so no id has two entries in one class's heap.
     partial: [BinaryHeap<Reverse<(Addr, u32)>>; CLASSES],
     /// Per class, the lowest live entry of `partial` (the lowest slab with room), or
     /// [`NO_ROOM`] and 0: a small malloc reads it without looking at the heap.
@@ -275,8 +276,6 @@ pub struct SlabAllocator {
     classes_with_room: u32,
     /// Bytes of all free slots of all slabs.
     free_slot_bytes: Bytes,
-    /// Slabs released so far (which bounds the stale entries of `partial`).
-    releases: u64,
     /// Units of work so far, besides the page allocator's (see the module docs).
     work: u64,
 }
@@ -295,7 +294,6 @@ impl SlabAllocator {
             lowest: [(NO_ROOM, 0); CLASSES],
             classes_with_room: 0,
             free_slot_bytes: 0,
-            releases: 0,
             work: 0,
         }
     }
@@ -450,7 +448,6 @@ impl SlabAllocator {
     #[inline(never)]
     fn release(&mut self, class: usize, start: Addr, id: u32) {
         self.slabs[id as usize].released = true;
-        self.releases += 1;
         self.unmark_room(class, start, id);
         let bytes = slab_bytes(CLASS_SIZES[class]);
         self.free_slot_bytes -= bytes;
@@ -508,9 +505,10 @@ impl SlabAllocator {
             let entries = self.partial[slab.class as usize].iter().filter(|&&e| e == entry);
             assert!(!slab.queued || entries.count() > 0, "released slab {id}: queued");
         }
-        let mut entries = 0;
         for (class, heap) in self.partial.iter().enumerate() {
-            entries += heap.len();
+            let mut ids: Vec<u32> = heap.iter().map(|e| e.0 .1).collect();
+            ids.sort_unstable();
+            assert!(ids.windows(2).all(|w| w[0] != w[1]), "class {class}: an id entered twice");
             let live = |&Reverse((start, id)): &Reverse<(Addr, u32)>| {
                 let slab = &self.slabs[id as usize];
                 !slab.released
@@ -527,7 +525,6 @@ impl SlabAllocator {
                 "class {class}"
             );
         }
-        assert!(entries as u64 <= self.slabs.len() as u64 + self.releases, "entries bounded");
         assert!(in_use + self.spare.len() == self.slabs.len());
     }
 }

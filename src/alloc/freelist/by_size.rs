@@ -105,7 +105,8 @@ impl SizeIndex {
     }
 
     /// The smallest free block in `free` with size >= `need`, lowest address on ties (true, its
-    /// path written into `at`; false if none), for the caller to take: it must then remove that block from `free` or resize it (through
+    /// path written into `at`; false if none), for the caller to take: it must then remove that
+    /// block from `free` or resize it (through
     /// [`SizeIndex::remove`] and [`SizeIndex::insert`], as every change), since a small block's
     /// entry leaves its bucket here, where it is at hand, rather than going stale and being met
     /// again by a later search. Drops the stale entries met on the way. O(log n) amortized.
