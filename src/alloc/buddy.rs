@@ -56,9 +56,11 @@
 //! every order as the smallest order needs, so that each order's top level is one word. Whether
 //! a buddy is free is one load and a bit test; putting a block on its set sets a bit per level,
 //! taking it off clears one per level (a summary bit when the word below became zero), both
-//! without a branch; the lowest free block of an order is one bit scan per level from the top
-//! word down. Each walk has the same trip count for every order, so its loop is unrolled for
-//! the layout in use and never mispredicted. All `O(levels)`, at most 4. When a block lands at
+//! without a branch. The lowest free block of each order is kept: an insert below it replaces
+//! it, and taking it off finds the next in the word just cleared (nothing below it is free), or,
+//! when that word became zero, by one bit scan per level from the top word down. Each walk has
+//! the same trip count for every order, so its loop is unrolled for the layout in use and never
+//! mispredicted. All `O(levels)`, at most 4. When a block lands at
 //! or past `cap`, the bitmaps are laid out again for twice the `cap` and refilled (O(cap / 64),
 //! once per doubling of the heap). Memory: `cap / 64` bytes, at most 4 MiB, plus 1/63 of that in
 //! summaries.
@@ -457,10 +459,11 @@ const MIN_DENSE_TOP: Bytes = 1 << 16;
 ///
 /// Whether a block is free is one load and a bit test; putting one on its set is one `or` per
 /// level, taking one off its set one bit clear per level, branch-free (a summary bit is cleared
-/// when the word below it became zero); the lowest free block of an order is one `tzcnt` per
-/// level from the top down. All `O(levels)`, at most [`LEVELS`]. When a block lands at or past
-/// `cap`, the bitmaps are laid out again for twice the `cap` (or more) and refilled: O(cap / 64)
-/// once per doubling of the heap. Memory: `cap / 64` bytes, plus 1/63 of that in summaries.
+/// when the word below it became zero); the lowest free block of an order is kept, and found
+/// again when it is taken off: in its own word if that still has a bit (one `tzcnt`), else one
+/// `tzcnt` per level from the top down. All `O(levels)`, at most [`LEVELS`]. When a block lands
+/// at or past `cap`, the bitmaps are laid out again for twice the `cap` (or more) and refilled:
+/// O(cap / 64) once per doubling of the heap. Memory: `cap / 64` bytes, plus 1/63 of that in summaries.
 #[derive(Clone, Debug)]
 pub struct BitmapIndex {
     /// 0 (nothing laid out yet) or a power of two from [`MIN_DENSE_TOP`] to [`DENSE_TOP`]: every
@@ -479,6 +482,9 @@ pub struct BitmapIndex {
     base: [[u32; LEVELS]; ORDERS],
     /// `counts[k]`: the number of free blocks of order `k`.
     counts: [usize; ORDERS],
+    /// `lowest[k]`: the index of the lowest free block of order `k`, when `counts[k] > 0`
+    /// (stale otherwise).
+    lowest: [usize; ORDERS],
 }
 
 impl BitmapIndex {
@@ -524,6 +530,21 @@ impl BitmapIndex {
             _ => self.clear_on::<LEVELS>(k, i),
         }
         self.counts[k] -= 1;
+        if i == self.lowest[k] && self.counts[k] > 0 {
+            // Nothing below `i` is free, so the next lowest is the lowest bit left in `i`'s own
+            // word, which was just written, if any; else a walk down from the top.
+            // SAFETY: `i` is a block below `cap >> k`: see `word`.
+            let word = unsafe { *self.word(self.base[k][0] as usize + (i >> 6)) };
+            self.lowest[k] = if word != 0 {
+                i & !63 | word.trailing_zeros() as usize
+            } else {
+                match self.levels {
+                    2 => self.walk_down::<2>(k),
+                    3 => self.walk_down::<3>(k),
+                    _ => self.walk_down::<LEVELS>(k),
+                }
+            };
+        }
     }
 
     #[inline(always)]
@@ -542,7 +563,7 @@ impl BitmapIndex {
     /// The lowest free block of order `k` (there must be one): down from the top word, each
     /// level's lowest set bit names the word below to read.
     #[inline(always)]
-    fn lowest<const L: usize>(&mut self, k: usize) -> usize {
+    fn walk_down<const L: usize>(&mut self, k: usize) -> usize {
         let base = self.base[k];
         let mut i = 0usize;
         for &level_base in base[..L].iter().rev() {
@@ -579,6 +600,7 @@ impl BitmapIndex {
             words: vec![0; len],
             base,
             counts: [0; ORDERS],
+            lowest: [0; ORDERS],
         };
         for (addr, order) in blocks {
             self.insert(addr, order);
@@ -595,6 +617,7 @@ impl FreeSets for BitmapIndex {
             words: Vec::new(),
             base: [[0; LEVELS]; ORDERS],
             counts: [0; ORDERS],
+            lowest: [0; ORDERS],
         }
     }
 
@@ -612,6 +635,9 @@ impl FreeSets for BitmapIndex {
             2 => self.set::<2>(k, i),
             3 => self.set::<3>(k, i),
             _ => self.set::<LEVELS>(k, i),
+        }
+        if self.counts[k] == 0 || i < self.lowest[k] {
+            self.lowest[k] = i;
         }
         self.counts[k] += 1;
     }
@@ -644,11 +670,7 @@ impl FreeSets for BitmapIndex {
         let k = order as usize % ORDERS;
         // The walk down relies on it (see `word`).
         assert!(self.counts[k] > 0, "no free block of order {order}");
-        let i = match self.levels {
-            2 => self.lowest::<2>(k),
-            3 => self.lowest::<3>(k),
-            _ => self.lowest::<LEVELS>(k),
-        };
+        let i = self.lowest[k];
         self.clear(k, i);
         (i as Addr) << order
     }
@@ -1437,6 +1459,10 @@ mod tests {
         let blocks = index.blocks();
         for k in 0..ORDERS {
             assert_eq!(index.counts[k], blocks.iter().filter(|b| b.1 as usize == k).count());
+            let lowest = blocks.iter().filter(|b| b.1 as usize == k).map(|b| b.0 >> k).min();
+            if let Some(lowest) = lowest {
+                assert_eq!(index.lowest[k] as u64, lowest, "the lowest free block of order {k}");
+            }
         }
         // The walk over every word: only for small layouts (the proptests' heaps reach 4 GiB,
         // past the dense top).
