@@ -173,7 +173,8 @@
 //! byte, only this code has written the arena and nothing can be damaged, so the reads that only
 //! confirm a tag it wrote itself are skipped (guard words, a footer against its header, a free
 //! block's neighbours in its list and their links back, the header of a free block found
-//! through its footer); the checks on the values it uses are made always. From the first write
+//! through its footer, and the header of the block freed or reallocated, whose size is the one
+//! it handed out); the checks on the values it uses are made always. From the first write
 //! on, every check below is made. Both give the same blocks, work and bytes (a test replays
 //! random streams with the checks on from the start and compares every step). What each kind
 //! means here:
@@ -1398,11 +1399,21 @@ impl BoundaryTag {
         Some(Some(len))
     }
 
-    /// The checked size of the live block at `start`.
+    /// The checked size of the live block at `start`, which this strategy handed out as
+    /// `handed` bytes. Until a write reaches the arena its header holds exactly that, so it is
+    /// not read: the free's reads of both neighbours then need no load before them.
     #[inline(always)]
-    fn live_size<const G: bool, const W: bool>(&mut self, start: Addr) -> Option<Bytes> {
+    fn live_size<const G: bool, const W: bool>(
+        &mut self,
+        start: Addr,
+        handed: Bytes,
+    ) -> Option<Bytes> {
         if start >= self.top {
             return self.damaged(start, start, CorruptionKind::BadSize { size: 0 });
+        }
+        if !W {
+            debug_assert_eq!(self.tag(Layout::of::<G>().size_at(start)), handed);
+            return Some(handed);
         }
         let (size, _) = self.header::<G, W>(start)?;
         self.footer::<G, W>(start, size, USED)?;
@@ -1433,7 +1444,7 @@ impl BoundaryTag {
         }
         let new = self.block_size(req.size)?;
         let start = old.start;
-        let size = self.live_size::<G, W>(start)?;
+        let size = self.live_size::<G, W>(start, old.size)?;
         let end = start + size;
         let min_block = Layout::of::<G>().min_block;
         // 1. Shrink in place.
@@ -1484,7 +1495,7 @@ impl BoundaryTag {
         if self.corruption.is_some() {
             return;
         }
-        if let Some(size) = self.live_size::<G, W>(block.start) {
+        if let Some(size) = self.live_size::<G, W>(block.start, block.size) {
             self.release::<G, W>(block.start, size);
         }
     }
