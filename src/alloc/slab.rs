@@ -455,7 +455,10 @@ impl SlabAllocator {
         self.spare.push(id);
     }
 
-    #[inline(never)]
+    /// Inlined: returned from a call, the block came back through memory, and the engine's
+    /// 8-byte load of its 4-byte `handle` (with the padding after it) could not be forwarded
+    /// from the store that wrote it, a stall on every large malloc (a fifth of python-dict's).
+    #[inline(always)]
     fn allocate_large(&mut self, need: Bytes, align: Bytes) -> Option<Allocation> {
         let bytes = need.checked_next_multiple_of(PAGE)?.checked_add(align.saturating_sub(PAGE))?;
         let run = self.pages.allocate(Request::new(bytes))?;
