@@ -2,8 +2,8 @@
 //! real byte arena, so a buffer overrun really damages them (the safety lab).
 //!
 //! # Byte layout
-//! The arena is one byte array: a fixed prologue of [`PROLOGUE`] bytes, then the heap
-//! `[0, top)`, so heap address `a` is byte `PROLOGUE + a`. Every value is a `u64`, little-endian.
+//! The arena is one byte array, the heap `[0, top)`: heap address `a` is byte `a`. Every value
+//! is a `u64`, little-endian.
 //! It is sparse, like memory from `sbrk`: it commits real memory a [`PAGE`] at a time, when a
 //! tag, a link or a `write` event first stores a non-zero byte there, and an untouched page
 //! reads as zeros. So a 2 GiB block costs two pages (its header's and its footer's), not
@@ -43,12 +43,13 @@
 //! the smallest block is 48 bytes (header + two links + footer, rounded to 16), 64 with
 //! `--guard`; a split leaves a free piece only if it is at least that large.
 //!
-//! The prologue holds the segregated list heads and a two-level bitmap of the non-empty lists:
-//! a summary word (bit `w` set when bitmap word `w` is not zero), [`BITMAP_WORDS`] bitmap words,
-//! then one head per size class. It sits below heap address 0 because the heap model counts
-//! every byte of `[0, top)` as either live or free; a real allocator would add these bytes to
-//! its footprint once. No write event can reach it (they run upward from a payload). Outside
-//! the arena the strategy keeps only scalars: `top`, the free byte and free block counts, the
+//! The segregated list heads and a two-level bitmap of the non-empty lists (a summary word, bit
+//! `w` set when bitmap word `w` is not zero, and [`BITMAP_WORDS`] bitmap words) are the
+//! allocator's state outside the heap, as glibc's bins are in its `malloc_state`, not in the
+//! arena: the heap model counts every byte of `[0, top)` as either live or free, and no write
+//! event can reach them (they run upward from a payload). (They were words of a prologue below
+//! heap address 0 in the arena at first; every read of one then cost a page lookup.) Besides
+//! them the strategy keeps only scalars: `top`, the free byte and free block counts, the
 //! parameters and the first corruption found.
 //!
 //! # Work
@@ -191,7 +192,7 @@
 //! - `BrokenLink`: a list head or link is not the address of a free block of that list's class
 //!   (outside the heap, misaligned, status not free, wrong class), its neighbour does not link
 //!   back to it, or a walk is longer than the number of free blocks. `at` is the link's
-//!   address, except for a list head (in the prologue, below address 0), where `at` and `block`
+//!   address, except for a list head (outside the arena), where `at` and `block`
 //!   are the block the head points to.
 //!
 //! `block` is the start of the block the damaged tag belongs to; for the footer of the block
@@ -229,7 +230,7 @@ pub const NIL: Addr = u64::MAX;
 /// The largest `top` this strategy grows to: 2^34 bytes (16 GiB), below the simulated
 /// address space ([`ADDRESS_LIMIT`]). The arena commits only the pages its tags and writes
 /// touch, but its page table has an entry per [`PAGE`] of `[0, top)` (8 MiB at this limit),
-/// and the size classes, so the prologue, run up to it. A block that would end past it,
+/// and the size classes, so the list heads, run up to it. A block that would end past it,
 /// tags and alignment gap included, is a failed allocation.
 pub const ARENA_LIMIT: Bytes = 1 << 34;
 const _: () = assert!(ARENA_LIMIT <= ADDRESS_LIMIT);
@@ -247,13 +248,6 @@ const CLASSES: usize = SMALL_CLASSES + (LAST_RANGE_LOG - FIRST_RANGE_LOG + 1) as
 pub const BITMAP_WORDS: usize = CLASSES.div_ceil(64);
 /// How many blocks of its own class a request looks at (policy rule 1).
 pub const SCAN_LIMIT: u64 = 16;
-
-// The prologue, as byte offsets into the arena.
-const SUMMARY_AT: usize = 0;
-const BITMAP_AT: usize = 8;
-const HEADS_AT: usize = BITMAP_AT + 8 * BITMAP_WORDS;
-/// Bytes of the prologue below heap address 0.
-pub const PROLOGUE: usize = round_up((HEADS_AT + 8 * CLASSES) as u64, ALIGN) as usize;
 
 const _: () = assert!(BITMAP_WORDS <= 64);
 
@@ -322,8 +316,8 @@ const PAGE_WORDS: usize = PAGE / 8;
 
 /// One page of the arena, as words: byte `8 j + k` of the page is bits `8 k .. 8 k + 8` of word
 /// `j` (the little-endian reading of the bytes, on any machine). Every tag and link is a word
-/// at an 8-aligned address (block starts and sizes are multiples of 16, and so is
-/// [`PROLOGUE`]), so it is one load or one store here.
+/// at an 8-aligned address (block starts and sizes are multiples of 16), so it is one load or
+/// one store here.
 #[derive(Clone)]
 #[repr(align(64))]
 struct Page([u64; PAGE_WORDS]);
@@ -409,7 +403,7 @@ fn is_absent(entry: Entry) -> bool {
 /// path). Unaligned words (only a damaged link can ask for one) go byte by byte.
 #[derive(Debug)]
 struct Arena {
-    /// Addressable bytes (`PROLOGUE + top`); never decreases.
+    /// Addressable bytes (`top`); never decreases.
     len: usize,
     /// `len - 7`, or 0 below 8 bytes: the word at byte `i` ends at or below `len` iff `i <
     /// word_end`.
@@ -814,9 +808,15 @@ fn new_page(value: u8) -> PagePtr {
 pub struct BoundaryTag {
     params: Params,
     layout: Layout,
-    /// The prologue, then the heap: `len() == PROLOGUE + top`.
+    /// The heap: `len() == top`.
     arena: Arena,
     top: Bytes,
+    /// The head of each class's free list, [`NIL`] when it is empty.
+    heads: [Addr; CLASSES],
+    /// Bit `c % 64` of word `c / 64` is set when the list of class `c` is not empty.
+    bitmap: [u64; BITMAP_WORDS],
+    /// Bit `w` is set when `bitmap[w]` is not zero.
+    summary: u64,
     /// Sum of the sizes of the free blocks (wrapping, so that damage cannot make it panic).
     free_bytes: Bytes,
     /// Number of free blocks: the bound on any list walk.
@@ -833,13 +833,14 @@ pub struct BoundaryTag {
 
 impl BoundaryTag {
     pub fn new(params: Params) -> BoundaryTag {
-        let mut arena = Arena::new(PROLOGUE);
-        arena.fill(HEADS_AT..HEADS_AT + 8 * CLASSES, 0xFF); // every head is NIL
         BoundaryTag {
             params,
             layout: if params.guard { Layout::GUARDED } else { Layout::PLAIN },
-            arena,
+            arena: Arena::new(0),
             top: 0,
+            heads: [NIL; CLASSES],
+            bitmap: [0; BITMAP_WORDS],
+            summary: 0,
             free_bytes: 0,
             free_blocks: 0,
             corruption: None,
@@ -850,11 +851,10 @@ impl BoundaryTag {
 
     /// A copy of the heap bytes `[0, top)` (O(top): for tests and inspection).
     pub fn heap_bytes(&self) -> Vec<u8> {
-        (PROLOGUE..self.arena.len()).map(|i| self.arena.byte(i)).collect()
+        (0..self.arena.len()).map(|i| self.arena.byte(i)).collect()
     }
 
-    /// Bytes of real memory the arena holds: its committed pages (see the module docs), prologue
-    /// included.
+    /// Bytes of real memory the arena holds: its committed pages (see the module docs).
     pub fn committed_bytes(&self) -> Bytes {
         self.arena.committed_bytes()
     }
@@ -890,12 +890,12 @@ impl BoundaryTag {
     }
 
     /// The word at heap address `addr`; [`NIL`] if it does not end at or below `top` (the
-    /// arena holds `PROLOGUE + top` bytes, so below `top` the index cannot overflow).
+    /// arena holds `top` bytes).
     #[inline(always)]
     fn load(&self, addr: Addr) -> u64 {
-        debug_assert_eq!(self.arena.len(), PROLOGUE + self.top as usize);
+        debug_assert_eq!(self.arena.len(), self.top as usize);
         if addr < self.top {
-            self.raw(PROLOGUE + addr as usize)
+            self.raw(addr as usize)
         } else {
             NIL
         }
@@ -904,7 +904,7 @@ impl BoundaryTag {
     #[cfg(test)]
     fn store(&mut self, addr: Addr, value: u64) {
         if addr < self.top {
-            self.set_raw(PROLOGUE + addr as usize, value);
+            self.set_raw(addr as usize, value);
         }
     }
 
@@ -917,60 +917,49 @@ impl BoundaryTag {
     #[inline(always)]
     fn tag(&self, addr: Addr) -> u64 {
         debug_assert_eq!(addr % 8, 0);
-        self.arena.aligned_word(PROLOGUE + addr as usize)
+        self.arena.aligned_word(addr as usize)
     }
 
     #[inline(always)]
     fn tag_pair(&self, addr: Addr) -> (u64, u64) {
-        self.arena.aligned_pair(PROLOGUE + addr as usize)
+        self.arena.aligned_pair(addr as usize)
     }
 
     #[inline(always)]
     fn set_tag(&mut self, addr: Addr, value: u64) {
-        self.arena.set_aligned_word(PROLOGUE + addr as usize, value);
+        self.arena.set_aligned_word(addr as usize, value);
     }
 
     #[inline(always)]
     fn set_tag_pair(&mut self, addr: Addr, first: u64, second: u64) {
-        self.arena.set_aligned_pair(PROLOGUE + addr as usize, first, second);
+        self.arena.set_aligned_pair(addr as usize, first, second);
     }
 
-    // The prologue: list heads and the class bitmap (8-aligned words below `PROLOGUE`).
-
-    #[inline(always)]
-    fn prologue(&self, index: usize) -> u64 {
-        self.arena.aligned_word(index)
-    }
-
-    #[inline(always)]
-    fn set_prologue(&mut self, index: usize, value: u64) {
-        self.arena.set_aligned_word(index, value);
-    }
+    // The list heads and the class bitmap.
 
     #[inline(always)]
     fn head(&self, class: usize) -> Addr {
         debug_assert!(class < CLASSES);
-        self.prologue(HEADS_AT + 8 * class)
+        self.heads[class]
     }
 
     #[inline(always)]
     fn set_head(&mut self, class: usize, block: Addr) {
         debug_assert!(class < CLASSES);
-        self.set_prologue(HEADS_AT + 8 * class, block);
+        self.heads[class] = block;
     }
 
     #[inline(always)]
     fn mark(&mut self, class: usize, nonempty: bool) {
         let (w, bit) = (class / 64, 1u64 << (class % 64));
-        let old = self.prologue(BITMAP_AT + 8 * w);
+        let old = self.bitmap[w];
         let word = if nonempty { old | bit } else { old & !bit };
-        self.set_prologue(BITMAP_AT + 8 * w, word);
+        self.bitmap[w] = word;
         // The summary bit of word `w` is `word != 0`: it changes only when the word turns
         // zero or non-zero.
         if (old == 0) != (word == 0) {
-            let summary = self.prologue(SUMMARY_AT);
-            let summary = if word != 0 { summary | 1 << w } else { summary & !(1 << w) };
-            self.set_prologue(SUMMARY_AT, summary);
+            let summary = self.summary;
+            self.summary = if word != 0 { summary | 1 << w } else { summary & !(1 << w) };
         }
     }
 
@@ -981,27 +970,26 @@ impl BoundaryTag {
             return None;
         }
         let w = class / 64;
-        let word = self.prologue(BITMAP_AT + 8 * w) & (!0u64 << (class % 64));
+        let word = self.bitmap[w] & (!0u64 << (class % 64));
         if word != 0 {
             return Some(w * 64 + word.trailing_zeros() as usize);
         }
-        let summary = self.prologue(SUMMARY_AT) & (!0u64).checked_shl(w as u32 + 1).unwrap_or(0);
+        let summary = self.summary & (!0u64).checked_shl(w as u32 + 1).unwrap_or(0);
         if summary == 0 {
             return None;
         }
         let w = summary.trailing_zeros() as usize;
-        Some(w * 64 + self.prologue(BITMAP_AT + 8 * w).trailing_zeros() as usize)
-            .filter(|&c| c < CLASSES)
+        Some(w * 64 + self.bitmap[w].trailing_zeros() as usize).filter(|&c| c < CLASSES)
     }
 
     /// The largest non-empty class.
     fn highest_nonempty(&self) -> Option<usize> {
-        let summary = self.prologue(SUMMARY_AT);
+        let summary = self.summary;
         if summary == 0 {
             return None;
         }
         let w = 63 - summary.leading_zeros() as usize;
-        let word = self.prologue(BITMAP_AT + 8 * w);
+        let word = self.bitmap[w];
         (word != 0).then(|| w * 64 + 63 - word.leading_zeros() as usize).filter(|&c| c < CLASSES)
     }
 
@@ -1152,7 +1140,7 @@ impl BoundaryTag {
             self.mark(class, true);
         } else {
             // A head is NIL or a block this code put there (no write event reaches the
-            // prologue): 16-aligned.
+            // heads): 16-aligned.
             self.set_tag(l.prev_at(head), start);
         }
         self.set_head(class, start);
@@ -1310,7 +1298,7 @@ impl BoundaryTag {
     /// zero and commit no memory until written (O(new pages) for the page table, 8 bytes per
     /// [`PAGE`] bytes, amortised by doubling).
     fn reserve(&mut self, end: Bytes) {
-        self.arena.grow_to(PROLOGUE + end as usize);
+        self.arena.grow_to(end as usize);
     }
 
     /// The free block ending at `top`, if the highest block is free.
@@ -1589,7 +1577,7 @@ impl Strategy for BoundaryTag {
         let to = from.saturating_add(len).min(self.top);
         if from < to {
             self.written = true;
-            self.arena.fill(PROLOGUE + from as usize..PROLOGUE + to as usize, WRITE_BYTE);
+            self.arena.fill(from as usize..to as usize, WRITE_BYTE);
         }
     }
 
@@ -1631,9 +1619,9 @@ mod tests {
             self.store(addr, value);
         }
 
-        /// The prologue's words: summary, bitmap and list heads.
-        fn raw_prologue(&self) -> Vec<u64> {
-            (0..PROLOGUE / 8).map(|w| self.raw(8 * w)).collect()
+        /// The state outside the arena: summary, bitmap and list heads.
+        fn lists_state(&self) -> Vec<u64> {
+            [self.summary].iter().chain(&self.bitmap).chain(&self.heads).copied().collect()
         }
 
         /// The list of `class`, head first.
@@ -1759,9 +1747,9 @@ mod tests {
         assert_eq!((word(&heap, 8), word(&heap, 104)), (FREE, FREE));
         assert_eq!((word(&heap, 112), word(&heap, 120)), (0, NIL)); // b: next, prev
         assert_eq!((word(&heap, 16), word(&heap, 24)), (NIL, 96)); // a: next, prev
-        assert_eq!(heap.raw(HEADS_AT + 8 * 3), 96);
-        assert_eq!(heap.raw(BITMAP_AT), 1 << 3);
-        assert_eq!(heap.raw(SUMMARY_AT), 1);
+        assert_eq!(heap.heads[3], 96);
+        assert_eq!(heap.bitmap[0], 1 << 3);
+        assert_eq!(heap.summary, 1);
         assert_eq!((heap.free_bytes(), heap.free_blocks), (96, 2));
     }
 
@@ -2062,14 +2050,14 @@ mod tests {
         heap.write(a, u64::MAX, u64::MAX);
         assert_eq!(heap.heap_bytes().len(), 48);
         let page_end = heap.arena.table.len() * PAGE;
-        assert!((PROLOGUE + 48..page_end).all(|i| heap.arena.byte(i) == 0));
+        assert!((48..page_end).all(|i| heap.arena.byte(i) == 0));
     }
 
     #[test]
     fn a_two_gib_malloc_commits_only_the_pages_its_tags_touch() {
         let mut heap = plain();
-        // The prologue and heap address 0 share the first page.
-        assert_eq!(heap.committed_bytes(), PAGE as u64);
+        // Nothing is held before a tag is written.
+        assert_eq!(heap.committed_bytes(), 0);
         let a = malloc(&mut heap, 2 << 30);
         assert_eq!(a, block(0, (2 << 30) + 32));
         // The header's page and the footer's page, nothing in between.
@@ -2286,7 +2274,7 @@ mod tests {
         let mut listed = Vec::new();
         for class in 0..CLASSES {
             let list = heap.list(class);
-            let bit = heap.raw(BITMAP_AT + 8 * (class / 64)) >> (class % 64) & 1;
+            let bit = heap.bitmap[class / 64] >> (class % 64) & 1;
             assert_eq!(bit == 1, !list.is_empty(), "bitmap of class {class}");
             let mut prev = NIL;
             for &b in &list {
@@ -2298,8 +2286,8 @@ mod tests {
             }
         }
         for w in 0..BITMAP_WORDS {
-            let word = heap.raw(BITMAP_AT + 8 * w);
-            assert_eq!(heap.raw(SUMMARY_AT) >> w & 1 == 1, word != 0);
+            let word = heap.bitmap[w];
+            assert_eq!(heap.summary >> w & 1 == 1, word != 0);
         }
         listed.sort_unstable();
         assert_eq!(listed, free, "the lists hold exactly the free blocks");
@@ -2427,7 +2415,7 @@ mod tests {
             }
             prop_assert!(!fast.written);
             prop_assert_eq!(fast.heap_bytes(), checked.heap_bytes());
-            prop_assert_eq!(fast.raw_prologue(), checked.raw_prologue());
+            prop_assert_eq!(fast.lists_state(), checked.lists_state());
         }
     }
 
