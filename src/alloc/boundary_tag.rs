@@ -175,8 +175,9 @@
 //! confirm a tag it wrote itself are skipped (guard words, a footer against its header, a free
 //! block's neighbours in its list and their links back, the header of a free block found
 //! through its footer, and the header of the block freed or reallocated, whose size is the one
-//! it handed out); the checks on the values it uses are made always. From the first write
-//! on, every check below is made. Both give the same blocks, work and bytes (a test replays
+//! it handed out), and the values it does read are checked by debug assertions only (the
+//! test builds make them: a failure there is a bug of this code, not damage). From the first
+//! write on, every check below is made. Both give the same blocks, work and bytes (a test replays
 //! random streams with the checks on from the start and compares every step). What each kind
 //! means here:
 //! - `GuardOverwritten` (`--guard` only): a magic word of a header or footer is not
@@ -1021,7 +1022,9 @@ impl BoundaryTag {
         }
         let (size, status) = self.tag_pair(l.size_at(start));
         let fits = size <= self.top.saturating_sub(start);
-        if size < l.min_block || size % ALIGN != 0 || !fits {
+        let bad = size < l.min_block || size % ALIGN != 0 || !fits;
+        debug_assert!(W || !bad, "an undamaged header at {start}: {size}");
+        if W && bad {
             let at = l.size_at(start);
             return self.damaged(at, start, CorruptionKind::BadSize { size });
         }
@@ -1077,7 +1080,9 @@ impl BoundaryTag {
             self.tag(at)
         };
         let (size, status) = (footer & !STATUS_BITS, footer & STATUS_BITS);
-        if size < l.min_block || size > end || (status != FREE && status != USED) {
+        let bad = size < l.min_block || size > end || (status != FREE && status != USED);
+        debug_assert!(W || !bad, "an undamaged footer below {end}: {footer}");
+        if W && bad {
             return self.damaged(at, end, CorruptionKind::BadSize { size: footer });
         }
         let start = end - size;
@@ -1101,11 +1106,15 @@ impl BoundaryTag {
         owner: Addr,
         class: usize,
     ) -> Option<Bytes> {
-        if link >= self.top || link % ALIGN != 0 {
+        let bad = link >= self.top || link % ALIGN != 0;
+        debug_assert!(W || !bad, "an undamaged link at {at}: {link}");
+        if W && bad {
             return self.damaged(at, owner, CorruptionKind::BrokenLink { link });
         }
         let (size, status) = self.header::<G, W>(link)?;
-        if status != FREE || class_of(size) != class {
+        let bad = status != FREE || class_of(size) != class;
+        debug_assert!(W || !bad, "an undamaged link at {at}: {link} to {size}, {status}");
+        if W && bad {
             return self.damaged(at, owner, CorruptionKind::BrokenLink { link });
         }
         Some(size)
