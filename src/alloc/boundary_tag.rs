@@ -596,6 +596,24 @@ impl Arena {
         self.set_word(index + 8, second);
     }
 
+    /// The words of bytes `[index, index + len)` (8-aligned) when they lie below `len` in one
+    /// committed page: one page-table load for several stores close together.
+    #[inline(always)]
+    fn committed_run(&mut self, index: usize, len: usize) -> Option<&mut [u64]> {
+        debug_assert!(index % 8 == 0 && len % 8 == 0);
+        if index % PAGE + len > PAGE || index.checked_add(len).is_none_or(|end| end > self.len) {
+            return None;
+        }
+        // SAFETY: `index < index + len <= len` (a run is never empty: a block is 48 bytes at
+        // least).
+        let (entry, at) = unsafe { self.entry_below_len(index) };
+        if is_absent(entry) {
+            return None;
+        }
+        // SAFETY: as in `set_aligned_word`; the run ends in this page (tested above).
+        Some(unsafe { &mut (&mut (*entry).0)[at..at + len / 8] })
+    }
+
     /// [`Arena::set_word`] into an absent page (committing it unless it already holds those
     /// bytes), unaligned (byte by byte), or past `len` (not written).
     #[cold]
@@ -1123,7 +1141,34 @@ impl BoundaryTag {
     /// Write the tags of the block `[start, start + size)`.
     #[inline(always)]
     fn set_tags<const G: bool, const W: bool>(&mut self, start: Addr, size: Bytes, status: u64) {
+        self.set_tags_and_links::<G, W>(start, size, status, None);
+    }
+
+    /// Write the tags of the block `[start, start + size)` and, if given, its links `(next,
+    /// prev)`: with one page lookup when the block lies in one committed page.
+    #[inline(always)]
+    fn set_tags_and_links<const G: bool, const W: bool>(
+        &mut self,
+        start: Addr,
+        size: Bytes,
+        status: u64,
+        links: Option<(Addr, Addr)>,
+    ) {
         let l = Layout::of::<G>();
+        if let Some(words) = self.arena.committed_run(start as usize, size as usize) {
+            let (n, h) = (words.len(), (l.header / 8) as usize);
+            if G {
+                (words[0], words[1], words[n - 2]) = (GUARD_MAGIC, GUARD_MAGIC, GUARD_MAGIC);
+            }
+            (words[h - 2], words[h - 1], words[n - 1]) = (size, status, size | status);
+            if let Some((next, prev)) = links {
+                (words[h], words[h + 1]) = (next, prev);
+            }
+            return;
+        }
+        if let Some((next, prev)) = links {
+            self.set_tag_pair(l.next_at(start), next, prev);
+        }
         let end = start + size;
         if G {
             self.set_tag_pair(start, GUARD_MAGIC, GUARD_MAGIC);
@@ -1141,10 +1186,9 @@ impl BoundaryTag {
     fn insert<const G: bool, const W: bool>(&mut self, start: Addr, size: Bytes) {
         let l = Layout::of::<G>();
         self.work += 1;
-        self.set_tags::<G, W>(start, size, FREE);
         let class = class_of(size);
         let head = self.head(class);
-        self.set_tag_pair(l.next_at(start), head, NIL);
+        self.set_tags_and_links::<G, W>(start, size, FREE, Some((head, NIL)));
         if head == NIL {
             self.mark(class, true);
         } else {
