@@ -60,10 +60,9 @@
 //! it, and taking it off finds the next in the word just cleared (nothing below it is free), or,
 //! when that word became zero, by one bit scan per level from the top word down. Each walk has
 //! the same trip count for every order, so its loop is unrolled for the layout in use and never
-//! mispredicted. All `O(levels)`, at most 4. When a block lands at
-//! or past `cap`, the bitmaps are laid out again for twice the `cap` and refilled (O(cap / 64),
-//! once per doubling of the heap). Memory: `cap / 64` bytes, at most 4 MiB, plus 1/63 of that in
-//! summaries.
+//! mispredicted. All `O(levels)`, at most 4. When a block lands at or past `cap`, the bitmaps
+//! are laid out again for twice the `cap` and refilled (O(cap / 64), once per doubling of the
+//! heap). Memory: `cap / 64` bytes, at most 4 MiB, plus 1/63 of that in summaries.
 //!
 //! (The dense top was 4 GiB at first: at 1M live blocks the heap passes 4 GiB, and its 64 MiB of
 //! bitmaps missed the caches on nearly every walk, 1.2-1.6x slower than the chunk map there;
@@ -463,7 +462,8 @@ const MIN_DENSE_TOP: Bytes = 1 << 16;
 /// again when it is taken off: in its own word if that still has a bit (one `tzcnt`), else one
 /// `tzcnt` per level from the top down. All `O(levels)`, at most [`LEVELS`]. When a block lands
 /// at or past `cap`, the bitmaps are laid out again for twice the `cap` (or more) and refilled:
-/// O(cap / 64) once per doubling of the heap. Memory: `cap / 64` bytes, plus 1/63 of that in summaries.
+/// O(cap / 64) once per doubling of the heap. Memory: `cap / 64` bytes, plus 1/63 of that in
+/// summaries.
 #[derive(Clone, Debug)]
 pub struct BitmapIndex {
     /// 0 (nothing laid out yet) or a power of two from [`MIN_DENSE_TOP`] to [`DENSE_TOP`]: every
@@ -668,7 +668,8 @@ impl FreeSets for BitmapIndex {
     #[inline(always)]
     fn take_lowest(&mut self, order: u32) -> Addr {
         let k = order as usize % ORDERS;
-        // The walk down relies on it (see `word`).
+        // `lowest[k]` means something only then, and the walk down after it relies on it (see
+        // `word`).
         assert!(self.counts[k] > 0, "no free block of order {order}");
         let i = self.lowest[k];
         self.clear(k, i);
